@@ -1,0 +1,72 @@
+"""Every exception b24reports raises on purpose. The CLI maps them to exit codes.
+
+``BadInput`` and its subclasses mean the user gave something wrong (exit code 2); the message
+names the input. ``B24ApiError`` and its subclasses come from the Bitrix24 REST API; their
+messages never contain the webhook secret.
+"""
+
+from __future__ import annotations
+
+
+class B24ReportsError(Exception):
+    """Base class of every error b24reports raises on purpose (exit code 1)."""
+
+    exit_code = 1
+
+
+class BadInput(B24ReportsError):
+    """The user gave something wrong: a parameter, a file, a URL (exit code 2)."""
+
+    exit_code = 2
+
+
+class BadParameter(BadInput):
+    """A report or CLI parameter has a bad value; names the parameter and the value."""
+
+    def __init__(self, name: str, value: object, reason: str):
+        self.name, self.value, self.reason = name, value, reason
+        super().__init__(f"parameter {name}={value!r}: {reason}")
+
+
+class PlanFileError(BadInput):
+    """The plan file is missing, empty or unreadable as a whole."""
+
+
+class StoreError(B24ReportsError):
+    """The local store is missing, locked or not a b24reports store."""
+
+
+class B24ApiError(B24ReportsError):
+    """An error reply of the Bitrix24 REST API.
+
+    ``code`` is the ``error`` string of the reply (may be empty), ``description`` its
+    ``error_description``, ``method`` the REST method, ``status`` the HTTP status.
+    """
+
+    def __init__(self, code: str, description: str = "", *, method: str = "", status: int | None = None):
+        self.code, self.description, self.method, self.status = code, description, method, status
+        where = f" in {method}" if method else ""
+        http = f" (HTTP {status})" if status else ""
+        super().__init__(f"Bitrix24 error {code or '(no code)'}{where}{http}: {description}".rstrip(": "))
+
+
+class B24AuthError(B24ApiError):
+    """401/403: expired, blocked or wrong webhook, or missing scope. Not retried (exit code 2)."""
+
+    exit_code = 2
+
+
+class B24RateLimitError(B24ApiError):
+    """QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT that retries could not outlast."""
+
+
+class B24TransportError(B24ReportsError):
+    """Network failure, timeout or a non-JSON reply that retries could not outlast."""
+
+
+class B24BatchError(B24ApiError):
+    """A sub-command of a ``batch`` call failed: the whole result is refused, never short."""
+
+
+class B24CursorError(B24ReportsError):
+    """The ID cursor did not strictly grow: the server ignored ``>ID``/``order``."""

@@ -1,0 +1,543 @@
+"""Shared definitions of METRICS.md "Conventions", used by every report. Defined once here.
+
+All functions are pure: frames in (as :class:`b24reports.data.Dataset` gives them), frames or
+scalars out. Times are tz-aware in portal time. Money is in the report currency.
+
+Choices where METRICS.md is silent (kept consistent across reports):
+
+* **State as of as_of.** A deal's stage/outcome "as of as_of" is the stage of its last stage
+  history record with ``created_time <= as_of``; a deal with no history record up to as_of
+  keeps its current stage. Deals created after as_of do not exist yet for any report. Leads
+  likewise from the lead status history.
+* **closed_at** of a deal that is open as of as_of is ``NaT``; a closed deal's ``closed_at``
+  never exceeds as_of when it comes from stage history.
+* **reached** counts only stage-history records up to as_of, plus the stage the deal is in
+  as of as_of.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..data import Dataset
+
+WON, LOST, OPEN = "won", "lost", "open"
+
+# --------------------------------------------------------------------------------------
+# Time
+# --------------------------------------------------------------------------------------
+
+
+def to_timestamp(value, tz: dt.tzinfo) -> pd.Timestamp:
+    """A date, datetime, ISO string or Timestamp → tz-aware Timestamp in ``tz``.
+
+    Naive values are read as portal time (``tz``); aware ones are converted.
+    """
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        return ts.tz_localize(tz)
+    return ts.tz_convert(tz)
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive report period ``date_from..date_to`` in portal time.
+
+    ``start`` = date_from 00:00:00, ``end`` = the day after date_to 00:00:00 (exclusive),
+    which is the same as "to date_to 23:59:59.999999 inclusive" (METRICS.md Conventions).
+    """
+
+    date_from: dt.date
+    date_to: dt.date
+    tz: dt.tzinfo
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.date_from).tz_localize(self.tz)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return (pd.Timestamp(self.date_to) + pd.Timedelta(days=1)).tz_localize(self.tz)
+
+    @property
+    def days(self) -> int:
+        """Number of calendar days in the period (inclusive)."""
+        return (self.date_to - self.date_from).days + 1
+
+    def contains(self, ts: pd.Series) -> pd.Series:
+        """Boolean mask: ``start <= ts < end`` (NaT → False)."""
+        return (ts >= self.start) & (ts < self.end)
+
+
+def period_key(ts: pd.Series, granularity: str) -> pd.Series:
+    """Bucket keys of timestamps: ``YYYY-MM`` (month), ``YYYY-Qn`` (quarter) or ``YYYY`` (year).
+
+    NaT → None. Raises ``ValueError`` for another granularity.
+    """
+    if granularity == "month":
+        out = ts.dt.strftime("%Y-%m")
+    elif granularity == "quarter":
+        out = ts.dt.year.astype("Int64").astype(str) + "-Q" + ts.dt.quarter.astype("Int64").astype(str)
+    elif granularity == "year":
+        out = ts.dt.year.astype("Int64").astype(str)
+    else:
+        raise ValueError(f"granularity {granularity!r}: expected month, quarter or year")
+    return out.where(ts.notna(), None).astype(object)
+
+
+def period_buckets(date_from: dt.date, date_to: dt.date, granularity: str) -> list[str]:
+    """Every bucket key (``period_key`` format) that overlaps ``date_from..date_to``, in order."""
+    freq = {"month": "MS", "quarter": "QS", "year": "YS"}[granularity]
+    start = pd.Timestamp(date_from)
+    anchor = {"month": start.replace(day=1),
+              "quarter": pd.Timestamp(year=start.year, month=3 * ((start.month - 1) // 3) + 1, day=1),
+              "year": pd.Timestamp(year=start.year, month=1, day=1)}[granularity]
+    starts = pd.date_range(anchor, pd.Timestamp(date_to), freq=freq)
+    return list(period_key(pd.Series(starts), granularity))
+
+
+def shift_key(key: str, granularity: str, n: int) -> str:
+    """The bucket ``n`` buckets after ``key`` (negative n: before). ``'2026-01', month, -1`` → ``'2025-12'``."""
+    if granularity == "month":
+        p = pd.Period(key, freq="M") + n
+        return p.strftime("%Y-%m")
+    if granularity == "quarter":
+        p = pd.Period(key.replace("-", ""), freq="Q") + n
+        return f"{p.year}-Q{p.quarter}"
+    if granularity == "year":
+        return str(int(key) + n)
+    raise ValueError(f"granularity {granularity!r}: expected month, quarter or year")
+
+
+def months_back(as_of: pd.Timestamp, months: int) -> pd.Timestamp:
+    """``as_of − N calendar months`` (same wall time; day clipped to the month's end).
+
+    A lookback window of N months is ``(months_back(as_of, N), as_of]`` (METRICS.md).
+    """
+    return as_of - pd.DateOffset(months=months)
+
+
+def in_lookback(ts: pd.Series, as_of: pd.Timestamp, months: int) -> pd.Series:
+    """Mask of ``(as_of − N months, as_of]``."""
+    return (ts > months_back(as_of, months)) & (ts <= as_of)
+
+
+def month_start(ts: pd.Timestamp) -> pd.Timestamp:
+    """First day of ``ts``'s month, 00:00, same tz."""
+    return ts.normalize().replace(day=1)
+
+
+def days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    """``(later − earlier)`` in fractional days (float; NaN where either is missing)."""
+    return (later - earlier).dt.total_seconds() / 86400.0
+
+
+# --------------------------------------------------------------------------------------
+# Rounding and ratios
+# --------------------------------------------------------------------------------------
+
+
+def pct(num, den):
+    """Percentage 0–100, 1 decimal; zero/missing denominator → ``None`` (shown as "—").
+
+    Works on scalars and on Series (element-wise; returns an object Series with None).
+    Round final aggregates only: pass the unrounded sums.
+    """
+    return _ratio(num, den, 100.0, 1)
+
+
+def ratio(num, den, digits: int = 2):
+    """A ratio that is not a percentage (e.g. ``calls_per_won``), 2 decimals; zero den → None."""
+    return _ratio(num, den, 1.0, digits)
+
+
+def _ratio(num, den, scale: float, digits: int):
+    if isinstance(num, pd.Series) or isinstance(den, pd.Series):
+        num_s = pd.Series(num, dtype="float64") if not isinstance(num, pd.Series) else num.astype("float64")
+        den_s = pd.Series(den, dtype="float64") if not isinstance(den, pd.Series) else den.astype("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = (scale * num_s / den_s).round(digits)
+        ok = den_s.notna() & (den_s != 0) & num_s.notna()
+        return val.astype(object).where(ok, None)
+    if den is None or num is None or pd.isna(den) or den == 0 or pd.isna(num):
+        return None
+    return round(scale * float(num) / float(den), digits)
+
+
+def round_half(x, digits: int = 2):
+    """Round a scalar for output; None/NaN → None."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return None
+    return round(float(x), digits)
+
+
+# --------------------------------------------------------------------------------------
+# Money
+# --------------------------------------------------------------------------------------
+
+
+def currency_rates(currencies: pd.DataFrame, report_currency: str) -> dict[str, float]:
+    """``{CURRENCY_ID: rate}`` converting 1 unit of a currency into ``report_currency``.
+
+    Source: ``crm.currency.list``: a currency's value in base units is ``AMOUNT / AMOUNT_CNT``;
+    rate(c → r) = value(c) / value(r). Raises ``KeyError`` naming ``report_currency`` when the
+    portal does not have it.
+    """
+    if currencies.empty:
+        return {report_currency: 1.0}
+    cnt = currencies["amount_cnt"].astype("float64").fillna(1.0).replace(0, 1.0)
+    value = currencies["amount"].astype("float64") / cnt
+    per_base = dict(zip(currencies["currency"], value))
+    if report_currency not in per_base or not per_base[report_currency]:
+        raise KeyError(f"currency {report_currency!r} is not among the portal's currencies {sorted(per_base)}")
+    r = per_base[report_currency]
+    return {c: v / r for c, v in per_base.items() if v == v}
+
+
+def to_report_currency(
+    opportunity: pd.Series, currency_id: pd.Series, rates: dict[str, float], default_currency: str
+) -> pd.Series:
+    """``amount = OPPORTUNITY × rate(CURRENCY_ID → report currency)``; empty OPPORTUNITY → 0.
+
+    An empty CURRENCY_ID is read as ``default_currency`` (the portal base). A currency without
+    a rate raises ``KeyError`` naming it.
+    """
+    cur = currency_id.astype(object).where(currency_id.notna() & (currency_id.astype(object) != ""), default_currency)
+    missing = sorted(set(cur.unique()) - set(rates))
+    if missing:
+        raise KeyError(f"no exchange rate for currencies {missing} (crm.currency.list)")
+    rate = cur.map(rates).astype("float64")
+    return opportunity.astype("float64").fillna(0.0) * rate
+
+
+def empty_opportunity_warnings(df: pd.DataFrame, entity: str) -> list[str]:
+    """Data-quality warnings for rows with empty OPPORTUNITY (counted as 0), by id."""
+    ids = df.loc[df["opportunity"].isna(), "id"].dropna().astype(int).tolist()
+    if not ids:
+        return []
+    shown = ", ".join(str(i) for i in sorted(ids)[:50]) + (" …" if len(ids) > 50 else "")
+    return [f"{entity} with empty OPPORTUNITY counted as 0: {shown}"]
+
+
+# --------------------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------------------
+
+
+def stage_entity_id(pipeline_id: int) -> str:
+    """``crm.status.list`` ENTITY_ID of a pipeline's stages: ``DEAL_STAGE`` or ``DEAL_STAGE_{id}``."""
+    return "DEAL_STAGE" if int(pipeline_id) == 0 else f"DEAL_STAGE_{int(pipeline_id)}"
+
+
+def stage_order(statuses: pd.DataFrame, pipelines: list[int] | None = None) -> pd.DataFrame:
+    """Stages of deal pipelines in funnel order.
+
+    In: ``statuses`` (store table). Out, one row per pipeline × stage, sorted by pipeline then
+    ``SORT``: ``pipeline_id`` (int), ``stage_id``, ``name``, ``sort``, ``semantics`` (P/S/F),
+    ``path_index`` (Int64: position on the progress path — P stages in SORT order then the S
+    stage; <NA> for F stages), ``order`` (0.. position in the pipeline's list: progress path
+    first, then lost stages). Source: METRICS.md Conventions "Stage order".
+    """
+    st = statuses[statuses["entity_id"].astype(str).str.match(r"^DEAL_STAGE(_\d+)?$")].copy()
+    st["pipeline_id"] = st["entity_id"].str.extract(r"^DEAL_STAGE(?:_(\d+))?$")[0].fillna("0").astype(int)
+    if pipelines:
+        st = st[st["pipeline_id"].isin([int(p) for p in pipelines])]
+    st["semantics"] = st["semantics"].fillna("P").replace("", "P")
+    rows = []
+    for pid, g in st.sort_values(["pipeline_id", "sort", "status_id"], kind="stable").groupby("pipeline_id", sort=True):
+        prog = g[g["semantics"] == "P"]
+        won = g[g["semantics"] == "S"].head(1)
+        lost = g[(g["semantics"] == "F") | ((g["semantics"] == "S") & ~g.index.isin(won.index))]
+        path = pd.concat([prog, won])
+        path = path.assign(path_index=range(len(path)))
+        lost = lost.assign(path_index=pd.NA)
+        both = pd.concat([path, lost])
+        both = both.assign(order=range(len(both)))
+        rows.append(both)
+    cols = ["pipeline_id", "stage_id", "name", "sort", "semantics", "path_index", "order"]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+    out = pd.concat(rows, ignore_index=True).rename(columns={"status_id": "stage_id"})
+    out["path_index"] = out["path_index"].astype("Int64")
+    out["sort"] = out["sort"].astype("Int64")
+    return out[cols].reset_index(drop=True)
+
+
+def lead_status_semantics(statuses: pd.DataFrame) -> dict[str, str]:
+    """``{STATUS_ID: 'P'|'S'|'F'}`` for lead statuses (ENTITY_ID ``STATUS``)."""
+    st = statuses[statuses["entity_id"] == "STATUS"]
+    return dict(zip(st["status_id"], st["semantics"].fillna("P").replace("", "P")))
+
+
+# --------------------------------------------------------------------------------------
+# Deals: state as of as_of, closed_at, reached
+# --------------------------------------------------------------------------------------
+
+
+def outcome_of(semantic: pd.Series) -> pd.Series:
+    """``STAGE_SEMANTIC_ID`` → ``'won'`` (S), ``'lost'`` (F), ``'open'`` (P/empty)."""
+    s = semantic.astype(object)
+    return s.map({"S": WON, "F": LOST}).fillna(OPEN).astype(object)
+
+
+def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One row per deal that exists as of ``as_of`` (``DATE_CREATE <= as_of``), with its state then.
+
+    Out columns: ``id``, ``title``, ``employee_id`` (ASSIGNED_BY_ID), ``pipeline_id``,
+    ``stage_id`` and ``semantic`` (stage as of as_of), ``outcome`` (won/lost/open),
+    ``amount`` (report currency), ``currency_id``, ``opportunity``, ``created`` (DATE_CREATE),
+    ``closed_at`` (METRICS.md: last stage-history record ≤ as_of entering an S/F stage;
+    fallback MOVED_TIME; fallback CLOSEDATE 00:00 portal time; NaT when open), ``won_at``
+    (closed_at of won deals), ``closedate`` (expected close, a date), ``lead_id``,
+    ``source_id``, ``utm_source``, ``utm_medium``, ``utm_campaign``, ``moved_time``.
+    Also returns data-quality warnings (empty OPPORTUNITY). Raises ``KeyError`` for an
+    unknown report currency.
+    """
+    currency = currency or ds.base_currency
+    tz = ds.timezone
+    d = ds.deals
+    d = d[d["date_create"].isna() | (d["date_create"] <= as_of)].copy()
+    hist = ds.deal_stage_history
+    hist = hist[hist["created_time"] <= as_of]
+
+    # stage as of as_of = last history record up to as_of; else current stage
+    if len(hist):
+        last = hist.sort_values(["owner_id", "created_time", "id"]).groupby("owner_id").tail(1)
+        last = last.set_index("owner_id")
+        stage_then = d["id"].map(last["stage_id"])
+        sem_then = d["id"].map(last["stage_semantic_id"])
+        has_hist = d["id"].isin(last.index)
+    else:
+        stage_then = pd.Series(None, index=d.index, dtype=object)
+        sem_then = pd.Series(None, index=d.index, dtype=object)
+        has_hist = pd.Series(False, index=d.index)
+    stage_sem = _stage_semantics_map(ds.statuses)
+    stage = stage_then.where(has_hist, d["stage_id"]).astype(object)
+    sem_hist = sem_then.where(sem_then.notna() & (sem_then.astype(object) != ""), stage.map(stage_sem))
+    semantic = sem_hist.where(has_hist, d["stage_semantic_id"].where(d["stage_semantic_id"].notna(), d["stage_id"].map(stage_sem)))
+    outcome = outcome_of(semantic)
+
+    # closed_at: last S/F history record <= as_of; fallback MOVED_TIME; fallback CLOSEDATE
+    final_hist = hist.copy()
+    fsem = final_hist["stage_semantic_id"].where(
+        final_hist["stage_semantic_id"].notna() & (final_hist["stage_semantic_id"].astype(object) != ""),
+        final_hist["stage_id"].map(stage_sem),
+    )
+    final_hist = final_hist[fsem.isin(["S", "F"])]
+    last_final = final_hist.groupby("owner_id")["created_time"].max()
+    closed_at = d["id"].map(last_final)
+    closedate_ts = d["closedate"].dt.tz_localize(tz) if len(d) else d["closedate"].dt.tz_localize(tz)
+    closed_at = closed_at.where(closed_at.notna(), d["moved_time"])
+    closed_at = closed_at.where(closed_at.notna(), closedate_ts)
+    closed_at = closed_at.where(outcome != OPEN)
+
+    rates = currency_rates(ds.currencies, currency)
+    amount = to_report_currency(d["opportunity"], d["currency_id"], rates, ds.base_currency)
+    out = pd.DataFrame(
+        {
+            "id": d["id"].astype("Int64"),
+            "title": d["title"],
+            "employee_id": d["assigned_by_id"].astype("Int64"),
+            "pipeline_id": d["category_id"].fillna(0).astype("Int64"),
+            "stage_id": stage,
+            "semantic": semantic.fillna("P"),
+            "outcome": outcome,
+            "amount": amount,
+            "currency_id": d["currency_id"],
+            "opportunity": d["opportunity"],
+            "created": d["date_create"],
+            "closed_at": closed_at,
+            "won_at": closed_at.where(outcome == WON),
+            "closedate": d["closedate"],
+            "lead_id": d["lead_id"].astype("Int64"),
+            "source_id": d["source_id"],
+            "utm_source": d["utm_source"],
+            "utm_medium": d["utm_medium"],
+            "utm_campaign": d["utm_campaign"],
+            "moved_time": d["moved_time"],
+        }
+    ).reset_index(drop=True)
+    return out, empty_opportunity_warnings(d, "deals")
+
+
+def _stage_semantics_map(statuses: pd.DataFrame) -> dict[str, str]:
+    st = statuses[statuses["entity_id"].astype(str).str.startswith("DEAL_STAGE")]
+    return dict(zip(st["status_id"], st["semantics"].fillna("P").replace("", "P")))
+
+
+def reached_index(deals: pd.DataFrame, history: pd.DataFrame, stages: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Furthest progress-path index each deal reached, as of ``as_of`` (METRICS.md "reached").
+
+    In: ``deals`` as :func:`deal_facts` gives (``id``, ``pipeline_id``, ``stage_id``,
+    ``outcome``), ``history`` = ``deal_stage_history``, ``stages`` = :func:`stage_order`.
+    Out: Int64 Series aligned with ``deals``: a won deal → the S stage's index (it reached
+    every stage); otherwise the max path index over its history records ≤ as_of and its stage
+    as of as_of; -1 when none is on the path (e.g. a lost deal with no history).
+    ``reached(deal, k)`` is ``reached_index >= k``.
+    """
+    path = stages.dropna(subset=["path_index"])
+    idx = {(int(p), s): int(i) for p, s, i in zip(path["pipeline_id"], path["stage_id"], path["path_index"])}
+    won_idx = path.groupby("pipeline_id")["path_index"].max().astype(int).to_dict()
+    pipe_of = dict(zip(deals["id"], deals["pipeline_id"]))
+    h = history[history["created_time"] <= as_of]
+    h = h[h["owner_id"].isin(deals["id"])]
+    best: dict[int, int] = {}
+    if len(h):
+        pid = h["owner_id"].map(pipe_of)
+        hi = pd.Series([idx.get((int(p), s), -1) if pd.notna(p) else -1 for p, s in zip(pid, h["stage_id"])], index=h.index)
+        best = hi.groupby(h["owner_id"]).max().to_dict()
+    out = []
+    for did, p, s, o in zip(deals["id"], deals["pipeline_id"], deals["stage_id"], deals["outcome"]):
+        p = int(p) if pd.notna(p) else 0
+        if o == WON:
+            out.append(won_idx.get(p, -1))
+            continue
+        cur = idx.get((p, s), -1)
+        out.append(max(cur, best.get(did, -1)))
+    return pd.Series(out, index=deals.index, dtype="Int64")
+
+
+def lead_facts(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per lead created by ``as_of``, with its status as of as_of.
+
+    Out: ``id``, ``title``, ``employee_id``, ``status_id``, ``semantic`` ('P'/'S'/'F' as of
+    as_of, from ``lead_status_history`` records ≤ as_of, else the current status),
+    ``outcome`` ('converted' S, 'junk' F, 'in_work'), ``source_id`` (None for empty),
+    ``utm_source``, ``utm_medium``, ``utm_campaign``, ``created``, ``opportunity``,
+    ``currency_id``. Source: METRICS.md Conventions "Lead outcome".
+    """
+    leads = ds.leads
+    leads = leads[leads["date_create"].isna() | (leads["date_create"] <= as_of)].copy()
+    sem_map = lead_status_semantics(ds.statuses)
+    hist = ds.lead_status_history
+    hist = hist[hist["created_time"] <= as_of]
+    cur_sem = leads["status_semantic_id"].where(
+        leads["status_semantic_id"].notna() & (leads["status_semantic_id"].astype(object) != ""),
+        leads["status_id"].map(sem_map),
+    )
+    status = leads["status_id"].astype(object)
+    semantic = cur_sem
+    if len(hist):
+        last = hist.sort_values(["owner_id", "created_time", "id"]).groupby("owner_id").tail(1).set_index("owner_id")
+        has = leads["id"].isin(last.index)
+        h_status = leads["id"].map(last["status_id"])
+        h_sem = leads["id"].map(last["status_semantic_id"])
+        h_sem = h_sem.where(h_sem.notna() & (h_sem.astype(object) != ""), h_status.map(sem_map))
+        status = h_status.where(has, status)
+        semantic = h_sem.where(has, cur_sem)
+    semantic = semantic.fillna("P").replace("", "P")
+    src = leads["source_id"].astype(object)
+    src = src.where(src.notna() & (src != ""), None)
+    return pd.DataFrame(
+        {
+            "id": leads["id"].astype("Int64"),
+            "title": leads["title"],
+            "employee_id": leads["assigned_by_id"].astype("Int64"),
+            "status_id": status,
+            "semantic": semantic,
+            "outcome": semantic.map({"S": "converted", "F": "junk"}).fillna("in_work").astype(object),
+            "source_id": src,
+            "utm_source": leads["utm_source"],
+            "utm_medium": leads["utm_medium"],
+            "utm_campaign": leads["utm_campaign"],
+            "created": leads["date_create"],
+            "opportunity": leads["opportunity"],
+            "currency_id": leads["currency_id"],
+        }
+    ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# People
+# --------------------------------------------------------------------------------------
+
+
+def department_subtree(departments: pd.DataFrame, roots: list[int]) -> set[int]:
+    """``roots`` and every department below them (``department.get`` PARENT tree)."""
+    children: dict[int, list[int]] = {}
+    for did, parent in zip(departments["id"], departments["parent"]):
+        if pd.notna(parent):
+            children.setdefault(int(parent), []).append(int(did))
+    seen: set[int] = set()
+    stack = [int(r) for r in roots]
+    while stack:
+        d = stack.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        stack.extend(children.get(d, []))
+    return seen
+
+
+def users_in_departments(users: pd.DataFrame, departments: pd.DataFrame, roots: list[int]) -> set[int]:
+    """Ids of users (active or not) whose ``UF_DEPARTMENT`` is in ``roots`` or below."""
+    tree = department_subtree(departments, roots)
+    out = set()
+    for uid, deps in zip(users["id"], users["uf_department"]):
+        if deps is None or (isinstance(deps, float) and math.isnan(deps)):
+            continue
+        if any(int(x) in tree for x in list(deps)):
+            out.add(int(uid))
+    return out
+
+
+def employee_filter(ds: Dataset, employees: list[int] | None, departments: list[int] | None) -> set[int] | None:
+    """The set of employee ids a report is restricted to, or ``None`` for everyone.
+
+    Both filters given → their intersection. Source: METRICS.md Conventions "Who".
+    """
+    allowed: set[int] | None = None
+    if departments:
+        allowed = users_in_departments(ds.users, ds.departments, departments)
+    if employees:
+        emp = {int(e) for e in employees}
+        allowed = emp if allowed is None else allowed & emp
+    return allowed
+
+
+def user_names(users: pd.DataFrame) -> dict[int, str]:
+    """``{user id: "Name Last_name"}`` (falls back to ``#id``)."""
+    out = {}
+    for uid, n, ln in zip(users["id"], users["name"], users["last_name"]):
+        full = " ".join(x for x in (n, ln) if isinstance(x, str) and x.strip())
+        out[int(uid)] = full or f"#{int(uid)}"
+    return out
+
+
+def user_department(users: pd.DataFrame) -> dict[int, int | None]:
+    """``{user id: first UF_DEPARTMENT id}`` (None when the user has no department)."""
+    out: dict[int, int | None] = {}
+    for uid, deps in zip(users["id"], users["uf_department"]):
+        deps = list(deps) if deps is not None and not (isinstance(deps, float) and math.isnan(deps)) else []
+        out[int(uid)] = int(deps[0]) if deps else None
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Links into the portal (scheme and host of the webhook, never its path)
+# --------------------------------------------------------------------------------------
+
+
+def deal_url(portal: str, ids: pd.Series) -> pd.Series:
+    """``{portal}/crm/deal/details/{id}/``."""
+    return ids.map(lambda i: f"{portal.rstrip('/')}/crm/deal/details/{int(i)}/" if pd.notna(i) else None)
+
+
+def lead_url(portal: str, ids: pd.Series) -> pd.Series:
+    """``{portal}/crm/lead/details/{id}/``."""
+    return ids.map(lambda i: f"{portal.rstrip('/')}/crm/lead/details/{int(i)}/" if pd.notna(i) else None)
+
+
+def task_url(portal: str, responsible_ids: pd.Series, ids: pd.Series) -> pd.Series:
+    """``{portal}/company/personal/user/{responsible_id}/tasks/task/view/{id}/``."""
+    base = portal.rstrip("/")
+    return pd.Series(
+        [f"{base}/company/personal/user/{int(r) if pd.notna(r) else 0}/tasks/task/view/{int(i)}/" for r, i in zip(responsible_ids, ids)],
+        index=ids.index,
+        dtype=object,
+    )

@@ -1,0 +1,164 @@
+"""Shared definitions (METRICS.md Conventions) on hand-made data; expected values by hand."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from b24reports.data import Dataset
+from b24reports.metrics import common as c
+
+TZ = "+03:00"
+
+STATUSES = pd.DataFrame(
+    {
+        "entity_id": ["DEAL_STAGE"] * 5 + ["DEAL_STAGE_1"] * 3 + ["STATUS"] * 3,
+        "status_id": ["NEW", "PREP", "INVOICE", "WON", "LOSE", "C1:NEW", "C1:WON", "C1:LOSE", "NEW", "CONVERTED", "JUNK"],
+        "sort": [10, 20, 30, 40, 50, 10, 20, 30, 10, 20, 30],
+        "semantics": ["P", "P", "P", "S", "F", "P", "S", "F", "P", "S", "F"],
+    }
+)
+CUR = pd.DataFrame({"currency": ["RUB", "USD"], "amount_cnt": [1, 1], "amount": [1.0, 90.0], "base": [True, False]})
+
+
+def ds_with(deals, history=None, **kw):
+    return Dataset.from_frames(deals=deals, deal_stage_history=history, statuses=STATUSES, currencies=CUR, timezone=TZ, **kw)
+
+
+def test_period_bounds_inclusive_in_portal_time():
+    p = c.Period(dt.date(2026, 1, 1), dt.date(2026, 1, 31), Dataset.from_frames().timezone)
+    ts = pd.Series(pd.to_datetime(["2026-01-31T23:59:59+03:00", "2026-02-01T00:00:00+03:00", "2025-12-31T21:00:00+00:00"], utc=True))
+    # 23:59:59 on the last day is in; midnight after is out; 21:00 UTC Dec 31 = 00:00 Jan 1 MSK is in
+    assert c.Period(p.date_from, p.date_to, p.tz).contains(ts.dt.tz_convert(p.tz)).tolist() == [True, False, True]
+    assert p.days == 31
+
+
+def test_pct_and_ratio_rules():
+    assert c.pct(1, 3) == 33.3
+    assert c.pct(2, 0) is None
+    assert c.ratio(7, 3) == 2.33
+    s = c.pct(pd.Series([1, 0, 5]), pd.Series([4, 0, 0]))
+    assert s.tolist() == [25.0, None, None]
+
+
+def test_period_keys_and_buckets():
+    ts = pd.Series(pd.to_datetime(["2026-02-15T10:00:00+03:00", "2025-11-01T00:00:00+03:00"]))
+    assert c.period_key(ts, "month").tolist() == ["2026-02", "2025-11"]
+    assert c.period_key(ts, "quarter").tolist() == ["2026-Q1", "2025-Q4"]
+    assert c.period_key(ts, "year").tolist() == ["2026", "2025"]
+    assert c.period_buckets(dt.date(2025, 11, 20), dt.date(2026, 2, 3), "month") == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert c.period_buckets(dt.date(2025, 11, 20), dt.date(2026, 2, 3), "quarter") == ["2025-Q4", "2026-Q1"]
+    assert c.shift_key("2026-01", "month", -1) == "2025-12"
+    assert c.shift_key("2026-Q1", "quarter", -4) == "2025-Q1"
+
+
+def test_lookback_window_is_calendar_months_open_start():
+    as_of = pd.Timestamp("2026-03-31T12:00:00+03:00")
+    # 2026-03-31 − 1 month = 2026-02-28 (clipped); window (2026-02-28 12:00, 2026-03-31 12:00]
+    ts = pd.Series(pd.to_datetime(["2026-02-28T12:00:00+03:00", "2026-02-28T12:00:01+03:00", "2026-03-31T12:00:01+03:00"]))
+    assert c.in_lookback(ts, as_of, 1).tolist() == [False, True, False]
+
+
+def test_stage_order_progress_path_then_lost():
+    so = c.stage_order(Dataset.from_frames(statuses=STATUSES).statuses)
+    p0 = so[so.pipeline_id == 0]
+    assert p0.stage_id.tolist() == ["NEW", "PREP", "INVOICE", "WON", "LOSE"]
+    assert p0.path_index.tolist()[:4] == [0, 1, 2, 3] and pd.isna(p0.path_index.iloc[4])
+    assert so[so.pipeline_id == 1].stage_id.tolist() == ["C1:NEW", "C1:WON", "C1:LOSE"]
+
+
+def test_deal_facts_closed_at_fallbacks_and_money():
+    deals = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "category_id": [0, 0, 0, 0, 1],
+            "stage_id": ["WON", "LOSE", "WON", "PREP", "C1:WON"],
+            "stage_semantic_id": ["S", "F", "S", "P", "S"],
+            "opportunity": [100.0, 50.0, None, 10.0, 2.0],
+            "currency_id": ["RUB", "RUB", "RUB", "RUB", "USD"],
+            "assigned_by_id": [7, 7, 8, 8, 9],
+            "date_create": ["2026-01-01T10:00:00+03:00"] * 5,
+            "moved_time": [None, "2026-01-20T09:00:00+03:00", None, None, None],
+            "closedate": [None, None, "2026-01-25T00:00:00+03:00", None, "2026-01-26T00:00:00+03:00"],
+        }
+    )
+    hist = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "owner_id": [1, 1, 1, 1, 4],
+            "created_time": ["2026-01-01T10:00:00+03:00", "2026-01-05T10:00:00+03:00", "2026-01-06T10:00:00+03:00",
+                             "2026-01-10T10:00:00+03:00", "2026-01-01T10:00:00+03:00"],
+            "stage_id": ["NEW", "LOSE", "PREP", "WON", "NEW"],
+            "stage_semantic_id": ["P", "F", "P", "S", "P"],
+        }
+    )
+    ds = ds_with(deals, hist)
+    f, warns = c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"))
+    f = f.set_index("id")
+    # deal 1: last S/F record = WON 01-10 (the earlier LOSE was reopened)
+    assert f.loc[1, "closed_at"] == pd.Timestamp("2026-01-10T10:00:00+03:00")
+    # deal 2: no history -> MOVED_TIME; deal 3: no history, no MOVED_TIME -> CLOSEDATE midnight
+    assert f.loc[2, "closed_at"] == pd.Timestamp("2026-01-20T09:00:00+03:00")
+    assert f.loc[3, "closed_at"] == pd.Timestamp("2026-01-25T00:00:00+03:00")
+    assert pd.isna(f.loc[4, "closed_at"]) and f.loc[4, "outcome"] == "open"
+    assert f.loc[2, "outcome"] == "lost" and pd.isna(f.loc[2, "won_at"])
+    # USD 2 × 90 = 180 RUB; empty OPPORTUNITY -> 0 and a warning naming deal 3
+    assert f.loc[5, "amount"] == 180.0 and f.loc[3, "amount"] == 0.0
+    assert warns == ["deals with empty OPPORTUNITY counted as 0: 3"]
+    # as_of before the win: deal 1 was in PREP (open) then
+    g, _ = c.deal_facts(ds, pd.Timestamp("2026-01-07T00:00:00+03:00"))
+    g = g.set_index("id")
+    assert g.loc[1, "outcome"] == "open" and g.loc[1, "stage_id"] == "PREP" and pd.isna(g.loc[1, "closed_at"])
+    # report currency USD: 100 RUB = 100/90 USD
+    h, _ = c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="USD")
+    assert h.set_index("id").loc[1, "amount"] == pytest.approx(100 / 90)
+    with pytest.raises(KeyError, match="EUR"):
+        c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="EUR")
+
+
+def test_reached_skipped_backward_lost_and_won():
+    deals = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "category_id": [0, 0, 0, 0],
+            "stage_id": ["LOSE", "PREP", "WON", "LOSE"],
+            "stage_semantic_id": ["F", "P", "S", "F"],
+            "date_create": ["2026-01-01T10:00:00+03:00"] * 4,
+        }
+    )
+    hist = pd.DataFrame(
+        {
+            "id": range(1, 7),
+            "owner_id": [1, 1, 1, 2, 2, 2],
+            # deal 1: NEW -> INVOICE (skips PREP) -> LOSE: reached index 2
+            # deal 2: NEW -> INVOICE -> PREP (backward): furthest is still INVOICE (2)
+            "stage_id": ["NEW", "INVOICE", "LOSE", "NEW", "INVOICE", "PREP"],
+            "stage_semantic_id": ["P", "P", "F", "P", "P", "P"],
+            "created_time": [f"2026-01-0{i}T10:00:00+03:00" for i in (1, 2, 3, 1, 2, 3)],
+        }
+    )
+    ds = ds_with(deals, hist)
+    as_of = pd.Timestamp("2026-02-01T00:00:00+03:00")
+    f, _ = c.deal_facts(ds, as_of)
+    so = c.stage_order(ds.statuses)
+    r = c.reached_index(f, ds.deal_stage_history, so, as_of)
+    # deal 3 won without history: reached every stage (WON index 3); deal 4 lost without history: -1
+    assert r.tolist() == [2, 2, 3, -1]
+
+
+def test_departments_include_subdepartments_and_inactive_users():
+    deps = pd.DataFrame({"id": [1, 2, 3, 4], "parent": [None, 1, 2, 1]})
+    users = pd.DataFrame({"id": [10, 11, 12, 13], "active": [True, False, True, True], "uf_department": [[2], [3], [4], []]})
+    ds = Dataset.from_frames(departments=deps, users=users)
+    assert c.department_subtree(ds.departments, [2]) == {2, 3}
+    assert c.users_in_departments(ds.users, ds.departments, [2]) == {10, 11}
+    assert c.employee_filter(ds, [10, 12], [2]) == {10}
+    assert c.employee_filter(ds, None, None) is None
+
+
+def test_urls_use_portal_host_only():
+    ids = pd.Series([5], dtype="Int64")
+    assert c.deal_url("https://acme.bitrix24.ru", ids).tolist() == ["https://acme.bitrix24.ru/crm/deal/details/5/"]
+    assert c.task_url("https://acme.bitrix24.ru/", pd.Series([3]), ids).tolist() == [
+        "https://acme.bitrix24.ru/company/personal/user/3/tasks/task/view/5/"
+    ]

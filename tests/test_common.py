@@ -162,3 +162,57 @@ def test_urls_use_portal_host_only():
     assert c.task_url("https://acme.bitrix24.ru/", pd.Series([3]), ids).tolist() == [
         "https://acme.bitrix24.ru/company/personal/user/3/tasks/task/view/5/"
     ]
+
+
+def test_stage_reach_counts_and_conversions():
+    deals = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "category_id": [0, 0, 0, 0],
+            "stage_id": ["LOSE", "PREP", "WON", "LOSE"],
+            "stage_semantic_id": ["F", "P", "S", "F"],
+            "date_create": ["2026-01-01T10:00:00+03:00"] * 4,
+        }
+    )
+    hist = pd.DataFrame({"id": [1, 2], "owner_id": [1, 1], "stage_id": ["NEW", "PREP"], "stage_semantic_id": ["P", "P"],
+                         "created_time": ["2026-01-01T10:00:00+03:00", "2026-01-02T10:00:00+03:00"]})
+    ds = ds_with(deals, hist)
+    as_of = pd.Timestamp("2026-02-01T00:00:00+03:00")
+    f, _ = c.deal_facts(ds, as_of)
+    so = c.stage_order(ds.statuses)
+    sr = c.stage_reach(f, c.reached_index(f, ds.deal_stage_history, so, as_of), so)
+    p0 = sr[sr.pipeline_id == 0].set_index("stage_id")
+    # reached index: d1 = 1 (PREP), d2 = 1 (current PREP), d3 = 3 (won), d4 = -1
+    assert p0["reached"].tolist() == [3, 3, 1, 1]  # NEW, PREP, INVOICE, WON
+    assert p0.loc["NEW", "conversion_from_prev"] == pytest.approx(3 / 4)
+    assert p0.loc["INVOICE", "conversion_from_prev"] == pytest.approx(1 / 3)
+    assert p0.loc["PREP", "conversion_to_won"] == pytest.approx(1 / 3)
+    assert p0.loc["WON", "conversion_to_won"] == 1.0
+
+
+def test_activity_kinds_and_call_duration_sources():
+    acts = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5, 6, 7],
+            "type_id": [2, 2, 1, 4, 4, 6, 3],
+            "direction": [2, 1, 0, 2, 1, 0, 0],
+            "responsible_id": [5] * 7,
+            "completed": [True] * 7,
+            "start_time": ["2026-01-01T10:00:00+03:00"] * 7,
+            "end_time": ["2026-01-01T10:00:08+03:00", "2026-01-01T10:02:00+03:00"] + ["2026-01-01T11:00:00+03:00"] * 5,
+        }
+    )
+    calls = pd.DataFrame({"id": [100], "crm_activity_id": [2], "call_duration": [95]})
+    af = c.activity_facts(Dataset.from_frames(activities=acts, calls=calls)).set_index("id")
+    assert af["kind"].tolist() == ["call_out", "call_in", "meeting", "email_out", "email_in", "other", "task"]
+    # call 1: no telephony row -> END−START = 8 s; call 2: telephony 95 s wins over 120 s
+    assert af.loc[1, "duration_sec"] == 8.0 and af.loc[1, "duration_source"] == "activity"
+    assert af.loc[2, "duration_sec"] == 95.0 and af.loc[2, "duration_source"] == "telephony"
+    assert pd.isna(af.loc[3, "duration_sec"])
+
+
+def test_run_rate_fractional_elapsed_days():
+    rr = c.run_rate(300_000.0, pd.Timestamp("2026-11-11T12:00:00+03:00"))
+    # elapsed = 10.5 days of November (30 days): 300000 / 10.5 * 30 = 857142.857...
+    assert rr["elapsed_days"] == 10.5 and rr["days_in_month"] == 30
+    assert rr["run_rate"] == pytest.approx(857142.857142857)

@@ -330,7 +330,10 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
     )
     final_hist = final_hist[fsem.isin(["S", "F"])]
     last_final = final_hist.groupby("owner_id")["created_time"].max()
-    closed_at = d["id"].map(last_final)
+    closed_at = pd.Series(pd.NaT, index=d.index, dtype=d["moved_time"].dtype)
+    if len(last_final):
+        mapped = d["id"].map(last_final)
+        closed_at[mapped.notna()] = mapped[mapped.notna()]
     closedate_ts = d["closedate"].dt.tz_localize(tz) if len(d) else d["closedate"].dt.tz_localize(tz)
     closed_at = closed_at.where(closed_at.notna(), d["moved_time"])
     closed_at = closed_at.where(closed_at.notna(), closedate_ts)
@@ -541,3 +544,139 @@ def task_url(portal: str, responsible_ids: pd.Series, ids: pd.Series) -> pd.Seri
         index=ids.index,
         dtype=object,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Stage conversion (funnel, plan's reverse funnel, dynamics' stage probabilities)
+# --------------------------------------------------------------------------------------
+
+
+def stage_reach(facts: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) -> pd.DataFrame:
+    """How many of ``facts``' deals reached each progress-path stage, and how many of those won.
+
+    In: ``facts`` (:func:`deal_facts` rows, any subset), ``reached`` (:func:`reached_index`
+    aligned with facts), ``stages`` (:func:`stage_order`). Out, one row per pipeline ×
+    progress-path stage (path order): ``pipeline_id``, ``stage_id``, ``path_index``,
+    ``deals`` (facts' deals of the pipeline), ``reached``, ``won`` (reached and won — every won
+    deal reached every stage), ``conversion_from_prev`` (reached(k)/reached(k−1); first stage:
+    reached/deals) and ``conversion_to_won`` (won/reached(k)) as unrounded fractions 0–1
+    (NaN on a zero denominator). Source: METRICS.md "funnel" stages.
+    """
+    path = stages.dropna(subset=["path_index"]).copy()
+    rows = []
+    for pid, g in path.groupby("pipeline_id", sort=True):
+        in_pipe = facts["pipeline_id"] == pid
+        n = int(in_pipe.sum())
+        r = reached[in_pipe]
+        won = facts.loc[in_pipe, "outcome"] == WON
+        prev = n
+        for sid, k in zip(g["stage_id"], g["path_index"].astype(int)):
+            reached_k = int((r >= k).sum())
+            won_k = int(((r >= k) & won).sum())
+            rows.append(
+                {
+                    "pipeline_id": int(pid),
+                    "stage_id": sid,
+                    "path_index": k,
+                    "deals": n,
+                    "reached": reached_k,
+                    "won": won_k,
+                    "conversion_from_prev": reached_k / prev if prev else float("nan"),
+                    "conversion_to_won": won_k / reached_k if reached_k else float("nan"),
+                }
+            )
+            prev = reached_k
+    cols = ["pipeline_id", "stage_id", "path_index", "deals", "reached", "won", "conversion_from_prev", "conversion_to_won"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------------------
+# Activities (managers, plan's calls per won deal, forgotten's touches)
+# --------------------------------------------------------------------------------------
+
+#: Activity kinds of METRICS.md "managers" (TYPE_ID, DIRECTION).
+ACTIVITY_KINDS = ("call_out", "call_in", "meeting", "email_out", "email_in", "task", "other")
+
+
+def activity_facts(ds: Dataset) -> pd.DataFrame:
+    """One row per activity with its METRICS.md "managers" kind and call duration.
+
+    Out: ``id``, ``employee_id`` (RESPONSIBLE_ID), ``owner_type_id``, ``owner_id``,
+    ``type_id``, ``direction``, ``kind`` (call_out: TYPE_ID 2 DIRECTION 2; call_in: 2/1 — a call
+    with another direction counts as call_in only when DIRECTION 1, else call_out when 2, else
+    other; meeting: 1; email_out: 4/2; email_in: 4/1; task: 3; other: every other TYPE_ID and
+    e-mails with no direction), ``completed`` (bool), ``start_time``, ``end_time``,
+    ``deadline``, ``duration_sec`` (calls only: the telephony CALL_DURATION of the
+    voximplant.statistic.get record whose CRM_ACTIVITY_ID is the activity when synced, else
+    END_TIME − START_TIME; NaN for other kinds), ``duration_source`` ('telephony' |
+    'activity' | None).
+    """
+    a = ds.activities
+    t = a["type_id"].astype("Int64")
+    d = a["direction"].astype("Int64")
+    kind = pd.Series("other", index=a.index, dtype=object)
+    kind[(t == 2) & (d == 2)] = "call_out"
+    kind[(t == 2) & (d == 1)] = "call_in"
+    kind[(t == 2) & ~d.isin([1, 2]).fillna(False)] = "other"
+    kind[t == 1] = "meeting"
+    kind[(t == 4) & (d == 2)] = "email_out"
+    kind[(t == 4) & (d == 1)] = "email_in"
+    kind[t == 3] = "task"
+    is_call = kind.isin(["call_out", "call_in"])
+    act_dur = days_between(a["end_time"], a["start_time"]) * 86400.0
+    duration = pd.Series(float("nan"), index=a.index)
+    source = pd.Series(None, index=a.index, dtype=object)
+    calls = ds.calls
+    if len(calls):
+        tel = calls.dropna(subset=["crm_activity_id"]).drop_duplicates("crm_activity_id", keep="last")
+        tel_dur = a["id"].map(dict(zip(tel["crm_activity_id"], tel["call_duration"].astype("float64"))))
+    else:
+        tel_dur = pd.Series(float("nan"), index=a.index)
+    use_tel = is_call & tel_dur.notna()
+    duration[use_tel] = tel_dur[use_tel]
+    source[use_tel] = "telephony"
+    use_act = is_call & ~use_tel & act_dur.notna()
+    duration[use_act] = act_dur[use_act]
+    source[use_act] = "activity"
+    return pd.DataFrame(
+        {
+            "id": a["id"].astype("Int64"),
+            "employee_id": a["responsible_id"].astype("Int64"),
+            "owner_type_id": a["owner_type_id"].astype("Int64"),
+            "owner_id": a["owner_id"].astype("Int64"),
+            "type_id": t,
+            "direction": d,
+            "kind": kind,
+            "completed": a["completed"].fillna(False).astype(bool),
+            "start_time": a["start_time"],
+            "end_time": a["end_time"],
+            "deadline": a["deadline"],
+            "duration_sec": duration,
+            "duration_source": source,
+        }
+    ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# Run rate (dynamics, plan)
+# --------------------------------------------------------------------------------------
+
+
+def run_rate(won_amount_mtd: float, as_of: pd.Timestamp) -> dict:
+    """Month-to-date run rate of METRICS.md "dynamics".
+
+    ``elapsed_days`` = (as_of − first day of as_of's month 00:00) / 24 h (fractional),
+    ``days_in_month``, ``run_rate`` = won_amount_mtd ÷ elapsed_days × days_in_month (None when
+    elapsed_days is 0). Returns ``{"month", "won_amount_mtd", "elapsed_days",
+    "days_in_month", "run_rate"}`` unrounded.
+    """
+    start = month_start(as_of)
+    elapsed = (as_of - start).total_seconds() / 86400.0
+    dim = int(as_of.days_in_month)
+    return {
+        "month": as_of.strftime("%Y-%m"),
+        "won_amount_mtd": float(won_amount_mtd),
+        "elapsed_days": elapsed,
+        "days_in_month": dim,
+        "run_rate": (won_amount_mtd / elapsed * dim) if elapsed > 0 else None,
+    }

@@ -70,3 +70,11 @@ class B24BatchError(B24ApiError):
 
 class B24CursorError(B24ReportsError):
     """The ID cursor did not strictly grow: the server ignored ``>ID``/``order``."""
+
+
+class ScheduleFileError(BadInput):
+    """The schedule file (``run-schedule``) is unreadable or invalid; names the entry and line."""
+
+
+class DeliveryError(B24ReportsError):
+    """A report could not be delivered (e.g. SMTP send failed after retries); files stay on disk."""

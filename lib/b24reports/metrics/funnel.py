@@ -1,0 +1,341 @@
+"""Funnel report: deals by pipeline, stage and manager (METRICS.md section "funnel").
+
+Pure functions: frames in, frames out. Every frame a function returns carries the canonical
+column ids of METRICS.md (the keys of ``metrics.json``); rounding happens once, on the final
+aggregates (money 2 decimals, ``_pct`` 1 decimal, days 1 decimal).
+
+Cohort: deals with ``DATE_CREATE`` in the period (portal time, inclusive) that exist as of
+``as_of``, in the chosen pipelines (``CATEGORY_ID``), owned (``ASSIGNED_BY_ID``) by the chosen
+employees/departments. Stages and outcomes are as of ``as_of`` (:func:`common.deal_facts`).
+
+Choices where METRICS.md is silent (written here, kept consistent with the other reports):
+
+* ``stages`` lists every stage of every chosen pipeline (``crm.status.list`` order: progress
+  path, then lost stages), also stages no cohort deal is in (zeros), so the funnel shape is
+  always complete. A pipeline that has no cohort deal at all is left out. A cohort deal
+  whose stage is not in ``crm.status.list`` (deleted stage) gets its own row after the
+  pipeline's lost stages, with ``reached`` and conversions null, and a warning.
+* Lost-stage rows have ``reached``, ``conversion_from_prev_pct`` and
+  ``conversion_to_won_pct`` null (they are not on the progress path).
+* ``managers``: one row per employee owning at least one cohort deal, sorted by
+  ``won_amount`` descending, then ``deals`` descending, then ``employee_id``. The cycle of a
+  closed deal is ``closed_at − DATE_CREATE`` in fractional days; mean and median are taken
+  over the unrounded values and rounded to 1 decimal; null when the manager closed nothing.
+* ``manager_stages``: only employee × stage pairs that hold a cohort deal (sparse), in
+  employee, pipeline, stage order.
+* ``deals``: sorted by ``id``.
+* ``time_in_stage``: a *visit* is a run of consecutive ``crm.stagehistory.list`` records
+  (≤ as_of) of one deal in one stage; it lasts until the deal's next record in another
+  stage, or until as_of when it is the deal's last record. An open deal with no history
+  record has one visit of its current stage from ``DATE_CREATE`` to as_of. Only visits of
+  progress stages (semantics P) count: a visit of a won/lost stage has no end, and its
+  "time in stage" would only be the time since closing. Rows: every P stage of the chosen
+  pipelines (``visits`` 0 and ``avg_days_in_stage`` null when nobody visited it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ..data import Dataset
+from ..errors import BadParameter
+from . import common as c
+
+#: Table ids of the report, in display order (METRICS.md "funnel").
+TABLES = ("stages", "managers", "manager_stages", "deals", "time_in_stage")
+
+STAGES_COLUMNS = ["pipeline_id", "stage_id", "current_deals", "current_amount", "reached",
+                  "conversion_from_prev_pct", "conversion_to_won_pct"]
+MANAGERS_COLUMNS = ["employee_id", "deals", "open_deals", "won_deals", "won_amount", "lost_deals",
+                    "win_rate_pct", "avg_cycle_days", "median_cycle_days"]
+MANAGER_STAGES_COLUMNS = ["employee_id", "pipeline_id", "stage_id", "current_deals", "current_amount"]
+DEALS_COLUMNS = ["id", "title", "employee_id", "pipeline_id", "stage_id", "amount", "created",
+                 "closed_at", "duration_days", "url"]
+TIME_IN_STAGE_COLUMNS = ["pipeline_id", "stage_id", "visits", "avg_days_in_stage"]
+
+
+def cohort(
+    facts: pd.DataFrame,
+    period: c.Period,
+    pipelines: list[int] | None = None,
+    employees: set[int] | None = None,
+) -> pd.DataFrame:
+    """The report's cohort: ``facts`` rows created in ``period`` in the chosen pipelines/owners.
+
+    In: ``facts`` as :func:`common.deal_facts` gives; ``pipelines`` (CATEGORY_ID list, None or
+    empty = all); ``employees`` (ASSIGNED_BY_ID set from :func:`common.employee_filter`, None =
+    everyone). Out: the matching rows, same columns, index reset.
+    """
+    mask = period.contains(facts["created"]).fillna(False)
+    if pipelines:
+        mask &= facts["pipeline_id"].isin([int(p) for p in pipelines])
+    if employees is not None:
+        mask &= facts["employee_id"].isin(sorted(employees))
+    return facts[mask.astype(bool)].reset_index(drop=True)
+
+
+def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) -> pd.DataFrame:
+    """Table ``stages``: one row per pipeline × stage (progress path first, then lost stages).
+
+    In: ``deals`` (cohort rows of :func:`common.deal_facts`), ``reached``
+    (:func:`common.reached_index` aligned with ``deals``), ``stages``
+    (:func:`common.stage_order` of the chosen pipelines). Out columns: ``pipeline_id`` (int),
+    ``stage_id``, ``current_deals`` (cohort deals in the stage as of as_of), ``current_amount``
+    (their amount, report currency, 2 decimals), ``reached`` (progress path only),
+    ``conversion_from_prev_pct`` = reached(k)/reached(k−1) × 100, first stage: reached /
+    cohort deals of the pipeline, ``conversion_to_won_pct`` = won/reached(k) × 100 (1 decimal,
+    null on a zero denominator). Pipelines with no cohort deal are left out.
+    """
+    pipes = sorted(int(p) for p in deals["pipeline_id"].dropna().unique())
+    st = stages[stages["pipeline_id"].isin(pipes)]
+    reach = c.stage_reach(deals, reached, st).set_index(["pipeline_id", "stage_id"])
+    now = deals.groupby(["pipeline_id", "stage_id"]).agg(current_deals=("id", "size"), current_amount=("amount", "sum"))
+    rows = []
+    for pid in pipes:
+        known = st[st["pipeline_id"] == pid]
+        extra = sorted(set(deals.loc[deals["pipeline_id"] == pid, "stage_id"].dropna()) - set(known["stage_id"]))
+        for sid in [*known["stage_id"], *extra]:
+            key = (pid, sid)
+            on_path = key in reach.index
+            r = reach.loc[key] if on_path else None
+            n, amt = (now.loc[key, "current_deals"], now.loc[key, "current_amount"]) if key in now.index else (0, 0.0)
+            rows.append(
+                {
+                    "pipeline_id": pid,
+                    "stage_id": sid,
+                    "current_deals": int(n),
+                    "current_amount": round(float(amt), 2),
+                    "reached": int(r["reached"]) if on_path else None,
+                    # stage_reach keeps the fractions unrounded: round once, here
+                    "conversion_from_prev_pct": _pct_of_fraction(r["conversion_from_prev"]) if on_path else None,
+                    "conversion_to_won_pct": _pct_of_fraction(r["conversion_to_won"]) if on_path else None,
+                }
+            )
+    return _frame(rows, STAGES_COLUMNS, ints=["pipeline_id", "current_deals", "reached"])
+
+
+def unknown_stage_warnings(deals: pd.DataFrame, stages: pd.DataFrame) -> list[str]:
+    """Warnings for cohort deals whose stage is not in ``crm.status.list`` (by deal id)."""
+    known = set(zip(stages["pipeline_id"].astype(int), stages["stage_id"]))
+    bad = [int(i) for i, p, s in zip(deals["id"], deals["pipeline_id"], deals["stage_id"]) if (int(p), s) not in known]
+    if not bad:
+        return []
+    return [f"deals in a stage missing from crm.status.list (shown as its own row): {', '.join(map(str, sorted(bad)[:50]))}"]
+
+
+def managers_table(deals: pd.DataFrame) -> pd.DataFrame:
+    """Table ``managers``: one row per employee (ASSIGNED_BY_ID) owning cohort deals.
+
+    In: cohort rows of :func:`common.deal_facts`. Out columns: ``employee_id``, ``deals``,
+    ``open_deals``, ``won_deals``, ``won_amount`` (report currency, 2 decimals),
+    ``lost_deals``, ``win_rate_pct`` = won/(won+lost) × 100 (1 decimal, null when nothing
+    closed), ``avg_cycle_days`` and ``median_cycle_days`` over closed deals
+    (``closed_at − DATE_CREATE`` in days, 1 decimal, null when nothing closed).
+    Sorted by won_amount desc, deals desc, employee_id.
+    """
+    d = deals.dropna(subset=["employee_id"])
+    rows = []
+    for emp, g in d.groupby("employee_id", sort=True):
+        won = g["outcome"] == c.WON
+        lost = g["outcome"] == c.LOST
+        closed = g[won | lost]
+        cycle = c.days_between(closed["closed_at"], closed["created"]).dropna()
+        rows.append(
+            {
+                "employee_id": int(emp),
+                "deals": len(g),
+                "open_deals": int((g["outcome"] == c.OPEN).sum()),
+                "won_deals": int(won.sum()),
+                "won_amount": round(float(g.loc[won, "amount"].sum()), 2),
+                "lost_deals": int(lost.sum()),
+                "win_rate_pct": c.pct(int(won.sum()), int(won.sum() + lost.sum())),
+                "avg_cycle_days": c.round_half(cycle.mean(), 1) if len(cycle) else None,
+                "median_cycle_days": c.round_half(cycle.median(), 1) if len(cycle) else None,
+            }
+        )
+    out = _frame(rows, MANAGERS_COLUMNS, ints=["employee_id", "deals", "open_deals", "won_deals", "lost_deals"])
+    if len(out):
+        out = out.sort_values(["won_amount", "deals", "employee_id"], ascending=[False, False, True], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def manager_stages_table(deals: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
+    """Table ``manager_stages``: employee × stage counts of cohort deals now in the stage.
+
+    In: cohort rows of :func:`common.deal_facts`; ``stages`` (:func:`common.stage_order`) for
+    the stage order. Out columns: ``employee_id``, ``pipeline_id``, ``stage_id``,
+    ``current_deals``, ``current_amount`` (report currency, 2 decimals). Only pairs holding a
+    deal; sorted by employee_id, pipeline_id, stage order (unknown stages last).
+    """
+    d = deals.dropna(subset=["employee_id"])
+    if d.empty:
+        return _frame([], MANAGER_STAGES_COLUMNS, ints=["employee_id", "pipeline_id", "current_deals"])
+    g = d.groupby(["employee_id", "pipeline_id", "stage_id"]).agg(
+        current_deals=("id", "size"), current_amount=("amount", "sum")
+    ).reset_index()
+    order = {(int(p), s): int(o) for p, s, o in zip(stages["pipeline_id"], stages["stage_id"], stages["order"])}
+    g["_order"] = [order.get((int(p), s), 10**6) for p, s in zip(g["pipeline_id"], g["stage_id"])]
+    g = g.sort_values(["employee_id", "pipeline_id", "_order", "stage_id"], kind="stable")
+    g["current_amount"] = g["current_amount"].astype("float64").round(2)
+    return _frame(g.to_dict("records"), MANAGER_STAGES_COLUMNS, ints=["employee_id", "pipeline_id", "current_deals"])
+
+
+def deals_table(deals: pd.DataFrame, as_of: pd.Timestamp, portal: str) -> pd.DataFrame:
+    """Table ``deals``: the cohort's deals with links into the portal.
+
+    In: cohort rows of :func:`common.deal_facts`; ``as_of``; ``portal`` (scheme://host).
+    Out columns: ``id``, ``title``, ``employee_id``, ``pipeline_id``, ``stage_id`` (as of
+    as_of), ``amount`` (report currency, 2 decimals), ``created`` (DATE_CREATE),
+    ``closed_at`` (NaT when open), ``duration_days`` = (closed_at or as_of) − DATE_CREATE in
+    days (1 decimal), ``url`` (``{portal}/crm/deal/details/{id}/``). Sorted by id.
+    """
+    d = deals.sort_values("id", kind="stable").reset_index(drop=True)
+    end = d["closed_at"].where(d["closed_at"].notna(), as_of)
+    out = pd.DataFrame(
+        {
+            "id": d["id"].astype("Int64"),
+            "title": d["title"].astype(object),
+            "employee_id": d["employee_id"].astype("Int64"),
+            "pipeline_id": d["pipeline_id"].astype("Int64"),
+            "stage_id": d["stage_id"].astype(object),
+            "amount": d["amount"].astype("float64").round(2),
+            "created": d["created"],
+            "closed_at": d["closed_at"],
+            "duration_days": c.days_between(end, d["created"]).round(1),
+            "url": c.deal_url(portal, d["id"]).astype(object),
+        }
+    )
+    return out[DEALS_COLUMNS]
+
+
+def stage_visits(
+    deals: pd.DataFrame, history: pd.DataFrame, stages: pd.DataFrame, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Every visit of a cohort deal to a stage, with its length (see module docstring).
+
+    In: cohort rows of :func:`common.deal_facts` (``id``, ``stage_id``, ``outcome``,
+    ``created``), ``history`` = ``deal_stage_history`` (crm.stagehistory.list), ``stages``
+    (:func:`common.stage_order`). Out columns: ``deal_id``, ``pipeline_id`` (the stage's
+    pipeline, from crm.status.list; NA for an unknown stage), ``stage_id``, ``start``,
+    ``end``, ``days`` (fractional). All stages, all semantics: callers choose.
+    """
+    h = history[(history["created_time"] <= as_of) & history["owner_id"].isin(deals["id"])]
+    h = h.sort_values(["owner_id", "created_time", "id"], kind="stable")
+    h = h[["owner_id", "created_time", "stage_id"]].rename(columns={"owner_id": "deal_id", "created_time": "start"})
+    # collapse consecutive records of one deal in one stage (e.g. a pipeline-change record)
+    same = (h["deal_id"] == h["deal_id"].shift()) & (h["stage_id"] == h["stage_id"].shift())
+    h = h[~same]
+    nxt = h.groupby("deal_id")["start"].shift(-1)
+    h = h.assign(end=nxt.where(nxt.notna(), as_of))
+    # open deals without any history record: one visit of the current stage
+    no_hist = deals[~deals["id"].isin(h["deal_id"]) & (deals["outcome"] == c.OPEN) & deals["created"].notna()]
+    extra = pd.DataFrame(
+        {"deal_id": no_hist["id"], "start": no_hist["created"], "stage_id": no_hist["stage_id"],
+         "end": pd.Series([as_of] * len(no_hist), index=no_hist.index, dtype=h["start"].dtype)}
+    )
+    v = pd.concat([h, extra], ignore_index=True) if len(extra) else h.reset_index(drop=True)
+    pipe_of = dict(zip(stages["stage_id"], stages["pipeline_id"].astype(int)))
+    v["pipeline_id"] = v["stage_id"].map(pipe_of).astype("Int64")
+    v["days"] = c.days_between(v["end"], v["start"])
+    v["deal_id"] = v["deal_id"].astype("Int64")
+    return v[["deal_id", "pipeline_id", "stage_id", "start", "end", "days"]].reset_index(drop=True)
+
+
+def time_in_stage_table(visits: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
+    """Table ``time_in_stage``: per progress stage, mean days a visit lasted.
+
+    In: :func:`stage_visits`, ``stages`` (:func:`common.stage_order` of the chosen pipelines).
+    Out columns: ``pipeline_id``, ``stage_id`` (every P stage, path order), ``visits``,
+    ``avg_days_in_stage`` (mean of the unrounded visit lengths, days, 1 decimal; null with
+    no visit).
+    """
+    prog = stages[stages["semantics"] == "P"]
+    agg = visits.groupby("stage_id")["days"].agg(["size", "mean"])
+    rows = []
+    for pid, sid in zip(prog["pipeline_id"], prog["stage_id"]):
+        n = int(agg.loc[sid, "size"]) if sid in agg.index else 0
+        rows.append(
+            {
+                "pipeline_id": int(pid),
+                "stage_id": sid,
+                "visits": n,
+                "avg_days_in_stage": c.round_half(agg.loc[sid, "mean"], 1) if n else None,
+            }
+        )
+    return _frame(rows, TIME_IN_STAGE_COLUMNS, ints=["pipeline_id", "visits"])
+
+
+def funnel_tables(
+    ds: Dataset,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    as_of: pd.Timestamp,
+    currency: str | None = None,
+    pipelines: list[int] | None = None,
+    departments: list[int] | None = None,
+    employees: list[int] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Every table of METRICS.md "funnel" for one run, and the run's data-quality warnings.
+
+    In: a :class:`Dataset`; the period ``date_from..date_to`` (inclusive, portal time);
+    ``as_of`` (tz-aware, or naive = portal time); report ``currency`` (default: portal base);
+    filters ``pipelines`` (CATEGORY_ID), ``departments`` (with sub-departments), ``employees``
+    (ASSIGNED_BY_ID). Out: ``({table id: frame}, warnings)`` with the tables of
+    :data:`TABLES`. Warnings: the Dataset's own, empty OPPORTUNITY of cohort deals (by id),
+    unknown stages. Raises ``BadParameter`` for ``date_from > date_to`` or an unknown
+    ``currency``.
+    """
+    if date_from > date_to:
+        raise BadParameter("date_from", date_from.isoformat(), f"is after date_to {date_to.isoformat()}")
+    tz = ds.timezone
+    as_of = c.to_timestamp(as_of, tz)
+    try:
+        facts, _ = c.deal_facts(ds, as_of, currency)
+    except KeyError as exc:
+        raise BadParameter("currency", currency, str(exc.args[0])) from exc
+    stages = c.stage_order(ds.statuses, pipelines or None)
+    allowed = c.employee_filter(ds, employees, departments)
+    deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)
+    reached = c.reached_index(deals, ds.deal_stage_history, stages, as_of)
+    visits = stage_visits(deals, ds.deal_stage_history, stages, as_of)
+    tables = {
+        "stages": stages_table(deals, reached, stages),
+        "managers": managers_table(deals),
+        "manager_stages": manager_stages_table(deals, stages),
+        "deals": deals_table(deals, as_of, ds.portal),
+        "time_in_stage": time_in_stage_table(visits, stages),
+    }
+    warnings = [*ds.warnings, *c.empty_opportunity_warnings(deals, "deals"), *unknown_stage_warnings(deals, stages)]
+    return tables, warnings
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _pct_of_fraction(x) -> float | None:
+    """Unrounded fraction 0–1 (NaN on a zero denominator) → percentage, 1 decimal, or None."""
+    if x is None or pd.isna(x):
+        return None
+    return round(100.0 * float(x), 1)
+
+
+def _frame(rows: list[dict], columns: list[str], ints: list[str]) -> pd.DataFrame:
+    """Rows → frame with exactly ``columns``; ``ints`` as nullable Int64; other columns with a
+    null become object columns holding ``None`` (the convention of :func:`common.pct`)."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col in ints:
+        df[col] = pd.array(df[col].tolist(), dtype="Int64") if len(df) else pd.Series(dtype="Int64")
+    for col in columns:
+        if col not in ints and df[col].isna().any():
+            # nullable numbers (pct, days) as common.pct gives them: object with None, never NaN
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df.reset_index(drop=True)
+
+
+__all__ = [
+    "TABLES", "cohort", "stages_table", "managers_table", "manager_stages_table", "deals_table",
+    "stage_visits", "time_in_stage_table", "funnel_tables", "unknown_stage_warnings",
+]

@@ -261,3 +261,17 @@ def test_report_currency_conversion():
     # deal 4: 10 USD stays 10; deal 1: 100 RUB / 90 = 1.11
     d = rows(tables["deals"], "id")
     assert (d[4]["amount"], d[1]["amount"]) == (10.0, 1.11)
+
+
+def test_report_timezone_moves_period_bounds():
+    # in UTC deal 8 (01-31 23:59:59 +03:00 = 20:59:59 UTC) is still in January; deal 6
+    # (2025-12-31 23:00 +03:00 = 20:00 UTC Dec 31) still out; times come out in UTC
+    import datetime as _dt
+    tables, _ = f.funnel_tables(ds(), timezone=_dt.timezone.utc, **JAN)
+    d = rows(tables["deals"], "id")
+    assert 8 in d and 6 not in d
+    assert d[1]["created"] == pd.Timestamp("2026-01-01T07:00:00+00:00")
+    assert str(d[1]["created"].tz) == "UTC"
+    # a UTC+10 report: deal 8 is created 02-01 06:59:59 local → out of January
+    tables, _ = f.funnel_tables(ds(), timezone=_dt.timezone(_dt.timedelta(hours=10)), **JAN)
+    assert 8 not in set(tables["deals"]["id"])

@@ -227,12 +227,13 @@ def stage_visits(
     # collapse consecutive records of one deal in one stage (e.g. a pipeline-change record)
     same = (h["deal_id"] == h["deal_id"].shift()) & (h["stage_id"] == h["stage_id"].shift())
     h = h[~same]
+    h["start"] = h["start"].dt.tz_convert(as_of.tz)
     nxt = h.groupby("deal_id")["start"].shift(-1)
     h = h.assign(end=nxt.where(nxt.notna(), as_of))
     # open deals without any history record: one visit of the current stage
     no_hist = deals[~deals["id"].isin(h["deal_id"]) & (deals["outcome"] == c.OPEN) & deals["created"].notna()]
     extra = pd.DataFrame(
-        {"deal_id": no_hist["id"], "start": no_hist["created"], "stage_id": no_hist["stage_id"],
+        {"deal_id": no_hist["id"], "start": no_hist["created"].dt.tz_convert(as_of.tz), "stage_id": no_hist["stage_id"],
          "end": pd.Series([as_of] * len(no_hist), index=no_hist.index, dtype=h["start"].dtype)}
     )
     v = pd.concat([h, extra], ignore_index=True) if len(extra) else h.reset_index(drop=True)
@@ -277,25 +278,29 @@ def funnel_tables(
     pipelines: list[int] | None = None,
     departments: list[int] | None = None,
     employees: list[int] | None = None,
+    timezone: dt.tzinfo | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Every table of METRICS.md "funnel" for one run, and the run's data-quality warnings.
 
     In: a :class:`Dataset`; the period ``date_from..date_to`` (inclusive, portal time);
     ``as_of`` (tz-aware, or naive = portal time); report ``currency`` (default: portal base);
     filters ``pipelines`` (CATEGORY_ID), ``departments`` (with sub-departments), ``employees``
-    (ASSIGNED_BY_ID). Out: ``({table id: frame}, warnings)`` with the tables of
+    (ASSIGNED_BY_ID); ``timezone`` of the period and of the output times (default: the
+    portal's offset). Out: ``({table id: frame}, warnings)`` with the tables of
     :data:`TABLES`. Warnings: the Dataset's own, empty OPPORTUNITY of cohort deals (by id),
     unknown stages. Raises ``BadParameter`` for ``date_from > date_to`` or an unknown
     ``currency``.
     """
     if date_from > date_to:
         raise BadParameter("date_from", date_from.isoformat(), f"is after date_to {date_to.isoformat()}")
-    tz = ds.timezone
+    tz = timezone or ds.timezone
     as_of = c.to_timestamp(as_of, tz)
     try:
         facts, _ = c.deal_facts(ds, as_of, currency)
     except KeyError as exc:
         raise BadParameter("currency", currency, str(exc.args[0])) from exc
+    for col in ("created", "closed_at", "won_at"):
+        facts[col] = facts[col].dt.tz_convert(tz)
     stages = c.stage_order(ds.statuses, pipelines or None)
     allowed = c.employee_filter(ds, employees, departments)
     deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)

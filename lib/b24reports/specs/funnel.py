@@ -1,0 +1,57 @@
+"""Registry entry of the funnel report (METRICS.md "funnel"): deals by pipeline, stage and manager.
+
+Parameters: only the common ones (period, as_of, lang, currency, timezone, pipelines,
+departments, employees). Metrics: :mod:`b24reports.metrics.funnel`; views:
+:mod:`b24reports.views.funnel`; notebook: ``notebooks/funnel.ipynb``.
+"""
+
+from __future__ import annotations
+
+from ..data import Dataset
+from ..metrics import funnel as m
+from ..reports import Params, ReportResult, ReportSpec, TableSpec, make_result
+
+
+def compute(ds: Dataset, params: Params) -> ReportResult:
+    """Every table of METRICS.md "funnel" for resolved ``params`` (see ``metrics.funnel``).
+
+    Tables ``stages``, ``managers``, ``manager_stages``, ``deals``, ``time_in_stage`` with
+    the canonical column ids; warnings: the store's data-quality warnings, empty
+    OPPORTUNITY of cohort deals, deals in unknown stages.
+    """
+    tables, warnings = m.funnel_tables(
+        ds,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        as_of=params.as_of,
+        currency=params.currency,
+        pipelines=list(params.pipelines),
+        departments=list(params.departments),
+        employees=list(params.employees),
+        timezone=params.tzinfo,
+    )
+    return make_result(ds, params, tables, warnings)
+
+
+SPEC = ReportSpec(
+    name="funnel",
+    title={"ru": "Воронка продаж", "en": "Sales funnel"},
+    description={
+        "ru": "Сделки, созданные за период: где они сейчас, сколько дошло до каждой стадии, "
+              "кто из менеджеров сколько выиграл и как долго сделки живут.",
+        "en": "Deals created in the period: where they are now, how many reached each stage, "
+              "what each manager won and how long deals take.",
+    },
+    notebook="funnel.ipynb",
+    params=[],
+    compute=compute,
+    tables={
+        "stages": TableSpec(m.STAGES_COLUMNS, {"ru": "Стадии", "en": "Stages"}, "stages"),
+        "managers": TableSpec(m.MANAGERS_COLUMNS, {"ru": "Менеджеры", "en": "Managers"}, "managers"),
+        "manager_stages": TableSpec(m.MANAGER_STAGES_COLUMNS, {"ru": "Менеджеры по стадиям", "en": "Managers by stage"},
+                                    "manager_stages"),
+        "deals": TableSpec(m.DEALS_COLUMNS, {"ru": "Сделки", "en": "Deals"}, "deals"),
+        "time_in_stage": TableSpec(m.TIME_IN_STAGE_COLUMNS, {"ru": "Время в стадии", "en": "Time in stage"},
+                                   "time_in_stage"),
+    },
+)

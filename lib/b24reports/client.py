@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -280,6 +281,7 @@ class B24Client:
         self.retries: Counter[str] = Counter()
         self.operating: dict[str, OperatingStats] = {}
         self.batch_supported: bool | None = None
+        self.last_reply_time: dict | None = None  # ``time`` block of the last successful reply
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -393,6 +395,8 @@ class B24Client:
         if err is not None:
             raise err
         self._record_time(method, body.get("time"))
+        if isinstance(body.get("time"), dict):
+            self.last_reply_time = body["time"]
         return body
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -654,6 +658,23 @@ class B24Client:
                                   method=method)
             start = int(nxt)
         raise B24ApiError("ERROR_UNEXPECTED_ANSWER", "too many pages", method=method)
+
+    def server_now(self) -> datetime | None:
+        """Server time of the last reply (``time.date_start``, else ``time.start`` unix), tz-aware."""
+        t = self.last_reply_time or {}
+        if t.get("date_start"):
+            try:
+                dt = datetime.fromisoformat(str(t["date_start"]))
+                if dt.tzinfo is not None:
+                    return dt
+            except ValueError:
+                pass
+        if t.get("start") is not None:
+            try:
+                return datetime.fromtimestamp(float(t["start"]), tz=timezone.utc)
+            except (TypeError, ValueError, OverflowError):
+                pass
+        return None
 
     def scope(self) -> set[str]:
         """The webhook's scopes (REST method ``scope``)."""

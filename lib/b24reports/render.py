@@ -1,0 +1,425 @@
+"""Render reports to files: an exporters registry keyed by format (html, pdf, xlsx, json).
+
+``render_report(name, store, params, out_dir)`` writes ``OUT/<report>/report.html``,
+``report.pdf``, ``report.xlsx`` and ``metrics.json`` (METRICS.md "Outputs"):
+
+* ``json``/``xlsx`` come from the ``ReportResult`` computed in-process (the same
+  ``spec.run`` the notebook calls);
+* ``html``: papermill runs ``notebooks/<report>.ipynb`` (kernel ``python3``) with the
+  *resolved* parameters (so ``as_of`` and defaults match the json), then nbconvert with
+  ``--no-input`` and the offline template ``templates/b24reports_offline`` (zero external
+  requests; plotly.js inlined);
+* ``pdf``: headless chromium prints ``report.html`` (flags from rendering-notes.md).
+
+Every file is first written to a temporary directory inside ``out_dir`` and moved into place
+only when complete; a format that failed leaves no stale file of a previous run. The
+notebook gets only the store path, never a webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import columns as _columns
+from . import reports
+from .errors import B24ReportsError, BadInput, BadParameter
+from .i18n import t
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "b24reports_offline"
+FORMATS: tuple[str, ...] = ("html", "pdf", "xlsx", "json")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+class RenderError(B24ReportsError):
+    """Some formats of a render failed. ``failures``: {"report/format": one-line reason};
+    ``outputs``: what was written anyway ({report: {format: Path}})."""
+
+    def __init__(self, failures: Mapping[str, str], outputs: Mapping[str, Mapping[str, Path]] | None = None):
+        self.failures, self.outputs = dict(failures), {k: dict(v) for k, v in (outputs or {}).items()}
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.failures.items()))
+
+
+class ChromiumNotFound(B24ReportsError):
+    """No chromium/chrome executable on PATH (PDF only)."""
+
+    def __init__(self):
+        super().__init__(
+            "PDF needs chromium, which is not on PATH: install it with `sudo apt-get install -y chromium` "
+            "(or set B24REPORTS_CHROMIUM to a chrome executable); the other formats were written")
+
+
+@dataclass
+class RenderJob:
+    """What the exporters of one report run share."""
+
+    spec: reports.ReportSpec
+    result: reports.ReportResult
+    store: Path
+    tmp: Path
+    generated_at: dt.datetime
+    kernel_name: str = "python3"
+    timeout: int = 600
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def lang(self) -> str:
+        return self.result.params["lang"]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """A registry entry: ``fmt`` (format key), ``filename`` (in ``OUT/<report>/``),
+    ``write(job, path)`` producing the file, ``needs`` (formats that must be built first)."""
+
+    fmt: str
+    filename: str
+    write: Callable[[RenderJob, Path], None]
+    needs: tuple[str, ...] = ()
+
+
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def register_exporter(exp: Exporter) -> Exporter:
+    """Add (or replace) the exporter of ``exp.fmt``."""
+    EXPORTERS[exp.fmt] = exp
+    return exp
+
+
+# --------------------------------------------------------------------------- json
+
+
+def write_json(job: RenderJob, path: Path) -> None:
+    """``metrics.json`` (see ``ReportResult.to_metrics_json``), UTF-8."""
+    path.write_text(job.result.metrics_json_text(job.generated_at), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- xlsx
+
+_XLSX_NUM = {"money": "#,##0.00", "pct": "0.0", "ratio": "0.00", "number": "#,##0.00", "days": "0.0", "int": "#,##0", "id": "0"}
+
+
+def _excel_value(v: Any, kind: str) -> Any:
+    from .i18n import is_null
+
+    if kind == "list":
+        return ", ".join(str(x) for x in reports.json_value(v, "list"))
+    if is_null(v):
+        return None
+    if kind in ("date", "datetime"):
+        if isinstance(v, str):
+            return v
+        if hasattr(v, "to_pydatetime"):
+            v = v.to_pydatetime()
+        if isinstance(v, dt.datetime):
+            v = v.replace(tzinfo=None)  # wall-clock time in portal tz (Excel has no offsets)
+            return v if kind == "datetime" else v.date()
+        return v
+    return reports.json_value(v, kind)
+
+
+def write_xlsx(job: RenderJob, path: Path) -> None:
+    """One sheet per declared table (``TableSpec.sheet_name``) with localized headers,
+    number formats by column kind, frozen header row and autofilter; then an "about" sheet
+    (parameters, as_of, portal, warnings). Text cells are written as strings, never as
+    formulas (CRM text like ``=HYPERLINK(...)`` stays text)."""
+    import xlsxwriter
+
+    res, lang = job.result, job.lang
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False, "remove_timezone": True})
+    try:
+        hdr = wb.add_format({"bold": True, "bg_color": "#F2F4F7", "bottom": 1, "text_wrap": True, "valign": "top"})
+        fmts = {k: wb.add_format({"num_format": f}) for k, f in _XLSX_NUM.items()}
+        fmts["date"] = wb.add_format({"num_format": "dd.mm.yyyy" if lang == "ru" else "yyyy-mm-dd"})
+        fmts["datetime"] = wb.add_format({"num_format": "dd.mm.yyyy hh:mm" if lang == "ru" else "yyyy-mm-dd hh:mm"})
+        used = set()
+        for tid, ts in res.spec.tables.items():
+            ws = wb.add_worksheet(ts.sheet_name)
+            used.add(ts.sheet_name.lower())
+            df = res.tables[tid]
+            kinds = [_columns.kind_of(c) for c in ts.columns]
+            for j, c in enumerate(ts.columns):
+                ws.write_string(0, j, _columns.header(c, lang), hdr)
+                ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
+            data = [df[c].tolist() for c in ts.columns]
+            for i in range(len(df)):
+                for j, k in enumerate(kinds):
+                    v = _excel_value(data[j][i], k)
+                    r = i + 1
+                    if v is None:
+                        ws.write_blank(r, j, None)
+                    elif k == "bool":
+                        ws.write_boolean(r, j, bool(v))
+                    elif k in _XLSX_NUM and isinstance(v, int | float):
+                        ws.write_number(r, j, v, fmts[k])
+                    elif k in ("date", "datetime") and isinstance(v, dt.date):
+                        ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmts[k])
+                    elif k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000:
+                        ws.write_url(r, j, v, string=v)
+                    else:
+                        ws.write_string(r, j, str(v))
+            ws.freeze_panes(1, 0)
+            ws.autofilter(0, 0, max(len(df), 1), max(len(ts.columns) - 1, 0))
+        name = t("about_sheet", lang)
+        if name.lower() in used:
+            name = "_" + name
+        ws = wb.add_worksheet(name[:31])
+        ws.set_column(0, 0, 24)
+        ws.set_column(1, 1, 60)
+        ws.write_string(0, 0, t("parameter", lang), hdr)
+        ws.write_string(0, 1, t("value", lang), hdr)
+        rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), res.portal),
+                (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
+        rows += [(k, "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
+                 for k, v in res.params.to_json().items()]
+        rows += [(t("warnings", lang), w) for w in res.warnings]
+        for i, (k, v) in enumerate(rows, start=1):
+            ws.write_string(i, 0, str(k))
+            ws.write_string(i, 1, str(v))
+    finally:
+        wb.close()
+
+
+# --------------------------------------------------------------------------- html
+
+
+def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
+    """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
+    the executed notebook node. Parameters injected: the resolved ``Params.to_raw()`` and
+    ``store`` (absolute path). Raises ``RenderError`` with the failing cell's error."""
+    import nbformat
+    import papermill as pm
+
+    nb_path = job.spec.notebook_path
+    if not nb_path.exists():
+        raise RenderError({f"{job.spec.name}/html": f"notebook {nb_path} does not exist"})
+    params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
+    try:
+        pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
+                            progress_bar=False, log_output=False, cwd=str(job.tmp), execution_timeout=job.timeout,
+                            report_mode=False)
+    except pm.PapermillExecutionError as e:
+        raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
+    return nbformat.read(str(out_ipynb), as_version=4)
+
+
+def notebook_to_html(nb: Any, title: str, lang: str) -> str:
+    """Executed notebook -> self-contained HTML without code (``--no-input``), offline
+    template, stderr streams dropped."""
+    from nbconvert import HTMLExporter
+
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata["title"] = title
+    exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    return body
+
+
+def write_html(job: RenderJob, path: Path) -> None:
+    """``report.html``: papermill + nbconvert (see module docstring)."""
+    nb = execute_notebook(job, job.tmp / "report.ipynb")
+    path.write_text(notebook_to_html(nb, job.spec.title.get(job.lang, job.spec.name), job.lang), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- pdf
+
+
+def find_chromium() -> str | None:
+    """Path of a chromium/chrome executable: env ``B24REPORTS_CHROMIUM``, else the first of
+    :data:`CHROMIUM_NAMES` on PATH, else ``None``."""
+    env = os.environ.get("B24REPORTS_CHROMIUM")
+    if env:
+        return env if Path(env).exists() else shutil.which(env)
+    for n in CHROMIUM_NAMES:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+def html_to_pdf(html_path: Path, pdf_path: Path, timeout: int = 120) -> None:
+    """Print ``html_path`` to ``pdf_path`` (A4, by the page's print CSS) with headless
+    chromium. Raises ``ChromiumNotFound`` or ``RenderError``."""
+    exe = find_chromium()
+    if exe is None:
+        raise ChromiumNotFound()
+    with tempfile.TemporaryDirectory(prefix="b24r-chromium-") as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--no-pdf-header-footer", "--virtual-time-budget=5000",
+               f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RenderError({"pdf": f"chromium did not finish within {timeout} s"}) from None
+    if not pdf_path.exists() or pdf_path.stat().st_size == 0:
+        last = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise RenderError({"pdf": f"chromium exited {proc.returncode} without a PDF: {last[0][:200]}"})
+
+
+def write_pdf(job: RenderJob, path: Path) -> None:
+    """``report.pdf`` from the ``report.html`` built in the same run."""
+    html_to_pdf(job.files["html"], path)
+
+
+register_exporter(Exporter("json", "metrics.json", write_json))
+register_exporter(Exporter("xlsx", "report.xlsx", write_xlsx))
+register_exporter(Exporter("html", "report.html", write_html))
+register_exporter(Exporter("pdf", "report.pdf", write_pdf, needs=("html",)))
+
+
+# --------------------------------------------------------------------------- API
+
+
+def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """``"html,pdf"`` or an iterable -> tuple of known formats in registry order; unknown ->
+    ``BadParameter('formats', …)``."""
+    items = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats) if f.strip()]
+    bad = [f for f in items if f not in EXPORTERS]
+    if bad or not items:
+        raise BadParameter("formats", ",".join(items), f"use some of {', '.join(EXPORTERS)}")
+    return tuple(f for f in EXPORTERS if f in items)
+
+
+def _load(store: Any) -> Any:
+    from .data import Dataset
+
+    return Dataset.load(store)
+
+
+def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
+                  formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
+                  dataset: Any = None, kernel_name: str = "python3", timeout: int = 600) -> dict[str, Path]:
+    """Render report ``name`` from the DuckDB ``store`` into ``out_dir/<name>/``.
+
+    ``params``: raw parameter values (CLI strings or Python values) of the report's declared
+    parameters. ``formats``: some of ``html``, ``pdf``, ``xlsx``, ``json``. ``generated_at``:
+    the run's timestamp (default now, UTC). ``dataset``: an already loaded Dataset of the same
+    store (saves a reload; the notebook still reads ``store``).
+
+    Returns {format: Path of the written file}. Raises ``BadParameter``/``BadInput`` before
+    writing anything; ``RenderError`` (``.outputs`` holds what was written) when some
+    formats failed — ``ChromiumNotFound`` when only the PDF failed for lack of chromium.
+    """
+    fmts = parse_formats(formats)
+    spec = reports.get(name)
+    store = Path(store)
+    ds = dataset if dataset is not None else _load(store)
+    result = spec.run(ds, params or {})
+    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    out_root = Path(out_dir)
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=out_root))
+    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout)
+    todo: list[str] = []
+    for f in fmts:
+        for dep in (*EXPORTERS[f].needs, f):
+            if dep not in todo:
+                todo.append(dep)
+    failures: dict[str, str] = {}
+    chromium_missing = False
+    try:
+        for f in todo:
+            exp = EXPORTERS[f]
+            if any(d not in job.files for d in exp.needs):
+                failures[f"{name}/{f}"] = f"skipped: {', '.join(exp.needs)} failed"
+                continue
+            target = tmp / exp.filename
+            try:
+                exp.write(job, target)
+                job.files[f] = target
+            except ChromiumNotFound as e:
+                chromium_missing = True
+                failures[f"{name}/{f}"] = str(e)
+            except RenderError as e:
+                failures.update({(k if "/" in k else f"{name}/{k}"): v for k, v in e.failures.items()})
+            except BadInput:
+                raise
+            except Exception as e:  # one failing format must not lose the others
+                failures[f"{name}/{f}"] = f"{type(e).__name__}: {e}"
+        final.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        for f in fmts:
+            dest = final / EXPORTERS[f].filename
+            if f in job.files:
+                os.replace(job.files[f], dest)
+                written[f] = dest
+            elif dest.exists():
+                dest.unlink()  # never leave a previous run's file looking current
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        if chromium_missing and len(failures) == 1:
+            err: RenderError | ChromiumNotFound = ChromiumNotFound()
+            err.outputs = {name: written}  # type: ignore[attr-defined]
+            raise err
+        raise RenderError(failures, {name: written})
+    return written
+
+
+def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
+               formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
+               names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
+               kernel_name: str = "python3") -> dict[str, dict[str, Path]]:
+    """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
+    (threads; each papermill run has its own kernel process).
+
+    ``params`` are handed to the reports that declare them (``reports.split_params``); one
+    no report declares raises ``BadParameter`` before anything runs. The store is loaded once.
+    Returns {report: {format: Path}}; raises ``RenderError`` (with ``.outputs``) listing every
+    failed report/format after all reports ran.
+    """
+    fmts = parse_formats(formats)
+    specs = [reports.get(n) for n in names] if names is not None else reports.all_reports()
+    if not specs:
+        raise BadInput("no reports are registered")
+    per_report = reports.split_params(params or {}, specs)
+    for s in specs:  # syntax errors before any work
+        s.parse_params(per_report[s.name])
+    ds = _load(store)
+    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    outputs: dict[str, dict[str, Path]] = {}
+    failures: dict[str, str] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(specs), desc="reports", unit="report")
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futs = {pool.submit(render_report, s.name, store, per_report[s.name], out_dir, fmts, generated_at,
+                            dataset=ds, kernel_name=kernel_name): s.name for s in specs}
+        for fut in as_completed(futs):
+            n = futs[fut]
+            try:
+                outputs[n] = fut.result()
+            except (RenderError, ChromiumNotFound) as e:
+                outputs[n] = getattr(e, "outputs", {}).get(n, {})
+                failures.update(getattr(e, "failures", None) or {f"{n}/pdf": str(e)})
+            except B24ReportsError as e:
+                failures[n] = str(e)
+            except Exception as e:
+                failures[n] = f"{type(e).__name__}: {e}"
+            if bar is not None:
+                bar.set_postfix_str(n)
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    outputs = {s.name: outputs.get(s.name, {}) for s in specs}
+    if failures:
+        raise RenderError(dict(sorted(failures.items())), outputs)
+    return outputs

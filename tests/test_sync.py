@@ -3,6 +3,7 @@ crash-and-resume, versions, sync_runs. Integration with the demo server is in te
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -85,10 +86,21 @@ class FakePortal:
         return True
 
     def _list(self, rows, p, fkey="filter"):
-        rows = [r for _, r in sorted(rows.items()) if self._match(r, p.get(fkey))]
+        flt = dict(p.get(fkey) or {})
         start = int(p.get("start", 0))
+        gt = flt.pop(">ID", "")
+        keys = sorted(rows)
+        if gt not in ("", None):
+            keys = keys[bisect.bisect_right(keys, int(gt)):]
         if start == -1:
-            return rows[:50], {}
+            out = []
+            for k in keys:
+                if self._match(rows[k], flt):
+                    out.append(rows[k])
+                    if len(out) == 50:
+                        break
+            return out, {}
+        rows = [rows[k] for k in keys if self._match(rows[k], flt)]
         page = rows[start:start + 50]
         return page, ({"next": start + 50} if start + 50 < len(rows) else {}) | {"total": len(rows)}
 

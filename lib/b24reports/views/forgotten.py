@@ -1,0 +1,110 @@
+"""Views of the forgotten report (METRICS.md "forgotten"), from a computed ``ReportResult``.
+
+:func:`summary_text` is the one-line to-do summary for the top of the page ("12 deals
+worth 4.3 M ₽ untouched for 14+ days"); :func:`by_employee_chart` shows who owns the
+forgotten money. Figures return ``None`` when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+from babel import Locale
+from babel.numbers import format_compact_currency
+
+from .common import PALETTE
+
+_FORMS = {
+    "ru": {"deal": ("сделка", "сделки", "сделок"), "lead": ("лид", "лида", "лидов")},
+    "en": {"deal": ("deal", "deals", "deals"), "lead": ("lead", "leads", "leads")},
+}
+TEXT = {
+    "ru": {
+        "deals_idle": "{n} {deal} на {amount} без касаний {days}+ дней",
+        "leads_idle": "{n} {lead} без касаний {days}+ дней",
+        "no_next": "без следующего шага: {d} {deal} и {l} {lead}",
+        "all_clear": "Забытых сделок и лидов нет — все в работе.",
+        "amount": "Сумма забытых сделок", "forgotten_deals": "Забытые сделки", "forgotten_leads": "Забытые лиды",
+        "no_next_deals": "Сделки без следующего шага",
+        "chart": "Кто забыл о деньгах: сумма забытых сделок по менеджерам",
+    },
+    "en": {
+        "deals_idle": "{n} {deal} worth {amount} untouched for {days}+ days",
+        "leads_idle": "{n} {lead} untouched for {days}+ days",
+        "no_next": "no next step: {d} {deal} and {l} {lead}",
+        "all_clear": "No forgotten deals or leads — everything is in work.",
+        "amount": "Forgotten deals amount", "forgotten_deals": "Forgotten deals", "forgotten_leads": "Forgotten leads",
+        "no_next_deals": "Deals without next step",
+        "chart": "Who forgot the money: forgotten deals amount by manager",
+    },
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def plural(n: int, word: str, lang: str = "ru") -> str:
+    """``word`` ('deal' | 'lead') in the plural form for ``n`` (ru: одна сделка / две сделки /
+    пять сделок; en: 1 deal / 2 deals), by the CLDR plural rules of Babel."""
+    forms = _FORMS.get(lang, _FORMS["en"])[word]
+    cat = Locale.parse(lang if lang in _FORMS else "en").plural_form(abs(int(n)))
+    return forms[{"one": 0, "few": 1}.get(cat, 2)]
+
+
+def compact_money(value: float, currency: str, lang: str = "ru") -> str:
+    """Amount in compact form with 1 decimal: ru ``4,3 млн ₽``, en ``RUB4.3M``."""
+    return format_compact_currency(float(value), currency, locale=lang, fraction_digits=1)
+
+
+def summary_text(result: Any, lang: str = "ru") -> str:
+    """One line for the top of the page from ``result.notes`` (metrics.forgotten.summary):
+    forgotten deals with their amount and the deal threshold, forgotten leads, and entities
+    without a next step; or the all-clear line."""
+    n = result.notes
+    cur = result.params["currency"]
+    parts = []
+    if n["forgotten_deals"]:
+        parts.append(_t(lang, "deals_idle").format(n=n["forgotten_deals"], deal=plural(n["forgotten_deals"], "deal", lang),
+                                                   amount=compact_money(n["forgotten_deals_amount"], cur, lang),
+                                                   days=n["deal_idle_days"]))
+    if n["forgotten_leads"]:
+        parts.append(_t(lang, "leads_idle").format(n=n["forgotten_leads"], lead=plural(n["forgotten_leads"], "lead", lang),
+                                                   days=n["lead_idle_days"]))
+    if n["no_next_step_deals"] or n["no_next_step_leads"]:
+        d, l = n["no_next_step_deals"], n["no_next_step_leads"]
+        parts.append(_t(lang, "no_next").format(d=d, deal=plural(d, "deal", lang), l=l, lead=plural(l, "lead", lang)))
+    if not parts:
+        return _t(lang, "all_clear")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def kpis(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
+    """Headline numbers for ``ReportView.kpis``: forgotten deals amount, forgotten deals,
+    forgotten leads, deals without a next step."""
+    n = result.notes
+    return [(_t(lang, "amount"), n["forgotten_deals_amount"], "money"), (_t(lang, "forgotten_deals"), n["forgotten_deals"], "int"),
+            (_t(lang, "forgotten_leads"), n["forgotten_leads"], "int"), (_t(lang, "no_next_deals"), n["no_next_step_deals"], "int")]
+
+
+def by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Horizontal bars of ``forgotten_deals_amount`` per manager (table ``by_employee``,
+    biggest on top), labelled with the number of forgotten deals. ``None`` when nobody has
+    a forgotten deal."""
+    b = result.tables["by_employee"]
+    b = b[b["forgotten_deals"] > 0]
+    if b.empty:
+        return None
+    b = b.sort_values(["forgotten_deals_amount", "employee_id"], ascending=[True, False])
+    cur = result.params["currency"]
+    y = [(names or {}).get(int(i), f"#{int(i)}") for i in b["employee_id"]]
+    fig = go.Figure(go.Bar(
+        x=b["forgotten_deals_amount"], y=y, orientation="h", marker_color=PALETTE[3],
+        text=[f"{compact_money(a, cur, lang)} · {d} {plural(d, 'deal', lang)}" for a, d in
+              zip(b["forgotten_deals_amount"], b["forgotten_deals"])],
+        textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.update_layout(xaxis={"title": _t(lang, "amount")}, showlegend=False, height=max(280, 30 * len(b) + 120))
+    return fig

@@ -1,0 +1,123 @@
+"""Figures of the tasks report (METRICS.md "tasks"), from a computed ``ReportResult``.
+
+Every function takes the result (tables with canonical ids), the language, and, where it
+draws people, ``names`` (``{employee_id: display name}``, e.g. ``ReportView.labels
+["employee_id"]``). It returns a plotly ``Figure`` or ``None`` when there is nothing to
+draw (the notebook then shows the no-data message). The 64 % benchmark (80 % × 80 %) is
+drawn as a dashed line on coefficient charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ..metrics.tasks import BENCHMARK_PCT
+from .common import PALETTE
+
+TEXT = {
+    "ru": {
+        "coef": "Коэффициент исполнения, %", "benchmark": "Ориентир 64 % (80 % × 80 %)",
+        "started": "Начаты вовремя, %", "finished": "Завершены в срок, %",
+        "on_time": "Завершены в срок", "late": "Завершены с опозданием", "overdue": "Просрочены и открыты",
+        "open_other": "Открыты, срок не прошёл",
+        "coef_by_emp": "Коэффициент исполнения по сотрудникам", "coef_by_period": "Дисциплина исполнения по периодам",
+        "outcomes": "Чем закончились задачи со сроком в периоде", "backlog": "Просроченные открытые задачи на конец месяца",
+        "tasks": "задач",
+    },
+    "en": {
+        "coef": "Execution coefficient, %", "benchmark": "Benchmark 64% (80% × 80%)",
+        "started": "Started on time, %", "finished": "Finished on time, %",
+        "on_time": "Finished on time", "late": "Finished late", "overdue": "Overdue, open",
+        "open_other": "Open, not yet due",
+        "coef_by_emp": "Execution coefficient by employee", "coef_by_period": "Execution discipline by period",
+        "outcomes": "What became of the tasks due in the period", "backlog": "Overdue open tasks at month end",
+        "tasks": "tasks",
+    },
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
+    return (names or {}).get(int(eid), f"#{int(eid)}") if eid is not None else "—"
+
+
+def coefficient_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Horizontal bars: ``execution_coefficient_pct`` per employee (table ``employees``,
+    best on top), green at or above the 64 % benchmark, orange below; dashed benchmark line.
+    Employees with a null coefficient (no task due) are left out."""
+    e = result.tables["employees"]
+    e = e[e["execution_coefficient_pct"].notna()]
+    if e.empty:
+        return None
+    e = e.assign(_v=e["execution_coefficient_pct"].astype(float)).sort_values("_v")
+    colors = [PALETTE[2] if v >= BENCHMARK_PCT else PALETTE[1] for v in e["_v"]]
+    fig = go.Figure(go.Bar(
+        x=e["_v"], y=[_name(names, i) for i in e["employee_id"]], orientation="h", marker_color=colors,
+        text=[f"{v:.1f}" for v in e["_v"]], textposition="outside",
+        customdata=e["total"], hovertemplate="%{y}: %{x:.1f} % (%{customdata} " + _t(lang, "tasks") + ")<extra></extra>"))
+    fig.add_vline(x=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3],
+                  annotation_text=_t(lang, "benchmark"), annotation_position="top")
+    fig.update_layout(xaxis={"title": _t(lang, "coef"), "range": [0, 105]}, showlegend=False,
+                      height=max(300, 28 * len(e) + 120))
+    return fig
+
+
+def coefficient_by_period(result: Any, lang: str = "ru") -> go.Figure | None:
+    """Lines per bucket of table ``by_period``: started-on-time %, finished-on-time % and the
+    execution coefficient %, with the 64 % benchmark line. ``None`` when no bucket has tasks."""
+    p = result.tables["by_period"]
+    if p.empty or not (p["total"] > 0).any():
+        return None
+    fig = go.Figure()
+    for col, key, color, width in (("started_on_time_pct", "started", PALETTE[0], 1.5),
+                                   ("finished_on_time_pct", "finished", PALETTE[5], 1.5),
+                                   ("execution_coefficient_pct", "coef", PALETTE[2], 3)):
+        fig.add_trace(go.Scatter(x=p["period"], y=p[col].astype(float), name=_t(lang, key), mode="lines+markers",
+                                 line={"color": color, "width": width}))
+    fig.add_hline(y=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3], annotation_text=_t(lang, "benchmark"))
+    fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis={"type": "category"})
+    return fig
+
+
+def outcomes_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Stacked horizontal bars per employee (table ``employees``): finished on time,
+    finished late, overdue open, and open not yet due (total − the three)."""
+    e = result.tables["employees"]
+    e = e[e["total"] > 0]
+    if e.empty:
+        return None
+    e = e.sort_values("total")
+    y = [_name(names, i) for i in e["employee_id"]]
+    rest = e["total"] - e["finished_on_time"] - e["finished_late"] - e["overdue_open"]
+    fig = go.Figure()
+    for vals, key, color in ((e["finished_on_time"], "on_time", PALETTE[2]), (e["finished_late"], "late", PALETTE[1]),
+                             (e["overdue_open"], "overdue", PALETTE[3]), (rest, "open_other", PALETTE[6])):
+        fig.add_trace(go.Bar(x=vals, y=y, orientation="h", name=_t(lang, key), marker_color=color))
+    fig.update_layout(barmode="stack", height=max(300, 28 * len(e) + 140))
+    return fig
+
+
+def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None, top: int = 8) -> go.Figure | None:
+    """Lines of ``overdue`` per month end (table ``accumulation``) for the ``top`` employees
+    with the most overdue tasks at the last month end; markers ✕ where ``growing_backlog``."""
+    a = result.tables["accumulation"]
+    if a.empty or not (a["overdue"] > 0).any():
+        return None
+    last = a[a["month"] == a["month"].max()].sort_values(["overdue", "employee_id"], ascending=[False, True])
+    emps = list(last["employee_id"].head(top))
+    fig = go.Figure()
+    for i, eid in enumerate(emps):
+        g = a[a["employee_id"] == eid]
+        flag = g["growing_backlog"].astype(bool)
+        fig.add_trace(go.Scatter(x=g["month"], y=g["overdue"], name=_name(names, eid), mode="lines+markers",
+                                 line={"color": PALETTE[i % len(PALETTE)]},
+                                 marker={"symbol": ["x" if f else "circle" for f in flag],
+                                         "size": [11 if f else 6 for f in flag]}))
+    fig.update_layout(xaxis={"type": "category"}, yaxis={"rangemode": "tozero"})
+    return fig

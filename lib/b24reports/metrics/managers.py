@@ -324,3 +324,44 @@ def monthly_activity(
     out["weighted"] = weighted_activity(out, w)
     out["employee_id"] = out["employee_id"].astype("Int64")
     return out[cols]
+
+
+DURATION_FROM_ACTIVITY = ("call durations are taken from the activities' START_TIME/END_TIME "
+                          "(telephony statistics were not synced)")
+
+
+def report_tables(
+    ds,
+    period: c.Period,
+    as_of: pd.Timestamp,
+    *,
+    currency: str | None = None,
+    pipelines: tuple[int, ...] = (),
+    employees: set[int] | None = None,
+    short_call_seconds: float = 10,
+    weights: Mapping[str, float] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """Every table of the managers report (METRICS.md "managers") for one Dataset.
+
+    Returns (tables, warnings, notes): ``managers`` (:func:`managers_table`) and ``by_month``
+    (:func:`monthly_activity`, the employees of ``managers``); warnings = empty OPPORTUNITY of
+    deals and, without telephony statistics, the note that call durations come from activity
+    times; notes as :func:`managers_table` plus ``telephony`` (bool). Times are read in
+    ``period.tz`` (month keys). Raises ``KeyError`` for an unknown currency,
+    ``BadParameter`` for bad weights or ``short_call_seconds``.
+    """
+    tz = period.tz
+    facts, warnings = c.deal_facts(ds, as_of, currency)
+    for col in ("created", "closed_at", "won_at"):
+        facts[col] = facts[col].dt.tz_convert(tz)
+    if pipelines:
+        facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
+    acts = c.activity_facts(ds)
+    acts["end_time"] = acts["end_time"].dt.tz_convert(tz)
+    table, notes = managers_table(acts, facts, period, as_of, employees=employees,
+                                  short_call_seconds=short_call_seconds, weights=weights)
+    by_month = monthly_activity(acts, facts, period, table["employee_id"].dropna().tolist(), weights)
+    notes["telephony"] = bool(getattr(ds, "telephony", False))
+    if not notes["telephony"]:
+        warnings = [*warnings, DURATION_FROM_ACTIVITY]
+    return {"managers": table, "by_month": by_month}, warnings, notes

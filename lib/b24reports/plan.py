@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import re
@@ -268,6 +269,7 @@ def write_plan_template(path: str | Path, users: pd.DataFrame | None = None, dep
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"title": "b24reports plan", "created": dt.datetime(2026, 1, 1)})  # repeatable bytes
     try:
         head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
         text = wb.add_format({"num_format": "@"})

@@ -177,6 +177,7 @@ def setup_fixture(tmp_dir: Path) -> dict:
     import dataclasses
     import os
 
+    Path(tmp_dir).mkdir(parents=True, exist_ok=True)
     nb_path = write_notebook(Path(tmp_dir) / "testrep.ipynb")
     store = write_store(Path(tmp_dir) / "test.duckdb")
     os.environ["B24REPORTS_EXTRA_SPECS"] = __name__

@@ -1,0 +1,257 @@
+"""Command line: a thin skin over the Python API (``sync.sync``, ``render.render_all``,
+``reports``). Entry point ``b24reports = "b24reports.cli:main"``.
+
+Commands: ``demo``, ``sync``, ``render``, ``list``. Exit codes: 0 ok; 2 bad input (a
+``BadInput``/``B24AuthError`` or a usage error; the message names the input); 1 any other
+failure (one line; the traceback only with ``--debug``). The webhook URL is never printed:
+every message goes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import B24ReportsError, BadParameter
+
+_SECRETS: list[str] = []
+
+
+def redact(text: str) -> str:
+    """``text`` with every webhook URL this process saw (and its token path) masked."""
+    for s in _SECRETS:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+def _remember_secret(url: str | None) -> None:
+    if url:
+        u = url.strip()
+        _SECRETS.extend(x for x in {u, u.rstrip("/")} if x not in _SECRETS)
+        parts = u.rstrip("/").split("/")
+        if len(parts) >= 2 and "rest" in parts:  # .../rest/<user>/<token>
+            tok = parts[-1]
+            if len(tok) >= 6 and tok not in _SECRETS:
+                _SECRETS.append(tok)
+
+
+def _echo(msg: str, err: bool = False) -> None:
+    click.echo(redact(msg), err=err)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="b24reports")
+def cli(debug: bool) -> None:
+    """b24reports: sales analytics for Bitrix24 portals (sync into DuckDB, render reports)."""
+
+
+# --------------------------------------------------------------------------- list
+
+
+@cli.command("list")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default="en", show_default=True, help="Language of titles.")
+def list_cmd(lang: str) -> None:
+    """List the reports and their parameters."""
+    from . import reports
+
+    specs = reports.all_reports()
+    if not specs:
+        _echo("no reports are registered")
+        return
+    _echo("Common parameters (every report):")
+    for p in reports.COMMON_PARAMS:
+        _echo(f"  {p.name:<14} {p.kind:<9} {p.help}")
+    for s in specs:
+        _echo("")
+        _echo(f"{s.name} — {s.title.get(lang, s.name)}")
+        tables = ", ".join(s.tables)
+        _echo(f"  tables: {tables}")
+        for p in s.params:
+            d = ",".join(map(str, p.default)) if isinstance(p.default, tuple | list) else p.default
+            default = "" if d in (None, "") else f" (default {d})"
+            choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
+            _echo(f"  --param {p.name}=…  {p.kind}{choices}: {p.help}{default}")
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _print_sync(rep: Any) -> None:
+    rows = sum((getattr(rep, "rows", {}) or {}).values())
+    _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {rows} rows written, "
+          f"{getattr(rep, 'requests', 0)} requests, {getattr(rep, 'seconds', 0):.1f} s -> {getattr(rep, 'store_path', '')}",
+          err=True)
+    ws = list(getattr(rep, "warnings", []) or [])
+    if ws:
+        _echo(f"  {len(ws)} data-quality warnings (shown in the reports); first: {ws[0]}", err=True)
+
+
+@cli.command("sync")
+@click.option("--webhook", envvar="B24_WEBHOOK_URL", metavar="URL", show_envvar=True,
+              help="Inbound webhook URL (https://<portal>/rest/<user>/<token>/). Better: set B24_WEBHOOK_URL.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB store (default data/<host>.duckdb).")
+@click.option("--full", is_flag=True, help="Re-export everything and drop rows deleted on the portal.")
+def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
+    """Pull the portal's CRM data into the local DuckDB store (incremental by default)."""
+    if not webhook:
+        raise BadParameter("webhook", None, "give --webhook URL or set B24_WEBHOOK_URL")
+    _remember_secret(webhook)
+    from .sync import sync
+
+    rep = sync(webhook, store, full=full, progress=True)
+    _print_sync(rep)
+    if getattr(rep, "status", "ok") != "ok":
+        raise B24ReportsError(f"sync failed: {getattr(rep, 'error', '')}")
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _parse_kv(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for it in items:
+        if "=" not in it or not it.split("=", 1)[0].strip():
+            raise BadParameter("param", it, "expected NAME=VALUE")
+        k, v = it.split("=", 1)
+        k = k.strip().replace("-", "_")
+        if k in out:
+            raise BadParameter(k, v, "given twice")
+        out[k] = v
+    return out
+
+
+def _print_outputs(outputs: dict[str, dict[str, Path]]) -> None:
+    for name, files in outputs.items():
+        for fmt, path in files.items():
+            _echo(f"{name:<12} {fmt:<5} {path}")
+
+
+def _render(report: str, store: Path, raw: dict[str, Any], out: Path, formats: str, workers: int, progress: bool) -> None:
+    from . import render, reports
+
+    names = None if report == "all" else [reports.get(report).name]
+    fmts = render.parse_formats(formats)
+    try:
+        outputs = render.render_all(store, raw, out, fmts, names=names, workers=workers, progress=progress)
+    except render.RenderError as e:
+        _print_outputs(e.outputs)
+        raise
+    _print_outputs(outputs)
+
+
+@cli.command("render")
+@click.argument("report")
+@click.option("--store", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="B24REPORTS_STORE",
+              help="DuckDB store written by `b24reports sync`.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Period start (inclusive).")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Period end (inclusive).")
+@click.option("--as-of", "as_of", metavar="ISO", help="The report's 'now' (default: now).")
+@click.option("--plan", type=click.Path(dir_okay=False), help="Plan file (CSV/XLSX) for the plan report.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), help="Report language (default ru).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Any declared parameter; repeatable.")
+@click.option("--formats", default="html,pdf,xlsx,json", show_default=True, help="Comma-separated formats.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16), help="Reports rendered at a time.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def render_cmd(report: str, store: Path, date_from: str | None, date_to: str | None, as_of: str | None, plan: str | None,
+               lang: str | None, params: tuple[str, ...], formats: str, out: Path, workers: int, no_progress: bool) -> None:
+    """Render REPORT (a name from `b24reports list`, or `all`) into OUT/<report>/."""
+    raw: dict[str, Any] = _parse_kv(params)
+    for k, v in (("date_from", date_from), ("date_to", date_to), ("as_of", as_of), ("plan", plan), ("lang", lang)):
+        if v is not None:
+            if k in raw:
+                raise BadParameter(k, v, "given both as an option and as --param")
+            raw[k] = v
+    _render(report, store, raw, out, formats, workers, not no_progress)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command("demo")
+@click.option("--out", default="outputs/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--store", default="data/demo.duckdb", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Portal size (1 = ~2,500 deals).")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--anchor", metavar="YYYY-MM-DD", help="The demo portal's today (default: today).")
+@click.option("--formats", default="html,pdf,xlsx,json", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en"]), help="Report language (default ru).")
+def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None, formats: str, lang: str | None) -> None:
+    """Generate a demo portal, serve it on loopback, sync it, render every report."""
+    from .demo.generator import generate_portal
+    from .demo.server import DemoServer
+    from .sync import sync
+
+    try:
+        day = dt.date.fromisoformat(anchor) if anchor else dt.date.today()
+    except ValueError:
+        raise BadParameter("anchor", anchor, "expected YYYY-MM-DD") from None
+    _echo(f"generating the demo portal (seed {seed}, scale {scale}, today {day})…", err=True)
+    portal = generate_portal(seed=seed, scale=scale, anchor=day)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with DemoServer(portal) as srv:
+        _remember_secret(srv.webhook_url)
+        rep = sync(srv.webhook_url, store, full=True, progress=True)
+    _print_sync(rep)
+    raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
+    if lang:
+        raw["lang"] = lang
+    _render("all", store, raw, out, formats, 2, True)
+    _echo(f"done: open {out.resolve()}/<report>/report.html", err=True)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code (see module docstring)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args  # accepted anywhere on the line
+    args = [a for a in args if a != "--debug"]
+    try:
+        rv = cli.main(args=args, prog_name="b24reports", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.Abort:
+        _echo("aborted", err=True)
+        return 1
+    except click.UsageError as e:
+        _echo(f"error: {e.format_message()}", err=True)
+        if e.ctx is not None:
+            _echo(f"try: {e.ctx.command_path} --help", err=True)
+        return 2
+    except click.ClickException as e:
+        _echo(f"error: {e.format_message()}", err=True)
+        return e.exit_code
+    except B24ReportsError as e:
+        if debug:
+            _echo(traceback.format_exc(), err=True)
+        _echo(f"error: {e}", err=True)
+        return int(getattr(e, "exit_code", 1))
+    except KeyboardInterrupt:
+        _echo("interrupted", err=True)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one clear line, traceback only with --debug
+        if debug:
+            _echo(traceback.format_exc(), err=True)
+        _echo(f"error: {type(e).__name__}: {e}" + ("" if debug else " (run with --debug for details)"), err=True)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: ``sys.exit(run(argv))``."""
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,401 @@
+"""run-schedule: period presets, schedule validation (entry + line in errors), cron selection,
+and a full run on a Dask LocalCluster with a real local SMTP server (aiosmtpd).
+
+The end-to-end test here replaces only the *sync* step (the real one needs a portal, see
+``test_schedule_demo.py``): the good portal's "sync" writes the tiny store of
+``b24r_fixture_report`` (report ``testrep``), the broken one raises ``B24AuthError`` as a
+wrong webhook does. Render (json/xlsx), email and Dask are the real ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+import textwrap
+import threading
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from b24reports.errors import B24AuthError, BadParameter, ScheduleFileError
+from b24reports.presets import preset_period
+from b24reports.schedule import Hooks, is_due, load_schedule, run_schedule
+
+D = dt.date
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize(("name", "as_of", "expected"), [
+    # Monday 2026-11-30: the previous ISO week is Mon 23 .. Sun 29 November
+    ("last_week", D(2026, 11, 30), (D(2026, 11, 23), D(2026, 11, 29))),
+    # Sunday 2026-11-29 is still in the week of Mon 23, so last week = 16..22
+    ("last_week", D(2026, 11, 29), (D(2026, 11, 16), D(2026, 11, 22))),
+    # across a year boundary: Thu 2026-01-01 is in the week Mon 2025-12-29 .. -> 22..28 Dec
+    ("last_week", D(2026, 1, 1), (D(2025, 12, 22), D(2025, 12, 28))),
+    ("last_month", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 10, 31))),
+    ("last_month", D(2026, 1, 15), (D(2025, 12, 1), D(2025, 12, 31))),
+    ("last_month", D(2024, 3, 1), (D(2024, 2, 1), D(2024, 2, 29))),  # leap February
+    ("month_to_date", D(2026, 11, 30), (D(2026, 11, 1), D(2026, 11, 30))),
+    ("month_to_date", D(2026, 11, 1), (D(2026, 11, 1), D(2026, 11, 1))),
+    ("quarter_to_date", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 11, 30))),  # Q4 starts 1 Oct
+    ("quarter_to_date", D(2026, 3, 31), (D(2026, 1, 1), D(2026, 3, 31))),
+    ("quarter_to_date", D(2026, 4, 1), (D(2026, 4, 1), D(2026, 4, 1))),
+])
+def test_preset_period(name, as_of, expected):
+    assert preset_period(name, as_of) == expected
+
+
+def test_preset_period_takes_the_date_of_a_datetime_and_rejects_unknown():
+    assert preset_period("month_to_date", dt.datetime(2026, 2, 20, 23, 59)) == (D(2026, 2, 1), D(2026, 2, 20))
+    with pytest.raises(BadParameter, match="last_year"):
+        preset_period("last_year", D(2026, 1, 1))
+    with pytest.raises(BadParameter, match="as_of"):
+        preset_period("last_week", "2026-01-01")
+
+
+# --------------------------------------------------------------------------- cron
+
+
+def test_is_due_within_the_window_only():
+    cron = "0 8 * * 1"  # Mondays 08:00
+    mon = dt.datetime(2026, 11, 30, 8, 20)
+    assert is_due(cron, mon)  # fired 20 min ago, window 1 h
+    assert is_due(cron, dt.datetime(2026, 11, 30, 8, 0))  # exactly at the fire time
+    assert not is_due(cron, dt.datetime(2026, 11, 30, 9, 30))  # 90 min ago
+    assert not is_due(cron, dt.datetime(2026, 12, 1, 8, 20))  # Tuesday
+    assert is_due(cron, dt.datetime(2026, 11, 30, 9, 30), dt.timedelta(hours=2))
+    assert is_due(None, mon)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.fixture(scope="session")
+def testrep(tmp_path_factory):
+    """Register the fixture report ``testrep`` (tests/b24r_fixture_report.py) once."""
+    import b24r_fixture_report as fx
+
+    from b24reports import reports
+
+    try:
+        reports.get("testrep")  # another test module set it up already
+    except BadParameter:
+        fx.setup_fixture(tmp_path_factory.mktemp("testrep"))
+    return reports.get("testrep")
+
+
+GOOD = """\
+output_dir: out
+store_dir: stores
+smtp:
+  host: 127.0.0.1
+  port: {port}
+  starttls: false
+  sender: reports@example.ru
+  retries: 2
+  retry_delay: 0
+portals:
+  good:
+    webhook_env: B24T_GOOD_WEBHOOK
+  broken:
+    webhook_env: B24T_BROKEN_WEBHOOK
+defaults:
+  formats: [json, xlsx]
+  lang: ru
+entries:
+  - name: good-monthly
+    portal: good
+    reports: [testrep]
+    period: last_month
+    recipients: [head@acme.ru, owner@acme.ru]
+  - name: good-mtd
+    portal: good
+    reports: testrep
+    period: month_to_date
+    formats: [xlsx]
+    lang: en
+    recipients: [head@acme.ru]
+  - name: broken-weekly
+    portal: broken
+    reports: [testrep]
+    period: last_week
+    recipients: [boss@broken.ru]
+    cron: "0 8 * * 1"
+"""
+
+ENV = {"B24T_GOOD_WEBHOOK": "http://127.0.0.1:9/rest/1/goodsecret123/",
+       "B24T_BROKEN_WEBHOOK": "http://127.0.0.1:9/rest/1/wrongsecret999/"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "schedule.yaml"
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def test_load_schedule_good(tmp_path, testrep):
+    s = load_schedule(write(tmp_path, GOOD.format(port=2525)), env=ENV, base_dir=tmp_path)
+    assert [e.name for e in s.entries] == ["good-monthly", "good-mtd", "broken-weekly"]
+    a, b, c = s.entries
+    assert a.formats == ("xlsx", "json") and b.formats == ("xlsx",)  # defaults vs own, registry order
+    assert (a.lang, b.lang) == ("ru", "en")
+    assert b.reports == ("testrep",)  # a plain string is a one-item list
+    assert a.portal.store == tmp_path / "stores" / "good.duckdb"
+    assert c.cron == "0 8 * * 1" and a.cron is None
+    assert a.line == 19 and c.line == 31  # "- name:" lines in GOOD
+    assert s.output_dir == tmp_path / "out"
+    assert (s.smtp.host, s.smtp.port, s.smtp.starttls) == ("127.0.0.1", 2525, False)
+    # as_of 2026-02-20 14:00: last month = January; month to date = 1..20 February
+    assert a.report_params(dt.datetime(2026, 2, 20, 14, 0)) == {
+        "date_from": "2026-01-01", "date_to": "2026-01-31", "lang": "ru", "as_of": "2026-02-20T14:00:00"}
+
+
+BAD = """\
+portals:
+  acme:
+    webhook_env: ACME_HOOK
+  leaky:
+    webhook_env: https://leaky.bitrix24.ru/rest/1/abc/
+entries:
+  - name: one
+    portal: acme
+    reports: [testrep, nosuch]
+    period: last_year
+  - name: two
+    portal: acme
+    reports: [testrep]
+    formats: [pdf, docx]
+    cron: "61 8 * * 1"
+    colour: red
+  - name: three
+    portal: ghost
+    reports: [testrep]
+    recipients: [not-an-address]
+    params: {min_amount: abc}
+"""
+
+
+def test_validation_names_entry_and_line_for_every_problem(tmp_path, testrep):
+    p = write(tmp_path, BAD)
+    with pytest.raises(ScheduleFileError) as ei:
+        load_schedule(p, env={}, base_dir=tmp_path)
+    msg = str(ei.value)
+    expected = [
+        f"{p}:5: portal 'leaky': webhook_env must NAME an environment variable",
+        f"{p}:9: entry 'one': unknown report 'nosuch'",
+        f"{p}:10: entry 'one': unknown period preset 'last_year'",
+        f"{p}:14: entry 'two': unknown format(s) ['docx']",
+        f"{p}:15: entry 'two': bad cron line '61 8 * * 1'",
+        f"{p}:16: entry 'two': unknown key 'colour'",
+        f"{p}:18: entry 'three': portal 'ghost' is not defined",
+        f"{p}:20: entry 'three': recipient 'not-an-address' is not an email address",
+        f"{p}:21: entry 'three': parameter min_amount='abc'",
+    ]
+    for line in expected:
+        assert line in msg, (line, msg)
+    assert "leaky.bitrix24.ru/rest/1/abc" not in msg  # a URL pasted by mistake is not echoed
+
+
+def test_validation_missing_env_and_smtp(tmp_path, testrep, monkeypatch):
+    for k in ("B24_SMTP_HOST", "B24_SMTP_FROM"):
+        monkeypatch.delenv(k, raising=False)
+    text = GOOD.format(port=25).replace("  host: 127.0.0.1\n", "")
+    p = write(tmp_path, text)
+    with pytest.raises(ScheduleFileError) as ei:
+        load_schedule(p, env={"B24T_GOOD_WEBHOOK": "x"}, base_dir=tmp_path)
+    msg = str(ei.value)
+    # the env check points at the portal's webhook_env line (13, one line up without host:)
+    assert f"{p}:13: entry 'broken-weekly': environment variable B24T_BROKEN_WEBHOOK" in msg
+    assert f"{p}:3: parameter smtp.host='': not set" in msg
+    # --only an entry of the good portal: the broken portal's variable is not needed
+    s = load_schedule(p, env={"B24T_GOOD_WEBHOOK": "x", "B24_SMTP_HOST": "mail.local"}, only="good-mtd",
+                      base_dir=tmp_path)
+    assert [e.name for e in s.entries] == ["good-mtd"] and s.smtp.host == "mail.local"
+    with pytest.raises(ScheduleFileError, match="--only 'nope'"):
+        load_schedule(p, env=ENV, only="nope", base_dir=tmp_path)
+
+
+def test_yaml_syntax_error_and_duplicate_key_have_lines(tmp_path):
+    p = write(tmp_path, "portals:\n  a: [1, 2\nentries: []\n")
+    with pytest.raises(ScheduleFileError, match=r"schedule.yaml:\d+: not valid YAML"):
+        load_schedule(p, env={})
+    p = write(tmp_path, "portals:\n  a:\n    webhook_env: A\n  a:\n    webhook_env: B\n")
+    with pytest.raises(ScheduleFileError, match=r"schedule.yaml:4: duplicate key 'a'"):
+        load_schedule(p, env={})
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) keeping every message received."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.fail_next = 0  # reply 451 (temporary failure) to the next N DATA commands
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                if inbox.fail_next > 0:
+                    inbox.fail_next -= 1
+                    return "451 4.3.0 try again later"
+                inbox.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+                inbox.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        import socket
+
+        with socket.socket() as sock:  # a free loopback port (aiosmtpd cannot start on port 0)
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+@pytest.fixture
+def inbox():
+    with Inbox() as box:
+        yield box
+
+
+def make_sync(good_store_writer, log_path: Path):
+    """A stand-in for b24reports.sync.sync: the 'good' webhook writes the fixture store,
+    the 'wrong' one fails as Bitrix24 does for a bad token (401). Each call appends
+    "<portal> <start> <end>" (monotonic seconds) to ``log_path`` (Dask pickles the task, so
+    a shared file, not a list, records the calls)."""
+
+    def fake_sync(webhook_url, store):
+        t0 = time.monotonic()
+        time.sleep(0.3)  # long enough for two same-portal entries to overlap if unlocked
+        broken = "wrongsecret" in webhook_url
+        if not broken and not Path(store).exists():
+            good_store_writer(Path(store))
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(f"{'broken' if broken else 'good'} {t0} {time.monotonic()}\n")
+        if broken:
+            raise B24AuthError("INVALID_CREDENTIALS", "Invalid request credentials", method="crm.deal.list", status=401)
+
+    return fake_sync
+
+
+def read_log(log_path: Path) -> list[tuple[str, float, float]]:
+    rows = [line.split() for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    return [(w, float(a), float(b)) for w, a, b in rows]
+
+
+def test_run_schedule_end_to_end(tmp_path, testrep, inbox, monkeypatch):
+    import b24r_fixture_report as fx
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    p = write(tmp_path, GOOD.format(port=inbox.port))
+    sched = load_schedule(p, base_dir=tmp_path)
+    log = tmp_path / "sync.log"
+    # the broken entry has a cron line (Mondays 08:00): now = Monday 08:10 makes it due
+    summary = run_schedule(sched, as_of=dt.datetime(2026, 2, 20, 14, 0), now=dt.datetime(2026, 2, 16, 8, 10),
+                           workers=2, processes=False, hooks=Hooks(sync=make_sync(fx.write_store, log)))
+
+    by = {r.entry: r for r in summary.results}
+    assert [r.entry for r in summary.results] == ["good-monthly", "good-mtd", "broken-weekly"]
+    assert (by["good-monthly"].status, by["good-mtd"].status, by["broken-weekly"].status) == ("ok", "ok", "failed")
+    assert summary.exit_code == 1
+    assert by["broken-weekly"].error.startswith("sync: B24AuthError: Bitrix24 error INVALID_CREDENTIALS")
+    assert by["broken-weekly"].files == [] and by["broken-weekly"].emailed == []
+
+    # files: out/<portal>/<report>/<as_of date>/
+    day = tmp_path / "out" / "good" / "testrep" / "2026-02-20"
+    assert sorted(Path(f).name for f in by["good-monthly"].files) == ["metrics.json", "report.xlsx"]
+    assert sorted(Path(f).name for f in by["good-mtd"].files) == ["report.xlsx"]
+    assert {Path(f).parent for f in by["good-monthly"].files} == {day}
+    doc = json.loads((day / "metrics.json").read_text(encoding="utf-8"))
+    # January 2026 (last_month of 2026-02-20): only deal 1 (created 01-10, won, 1000.004 RUB)
+    assert doc["params"]["date_from"] == "2026-01-01" and doc["params"]["date_to"] == "2026-01-31"
+    assert doc["tables"]["summary"][0]["deals"] == 1 and doc["tables"]["summary"][0]["won_amount"] == 1000.0
+    assert not (tmp_path / "out" / "broken").exists() or not any((tmp_path / "out" / "broken").rglob("*.*"))
+
+    # the two entries of portal 'good' never synced at the same time (per-portal lock)
+    calls = read_log(log)
+    good = sorted((a, b) for who, a, b in calls if who == "good")
+    assert len(good) == 2 and good[0][1] <= good[1][0]
+    # ... while the other portal did sync at the same time as one of them (2 workers)
+    (b0, b1), = [(a, b) for who, a, b in calls if who == "broken"]
+    assert any(a < b1 and b0 < b for a, b in good)
+
+    # emails: one per good entry, none for the broken one
+    assert len(inbox.messages) == 2
+    msgs = {m["Subject"]: m for m in inbox.messages}
+    ru = next(m for s, m in msgs.items() if "good-monthly" in s)
+    en = next(m for s, m in msgs.items() if "good-mtd" in s)
+    assert ru["Subject"] == "Отчёты Bitrix24 — good-monthly: 01.01.2026 — 31.01.2026"
+    assert ru["To"] == "head@acme.ru, owner@acme.ru" and ru["From"] == "reports@example.ru"
+    assert sorted(rcpt for _, r in inbox.envelopes for rcpt in r) == ["head@acme.ru", "head@acme.ru", "owner@acme.ru"]
+    # no pdf requested -> every rendered file is attached, named after the report
+    att = {a.get_filename(): a.get_content() for a in ru.iter_attachments()}
+    assert sorted(att) == ["testrep-metrics.json", "testrep.xlsx"]
+    assert att["testrep.xlsx"][:2] == b"PK"  # a zip container (xlsx)
+    assert json.loads(att["testrep-metrics.json"])["tables"]["summary"][0]["deals"] == 1
+    body = ru.get_body(("html",)).get_content()
+    # summary numbers of the one-row table: deals 1, won 1000.004 -> "1 000 ₽"-like, win rate 1/(1+0)=100 %
+    assert "Тестовый отчёт" in body
+    assert ">1<" in body.replace("<b>", "").replace("</b>", "")
+    assert "1\u00a0000" in body and "100,0\u00a0%" in body
+    # February 1..20 (month_to_date, en): deals 2 (lost, USD) and 3 (open, no amount): win rate 0/(0+1) = 0 %
+    en_body = en.get_body(("html",)).get_content()
+    assert en["Subject"] == "Bitrix24 reports — good-mtd: Feb 1, 2026 — Feb 20, 2026"
+    assert "Test report" in en_body and "0.0%" in en_body
+    assert [a.get_filename() for a in en.iter_attachments()] == ["testrep.xlsx"]
+
+    table = summary.table()
+    assert "broken-weekly" in table and "failed" in table and "2 ok, 1 failed, 0 skipped" in table
+    assert "wrongsecret999" not in table and "goodsecret123" not in table
+
+
+def test_send_retried_then_reported_files_kept(tmp_path, testrep, inbox, monkeypatch):
+    import b24r_fixture_report as fx
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    p = write(tmp_path, GOOD.format(port=inbox.port))
+    sched = load_schedule(p, only=["good-monthly", "good-mtd"], base_dir=tmp_path)
+    # retries: 2 in the file. 1st entry run: 451 then 250 (delivered on attempt 2);
+    # 2nd: 451, 451 -> reported. Entries run one at a time (1 worker), in file order.
+    inbox.fail_next = 3
+    summary = run_schedule(sched, as_of=dt.datetime(2026, 2, 20, 14, 0), workers=1, processes=False,
+                           hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
+    statuses = sorted(r.status for r in summary.results)
+    assert statuses == ["failed", "ok"] and summary.exit_code == 1
+    failed = summary.failed[0]
+    assert failed.error.startswith("email: DeliveryError: email to ")
+    assert "after 2 attempt(s)" in failed.error and "(files kept)" in failed.error
+    assert failed.files and all(Path(f).exists() for f in failed.files)
+    assert len(inbox.messages) == 1
+
+
+def test_cron_not_due_is_skipped_and_not_a_failure(tmp_path, testrep, monkeypatch):
+    import b24r_fixture_report as fx
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    text = GOOD.format(port=25)
+    p = write(tmp_path, text)
+    sched = load_schedule(p, base_dir=tmp_path)
+    sched = sched.__class__(sched.path, sched.entries[2:], sched.output_dir, sched.smtp)  # only broken-weekly
+    summary = run_schedule(sched, now=dt.datetime(2026, 2, 17, 8, 10), processes=False,  # a Tuesday
+                           hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
+    assert [(r.entry, r.status) for r in summary.results] == [("broken-weekly", "skipped")]
+    assert summary.exit_code == 0

@@ -1,7 +1,7 @@
 """Command line: a thin skin over the Python API (``sync.sync``, ``render.render_all``,
 ``reports``). Entry point ``b24reports = "b24reports.cli:main"``.
 
-Commands: ``demo``, ``sync``, ``render``, ``list``. Exit codes: 0 ok; 2 bad input (a
+Commands: ``demo``, ``sync``, ``render``, ``list``, ``run-schedule``. Exit codes: 0 ok; 2 bad input (a
 ``BadInput``/``B24AuthError`` or a usage error; the message names the input); 1 any other
 failure (one line; the traceback only with ``--debug``). The webhook URL is never printed:
 every message goes through :func:`redact`.
@@ -207,6 +207,44 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         raw["lang"] = lang
     _render("all", store, raw, out, formats, 2, True)
     _echo(f"done: open {out.resolve()}/<report>/report.html", err=True)
+
+
+# --------------------------------------------------------------------------- run-schedule
+
+
+@cli.command("run-schedule")
+@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--only", multiple=True, metavar="NAME", help="Run just this entry (ignores cron); repeatable.")
+@click.option("--all", "run_all", is_flag=True, help="Run every entry now, whatever its cron line.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="An existing Dask scheduler (default: a LocalCluster).")
+@click.option("--workers", type=click.IntRange(1, 256), help="LocalCluster workers (default: min(entries, CPUs)).")
+@click.option("--as-of", "as_of", metavar="ISO", help="The reports' 'now' and output date (default: now).")
+@click.option("--window-minutes", default=60, show_default=True, type=click.IntRange(1),
+              help="An entry with cron runs when its cron time fell within this many minutes before now.")
+@click.option("--check", is_flag=True, help="Only validate the schedule file and exit.")
+def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, scheduler: str | None,
+                     workers: int | None, as_of: str | None, window_minutes: int, check: bool) -> int:
+    """Sync, render and email the entries of SCHEDULE_FILE in parallel (see params/schedule.yaml).
+
+    Exit code 1 when any entry failed (the summary table says which and why), 2 when the
+    schedule is invalid (nothing ran)."""
+    from .schedule import load_schedule, run_schedule
+
+    sched = load_schedule(schedule_file, only=list(only) or None)
+    for e in sched.entries:
+        _remember_secret(os.environ.get(e.portal.webhook_env))
+    if check:
+        _echo(f"{schedule_file}: {len(sched.entries)} entries OK")
+        return 0
+    try:
+        when = dt.datetime.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise BadParameter("as-of", as_of, "expected an ISO date or datetime") from None
+    summary = run_schedule(sched, only=list(only) or None, scheduler=scheduler, workers=workers, as_of=when,
+                           run_all=run_all, window=dt.timedelta(minutes=window_minutes),
+                           on_result=lambda r: _echo(f"{r.entry}: {r.status} ({r.duration:.1f} s)", err=True))
+    _echo(summary.table())
+    return summary.exit_code
 
 
 # --------------------------------------------------------------------------- entry point

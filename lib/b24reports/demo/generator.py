@@ -730,7 +730,9 @@ class _Gen:
         is_call = kind <= 1
         length = np.select([is_call, kind == 2, kind == 5, kind == 7],
                            [dur, 3600, (rng.uniform(5, 40, n) * 60).astype(np.int64), 2 * DAY], 0)
-        end = start + length
+        start = np.where(completed, np.maximum(np.minimum(start, now - length - 60), o_start[owner]), start)
+        end = np.where(completed, np.minimum(start + length, now - 30), start + length)
+        start = np.minimum(start, end)
         created = np.where(completed, start, np.minimum(now - 60, np.maximum(o_start[owner], now - (rng.uniform(0, 5, n) * DAY).astype(np.int64))))
         last_upd = np.where(completed, np.minimum(end + 60, now), created)
         # order by creation -> ids

@@ -723,7 +723,9 @@ class DemoServer:
         else:
             template = t.rows([len(t) - 1])[0] if len(t) else {}
             for _ in range(f.count):
-                row = {k: v for k, v in template.items() if k not in ("ID", "id")}
+                skip = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED", "LAST_UPDATED", "CREATED_DATE", "CHANGED_DATE"}
+                row = {k: v for k, v in template.items() if k.upper() not in skip
+                       and k not in ("createdDate", "changedDate")}
                 self.portal.add(entity, row)
 
 

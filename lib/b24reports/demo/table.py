@@ -329,6 +329,10 @@ class Table:
                 return None  # an empty array condition is dropped: matches everything
             out = np.zeros(len(col), bool)
             for v in value:
+                if isinstance(v, (list, dict)):
+                    if kind not in ("int", "num"):
+                        continue
+                    v = php_intval(v)
                 c = self._condition(col, kind, op, v, fname)
                 out |= c if c is not None else True
             return out

@@ -1,0 +1,65 @@
+# b24reports: `make demo` and `make test` work on a fresh Debian machine with only python3.
+# They create .venv (python3 -m venv; installs python3-venv via apt when missing), install uv
+# into it and `uv pip install -e .[dev]`, install Debian chromium for PDFs when missing (as root,
+# or with sudo; skipped with a message otherwise). Re-runs are fast: the install is redone only
+# when pyproject.toml changes.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.b24reports-installed
+PYTEST_ARGS ?= -q
+CHROMIUM_CMDS := chromium chromium-browser google-chrome google-chrome-stable
+
+# apt-get install $(1) as root, or through sudo; fails (status 1) when neither is possible
+define apt_install
+if [ "$$(id -u)" = 0 ]; then \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+elif command -v sudo >/dev/null 2>&1; then \
+  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+else false; fi
+endef
+
+.PHONY: all install chromium demo test bench clean-venv help
+
+all: help
+
+help:
+	@echo "make demo   - install, then generate a demo portal, sync it and render every report into outputs/demo/"
+	@echo "make test   - install, then run the test suite"
+	@echo "make bench  - install, then run benchmarks/*.py"
+
+$(BIN)/python:
+	@if ! $(PYTHON) -m venv $(VENV) >/dev/null 2>&1; then \
+	  echo "python3 -m venv failed (Debian needs python3-venv); installing it with apt-get"; \
+	  rm -rf $(VENV); \
+	  { $(call apt_install,python3-venv); } || { echo "error: cannot install python3-venv; run: sudo apt-get install -y python3-venv" >&2; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@[ -x $(BIN)/uv ] || $(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+chromium:
+	@for c in $(CHROMIUM_CMDS); do command -v $$c >/dev/null 2>&1 && exit 0; done; \
+	echo "chromium not found: installing it with apt-get (for PDF output)"; \
+	{ $(call apt_install,chromium); } || echo "warning: could not install chromium; PDFs will be skipped (install it with: sudo apt-get install -y chromium)"
+
+demo: install chromium
+	@formats=html,xlsx,json; \
+	for c in $(CHROMIUM_CMDS); do command -v $$c >/dev/null 2>&1 && formats=html,pdf,xlsx,json && break; done; \
+	$(BIN)/b24reports demo --formats $$formats
+
+test: install chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -221,9 +221,10 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
 @click.option("--as-of", "as_of", metavar="ISO", help="The reports' 'now' and output date (default: now).")
 @click.option("--window-minutes", default=60, show_default=True, type=click.IntRange(1),
               help="An entry with cron runs when its cron time fell within this many minutes before now.")
+@click.option("--threads", is_flag=True, help="LocalCluster workers as threads of this process (light; small runs).")
 @click.option("--check", is_flag=True, help="Only validate the schedule file and exit.")
 def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, scheduler: str | None,
-                     workers: int | None, as_of: str | None, window_minutes: int, check: bool) -> int:
+                     workers: int | None, as_of: str | None, window_minutes: int, threads: bool, check: bool) -> int:
     """Sync, render and email the entries of SCHEDULE_FILE in parallel (see params/schedule.yaml).
 
     Exit code 1 when any entry failed (the summary table says which and why), 2 when the
@@ -241,7 +242,7 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
     except ValueError:
         raise BadParameter("as-of", as_of, "expected an ISO date or datetime") from None
     summary = run_schedule(sched, only=list(only) or None, scheduler=scheduler, workers=workers, as_of=when,
-                           run_all=run_all, window=dt.timedelta(minutes=window_minutes),
+                           run_all=run_all, window=dt.timedelta(minutes=window_minutes), processes=not threads,
                            on_result=lambda r: _echo(f"{r.entry}: {r.status} ({r.duration:.1f} s)", err=True))
     _echo(summary.table())
     return summary.exit_code

@@ -1,0 +1,123 @@
+"""Figures of the dynamics report (METRICS.md "dynamics"), from a computed ``ReportResult``.
+
+Every function takes the result (tables with canonical ids; ``notes["trend_history"]`` for
+the monthly history), the language, and where it draws people ``names`` (``{employee_id:
+name}``). It returns a plotly ``Figure`` or ``None`` when there is nothing to draw (the
+notebook then shows the no-data message). Money is in the report currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .common import PALETTE
+
+TEXT = {
+    "ru": {"won_amount": "Выиграно, сумма", "won_deals": "Выиграно, сделок", "amount": "Сумма", "weighted": "Взвешенная сумма",
+           "history": "Выиграно по месяцам", "forecast": "Прогноз модели", "band": "Интервал 80 %",
+           "run_rate": "Темп текущего месяца", "pipeline": "Взвешенная воронка", "overdue": "просрочено",
+           "no_date": "без даты", "other": "Остальные"},
+    "en": {"won_amount": "Won amount", "won_deals": "Won deals", "amount": "Amount", "weighted": "Weighted amount",
+           "history": "Won by month", "forecast": "Model forecast", "band": "80% interval",
+           "run_rate": "This month's run rate", "pipeline": "Weighted pipeline", "overdue": "overdue",
+           "no_date": "no date", "other": "Others"},
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
+    return (names or {}).get(int(eid), f"#{int(eid)}") if pd.notna(eid) else "—"
+
+
+def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
+    """Bars of ``won_amount`` per bucket (table ``won_by_period``) with ``won_deals`` as a
+    line on the right axis. ``None`` when no bucket has a won deal."""
+    w = result.tables["won_by_period"]
+    if w.empty or not (w["won_deals"] > 0).any():
+        return None
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=w["period"], y=w["won_amount"], name=_t(lang, "won_amount"), marker_color=PALETTE[2]))
+    fig.add_trace(go.Scatter(x=w["period"], y=w["won_deals"], name=_t(lang, "won_deals"), yaxis="y2",
+                             mode="lines+markers", line={"color": PALETTE[0]}))
+    fig.update_layout(xaxis={"type": "category"}, yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
+                      yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right", "rangemode": "tozero",
+                              "showgrid": False})
+    return fig
+
+
+def employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None, top: int = 8) -> go.Figure | None:
+    """Stacked bars of won amount per bucket by manager (table ``won_by_period_employee``):
+    the ``top`` managers by total, the rest summed as "Others"."""
+    e = result.tables["won_by_period_employee"]
+    if e.empty or not (e["won_amount"] > 0).any():
+        return None
+    totals = e.groupby("employee_id")["won_amount"].sum().sort_values(ascending=False)
+    keep = list(totals.index[:top])
+    fig = go.Figure()
+    for i, eid in enumerate(keep):
+        g = e[e["employee_id"] == eid]
+        fig.add_trace(go.Bar(x=g["period"], y=g["won_amount"], name=_name(names, eid), marker_color=PALETTE[i % len(PALETTE)]))
+    rest = e[~e["employee_id"].isin(keep)]
+    if len(rest):
+        g = rest.groupby("period", sort=True)["won_amount"].sum()
+        fig.add_trace(go.Bar(x=list(g.index), y=list(g.values), name=_t(lang, "other"), marker_color="#BBBBBB"))
+    fig.update_layout(barmode="stack", xaxis={"type": "category"}, height=440)
+    return fig
+
+
+def forecast_chart(result: Any, lang: str = "ru", months: int = 18) -> go.Figure | None:
+    """The last ``months`` of won amount by month, the model's next 3 months with the 80%
+    band (table ``forecast_trend``), the weighted pipeline of the coming months (table
+    ``forecast_pipeline``) and this month's run rate (table ``run_rate``) — the three
+    forecasts on one time axis. ``None`` without history and forecasts."""
+    hist = result.notes.get("trend_history")
+    hist = hist.iloc[-months:] if isinstance(hist, pd.Series) else pd.Series(dtype=float)
+    trend = result.tables["forecast_trend"]
+    pipe = result.tables["forecast_pipeline"]
+    pipe = pipe[~pipe["month"].isin(["overdue", "no_date"])].head(3)
+    rr = result.tables["run_rate"]
+    if hist.empty and trend.empty and pipe.empty:
+        return None
+    fig = go.Figure()
+    if len(hist):
+        fig.add_trace(go.Scatter(x=list(hist.index), y=list(hist.values), name=_t(lang, "history"), mode="lines+markers",
+                                 line={"color": PALETTE[2]}))
+    if len(trend):
+        x = list(trend["month"])
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=list(trend["upper_80"]) + list(trend["lower_80"])[::-1], fill="toself",
+                                 fillcolor="rgba(46,111,216,0.15)", line={"width": 0}, name=_t(lang, "band"),
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=trend["forecast"], name=_t(lang, "forecast"), mode="lines+markers",
+                                 line={"color": PALETTE[0], "dash": "dash"}))
+    if len(pipe):
+        fig.add_trace(go.Bar(x=pipe["month"], y=pipe["weighted_amount"], name=_t(lang, "pipeline"),
+                             marker_color="rgba(242,159,5,0.6)"))
+    if len(rr) and pd.notna(rr["run_rate"].iloc[0]):
+        fig.add_trace(go.Scatter(x=[rr["month"].iloc[0]], y=[rr["run_rate"].iloc[0]], name=_t(lang, "run_rate"),
+                                 mode="markers", marker={"symbol": "diamond", "size": 13, "color": PALETTE[3]}))
+    cats = sorted(set(hist.index) | set(trend["month"]) | set(pipe["month"]) | set(rr["month"]))
+    fig.update_layout(xaxis={"type": "category", "categoryorder": "array", "categoryarray": cats},
+                      yaxis={"rangemode": "tozero"}, height=420)
+    return fig
+
+
+def pipeline_chart(result: Any, lang: str = "ru") -> go.Figure | None:
+    """Grouped bars per month of expected close (table ``forecast_pipeline``): open amount
+    and weighted amount; "overdue" first. ``None`` without open deals."""
+    p = result.tables["forecast_pipeline"]
+    if p.empty:
+        return None
+    labels = [_t(lang, m) if m in ("overdue", "no_date") else m for m in p["month"]]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=labels, y=p["amount"], name=_t(lang, "amount"), marker_color="#BBBBBB",
+                         customdata=p["deals"], hovertemplate="%{x}: %{y:,.0f} (%{customdata})<extra></extra>"))
+    fig.add_trace(go.Bar(x=labels, y=p["weighted_amount"], name=_t(lang, "weighted"), marker_color=PALETTE[1]))
+    fig.update_layout(barmode="group", xaxis={"type": "category"})
+    return fig

@@ -1,0 +1,117 @@
+"""Figures of the plan report (METRICS.md "plan"), from a computed ``ReportResult``.
+
+Every function takes the result, the language and ``labels`` (``ReportView.labels``: names
+for ``employee_id`` and ``department_id``); it returns a plotly ``Figure`` or ``None`` when
+there is nothing to draw. Money is in the report currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .common import PALETTE
+
+TEXT = {
+    "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
+           "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
+           "won": "Выигранные сделки", "dept": "отдел"},
+    "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
+           "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
+           "won": "Won deals", "dept": "dept."},
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def row_label(emp: Any, dep: Any, labels: Mapping[str, Mapping[Any, str]] | None, lang: str = "ru") -> str:
+    """"Name" of an employee plan row, or "Department (dept.)" of a department row."""
+    labels = labels or {}
+    if pd.notna(emp):
+        return labels.get("employee_id", {}).get(int(emp), f"#{int(emp)}")
+    if pd.notna(dep):
+        return f"{labels.get('department_id', {}).get(int(dep), f'#{int(dep)}')} ({_t(lang, 'dept')})"
+    return _t(lang, "team")
+
+
+def plan_fact_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
+                    month: str | None = None) -> go.Figure | None:
+    """Horizontal bars per plan row of ``month`` (default: as_of's month, else the latest
+    month in the plan): plan (grey), fact (green if ≥ plan, orange otherwise, with
+    completion %), and a marker at the month-end projection. ``None`` without rows."""
+    pf = result.tables["plan_fact"]
+    if pf.empty:
+        return None
+    if month is None:
+        cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
+        month = cur if (pf["month"] == cur).any() else max(pf["month"])
+    pf = pf[pf["month"] == month]
+    if pf.empty:
+        return None
+    pf = pf.iloc[::-1]
+    y = [row_label(e, d, labels, lang) for e, d in zip(pf["employee_id"], pf["department_id"])]
+    colors = [PALETTE[2] if f >= p else PALETTE[1] for f, p in zip(pf["fact_amount"], pf["plan_amount"])]
+    text = [f"{c:.0f} %" if pd.notna(c) else "—" for c in pf["completion_pct"]]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=pf["plan_amount"], y=y, orientation="h", name=_t(lang, "plan"), marker_color="#D0D0D0"))
+    fig.add_trace(go.Bar(x=pf["fact_amount"], y=y, orientation="h", name=_t(lang, "fact"), marker_color=colors,
+                         text=text, textposition="outside", width=0.45))
+    proj = pf["projection"].astype(float)
+    fig.add_trace(go.Scatter(x=proj, y=y, mode="markers", name=_t(lang, "projection"),
+                             marker={"symbol": "line-ns-open", "size": 18, "line": {"width": 3}, "color": PALETTE[0]}))
+    fig.update_layout(barmode="overlay", title_text=month, height=max(300, 34 * len(pf) + 140))
+    return fig
+
+
+def mtd_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None) -> go.Figure | None:
+    """Grouped horizontal bars per employee (table ``mtd_compare`` without the team row):
+    this month to date vs the previous month to the same day."""
+    m = result.tables["mtd_compare"]
+    m = m[m["employee_id"].notna()]
+    if m.empty:
+        return None
+    m = m.sort_values("mtd_amount")
+    y = [row_label(e, None, labels, lang) for e in m["employee_id"]]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=m["prev_mtd_amount"], y=y, orientation="h", name=_t(lang, "prev"), marker_color="#C8C8C8"))
+    fig.add_trace(go.Bar(x=m["mtd_amount"], y=y, orientation="h", name=_t(lang, "mtd"), marker_color=PALETTE[0]))
+    fig.update_layout(barmode="group", height=max(300, 30 * len(m) + 140))
+    return fig
+
+
+def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
+                         pipeline_id: int | None = None) -> go.Figure | None:
+    """Funnel of what plan row ``line`` (default: the row with the largest gap) needs:
+    calls, leads, deals at each stage of ``pipeline_id`` (default: the first pipeline), won
+    deals. ``None`` when no row has a gap or the numbers are unknown."""
+    rq = result.tables["required"]
+    rq = rq[rq["needed_won"].notna() & (rq["needed_won"] > 0)]
+    if rq.empty:
+        return None
+    row = rq.sort_values(["gap", "line"], ascending=[False, True]).iloc[0] if line is None else rq[rq["line"] == line].iloc[0]
+    st = result.tables["required_stages"]
+    st = st[st["line"] == row["line"]]
+    if pipeline_id is None and len(st):
+        pipeline_id = int(st["pipeline_id"].min())
+    st = st[st["pipeline_id"] == pipeline_id]
+    stage_names = (labels or {}).get("stage_id", {})
+    steps = []
+    if pd.notna(row["needed_calls"]):
+        steps.append((_t(lang, "calls"), row["needed_calls"]))
+    if pd.notna(row["needed_leads"]):
+        steps.append((_t(lang, "leads"), row["needed_leads"]))
+    for sid, n in zip(st["stage_id"], st["needed_at_stage"]):
+        if pd.notna(n):
+            steps.append((stage_names.get(sid, sid), n))
+    if not steps:
+        return None
+    fig = go.Figure(go.Funnel(y=[s for s, _ in steps], x=[int(n) for _, n in steps], textinfo="value",
+                              marker={"color": PALETTE[0]}))
+    fig.update_layout(title_text=f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}",
+                      height=max(300, 40 * len(steps) + 120))
+    return fig

@@ -734,6 +734,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "b24-demo/1.0"
 
+    def setup(self):
+        super().setup()
+        # headers and body go out in two writes: without TCP_NODELAY a keep-alive client
+        # waits ~40 ms per reply for the delayed ACK (Nagle)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format, *args):  # noqa: A002 - quiet; never log URLs (they hold the token)
         pass
 

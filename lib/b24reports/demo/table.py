@@ -186,9 +186,11 @@ class Table:
         """Internal field name for a client-given name (case-insensitive, wire or UPPER)."""
         return self._lookup.get(str(name).upper())
 
-    def rows(self, idx: Iterable[int] | None = None, select: list[str] | None = None) -> list[dict]:
-        """Rows at storage positions ``idx`` (default all) as wire dicts."""
-        cols = self._cols
+    def rows(self, idx: Iterable[int] | None = None, select: list[str] | None = None,
+             cols: dict[str, np.ndarray] | None = None) -> list[dict]:
+        """Rows at storage positions ``idx`` (default all) as wire dicts; ``cols``: the
+        snapshot the positions refer to (default the current one)."""
+        cols = self._cols if cols is None else cols
         if idx is None:
             idx = range(len(cols["ID"]))
         names = select or list(self.fields)
@@ -268,7 +270,7 @@ class Table:
             page = idx[start:start + page_size]
             total = int(len(idx))
             nxt = start + page_size if start + page_size < total else None
-        return self.rows(page, self._select(select)), total, nxt
+        return self.rows(page, self._select(select), cols), total, nxt
 
     def count(self, filter: dict | None = None) -> int:
         """Number of rows matching ``filter`` (what a COUNT(*) would scan)."""
@@ -440,9 +442,10 @@ class Table:
             keep[pos] = False
             self._cols = {f: c[keep] for f, c in self._cols.items()}
 
-    def position(self, id_: int) -> int:
-        """Storage position of the row with ``ID == id_``; KeyError when absent."""
-        ids = self._cols["ID"]
+    def position(self, id_: int, cols: dict[str, np.ndarray] | None = None) -> int:
+        """Storage position of the row with ``ID == id_`` (in ``cols``, default the current
+        snapshot); KeyError when absent."""
+        ids = (self._cols if cols is None else cols)["ID"]
         pos = int(np.searchsorted(ids, int(id_)))
         if pos >= len(ids) or ids[pos] != int(id_):
             raise KeyError(f"table {self.name}: no row with ID {id_}")
@@ -450,7 +453,8 @@ class Table:
 
     def get(self, id_: int) -> dict:
         """One row (wire dict) by ID."""
-        return self.rows([self.position(id_)])[0]
+        cols = self._cols
+        return self.rows([self.position(id_, cols)], cols=cols)[0]
 
 
 def _obj_concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:

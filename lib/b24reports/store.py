@@ -14,10 +14,11 @@ Default location: ``data/<host>.duckdb`` (:func:`default_store_path`).
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,41 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def _micros(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=timezone.utc)
+        return (v - _EPOCH) // _US
+    if isinstance(v, str):
+        return _micros(datetime.fromisoformat(v)) if v.strip() else None
+    raise TypeError(f"not a datetime: {type(v).__name__}")
+
+
+def _column(values: list, typ: str) -> Any:
+    """One column for DuckDB: typed where that is fast and exact, else text cast by DuckDB."""
+    try:
+        if typ in ("BIGINT", "INTEGER") and all(v is None or (type(v) is int) for v in values):
+            return pd.array(values, dtype="Int64")
+        if typ == "BOOLEAN" and all(v is None or type(v) is bool for v in values):
+            return pd.array(values, dtype="boolean")
+        if typ == "VARCHAR":
+            return pd.array([None if v is None else str(v) for v in values], dtype=object)
+        if typ == "TIMESTAMPTZ":
+            return pd.array([_micros(v) for v in values], dtype="Int64")
+    except (TypeError, ValueError) as e:
+        if typ == "TIMESTAMPTZ":
+            raise BadParameter("rows", str(e), "a TIMESTAMPTZ column needs datetime values") from None
+    return pd.array([_text(v) for v in values], dtype=object)
+
+
 class Store:
     """A b24reports DuckDB store.
 
@@ -164,17 +200,33 @@ class Store:
 
     # ------------------------------------------------------------------ rows
     def _frame(self, table: str, rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
+        """Column-wise frame DuckDB reads fast: ints -> Int64, flags -> boolean, datetimes ->
+        Int64 microseconds since the epoch (UTC), text -> object; the rest as exact text."""
         cols = columns(table)
         if isinstance(rows, pd.DataFrame):
             extra = set(rows.columns) - set(cols)
             if extra:
                 raise BadParameter("rows", sorted(extra), f"not columns of {table}")
             rows = rows.to_dict("records")
-        data = {c: [_text(r.get(c)) for r in rows] for c in cols}
-        return pd.DataFrame(data, dtype=object)
+        if all(len(r) == len(cols) for r in rows):
+            try:  # staged rows carry every column: read them at C speed
+                get = operator.itemgetter(*cols)
+                cols_values = list(zip(*map(get, rows))) if len(cols) > 1 else [tuple(map(get, rows))]
+            except KeyError:
+                cols_values = [[r.get(c) for r in rows] for c in cols]
+        else:
+            cols_values = [[r.get(c) for r in rows] for c in cols]
+        data = {c: _column(list(v), typ) for (c, typ), v in zip(SCHEMA[table][0], cols_values)}
+        return pd.DataFrame(data)
 
     def _select_cast(self, table: str, src: str) -> str:
-        return ", ".join(f'CAST({src}."{c}" AS {t}) AS "{c}"' for c, t in SCHEMA[table][0])
+        out = []
+        for c, t in SCHEMA[table][0]:
+            if t == "TIMESTAMPTZ":
+                out.append(f'make_timestamp({src}."{c}") AT TIME ZONE \'UTC\' AS "{c}"')
+            else:
+                out.append(f'CAST({src}."{c}" AS {t}) AS "{c}"')
+        return ", ".join(out)
 
     def upsert(self, table: str, rows: Sequence[dict] | pd.DataFrame) -> int:
         """Insert or replace ``rows`` (dicts keyed by column; missing keys -> NULL) by primary key.

@@ -4,9 +4,27 @@
     portal = generate_portal(seed=42, scale=1.0)
     with DemoServer(portal) as srv:
         sync(srv.webhook_url, ...)
+
+Command line: ``python -m b24reports.demo.server --scale 1 --port 8765``.
 """
 
-from .generator import ROLES, DemoPortal, generate_portal
-from .server import CostModel, DemoServer, Fault, FaultPlan, RateLimit
+from __future__ import annotations
 
-__all__ = ["ROLES", "DemoPortal", "generate_portal", "DemoServer", "RateLimit", "CostModel", "Fault", "FaultPlan"]
+from typing import Any
+
+from .generator import ROLES, DemoPortal, generate_portal
+
+_SERVER_NAMES = ("DemoServer", "RateLimit", "CostModel", "Fault", "FaultPlan")
+
+
+def __getattr__(name: str) -> Any:
+    # server names are imported lazily so that ``python -m b24reports.demo.server`` runs the
+    # module once (no runpy double-import warning)
+    if name in _SERVER_NAMES:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ROLES", "DemoPortal", "generate_portal", *_SERVER_NAMES]

@@ -351,3 +351,25 @@ def test_repr_and_stats_have_no_secret():
     c, _ = make_client(lambda r: ok([]))
     c.call("crm.deal.list")
     assert SECRET not in repr(c) and SECRET not in json.dumps(c.stats())
+
+
+def test_export_nested_429_keeps_good_pages_and_waits_for_reset():
+    ft = FakeTime()
+    reset_at = ft.wall() + 50
+    calls = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        calls.append(body["cmd"]["p0"])
+        if len(calls) == 1:  # p0 full page, p1 over the method's time budget (halt stops the rest)
+            return ok({"result": {"p0": [{"ID": str(i)} for i in range(1, 51)]},
+                       "result_error": {"p1": {"error": "OPERATION_TIME_LIMIT", "error_description": "blocked"}},
+                       "result_time": {"p0": {"operating": 480.2, "operating_reset_at": reset_at}}})
+        return ok({"result": {"p0": [{"ID": str(i)} for i in range(51, 71)]}, "result_error": []})
+
+    c, _ = make_client(handler, ft=ft)
+    ids = [int(r["ID"]) for p in c.export("crm.activity.list", select=["ID"]) for r in p]
+    assert ids == list(range(1, 71))
+    # waited for the reset (50 s + 1 s margin), then resumed after id 50
+    assert ft.slept == [pytest.approx(51.0)] and "filter%5B%3EID%5D=50" in calls[1]
+    assert c.operating["crm.activity.list"].limited == 1

@@ -549,6 +549,8 @@ class B24Client:
         def params_for(cursor: Any) -> dict:
             return {**base, filter_key: {**flt, gt: cursor}}
 
+        limited = 0  # consecutive rate-limited page commands
+
         while True:
             if self.batch_supported is not False:
                 cmds = {}
@@ -567,7 +569,15 @@ class B24Client:
                 for i in range(per):
                     key = f"p{i}"
                     if key in br.result_error:
-                        self._raise_batch_error(cmds, {key: br.result_error[key]})
+                        err = br.result_error[key]
+                        code = str(err.get("error", "")) if isinstance(err, dict) else ""
+                        if code in ("OPERATION_TIME_LIMIT", "QUERY_LIMIT_EXCEEDED") and limited < self.max_retries:
+                            # pages before this one are good (yielded); wait, then go on from `last`
+                            limited += 1
+                            self._pause(method, code, limited)
+                            break
+                        self._raise_batch_error(cmds, {key: err})
+                    limited = 0
                     if key not in br.result:
                         raise B24BatchError("ERROR_UNEXPECTED_ANSWER",
                                             f"batch command {key!r} has no result (halted?)", method=method)
@@ -590,6 +600,24 @@ class B24Client:
                     yield page
                 if len(raw) < PAGE_SIZE:
                     return
+
+    def _pause(self, method: str, code: str, attempt: int) -> None:
+        """Wait after a rate-limited batch sub-command: until ``method``'s ``operating_reset_at``
+        (known from earlier replies' ``time``) for OPERATION_TIME_LIMIT, else a jittered backoff."""
+        st = self.operating.setdefault(method, OperatingStats())
+        reset = st.operating_reset_at
+        if code == "OPERATION_TIME_LIMIT":
+            st.limited += 1
+        if code == "OPERATION_TIME_LIMIT" and reset and reset > self._wall():
+            wait = min(self.max_wait_reset, reset - self._wall() + 1.0)
+        else:
+            if code == "QUERY_LIMIT_EXCEEDED":
+                self.bucket.fill()
+            b = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+            wait = random.uniform(b / 2, b)
+        self.retries["B24RateLimitError"] += 1
+        log.info("%s: %s in batch, waiting %.1fs", method, code, wait)
+        self._sleep(wait)
 
     @staticmethod
     def _unwrap(result: Any, result_key: str | None, method: str) -> list[dict]:

@@ -1,0 +1,151 @@
+"""Figures of the managers report (METRICS.md "managers"), from a computed ``ReportResult``.
+
+Each function takes the result, the language and ``names`` (``{employee_id: display name}``,
+e.g. ``ReportView.labels["employee_id"]``) and returns a plotly ``Figure``, or ``None`` when
+there is nothing to draw (the notebook then shows the no-data message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..i18n import format_money
+from .common import PALETTE
+
+TEXT = {
+    "ru": {
+        "index": "Индекс активности (100 = средний по команде)", "won": "Сумма выигранных сделок",
+        "team_mean": "Средняя сумма по команде", "busy_no_result": "Занят без результата", "efficient": "Эффективен",
+        "suspicious_calls": "Подозрительно короткие звонки", "record_streak": "3 месяца лучший: риск выгорания",
+        "none": "Без флагов", "activity_vs_result": "Активность и результат",
+        "calls_out": "Исходящие звонки", "calls_in": "Входящие звонки", "meetings": "Встречи",
+        "emails_out": "Исходящие письма", "other": "Прочие касания (чаты, открытые линии)",
+        "touches": "Касания по видам", "count": "Количество", "monthly": "Взвешенная активность по месяцам",
+        "conv": "Конверсия созданных сделок в выигранные, %",
+    },
+    "en": {
+        "index": "Activity index (100 = team average)", "won": "Won amount", "team_mean": "Team mean won amount",
+        "busy_no_result": "Busy, no result", "efficient": "Efficient", "suspicious_calls": "Suspiciously short calls",
+        "record_streak": "Top 3 months running: burnout watch", "none": "No flags",
+        "activity_vs_result": "Activity versus result",
+        "calls_out": "Outgoing calls", "calls_in": "Incoming calls", "meetings": "Meetings",
+        "emails_out": "E-mails sent", "other": "Other touches (chats, open lines)",
+        "touches": "Touches by kind", "count": "Count", "monthly": "Weighted activity by month",
+        "conv": "Created deals won, %",
+    },
+}
+FLAG_COLORS = {"busy_no_result": PALETTE[3], "efficient": PALETTE[2], "suspicious_calls": PALETTE[1],
+               "record_streak": PALETTE[4], "none": PALETTE[6]}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
+    return (names or {}).get(int(eid), f"#{int(eid)}") if eid is not None and not pd.isna(eid) else "—"
+
+
+def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | None = None,
+               title: str | None = None, max_rows: int | None = 50) -> str:
+    """Localized HTML of some ``columns`` of a result table (wide tables are split for A4),
+    with names for id columns and flag ids translated. ``view``: an ``nb.ReportView``."""
+    from .common import table_html
+
+    frame = view.result.tables[table_id] if df is None else df
+    if "flags" in frame.columns:
+        frame = frame.assign(flags=frame["flags"].map(lambda f: [flag_label(x, view.lang) for x in (f or [])]))
+    if title is None:
+        title = view.spec.tables[table_id].title.get(view.lang)
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels)
+
+
+def flag_label(flag: str, lang: str = "ru") -> str:
+    """Localized name of a flag id (``busy_no_result``, ``efficient``, ``suspicious_calls``,
+    ``record_streak``)."""
+    return _t(lang, flag) if flag in TEXT["en"] else flag
+
+
+def activity_vs_result(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Scatter: ``activity_index`` (x) against ``won_amount`` (y) per manager (table
+    ``managers``), one trace per flag (a manager with several flags is drawn in each), dashed
+    lines at index 80 / 120 and at the team mean won amount; names as labels. ``None``
+    when no manager has an index."""
+    m = result.tables["managers"]
+    m = m[m["activity_index"].notna()]
+    if m.empty:
+        return None
+    currency = result.params["currency"]
+    fig = go.Figure()
+    for flag in ("none", "busy_no_result", "efficient", "suspicious_calls", "record_streak"):
+        sel = m[m["flags"].map(lambda f: (not f) if flag == "none" else flag in f)]
+        if sel.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=sel["activity_index"].astype(float), y=sel["won_amount"].astype(float), mode="markers+text",
+            name=_t(lang, flag), text=[_name(names, e) for e in sel["employee_id"]],
+            texttemplate=None if flag != "none" else " ", textposition="top center",
+            marker={"size": 12 if flag == "none" else 14, "color": FLAG_COLORS[flag],
+                    "symbol": "circle" if flag in ("none", "busy_no_result", "efficient") else "diamond-open",
+                    "line": {"width": 2 if flag in ("suspicious_calls", "record_streak") else 0}},
+            hovertemplate="%{text}<br>%{x:.1f} / %{y:,.0f}<extra>" + _t(lang, flag) + "</extra>"))
+    for x in (80, 120):
+        fig.add_vline(x=x, line_dash="dot", line_color="#999")
+    mean = result.notes.get("team_mean_won_amount")
+    if mean is not None:
+        fig.add_hline(y=mean, line_dash="dash", line_color=PALETTE[0],
+                      annotation_text=f"{_t(lang, 'team_mean')}: {format_money(mean, currency, lang)}",
+                      annotation_position="top left")
+    fig.update_layout(xaxis={"title": _t(lang, "index"), "rangemode": "tozero"},
+                      yaxis={"title": _t(lang, "won"), "rangemode": "tozero"}, height=480)
+    return fig
+
+
+def touches_by_kind(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Stacked horizontal bars per manager: calls out, calls in, meetings, e-mails sent,
+    other touches (table ``managers``), most touches on top. ``None`` without touches."""
+    m = result.tables["managers"]
+    m = m[m["touches"] > 0].sort_values("touches")
+    if m.empty:
+        return None
+    y = [_name(names, e) for e in m["employee_id"]]
+    fig = go.Figure()
+    for i, col in enumerate(("calls_out", "calls_in", "meetings", "emails_out", "other")):
+        fig.add_trace(go.Bar(x=m[col], y=y, name=_t(lang, col), orientation="h", marker_color=PALETTE[i]))
+    fig.update_layout(barmode="stack", xaxis={"title": _t(lang, "count")}, height=max(300, 26 * len(m) + 140))
+    return fig
+
+
+def monthly_heatmap(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Heatmap employee × month of ``weighted`` activity (table ``by_month``), hover shows
+    touches and won amount. ``None`` when the table is empty or all zero."""
+    b = result.tables["by_month"]
+    if b.empty or not (b["weighted"] > 0).any():
+        return None
+    z = b.pivot_table(index="employee_id", columns="month", values="weighted", aggfunc="sum").sort_index()
+    won = b.pivot_table(index="employee_id", columns="month", values="won_amount", aggfunc="sum").reindex_like(z)
+    fig = go.Figure(go.Heatmap(
+        z=z.values, x=list(z.columns), y=[_name(names, e) for e in z.index], colorscale="Blues",
+        customdata=won.values, hovertemplate="%{y} %{x}: %{z:.0f} (won %{customdata:,.0f})<extra></extra>"))
+    fig.update_layout(height=max(300, 24 * len(z) + 140), xaxis={"type": "category"})
+    return fig
+
+
+def conversion_bars(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Bars of ``conversion_pct`` per manager (created deals won as of as_of), best on top;
+    managers without created deals left out. ``None`` when nobody created a deal."""
+    m = result.tables["managers"]
+    m = m[m["conversion_pct"].notna()]
+    if m.empty:
+        return None
+    m = m.assign(_v=m["conversion_pct"].astype(float)).sort_values("_v")
+    fig = go.Figure(go.Bar(x=m["_v"], y=[_name(names, e) for e in m["employee_id"]], orientation="h",
+                           marker_color=PALETTE[2], text=[f"{v:.1f}" for v in m["_v"]], textposition="outside",
+                           customdata=m["created_deals"], hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
+    fig.update_layout(xaxis={"title": _t(lang, "conv"), "range": [0, 105]}, showlegend=False,
+                      height=max(300, 26 * len(m) + 120))
+    return fig

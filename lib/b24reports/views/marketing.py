@@ -1,0 +1,156 @@
+"""Figures of the marketing report (METRICS.md "marketing"), from a computed ``ReportResult``.
+
+Each function takes the result, the language and, where it names things, ``sources``
+(``{SOURCE_ID: name}``, e.g. ``ReportView.labels["source_id"]``) / ``names``
+(``{employee_id: name}``) / ``statuses`` (``{STATUS_ID: name}``). A null ``source_id`` is
+"not set" (localized). Returns a plotly ``Figure`` or ``None`` when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..i18n import t as _ui
+from .common import OUTCOME_COLORS, PALETTE
+
+TEXT = {
+    "ru": {
+        "converted": "Сконвертированы в сделку", "in_work": "В работе", "junk": "Некачественные",
+        "leads": "Лиды", "quality_leads": "Качественные", "sales": "Продажи", "rpl": "Выручка на лид",
+        "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки", "planned": "лидов",
+    },
+    "en": {
+        "converted": "Converted to deal", "in_work": "In work", "junk": "Junk", "leads": "Leads",
+        "quality_leads": "Quality leads", "sales": "Sales", "rpl": "Revenue per lead",
+        "conv_sale": "Conversion to sale, %", "projected": "Projected revenue", "planned": "leads",
+    },
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def source_label(source_id: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> str:
+    """Display name of a source id: its ``crm.status.list`` name, the id itself, or
+    localized "not set" for null."""
+    if source_id is None or (isinstance(source_id, float) and pd.isna(source_id)):
+        return _ui("not_set", lang)
+    return (sources or {}).get(source_id, str(source_id))
+
+
+def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | None = None,
+               title: str | None = None, max_rows: int | None = 50) -> str:
+    """Localized HTML of some ``columns`` of a result table (wide tables are split for A4),
+    with names for id columns and null source / UTM values shown as localized "not set".
+    ``view``: an ``nb.ReportView``."""
+    from .common import table_html
+
+    frame = view.result.tables[table_id] if df is None else df
+    fill = {c: _ui("not_set", view.lang) for c in ("source_id", "utm_source", "utm_medium", "utm_campaign")
+            if c in frame.columns and c in columns}
+    if fill and len(frame):
+        frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), v) for c, v in fill.items()})
+    if title is None:
+        title = view.spec.tables[table_id].title.get(view.lang)
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels)
+
+
+def lead_states_by_source(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Stacked horizontal bars per source (table ``sources``): converted / in work / junk
+    leads, biggest source on top. ``None`` without leads."""
+    s = result.tables["sources"]
+    if s.empty:
+        return None
+    s = s.iloc[::-1]
+    y = [source_label(v, lang, sources) for v in s["source_id"]]
+    fig = go.Figure()
+    for col, color in (("converted", OUTCOME_COLORS["won"]), ("in_work", OUTCOME_COLORS["open"]),
+                       ("junk", OUTCOME_COLORS["lost"])):
+        fig.add_trace(go.Bar(x=s[col], y=y, name=_t(lang, col), orientation="h", marker_color=color))
+    fig.update_layout(barmode="stack", height=max(300, 28 * len(s) + 140))
+    return fig
+
+
+def revenue_per_lead(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Bars of ``revenue_per_lead`` per source (table ``sources``), conversion to sale in
+    the hover. ``None`` when no source has a sale."""
+    s = result.tables["sources"]
+    if s.empty or not (s["sales"] > 0).any():
+        return None
+    s = s.assign(_v=s["revenue_per_lead"].astype(float)).sort_values("_v")
+    fig = go.Figure(go.Bar(
+        x=s["_v"], y=[source_label(v, lang, sources) for v in s["source_id"]], orientation="h", marker_color=PALETTE[2],
+        customdata=[("—" if v is None else f"{v:.1f} %") for v in s["conversion_to_sale_pct"]],
+        hovertemplate="%{y}: %{x:,.0f} (" + _t(lang, "conv_sale") + " %{customdata})<extra></extra>"))
+    fig.update_layout(xaxis={"title": f"{_t(lang, 'rpl')}, {result.params['currency']}"}, showlegend=False,
+                      height=max(300, 28 * len(s) + 120))
+    return fig
+
+
+def top5_dynamics(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Lines of leads per day or month (table ``top5``) for the 5 biggest sources.
+    ``None`` when empty."""
+    d = result.tables["top5"]
+    if d.empty:
+        return None
+    col = "day" if d["day"].notna().any() else "month"
+    fig = go.Figure()
+    for i, (src, g) in enumerate(d.groupby(d["source_id"].astype(object).fillna("\x00"), sort=False)):
+        sid = None if src == "\x00" else src
+        fig.add_trace(go.Scatter(x=g[col], y=g["leads"], mode="lines+markers", name=source_label(sid, lang, sources),
+                                 line={"color": PALETTE[i % len(PALETTE)]}))
+    fig.update_layout(yaxis={"title": _t(lang, "leads"), "rangemode": "tozero"}, xaxis={"type": "category"})
+    return fig
+
+
+def funnel_chart(result: Any, lang: str = "ru") -> go.Figure | None:
+    """Marketing + sales funnel (table ``funnel``): leads → quality → converted → sales.
+    ``None`` without leads."""
+    f = result.tables["funnel"]
+    if f.empty or int(f["count"].iloc[0]) == 0:
+        return None
+    labels = [_t(lang, k) for k in ("leads", "quality_leads", "converted", "sales")]
+    fig = go.Figure(go.Funnel(y=labels, x=f["count"].astype(int), textinfo="value+percent initial",
+                              marker={"color": [PALETTE[0], PALETTE[5], PALETTE[2], PALETTE[1]]}))
+    return fig
+
+
+def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Bars of ``projected_revenue`` per source (table ``what_if``) with the planned leads
+    in the label. ``None`` when nothing is projected."""
+    w = result.tables["what_if"]
+    w = w[w["projected_revenue"].notna()]
+    if w.empty or not (w["projected_revenue"].astype(float) > 0).any():
+        return None
+    w = w.assign(_v=w["projected_revenue"].astype(float)).sort_values("_v")
+    fig = go.Figure(go.Bar(
+        x=w["_v"], y=[source_label(v, lang, sources) for v in w["source_id"]], orientation="h", marker_color=PALETTE[4],
+        text=[f"{p:.0f} {_t(lang, 'planned')}" for p in w["planned_leads"].astype(float)], textposition="auto",
+        hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
+    fig.update_layout(xaxis={"title": f"{_t(lang, 'projected')}, {result.params['currency']}"}, showlegend=False,
+                      height=max(300, 28 * len(w) + 120))
+    return fig
+
+
+def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None,
+                            statuses: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Stacked bars: leads per employee split by status (table ``by_employee``). ``None``
+    when empty."""
+    b = result.tables["by_employee"]
+    if b.empty:
+        return None
+    p = b.pivot_table(index="employee_id", columns=b["status_id"].astype(object).fillna("—"), values="leads",
+                      aggfunc="sum", fill_value=0)
+    p = p.loc[p.sum(axis=1).sort_values().index]
+    y = [(names or {}).get(int(e), f"#{int(e)}") for e in p.index]
+    fig = go.Figure()
+    for i, st in enumerate(p.columns):
+        fig.add_trace(go.Bar(x=p[st], y=y, name=(statuses or {}).get(st, str(st)), orientation="h",
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(barmode="stack", height=max(300, 26 * len(p) + 140))
+    return fig

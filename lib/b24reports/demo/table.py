@@ -192,28 +192,32 @@ class Table:
         snapshot the positions refer to (default the current one)."""
         cols = self._cols if cols is None else cols
         if idx is None:
-            idx = range(len(cols["ID"]))
+            idx = np.arange(len(cols["ID"]))
+        idx = np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64)
         names = select or list(self.fields)
-        out = []
-        for i in idx:
-            out.append({self.fields[f].wire: self._wire(f, cols[f][i]) for f in names})
-        return out
+        wires = [self.fields[f].wire for f in names]
+        values = [self._wire_column(f, cols[f][idx]) for f in names]
+        return [dict(zip(wires, vals)) for vals in zip(*values)] if len(idx) else []
 
-    def _wire(self, f: str, v: Any) -> Any:
+    def _wire_column(self, f: str, a: np.ndarray) -> list:
+        """Wire values of one field for an array of stored values (vectorised per kind)."""
         kind = self.fields[f].kind
         if kind == "int":
-            return None if v == NULL else str(int(v))
+            return [None if v == NULL else str(v) for v in a.tolist()]
         if kind == "num":
-            return None if v == NULL else int(v)
+            return [None if v == NULL else v for v in a.tolist()]
         if kind == "dt":
-            return self.empty_dt if v == NULL else fmt_dt(v)
+            null = a == NULL
+            text = (np.where(null, 0, a) + 3 * 3600).astype("datetime64[s]").astype(str).tolist()
+            empty = self.empty_dt
+            return [empty if n else t + "+03:00" for t, n in zip(text, null.tolist())]
         if kind == "yn":
-            return "Y" if v else "N"
+            return ["Y" if v else "N" for v in a.tolist()]
         if kind == "bool":
-            return bool(v)
+            return [bool(v) for v in a.tolist()]
         if kind == "money":
-            return "" if np.isnan(v) else f"{float(v):.2f}"
-        return v
+            return ["" if v != v else f"{v:.2f}" for v in a.tolist()]
+        return a.tolist()
 
     def query(
         self,
@@ -235,8 +239,9 @@ class Table:
         Raises :class:`QueryError` (``INVALID_ARG_VALUE``) for unknown fields or bad values.
         """
         cols = self._cols
-        n = len(cols["ID"])
-        mask = np.ones(n, dtype=bool)
+        ids = cols["ID"]
+        lo, hi = 0, len(ids)
+        conds = []
         for key, value in (filter or {}).items():
             op, fname = split_op(str(key))
             if fname.upper() in ("LOGIC",):
@@ -244,10 +249,23 @@ class Table:
             f = self.resolve(fname, what="filter")
             if f is None:
                 raise QueryError("INVALID_ARG_VALUE", f"Invalid filter: field '{fname}' is not allowed in filter")
-            cond = self._condition(cols[f], self.fields[f].kind, op, value, fname)
+            if f == "ID" and op in (">", ">=", "<", "<=") and not isinstance(value, (list, dict)) \
+                    and value not in (None, ""):
+                # IDs are stored ascending: a range on ID is a binary search, not a scan
+                v = php_intval(value)
+                if op in (">", ">="):
+                    lo = max(lo, int(np.searchsorted(ids, v, side="right" if op == ">" else "left")))
+                else:
+                    hi = min(hi, int(np.searchsorted(ids, v, side="left" if op == "<" else "right")))
+                continue
+            conds.append((f, op, value, fname))
+        hi = max(lo, hi)
+        mask = np.ones(hi - lo, dtype=bool)
+        for f, op, value, fname in conds:
+            cond = self._condition(cols[f][lo:hi], self.fields[f].kind, op, value, fname)
             if cond is not None:
                 mask &= cond
-        idx = np.flatnonzero(mask)
+        idx = np.flatnonzero(mask) + lo
         keys = self._order_keys(order)
         if keys == [("ID", True)]:
             pass  # storage order is ID ascending

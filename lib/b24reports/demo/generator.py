@@ -556,7 +556,7 @@ class _Gen:
         act_end = np.where(is_open, np.where(forgotten, np.maximum(ts + DAY, now - idle), now), close)
         act_end = np.where(dismissed, np.minimum(act_end, self.dismissed_at), act_end)
         act_end = np.maximum(act_end, ts + 600)
-        amount = np.round(rng.lognormal(np.log(np.where(cat == 1, 900000, 450000)), 0.9, n)
+        amount = np.round(rng.lognormal(np.log(np.where(cat == 1, 900000, 450000)), 0.55, n)
                           * np.where(mgr == ROLES["top"], 1.4, 1.0), -3)
         amount = np.maximum(amount, 15000.0)
         u_moves = rng.random((n, 24))

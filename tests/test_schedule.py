@@ -210,7 +210,9 @@ def test_validation_missing_env_and_smtp(tmp_path, testrep, monkeypatch):
         load_schedule(p, env={"B24T_GOOD_WEBHOOK": "x"}, base_dir=tmp_path)
     msg = str(ei.value)
     # the env check points at the portal's webhook_env line (13, one line up without host:)
-    assert f"{p}:13: entry 'broken-weekly': environment variable B24T_BROKEN_WEBHOOK" in msg
+    # and names the entries that need it
+    assert (f"{p}:13: environment variable B24T_BROKEN_WEBHOOK (webhook of portal 'broken') is not set; "
+            "needed by entry 'broken-weekly'") in msg
     assert f"{p}:3: parameter smtp.host='': not set" in msg
     # --only an entry of the good portal: the broken portal's variable is not needed
     s = load_schedule(p, env={"B24T_GOOD_WEBHOOK": "x", "B24_SMTP_HOST": "mail.local"}, only="good-mtd",

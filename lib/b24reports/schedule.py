@@ -438,17 +438,21 @@ def load_schedule(path: str | os.PathLike, *, only: str | Sequence[str] | None =
         entries = [e for e in entries if e.name in wanted]
     smtp = None
     if check_env:
+        missing: dict[str, list[str]] = {}
         for e in entries:
             if not env.get(e.portal.webhook_env):
-                probs.add(("portals", e.portal.name, "webhook_env"),
-                          f"environment variable {e.portal.webhook_env} (webhook of portal {e.portal.name!r}) is not set",
-                          e.name)
+                missing.setdefault(e.portal.name, []).append(e.name)
+        for pname, names in missing.items():
+            var = portals[pname].webhook_env
+            probs.add(("portals", pname, "webhook_env"), f"environment variable {var} (webhook of portal {pname!r}) "
+                      f"is not set; needed by entr{'y' if len(names) == 1 else 'ies'} {', '.join(map(repr, names))}")
         if any(e.recipients for e in entries):
             try:
                 smtp = SmtpSettings.resolve(doc.get("smtp"), env)
             except BadInput as ex:
                 first = next(e for e in entries if e.recipients)
-                probs.add(("smtp",), f"{ex} (needed to email entry {first.name!r})")
+                where = tuple(str(getattr(ex, "name", "smtp")).split("."))
+                probs.add(where if where[0] == "smtp" else ("smtp",), f"{ex} (needed to email entry {first.name!r})")
         probs.raise_if_any()
     return Schedule(path=p, entries=tuple(entries), output_dir=out_dir, smtp=smtp)
 

@@ -63,9 +63,10 @@ _register_template()
 
 def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
     """Apply the report look to ``fig`` in place (template ``b24reports``, fixed width
-    :data:`FIG_WIDTH` px, ``height`` px or :data:`FIG_HEIGHT`, optional ``title``) and
+    :data:`FIG_WIDTH` px, ``height`` px, else a height the figure already set (e.g. a bar
+    chart sized to its number of rows), else :data:`FIG_HEIGHT`; optional ``title``) and
     return it."""
-    fig.update_layout(template="b24reports", width=FIG_WIDTH, height=height or FIG_HEIGHT)
+    fig.update_layout(template="b24reports", width=FIG_WIDTH, height=height or fig.layout.height or FIG_HEIGHT)
     if title is not None:
         fig.update_layout(title={"text": html.escape(title), "x": 0, "xanchor": "left"})
     return fig

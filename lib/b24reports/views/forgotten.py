@@ -108,3 +108,19 @@ def by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | 
         textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"))
     fig.update_layout(xaxis={"title": _t(lang, "amount")}, showlegend=False, height=max(280, 30 * len(b) + 120))
     return fig
+
+
+#: Columns the page shows (Excel and metrics.json keep every column).
+DEALS_PAGE = ["title", "employee_id", "stage_id", "amount", "idle_days", "no_next_step", "url"]
+LEADS_PAGE = ["title", "employee_id", "status_id", "amount", "idle_days", "no_next_step", "url"]
+
+
+def table_html(view: Any, table_id: str, columns: list[str], *, max_rows: int | None = 100) -> str:
+    """A page-width HTML table of ``columns`` of table ``table_id`` of a ``nb.ReportView``
+    (localized headers, names for key columns, escaped CRM text, links)."""
+    from .common import table_html as _table_html
+
+    ts = view.spec.tables[table_id]
+    title = ts.title.get(view.lang) or next(iter(ts.title.values()))
+    return _table_html(view.result.tables[table_id], columns, view.lang, view.currency, max_rows=max_rows, title=title,
+                       labels=view.labels)

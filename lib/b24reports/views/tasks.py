@@ -121,3 +121,28 @@ def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None
                                          "size": [11 if f else 6 for f in flag]}))
     fig.update_layout(xaxis={"type": "category"}, yaxis={"rangemode": "tozero"})
     return fig
+
+
+#: Columns the page shows (Excel and metrics.json keep every column).
+EMPLOYEES_PAGE = ["employee_id", "total", "finished_on_time", "overdue_open", "no_deadline", "started_on_time_pct",
+                  "finished_on_time_pct", "execution_coefficient_pct"]
+DEPARTMENTS_PAGE = ["department_id", *EMPLOYEES_PAGE[1:], "tasks_per_executor"]
+GROUPS_PAGE = ["group_id", *EMPLOYEES_PAGE[1:], "tasks_per_executor"]
+TEAM_PAGE = [*EMPLOYEES_PAGE[1:], "tasks_per_executor"]
+BY_PERIOD_PAGE = ["period", "total", "finished_on_time", "finished_late", "overdue_open", "started_on_time_pct",
+                  "finished_on_time_pct", "execution_coefficient_pct"]
+ACCUMULATION_PAGE = ["month", "employee_id", "open", "overdue"]
+TASKS_PAGE = ["title", "employee_id", "state", "deadline", "closed_date", "url"]
+
+
+def table_html(view: Any, table_id: str, columns: list[str], df: Any = None, *, max_rows: int | None = 50,
+               title: str | None = None) -> str:
+    """A page-width HTML table of ``columns`` of table ``table_id`` (or ``df``) of a
+    ``nb.ReportView``: localized headers, names for key columns (``view.labels``), escaped
+    text; the title defaults to the table's title. Excel keeps every column."""
+    from .common import table_html as _table_html
+
+    ts = view.spec.tables[table_id]
+    frame = view.result.tables[table_id] if df is None else df
+    title = title if title is not None else (ts.title.get(view.lang) or next(iter(ts.title.values())))
+    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels)

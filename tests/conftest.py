@@ -53,7 +53,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     portal = generate_portal(seed=42, scale=DEMO_SCALE, anchor=DEMO_ANCHOR)
     store = tmp_path_factory.mktemp("demo_store") / "demo.duckdb"
     with DemoServer(portal) as server:
-        sync(server.webhook_url, store)
+        sync(server.webhook_url, store, progress=False)
     return store
 
 

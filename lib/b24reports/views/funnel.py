@@ -1,0 +1,206 @@
+"""Plotly figures of the funnel report (METRICS.md "funnel"), drawn from its result tables.
+
+Every function takes a table of :mod:`b24reports.metrics.funnel` (canonical column ids),
+``labels`` (``{column id: {raw value: display name}}``, as ``nb.ReportView.labels`` gives:
+stage, pipeline and employee names) and ``lang`` (``ru`` | ``en``), and returns a
+``plotly.graph_objects.Figure`` — or ``None`` when the table has nothing to draw (the
+notebook then shows the "no data" message). Styling (width, template) is applied by
+``views.common.style_figure`` when the notebook shows the figure. CRM names go into the
+figure as data (plotly escapes them as text); nothing here computes a metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .common import OUTCOME_COLORS, PALETTE
+
+Labels = Mapping[str, Mapping[Any, str]]
+
+_TEXT = {
+    "reached": {"ru": "Дошли до стадии", "en": "Reached the stage"},
+    "from_prev": {"ru": "из предыдущей", "en": "of previous"},
+    "from_created": {"ru": "от созданных", "en": "of created"},
+    "now": {"ru": "Сделок сейчас", "en": "Deals now"},
+    "amount_now": {"ru": "Сумма сейчас", "en": "Amount now"},
+    "won_amount": {"ru": "Сумма выигранных", "en": "Won amount"},
+    "win_rate": {"ru": "доля выигранных", "en": "win rate"},
+    "cycle": {"ru": "Длительность закрытой сделки, дней", "en": "Closed deal cycle, days"},
+    "deals": {"ru": "Сделки", "en": "Deals"},
+    "won": {"ru": "Выиграна", "en": "Won"},
+    "lost": {"ru": "Проиграна", "en": "Lost"},
+    "days": {"ru": "Дней в стадии (в среднем)", "en": "Days in stage (mean)"},
+    "visits": {"ru": "заходов", "en": "visits"},
+}
+
+
+def _t(key: str, lang: str) -> str:
+    return _TEXT[key].get(lang, _TEXT[key]["en"])
+
+
+def _name(labels: Labels | None, column: str, value: Any) -> str:
+    """Display name of a key value (``labels[column][value]``), else the value itself."""
+    if labels and column in labels and value in labels[column]:
+        return str(labels[column][value])
+    return str(value)
+
+
+def _pct_text(v: Any, lang: str) -> str:
+    if v is None or pd.isna(v):
+        return "—"
+    s = f"{float(v):.1f}"
+    return (s.replace(".", ",") + "\u00a0%") if lang == "ru" else s + "%"
+
+
+def pipelines_of(stages: pd.DataFrame) -> list[int]:
+    """Pipeline ids present in the ``stages`` table, in table order."""
+    return [int(p) for p in dict.fromkeys(stages["pipeline_id"].tolist())] if len(stages) else []
+
+
+def funnel_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
+    """Funnel of one pipeline: deals of the cohort that reached each progress-path stage,
+    each bar labelled with the count and ``conversion_from_prev_pct``.
+
+    In: table ``stages`` (``pipeline_id``, ``stage_id``, ``reached``,
+    ``conversion_from_prev_pct``). ``None`` when the pipeline has no progress stage or no
+    deal reached any.
+    """
+    s = stages[(stages["pipeline_id"] == pipeline_id) & stages["reached"].notna()]
+    if s.empty or int(s["reached"].sum()) == 0:
+        return None
+    names = [_name(labels, "stage_id", x) for x in s["stage_id"]]
+    # the first stage's conversion is reached / the pipeline's cohort deals, the others' from the previous stage
+    text = [f"{int(r)} · {_pct_text(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
+            for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
+    fig = go.Figure(go.Funnel(y=names, x=[int(r) for r in s["reached"]], text=text, textinfo="text",
+                              marker={"color": PALETTE[0]}, name=_t("reached", lang)))
+    fig.update_layout(margin={"l": 160})
+    return fig
+
+
+def current_stage_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
+    """Where the cohort's deals of one pipeline are now: bars of ``current_deals`` per stage
+    (progress path, won, lost stages), hover with ``current_amount``. ``None`` without deals."""
+    s = stages[stages["pipeline_id"] == pipeline_id]
+    if s.empty or int(s["current_deals"].sum()) == 0:
+        return None
+    names = [_name(labels, "stage_id", x) for x in s["stage_id"]]
+    won = won_stages(stages)
+    colors = [OUTCOME_COLORS["won"] if sid in won else OUTCOME_COLORS["open"] if pd.notna(r) else OUTCOME_COLORS["lost"]
+              for sid, r in zip(s["stage_id"], s["reached"])]
+    fig = go.Figure(go.Bar(x=names, y=[int(n) for n in s["current_deals"]], marker={"color": colors},
+                           customdata=[float(a) for a in s["current_amount"]],
+                           hovertemplate="%{x}: %{y}<br>" + _t("amount_now", lang) + ": %{customdata:,.0f}<extra></extra>",
+                           name=_t("now", lang)))
+    fig.update_layout(yaxis_title=_t("now", lang), xaxis_tickangle=-30)
+    return fig
+
+
+def managers_chart(managers: pd.DataFrame, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
+    """Won amount per manager (horizontal bars, largest on top), labelled with the win rate.
+
+    In: table ``managers`` (``employee_id``, ``won_amount``, ``win_rate_pct``). ``None``
+    when empty.
+    """
+    if managers.empty:
+        return None
+    m = managers.sort_values("won_amount", kind="stable")
+    names = [_name(labels, "employee_id", e) for e in m["employee_id"]]
+    text = [f"{_pct_text(p, lang)} {_t('win_rate', lang)}" for p in m["win_rate_pct"]]
+    fig = go.Figure(go.Bar(x=[float(a) for a in m["won_amount"]], y=names, orientation="h", text=text,
+                           textposition="auto", insidetextfont={"color": "white"}, outsidetextfont={"color": "#333"},
+                           marker={"color": OUTCOME_COLORS["won"]}, name=_t("won_amount", lang)))
+    fig.update_layout(xaxis_title=_t("won_amount", lang), margin={"l": 160}, height=max(300, 28 * len(m) + 120))
+    return fig
+
+
+def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pipeline_id: int,
+                          labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
+    """Stage × manager matrix of one pipeline: how many cohort deals each manager has in each
+    stage now (cell text: the count). Columns in stage order (table ``stages``), rows by
+    manager. ``None`` when nobody has a deal in the pipeline."""
+    ms = manager_stages[manager_stages["pipeline_id"] == pipeline_id]
+    if ms.empty:
+        return None
+    order = [s for s in stages.loc[stages["pipeline_id"] == pipeline_id, "stage_id"]]
+    order += [s for s in dict.fromkeys(ms["stage_id"]) if s not in order]
+    grid = ms.pivot_table(index="employee_id", columns="stage_id", values="current_deals", aggfunc="sum", fill_value=0)
+    grid = grid.reindex(columns=order, fill_value=0)
+    emp = list(grid.index)
+    z = grid.to_numpy(dtype=float).tolist()
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[_name(labels, "stage_id", s) for s in order], y=[_name(labels, "employee_id", int(e)) for e in emp],
+        text=[[str(int(v)) if v else "" for v in row] for row in z], texttemplate="%{text}",
+        colorscale="Blues", showscale=False, hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_tickangle=-30, margin={"l": 160},
+                      height=max(300, 26 * len(emp) + 150))
+    return fig
+
+
+def won_stages(stages: pd.DataFrame) -> set[str]:
+    """Stage ids of the won (S) stage of each pipeline in table ``stages``: the last row of
+    each pipeline's progress path (rows with ``reached``)."""
+    path = stages[stages["reached"].notna()]
+    return set(path.groupby("pipeline_id", sort=False)["stage_id"].last())
+
+
+def cycle_histogram(deals: pd.DataFrame, stages: pd.DataFrame, lang: str = "ru") -> go.Figure | None:
+    """Distribution of the cycle of the cohort's closed deals (``duration_days`` of ``deals``
+    rows with ``closed_at``), won (stage is a pipeline's won stage, :func:`won_stages`) and
+    lost stacked, 5-day bins. ``None`` when nothing closed."""
+    closed = deals[deals["closed_at"].notna()]
+    if closed.empty:
+        return None
+    is_won = closed["stage_id"].isin(won_stages(stages))
+    fig = go.Figure()
+    for key, part in (("won", closed[is_won]), ("lost", closed[~is_won])):
+        if len(part):
+            fig.add_trace(go.Histogram(x=part["duration_days"].astype(float).tolist(), name=_t(key, lang),
+                                       marker={"color": OUTCOME_COLORS[key]}, xbins={"size": 5}))
+    fig.update_layout(barmode="stack", xaxis_title=_t("cycle", lang), yaxis_title=_t("deals", lang))
+    return fig
+
+
+def time_in_stage_chart(time_in_stage: pd.DataFrame, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
+    """Mean days a visit to each progress stage lasted (bars, one color per pipeline; label
+    shows the number of visits). ``None`` when no stage was visited."""
+    t = time_in_stage[time_in_stage["visits"] > 0]
+    if t.empty:
+        return None
+    fig = go.Figure()
+    for i, (pid, g) in enumerate(t.groupby("pipeline_id", sort=False)):
+        fig.add_trace(go.Bar(
+            x=[_name(labels, "stage_id", s) for s in g["stage_id"]], y=[float(d) for d in g["avg_days_in_stage"]],
+            text=[f"{int(v)} {_t('visits', lang)}" for v in g["visits"]], textposition="auto",
+            name=_name(labels, "pipeline_id", int(pid)), marker={"color": PALETTE[i % len(PALETTE)]}))
+    fig.update_layout(yaxis_title=_t("days", lang), xaxis_tickangle=-30)
+    return fig
+
+
+def kpis(managers: pd.DataFrame, lang: str = "ru") -> list[tuple[str, Any, str]]:
+    """Headline numbers of the cohort, as ``nb.ReportView.kpis`` items ``(label, value, kind)``:
+    deals, won deals, won amount (report currency) and the win rate won/(won+lost) in % —
+    sums over table ``managers`` (cohort deals that have an owner, ASSIGNED_BY_ID)."""
+    from ..metrics.common import pct
+
+    deals, won, lost = (int(managers[c].sum()) if len(managers) else 0 for c in ("deals", "won_deals", "lost_deals"))
+    amount = float(managers["won_amount"].sum()) if len(managers) else 0.0
+    return [
+        (_TEXT["deals"][lang], deals, "int"),
+        ({"ru": "Выиграно сделок", "en": "Deals won"}[lang], won, "int"),
+        (_TEXT["won_amount"][lang], amount, "money"),
+        ({"ru": "Доля выигранных", "en": "Win rate"}[lang], pct(won, won + lost), "pct"),
+    ]
+
+
+def deals_by_amount(deals: pd.DataFrame) -> pd.DataFrame:
+    """The ``deals`` table with open deals first, each group by amount descending (the list a
+    head of sales scans: biggest open deals on top)."""
+    if deals.empty:
+        return deals
+    key = deals["closed_at"].notna().astype(int)
+    return deals.assign(_k=key).sort_values(["_k", "amount", "id"], ascending=[True, False, True], kind="stable").drop(columns="_k")

@@ -66,7 +66,7 @@ def _safe_div(num: float, den: float):
 
 def _change_pct(cur: float, base: float):
     """(cur − base) / base × 100, unrounded; base 0 → None."""
-    return None if not base else (cur - base) / base * 100.0
+    return None if not base else 100.0 * (cur - base) / base
 
 
 # --------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def velocity(facts: pd.DataFrame, as_of: pd.Timestamp, lookback_months: int = 12
     if avg_won is not None and win_rate is not None and avg_cycle:
         vel = n_open * avg_won * win_rate / avg_cycle
     return {"open_deals": n_open, "avg_won_amount": avg_won,
-            "win_rate_pct": None if win_rate is None else win_rate * 100.0,
+            "win_rate_pct": 100.0 * len(won) / len(closed) if len(closed) else None,
             "avg_cycle_days": avg_cycle, "velocity_per_day": vel}
 
 
@@ -417,7 +417,8 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     warns += pwarn
     op = open_deal_probabilities(facts, probs, pipeline_win_rates(facts, as_of, lookback))
     tables["forecast_pipeline"] = forecast_pipeline(op, as_of)
-    probs = probs.assign(probability_pct=probs["probability"] * 100.0)
+    probs = probs.assign(probability_pct=100.0 * probs["closed_won"] / probs["closed_reached"])
+    probs.loc[probs["basis"] != "stage", "probability_pct"] = 100.0 * probs["probability"]
     tables["stage_probabilities"] = probs
 
     mtd, _ = won_amount_between(facts, month_start(as_of), as_of)

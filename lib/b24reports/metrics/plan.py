@@ -105,8 +105,8 @@ def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame
             "employee_id": r["employee_id"], "department_id": r["department_id"],
             "plan_amount": plan_amt, "plan_deals": plan_deals,
             "fact_amount": fact, "fact_deals": n,
-            "completion_pct": fact / plan_amt * 100.0 if plan_amt else None,
-            "deals_completion_pct": n / plan_deals * 100.0 if pd.notna(plan_deals) and plan_deals else None,
+            "completion_pct": 100.0 * fact / plan_amt if plan_amt else None,
+            "deals_completion_pct": 100.0 * n / plan_deals if pd.notna(plan_deals) and plan_deals else None,
             "gap": gap, "projection": projection, "remaining_days": remaining,
             "needed_per_day": gap / remaining if remaining > 0 else None,
         })
@@ -136,7 +136,7 @@ def mtd_compare(won: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         a, pa = float(won.loc[mask & cur, "amount"].sum()), float(won.loc[mask & prev, "amount"].sum())
         return {"employee_id": emp, "month": as_of.strftime("%Y-%m"), "mtd_amount": a, "prev_mtd_amount": pa,
                 "mtd_deals": int((mask & cur).sum()), "prev_mtd_deals": int((mask & prev).sum()),
-                "change_pct": (a - pa) / pa * 100.0 if pa else None}
+                "change_pct": 100.0 * (a - pa) / pa if pa else None}
 
     everyone = pd.Series(True, index=won.index)
     rows = [row(everyone, None)]
@@ -208,9 +208,10 @@ def required(plan_fact_rows: pd.DataFrame, people: list[set[int]], won_window: p
         rows.append({**key, "gap": gap, "basis": basis, "won_in_window": rates["won"], "avg_won_amount": avg,
                      "calls_per_won": rates["calls_per_won"], "needed_won": needed_won,
                      "deals_per_won": deals_per_won,
-                     "lead_conversion_pct": None if lead_conv is None else lead_conv * 100.0,
+                     "lead_conversion_pct": None if not leads_created else 100.0 * leads_converted / leads_created,
                      "needed_leads": needed_leads, "needed_calls": needed_calls})
-        for pid, sid, conv in zip(reach["pipeline_id"], reach["stage_id"], reach["conversion_to_won"]):
+        for pid, sid, conv, n_won, n_reached in zip(reach["pipeline_id"], reach["stage_id"], reach["conversion_to_won"],
+                                                    reach["won"], reach["reached"]):
             ok = conv == conv and conv > 0
             if needed_won == 0:
                 need = 0
@@ -219,7 +220,7 @@ def required(plan_fact_rows: pd.DataFrame, people: list[set[int]], won_window: p
             else:
                 need = ceil_count(needed_won / conv)
             stage_rows.append({**key, "pipeline_id": int(pid), "stage_id": sid,
-                               "conversion_to_won_pct": conv * 100.0 if conv == conv else None,
+                               "conversion_to_won_pct": 100.0 * n_won / n_reached if n_reached else None,
                                "needed_at_stage": need})
     rq = pd.DataFrame(rows, columns=["line", "month", "employee_id", "department_id", "gap", "basis", "won_in_window",
                                      "avg_won_amount", "calls_per_won", "needed_won", "deals_per_won",

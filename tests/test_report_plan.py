@@ -1,0 +1,51 @@
+"""End-to-end: the plan report from the session's demo store with the shipped example plan."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from b24reports import reports, render
+from b24reports.errors import PlanFileError
+
+GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
+PLAN = Path(__file__).resolve().parents[1] / "params" / "plan.csv"
+
+
+def test_plan_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_path):
+    out = render.render_report("plan", demo_store, {"as_of": demo_as_of, "plan": str(PLAN)}, tmp_path, ("json", "xlsx"),
+                               GEN, dataset=demo_dataset)
+    text = out["json"].read_text(encoding="utf-8")
+    doc = json.loads(text)
+    spec = reports.get("plan")
+    assert doc["report"] == "plan" and list(doc["tables"]) == list(spec.tables) and "/rest/" not in text
+    for tid, rows in doc["tables"].items():
+        for row in rows[:50]:
+            assert list(row) == spec.tables[tid].columns, tid
+    t = doc["tables"]
+    # the example's 10 rows all count (demo ids); employee 12 is the demo's dismissed manager
+    assert len(t["plan_fact"]) == 10 and t["plan_errors"] == []
+    assert any("employee 12 is dismissed" in w for w in doc["warnings"])
+    for r in t["plan_fact"]:
+        assert r["gap"] == round(max(r["plan_amount"] - r["fact_amount"], 0), 2)
+        if r["plan_amount"]:
+            assert r["completion_pct"] == round(100 * r["fact_amount"] / r["plan_amount"], 1)
+    # a December row (future month): no fact, gap = plan, 31 days left
+    dec = next(r for r in t["plan_fact"] if r["month"] == "2026-12" and r["employee_id"] == 6)
+    assert dec["fact_amount"] == 0 and dec["projection"] is None and dec["remaining_days"] == 31.0
+    # reverse funnel: one required row per plan row, stages per plan row × pipeline × path stage
+    assert [r["line"] for r in t["required"]] == [r["line"] for r in t["plan_fact"]]
+    for r in t["required"]:
+        if r["needed_won"] and r["avg_won_amount"]:
+            assert r["needed_won"] >= r["gap"] / r["avg_won_amount"]
+    team = t["mtd_compare"][0]
+    assert team["employee_id"] is None and team["mtd_deals"] == sum(r["mtd_deals"] for r in t["mtd_compare"][1:])
+    wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
+    assert {ts.sheet_name for ts in spec.tables.values()} <= set(wb.sheetnames)
+
+
+def test_plan_missing_file_is_a_clear_error(demo_dataset, demo_as_of, tmp_path):
+    with pytest.raises(PlanFileError, match="does not exist"):
+        reports.get("plan").run(demo_dataset, {"as_of": demo_as_of, "plan": str(tmp_path / "nope.csv")})

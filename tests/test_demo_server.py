@@ -277,6 +277,17 @@ def test_fault_plan_kinds(portal):
     assert [k for _, k, _ in plan.fired] == ["503", "500", "truncated", "slow", "429", "expired", "batch_error"]
 
 
+def test_nested_fault_fails_one_batch_command(portal):
+    plan = FaultPlan([Fault("429", method="crm.deal.list", nested=True, nth=2)])
+    with DemoServer(portal, faults=plan) as s:
+        cmd = {"a": "crm.deal.list?start=-1", "b": "crm.deal.list?start=-1", "c": "crm.lead.list?start=-1"}
+        r = post(s, "batch", {"cmd": cmd}).json()["result"]
+        assert set(r["result"]) == {"a", "c"}
+        assert r["result_error"] == {"b": {"error": "OPERATION_TIME_LIMIT",
+                                           "error_description": "Method is blocked due to operation time limit."}}
+        assert post(s, "crm.deal.list").status_code == 200  # HTTP-level calls are not matched
+
+
 def test_fault_connection_reset(portal):
     with DemoServer(portal, faults=FaultPlan([Fault("reset", method="crm.deal.list", nth=2)])) as s:
         assert post(s, "crm.deal.list").status_code == 200

@@ -187,7 +187,10 @@ class Fault:
 
     Matching: requests whose method equals ``method`` (any method when None; ``batch`` for the
     outer call); the fault fires on the ``nth`` matching request (1-based) and the ``times - 1``
-    following ones (``times=0`` = forever after).
+    following ones (``times=0`` = forever after). With ``nested=True`` the fault matches batch
+    sub-commands of ``method`` instead, and the sub-command fails in ``result_error`` with the
+    kind's error (``"429"`` OPERATION_TIME_LIMIT, ``"503"`` QUERY_LIMIT_EXCEEDED, ``"500"``
+    INTERNAL_SERVER_ERROR, ``"expired"``, ``"invalid_credentials"``, ``"insufficient_scope"``).
     """
 
     kind: str
@@ -200,6 +203,7 @@ class Fault:
     entity: str | None = None
     count: int = 1
     ids: list[int] | None = None
+    nested: bool = False
     seen: int = field(default=0, repr=False)
 
     def __post_init__(self):
@@ -220,12 +224,13 @@ class FaultPlan:
         self.fired: list[tuple[int, str, str]] = []
         self._lock = threading.Lock()
 
-    def match(self, method: str, request_no: int) -> list[Fault]:
-        """Faults that fire for this request (advances their counters)."""
+    def match(self, method: str, request_no: int, *, nested: bool = False) -> list[Fault]:
+        """Faults that fire for this HTTP request (``nested=False``) or batch sub-command
+        (``nested=True``) of ``method``; advances their counters."""
         out = []
         with self._lock:
             for f in self.faults:
-                if f.method is not None and f.method.lower() != method.lower():
+                if f.nested != nested or (f.method is not None and f.method.lower() != method.lower()):
                     continue
                 f.seen += 1
                 if f.seen >= f.nth and (f.times == 0 or f.seen < f.nth + f.times):
@@ -491,6 +496,15 @@ def _time_block(start: float, finish: float, processing: float, extra: dict | No
     return b
 
 
+_NESTED_ERRORS = {
+    "429": (429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit."),
+    "503": (503, "QUERY_LIMIT_EXCEEDED", "Too many requests"),
+    "500": (500, "INTERNAL_SERVER_ERROR", "Internal server error"),
+    "expired": (401, "expired_token", "The access token provided has expired."),
+    "invalid_credentials": (401, "INVALID_CREDENTIALS", "Invalid request credentials"),
+    "insufficient_scope": (401, "insufficient_scope", "The request requires higher privileges than provided by the webhook token"),
+}
+
 _ENTITY_OF = {"crm.deal.list": "deal", "crm.lead.list": "lead", "crm.activity.list": "activity",
               "tasks.task.list": "task", "voximplant.statistic.get": "call", "user.get": "user",
               "sonet_group.get": "workgroup", "department.get": "department"}
@@ -689,6 +703,9 @@ class DemoServer:
                 code = batch_fail.get(key, batch_fail.get(str(i)))
                 if code is not None:
                     raise ApiError(400, code, "Injected failure of a batch command")
+                if self.faults is not None:
+                    for f in self.faults.match(method, self.requests.total, nested=True):
+                        raise ApiError(*_NESTED_ERRORS.get(f.kind, _NESTED_ERRORS["500"]))
                 if method == "batch":
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method not allowed in batch")
                 sub = resolve_references(php_parse_qs(query), ctx)
@@ -757,14 +774,14 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 self.wfile = io.BytesIO()
             return
+        if action is not None:
+            action()  # the reply was computed before: the change is visible from the next request on
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
         self.wfile.flush()
-        if action is not None:
-            action()
 
     def do_GET(self):  # noqa: N802
         self._serve("GET")

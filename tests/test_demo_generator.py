@@ -285,3 +285,17 @@ def test_concurrent_adds_get_distinct_ids():
     assert len(set(got)) == 80
     ids = p.table("task").column("ID")
     assert np.all(ids[1:] > ids[:-1])
+
+
+def test_manager_profiles_differ(portal):
+    d = portal.table("deal").snapshot()
+    a = portal.table("activity").snapshot()
+    won = d["STAGE_SEMANTIC_ID"] == "S"
+    managers = [u for u in range(6, 19)]
+    won_amount = {u: np.nansum(d["OPPORTUNITY"][won & (d["ASSIGNED_BY_ID"] == u)]) for u in managers}
+    acts = {u: int((a["COMPLETED"] & (a["RESPONSIBLE_ID"] == u)).sum()) for u in managers}
+    mean_won, mean_acts = np.mean(list(won_amount.values())), np.mean(list(acts.values()))
+    top, busy = ROLES["top"], ROLES["busy_no_result"]
+    assert won_amount[top] == max(won_amount.values()) and won_amount[top] > 2 * mean_won
+    assert acts[busy] == max(acts.values()) and acts[busy] > 1.5 * mean_acts
+    assert won_amount[busy] < 0.8 * mean_won

@@ -1,0 +1,55 @@
+"""managers end to end on the session's demo store: registry run, metrics.json, xlsx."""
+
+import datetime as dt
+import json
+
+import openpyxl
+import pytest
+
+from b24reports import reports, render
+from b24reports.errors import BadParameter
+
+GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
+PARAMS = {"date_from": "2026-06-01", "date_to": "2026-10-31"}
+
+
+def test_render_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_path):
+    params = {**PARAMS, "as_of": demo_as_of}
+    out = render.render_report("managers", demo_store, params, tmp_path, ("json", "xlsx"), dataset=demo_dataset,
+                               generated_at=GEN)
+    doc = json.loads(out["json"].read_text(encoding="utf-8"))
+    assert doc["report"] == "managers" and set(doc["tables"]) == {"managers", "by_month"}
+    rows = doc["tables"]["managers"]
+    assert rows and list(rows[0]) == reports.get("managers").tables["managers"].columns
+    for r in rows:
+        assert isinstance(r["employee_id"], int) and isinstance(r["flags"], list)
+        # touches = calls_out + calls_in + meetings + emails_out + other (METRICS.md)
+        assert r["touches"] == r["calls_out"] + r["calls_in"] + r["meetings"] + r["emails_out"] + r["other"]
+        assert set(r["flags"]) <= {"busy_no_result", "efficient", "suspicious_calls", "record_streak"}
+    idx = [r["activity_index"] for r in rows if r["weighted"] > 0]
+    # 100 = team average over managers with weighted > 0
+    assert sum(idx) / len(idx) == pytest.approx(100.0, abs=0.1)
+    # by_month: 5 months × managers shown; monthly won amounts add up to the period's
+    bm = doc["tables"]["by_month"]
+    assert len(bm) == 5 * len(rows)
+    assert sum(r["won_amount"] for r in bm) == pytest.approx(sum(r["won_amount"] for r in rows), abs=0.05)
+    wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
+    assert wb.sheetnames[:2] == ["managers", "by_month"]
+    # same data, params and as_of → identical metrics.json
+    again = render.render_report("managers", demo_store, params, tmp_path / "again", ("json",), dataset=demo_dataset,
+                                 generated_at=GEN)
+    assert again["json"].read_bytes() == out["json"].read_bytes()
+
+
+def test_params_weights_and_errors(demo_dataset, demo_as_of):
+    spec = reports.get("managers")
+    base = spec.run(demo_dataset, {**PARAMS, "as_of": demo_as_of})
+    heavy = spec.run(demo_dataset, {**PARAMS, "as_of": demo_as_of, "activity_weights": "meeting=0"})
+    b = base.tables["managers"].set_index("employee_id")
+    h = heavy.tables["managers"].set_index("employee_id")
+    # weighted without meetings = weighted − 5 × meetings
+    assert (h["weighted"] == b["weighted"] - 5 * b["meetings"]).all()
+    with pytest.raises(BadParameter, match="activity_weights"):
+        spec.run(demo_dataset, {**PARAMS, "as_of": demo_as_of, "activity_weights": "calls=1"})
+    with pytest.raises(BadParameter, match="short_call_seconds"):
+        spec.parse_params({"short_call_seconds": "-5"})

@@ -106,6 +106,7 @@ def notebook_json() -> dict:
         "import plotly.graph_objects as go\n"
         "from b24reports import nb\n"
         "r = nb.open_report('testrep', store=store, params=globals())\n"
+        "assert r.params.note != 'RAISE', 'the test asked this notebook to fail'\n"
         "r.header()\n"
         "s = r.tables['summary']\n"
         "r.kpis([(r.text({'ru': 'Сделки', 'en': 'Deals'}), s['deals'][0], 'int'),\n"

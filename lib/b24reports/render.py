@@ -225,6 +225,7 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     nb.metadata["title"] = title
     exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
     exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+    exp.language_code = lang
     body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
     return body
 

@@ -256,14 +256,26 @@ def test_mutations_bump_modified_time_and_keep_ids(portal):
     assert len(p.table("deal_stage_history")) == n_hist + 1
     assert (h["OWNER_ID"], h["TYPE_ID"], h["STAGE_ID"]) == (open_id, 3, "WON")
     last_id = int(deals.column("ID")[-1])
-    new_id = p.add("deal", {"TITLE": "x", "STAGE_ID": "NEW", "CATEGORY_ID": "0"})
+    new_id = p.add("deal", {"TITLE": "x", "CATEGORY_ID": "1"})
     assert new_id == last_id + 1
+    created = deals.get(new_id)
+    assert (created["STAGE_ID"], created["STAGE_SEMANTIC_ID"], created["CLOSED"]) == ("C1:NEW", "P", "N")
+    h = p.table("deal_stage_history").rows([len(p.table("deal_stage_history")) - 1])[0]
+    assert (h["OWNER_ID"], h["TYPE_ID"], h["STAGE_ID"], h["CREATED_TIME"]) == (new_id, 1, "C1:NEW", created["DATE_CREATE"])
     p.delete("deal", new_id)
     with pytest.raises(KeyError):
         deals.get(new_id)
     assert p.add("deal", {"TITLE": "y"}) == last_id + 2  # ids are not reused
     with pytest.raises(KeyError, match="no row"):
         p.update("deal", 10**9, TITLE="z")
+
+
+def test_add_rejects_unknown_fields():
+    p = generate_portal(seed=1, scale=0.05, anchor=ANCHOR)
+    with pytest.raises(KeyError, match="NOT_A_FIELD"):
+        p.add("lead", {"NOT_A_FIELD": 1})
+    with pytest.raises(KeyError, match="unknown demo entity"):
+        p.add("contact", {})
 
 
 def test_concurrent_adds_get_distinct_ids():

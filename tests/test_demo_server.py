@@ -121,6 +121,10 @@ def test_offset_paging_total_next_and_start_minus_one(srv):
     assert [r["ID"] for r in fast["result"]] == [str(i) for i in range(101, 151)]
     desc = post(srv, "crm.deal.list", {"order": {"ID": "DESC"}, "select": ["ID"]}).json()
     assert desc["result"][0]["ID"] == str(n)
+    rows = srv.portal.rows("deal")
+    newest = sorted(rows, key=lambda r: (r["DATE_CREATE"], -int(r["ID"])), reverse=True)[:50]
+    by_created = post(srv, "crm.deal.list", {"order": {"DATE_CREATE": "DESC"}, "select": ["ID", "DATE_CREATE"]}).json()
+    assert [r["ID"] for r in by_created["result"]] == [r["ID"] for r in newest]
 
 
 def test_date_modify_window_matches_hand_count(srv):

@@ -191,7 +191,9 @@ class DemoPortal:
 
     def add(self, entity: str, row: dict[str, Any]) -> int:
         """Insert a row (wire-format values; missing ID -> next id; modified/created times
-        default to :meth:`tick`). Returns the new ID."""
+        default to :meth:`tick`). A new deal defaults to pipeline 0, its first stage, RUB, and
+        gets a TYPE_ID 1 stage-history row; a new lead defaults to NEW with a status-history
+        row. Returns the new ID; KeyError names an unknown field."""
         with self._lock:
             row = dict(row)
             ts = fmt_dt(self.tick())
@@ -201,7 +203,28 @@ class DemoPortal:
                 row.setdefault(mod, ts)
                 created = {"deal": "DATE_CREATE", "lead": "DATE_CREATE", "activity": "CREATED", "task": "CREATED_DATE"}[entity]
                 row.setdefault(created, ts)
-            return t.append(row)
+            if entity == "deal":
+                cat = int(row.setdefault("CATEGORY_ID", "0") or 0)
+                stage = row.setdefault("STAGE_ID", PIPELINES[cat][1][0])
+                sem = row.setdefault("STAGE_SEMANTIC_ID", stage_semantic(cat, stage))
+                row.setdefault("MOVED_TIME", row["DATE_CREATE"])
+                row.setdefault("CLOSED", "Y" if sem in ("S", "F") else "N")
+                row.setdefault("CURRENCY_ID", "RUB")
+                row.setdefault("OPENED", "Y")
+            if entity == "lead":
+                row.setdefault("STATUS_ID", "NEW")
+                row.setdefault("STATUS_SEMANTIC_ID", {"CONVERTED": "S", "JUNK": "F"}.get(row["STATUS_ID"], "P"))
+                row.setdefault("MOVED_TIME", row["DATE_CREATE"])
+            new_id = t.append(row)
+            if entity == "deal":  # like a portal: creating a deal writes its first stage-history row
+                self.tables["deal_stage_history"].append({
+                    "TYPE_ID": 1, "OWNER_ID": new_id, "CREATED_TIME": row["MOVED_TIME"], "CATEGORY_ID": cat,
+                    "STAGE_SEMANTIC_ID": sem, "STAGE_ID": stage})
+            if entity == "lead":
+                self.tables["lead_status_history"].append({
+                    "TYPE_ID": 1, "OWNER_ID": new_id, "CREATED_TIME": row["MOVED_TIME"], "STATUS_ID": row["STATUS_ID"],
+                    "STATUS_SEMANTIC_ID": row["STATUS_SEMANTIC_ID"]})
+            return new_id
 
     def update(self, entity: str, id: int, **fields: Any) -> None:
         """Change fields of one row and bump its DATE_MODIFY / LAST_UPDATED / CHANGED_DATE.

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..data import Dataset
 from ..errors import BadParameter
+from ..metrics import common as c
 from ..metrics import forgotten as m
 from ..reports import Params, ParamSpec, ReportResult, ReportSpec, TableSpec, make_result
 
@@ -32,8 +33,6 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
     """Tables ``deals``, ``leads``, ``by_employee`` of METRICS.md "forgotten" for resolved
     ``params``; warnings: store warnings + empty OPPORTUNITY of listed open deals/leads;
     notes: :func:`metrics.forgotten.summary` plus the thresholds."""
-    from ..metrics import common as c
-
     allowed = c.employee_filter(ds, list(params.employees), list(params.departments))
     tables, warnings, summary = m.compute_tables(
         ds, pd.Timestamp(params.as_of), currency=params.currency, deal_idle_days=params.deal_idle_days,
@@ -53,9 +52,11 @@ SPEC = ReportSpec(
     title={"ru": "Забытые сделки и лиды", "en": "Forgotten deals and leads"},
     description={
         "ru": "Открытые сделки и лиды в работе, которых давно никто не касался (нет завершённых дел, "
-              "смен стадии), и те, у которых нет следующего шага (запланированного дела). Сначала — самые запущенные.",
+              "смен стадии), и те, у которых нет следующего шага (запланированного дела). Сначала — самые запущенные. "
+              "Период отчёта на список не влияет: это состояние на момент «Данные на».",
         "en": "Open deals and leads in work nobody has touched for a while (no completed activity, no stage "
-              "move), and those without a next step (a planned activity). Worst first.",
+              "move), and those without a next step (a planned activity). Worst first. The report period does not "
+              "apply: this is the state as of \"Data as of\".",
     },
     notebook="forgotten.ipynb",
     params=[

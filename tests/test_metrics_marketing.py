@@ -204,3 +204,19 @@ def test_deals_only_portal_builds_sources_from_deals():
     assert s == {"WEB": (3, 3, 0, 2, 1700.0), "CALL": (1, 1, 0, 1, 300.0), None: (1, 1, 0, 0, 0.0)}
     assert notes["mode"] == "deals" and mk.DEALS_ONLY_WARNING in warns
     assert t["leads"]["url"].iloc[0].endswith("/crm/deal/details/1/")
+
+
+def test_report_timezone_moves_days_and_period_edges():
+    ds = _ds()
+    ds.leads.loc[ds.leads["id"] == 3, "date_create"] = pd.Timestamp("2026-10-01T01:00:00+03:00")
+    utc = dt.timezone.utc
+    t, _, _ = mk.report_tables(ds, c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), utc), AS_OF)
+    # lead 3 was created 2026-09-30 22:00 UTC: outside October in UTC, so WEB has 4 leads; the rest are in
+    assert t["sources"].set_index("source_id").loc["WEB", "leads"] == 4
+    # lead 1 (10-01 09:00 +03:00 = 06:00 UTC) stays on 10-01 in UTC
+    web = t["top5"][t["top5"].source_id == "WEB"].set_index("day")["leads"]
+    assert web["2026-10-01"] == 1 and web.sum() == 4
+    # in portal time lead 3 is on 10-01 with lead 1
+    t, _, _ = _run(ds=ds)
+    web = t["top5"][t["top5"].source_id == "WEB"].set_index("day")["leads"]
+    assert web["2026-10-01"] == 2 and web.sum() == 5

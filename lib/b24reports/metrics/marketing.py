@@ -304,6 +304,7 @@ def report_tables(
     ``leads`` (the cohort list: ``id``, ``title``, ``employee_id``, ``status_id``,
     ``source_id``, ``utm_*``, ``created``, ``url``); warnings = empty OPPORTUNITY of deals
     and the deals-only notice; notes ``{"mode": "leads" | "deals", "source_names": {...}}``.
+    Times (``created``, day/month keys) are read in ``period.tz`` (the report timezone).
     Raises ``KeyError`` for an unknown currency, ``ValueError`` for bad ``utm_group``.
     """
     bad = [f for f in utm_group if f not in UTM_FIELDS]
@@ -311,6 +312,8 @@ def report_tables(
         raise ValueError(f"utm_group {bad[0]!r}: expected one of {', '.join(UTM_FIELDS)}")
     utm_group = tuple(utm_group) or ("utm_source",)
     facts, warnings = c.deal_facts(ds, as_of, currency)
+    for col in ("created", "closed_at", "won_at"):  # day/month keys in the report timezone
+        facts[col] = facts[col].dt.tz_convert(period.tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
     filt = dict(sources=tuple(sources), utm_source=tuple(utm_source), utm_medium=tuple(utm_medium),
@@ -322,7 +325,9 @@ def report_tables(
         url = c.deal_url(ds.portal, cohort["id"]) if len(cohort) else pd.Series(dtype=object)
     else:
         mode = "leads"
-        cohort = lead_cohort(c.lead_facts(ds, as_of), period, employees=employees, **filt)
+        lf = c.lead_facts(ds, as_of)
+        lf["created"] = lf["created"].dt.tz_convert(period.tz)
+        cohort = lead_cohort(lf, period, employees=employees, **filt)
         sales = cohort_sales(facts, cohort, period)
         url = c.lead_url(ds.portal, cohort["id"]) if len(cohort) else pd.Series(dtype=object)
     src = source_metrics(cohort, sales)

@@ -17,7 +17,7 @@ from b24reports.demo import DemoServer, Fault, FaultPlan, RateLimit, generate_po
 from b24reports.store import open_store
 from b24reports.sync import sync
 
-SCALE = 0.05
+SCALE = 0.03
 
 # store table -> (demo entity, id key, modified key in the wire row, store modified column)
 ENTITIES = {

@@ -109,6 +109,8 @@ def _micros(v: Any) -> int | None:
     if isinstance(v, datetime):
         if v.tzinfo is None:
             v = v.replace(tzinfo=timezone.utc)
+        if v.microsecond == 0:
+            return int(v.timestamp()) * 1_000_000  # exact for whole seconds (Bitrix24 sends seconds)
         return (v - _EPOCH) // _US
     if isinstance(v, str):
         return _micros(datetime.fromisoformat(v)) if v.strip() else None
@@ -118,13 +120,18 @@ def _micros(v: Any) -> int | None:
 def _column(values: list, typ: str) -> Any:
     """One column for DuckDB: typed where that is fast and exact, else text cast by DuckDB."""
     try:
-        if typ in ("BIGINT", "INTEGER") and all(v is None or (type(v) is int) for v in values):
+        kinds = set(map(type, values))
+        if typ in ("BIGINT", "INTEGER") and kinds <= {int, type(None)}:
             return pd.array(values, dtype="Int64")
-        if typ == "BOOLEAN" and all(v is None or type(v) is bool for v in values):
+        if typ == "BOOLEAN" and kinds <= {bool, type(None)}:
             return pd.array(values, dtype="boolean")
         if typ == "VARCHAR":
             return pd.array([None if v is None else str(v) for v in values], dtype=object)
         if typ == "TIMESTAMPTZ":
+            if kinds <= {datetime, type(None)}:
+                return pd.array([None if v is None else (int(v.timestamp()) * 1_000_000
+                                                         if v.microsecond == 0 and v.tzinfo else _micros(v))
+                                 for v in values], dtype="Int64")
             return pd.array([_micros(v) for v in values], dtype="Int64")
     except (TypeError, ValueError) as e:
         if typ == "TIMESTAMPTZ":

@@ -185,6 +185,7 @@ def setup_fixture(tmp_dir: Path) -> dict:
     pp = os.environ.get("PYTHONPATH", "")
     if str(HERE) not in pp.split(os.pathsep):
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), pp]))
+    reports.unregister(SPEC.name)  # a previous setup registered a copy with another notebook path
     reports.discover()
     reports.register(dataclasses.replace(SPEC, notebook=str(nb_path)), replace=True)
     return {"store": store, "notebook": nb_path}

@@ -253,3 +253,21 @@ def test_shipped_example_and_template_parse():
     assert len(plan.rows) > 0 and plan.errors.empty
     with pytest.raises(PlanFileError):
         read_plan(root / "plan_template.xlsx")  # blank template: header only
+
+
+def test_demo_plan(tmp_path):
+    from b24reports.plan import demo_plan
+
+    ds = dataset()
+    p = demo_plan(ds, AS_OF, tmp_path / "demo_plan.csv", round_to=1)
+    plan = read_plan(p, ds.users, ds.departments)
+    rows = plan.rows.set_index(["month", "employee_id"])
+    # won in (2025-09-15, 2026-03-15]: employee 1 8700, employee 2 3000, employee 3 1500 (dismissed)
+    # amount = 1.1 × total / 6: 1595, 550, 275; deals = ceil(1.1 × n / 6): 1, 1, 1
+    assert rows.loc[("2026-03", 1), "amount"] == 1595 and rows.loc[("2026-03", 2), "amount"] == 550
+    assert rows.loc[("2026-03", 3), "amount"] == 275 and rows.loc[("2026-03", 1), "deals"] == 1
+    # the dismissed employee gets no April row; department 11 (employees 2 and 3) = 550 + 275
+    assert ("2026-04", 3) not in rows.index and ("2026-04", 1) in rows.index
+    dep = plan.rows[plan.rows["department_id"].notna()]
+    assert dep["department_id"].tolist() == [11] and dep["amount"].tolist() == [825]
+    assert plan.errors.empty

@@ -203,6 +203,11 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         rep = sync(srv.webhook_url, store, full=True, progress=True)
     _print_sync(rep)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
+    from .data import Dataset
+    from .plan import demo_plan
+
+    # the plan report needs a plan file: a plausible one for the demo portal, next to the store
+    raw["plan"] = str(demo_plan(Dataset.load(store), raw["as_of"], store.parent / "demo_plan.csv"))
     if lang:
         raw["lang"] = lang
     _render("all", store, raw, out, formats, 2, True)

@@ -56,6 +56,12 @@ def _pct_text(v: Any, lang: str) -> str:
     return (s.replace(".", ",") + "\u00a0%") if lang == "ru" else s + "%"
 
 
+def _num_text(v: Any, lang: str) -> str:
+    """A 1-decimal number as the report language writes it (``12,5`` ru, ``12.5`` en)."""
+    s = f"{float(v):.1f}"
+    return s.replace(".", ",") if lang == "ru" else s
+
+
 def pipelines_of(stages: pd.DataFrame) -> list[int]:
     """Pipeline ids present in the ``stages`` table, in table order."""
     return [int(p) for p in dict.fromkeys(stages["pipeline_id"].tolist())] if len(stages) else []
@@ -96,7 +102,7 @@ def current_stage_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels |
                            customdata=[float(a) for a in s["current_amount"]],
                            hovertemplate="%{x}: %{y}<br>" + _t("amount_now", lang) + ": %{customdata:,.0f}<extra></extra>",
                            name=_t("now", lang)))
-    fig.update_layout(yaxis_title=_t("now", lang), xaxis_tickangle=-30)
+    fig.update_layout(yaxis_title=_t("now", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
     return fig
 
 
@@ -122,7 +128,8 @@ def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pi
                           labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
     """Stage × manager matrix of one pipeline: how many cohort deals each manager has in each
     stage now (cell text: the count). Columns in stage order (table ``stages``), rows by
-    manager. ``None`` when nobody has a deal in the pipeline."""
+    manager; the color scale spans the open stages' counts. ``None`` when nobody has a deal
+    in the pipeline."""
     ms = manager_stages[manager_stages["pipeline_id"] == pipeline_id]
     if ms.empty:
         return None
@@ -132,11 +139,15 @@ def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pi
     grid = grid.reindex(columns=order, fill_value=0)
     emp = list(grid.index)
     z = grid.to_numpy(dtype=float).tolist()
+    # the color scale follows the open stages (where deals pile up); won/lost cells saturate
+    st = stages[stages["pipeline_id"] == pipeline_id]
+    open_cols = [s for s, r in zip(st["stage_id"], st["reached"]) if pd.notna(r) and s not in won_stages(stages)]
+    zmax = float(grid[open_cols].to_numpy().max()) if open_cols and len(grid) else 0.0
     fig = go.Figure(go.Heatmap(
         z=z, x=[_name(labels, "stage_id", s) for s in order], y=[_name(labels, "employee_id", int(e)) for e in emp],
         text=[[str(int(v)) if v else "" for v in row] for row in z], texttemplate="%{text}",
-        colorscale="Blues", showscale=False, hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))
-    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_tickangle=-30, margin={"l": 160},
+        colorscale="Blues", showscale=False, zmin=0, zmax=zmax or None, hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -30, "automargin": True}, margin={"l": 160},
                       height=max(300, 26 * len(emp) + 150))
     return fig
 
@@ -175,9 +186,11 @@ def time_in_stage_chart(time_in_stage: pd.DataFrame, labels: Labels | None = Non
     for i, (pid, g) in enumerate(t.groupby("pipeline_id", sort=False)):
         fig.add_trace(go.Bar(
             x=[_name(labels, "stage_id", s) for s in g["stage_id"]], y=[float(d) for d in g["avg_days_in_stage"]],
-            text=[f"{int(v)} {_t('visits', lang)}" for v in g["visits"]], textposition="auto",
+            text=[_num_text(d, lang) for d in g["avg_days_in_stage"]], textposition="outside", cliponaxis=False,
+            customdata=[int(n) for n in g["visits"]],
+            hovertemplate="%{x}: %{y} · %{customdata} " + _t("visits", lang) + "<extra></extra>",
             name=_name(labels, "pipeline_id", int(pid)), marker={"color": PALETTE[i % len(PALETTE)]}))
-    fig.update_layout(yaxis_title=_t("days", lang), xaxis_tickangle=-30)
+    fig.update_layout(yaxis_title=_t("days", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
     return fig
 
 

@@ -381,7 +381,8 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     (threads; each papermill run has its own kernel process).
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
-    no report declares raises ``BadParameter`` before anything runs. The store is loaded once.
+    no report declares, or any value a report refuses, raises ``BadParameter`` before
+    anything runs. The store is loaded once.
     Returns {report: {format: Path}}; raises ``RenderError`` (with ``.outputs``) listing every
     failed report/format after all reports ran.
     """
@@ -393,6 +394,12 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     for s in specs:  # syntax errors before any work
         s.parse_params(per_report[s.name])
     ds = _load(store)
+    now = dt.datetime.now(getattr(ds, "timezone", None) or dt.timezone.utc).replace(microsecond=0).isoformat()
+    for s in specs:  # one "now" for the whole run, so every report shows the same as_of
+        if per_report[s.name].get("as_of") in (None, "", "now"):
+            per_report[s.name]["as_of"] = now
+    for s in specs:  # semantic errors (unknown ids, currency, …) also before any work
+        s.parse_params(per_report[s.name]).validate_against(ds)
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     outputs: dict[str, dict[str, Path]] = {}
     failures: dict[str, str] = {}

@@ -129,7 +129,8 @@ class EntryResult:
     """Outcome of one entry: ``entry``, ``portal``, ``status`` (``ok`` | ``failed`` |
     ``skipped``), ``duration`` (seconds, wall), ``files`` (written paths, kept on failure),
     ``error`` (one line naming the step: ``sync: …``, ``render: …``, ``email: …``; never
-    the webhook), ``emailed`` (recipients the message was accepted for), ``out_dir``."""
+    the webhook), ``emailed`` (recipients the message was accepted for), ``out_dir``,
+    ``timings`` (seconds per step: ``lock_wait``, ``sync``, ``render``, ``email``)."""
 
     entry: str
     portal: str
@@ -139,6 +140,7 @@ class EntryResult:
     error: str = ""
     emailed: list[str] = field(default_factory=list)
     out_dir: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -609,11 +611,17 @@ def run_entry(job: EntryJob) -> EntryResult:
     try:
         if not secret:
             raise BadInput(f"environment variable {e.portal.webhook_env} is not set")
+        t_lock = time.monotonic()
         with portal_lock(e.portal, job.lock_timeout):
+            t_sync = time.monotonic()
+            res.timings["lock_wait"] = t_sync - t_lock
             try:
                 (hooks.sync or _default_sync)(secret, e.portal.store)
             except Exception as ex:  # noqa: BLE001 -- reported per entry
                 raise _StepFailed(_step_error("sync", ex, secret)) from None
+            finally:
+                res.timings["sync"] = time.monotonic() - t_sync
+            t_render = time.monotonic()
             portal_out.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{e.name}-", dir=portal_out))
             try:
@@ -626,6 +634,7 @@ def run_entry(job: EntryJob) -> EntryResult:
                 placed = _place(rendered, portal_out, day)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+                res.timings["render"] = time.monotonic() - t_render
         res.files = [str(p) for p in placed]
         if e.recipients:
             if not placed:
@@ -642,11 +651,13 @@ def run_entry(job: EntryJob) -> EntryResult:
                                     subject=subject_line(e.name, period, e.lang),
                                     html_body=summary_html(e.name, period, docs, lang=e.lang, titles=_titles(e)),
                                     attachments=attach, attachment_names=names)
+                t_mail = time.monotonic()
                 try:
                     (hooks.send or _default_send)(msg, job.smtp)
                     res.emailed = list(e.recipients)
                 except Exception as ex:  # noqa: BLE001
                     errors.append(_step_error("email", ex, secret) + " (files kept)")
+                res.timings["email"] = time.monotonic() - t_mail
     except _StepFailed as ex:
         errors.append(str(ex))
     except Exception as ex:  # noqa: BLE001 -- one entry's failure must not stop the others

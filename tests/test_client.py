@@ -373,3 +373,15 @@ def test_export_nested_429_keeps_good_pages_and_waits_for_reset():
     # waited for the reset (50 s + 1 s margin), then resumed after id 50
     assert ft.slept == [pytest.approx(51.0)] and "filter%5B%3EID%5D=50" in calls[1]
     assert c.operating["crm.activity.list"].limited == 1
+
+
+def test_proactive_pause_when_budget_used_up():
+    ft = FakeTime()
+    reset_at = ft.wall() + 30
+    replies = [ok([], time={"operating": 481.0, "operating_reset_at": reset_at}), ok([]), ok([])]
+    c, _ = make_client(lambda r: replies.pop(0), ft=ft)
+    c.call("crm.deal.list")
+    c.call("crm.lead.list")        # another method: no wait
+    assert ft.slept == []
+    c.call("crm.deal.list")        # over budget: waits 30 s + 1 s margin before calling, no 429 needed
+    assert ft.slept == [pytest.approx(31.0)] and c.requests == 3

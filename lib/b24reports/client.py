@@ -21,7 +21,7 @@ import random
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -236,6 +236,9 @@ class B24Client:
             ``wall`` unix s).
         backoff_base, backoff_max: backoff seconds (jittered exponential).
         max_wait_reset: longest wait for an ``operating_reset_at`` (s; Bitrix24 window is 10 min).
+        operating_budget: per-method execution seconds per 10 min (Bitrix24: 480); a method whose
+            last reply reported ``operating`` at or above it waits for ``operating_reset_at``
+            before its next call instead of provoking a 429.
 
     Attributes:
         requests: HTTP requests sent (attempts, including retries).
@@ -261,6 +264,7 @@ class B24Client:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_wait_reset: float = 660.0,
+        operating_budget: float = 480.0,
     ):
         self.auth: Auth = Webhook(auth) if isinstance(auth, str) else auth
         if max_retries < 0:
@@ -271,6 +275,7 @@ class B24Client:
         self._sleep, self._clock, self._wall = sleep, clock, wall
         self.bucket = LeakyBucket(rate, burst, clock=clock, sleep=sleep)
         self.backoff_base, self.backoff_max, self.max_wait_reset = backoff_base, backoff_max, max_wait_reset
+        self.operating_budget = operating_budget
         self._http = httpx.Client(
             timeout=timeout, transport=transport,
             headers={"Accept": "application/json", "User-Agent": "b24reports/0.1 (+httpx)"},
@@ -414,7 +419,29 @@ class B24Client:
         self.retries[reason] += 1
         log.info("retrying after %s (attempt %d): %s", reason, state.attempt_number, exc)
 
+    def _respect_budget(self, methods: Iterable[str]) -> None:
+        """Proactive pause: wait for the reset of any method known to be over its budget."""
+        now = self._wall()
+        until = 0.0
+        for m in set(methods):
+            st = self.operating.get(m)
+            if st and st.operating >= self.operating_budget and st.operating_reset_at and st.operating_reset_at > now:
+                until = max(until, st.operating_reset_at)
+        if until:
+            wait = min(self.max_wait_reset, until - now + 1.0)
+            log.info("execution-time budget used up; pausing %.1fs", wait)
+            self._sleep(wait)
+            for m in set(methods):  # the window has moved on
+                st = self.operating.get(m)
+                if st:
+                    st.operating = 0.0
+
     def _request(self, method: str, params: Mapping[str, Any]) -> dict:
+        if method == "batch":
+            cmds = params.get("cmd") or {}
+            self._respect_budget(str(c).split("?", 1)[0] for c in (cmds.values() if isinstance(cmds, dict) else cmds))
+        else:
+            self._respect_budget([method])
         retrying = tenacity.Retrying(
             sleep=self._sleep,
             stop=tenacity.stop_after_attempt(self.max_retries + 1),
@@ -511,7 +538,11 @@ class B24Client:
         filtering ``>ID`` on ``$result[p{k-1}][49][ID]`` (``[<result_key>][49][<row id>]`` for
         wrapped results), so one HTTP request brings up to 2,500 rows. Stops at the first page
         with fewer than 50 rows; commands after it in the same batch (whose reference to row
-        49 does not resolve) are ignored, result or error. Without ``batch``
+        49 does not resolve) are ignored, result or error. Bitrix24 (CRestUtil::processBatchElement)
+        walks a reference key by key and stops at the first missing key, so an unresolved
+        ``$result[p][49][ID]`` becomes the whole short page, which a ``>ID`` filter reads as
+        PHP ``intval(array)`` = 1: those later pages restart near the beginning and must be
+        dropped, never merged. Without ``batch``
         (ERROR_METHOD_NOT_FOUND) falls back to one request per page.
 
         Args:

@@ -197,7 +197,9 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
 def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
     the executed notebook node. Parameters injected: the resolved ``Params.to_raw()`` and
-    ``store`` (absolute path). Raises ``RenderError`` with the failing cell's error."""
+    ``store`` (absolute path). The kernel runs in this process's working directory, so
+    relative paths (e.g. ``plan=params/plan.csv``) mean the same as in-process. Raises
+    ``RenderError`` with the failing cell's error."""
     import nbformat
     import papermill as pm
 
@@ -207,7 +209,7 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
     try:
         pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
-                            progress_bar=False, log_output=False, cwd=str(job.tmp), execution_timeout=job.timeout,
+                            progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
                             report_mode=False)
     except pm.PapermillExecutionError as e:
         raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None

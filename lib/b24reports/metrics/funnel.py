@@ -118,8 +118,9 @@ def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) 
 
 def unknown_stage_warnings(deals: pd.DataFrame, stages: pd.DataFrame) -> list[str]:
     """Warnings for cohort deals whose stage is not in ``crm.status.list`` (by deal id)."""
-    known = set(zip(stages["pipeline_id"].astype(int), stages["stage_id"]))
-    bad = [int(i) for i, p, s in zip(deals["id"], deals["pipeline_id"], deals["stage_id"]) if (int(p), s) not in known]
+    known = pd.MultiIndex.from_arrays([stages["pipeline_id"].astype("int64"), stages["stage_id"].astype(object)])
+    have = pd.MultiIndex.from_arrays([deals["pipeline_id"].astype("int64"), deals["stage_id"].astype(object)])
+    bad = deals.loc[~have.isin(known), "id"].astype(int).tolist()
     if not bad:
         return []
     return [f"deals in a stage missing from crm.status.list (shown as its own row): {', '.join(map(str, sorted(bad)[:50]))}"]
@@ -136,25 +137,35 @@ def managers_table(deals: pd.DataFrame) -> pd.DataFrame:
     Sorted by won_amount desc, deals desc, employee_id.
     """
     d = deals.dropna(subset=["employee_id"])
-    rows = []
-    for emp, g in d.groupby("employee_id", sort=True):
-        won = g["outcome"] == c.WON
-        lost = g["outcome"] == c.LOST
-        closed = g[won | lost]
-        cycle = c.days_between(closed["closed_at"], closed["created"]).dropna()
-        rows.append(
-            {
-                "employee_id": int(emp),
-                "deals": len(g),
-                "open_deals": int((g["outcome"] == c.OPEN).sum()),
-                "won_deals": int(won.sum()),
-                "won_amount": round(float(g.loc[won, "amount"].sum()), 2),
-                "lost_deals": int(lost.sum()),
-                "win_rate_pct": c.pct(int(won.sum()), int(won.sum() + lost.sum())),
-                "avg_cycle_days": c.round_half(cycle.mean(), 1) if len(cycle) else None,
-                "median_cycle_days": c.round_half(cycle.median(), 1) if len(cycle) else None,
-            }
-        )
+    won, lost = d["outcome"] == c.WON, d["outcome"] == c.LOST
+    g = pd.DataFrame(
+        {
+            "employee_id": d["employee_id"].astype("int64"),
+            "open": d["outcome"] == c.OPEN,
+            "won": won,
+            "lost": lost,
+            "won_amount": d["amount"].where(won, 0.0),
+            # unrounded cycle of closed deals; NaN for open ones (skipped by mean/median)
+            "cycle": c.days_between(d["closed_at"], d["created"]).where(won | lost),
+        }
+    ).groupby("employee_id", sort=True)
+    agg = g.agg(deals=("won", "size"), open_deals=("open", "sum"), won_deals=("won", "sum"),
+                won_amount=("won_amount", "sum"), lost_deals=("lost", "sum"),
+                avg_cycle=("cycle", "mean"), median_cycle=("cycle", "median")).reset_index()
+    rows = [
+        {
+            "employee_id": int(r.employee_id),
+            "deals": int(r.deals),
+            "open_deals": int(r.open_deals),
+            "won_deals": int(r.won_deals),
+            "won_amount": round(float(r.won_amount), 2),
+            "lost_deals": int(r.lost_deals),
+            "win_rate_pct": c.pct(int(r.won_deals), int(r.won_deals + r.lost_deals)),
+            "avg_cycle_days": c.round_half(r.avg_cycle, 1),
+            "median_cycle_days": c.round_half(r.median_cycle, 1),
+        }
+        for r in agg.itertuples(index=False)
+    ]
     out = _frame(rows, MANAGERS_COLUMNS, ints=["employee_id", "deals", "open_deals", "won_deals", "lost_deals"])
     if len(out):
         out = out.sort_values(["won_amount", "deals", "employee_id"], ascending=[False, False, True], kind="stable")

@@ -48,6 +48,7 @@ def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
                              mode="lines+markers", line={"color": PALETTE[0]}))
     fig.update_layout(xaxis={"type": "category"}, yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
                       yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right", "rangemode": "tozero",
+                              "tickformat": ",d",
                               "showgrid": False})
     return fig
 
@@ -91,7 +92,7 @@ def forecast_chart(result: Any, lang: str = "ru", months: int = 18) -> go.Figure
                                  line={"color": PALETTE[2]}))
     if len(trend):
         x = list(trend["month"])
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=list(trend["upper_80"]) + list(trend["lower_80"])[::-1], fill="toself",
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=list(trend["upper_80"]) + list(trend["lower_80"])[::-1], fill="toself", mode="lines",
                                  fillcolor="rgba(46,111,216,0.15)", line={"width": 0}, name=_t(lang, "band"),
                                  hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=x, y=trend["forecast"], name=_t(lang, "forecast"), mode="lines+markers",

@@ -7,6 +7,7 @@ there is nothing to draw. Money is in the report currency.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,9 +87,10 @@ def mtd_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, s
 
 def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
                          pipeline_id: int | None = None) -> go.Figure | None:
-    """Funnel of what plan row ``line`` (default: the row with the largest gap) needs:
-    calls, leads, deals at each stage of ``pipeline_id`` (default: the first pipeline), won
-    deals. ``None`` when no row has a gap or the numbers are unknown."""
+    """Funnel of what plan row ``line`` (default: the row with the largest gap) needs: leads,
+    then deals at each stage of ``pipeline_id`` (default: the first pipeline) down to won
+    deals; the row, its month and the calls needed in a note above. ``None`` when no row has
+    a gap or the numbers are unknown."""
     rq = result.tables["required"]
     rq = rq[rq["needed_won"].notna() & (rq["needed_won"] > 0)]
     if rq.empty:
@@ -101,8 +103,6 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     st = st[st["pipeline_id"] == pipeline_id]
     stage_names = (labels or {}).get("stage_id", {})
     steps = []
-    if pd.notna(row["needed_calls"]):
-        steps.append((_t(lang, "calls"), row["needed_calls"]))
     if pd.notna(row["needed_leads"]):
         steps.append((_t(lang, "leads"), row["needed_leads"]))
     for sid, n in zip(st["stage_id"], st["needed_at_stage"]):
@@ -112,6 +112,9 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
         return None
     fig = go.Figure(go.Funnel(y=[s for s, _ in steps], x=[int(n) for _, n in steps], textinfo="value",
                               marker={"color": PALETTE[0]}))
-    fig.update_layout(title_text=f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}",
-                      height=max(300, 40 * len(steps) + 120))
+    note = f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}"
+    if pd.notna(row["needed_calls"]):
+        note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
+    fig.add_annotation(text=html.escape(note), xref="paper", yref="paper", x=1, y=1.08, showarrow=False, xanchor="right")
+    fig.update_layout(height=max(300, 40 * len(steps) + 120))
     return fig

@@ -36,6 +36,12 @@ Bitrix24's ``CRestUtil::processBatchElement`` does (read in the Bitrix ``rest`` 
 * a reference embedded in a longer string is replaced only when it resolves to a scalar;
   otherwise the literal ``$result[...]`` text stays in the parameter.
 
+Known differences from a real portal (deliberate, to keep the demo small and strict):
+without ``order`` every list comes in ID order (crm.activity.list on a portal defaults to
+START_TIME; tasks.task.list defaults to ID DESC here too); a filter or order on an unknown
+field is refused with 400 ``INVALID_ARG_VALUE`` (legacy CRM methods on a portal may ignore
+it), unknown ``select`` names are ignored; error replies carry a ``time`` block only with a cost model or for 429.
+
 Options (off by default): :class:`RateLimit` (leaky bucket -> 503 ``QUERY_LIMIT_EXCEEDED``),
 :class:`CostModel` (per-method execution time in ten 1-minute buckets -> 429
 ``OPERATION_TIME_LIMIT`` with ``time.operating_reset_at``), :class:`FaultPlan` (deterministic

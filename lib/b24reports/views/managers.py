@@ -88,7 +88,11 @@ def activity_vs_result(result: Any, lang: str = "ru", names: Mapping[Any, str] |
         fig.add_trace(go.Scatter(
             x=sel["activity_index"].astype(float), y=sel["won_amount"].astype(float), mode="markers+text",
             name=_t(lang, flag), text=[_name(names, e) for e in sel["employee_id"]],
-            texttemplate=None if flag != "none" else " ", textposition="top center",
+            # label each flagged manager once: no label on unflagged dots nor on overlays of a labelled one
+            texttemplate=[" " if flag == "none" or (flag in ("suspicious_calls", "record_streak")
+                                                     and {"busy_no_result", "efficient"} & set(f)) else "%{text}"
+                          for f in sel["flags"]],
+            textposition="top center",
             marker={"size": 12 if flag == "none" else 14, "color": FLAG_COLORS[flag],
                     "symbol": "circle" if flag in ("none", "busy_no_result", "efficient") else "diamond-open",
                     "line": {"width": 2 if flag in ("suspicious_calls", "record_streak") else 0}},

@@ -401,3 +401,41 @@ def test_cron_not_due_is_skipped_and_not_a_failure(tmp_path, testrep, monkeypatc
                            hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
     assert [(r.entry, r.status) for r in summary.results] == [("broken-weekly", "skipped")]
     assert summary.exit_code == 0
+
+
+def test_portal_lock_serializes_same_portal_across_dask_tasks(tmp_path, testrep, monkeypatch):
+    """Two entries of one portal submitted straight to Dask (no chaining, as two overlapping
+    run-schedule calls would) still never sync together; another portal runs alongside."""
+    import b24r_fixture_report as fx
+    from distributed import Client, LocalCluster
+
+    from b24reports.schedule import EntryJob, Portal, run_entry
+    from b24reports.schedule import Entry as E
+
+    monkeypatch.setenv("B24T_GOOD_WEBHOOK", ENV["B24T_GOOD_WEBHOOK"])
+    monkeypatch.setenv("B24T_OTHER_WEBHOOK", "http://127.0.0.1:9/rest/1/othersecret42/")
+    log = tmp_path / "sync.log"
+    hooks = Hooks(sync=make_sync(fx.write_store, log), render=lambda *a, **k: {})
+    good = Portal("good", "B24T_GOOD_WEBHOOK", tmp_path / "good.duckdb")
+    other = Portal("other", "B24T_OTHER_WEBHOOK", tmp_path / "other.duckdb")
+    jobs = [EntryJob(E(n, p, ("testrep",), "last_week", ("json",), "ru"), tmp_path / "out", None, None,
+                     dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), hooks)
+            for n, p in (("g1", good), ("g2", good), ("o1", other))]
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        results = client.gather([client.submit(run_entry, j, pure=False) for j in jobs])
+    assert [r.status for r in results] == ["ok", "ok", "ok"]
+    assert len(read_log(log)) == 3  # every entry synced once
+    g = [r.timings for r in results[:2]]
+    # the two same-portal entries: one waited for the other's lock at least ~0.3 s (its sync)
+    assert max(t["lock_wait"] for t in g) >= 0.25
+    assert results[2].timings["lock_wait"] < 0.25  # the other portal did not wait
+
+
+def test_cli_invalid_schedule_exits_2_naming_entry_and_line(tmp_path, testrep, capsys):
+    from b24reports import cli
+
+    p = write(tmp_path, BAD)
+    assert cli.run(["run-schedule", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}:10: entry 'one': unknown period preset 'last_year'" in err

@@ -608,6 +608,9 @@ def run_entry(job: EntryJob) -> EntryResult:
     params = e.report_params(job.as_of)
     errors: list[str] = []
     placed: list[Path] = []
+    docs: list[dict[str, Any]] = []
+    # json is always rendered when mailing (cheap: the computed result) for the summary numbers
+    fmts = tuple(f for f in FORMATS if f in e.formats or (f == "json" and e.recipients))
     try:
         if not secret:
             raise BadInput(f"environment variable {e.portal.webhook_env} is not set")
@@ -626,11 +629,15 @@ def run_entry(job: EntryJob) -> EntryResult:
             tmp = Path(tempfile.mkdtemp(prefix=f".{e.name}-", dir=portal_out))
             try:
                 try:
-                    rendered = (hooks.render or _default_render)(e.reports, e.portal.store, params, tmp, e.formats,
+                    rendered = (hooks.render or _default_render)(e.reports, e.portal.store, params, tmp, fmts,
                                                                  job.generated_at)
                 except Exception as ex:  # noqa: BLE001
                     rendered = getattr(ex, "outputs", None) or {}
                     errors.append(_step_error("render", ex, secret))
+                # metrics.json feeds the email summary; it is kept only when json was asked for
+                docs = read_metrics(f for files in rendered.values() for fmt, f in files.items() if fmt == "json")
+                if "json" not in e.formats:
+                    rendered = {r: {f: p for f, p in files.items() if f != "json"} for r, files in rendered.items()}
                 placed = _place(rendered, portal_out, day)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -640,9 +647,6 @@ def run_entry(job: EntryJob) -> EntryResult:
             if not placed:
                 errors.append("email: not sent, no file was rendered")
             else:
-                docs = read_metrics(p for p in placed if p.name == "metrics.json")
-                if not docs:  # json not requested: compute the summary numbers without writing them
-                    docs = _metrics_docs(e, params)
                 attach = pick_attachments(placed)
                 names = [f"{p.parent.parent.name}{p.suffix}" if p.name.startswith("report.") else
                          f"{p.parent.parent.name}-{p.name}" for p in attach]
@@ -685,21 +689,6 @@ def _titles(e: Entry) -> dict[str, str]:
         return {r: reports.get(r).title.get(e.lang, r) for r in e.reports}
     except Exception:  # noqa: BLE001 -- titles are cosmetic
         return {}
-
-
-def _metrics_docs(e: Entry, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """metrics.json documents computed in memory (when the entry does not render json)."""
-    try:
-        from . import reports
-        from .data import Dataset
-
-        ds = Dataset.load(e.portal.store)
-        specs = [reports.get(r) for r in e.reports]
-        split = reports.split_params(params, specs)
-        return [s.run(ds, split[s.name]).to_metrics_json() for s in specs]
-    except Exception as ex:  # noqa: BLE001 -- the summary is best effort; the files are attached
-        log.warning("entry %s: no summary numbers: %s", e.name, ex)
-        return []
 
 
 # --------------------------------------------------------------------------- running a schedule

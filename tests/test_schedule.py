@@ -439,3 +439,20 @@ def test_cli_invalid_schedule_exits_2_naming_entry_and_line(tmp_path, testrep, c
     assert cli.run(["run-schedule", str(p)]) == 2
     err = capsys.readouterr().err
     assert f"{p}:10: entry 'one': unknown period preset 'last_year'" in err
+
+
+def test_place_moves_files_and_drops_a_stale_file_of_a_failed_format(tmp_path):
+    from b24reports.schedule import _place
+
+    src = tmp_path / "tmp" / "funnel"
+    src.mkdir(parents=True)
+    (src / "report.xlsx").write_bytes(b"new")
+    day = tmp_path / "out" / "funnel" / "2026-11-30"
+    day.mkdir(parents=True)
+    (day / "metrics.json").write_text("{}")  # from an earlier run today; json failed this time
+    (day / "report.xlsx").write_bytes(b"old")
+    placed = _place({"funnel": {"xlsx": src / "report.xlsx"}}, tmp_path / "out", "2026-11-30",
+                    ["funnel", "managers"], ["xlsx", "json"])
+    assert placed == [day / "report.xlsx"] and (day / "report.xlsx").read_bytes() == b"new"
+    assert not (day / "metrics.json").exists()
+    assert not (tmp_path / "out" / "managers").exists()  # nothing rendered, nothing created

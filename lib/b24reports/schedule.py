@@ -575,11 +575,23 @@ def _step_error(step: str, exc: BaseException, secret: str) -> str:
     return _scrub(f"{step}: {type(exc).__name__}: {exc}", secret)
 
 
-def _place(rendered: Mapping[str, Mapping[str, Path]], final_root: Path, day: str) -> list[Path]:
-    """Move ``<tmp>/<report>/<file>`` into ``<final_root>/<report>/<day>/<file>``."""
+_FILENAMES = {"html": "report.html", "pdf": "report.pdf", "xlsx": "report.xlsx", "json": "metrics.json"}
+
+
+def _place(rendered: Mapping[str, Mapping[str, Path]], final_root: Path, day: str,
+           reports: Sequence[str] = (), formats: Sequence[str] = ()) -> list[Path]:
+    """Move ``<tmp>/<report>/<file>`` into ``<final_root>/<report>/<day>/<file>``; a file of
+    an earlier run the same day whose format failed this time is removed (never stale)."""
     placed: list[Path] = []
-    for report, files in rendered.items():
+    for report in dict.fromkeys([*reports, *rendered]):
+        files = rendered.get(report, {})
         dest_dir = final_root / report / day
+        for fmt in formats:
+            old = dest_dir / _FILENAMES.get(fmt, "")
+            if fmt not in files and old.is_file():
+                old.unlink()
+        if not files:
+            continue
         dest_dir.mkdir(parents=True, exist_ok=True)
         for _fmt, src in files.items():
             dest = dest_dir / Path(src).name
@@ -638,7 +650,7 @@ def run_entry(job: EntryJob) -> EntryResult:
                 docs = read_metrics(f for files in rendered.values() for fmt, f in files.items() if fmt == "json")
                 if "json" not in e.formats:
                     rendered = {r: {f: p for f, p in files.items() if f != "json"} for r, files in rendered.items()}
-                placed = _place(rendered, portal_out, day)
+                placed = _place(rendered, portal_out, day, e.reports, e.formats)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
                 res.timings["render"] = time.monotonic() - t_render
@@ -646,6 +658,8 @@ def run_entry(job: EntryJob) -> EntryResult:
         if e.recipients:
             if not placed:
                 errors.append("email: not sent, no file was rendered")
+            elif job.smtp is None:
+                errors.append("email: not sent, no SMTP settings (the schedule was loaded without check_env)")
             else:
                 attach = pick_attachments(placed)
                 names = [f"{p.parent.parent.name}{p.suffix}" if p.name.startswith("report.") else

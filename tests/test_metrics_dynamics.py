@@ -229,3 +229,20 @@ def test_empty_dataset():
     assert t["forecast_pipeline"].empty and t["forecast_trend"].empty and t["close_date_slips"].empty
     assert t["won_by_period"]["won_deals"].tolist() == [0, 0, 0]
     assert t["run_rate"].iloc[0]["run_rate"] == 0.0
+
+
+def test_report_timezone_moves_month_buckets():
+    # won 2026-02-01 01:00 +03:00 = 2026-01-31 22:00 UTC: February in portal time, January in UTC
+    rows = [(1, 0, "WON", "S", 100, "RUB", 1, "2026-01-05", "2026-01-20", None)]
+    deals = deals_frame(rows).assign(moved_time="2026-02-01T01:00:00+03:00")
+    e = Dataset.from_frames(deals=deals, statuses=STATUSES, currencies=CUR, timezone=TZ)
+    portal = d.compute_tables(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28)))[0]["won_by_period"]
+    utc = d.compute_tables(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28), timezone="+00:00"))[0]["won_by_period"]
+    assert portal["won_deals"].tolist() == [0, 1] and utc["won_deals"].tolist() == [1, 0]
+
+
+def test_unknown_currency_is_a_bad_parameter():
+    from b24reports.errors import BadParameter
+
+    with pytest.raises(BadParameter, match="currency"):
+        d.compute_tables(ds(), params(currency="EUR"))

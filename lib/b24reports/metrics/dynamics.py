@@ -377,13 +377,30 @@ def close_date_slips(versions: pd.DataFrame, open_deals: pd.DataFrame, as_of: pd
 # --------------------------------------------------------------------------------------
 
 
+def report_tz(ds, params):
+    """The report timezone: parameter ``timezone`` (``+03:00`` or IANA name) or the portal's offset."""
+    if params.get("timezone"):
+        from ..reports import parse_timezone
+
+        return parse_timezone(params["timezone"])
+    return ds.timezone
+
+
 def filtered_facts(ds, params) -> tuple[pd.DataFrame, list[str], pd.Timestamp]:
     """:func:`common.deal_facts` as of ``params.as_of`` in ``params.currency``, restricted to
     the ``pipelines`` and ``employees``/``departments`` filters. Returns (facts, warnings, as_of)."""
     from .common import deal_facts, employee_filter, to_timestamp
 
-    as_of = to_timestamp(params["as_of"], ds.timezone)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"))
+    tz = report_tz(ds, params)
+    as_of = to_timestamp(params["as_of"], tz)
+    try:
+        facts, warns = deal_facts(ds, as_of, params.get("currency"))
+    except KeyError as exc:
+        from ..errors import BadParameter
+
+        raise BadParameter("currency", params.get("currency"), str(exc.args[0])) from exc
+    for col in ("created", "closed_at", "won_at"):
+        facts[col] = facts[col].dt.tz_convert(tz)
     if params.get("pipelines"):
         facts = facts[facts["pipeline_id"].isin([int(p) for p in params["pipelines"]])]
     allowed = employee_filter(ds, list(params.get("employees") or ()), list(params.get("departments") or ()))

@@ -248,9 +248,19 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     """
     from .common import activity_facts, deal_facts, employee_filter, lead_facts, reached_index, stage_order, to_timestamp
 
-    as_of = to_timestamp(params["as_of"], ds.timezone)
+    from .dynamics import report_tz
+
+    tz = report_tz(ds, params)
+    as_of = to_timestamp(params["as_of"], tz)
     lookback = int(params.get("lookback_months") or 6)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"))
+    try:
+        facts, warns = deal_facts(ds, as_of, params.get("currency"))
+    except KeyError as exc:
+        from ..errors import BadParameter
+
+        raise BadParameter("currency", params.get("currency"), str(exc.args[0])) from exc
+    for col in ("created", "closed_at", "won_at"):
+        facts[col] = facts[col].dt.tz_convert(tz)
     warns = list(warns) + plan.warnings()
     pipes = [int(p) for p in (params.get("pipelines") or ())]
     if pipes:

@@ -155,7 +155,8 @@ def read_plan(path: str | Path, users: pd.DataFrame | None = None, departments: 
     """
     path = Path(path)
     if not path.exists():
-        raise PlanFileError(f"plan file {str(path)!r} does not exist (copy params/plan.csv or params/plan_template.xlsx)")
+        raise PlanFileError(f"plan file {str(path)!r} does not exist: give --plan PATH (or --param plan=PATH); "
+                            "b24reports ships a commented example params/plan.csv and a template params/plan_template.xlsx")
     if path.is_dir():
         raise PlanFileError(f"plan file {str(path)!r} is a directory")
     if path.suffix.lower() in (".xlsx", ".xlsm"):

@@ -9,6 +9,7 @@ wrong webhook does. Render (json/xlsx), email and Dask are the real ones.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import json
@@ -396,7 +397,7 @@ def test_cron_not_due_is_skipped_and_not_a_failure(tmp_path, testrep, monkeypatc
     text = GOOD.format(port=25)
     p = write(tmp_path, text)
     sched = load_schedule(p, base_dir=tmp_path)
-    sched = sched.__class__(sched.path, sched.entries[2:], sched.output_dir, sched.smtp)  # only broken-weekly
+    sched = dataclasses.replace(sched, entries=sched.entries[2:])  # only broken-weekly
     summary = run_schedule(sched, now=dt.datetime(2026, 2, 17, 8, 10), processes=False,  # a Tuesday
                            hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
     assert [(r.entry, r.status) for r in summary.results] == [("broken-weekly", "skipped")]
@@ -456,3 +457,25 @@ def test_place_moves_files_and_drops_a_stale_file_of_a_failed_format(tmp_path):
     assert placed == [day / "report.xlsx"] and (day / "report.xlsx").read_bytes() == b"new"
     assert not (day / "metrics.json").exists()
     assert not (tmp_path / "out" / "managers").exists()  # nothing rendered, nothing created
+
+
+def test_run_schedule_on_an_existing_scheduler_by_address(tmp_path, testrep, monkeypatch):
+    """--scheduler tcp://host:port: entries go to that cluster (here: one on loopback)."""
+    import b24r_fixture_report as fx
+    from distributed import LocalCluster
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    sched = load_schedule(write(tmp_path, GOOD.format(port=25)), only=["good-mtd", "broken-weekly"],
+                          env={**ENV, "B24_SMTP_HOST": "x"}, base_dir=tmp_path)
+    # files only: no SMTP server in this test
+    sched = dataclasses.replace(sched, entries=tuple(dataclasses.replace(e, recipients=()) for e in sched.entries),
+                                smtp=None)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        summary = run_schedule(sched, scheduler=cluster.scheduler_address, as_of=dt.datetime(2026, 2, 20, 14, 0),
+                               run_all=True,
+                               hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
+    assert [(r.entry, r.status) for r in summary.results] == [("good-mtd", "ok"), ("broken-weekly", "failed")]
+    assert [Path(f).name for f in summary.results[0].files] == ["report.xlsx"]

@@ -1,6 +1,7 @@
 """Shared look of every report: plotly defaults, localized HTML tables, KPI cards, no-data.
 
-* Figures are a fixed :data:`FIG_WIDTH` px wide (A4 portrait print, rendering-notes.md) and
+* Figures are a fixed :data:`FIG_WIDTH` px wide (fits A4 portrait at 12 mm margins, ~700 px;
+  rendering-notes.md) and
   use the ``b24reports`` plotly template (:func:`style_figure`; ``PALETTE`` colors;
   ``OUTCOME_COLORS`` for won/lost/open).
 * :func:`table_html` turns a report table into a localized, formatted HTML table. All CRM
@@ -20,7 +21,7 @@ import plotly.io as pio
 from .. import columns as _columns
 from ..i18n import format_value, t
 
-FIG_WIDTH = 680
+FIG_WIDTH = 660
 FIG_HEIGHT = 380
 PALETTE = ["#2E6FD8", "#F29F05", "#2BA84A", "#D64545", "#7B61FF", "#12A4B6", "#8C8C8C", "#C2185B", "#6D4C41", "#9E9D24"]
 OUTCOME_COLORS = {"won": "#2BA84A", "lost": "#D64545", "open": "#2E6FD8"}

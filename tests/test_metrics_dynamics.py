@@ -246,3 +246,11 @@ def test_unknown_currency_is_a_bad_parameter():
 
     with pytest.raises(BadParameter, match="currency"):
         d.compute_tables(ds(), params(currency="EUR"))
+
+
+def test_employee_filter_keeps_pipeline_probabilities():
+    t, _, _ = d.compute_tables(ds(), params(employees=(1,)))
+    f = t["forecast_pipeline"].set_index("month")
+    # employee 1 alone closed deals 1 (won) and 4 (lost) → 50 %, but p is the pipeline's: 3/4 → 2000 × 0.75
+    assert list(f.index) == ["2026-03"] and f.loc["2026-03", "weighted_amount"] == pytest.approx(1500)
+    assert t["velocity"].iloc[0]["win_rate_pct"] == 50.0  # velocity is the filtered people's own

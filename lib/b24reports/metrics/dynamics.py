@@ -386,9 +386,12 @@ def report_tz(ds, params):
     return ds.timezone
 
 
-def filtered_facts(ds, params) -> tuple[pd.DataFrame, list[str], pd.Timestamp]:
-    """:func:`common.deal_facts` as of ``params.as_of`` in ``params.currency``, restricted to
-    the ``pipelines`` and ``employees``/``departments`` filters. Returns (facts, warnings, as_of)."""
+def filtered_facts(ds, params) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Timestamp]:
+    """:func:`common.deal_facts` as of ``params.as_of`` in ``params.currency``, times in the
+    report timezone. Returns (facts restricted to the ``pipelines`` and
+    ``employees``/``departments`` filters, facts restricted to the pipelines only — the base of
+    stage probabilities, which belong to a pipeline, not to a person —, warnings, as_of).
+    Raises ``BadParameter`` for an unknown currency."""
     from .common import deal_facts, employee_filter, to_timestamp
 
     tz = report_tz(ds, params)
@@ -403,10 +406,11 @@ def filtered_facts(ds, params) -> tuple[pd.DataFrame, list[str], pd.Timestamp]:
         facts[col] = facts[col].dt.tz_convert(tz)
     if params.get("pipelines"):
         facts = facts[facts["pipeline_id"].isin([int(p) for p in params["pipelines"]])]
+    pipeline_facts = facts.reset_index(drop=True)
     allowed = employee_filter(ds, list(params.get("employees") or ()), list(params.get("departments") or ()))
     if allowed is not None:
         facts = facts[facts["employee_id"].isin(sorted(allowed))]
-    return facts.reset_index(drop=True), warns, as_of
+    return facts.reset_index(drop=True), pipeline_facts, warns, as_of
 
 
 def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
@@ -414,13 +418,14 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
 
     ``params``: a mapping with ``as_of``, ``date_from``, ``date_to``, ``currency``,
     ``granularity`` (month | quarter | year), ``lookback_months`` (int ≥ 1), ``pipelines``,
-    ``employees``, ``departments``. Tables: ``won_by_period``, ``won_by_period_employee``,
+    ``employees``, ``departments``, ``timezone``. Stage probabilities use every deal of the
+    chosen pipelines (the employee filter applies to the deals weighted, not to p). Tables: ``won_by_period``, ``won_by_period_employee``,
     ``velocity``, ``forecast_pipeline``, ``stage_probabilities``, ``run_rate``,
     ``forecast_trend``, ``close_date_slips``. Source: METRICS.md "dynamics".
     """
     from .common import reached_index, run_rate, stage_order
 
-    facts, warns, as_of = filtered_facts(ds, params)
+    facts, pipeline_facts, warns, as_of = filtered_facts(ds, params)
     gran = params.get("granularity") or "month"
     lookback = int(params.get("lookback_months") or 12)
     tables: dict[str, pd.DataFrame] = {}
@@ -429,10 +434,10 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     tables["velocity"] = pd.DataFrame([velocity(facts, as_of, lookback)])
 
     stages = stage_order(ds.statuses, list(params.get("pipelines") or ()) or None)
-    reached = reached_index(facts, ds.deal_stage_history, stages, as_of)
-    probs, pwarn = stage_probabilities(facts, reached, stages, as_of, lookback)
+    reached = reached_index(pipeline_facts, ds.deal_stage_history, stages, as_of)
+    probs, pwarn = stage_probabilities(pipeline_facts, reached, stages, as_of, lookback)
     warns += pwarn
-    op = open_deal_probabilities(facts, probs, pipeline_win_rates(facts, as_of, lookback))
+    op = open_deal_probabilities(facts, probs, pipeline_win_rates(pipeline_facts, as_of, lookback))
     tables["forecast_pipeline"] = forecast_pipeline(op, as_of)
     probs = probs.assign(probability_pct=100.0 * probs["closed_won"] / probs["closed_reached"])
     probs.loc[probs["basis"] != "stage", "probability_pct"] = 100.0 * probs["probability"]

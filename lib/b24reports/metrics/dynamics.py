@@ -35,7 +35,6 @@ Choices where METRICS.md is silent:
 
 from __future__ import annotations
 
-import math
 import warnings as _warnings
 
 import numpy as np

@@ -1,5 +1,7 @@
 """METRICS.md "plan" and the plan file (b24reports.plan) on hand-made data; expected values by hand."""
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
@@ -229,12 +231,13 @@ def test_xlsx_plan_and_template(tmp_path):
     ws = wb.active
     ws.title = "plan"
     for row in [["month", "employee_id", "department_id", "amount", "deals"], ["2026-03", 1, None, 10000, 4],
-                ["2026-03", 2, None, "много", None]]:
+                ["2026-03", 2, None, "много", None], [dt.datetime(2026, 4, 1), 2, None, 500, None]]:
         ws.append(row)
     wb.save(p)
     plan = read_plan(p, USERS, DEPS)
-    # sheet row 3 has text in amount
-    assert plan.rows["amount"].tolist() == [10000.0] and plan.errors["line"].tolist() == [3]
+    # sheet row 3 has text in amount; row 4's month is an Excel date cell (Excel turns "2026-04" into one)
+    assert plan.rows["amount"].tolist() == [10000.0, 500.0] and plan.errors["line"].tolist() == [3]
+    assert plan.rows["month"].tolist() == ["2026-03", "2026-04"]
 
     t = write_plan_template(tmp_path / "tpl.xlsx", Dataset.from_frames(users=USERS).users, months=["2026-04"])
     plan = read_plan(t, USERS, DEPS)

@@ -531,14 +531,22 @@ def user_department(users: pd.DataFrame) -> dict[int, int | None]:
 # --------------------------------------------------------------------------------------
 
 
+def _entity_urls(portal: str, ids: pd.Series, path: str) -> pd.Series:
+    """``{portal}/{path}/{id}/`` per id (None for a missing id); object Series on ``ids``' index."""
+    base = f"{portal.rstrip('/')}/{path}/"
+    num = pd.to_numeric(ids, errors="coerce").astype("Int64")
+    urls = (base + num.astype(str) + "/").astype(object)
+    return urls.where(num.notna(), None)
+
+
 def deal_url(portal: str, ids: pd.Series) -> pd.Series:
     """``{portal}/crm/deal/details/{id}/``."""
-    return ids.map(lambda i: f"{portal.rstrip('/')}/crm/deal/details/{int(i)}/" if pd.notna(i) else None)
+    return _entity_urls(portal, ids, "crm/deal/details")
 
 
 def lead_url(portal: str, ids: pd.Series) -> pd.Series:
     """``{portal}/crm/lead/details/{id}/``."""
-    return ids.map(lambda i: f"{portal.rstrip('/')}/crm/lead/details/{int(i)}/" if pd.notna(i) else None)
+    return _entity_urls(portal, ids, "crm/lead/details")
 
 
 def task_url(portal: str, responsible_ids: pd.Series, ids: pd.Series) -> pd.Series:

@@ -90,7 +90,10 @@ def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) 
     """
     pipes = sorted(int(p) for p in deals["pipeline_id"].dropna().unique())
     st = stages[stages["pipeline_id"].isin(pipes)]
-    reach = c.stage_reach(deals, reached, st).set_index(["pipeline_id", "stage_id"])
+    reach = c.stage_reach(deals, reached, st)
+    # the denominator of conversion_from_prev: reached(k−1), for the first stage the cohort deals
+    reach["prev"] = reach.groupby("pipeline_id")["reached"].shift(1).fillna(reach["deals"])
+    reach = reach.set_index(["pipeline_id", "stage_id"])
     now = deals.groupby(["pipeline_id", "stage_id"]).agg(current_deals=("id", "size"), current_amount=("amount", "sum"))
     rows = []
     for pid in pipes:
@@ -108,9 +111,9 @@ def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) 
                     "current_deals": int(n),
                     "current_amount": round(float(amt), 2),
                     "reached": int(r["reached"]) if on_path else None,
-                    # stage_reach keeps the fractions unrounded: round once, here
-                    "conversion_from_prev_pct": _pct_of_fraction(r["conversion_from_prev"]) if on_path else None,
-                    "conversion_to_won_pct": _pct_of_fraction(r["conversion_to_won"]) if on_path else None,
+                    # from the counts, with the shared rounding and zero-denominator rule
+                    "conversion_from_prev_pct": c.pct(int(r["reached"]), int(r["prev"])) if on_path else None,
+                    "conversion_to_won_pct": c.pct(int(r["won"]), int(r["reached"])) if on_path else None,
                 }
             )
     return _frame(rows, STAGES_COLUMNS, ints=["pipeline_id", "current_deals", "reached"])
@@ -136,7 +139,7 @@ def managers_table(deals: pd.DataFrame) -> pd.DataFrame:
     (``closed_at − DATE_CREATE`` in days, 1 decimal, null when nothing closed).
     Sorted by won_amount desc, deals desc, employee_id.
     """
-    d = deals.dropna(subset=["employee_id"])
+    d = deals[deals["employee_id"].notna()]
     won, lost = d["outcome"] == c.WON, d["outcome"] == c.LOST
     g = pd.DataFrame(
         {
@@ -180,7 +183,7 @@ def manager_stages_table(deals: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFr
     ``current_deals``, ``current_amount`` (report currency, 2 decimals). Only pairs holding a
     deal; sorted by employee_id, pipeline_id, stage order (unknown stages last).
     """
-    d = deals.dropna(subset=["employee_id"])
+    d = deals.loc[deals["employee_id"].notna(), ["employee_id", "pipeline_id", "stage_id", "id", "amount"]]
     if d.empty:
         return _frame([], MANAGER_STAGES_COLUMNS, ints=["employee_id", "pipeline_id", "current_deals"])
     g = d.groupby(["employee_id", "pipeline_id", "stage_id"]).agg(
@@ -329,13 +332,6 @@ def funnel_tables(
 
 
 # ------------------------------------------------------------------------------------------
-
-
-def _pct_of_fraction(x) -> float | None:
-    """Unrounded fraction 0–1 (NaN on a zero denominator) → percentage, 1 decimal, or None."""
-    if x is None or pd.isna(x):
-        return None
-    return round(100.0 * float(x), 1)
 
 
 def _frame(rows: list[dict], columns: list[str], ints: list[str]) -> pd.DataFrame:

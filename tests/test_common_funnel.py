@@ -39,3 +39,8 @@ def test_reached_index_uses_current_pipeline_and_keeps_index():
     # deal 3 won in pipeline 1: its S stage C1:WON has path index 1
     assert r.index.tolist() == [10, 11, 12]
     assert r.tolist() == [0, -1, 1]
+
+
+def test_deal_url_keeps_index_and_missing_ids():
+    urls = c.deal_url("https://portal.example.ru/", pd.Series([5, None], dtype="Int64", index=[7, 8]))
+    assert urls.to_dict() == {7: "https://portal.example.ru/crm/deal/details/5/", 8: None}

@@ -83,9 +83,11 @@ def _rec(df):
 def test_sources_table_by_hand():
     t, warns, notes = _run()
     s = t["sources"]
-    # rows: WEB (5 leads), CALL (2), not set (2; L7 "" and L8 None); ADVERTISING had no lead in October → no row
-    assert s["source_id"].tolist() == ["WEB", "CALL", None]
-    web, call, notset = _rec(s)
+    # rows: WEB (5 leads), CALL (2), not set (2; L7 "" and L8 None); ADVERTISING had no lead in
+    # October → a zero row at the end (a silent channel is news to a marketer), ratios null
+    assert s["source_id"].tolist() == ["WEB", "CALL", None, "ADVERTISING"]
+    web, call, notset, adv = _rec(s)
+    assert (adv["leads"], adv["junk_pct"], adv["conversion_to_deal_pct"], adv["revenue_per_lead"], adv["share_pct"]) == (0, None, None, None, 0.0)
     # WEB: L1 conv, L2 junk, L3 new, L4 conv, L10 new as of as_of (converted 11-20 > as_of)
     assert (web["leads"], web["junk"], web["quality_leads"], web["converted"], web["in_work"]) == (5, 1, 4, 2, 2)
     # junk 1/5 = 20 %, to deal 2/5 = 40 %; sales: deal 1 (1000) only — deal 2 won 11-05, after the period
@@ -169,7 +171,7 @@ def test_monthly_top5_for_long_periods():
 def test_filters_utm_breakdown_and_not_set_token():
     t, _, _ = _run(utm_source=("yandex",))
     # L1 (WEB) and L5 (CALL): 1 lead each, 50 % share each; both sold
-    assert t["sources"][["source_id", "leads", "share_pct", "sales"]].values.tolist() == [["CALL", 1, 50.0, 1], ["WEB", 1, 50.0, 1]]
+    assert t["sources"][["source_id", "leads", "share_pct", "sales"]].values.tolist() == [["CALL", 1, 50.0, 1], ["WEB", 1, 50.0, 1], ["ADVERTISING", 0, 0.0, 0]]
     t, _, _ = _run(sources=("-",))
     assert t["leads"]["id"].tolist() == [7, 8]
     t, _, _ = _run(employees={2})
@@ -188,7 +190,9 @@ def test_no_leads_in_period_gives_nulls_not_errors():
     ds = _ds()
     period = c.Period(dt.date(2025, 1, 1), dt.date(2025, 1, 31), ds.timezone)
     t, _, _ = mk.report_tables(ds, period, AS_OF)
-    assert t["sources"].empty and t["top5"].empty and t["what_if"].empty
+    # every dictionary source is listed with zeros; with no lead at all even share_pct is null
+    assert t["sources"]["leads"].tolist() == [0, 0, 0] and t["sources"]["share_pct"].tolist() == [None] * 3
+    assert t["top5"].empty and t["what_if"].empty
     tot = _rec(t["sources_total"])[0]
     assert tot["leads"] == 0 and tot["junk_pct"] is None and tot["revenue_per_lead"] is None and tot["share_pct"] is None
     assert _rec(t["what_if_total"])[0]["projected_revenue"] is None
@@ -201,7 +205,8 @@ def test_deals_only_portal_builds_sources_from_deals():
     t, warns, notes = _run(ds=ds)
     # deals 1..5 all created 10-01: WEB 1, 2, 5; CALL 3; not set 4. Won in October: 1 (1000), 3 (300), 5 (700)
     s = {r["source_id"]: (r["leads"], r["converted"], r["junk"], r["sales"], r["sales_amount"]) for r in _rec(t["sources"])}
-    assert s == {"WEB": (3, 3, 0, 2, 1700.0), "CALL": (1, 1, 0, 1, 300.0), None: (1, 1, 0, 0, 0.0)}
+    assert s == {"WEB": (3, 3, 0, 2, 1700.0), "CALL": (1, 1, 0, 1, 300.0), None: (1, 1, 0, 0, 0.0),
+                 "ADVERTISING": (0, 0, 0, 0, 0.0)}
     assert notes["mode"] == "deals" and mk.DEALS_ONLY_WARNING in warns
     assert t["leads"]["url"].iloc[0].endswith("/crm/deal/details/1/")
 
@@ -220,3 +225,19 @@ def test_report_timezone_moves_days_and_period_edges():
     t, _, _ = _run(ds=ds)
     web = t["top5"][t["top5"].source_id == "WEB"].set_index("day")["leads"]
     assert web["2026-10-01"] == 2 and web.sum() == 5
+
+
+def test_source_with_no_leads_in_period_gets_a_zero_row():
+    from b24reports.metrics.marketing import add_silent_sources, source_metrics, SOURCE_COLUMNS
+
+    cohort = pd.DataFrame({"source_id": ["WEB", "WEB", None], "outcome": ["junk", "converted", "in_work"],
+                           "utm_source": [None] * 3})
+    src = source_metrics(cohort, pd.DataFrame(columns=["source_id", "won_at", "lead_created", "amount"]))
+    out = add_silent_sources(src, ["CALL", "WEB", "EMAIL"], total_leads=3)
+    # WEB (2 leads) and not set (1) come first; CALL and EMAIL had no lead: zeros, ratios null
+    assert out["source_id"].tolist() == ["WEB", None, "CALL", "EMAIL"]
+    call = out.iloc[2]
+    assert call["leads"] == 0 and call["junk"] == 0 and call["sales_amount"] == 0.0
+    assert call["junk_pct"] is None and call["conversion_to_deal_pct"] is None and call["revenue_per_lead"] is None
+    assert call["share_pct"] == 0.0
+    assert set(SOURCE_COLUMNS) <= set(out.columns)

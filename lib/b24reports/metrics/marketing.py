@@ -174,6 +174,34 @@ def source_metrics(cohort: pd.DataFrame, sales: pd.DataFrame, keys: list[str] | 
     return g
 
 
+def add_silent_sources(src: pd.DataFrame, source_ids: list[str], total_leads: int) -> pd.DataFrame:
+    """Append a zero row for every dictionary source (``crm.status.list`` SOURCE) that brought
+    no cohort lead, so a head of sales sees which channels went silent.
+
+    In: ``src`` (:func:`source_metrics` on ``source_id``), the source ids to show (the
+    dictionary, already narrowed by the ``sources`` filter), ``total_leads`` of the cohort.
+    Out: ``src`` plus rows with counts 0, ``sales_amount`` 0, ``share_pct`` 0.0 (None when the
+    cohort is empty) and every other ratio ``None`` (zero denominator), after the sources with
+    leads, in dictionary order.
+    """
+    have = set(src["source_id"].dropna().astype(str)) if len(src) else set()
+    rows = []
+    for sid in source_ids:
+        if sid in have:
+            continue
+        row = {k: 0 for k in ("leads", "junk", "quality_leads", "converted", "in_work", "sales")}
+        row.update(source_id=sid, junk_pct=None, conversion_to_deal_pct=None, conversion_to_sale_pct=None,
+                   revenue_per_lead=None, sales_amount=0.0, won_cycle_days=None,
+                   share_pct=0.0 if total_leads else None)
+        rows.append(row)
+    if not rows:
+        return src
+    extra = pd.DataFrame(rows, columns=list(src.columns) if len(src.columns) else None)
+    if src.empty:
+        return extra.reset_index(drop=True)
+    return pd.concat([src.astype(object), extra.astype(object)], ignore_index=True)
+
+
 def source_total(cohort: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
     """``sources_total``: one row with the :func:`source_metrics` columns over all cohort
     leads (no key); with no leads every ratio is ``None`` and counts are 0."""
@@ -263,10 +291,12 @@ def what_if(sources_table: pd.DataFrame, total: pd.DataFrame, planned_leads: flo
     plan_total = float(all_leads if planned_leads is None else planned_leads)
     rows = []
     for _, r in sources_table.iterrows():
-        share = r["leads"] / all_leads if all_leads else 0.0
+        share = int(r["leads"]) / all_leads if all_leads else 0.0
         p = plan_total * share
-        rows.append({"source_id": r["source_id"], "planned_leads": p, "revenue_per_lead": r["revenue_per_lead"],
-                     "projected_revenue": p * r["revenue_per_lead"]})
+        rpl_s = r["revenue_per_lead"]
+        rpl_s = None if rpl_s is None or pd.isna(rpl_s) else float(rpl_s)
+        rows.append({"source_id": r["source_id"], "planned_leads": p, "revenue_per_lead": rpl_s,
+                     "projected_revenue": None if rpl_s is None else p * rpl_s})
     per = pd.DataFrame(rows, columns=["source_id", "planned_leads", "revenue_per_lead", "projected_revenue"])
     rpl = t["revenue_per_lead"]
     rpl = None if rpl is None or pd.isna(rpl) else float(rpl)
@@ -345,7 +375,8 @@ def report_tables(
         "url": url.values if len(cohort) else [],
     }).sort_values(["created", "id"], kind="stable").reset_index(drop=True)
     tables = {
-        "sources": src,
+        "sources": add_silent_sources(src, [sid for sid in source_names(ds.statuses) if not sources or sid in sources],
+                                      len(cohort)),
         "sources_total": total,
         "utm": utm,
         "top5": top5(cohort, period, src),

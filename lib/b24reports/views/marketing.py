@@ -64,7 +64,7 @@ def lead_states_by_source(result: Any, lang: str = "ru", sources: Mapping[Any, s
     """Stacked horizontal bars per source (table ``sources``): converted / in work / junk
     leads, biggest source on top. ``None`` without leads."""
     s = result.tables["sources"]
-    if s.empty:
+    if s.empty or int(s["leads"].sum()) == 0:
         return None
     s = s.iloc[::-1]
     y = [source_label(v, lang, sources) for v in s["source_id"]]

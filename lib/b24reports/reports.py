@@ -714,15 +714,16 @@ def all_reports() -> list[ReportSpec]:
 def split_params(raw: Mapping[str, Any], specs: list[ReportSpec] | None = None) -> dict[str, dict[str, Any]]:
     """``render all``: hand each raw parameter to the reports that declare it.
 
-    Returns {report name: {param: value}}. A parameter that no report declares raises
-    ``BadParameter(name, value, 'no report declares it')`` (METRICS.md "Parameters").
+    Returns {report name: {param: value}}. A parameter that no report of ``specs`` declares
+    raises ``BadParameter(name, value, …)`` (METRICS.md "Parameters").
     """
     specs = all_reports() if specs is None else specs
     out: dict[str, dict[str, Any]] = {s.name: {} for s in specs}
     for k, v in raw.items():
         takers = [s for s in specs if any(p.name == k for p in s.all_params)]
         if not takers:
-            raise BadParameter(k, v, "no report declares this parameter")
+            who = f"report {specs[0].name!r}" if len(specs) == 1 else "any report"
+            raise BadParameter(k, v, f"not a parameter of {who} (see `b24reports list`)")
         for s in takers:
             out[s.name][k] = v
     return out

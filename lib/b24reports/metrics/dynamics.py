@@ -310,7 +310,7 @@ def forecast_trend(history: pd.Series, horizon: int = HORIZON, holdout: int = HO
     frame rows ``month, forecast, lower_80, upper_80, mape_pct`` (money clipped at 0; mape_pct
     the same on every row: the model refitted on all but the last ``holdout`` months, scored
     on them), note ``None``; with fewer than ``min_months`` months an empty frame and a note
-    saying how many full months there are.
+    saying how many full months there are (or that the model could not be fitted).
     """
     cols = ["month", "forecast", "lower_80", "upper_80", "mape_pct"]
     n = len(history)
@@ -318,8 +318,11 @@ def forecast_trend(history: pd.Series, horizon: int = HORIZON, holdout: int = HO
         return pd.DataFrame(columns=cols), (
             f"forecast_trend: {n} full months of history, the model needs at least {min_months}")
     y = history.to_numpy(dtype="float64")
-    fc = _ets_forecast(y, horizon)
-    back = _ets_forecast(y[:-holdout], holdout)
+    try:
+        fc = _ets_forecast(y, horizon)
+        back = _ets_forecast(y[:-holdout], holdout)
+    except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate series the optimiser cannot fit
+        return pd.DataFrame(columns=cols), f"forecast_trend: the model could not be fitted ({exc})"
     err = mape_pct(y[-holdout:], back["mean"].clip(lower=0))
     last = history.index[-1]
     rows = []

@@ -17,23 +17,19 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..columns import header
+from ..i18n import format_number, format_pct
 from .common import OUTCOME_COLORS, PALETTE
 
 Labels = Mapping[str, Mapping[Any, str]]
 
 _TEXT = {
-    "reached": {"ru": "Дошли до стадии", "en": "Reached the stage"},
     "from_prev": {"ru": "из предыдущей", "en": "of previous"},
     "from_created": {"ru": "от созданных", "en": "of created"},
-    "now": {"ru": "Сделок сейчас", "en": "Deals now"},
-    "amount_now": {"ru": "Сумма сейчас", "en": "Amount now"},
-    "won_amount": {"ru": "Сумма выигранных", "en": "Won amount"},
     "win_rate": {"ru": "доля выигранных", "en": "win rate"},
     "cycle": {"ru": "Длительность закрытой сделки, дней", "en": "Closed deal cycle, days"},
-    "deals": {"ru": "Сделки", "en": "Deals"},
     "won": {"ru": "Выиграна", "en": "Won"},
     "lost": {"ru": "Проиграна", "en": "Lost"},
-    "days": {"ru": "Дней в стадии (в среднем)", "en": "Days in stage (mean)"},
     "visits": {"ru": "заходов", "en": "visits"},
 }
 
@@ -47,19 +43,6 @@ def _name(labels: Labels | None, column: str, value: Any) -> str:
     if labels and column in labels and value in labels[column]:
         return str(labels[column][value])
     return str(value)
-
-
-def _pct_text(v: Any, lang: str) -> str:
-    if v is None or pd.isna(v):
-        return "—"
-    s = f"{float(v):.1f}"
-    return (s.replace(".", ",") + "\u00a0%") if lang == "ru" else s + "%"
-
-
-def _num_text(v: Any, lang: str) -> str:
-    """A 1-decimal number as the report language writes it (``12,5`` ru, ``12.5`` en)."""
-    s = f"{float(v):.1f}"
-    return s.replace(".", ",") if lang == "ru" else s
 
 
 def pipelines_of(stages: pd.DataFrame) -> list[int]:
@@ -80,10 +63,10 @@ def funnel_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None =
         return None
     names = [_name(labels, "stage_id", x) for x in s["stage_id"]]
     # the first stage's conversion is reached / the pipeline's cohort deals, the others' from the previous stage
-    text = [f"{int(r)} · {_pct_text(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
+    text = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
             for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
     fig = go.Figure(go.Funnel(y=names, x=[int(r) for r in s["reached"]], text=text, textinfo="text",
-                              marker={"color": PALETTE[0]}, name=_t("reached", lang)))
+                              marker={"color": PALETTE[0]}, name=header("reached", lang)))
     fig.update_layout(margin={"l": 160})
     return fig
 
@@ -100,9 +83,9 @@ def current_stage_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels |
               for sid, r in zip(s["stage_id"], s["reached"])]
     fig = go.Figure(go.Bar(x=names, y=[int(n) for n in s["current_deals"]], marker={"color": colors},
                            customdata=[float(a) for a in s["current_amount"]],
-                           hovertemplate="%{x}: %{y}<br>" + _t("amount_now", lang) + ": %{customdata:,.0f}<extra></extra>",
-                           name=_t("now", lang)))
-    fig.update_layout(yaxis_title=_t("now", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
+                           hovertemplate="%{x}: %{y}<br>" + header("current_amount", lang) + ": %{customdata:,.0f}<extra></extra>",
+                           name=header("current_deals", lang)))
+    fig.update_layout(yaxis_title=header("current_deals", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
     return fig
 
 
@@ -116,11 +99,11 @@ def managers_chart(managers: pd.DataFrame, labels: Labels | None = None, lang: s
         return None
     m = managers.sort_values("won_amount", kind="stable")
     names = [_name(labels, "employee_id", e) for e in m["employee_id"]]
-    text = [f"{_pct_text(p, lang)} {_t('win_rate', lang)}" for p in m["win_rate_pct"]]
+    text = [f"{format_pct(p, lang)} {_t('win_rate', lang)}" for p in m["win_rate_pct"]]
     fig = go.Figure(go.Bar(x=[float(a) for a in m["won_amount"]], y=names, orientation="h", text=text,
                            textposition="auto", insidetextfont={"color": "white"}, outsidetextfont={"color": "#333"},
-                           marker={"color": OUTCOME_COLORS["won"]}, name=_t("won_amount", lang)))
-    fig.update_layout(xaxis_title=_t("won_amount", lang), margin={"l": 160}, height=max(300, 28 * len(m) + 120))
+                           marker={"color": OUTCOME_COLORS["won"]}, name=header("won_amount", lang)))
+    fig.update_layout(xaxis_title=header("won_amount", lang), margin={"l": 160}, height=max(300, 28 * len(m) + 120))
     return fig
 
 
@@ -172,7 +155,7 @@ def cycle_histogram(deals: pd.DataFrame, stages: pd.DataFrame, lang: str = "ru")
         if len(part):
             fig.add_trace(go.Histogram(x=part["duration_days"].astype(float).tolist(), name=_t(key, lang),
                                        marker={"color": OUTCOME_COLORS[key]}, xbins={"size": 5}))
-    fig.update_layout(barmode="stack", xaxis_title=_t("cycle", lang), yaxis_title=_t("deals", lang))
+    fig.update_layout(barmode="stack", xaxis_title=_t("cycle", lang), yaxis_title=header("deals", lang))
     return fig
 
 
@@ -186,11 +169,11 @@ def time_in_stage_chart(time_in_stage: pd.DataFrame, labels: Labels | None = Non
     for i, (pid, g) in enumerate(t.groupby("pipeline_id", sort=False)):
         fig.add_trace(go.Bar(
             x=[_name(labels, "stage_id", s) for s in g["stage_id"]], y=[float(d) for d in g["avg_days_in_stage"]],
-            text=[_num_text(d, lang) for d in g["avg_days_in_stage"]], textposition="outside", cliponaxis=False,
+            text=[format_number(d, lang, 1) for d in g["avg_days_in_stage"]], textposition="outside", cliponaxis=False,
             customdata=[int(n) for n in g["visits"]],
             hovertemplate="%{x}: %{y} · %{customdata} " + _t("visits", lang) + "<extra></extra>",
             name=_name(labels, "pipeline_id", int(pid)), marker={"color": PALETTE[i % len(PALETTE)]}))
-    fig.update_layout(yaxis_title=_t("days", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
+    fig.update_layout(yaxis_title=header("avg_days_in_stage", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
     return fig
 
 
@@ -203,10 +186,10 @@ def kpis(managers: pd.DataFrame, lang: str = "ru") -> list[tuple[str, Any, str]]
     deals, won, lost = (int(managers[c].sum()) if len(managers) else 0 for c in ("deals", "won_deals", "lost_deals"))
     amount = float(managers["won_amount"].sum()) if len(managers) else 0.0
     return [
-        (_TEXT["deals"][lang], deals, "int"),
-        ({"ru": "Выиграно сделок", "en": "Deals won"}[lang], won, "int"),
-        (_TEXT["won_amount"][lang], amount, "money"),
-        ({"ru": "Доля выигранных", "en": "Win rate"}[lang], pct(won, won + lost), "pct"),
+        (header("deals", lang), deals, "int"),
+        (header("won_deals", lang), won, "int"),
+        (header("won_amount", lang), amount, "money"),
+        (header("win_rate_pct", lang), pct(won, won + lost), "pct"),
     ]
 
 

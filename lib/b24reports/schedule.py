@@ -173,7 +173,9 @@ class RunSummary:
     def table(self) -> str:
         """The summary table as plain text, one row per entry, then a totals line."""
         df = self.to_frame()
-        body = df.to_string(index=False) if len(df) else "(no entries ran)"
+        left = {c: (lambda w: (lambda v: f"{v:<{w}}"))(max([len(c), *(len(str(v)) for v in df[c])]))
+                for c in ("entry", "portal", "status", "error")}
+        body = df.to_string(index=False, formatters=left, justify="left") if len(df) else "(no entries ran)"
         n_ok = sum(r.status == "ok" for r in self.results)
         return (f"{body}\n{n_ok} ok, {len(self.failed)} failed, "
                 f"{sum(r.status == 'skipped' for r in self.results)} skipped in {self.wall_seconds:.1f} s")

@@ -202,6 +202,13 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         _remember_secret(srv.webhook_url)
         rep = sync(srv.webhook_url, store, full=True, progress=True)
     _print_sync(rep)
+    from .render import find_chromium, parse_formats
+
+    fmts = parse_formats(formats)
+    if "pdf" in fmts and find_chromium() is None:
+        _echo("warning: chromium not found, skipping PDF (install it: sudo apt-get install -y chromium)", err=True)
+        fmts = tuple(f for f in fmts if f != "pdf")
+    formats = ",".join(fmts)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
     from .data import Dataset
     from .plan import demo_plan

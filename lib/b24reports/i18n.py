@@ -209,7 +209,10 @@ def format_value(value: Any, kind: str, lang: str = DEFAULT_LANG, currency: str 
     if kind == "int":
         return format_int(value, lang)
     if kind == "id":
-        return str(int(value))
+        try:
+            return str(int(value))
+        except (TypeError, ValueError):
+            return str(value)
     if kind == "date":
         return format_date(value, lang)
     if kind == "datetime":

@@ -219,15 +219,16 @@ def test_zero_denominators_are_null():
     assert (st["NEW"]["reached"], st["NEW"]["conversion_from_prev_pct"], st["NEW"]["conversion_to_won_pct"]) == (0, 0.0, None)
     assert st["PREP"]["conversion_from_prev_pct"] is None
     assert "C1:NEW" not in st  # pipeline 1 has no cohort deal
+    assert tables["time_in_stage"]["stage_id"].tolist() == ["NEW", "PREP", "INVOICE"]
 
 
 def test_empty_cohort_gives_empty_tables_with_columns():
     tables, warnings = f.funnel_tables(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=AS_OF)
     assert set(tables) == set(f.TABLES)
     for name, cols in [("stages", f.STAGES_COLUMNS), ("managers", f.MANAGERS_COLUMNS),
-                       ("manager_stages", f.MANAGER_STAGES_COLUMNS), ("deals", f.DEALS_COLUMNS)]:
+                       ("manager_stages", f.MANAGER_STAGES_COLUMNS), ("deals", f.DEALS_COLUMNS),
+                       ("time_in_stage", f.TIME_IN_STAGE_COLUMNS)]:
         assert tables[name].empty and list(tables[name].columns) == cols
-    assert tables["time_in_stage"]["visits"].tolist() == [0, 0, 0, 0]
     assert warnings == []
 
 

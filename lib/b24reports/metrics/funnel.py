@@ -29,8 +29,9 @@ Choices where METRICS.md is silent (written here, kept consistent with the other
   stage, or until as_of when it is the deal's last record. An open deal with no history
   record has one visit of its current stage from ``DATE_CREATE`` to as_of. Only visits of
   progress stages (semantics P) count: a visit of a won/lost stage has no end, and its
-  "time in stage" would only be the time since closing. Rows: every P stage of the chosen
-  pipelines (``visits`` 0 and ``avg_days_in_stage`` null when nobody visited it).
+  "time in stage" would only be the time since closing. Rows: every P stage of the
+  pipelines that hold cohort deals, as in ``stages`` (``visits`` 0 and
+  ``avg_days_in_stage`` null when nobody visited it).
 """
 
 from __future__ import annotations
@@ -325,7 +326,8 @@ def funnel_tables(
         "managers": managers_table(deals),
         "manager_stages": manager_stages_table(deals, stages),
         "deals": deals_table(deals, as_of, ds.portal),
-        "time_in_stage": time_in_stage_table(visits, stages),
+        # like ``stages``: only pipelines holding cohort deals
+        "time_in_stage": time_in_stage_table(visits, stages[stages["pipeline_id"].isin(deals["pipeline_id"].unique())]),
     }
     warnings = [*ds.warnings, *c.empty_opportunity_warnings(deals, "deals"), *unknown_stage_warnings(deals, stages)]
     return tables, warnings

@@ -190,3 +190,20 @@ def test_render_all_hands_params_to_declaring_reports(env, tmp_path):
                             progress=False)
     doc = json.loads(out["testrep"]["json"].read_text())
     assert [d["id"] for d in doc["tables"]["deals"]] == [2]   # only deal 2 (9000 RUB) is ≥ 5000
+
+
+def test_plotly_renderer_choice_and_offline_bundle(monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from b24reports import nb
+
+    monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # restore afterwards
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k-1")
+    assert nb.setup_plotly() == "plotly_mimetype"            # Voila: light page, live kernel
+    monkeypatch.delenv("VOILA_KERNEL_ID")
+    assert nb.setup_plotly() == nb.OFFLINE_RENDERER          # papermill/nbconvert: static html
+    bundle = pio.renderers[nb.OFFLINE_RENDERER].to_mimebundle(go.Figure(go.Bar(x=[1], y=[2])).to_dict())
+    html = bundle["text/html"]
+    assert "Plotly.newPlot" in html
+    assert "mathjax" not in html.lower() and "https://" not in html   # no CDN script per figure

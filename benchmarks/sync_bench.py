@@ -79,24 +79,29 @@ def main() -> None:
             except ImportError:
                 print("fast-bitrix24 not installed (pip install fast-bitrix24): skipped")
                 return
-            before = srv.requests.total
-            fb = Bitrix(srv.webhook_url, verbose=False, requests_per_second=args.rate, request_pool_size=args.burst,
-                        ssl=False)
-            t = time.perf_counter()
-            rows = fb.get_all("crm.deal.list", {"select": list(ENTITIES["deals"].select)})
-            fb_wall = time.perf_counter() - t
-            fb_req = srv.requests.total - before
-            # our export of the same entity alone
-            c2 = B24Client(srv.webhook_url, rate=args.rate, burst=args.burst)
-            before = srv.requests.total
-            t = time.perf_counter()
-            n = sum(len(p) for p in c2.export("crm.deal.list", select=list(ENTITIES["deals"].select)))
-            our_wall = time.perf_counter() - t
-            our_req = srv.requests.total - before
-            print(f"deals export: b24reports {n} rows, {our_req} requests, {our_wall:.2f}s | "
-                  f"fast-bitrix24 {len(rows)} rows, {fb_req} requests, {fb_wall:.2f}s | "
-                  f"ratio fast-bitrix24/b24reports: requests {fb_req / max(our_req, 1):.1f}x, "
-                  f"time {fb_wall / max(our_wall, 1e-9):.1f}x")
+            cm = srv.cost_model
+            for name in ("deals", "activities"):
+                spec = ENTITIES[name]
+                fb = Bitrix(srv.webhook_url, verbose=False, requests_per_second=args.rate,
+                            request_pool_size=args.burst, ssl=False)
+                before, op0 = srv.requests.total, cm.status(spec.method)[0]
+                t = time.perf_counter()
+                try:
+                    rows = fb.get_all(spec.method, {"select": list(spec.select)})
+                except Exception as e:  # noqa: BLE001 -- report and go on
+                    print(f"{name}: fast-bitrix24 failed: {type(e).__name__}: {e}")
+                    continue
+                fb_wall, fb_req, fb_op = time.perf_counter() - t, srv.requests.total - before, cm.status(spec.method)[0] - op0
+                c2 = B24Client(srv.webhook_url, rate=args.rate, burst=args.burst)
+                before, op0 = srv.requests.total, cm.status(spec.method)[0]
+                t = time.perf_counter()
+                n = sum(len(p) for p in c2.export(spec.method, select=list(spec.select)))
+                our_wall, our_req, our_op = time.perf_counter() - t, srv.requests.total - before, cm.status(spec.method)[0] - op0
+                print(f"{name} export: b24reports {n} rows, {our_req} requests, {our_wall:.2f}s, "
+                      f"server time {our_op:.1f}s | fast-bitrix24 {len(rows)} rows, {fb_req} requests, "
+                      f"{fb_wall:.2f}s, server time {fb_op:.1f}s | ratio fast-bitrix24/b24reports: "
+                      f"requests {fb_req / max(our_req, 1):.2f}x, wall {fb_wall / max(our_wall, 1e-9):.2f}x, "
+                      f"server time {fb_op / max(our_op, 1e-9):.2f}x")
 
 
 if __name__ == "__main__":

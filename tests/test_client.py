@@ -262,7 +262,7 @@ def test_batch_wire_format_json_body_with_encoded_cmds():
 def test_export_chains_50_pages_in_one_request():
     portal = FakePortal(120)
     c, _ = make_client(portal)
-    pages = list(c.export("crm.deal.list", select=["ID", "TITLE"]))
+    pages = list(c.export("crm.deal.list", select=["ID", "TITLE"], first_chain=50))
     # 120 rows = pages of 50, 50, 20; page 3 is short -> stop; pages 4..50 of that batch
     # reference $result[p2][49][ID] which does not exist and are ignored.
     assert [len(p) for p in pages] == [50, 50, 20]
@@ -276,7 +276,7 @@ def test_export_chains_50_pages_in_one_request():
 def test_export_2600_rows_takes_two_requests():
     portal = FakePortal(2600)
     c, _ = make_client(portal)
-    ids = [int(r["ID"]) for p in c.export("crm.deal.list", select=["ID"]) for r in p]
+    ids = [int(r["ID"]) for p in c.export("crm.deal.list", select=["ID"], first_chain=50) for r in p]
     # floor ceil(2600 / 2500) = 2 requests
     assert ids == list(range(1, 2601)) and c.requests == 2
 
@@ -284,14 +284,28 @@ def test_export_2600_rows_takes_two_requests():
 def test_export_exact_multiple_of_50_stops_on_empty_page():
     portal = FakePortal(100)
     c, _ = make_client(portal)
-    assert sum(len(p) for p in c.export("crm.deal.list", select=["ID"])) == 100
+    assert sum(len(p) for p in c.export("crm.deal.list", select=["ID"], first_chain=50)) == 100
     assert c.requests == 1
+
+
+def test_export_probes_with_one_page_first():
+    portal = FakePortal(30)
+    c, _ = make_client(portal)
+    assert sum(len(p) for p in c.export("crm.deal.list", select=["ID"])) == 30
+    # a small result: one request carrying ONE page command (no wasted trailing pages)
+    assert c.requests == 1 and list(portal.seen[0][1]["cmd"]) == ["p0"]
+    portal = FakePortal(120)
+    c, _ = make_client(portal)
+    assert [int(r["ID"]) for p in c.export("crm.deal.list", select=["ID"]) for r in p] == list(range(1, 121))
+    # probe page (50 rows) full -> next batch chains 50 commands: pages 51-100, 101-120 (short: stop)
+    assert c.requests == 2 and len(portal.seen[0][1]["cmd"]) == 1 and len(portal.seen[1][1]["cmd"]) == 50
 
 
 def test_export_wrapped_tasks_camelcase():
     portal = FakePortal(0, n_tasks=75)
     c, _ = make_client(portal)
-    pages = list(c.export("tasks.task.list", select=["ID", "TITLE"], row_id_field="id", result_key="tasks"))
+    pages = list(c.export("tasks.task.list", select=["ID", "TITLE"], row_id_field="id", result_key="tasks",
+                          first_chain=50))
     assert [int(r["id"]) for p in pages for r in p] == list(range(1, 76))
     assert "$result[p0][tasks][49][id]" in portal.seen[0][1]["cmd"]["p1"]
 
@@ -320,7 +334,7 @@ def test_export_page_error_raises_batch_error():
 
     c, _ = make_client(handler)
     with pytest.raises(B24BatchError):
-        list(c.export("crm.deal.list", select=["ID"]))
+        list(c.export("crm.deal.list", select=["ID"], first_chain=50))
 
 
 def test_list_all_offset_paging():
@@ -368,7 +382,7 @@ def test_export_nested_429_keeps_good_pages_and_waits_for_reset():
         return ok({"result": {"p0": [{"ID": str(i)} for i in range(51, 71)]}, "result_error": []})
 
     c, _ = make_client(handler, ft=ft)
-    ids = [int(r["ID"]) for p in c.export("crm.activity.list", select=["ID"]) for r in p]
+    ids = [int(r["ID"]) for p in c.export("crm.activity.list", select=["ID"], first_chain=50) for r in p]
     assert ids == list(range(1, 71))
     # waited for the reset (50 s + 1 s margin), then resumed after id 50
     assert ft.slept == [pytest.approx(51.0)] and "filter%5B%3EID%5D=50" in calls[1]

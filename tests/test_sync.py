@@ -224,12 +224,14 @@ def test_crash_mid_sync_then_rerun_is_exact(tmp_path):
     portal = FakePortal(n_deals=3000)
     db = tmp_path / "p.duckdb"
     # requests: scope, currency, category, 4 status lists, 2 user.get, department.get = 10,
-    # then deal batches of 2,500 rows: the 12th request (2nd deal batch) fails
-    portal.fail_after = 11
+    # then deals: a 1-page probe (11: ids 1-50), a 50-page batch (12: ids 51-2550); rows are
+    # committed every 2,500 (ids 1-2500); the 13th request (ids 2551-3000) fails, so ids
+    # 2501-2550 were fetched but not committed
+    portal.fail_after = 12
     with pytest.raises(B24TransportError):
         sync(client_for(portal), db, progress=False)
     with open_store(db, read_only=True) as s:
-        assert s.count("deals") == 2500  # first batch committed, state cursor at 2500
+        assert s.count("deals") == 2500  # committed with its cursor: last_id 2500
         assert s.get_state("deals")["last_id"] == 2500
         assert s.runs().iloc[0]["status"] == "failed"
         assert "topsecretcode" not in s.runs().iloc[0]["error"]

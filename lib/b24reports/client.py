@@ -37,6 +37,7 @@ from .errors import (
     B24CursorError,
     B24RateLimitError,
     B24TransportError,
+    B24UnreachableError,
     BadParameter,
 )
 
@@ -71,6 +72,9 @@ METHOD_SCOPE = {
 RETRY_CODES = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT", "INTERNAL_SERVER_ERROR",
                "ERROR_UNEXPECTED_ANSWER"}
 RETRY_STATUS = {500, 502, 503, 504}
+#: Connection attempts (DNS failure, refused) before the first reply of the portal after which
+#: the host is taken as unreachable: B24UnreachableError, no further retries.
+UNREACHABLE_ATTEMPTS = 3
 
 
 def _scope_of(method: str) -> str | None:
@@ -287,6 +291,8 @@ class B24Client:
         self.operating: dict[str, OperatingStats] = {}
         self.batch_supported: bool | None = None
         self.last_reply_time: dict | None = None  # ``time`` block of the last successful reply
+        self._replied = False        # any HTTP reply received from the portal yet
+        self._connect_failures = 0   # ConnectErrors before the first reply
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -382,11 +388,19 @@ class B24Client:
             raise _Retry(B24TransportError(f"timeout after {self.timeout}s calling {method} on "
                                            f"{self.auth.portal} ({type(e).__name__})")) from None
         except httpx.TransportError as e:
+            reason = f"{type(e).__name__}: {self.auth.redact(str(e))}"
+            if isinstance(e, httpx.ConnectError) and not self._replied:
+                self._connect_failures += 1
+                if self._connect_failures >= min(UNREACHABLE_ATTEMPTS, self.max_retries + 1):
+                    raise B24UnreachableError(
+                        f"cannot reach the portal {self.auth.portal} ({reason}); check the host in the webhook "
+                        f"URL -- gave up after {self._connect_failures} attempts") from None
             raise _Retry(B24TransportError(f"connection error calling {method} on {self.auth.portal}: "
-                                           f"{type(e).__name__}: {self.auth.redact(str(e))}")) from None
+                                           f"{reason}")) from None
         finally:
             if self.on_request:
                 self.on_request(method, status, self._clock() - t0)
+        self._replied = True
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -466,6 +480,8 @@ class B24Client:
             B24AuthError: 401/403 codes (not retried; message says what is wrong, never the secret).
             B24RateLimitError: rate/time limits outlasted the retry budget.
             B24TransportError: network/5xx/non-JSON failures outlasted the retry budget.
+            B24UnreachableError: the host never answered (DNS failure, connection refused) in
+                ``UNREACHABLE_ATTEMPTS`` attempts (exit code 2).
             B24ApiError: any other error reply (``code`` = the ``error`` string, may be empty).
         """
         return self._request(method, params or {})
@@ -531,6 +547,7 @@ class B24Client:
         extra: Mapping[str, Any] | None = None,
         start_after: int = 0,
         pages_per_batch: int = BATCH_MAX,
+        first_chain: int = 1,
     ) -> Iterator[list[dict]]:
         """The documented fast export: ``order ID ASC``, filter ``>ID`` = last id, ``start=-1``.
 
@@ -558,6 +575,12 @@ class B24Client:
                 (voximplant: ``{"SORT": "ID", "ORDER": "ASC"}``).
             extra: other parameters (``entityTypeId``...).
             start_after: resume after this id.
+            first_chain: page commands in the FIRST batch (default 1, a probe). Commands after
+                a short page still execute on the server and burn the method's execution-time
+                budget (up to 49 wasted pages); probing first means a small result (an
+                incremental window, a small table) costs one page, at the price of one extra
+                request for results over 50 rows. ``first_chain=50`` reaches the request floor
+                ceil(rows / 2500).
 
         Yields: pages (list of raw row dicts), ids strictly increasing across pages, no duplicates.
 
@@ -575,7 +598,8 @@ class B24Client:
         if gt in flt:
             raise BadParameter("filter", gt, "export sets the >ID cursor itself; use start_after")
         last = int(start_after)
-        per = max(1, min(BATCH_MAX, pages_per_batch))
+        per_max = max(1, min(BATCH_MAX, pages_per_batch))
+        per = max(1, min(per_max, first_chain))
 
         def params_for(cursor: Any) -> dict:
             return {**base, filter_key: {**flt, gt: cursor}}
@@ -622,6 +646,7 @@ class B24Client:
                         break
                 if done:
                     return
+                per = per_max
             else:
                 env = self.call(method, params_for(last))
                 raw = self._unwrap(env.get("result"), result_key, method)

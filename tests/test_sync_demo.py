@@ -176,3 +176,16 @@ def test_bad_token_is_auth_error_without_secret(tmp_path, portal_factory):
         with pytest.raises(B24AuthError) as ei:
             sync(url, tmp_path / "x.duckdb", progress=False)
     assert "wrongtoken123" not in str(ei.value)
+
+
+def test_no_log_record_contains_the_secret(tmp_path, portal_factory, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    portal = portal_factory()
+    faults = FaultPlan([Fault("503", method="batch", nth=1), Fault("reset", method="batch", nth=3)])
+    with DemoServer(portal, faults=faults) as srv:
+        rep = sync(fast_client(srv.webhook_url), tmp_path / "x.duckdb", progress=False, log=logging.getLogger("t"))
+    assert rep.status == "ok" and caplog.records  # retries and progress were logged
+    assert "demo-webhook-token" not in caplog.text
+    assert logging.getLogger("httpx").level == logging.WARNING

@@ -174,7 +174,11 @@ class ReportView:
             self.no_data()
             return
         vc.style_figure(fig, title)
-        fig.show(config=_PLOTLY_CONFIG)
+        hook = getattr(self, "figure_hook", None)  # live dashboard (b24reports.dashboard) under Voila
+        if hook is not None:
+            hook(fig, _PLOTLY_CONFIG)
+        else:
+            fig.show(config=_PLOTLY_CONFIG)
 
     def kpis(self, items: list[tuple[str, Any, str]]) -> None:
         """Display headline numbers: ``(label, value, kind)`` items (see ``kpi_cards``)."""
@@ -194,6 +198,11 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
     Raises ``BadParameter`` (bad or unknown value, missing store), ``StoreError``.
     Also sets the plotly renderer (:func:`setup_plotly`) and the page CSS.
     """
+    from . import dashboard as _dash
+
+    live = _dash.current() if _dash.is_voila() else None
+    if live is not None and live.replaying and live.spec.name == name:  # a filter change re-runs the cells
+        return live.view
     spec = reports.get(name)
     declared = {p.name for p in spec.all_params}
     raw = {k: v for k, v in dict(params or {}).items() if k in declared and v is not None}
@@ -212,6 +221,10 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
         dataset = store
     _warnings.filterwarnings("ignore", category=FutureWarning)
     _warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if _dash.is_voila():  # live dashboard: filter bar, cells re-run on every filter change
+        setup_plotly()
+        _display_html(f"<style>{vc.CSS}{_dash.CSS}</style>")
+        return _dash.open_live(spec, dataset, raw, lambda res: ReportView(res, dataset))
     result = spec.run(dataset, raw)
     setup_plotly()
     try:

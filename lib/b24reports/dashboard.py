@@ -1,0 +1,624 @@
+"""Live dashboards: the same report notebook, under Voila, with a filter bar.
+
+Under papermill/nbconvert nothing here runs: :func:`b24reports.nb.open_report` checks
+:func:`is_voila` (``VOILA_KERNEL_ID`` set in the kernel) and only then calls :func:`open_live`,
+so static snapshots hold no widget code or output.
+
+How one notebook becomes a dashboard (no second copy of the logic):
+
+* :func:`open_live` computes the report, displays the filter bar (:class:`Dashboard`), and
+  from then on wraps the output of the rest of the current cell and of every later cell in an
+  ``ipywidgets.Output`` (IPython ``pre_run_cell``/``post_run_cell`` hooks), remembering each
+  cell's source.
+* A filter change recomputes the report (``ReportSpec.run`` with the new parameters), swaps
+  the result inside the notebook's ``ReportView`` and re-runs the remembered cell sources into
+  their outputs, so every view of the report is redrawn by the notebook's own code.
+
+Filters (the report's declared parameters, METRICS.md "Parameters"): period (presets
+:data:`PRESETS` + custom dates), ``pipelines``, ``departments`` (the metrics include
+sub-departments), ``employees``; on reports that declare them ``sources`` and the UTM tags.
+Clicks on a chart point whose label is a manager (or a lead source) refilter to it and show
+a chip that clears it; a click on a month of a time axis drills the period down to that month.
+URL query parameters (:func:`query_to_raw`) prefill the filters.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html as _html
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from . import reports
+from .errors import BadParameter
+
+#: Period presets of the filter bar, in display order.
+PRESETS = ("this_month", "last_month", "quarter_to_date", "last_12_months", "custom")
+
+PRESET_LABELS = {
+    "ru": {"this_month": "Этот месяц", "last_month": "Прошлый месяц", "quarter_to_date": "Квартал до сегодня",
+           "last_12_months": "12 месяцев", "custom": "Свой период"},
+    "en": {"this_month": "This month", "last_month": "Last month", "quarter_to_date": "Quarter to date",
+           "last_12_months": "Last 12 months", "custom": "Custom"},
+}
+
+_UI = {
+    "ru": {"period": "Период", "from": "с", "to": "по", "pipeline": "Воронка", "department": "Отдел",
+           "employee": "Сотрудник", "source": "Источник", "utm_source": "utm_source", "utm_medium": "utm_medium",
+           "utm_campaign": "utm_campaign", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
+           "ready": "Готово", "excel": "Скачать Excel", "excel_ready": "Файл Excel готов: ",
+           "clear": "снять фильтр", "error": "Ошибка"},
+    "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
+           "employee": "Employee", "source": "Source", "utm_source": "utm_source", "utm_medium": "utm_medium",
+           "utm_campaign": "utm_campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
+           "ready": "Ready", "excel": "Download Excel", "excel_ready": "Excel file ready: ",
+           "clear": "clear filter", "error": "Error"},
+}
+
+#: Filter names of the bar -> report parameter they set (one value each; "" = all).
+DIMENSIONS = ("pipelines", "departments", "employees", "sources", "utm_source", "utm_medium", "utm_campaign")
+
+#: URL query aliases -> parameter names (``?employee=12&from=2026-02-01``).
+QUERY_ALIASES = {"from": "date_from", "to": "date_to", "employee": "employees", "pipeline": "pipelines",
+                 "department": "departments", "source": "sources", "period": "preset"}
+
+
+def is_voila() -> bool:
+    """True inside a kernel started by Voila (it sets ``VOILA_KERNEL_ID``)."""
+    return bool(os.environ.get("VOILA_KERNEL_ID"))
+
+
+def _month_start(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    m = d.year * 12 + d.month - 1 + n
+    return dt.date(m // 12, m % 12 + 1, 1)
+
+
+def preset_period(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """Inclusive period ``(date_from, date_to)`` of a preset, relative to ``today`` (the
+    report's as_of date, portal time).
+
+    ``this_month``: 1st of today's month .. today; ``last_month``: the previous calendar
+    month; ``quarter_to_date``: 1st day of today's quarter .. today; ``last_12_months``: the 12
+    full calendar months before today's month (the reports' default period, METRICS.md
+    "Parameters"). Raises ``BadParameter('period', preset, …)`` for anything else (``custom``
+    has no fixed period).
+    """
+    if preset == "this_month":
+        return _month_start(today), today
+    if preset == "last_month":
+        start = _add_months(today, -1)
+        return start, _month_start(today) - dt.timedelta(days=1)
+    if preset == "quarter_to_date":
+        return dt.date(today.year, (today.month - 1) // 3 * 3 + 1, 1), today
+    if preset == "last_12_months":
+        return _add_months(today, -12), _month_start(today) - dt.timedelta(days=1)
+    raise BadParameter("period", preset, f"unknown period preset; known: {', '.join(p for p in PRESETS if p != 'custom')}")
+
+
+def detect_preset(date_from: dt.date, date_to: dt.date, today: dt.date) -> str:
+    """The preset whose period is exactly ``date_from..date_to`` for ``today``, else ``custom``."""
+    for p in PRESETS[:-1]:
+        if preset_period(p, today) == (date_from, date_to):
+            return p
+    return "custom"
+
+
+def query_to_raw(query: str, spec: reports.ReportSpec) -> dict[str, str]:
+    """Raw report parameters from a URL query string (Voila's ``QUERY_STRING``).
+
+    Accepts parameter names (``employees=12``, ``date_from=2026-02-01``) and the aliases of
+    :data:`QUERY_ALIASES` (``employee``, ``pipeline``, ``department``, ``source``, ``from``,
+    ``to``, ``period`` = a preset name). Keys the report does not declare and Voila's own
+    (``voila-template``, ``theme``, …) are ignored; repeated keys join with commas. Values
+    stay strings: ``ReportSpec.parse_params`` checks them (``BadParameter``). A ``period``
+    preset comes back under the key ``preset``.
+    """
+    declared = {p.name for p in spec.all_params} | {"preset"}
+    out: dict[str, str] = {}
+    for k, v in parse_qsl(query or "", keep_blank_values=False):
+        name = QUERY_ALIASES.get(k, k)
+        if name not in declared:
+            continue
+        out[name] = f"{out[name]},{v}" if name in out else v
+    return out
+
+
+def _isna(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or bool(pd.isna(v))
+
+
+def _name_of_user(name: Any, last_name: Any, uid: int) -> str:
+    s = " ".join(x for x in (last_name, name) if isinstance(x, str) and x).strip()
+    return s or f"#{uid}"
+
+
+def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> dict[str, list[tuple[str, str]]]:
+    """Choices of each filter the report declares: ``{param: [(label, value), ...]}``, the
+    first item ``(All, "")``. Values are strings as a URL would carry them.
+
+    Sources: ``crm.category.list`` (pipelines, by sort), ``department.get`` (departments,
+    indented by depth under their parent), ``user.get`` (employees by name, active first),
+    ``crm.status.list`` entity ``SOURCE`` plus ``-`` = not set (sources), distinct lead
+    UTM values (``crm.lead.list``; deals when the portal has no leads).
+    """
+    ui = _UI[lang]
+    declared = {p.name for p in spec.all_params}
+    out: dict[str, list[tuple[str, str]]] = {}
+    allv = [(ui["all"], "")]
+    if "pipelines" in declared:
+        p = dataset.pipelines.sort_values(["sort", "id"], na_position="last")
+        out["pipelines"] = allv + [(str(n), str(int(i))) for i, n in zip(p["id"], p["name"])]
+    if "departments" in declared:
+        d = dataset.departments
+        children: dict[Any, list[tuple[int, str, int]]] = {}
+        for i, n, par, s in zip(d["id"], d["name"], d["parent"], d["sort"]):
+            key = None if _isna(par) else int(par)
+            children.setdefault(key, []).append((0 if _isna(s) else int(s), str(n), int(i)))
+        ids = {int(i) for i in d["id"]}
+        roots = [k for k in children if k is None or k not in ids]
+        items: list[tuple[str, str]] = []
+
+        def walk(parent: Any, depth: int) -> None:
+            for _s, n, i in sorted(children.get(parent, [])):
+                items.append(("\u00a0\u00a0" * depth + n, str(i)))
+                walk(i, depth + 1)
+
+        for r in roots:
+            walk(r, 0)
+        out["departments"] = allv + items
+    if "employees" in declared:
+        u = dataset.users
+        rows = sorted(((_isna(a) or not bool(a), _name_of_user(n, ln, int(i)), int(i))
+                       for i, a, n, ln in zip(u["id"], u["active"], u["name"], u["last_name"])))
+        out["employees"] = allv + [(name, str(i)) for _a, name, i in rows]
+    if "sources" in declared:
+        st = dataset.statuses
+        src = st[st["entity_id"].astype(str) == "SOURCE"].sort_values(["sort", "status_id"], na_position="last")
+        out["sources"] = allv + [(str(n), str(c)) for c, n in zip(src["status_id"], src["name"])] + [(ui["not_set"], "-")]
+    for tag in ("utm_source", "utm_medium", "utm_campaign"):
+        if tag in declared:
+            frame = dataset.leads if len(dataset.leads) else dataset.deals
+            vals = sorted({str(x) for x in frame[tag].dropna() if str(x).strip()}) if tag in frame.columns else []
+            out[tag] = allv + [(v, v) for v in vals]
+    return out
+
+
+def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]],
+                 declared: set[str]) -> tuple[str, str] | None:
+    """What a click on a chart point refilters to: ``(param, value)`` or ``None``.
+
+    ``point_values``: the point's x, y, trace name and customdata items, in that order.
+    A value equal to a manager's display name (``labels['employee_id']``) or to an employee
+    id given as customdata gives ``('employees', id)``; a lead source name
+    (``labels['source_id']``) gives ``('sources', code)`` when the report declares
+    ``sources``; a month (a date/Timestamp or ``YYYY-MM``/``YYYY-MM-DD`` string) gives
+    ``('month', 'YYYY-MM-01')`` (drill down to that month).
+    """
+    emp = {str(v): k for k, v in (labels.get("employee_id") or {}).items()}
+    src = {str(v): k for k, v in (labels.get("source_id") or {}).items()}
+    for v in point_values:
+        if v is None:
+            continue
+        s = str(v)
+        if "employees" in declared and s in emp:
+            return "employees", str(emp[s])
+        if "sources" in declared and s in src:
+            return "sources", str(src[s])
+    for v in point_values[:1]:  # a month is only taken from the x axis
+        if isinstance(v, dt.date):
+            return "month", v.replace(day=1).isoformat() if not isinstance(v, dt.datetime) else v.date().replace(day=1).isoformat()
+        if isinstance(v, str) and len(v) >= 7 and v[4:5] == "-" and v[:4].isdigit() and v[5:7].isdigit():
+            return "month", f"{v[:7]}-01"
+    return None
+
+
+class Dashboard:
+    """The live filter bar of one report inside a Voila kernel.
+
+    ``spec``: the registry entry; ``dataset``: the loaded store (``data.Dataset``); ``base``:
+    raw parameters from the notebook (and the URL query). :meth:`apply` recomputes with new
+    filters and redraws; :attr:`view` is the notebook's ``ReportView`` (its ``result`` is
+    swapped on every recompute). Widgets are built lazily by :meth:`widget`.
+    """
+
+    def __init__(self, spec: reports.ReportSpec, dataset: Any, base: Mapping[str, Any]):
+        self.spec, self.dataset = spec, dataset
+        self.declared = {p.name for p in spec.all_params}
+        base = dict(base)
+        preset = base.pop("preset", None)
+        self.base = {k: v for k, v in base.items() if k not in DIMENSIONS and k not in ("date_from", "date_to")}
+        self.filters: dict[str, str] = {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+                                        for k, v in base.items() if k in DIMENSIONS and k in self.declared and v not in (None, "")}
+        first = spec.run(dataset, {**self.base, **{k: v for k, v in base.items() if k in ("date_from", "date_to")},
+                                   **self.filters})
+        self.lang: str = first.params["lang"]
+        self.today: dt.date = first.params["as_of"].date()
+        if preset:
+            self.date_from, self.date_to = preset_period(str(preset), self.today)
+        else:
+            self.date_from, self.date_to = first.params["date_from"], first.params["date_to"]
+        self.result = first if not preset else self._compute()
+        self.view: Any = None
+        self.cells: list[tuple[str, Any]] = []
+        self.replaying = False
+        self.generation = 0
+        self.last_refilter_s: float | None = None
+        self._w: dict[str, Any] = {}
+        self._mute = False
+        self._open_out: Any = None
+        self.on_redraw: list[Callable[[Dashboard], None]] = []
+
+    # ------------------------------------------------------------------ state
+
+    def raw_params(self) -> dict[str, Any]:
+        """The raw parameters of the current filter state (what ``ReportSpec.run`` gets)."""
+        return {**self.base, "date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat(),
+                **{k: v for k, v in self.filters.items() if v}}
+
+    def _compute(self) -> reports.ReportResult:
+        return self.spec.run(self.dataset, self.raw_params())
+
+    def set_filter(self, name: str, value: str | None, *, redraw: bool = True) -> None:
+        """Set one dimension filter (``employees``, ``pipelines``, …; ``None``/"" = all) or the
+        period (``name='month'``, value ``YYYY-MM-01``: that calendar month, capped at today)
+        and recompute. A bad value leaves the previous state and shows the error."""
+        old = (dict(self.filters), self.date_from, self.date_to)
+        if name == "month":
+            start = dt.date.fromisoformat(str(value))
+            self.date_from, self.date_to = start, min(_add_months(start, 1) - dt.timedelta(days=1), self.today)
+        elif name in DIMENSIONS and name in self.declared:
+            if value in (None, ""):
+                self.filters.pop(name, None)
+            else:
+                self.filters[name] = str(value)
+        else:
+            raise BadParameter(name, value, f"not a filter of report {self.spec.name!r}")
+        if redraw:
+            try:
+                self.refresh()
+            except Exception:
+                self.filters, self.date_from, self.date_to = old
+                raise
+
+    def set_period(self, date_from: dt.date, date_to: dt.date, *, redraw: bool = True) -> None:
+        """Set the period (inclusive dates) and recompute."""
+        if date_from > date_to:
+            raise BadParameter("date_from", date_from.isoformat(), f"is after date_to={date_to.isoformat()}")
+        self.date_from, self.date_to = date_from, date_to
+        if redraw:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the report for the current filters and redraw every view (re-run the
+        remembered cells); updates the widgets, chips and status line."""
+        t0 = time.perf_counter()
+        self._status(_UI[self.lang]["busy"], busy=True)
+        try:
+            self.result = self._compute()
+        except Exception as e:  # shown on the bar; the previous views stay
+            self._status(f"{_UI[self.lang]['error']}: {e}", busy=False, error=True)
+            raise
+        if self.view is not None:
+            self.view.result = self.result
+            self.view.params = self.result.params
+        self.replay()
+        self.generation += 1
+        self.last_refilter_s = time.perf_counter() - t0
+        self._sync_widgets()
+        self._status(f"{_UI[self.lang]['ready']} · {self.last_refilter_s:.2f} s", busy=False)
+        for cb in self.on_redraw:
+            cb(self)
+
+    # ------------------------------------------------------------------ cells
+
+    def replay(self) -> None:
+        """Re-run every remembered cell source in the notebook namespace into its output."""
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        ns = ip.user_ns if ip is not None else {}
+        self.replaying = True
+        try:
+            for src, out in self.cells:
+                out.clear_output(wait=True)
+                with out:
+                    try:
+                        exec(compile(src, "<report cell>", "exec"), ns)
+                    except Exception:
+                        from IPython.display import HTML, display
+
+                        display(HTML(f"<pre class='b24r-error'>{_html.escape(traceback.format_exc(limit=3))}</pre>"))
+        finally:
+            self.replaying = False
+
+    def capture_cells(self, current_source: str) -> None:
+        """Route the rest of the current cell and every later cell into ``Output`` widgets
+        and remember their sources (IPython ``pre_run_cell``/``post_run_cell`` events)."""
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is None:
+            return
+        rest = _after_open_report(current_source)
+        self._begin_cell(rest)
+        ip.events.register("pre_run_cell", self._pre_run_cell)
+        ip.events.register("post_run_cell", self._post_run_cell)
+
+    def _begin_cell(self, src: str) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        out = w.Output()
+        display(out)
+        out.__enter__()
+        self._open_out = out
+        self.cells.append((src, out))
+
+    def _pre_run_cell(self, info: Any) -> None:
+        if not self.replaying:
+            self._begin_cell(getattr(info, "raw_cell", "") or "")
+
+    def _post_run_cell(self, result: Any) -> None:
+        if self._open_out is not None:
+            out, self._open_out = self._open_out, None
+            out.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ clicks and figures
+
+    def show_figure(self, fig: Any, config: Mapping[str, Any]) -> None:
+        """Display a plotly figure; when its points carry managers, sources or months, as a
+        ``FigureWidget`` whose clicks refilter (:func:`click_target`), else as a plain figure."""
+        labels = self.view.labels if self.view is not None else {}
+        if not self._clickable(fig, labels):
+            fig.show(config=dict(config))
+            return
+        import plotly.graph_objects as go
+        from IPython.display import display
+
+        fw = go.FigureWidget(fig)
+        for trace in fw.data:
+            trace.on_click(self._on_click)
+        display(fw)
+
+    def _clickable(self, fig: Any, labels: Mapping[str, Mapping[Any, str]]) -> bool:
+        names = {str(v) for v in (labels.get("employee_id") or {}).values()} if "employees" in self.declared else set()
+        if "sources" in self.declared:
+            names |= {str(v) for v in (labels.get("source_id") or {}).values()}
+        for tr in fig.data:
+            for attr in ("x", "y"):
+                vals = getattr(tr, attr, None)
+                if vals is not None and any(str(v) in names for v in list(vals)[:200]):
+                    return True
+        return False
+
+    def _on_click(self, trace: Any, points: Any, _state: Any) -> None:
+        if not points.point_inds:
+            return
+        i = points.point_inds[0]
+        cd = getattr(trace, "customdata", None)
+        extra = list(cd[i]) if cd is not None and len(cd) > i and isinstance(cd[i], list | tuple) else ([cd[i]] if cd is not None and len(cd) > i else [])
+        vals = [points.xs[0] if points.xs else None, points.ys[0] if points.ys else None, getattr(trace, "name", None), *extra]
+        target = click_target(vals, self.view.labels if self.view is not None else {}, self.declared)
+        if target is None:
+            return
+        if target[0] == "month":
+            self.set_filter("month", target[1])
+        else:
+            self.set_filter(*target)
+
+    # ------------------------------------------------------------------ widgets
+
+    def widget(self) -> Any:
+        """The filter bar: period preset + dates, one dropdown per declared dimension, chips
+        of the active dimension filters, an Excel button and a status line (``VBox``)."""
+        import ipywidgets as w
+
+        ui = _UI[self.lang]
+        opts = filter_options(self.dataset, self.spec, self.lang)
+        lay = w.Layout(width="auto")
+        preset = w.Dropdown(options=[(PRESET_LABELS[self.lang][p], p) for p in PRESETS],
+                            value=detect_preset(self.date_from, self.date_to, self.today),
+                            description=ui["period"], layout=lay)
+        preset.add_class("b24r-f-preset")
+        dfrom = w.DatePicker(value=self.date_from, description=ui["from"], layout=w.Layout(width="170px"))
+        dto = w.DatePicker(value=self.date_to, description=ui["to"], layout=w.Layout(width="170px"))
+        dfrom.add_class("b24r-f-date_from")
+        dto.add_class("b24r-f-date_to")
+        self._w.update(preset=preset, date_from=dfrom, date_to=dto)
+        preset.observe(self._on_preset, "value")
+        dfrom.observe(self._on_dates, "value")
+        dto.observe(self._on_dates, "value")
+        dims = []
+        for name in DIMENSIONS:
+            if name not in opts:
+                continue
+            label = ui.get({"pipelines": "pipeline", "departments": "department", "employees": "employee",
+                            "sources": "source"}.get(name, name), name)
+            values = {v for _l, v in opts[name]}
+            cur = self.filters.get(name, "")
+            if cur and cur not in values:
+                opts[name].append((cur, cur))
+            dd = w.Dropdown(options=opts[name], value=cur, description=label, layout=lay)
+            dd.add_class(f"b24r-f-{name}")
+            dd.observe(lambda ch, n=name: self._on_dim(n, ch), "value")
+            self._w[name] = dd
+            dims.append(dd)
+        self._chips = w.HBox([])
+        self._chips.add_class("b24r-chips")
+        excel = w.Button(description=ui["excel"], icon="download")
+        excel.add_class("b24r-excel")
+        excel.on_click(lambda _b: self._excel())
+        self._link = w.HTML("")
+        self._link.add_class("b24r-excel-link")
+        self._state = w.HTML("")
+        self._state.add_class("b24r-status")
+        bar = w.VBox([w.HBox([preset, dfrom, dto], layout=w.Layout(flex_flow="row wrap")),
+                      w.HBox(dims, layout=w.Layout(flex_flow="row wrap")),
+                      w.HBox([self._chips, excel, self._link, self._state], layout=w.Layout(flex_flow="row wrap"))])
+        bar.add_class("b24r-filterbar")
+        self._sync_widgets()
+        self._status(_UI[self.lang]["ready"], busy=False)
+        return bar
+
+    def _status(self, text: str, *, busy: bool, error: bool = False) -> None:
+        st = getattr(self, "_state", None)
+        if st is None:
+            return
+        cls = "error" if error else ("busy" if busy else "ready")
+        st.value = (f'<span class="b24r-state-{cls}" data-generation="{self.generation}" data-busy="{int(busy)}">'
+                    f"{_html.escape(text)}</span>")
+
+    def _sync_widgets(self) -> None:
+        if not self._w:
+            return
+        self._mute = True
+        try:
+            self._w["date_from"].value = self.date_from
+            self._w["date_to"].value = self.date_to
+            self._w["preset"].value = detect_preset(self.date_from, self.date_to, self.today)
+            for name in DIMENSIONS:
+                dd = self._w.get(name)
+                if dd is not None:
+                    v = self.filters.get(name, "")
+                    if v not in {o[1] for o in dd.options}:
+                        dd.options = list(dd.options) + [(v, v)]
+                    dd.value = v
+            self._render_chips()
+        finally:
+            self._mute = False
+
+    def _render_chips(self) -> None:
+        import ipywidgets as w
+
+        chips = []
+        for name in DIMENSIONS:
+            v = self.filters.get(name)
+            dd = self._w.get(name)
+            if not v or dd is None:
+                continue
+            label = next((lbl for lbl, val in dd.options if val == v), v).strip()
+            b = w.Button(description=f"{dd.description}: {label} ✕", tooltip=_UI[self.lang]["clear"],
+                         layout=w.Layout(width="auto"))
+            b.add_class("b24r-chip")
+            b.add_class(f"b24r-chip-{name}")
+            b.on_click(lambda _b, n=name: self._safe(lambda: self.set_filter(n, None)))
+            chips.append(b)
+        self._chips.children = tuple(chips)
+
+    def _safe(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:  # the status line shows it (refresh) or the widget keeps the old value
+            self._sync_widgets()
+
+    def _on_preset(self, ch: Any) -> None:
+        if self._mute or ch["new"] == "custom":
+            return
+        self._safe(lambda: self.set_period(*preset_period(ch["new"], self.today)))
+
+    def _on_dates(self, _ch: Any) -> None:
+        if self._mute:
+            return
+        a, b = self._w["date_from"].value, self._w["date_to"].value
+        if a is None or b is None:
+            return
+        if a > b:
+            self._status(f"{_UI[self.lang]['error']}: date_from > date_to", busy=False, error=True)
+            return
+        self._safe(lambda: self.set_period(a, b))
+
+    def _on_dim(self, name: str, ch: Any) -> None:
+        if self._mute:
+            return
+        self._safe(lambda: self.set_filter(name, ch["new"] or None))
+
+    def excel_bytes(self) -> bytes:
+        """The Excel file of the current result (``render.write_xlsx``: one sheet per table,
+        plus the parameters), as bytes."""
+        from . import render
+
+        with tempfile.TemporaryDirectory(prefix="b24r-xlsx-") as tmp:
+            path = Path(tmp) / f"{self.spec.name}.xlsx"
+            job = render.RenderJob(spec=self.spec, result=self.result, store=Path(tmp), tmp=Path(tmp),
+                                   generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+            render.write_xlsx(job, path)
+            return path.read_bytes()
+
+    def excel_filename(self) -> str:
+        """``<report>_<date_from>_<date_to>.xlsx``."""
+        return f"{self.spec.name}_{self.date_from.isoformat()}_{self.date_to.isoformat()}.xlsx"
+
+    def _excel(self) -> None:
+        data = base64.b64encode(self.excel_bytes()).decode("ascii")
+        name = self.excel_filename()
+        mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        self._link.value = (f'{_html.escape(_UI[self.lang]["excel_ready"])}<a download="{_html.escape(name)}" '
+                            f'href="data:{mime};base64,{data}">{_html.escape(name)}</a>')
+
+
+def _after_open_report(source: str) -> str:
+    """The part of a cell after the statement that calls ``open_report`` (re-run on refilter;
+    the statement itself is run too so that ``r`` is rebound — it returns the same view)."""
+    return source
+
+
+# One dashboard per kernel (Voila runs one notebook per kernel).
+_CURRENT: Dashboard | None = None
+
+
+def current() -> Dashboard | None:
+    """The dashboard of this kernel, if :func:`open_live` ran."""
+    return _CURRENT
+
+
+def url_query() -> str:
+    """The page's URL query: Voila's ``QUERY_STRING`` (set in the kernel environment for a
+    kernel started for the request; empty for a preheated kernel)."""
+    return os.environ.get("QUERY_STRING", "") or ""
+
+
+def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
+              make_view: Callable[[reports.ReportResult], Any]) -> Any:
+    """Voila path of ``nb.open_report``: build (or, while re-running cells, reuse) the
+    dashboard, display the filter bar, start capturing cells, and return the ``ReportView``
+    made by ``make_view(result)``. URL query parameters override the notebook's."""
+    global _CURRENT
+    if _CURRENT is not None and _CURRENT.replaying and _CURRENT.spec.name == spec.name:
+        return _CURRENT.view
+    from IPython import get_ipython
+    from IPython.display import display
+
+    base = {**dict(raw), **query_to_raw(url_query(), spec)}
+    dash = Dashboard(spec, dataset, base)
+    dash.view = make_view(dash.result)
+    dash.view.figure_hook = dash.show_figure
+    _CURRENT = dash
+    display(dash.widget())
+    ip = get_ipython()
+    src = ""
+    if ip is not None:
+        hist = ip.user_ns.get("In") or []
+        src = hist[-1] if hist else ""
+    dash.capture_cells(src)
+    return dash.view
+
+
+#: Page CSS of the live filter bar (added to the report CSS under Voila only).
+CSS = """
+.b24r-filterbar{position:sticky;top:0;z-index:10;background:#f7f8fa;border-bottom:1px solid #dde1e6;padding:6px 4px;margin-bottom:8px}
+.b24r-chip button,.b24r-chip{background:#e3f0ff;border-radius:12px}
+.b24r-status .b24r-state-busy{color:#b26a00}.b24r-status .b24r-state-error{color:#c62828}.b24r-status .b24r-state-ready{color:#2e7d32}
+"""

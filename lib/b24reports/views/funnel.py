@@ -18,24 +18,22 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..columns import header
-from ..i18n import format_number, format_pct
+from ..i18n import add_strings, format_number, format_pct, t
 from .common import OUTCOME_COLORS, PALETTE
 
 Labels = Mapping[str, Mapping[Any, str]]
 
-_TEXT = {
-    "from_prev": {"ru": "из предыдущей", "en": "of previous"},
-    "from_created": {"ru": "от созданных", "en": "of created"},
-    "win_rate": {"ru": "доля выигранных", "en": "win rate"},
-    "cycle": {"ru": "Длительность закрытой сделки, дней", "en": "Closed deal cycle, days"},
-    "won": {"ru": "Выиграна", "en": "Won"},
-    "lost": {"ru": "Проиграна", "en": "Lost"},
-    "visits": {"ru": "заходов", "en": "visits"},
-}
+# the funnel's own UI words (i18n.STRINGS, prefixed "funnel_")
+add_strings("ru", {"funnel_from_prev": "из предыдущей", "funnel_from_created": "от созданных",
+                   "funnel_win_rate": "доля выигранных", "funnel_cycle": "Длительность закрытой сделки, дней",
+                   "funnel_won": "Выиграна", "funnel_lost": "Проиграна", "funnel_visits": "заходов"})
+add_strings("en", {"funnel_from_prev": "of previous", "funnel_from_created": "of created",
+                   "funnel_win_rate": "win rate", "funnel_cycle": "Closed deal cycle, days",
+                   "funnel_won": "Won", "funnel_lost": "Lost", "funnel_visits": "visits"})
 
 
 def _t(key: str, lang: str) -> str:
-    return _TEXT[key].get(lang, _TEXT[key]["en"])
+    return t(f"funnel_{key}", lang)
 
 
 def _name(labels: Labels | None, column: str, value: Any) -> str:
@@ -161,12 +159,12 @@ def cycle_histogram(deals: pd.DataFrame, stages: pd.DataFrame, lang: str = "ru")
 
 def time_in_stage_chart(time_in_stage: pd.DataFrame, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
     """Mean days a visit to each progress stage lasted (bars, one color per pipeline; label
-    shows the number of visits). ``None`` when no stage was visited."""
-    t = time_in_stage[time_in_stage["visits"] > 0]
-    if t.empty:
+    shows the days, hover the number of visits). ``None`` when no stage was visited."""
+    visited = time_in_stage[time_in_stage["visits"] > 0]
+    if visited.empty:
         return None
     fig = go.Figure()
-    for i, (pid, g) in enumerate(t.groupby("pipeline_id", sort=False)):
+    for i, (pid, g) in enumerate(visited.groupby("pipeline_id", sort=False)):
         fig.add_trace(go.Bar(
             x=[_name(labels, "stage_id", s) for s in g["stage_id"]], y=[float(d) for d in g["avg_days_in_stage"]],
             text=[format_number(d, lang, 1) for d in g["avg_days_in_stage"]], textposition="outside", cliponaxis=False,

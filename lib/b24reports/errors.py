@@ -64,6 +64,13 @@ class B24TransportError(B24ReportsError):
     """Network failure, timeout or a non-JSON reply that retries could not outlast."""
 
 
+class B24UnreachableError(B24TransportError):
+    """The portal host could not be reached at all (DNS failure, connection refused) before any
+    reply: most likely a wrong host in the webhook URL (exit code 2)."""
+
+    exit_code = 2
+
+
 class B24BatchError(B24ApiError):
     """A sub-command of a ``batch`` call failed: the whole result is refused, never short."""
 

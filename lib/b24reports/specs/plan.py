@@ -23,6 +23,20 @@ columns.define("lead_conversion_pct", "pct", "Конверсия лид → сд
 
 KEY = ["line", "month", "employee_id", "department_id"]
 
+
+def check(ds, params) -> None:
+    """Read the plan file before any render work, so a missing/unreadable one is bad input
+    (exit 2, nothing written) rather than a failed render.
+
+    Raises:
+        PlanFileError: the file is missing, empty, unreadable or lacks the required columns
+        (``b24reports.plan.read_plan``; the message names the file and ``--plan``).
+    """
+    from ..plan import read_plan
+
+    read_plan(params.get("plan") or "params/plan.csv", getattr(ds, "users", None), getattr(ds, "departments", None))
+
+
 SPEC = ReportSpec(
     name="plan",
     title={"ru": "План продаж и обратная воронка", "en": "Sales plan and the reverse funnel"},
@@ -40,6 +54,7 @@ SPEC = ReportSpec(
         ParamSpec("lookback_months", "int", 6, "months of history for the reverse funnel's rates", min=1, max=120),
     ],
     compute=m.compute,
+    check=check,
     tables={
         "plan_fact": TableSpec([*KEY, "plan_amount", "plan_deals", "fact_amount", "fact_deals", "completion_pct",
                                 "deals_completion_pct", "gap", "projection", "remaining_days", "needed_per_day"],

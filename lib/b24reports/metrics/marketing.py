@@ -13,9 +13,11 @@ Choices where METRICS.md is silent (written here, kept by the tests):
   departments (ASSIGNED_BY_ID of the lead). ``share_pct`` is over the filtered cohort.
 * **Sales** are attributed to the *lead's* source/UTM (not the deal's); a deal's
   ``amount`` is in the report currency. The pipelines filter restricts the sales deals.
-* **Rows.** ``sources`` has one row per source with at least one cohort lead (a source
-  without leads in the period has no row: all its ratios would be "—"), sorted by leads
-  desc then source id ("not set" last).
+* **Rows.** ``sources`` has one row per source with at least one cohort lead, sorted by
+  leads desc then source id ("not set" last), followed by a zero row (counts 0,
+  ``share_pct`` 0, other ratios "—") for every dictionary source (``crm.status.list``
+  SOURCE, narrowed by the ``sources`` filter) without cohort leads
+  (:func:`add_silent_sources`). ``what_if`` and ``top5`` use the sources with leads only.
 * **won_cycle_days** = mean over the sales deals of (won_at − lead DATE_CREATE) in days;
   it is the table ``won_cycle_days`` (one row, all sales) and a column of ``sources``.
 * **top5** rows: every day (period ≤ 62 days) or month of the period × the 5 sources with

@@ -15,8 +15,12 @@ Rules:
   employee_id/department_id, unknown employee or department, a duplicate of an earlier
   month × employee/department) is reported as ``(line, error)`` and left out; the other rows
   still count. A row of a dismissed (inactive) employee counts and gets a note.
-* CSV: delimiter ``,``, ``;`` or tab (sniffed from the header line), UTF-8 (BOM allowed);
-  numbers may use spaces/non-breaking spaces as thousands separators and a decimal comma.
+* CSV: delimiter ``,``, ``;`` or tab (sniffed from the header line), UTF-8 (BOM allowed) or,
+  when not valid UTF-8, Windows-1251 (Russian Excel's "CSV"); numbers may use
+  spaces/non-breaking spaces as thousands separators and a decimal comma. Rows whose cells are
+  all empty (Excel writes ``;;;``) are skipped like blank lines.
+* The header is the first row (of the first 10 non-blank ones) that has ``month`` and
+  ``amount``: title rows above it (a merged "План продаж" cell) are skipped.
 * A missing, empty or unreadable plan file, or one without the required columns, raises
   :class:`b24reports.errors.PlanFileError` naming the file.
 """
@@ -106,20 +110,30 @@ def _month(v: object) -> str:
 
 
 def _read_csv_lines(path: Path) -> list[tuple[int, list[str]]]:
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PlanFileError(f"plan file {path.name!r} is not UTF-8 text: save it as CSV UTF-8") from exc
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1251")  # Russian Excel saves "CSV" in Windows-1251
+        except UnicodeDecodeError as exc:
+            raise PlanFileError(f"plan file {path.name!r} is not UTF-8 text: save it as CSV UTF-8") from exc
     lines = text.splitlines()
-    header_line = next((l for l in lines if l.strip() and not l.lstrip().startswith("#")), None)
-    if header_line is None:
+    content = [l for l in lines if l.strip() and not l.lstrip().startswith("#")]
+    if not content:
         return []
+    # the delimiter: the one of , ; tab found most on the header line (or, with title lines
+    # above it, on the first content line that has any)
+    header_line = next((l for l in content if "month" in l.lower() and "amount" in l.lower()), content[0])
     delim = max([",", ";", "\t"], key=lambda d: header_line.count(d))
     out = []
     for no, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        out.append((no, next(csv.reader(io.StringIO(line), delimiter=delim))))
+        cells = next(csv.reader(io.StringIO(line), delimiter=delim))
+        if all(_is_blank(c) for c in cells):
+            continue
+        out.append((no, cells))
     return out
 
 
@@ -165,6 +179,9 @@ def read_plan(path: str | Path, users: pd.DataFrame | None = None, departments: 
         lines = _read_csv_lines(path)
     if not lines:
         raise PlanFileError(f"plan file {path.name!r} is empty: it needs a header ({', '.join(PLAN_COLUMNS)}) and rows")
+    # the header: the first of the first 10 rows that has month and amount (title rows above it are skipped)
+    at = next((i for i, (_, vals) in enumerate(lines[:10]) if set(_REQUIRED) <= {_norm_header(h) for h in vals}), 0)
+    lines = lines[at:]
     header_no, header = lines[0]
     cols = [_norm_header(h) for h in header]
     missing = [c for c in _REQUIRED if c not in cols]

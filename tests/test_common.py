@@ -216,3 +216,39 @@ def test_run_rate_fractional_elapsed_days():
     # elapsed = 10.5 days of November (30 days): 300000 / 10.5 * 30 = 857142.857...
     assert rr["elapsed_days"] == 10.5 and rr["days_in_month"] == 30
     assert rr["run_rate"] == pytest.approx(857142.857142857)
+
+
+def test_outcome_from_own_fields_unless_history_moves_after_as_of():
+    # deal 1: STAGE_SEMANTIC_ID empty on a WON stage -> open (METRICS.md: "P or empty open");
+    # deal 2: history is stale (last record PREP) but nothing happened after as_of -> own fields (won);
+    # deal 3: won on 01-20, after as_of 01-15 -> state from its history record of 01-05 (PREP, open)
+    deals = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "category_id": [0, 0, 0],
+            "stage_id": ["WON", "WON", "WON"],
+            "stage_semantic_id": ["", "S", "S"],
+            "date_create": ["2026-01-01T10:00:00+03:00"] * 3,
+            "moved_time": ["2026-01-10T10:00:00+03:00", "2026-01-11T10:00:00+03:00", "2026-01-20T10:00:00+03:00"],
+        }
+    )
+    hist = pd.DataFrame({"id": [1, 2, 3], "owner_id": [2, 3, 3], "stage_id": ["PREP", "PREP", "WON"],
+                         "stage_semantic_id": ["P", "P", "S"],
+                         "created_time": ["2026-01-02T10:00:00+03:00", "2026-01-05T10:00:00+03:00", "2026-01-20T10:00:00+03:00"]})
+    f, _ = c.deal_facts(ds_with(deals, hist), pd.Timestamp("2026-01-15T00:00:00+03:00"))
+    f = f.set_index("id")
+    assert f["outcome"].tolist() == ["open", "won", "open"]
+    assert f.loc[3, "stage_id"] == "PREP"
+    # deal 2 has no S/F history record -> closed_at falls back to MOVED_TIME
+    assert f.loc[2, "won_at"] == pd.Timestamp("2026-01-11T10:00:00+03:00")
+
+
+def test_lead_outcome_from_own_fields_unless_history_moves_after_as_of():
+    leads = pd.DataFrame({"id": [1, 2, 3], "status_id": ["CONVERTED", "JUNK", "CONVERTED"],
+                          "status_semantic_id": ["S", "F", "S"], "date_create": ["2026-01-01T10:00:00+03:00"] * 3})
+    hist = pd.DataFrame({"id": [1, 2], "owner_id": [3, 3], "status_id": ["NEW", "CONVERTED"], "status_semantic_id": ["P", "S"],
+                         "created_time": ["2026-01-01T10:00:00+03:00", "2026-01-20T10:00:00+03:00"]})
+    ds = Dataset.from_frames(leads=leads, lead_status_history=hist, statuses=STATUSES, timezone=TZ)
+    lf = c.lead_facts(ds, pd.Timestamp("2026-01-15T00:00:00+03:00")).set_index("id")
+    # lead 3 was converted on 01-20, after as_of: in work as of 01-15
+    assert lf["outcome"].tolist() == ["converted", "junk", "in_work"]

@@ -5,10 +5,12 @@ scalars out. Times are tz-aware in portal time. Money is in the report currency.
 
 Choices where METRICS.md is silent (kept consistent across reports):
 
-* **State as of as_of.** A deal's stage/outcome "as of as_of" is the stage of its last stage
-  history record with ``created_time <= as_of``; a deal with no history record up to as_of
-  keeps its current stage. Deals created after as_of do not exist yet for any report. Leads
-  likewise from the lead status history.
+* **State as of as_of.** A deal's stage and outcome come from its own fields
+  (``STAGE_ID``, ``STAGE_SEMANTIC_ID``: S won, F lost, P or empty open) unless its stage
+  history has a record after as_of; then they are those of its last history record up to
+  as_of (a record's empty semantics is read from ``crm.status.list``). Deals created after
+  as_of do not exist yet for any report. Leads likewise (``STATUS_SEMANTIC_ID``, lead status
+  history).
 * **closed_at** of a deal that is open as of as_of is ``NaT``; a closed deal's ``closed_at``
   never exceeds as_of when it comes from stage history.
 * **reached** counts only stage-history records up to as_of, plus the stage the deal is in
@@ -316,10 +318,16 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
         stage_then = pd.Series(None, index=d.index, dtype=object)
         sem_then = pd.Series(None, index=d.index, dtype=object)
         has_hist = pd.Series(False, index=d.index)
+    # The deal's own fields hold its state unless stage history shows a move after as_of:
+    # then the state as of as_of is the last record up to as_of.
+    all_hist = ds.deal_stage_history
+    moved_later = d["id"].isin(all_hist.loc[all_hist["created_time"] > as_of, "owner_id"])
+    use_hist = has_hist & moved_later
     stage_sem = _stage_semantics_map(ds.statuses)
-    stage = stage_then.where(has_hist, d["stage_id"]).astype(object)
+    stage = stage_then.where(use_hist, d["stage_id"]).astype(object)
     sem_hist = sem_then.where(sem_then.notna() & (sem_then.astype(object) != ""), stage.map(stage_sem))
-    semantic = sem_hist.where(has_hist, d["stage_semantic_id"].where(d["stage_semantic_id"].notna(), d["stage_id"].map(stage_sem)))
+    # METRICS.md Conventions: STAGE_SEMANTIC_ID S won, F lost, P or empty open
+    semantic = sem_hist.where(use_hist, d["stage_semantic_id"])
     outcome = outcome_of(semantic)
 
     # closed_at: last S/F history record <= as_of; fallback MOVED_TIME; fallback CLOSEDATE
@@ -424,15 +432,15 @@ def lead_facts(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
     sem_map = lead_status_semantics(ds.statuses)
     hist = ds.lead_status_history
     hist = hist[hist["created_time"] <= as_of]
-    cur_sem = leads["status_semantic_id"].where(
-        leads["status_semantic_id"].notna() & (leads["status_semantic_id"].astype(object) != ""),
-        leads["status_id"].map(sem_map),
-    )
+    # METRICS.md Conventions: STATUS_SEMANTIC_ID S converted, F junk, else in work
+    cur_sem = leads["status_semantic_id"].astype(object)
     status = leads["status_id"].astype(object)
     semantic = cur_sem
+    all_hist = ds.lead_status_history
+    moved_later = leads["id"].isin(all_hist.loc[all_hist["created_time"] > as_of, "owner_id"])
     if len(hist):
         last = hist.sort_values(["owner_id", "created_time", "id"]).groupby("owner_id").tail(1).set_index("owner_id")
-        has = leads["id"].isin(last.index)
+        has = leads["id"].isin(last.index) & moved_later
         h_status = leads["id"].map(last["status_id"])
         h_sem = leads["id"].map(last["status_semantic_id"])
         h_sem = h_sem.where(h_sem.notna() & (h_sem.astype(object) != ""), h_status.map(sem_map))

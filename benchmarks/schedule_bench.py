@@ -7,6 +7,7 @@ No email (no recipients). Prints the wall time per worker count and the speed-up
 
     .venv/bin/python benchmarks/schedule_bench.py                 # 8 portals × 7 reports
     .venv/bin/python benchmarks/schedule_bench.py --portals 3 --scale 0.02   # small
+    .venv/bin/python benchmarks/schedule_bench.py --portals 4 --latency-scale 1 --rate-limit  # portal-like I/O
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ def main() -> int:
     ap.add_argument("--reports", default="all", help="comma-separated report names, or all")
     ap.add_argument("--threads", action="store_true", help="workers as threads (default: processes)")
     ap.add_argument("--distinct", action="store_true", help="generate a different portal per seed (slower setup)")
+    ap.add_argument("--latency-scale", type=float, default=0.0,
+                    help="demo server sleeps this × a real portal's execution time per call (CostModel; 1 = real)")
+    ap.add_argument("--rate-limit", action="store_true", help="demo server enforces Bitrix24's 2 req/s leaky bucket")
     args = ap.parse_args()
 
     from b24reports import reports
     from b24reports.demo.generator import generate_portal
-    from b24reports.demo.server import DemoServer
+    from b24reports.demo.server import CostModel, DemoServer, RateLimit
     from b24reports.schedule import load_schedule, run_schedule
 
     anchor = dt.date(2026, 11, 30)
@@ -45,12 +49,16 @@ def main() -> int:
     portals = [generate_portal(seed=100 + i, scale=args.scale, anchor=anchor) for i in range(args.portals if args.distinct else 1)]
     print(f"generated {len(portals)} demo portal(s) at scale {args.scale} in {time.perf_counter() - t:.1f} s; "
           f"{args.portals} portals × {n_reports} reports, formats {args.formats}, "
-          f"{'threads' if args.threads else 'processes'}, {os.cpu_count()} CPUs")
+          f"{'threads' if args.threads else 'processes'}, {os.cpu_count()} CPUs, "
+          f"latency scale {args.latency_scale}, rate limit {'on' if args.rate_limit else 'off'}")
     root = Path(tempfile.mkdtemp(prefix="b24r-schedule-bench-"))
     results: dict[int, float] = {}
     try:
         with ExitStack() as stack:
-            servers = [stack.enter_context(DemoServer(portals[i % len(portals)])) for i in range(args.portals)]
+            servers = [stack.enter_context(DemoServer(
+                portals[i % len(portals)],
+                cost_model=CostModel(time_scale=args.latency_scale) if args.latency_scale > 0 else None,
+                rate_limit=RateLimit() if args.rate_limit else None)) for i in range(args.portals)]
             lines = ["portals:"]
             for i, srv in enumerate(servers):
                 os.environ[f"B24BENCH_P{i}"] = srv.webhook_url

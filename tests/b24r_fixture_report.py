@@ -19,6 +19,7 @@ deal   title                                   who  amount    cur     created   
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -64,7 +65,7 @@ def compute(ds, params):
     }])
     warnings = [f"deal {int(i)}: empty OPPORTUNITY counted as 0" for i, o in zip(d["id"], d["opportunity"]) if pd.isna(o)]
     return reports.make_result(ds, params, {"deals": deals, "summary": summary}, warnings,
-                               notes={"note": params.note})
+                               notes={"note": params.note, "pid": os.getpid()})
 
 
 def check(ds, params):
@@ -116,6 +117,7 @@ def notebook_json() -> dict:
         "r.figure(fig, title='CHARTMARK amount by deal')\n"
         "r.table('deals')\n"
         "r.table('summary')\n"
+        "r.md(f\"computed-in-pid-{r.result.notes['pid']}\")\n"
     )
     return {
         "cells": [code(params_src, ["parameters"]), {"cell_type": "markdown", "metadata": {}, "source": "Prose paragraph."},

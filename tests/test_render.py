@@ -56,6 +56,15 @@ def test_html_is_offline_and_escaped(full):
     assert "@page" in html and "break-inside" in html      # print CSS for the PDF
 
 
+def test_notebook_shows_the_in_process_result(full):
+    import os
+
+    # the fixture's compute records its pid in notes; the page shows the pid of this test
+    # process, not of the kernel: the kernel reused the render's result (same numbers as json)
+    html = full[1]["html"].read_text(encoding="utf-8")
+    assert f"computed-in-pid-{os.getpid()}" in html
+
+
 def test_metrics_json_file_equals_in_process_result(full, env):
     from b24reports.data import Dataset
 

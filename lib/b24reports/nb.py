@@ -189,6 +189,30 @@ class ReportView:
         self.html(vc.no_data(self.lang))
 
 
+def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: Any, store: Any) -> reports.ReportResult | None:
+    """The result ``render`` already computed for these params and store (see
+    ``render.write_html``), or ``None`` (then the notebook computes it)."""
+    import pickle
+    from pathlib import Path
+
+    folder = os.environ.get("B24REPORTS_RESULT_CACHE")
+    if not folder or not isinstance(store, str | os.PathLike):
+        return None
+    try:
+        params = spec.parse_params(raw).validate_against(dataset)
+        f = Path(folder) / f"{reports.result_cache_key(params, store)}.pkl"
+        if not f.exists():
+            return None
+        d = pickle.loads(f.read_bytes())
+        res = reports.ReportResult(report=spec.name, params=params, as_of=params["as_of"],
+                                   portal=str(getattr(dataset, "portal", "") or ""), tables=d["tables"],
+                                   warnings=d["warnings"], notes=d["notes"])
+        spec.check_result(res)
+        return res
+    except Exception:  # noqa: BLE001 - any doubt: compute instead
+        return None
+
+
 def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None = None, **kw: Any) -> ReportView:
     """Load the store, parse and validate the parameters, compute report ``name``.
 
@@ -225,7 +249,7 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
         setup_plotly()
         _display_html(f"<style>{vc.CSS}{_dash.CSS}</style>")
         return _dash.open_live(spec, dataset, raw, lambda res: ReportView(res, dataset))
-    result = spec.run(dataset, raw)
+    result = _cached_result(spec, raw, dataset, store) or spec.run(dataset, raw)
     setup_plotly()
     try:
         _display_html(f"<style>{vc.CSS}</style>")

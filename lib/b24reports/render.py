@@ -18,11 +18,13 @@ notebook gets only the store path, never a webhook.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -232,9 +234,36 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     return body
 
 
+_RESULTS_LOCK = threading.Lock()
+_RESULTS_DIR: Path | None = None
+#: Environment variable naming the (0700) directory where render leaves computed results
+#: for the notebook kernels it starts (``nb.open_report`` reads them; see ``write_html``).
+RESULT_CACHE_ENV = "B24REPORTS_RESULT_CACHE"
+
+
+def _results_dir() -> Path:
+    global _RESULTS_DIR
+    with _RESULTS_LOCK:
+        if _RESULTS_DIR is None or not _RESULTS_DIR.exists():
+            _RESULTS_DIR = Path(tempfile.mkdtemp(prefix="b24reports-results-"))
+            atexit.register(shutil.rmtree, _RESULTS_DIR, True)
+        os.environ[RESULT_CACHE_ENV] = str(_RESULTS_DIR)  # kernels inherit it at launch
+        return _RESULTS_DIR
+
+
 def write_html(job: RenderJob, path: Path) -> None:
-    """``report.html``: papermill + nbconvert (see module docstring)."""
-    nb = execute_notebook(job, job.tmp / "report.ipynb")
+    """``report.html``: papermill + nbconvert (see module docstring). The in-process result
+    is pickled for the kernel (key ``reports.result_cache_key``), so the notebook shows the
+    very numbers of ``metrics.json``/Excel and does not compute the report again."""
+    import pickle
+
+    cache = _results_dir() / f"{reports.result_cache_key(job.result.params, job.store)}.pkl"
+    res = job.result
+    cache.write_bytes(pickle.dumps({"tables": res.tables, "warnings": res.warnings, "notes": res.notes}))
+    try:
+        nb = execute_notebook(job, job.tmp / "report.ipynb")
+    finally:
+        cache.unlink(missing_ok=True)
     path.write_text(notebook_to_html(nb, job.spec.title.get(job.lang, job.spec.name), job.lang), encoding="utf-8")
 
 

@@ -636,6 +636,20 @@ def _py(v: Any) -> Any:
     return v
 
 
+def result_cache_key(params: Params, store: str | os.PathLike) -> str:
+    """Key of one computed result: sha256 of report, resolved params (``to_json``), the
+    store's absolute path, size and mtime. ``render`` hands the in-process result to the
+    notebook's kernel under this key (``nb.open_report``), so html and json show the same
+    numbers and the report is computed once."""
+    import hashlib
+
+    p = Path(store).resolve()
+    st = p.stat()
+    doc = {"report": params.report, "params": params.to_json(), "store": str(p), "size": st.st_size,
+           "mtime_ns": st.st_mtime_ns}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
 def make_result(dataset: Any, params: Params, tables: dict[str, Any], warnings: list[str] | tuple = (),
                 notes: dict[str, Any] | None = None, *, dataset_warnings: bool = True) -> ReportResult:
     """Build the :class:`ReportResult` of ``params.report`` from computed ``tables``.

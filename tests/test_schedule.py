@@ -14,7 +14,6 @@ import datetime as dt
 import email
 import json
 import textwrap
-import threading
 import time
 from email import policy
 from pathlib import Path

@@ -46,7 +46,6 @@ import yaml
 from .errors import B24ReportsError, BadInput, ScheduleFileError
 from .presets import PRESETS, preset_period
 
-log = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("html", "pdf", "xlsx", "json")
 LANGS: tuple[str, ...] = ("ru", "en")

@@ -1,7 +1,7 @@
 """Command line: a thin skin over the Python API (``sync.sync``, ``render.render_all``,
 ``reports``). Entry point ``b24reports = "b24reports.cli:main"``.
 
-Commands: ``demo``, ``sync``, ``render``, ``list``, ``run-schedule``. Exit codes: 0 ok; 2 bad input (a
+Commands: ``demo``, ``sync``, ``render``, ``list``, ``run-schedule``, ``serve``. Exit codes: 0 ok; 2 bad input (a
 ``BadInput``/``B24AuthError`` or a usage error; the message names the input); 1 any other
 failure (one line; the traceback only with ``--debug``). The webhook URL is never printed:
 every message goes through :func:`redact`.
@@ -221,6 +221,23 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     _echo(f"done: open {out.resolve()}/<report>/report.html", err=True)
 
 
+# --------------------------------------------------------------------------- serve
+
+
+@cli.command("serve")
+@click.option("--store", default="data/demo.duckdb", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--port", default=8866, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Bind address (keep loopback behind a proxy).")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Landing page language.")
+@click.option("--pool-size", default=1, show_default=True, type=click.IntRange(0, 8), help="Preheated kernels per report.")
+@click.option("--cull-idle", default=900, show_default=True, type=click.IntRange(0), help="Shut idle kernels down after N s.")
+def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int) -> int:
+    """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
+    from .serve import serve
+
+    return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, echo=_echo)
+
+
 # --------------------------------------------------------------------------- run-schedule
 
 
@@ -251,6 +268,8 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
         return 0
     try:
         when = dt.datetime.fromisoformat(as_of) if as_of else None
+        if as_of and len(as_of.strip()) == 10:  # a date alone: the end of that day, as for reports
+            when = dt.datetime.combine(when.date(), dt.time(23, 59, 59))
     except ValueError:
         raise BadParameter("as-of", as_of, "expected an ISO date or datetime") from None
     summary = run_schedule(sched, only=list(only) or None, scheduler=scheduler, workers=workers, as_of=when,

@@ -231,11 +231,18 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
 @click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Landing page language.")
 @click.option("--pool-size", default=1, show_default=True, type=click.IntRange(0, 8), help="Preheated kernels per report.")
 @click.option("--cull-idle", default=900, show_default=True, type=click.IntRange(0), help="Shut idle kernels down after N s.")
-def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int) -> int:
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False), help="Plan file for the plan dashboard.")
+@click.option("--param", "param", multiple=True, metavar="NAME=VALUE", help="A report parameter for every dashboard.")
+def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
+              param: tuple[str, ...]) -> int:
     """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
     from .serve import serve
 
-    return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, echo=_echo)
+    raw = _parse_kv(param)
+    if plan:
+        raw["plan"] = str(Path(plan).resolve())
+    return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
+                 echo=_echo)
 
 
 # --------------------------------------------------------------------------- run-schedule

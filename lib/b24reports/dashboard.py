@@ -584,9 +584,40 @@ def current() -> Dashboard | None:
     return _CURRENT
 
 
+#: Environment variable with the server's report parameters (JSON object), set by ``serve``.
+PARAMS_ENV = "B24REPORTS_DASHBOARD_PARAMS"
+
+
+def server_params(spec: reports.ReportSpec) -> dict[str, Any]:
+    """Parameters the server gives every dashboard (``b24reports serve --plan/--param``),
+    from the JSON object in ``$B24REPORTS_DASHBOARD_PARAMS``, limited to those ``spec``
+    declares. Not a JSON object -> ``BadParameter(PARAMS_ENV, …)``."""
+    import json
+
+    text = os.environ.get(PARAMS_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadParameter(PARAMS_ENV, text[:80], "expected a JSON object of report parameters")
+    declared = {p.name for p in spec.all_params}
+    return {k: v for k, v in data.items() if k in declared and v is not None}
+
+
 def url_query() -> str:
-    """The page's URL query: Voila's ``QUERY_STRING`` (set in the kernel environment for a
-    kernel started for the request; empty for a preheated kernel)."""
+    """The page's URL query: Voila's ``QUERY_STRING``, set in the environment of a kernel
+    started for the request. A preheated kernel (``VOILA_PREHEAT=True``) was started before
+    the request: it waits here for the request (``voila.utils.get_query_string``)."""
+    if os.environ.get("VOILA_PREHEAT") == "True" and "QUERY_STRING" not in os.environ:
+        try:
+            from voila.utils import get_query_string
+
+            return get_query_string() or ""
+        except Exception:  # no request info: no prefill
+            return ""
     return os.environ.get("QUERY_STRING", "") or ""
 
 
@@ -601,7 +632,7 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     from IPython import get_ipython
     from IPython.display import display
 
-    base = {**dict(raw), **query_to_raw(url_query(), spec)}
+    base = {**server_params(spec), **dict(raw), **query_to_raw(url_query(), spec)}
     dash = Dashboard(spec, dataset, base)
     dash.view = make_view(dash.result)
     dash.view.figure_hook = dash.show_figure

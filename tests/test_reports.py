@@ -290,7 +290,4 @@ def test_every_registered_report_has_a_notebook_with_a_parameters_cell(env):
         for name in ["store", *(p.name for p in s.all_params)]:
             if f"{name} =" not in src and f"{name}=" not in src:
                 problems.append(f"{s.name}: parameter {name} not in the parameters cell")
-    missing = [p for p in problems if "no notebook" in p]
-    assert [p for p in problems if p not in missing] == []
-    if missing:  # notebooks land after their specs; remove this once every report has one
-        pytest.xfail("; ".join(missing))
+    assert problems == []

@@ -212,7 +212,7 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     try:
         pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
                             progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
-                            report_mode=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e:
         raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
     return nbformat.read(str(out_ipynb), as_version=4)

@@ -237,7 +237,7 @@ def stage_visits(
     ``end``, ``days`` (fractional). All stages, all semantics: callers choose.
     """
     h = history[(history["created_time"] <= as_of) & history["owner_id"].isin(deals["id"])]
-    h = h.sort_values(["owner_id", "created_time", "id"], kind="stable")
+    h = h[["owner_id", "created_time", "id", "stage_id"]].sort_values(["owner_id", "created_time", "id"], kind="stable")
     h = h[["owner_id", "created_time", "stage_id"]].rename(columns={"owner_id": "deal_id", "created_time": "start"})
     # collapse consecutive records of one deal in one stage (e.g. a pipeline-change record)
     same = (h["deal_id"] == h["deal_id"].shift()) & (h["stage_id"] == h["stage_id"].shift())

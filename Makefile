@@ -28,7 +28,7 @@ all: help
 help:
 	@echo "make demo   - install, then generate a demo portal, sync it and render every report into outputs/demo/"
 	@echo "make test   - install, then run the test suite"
-	@echo "make bench  - install, then run benchmarks/*.py"
+	@echo "make bench  - install, then run the issue 2 benchmark (benchmarks/run_all.py \$$BENCH_ARGS; ~25 min at scale 40)"
 
 $(BIN)/python:
 	@if ! $(PYTHON) -m venv $(VENV) >/dev/null 2>&1; then \
@@ -59,7 +59,7 @@ test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

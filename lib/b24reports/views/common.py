@@ -62,11 +62,46 @@ def _register_template() -> None:
 _register_template()
 
 
+#: trace attributes that carry CRM text plotly would otherwise read as markup (``<b>``, ``<br>``)
+_TEXT_ATTRS = ("x", "y", "text", "hovertext", "labels", "customdata", "name")
+
+
+def _escape_plotly(v: Any) -> Any:
+    """``v`` with ``&``, ``<``, ``>`` of every string escaped (plotly shows ``&lt;b&gt;`` as the
+    literal ``<b>``); numbers, dates and ``None`` unchanged; lists/tuples/arrays element-wise."""
+    if isinstance(v, str):
+        return html.escape(v, quote=False)
+    if isinstance(v, list | tuple) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "OU" and hasattr(v, "tolist")):
+        items = v.tolist() if hasattr(v, "tolist") else list(v)
+        if any(isinstance(x, str | list | tuple) for x in items):
+            return [_escape_plotly(x) for x in items]
+    return v
+
+
+def escape_figure_text(fig: go.Figure) -> go.Figure:
+    """Escape the CRM text inside ``fig``'s traces (axis categories, bar/point text, hover text,
+    custom data, legend names, sankey node labels) so plotly shows a deal titled ``<b>x</b>``
+    as that text, not bold. Idempotent (a figure is escaped once); returns ``fig``."""
+    if getattr(fig, "_b24_escaped", False):
+        return fig
+    for tr in fig.data:
+        for a in _TEXT_ATTRS:
+            if a in tr and tr[a] is not None:
+                new = _escape_plotly(tr[a])
+                if new is not tr[a]:
+                    tr[a] = new
+        if "node" in tr and tr.node is not None and tr.node.label is not None:
+            tr.node.label = _escape_plotly(tr.node.label)
+    fig._b24_escaped = True
+    return fig
+
+
 def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
     """Apply the report look to ``fig`` in place (template ``b24reports``, fixed width
     :data:`FIG_WIDTH` px, ``height`` px, else a height the figure already set (e.g. a bar
     chart sized to its number of rows), else :data:`FIG_HEIGHT`; optional ``title``) and
-    return it."""
+    return it. CRM text in the traces is escaped (:func:`escape_figure_text`)."""
+    escape_figure_text(fig)
     fig.update_layout(template="b24reports", width=FIG_WIDTH, height=height or fig.layout.height or FIG_HEIGHT)
     if title is not None:
         fig.update_layout(title={"text": html.escape(title), "x": 0, "xanchor": "left"})

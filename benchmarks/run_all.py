@@ -154,6 +154,89 @@ def funnel_metrics(ds, runs: int) -> dict[str, float]:
     return metric_s
 
 
+def run_peers(args, srv, cm, meter, rows_of, per_entity, export_s, summary, counting=None) -> None:
+    """fast-bitrix24 ``get_all`` of each ``--peer`` entity in a child process with a deadline,
+    against b24reports' export of it (from the sync, or — ``counting`` client, ``--peer-only``
+    — a fresh ``B24Client.export`` run first); prints and appends ratios to ``summary``."""
+    from b24reports.sync import ENTITIES
+
+    s = args.time_scale
+    # fast-bitrix24 opens up to 50 connections at once; the stdlib server's listen backlog is 5
+    if srv._httpd is not None:
+        srv._httpd.socket.listen(128)
+    cost_by_method = Counter(meter.cost)
+    # ---------------------------------------------------------------- fast-bitrix24
+    peer = [p for p in args.peer.split(",") if p]
+    if peer:
+        try:
+            import fast_bitrix24  # noqa: F401
+        except ImportError:
+            print("fast-bitrix24 not installed (pip install fast-bitrix24): peer skipped")
+            peer = []
+    print()
+    if peer and srv._httpd is not None:  # a killed/failed peer leaves broken pipes: no tracebacks
+        srv._httpd.handle_error = lambda request, client_address: None
+    for name in peer:
+        spec_e = ENTITIES[name]
+        if counting is not None and name not in export_s:  # --peer-only: our export first
+            wait_window_clear(cm, spec_e.method, WINDOW * s + 5)
+            c0 = meter.cost[spec_e.method]
+            n = sum(len(p) for p in counting.export(spec_e.method, select=list(spec_e.select), **spec_e.export_kw()))
+            cost_by_method[spec_e.method] = meter.cost[spec_e.method] - c0
+            print(f"{name}: b24reports export {n:,} rows in {export_s[name]:.1f} s, {per_entity[name]} requests",
+                  flush=True)
+        wait_window_clear(cm, spec_e.method, WINDOW * s + 5)
+        before_req, before_rows, before_cost = srv.requests.total, meter.rows[spec_e.method], meter.cost[spec_e.method]
+        env = {**os.environ, "B24_BENCH_WEBHOOK": srv.webhook_url, "B24_BENCH_PEER": json.dumps(
+            {"method": spec_e.method, "select": list(spec_e.select), "rate": args.rate, "burst": args.burst,
+             "time_scale": s})}
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--peer-child"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            out, _ = proc.communicate(timeout=args.peer_timeout)
+            res = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": "no output", "rows": None}
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            res = {"rows": None, "error": f"deadline {args.peer_timeout:.0f} s reached"}
+        fb_wall = res.get("seconds") or (time.perf_counter() - t)  # the child's own clock when it has one
+        fb_req = srv.requests.total - before_req
+        served = meter.rows[spec_e.method] - before_rows
+        fb_cost = meter.cost[spec_e.method] - before_cost
+        rows = rows_of[name]
+        ours_wall, ours_req = export_s[name], per_entity[name]
+        ours_cost = cost_by_method[spec_e.method] * (rows / max(1, sum(
+            rows_of[n] for n, sp in ENTITIES.items() if sp.method == spec_e.method)))
+        if res.get("error") is None:
+            print(f"{name}: fast-bitrix24 {res['rows']:,} rows in {fb_wall:.1f} s, {fb_req} requests, "
+                  f"execution {fb_cost:.0f} s (unscaled ≥ {dur(budget_floor(fb_cost))}) | b24reports "
+                  f"{rows:,} rows in {ours_wall:.1f} s{'' if counting else ' (in the sync)'}, {ours_req} requests, execution {ours_cost:.0f} s "
+                  f"(unscaled ≥ {dur(budget_floor(ours_cost))})")
+            print(f"  ratio fast-bitrix24 / b24reports: wall {fb_wall / max(ours_wall, 1e-9):.1f}x, requests "
+                  f"{fb_req / max(ours_req, 1):.1f}x, server execution {fb_cost / max(ours_cost, 1e-9):.1f}x")
+            summary.append((f"fast-bitrix24 / b24reports, {name} export",
+                            f"wall {fb_wall / max(ours_wall, 1e-9):.1f}x, requests {fb_req / max(ours_req, 1):.1f}x, "
+                            f"execution {fb_cost / max(ours_cost, 1e-9):.1f}x"))
+        else:
+            frac = served / rows if rows else 0.0
+            proj = fb_wall / frac if frac > 0 else float("inf")
+            proj_cost = fb_cost / frac if frac > 0 else float("inf")
+            print(f"{name}: fast-bitrix24 FAILED after {fb_wall:.1f} s: {res['error']}")
+            print(f"  server had served it {served:,} of {rows:,} rows ({frac:.2%}) in {fb_req} requests, "
+                  f"execution {fb_cost:.0f} s; linear projection for all rows: {dur(proj)} at this "
+                  f"time_scale, execution {proj_cost:.0f} s (unscaled ≥ {dur(budget_floor(proj_cost))})")
+            print(f"  b24reports: {rows:,} rows in {ours_wall:.1f} s, {ours_req} requests, execution "
+                  f"{ours_cost:.0f} s | ratio (projected) wall {proj / max(ours_wall, 1e-9):.0f}x, "
+                  f"execution {proj_cost / max(ours_cost, 1e-9):.0f}x")
+            summary.append((f"fast-bitrix24, {name} export",
+                            f"failed after {fb_wall:.0f} s with {res['error']}, {served:,} of {rows:,} rows "
+                            f"served; projected: wall {proj / max(ours_wall, 1e-9):.0f}x, execution "
+                            f"{proj_cost / max(ours_cost, 1e-9):.0f}x b24reports (unscaled ≥ {dur(budget_floor(proj_cost))})"))
+        sys.stdout.flush()
+
+
+
 def main() -> None:  # noqa: C901, PLR0915 -- a linear script
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=40.0, help="demo portal scale (40 ≈ 100k deals)")
@@ -168,6 +251,8 @@ def main() -> None:  # noqa: C901, PLR0915 -- a linear script
     ap.add_argument("--peer-timeout", type=float, default=420.0, help="deadline per peer export, s")
     ap.add_argument("--metrics-only", type=Path, metavar="STORE",
                     help="only time the funnel metrics on an existing store (e.g. one a full run left)")
+    ap.add_argument("--peer-only", action="store_true",
+                    help="skip sync/metrics/render: fast-bitrix24 vs a b24reports export of the same entities")
     ap.add_argument("--markdown", type=Path, help="also write the summary as a markdown file")
     ap.add_argument("--pytest", action="store_true", help="also time the test suite (pytest -q -n 2)")
     args = ap.parse_args()
@@ -224,6 +309,9 @@ def main() -> None:  # noqa: C901, PLR0915 -- a linear script
                     export_s[name] += time.perf_counter() - t0
 
         client.batch = counting_batch  # type: ignore[method-assign]
+        if args.peer_only:
+            run_peers(args, srv, cm, meter, rows_of, per_entity, export_s, summary, counting=client)
+            return
         t = time.perf_counter()
         rep = sync(client, db, progress=False, id_pass=False)
         sync_wall = time.perf_counter() - t
@@ -297,68 +385,7 @@ def main() -> None:  # noqa: C901, PLR0915 -- a linear script
                         ", ".join(f"{f} {fmt_s.get(f, float('nan')):.1f} s" for f in fmts)))
         del ds
 
-        # ---------------------------------------------------------------- fast-bitrix24
-        peer = [p for p in args.peer.split(",") if p]
-        if peer:
-            try:
-                import fast_bitrix24  # noqa: F401
-            except ImportError:
-                print("fast-bitrix24 not installed (pip install fast-bitrix24): peer skipped")
-                peer = []
-        print()
-        if peer and srv._httpd is not None:  # a killed/failed peer leaves broken pipes: no tracebacks
-            srv._httpd.handle_error = lambda request, client_address: None
-        for name in peer:
-            spec_e = ENTITIES[name]
-            wait_window_clear(cm, spec_e.method, WINDOW * s + 5)
-            before_req, before_rows, before_cost = srv.requests.total, meter.rows[spec_e.method], meter.cost[spec_e.method]
-            env = {**os.environ, "B24_BENCH_WEBHOOK": srv.webhook_url, "B24_BENCH_PEER": json.dumps(
-                {"method": spec_e.method, "select": list(spec_e.select), "rate": args.rate, "burst": args.burst,
-                 "time_scale": s})}
-            t = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, __file__, "--peer-child"], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            try:
-                out, _ = proc.communicate(timeout=args.peer_timeout)
-                res = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": "no output", "rows": None}
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                res = {"rows": None, "error": f"deadline {args.peer_timeout:.0f} s reached"}
-            fb_wall = res.get("seconds") or (time.perf_counter() - t)  # the child's own clock when it has one
-            fb_req = srv.requests.total - before_req
-            served = meter.rows[spec_e.method] - before_rows
-            fb_cost = meter.cost[spec_e.method] - before_cost
-            rows = rows_of[name]
-            ours_wall, ours_req = export_s[name], per_entity[name]
-            ours_cost = cost_by_method[spec_e.method] * (rows / max(1, sum(
-                rows_of[n] for n, sp in ENTITIES.items() if sp.method == spec_e.method)))
-            if res.get("error") is None:
-                print(f"{name}: fast-bitrix24 {res['rows']:,} rows in {fb_wall:.1f} s, {fb_req} requests, "
-                      f"execution {fb_cost:.0f} s (unscaled ≥ {dur(budget_floor(fb_cost))}) | b24reports "
-                      f"{rows:,} rows in {ours_wall:.1f} s (in the sync), {ours_req} requests, execution {ours_cost:.0f} s "
-                      f"(unscaled ≥ {dur(budget_floor(ours_cost))})")
-                print(f"  ratio fast-bitrix24 / b24reports: wall {fb_wall / max(ours_wall, 1e-9):.1f}x, requests "
-                      f"{fb_req / max(ours_req, 1):.1f}x, server execution {fb_cost / max(ours_cost, 1e-9):.1f}x")
-                summary.append((f"fast-bitrix24 / b24reports, {name} export",
-                                f"wall {fb_wall / max(ours_wall, 1e-9):.1f}x, requests {fb_req / max(ours_req, 1):.1f}x, "
-                                f"execution {fb_cost / max(ours_cost, 1e-9):.1f}x"))
-            else:
-                frac = served / rows if rows else 0.0
-                proj = fb_wall / frac if frac > 0 else float("inf")
-                proj_cost = fb_cost / frac if frac > 0 else float("inf")
-                print(f"{name}: fast-bitrix24 FAILED after {fb_wall:.1f} s: {res['error']}")
-                print(f"  server had served it {served:,} of {rows:,} rows ({frac:.2%}) in {fb_req} requests, "
-                      f"execution {fb_cost:.0f} s; linear projection for all rows: {dur(proj)} at this "
-                      f"time_scale, execution {proj_cost:.0f} s (unscaled ≥ {dur(budget_floor(proj_cost))})")
-                print(f"  b24reports: {rows:,} rows in {ours_wall:.1f} s, {ours_req} requests, execution "
-                      f"{ours_cost:.0f} s | ratio (projected) wall {proj / max(ours_wall, 1e-9):.0f}x, "
-                      f"execution {proj_cost / max(ours_cost, 1e-9):.0f}x")
-                summary.append((f"fast-bitrix24, {name} export",
-                                f"failed after {fb_wall:.0f} s with {res['error']}, {served:,} of {rows:,} rows "
-                                f"served; projected: wall {proj / max(ours_wall, 1e-9):.0f}x, execution "
-                                f"{proj_cost / max(ours_cost, 1e-9):.0f}x b24reports (unscaled ≥ {dur(budget_floor(proj_cost))})"))
-            sys.stdout.flush()
+        run_peers(args, srv, cm, meter, rows_of, per_entity, export_s, summary)
 
     total = time.perf_counter() - t_all
     print(f"\nwhole benchmark: {total / 60:.1f} min")

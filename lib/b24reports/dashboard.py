@@ -333,8 +333,7 @@ class Dashboard:
         self.replaying = True
         try:
             for src, out in self.cells:
-                out.clear_output(wait=True)
-                with out:
+                with _Capture(out):
                     try:
                         exec(compile(src, "<report cell>", "exec"), ns)
                     except Exception:
@@ -345,15 +344,16 @@ class Dashboard:
             self.replaying = False
 
     def capture_cells(self, current_source: str) -> None:
-        """Route the rest of the current cell and every later cell into ``Output`` widgets
-        and remember their sources (IPython ``pre_run_cell``/``post_run_cell`` events)."""
+        """Route the display output of the rest of the current cell and of every later cell
+        into ``Output`` widgets and remember the cell sources (IPython ``pre_run_cell``/
+        ``post_run_cell`` events; displays are collected by a display-publisher hook and set
+        as the widget's ``outputs``, so nothing depends on the frontend's output routing)."""
         from IPython import get_ipython
 
         ip = get_ipython()
         if ip is None:
             return
-        rest = _after_open_report(current_source)
-        self._begin_cell(rest)
+        self._begin_cell(current_source)
         ip.events.register("pre_run_cell", self._pre_run_cell)
         ip.events.register("post_run_cell", self._post_run_cell)
 
@@ -362,9 +362,10 @@ class Dashboard:
         from IPython.display import display
 
         out = w.Output()
+        out.add_class("b24r-cell")
         display(out)
-        out.__enter__()
-        self._open_out = out
+        self._open_out = _Capture(out)
+        self._open_out.__enter__()
         self.cells.append((src, out))
 
     def _pre_run_cell(self, info: Any) -> None:
@@ -373,8 +374,8 @@ class Dashboard:
 
     def _post_run_cell(self, result: Any) -> None:
         if self._open_out is not None:
-            out, self._open_out = self._open_out, None
-            out.__exit__(None, None, None)
+            cap, self._open_out = self._open_out, None
+            cap.__exit__(None, None, None)
 
     # ------------------------------------------------------------------ clicks and figures
 
@@ -382,7 +383,7 @@ class Dashboard:
         """Display a plotly figure; when its points carry managers, sources or months, as a
         ``FigureWidget`` whose clicks refilter (:func:`click_target`), else as a plain figure."""
         labels = self.view.labels if self.view is not None else {}
-        if not self._clickable(fig, labels):
+        if os.environ.get("B24REPORTS_DASHBOARD_CLICK", "1") == "0" or not self._clickable(fig, labels):
             fig.show(config=dict(config))
             return
         import plotly.graph_objects as go
@@ -569,10 +570,40 @@ class Dashboard:
                             f'href="data:{mime};base64,{data}">{_html.escape(name)}</a>')
 
 
-def _after_open_report(source: str) -> str:
-    """The part of a cell after the statement that calls ``open_report`` (re-run on refilter;
-    the statement itself is run too so that ``r`` is rebound — it returns the same view)."""
-    return source
+class _Capture:
+    """Collect what is displayed (IPython display publisher hook) while active and set it as
+    ``out.outputs`` at exit, in one widget state update."""
+
+    def __init__(self, out: Any):
+        self.out, self.items = out, []
+
+    def hook(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        kind = msg.get("header", {}).get("msg_type")
+        if kind == "display_data":
+            c = msg.get("content", {})
+            self.items.append({"output_type": "display_data", "data": c.get("data", {}), "metadata": c.get("metadata", {})})
+            return None
+        if kind == "clear_output":
+            self.items.clear()
+            return None
+        return msg
+
+    def __enter__(self) -> _Capture:
+        from IPython import get_ipython
+
+        self.items = []
+        ip = get_ipython()
+        if ip is not None and hasattr(ip.display_pub, "register_hook"):
+            ip.display_pub.register_hook(self.hook)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None and hasattr(ip.display_pub, "unregister_hook"):
+            ip.display_pub.unregister_hook(self.hook)
+        self.out.outputs = tuple(self.items)
 
 
 # One dashboard per kernel (Voila runs one notebook per kernel).

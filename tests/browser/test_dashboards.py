@@ -1,0 +1,171 @@
+"""Every report as a live Voila dashboard, driven in headless Debian chromium (Playwright).
+
+One Voila server (``b24reports.serve.VoilaServer``) over the session's demo store serves
+all tests; each test opens a dashboard, reads the headline numbers shown on the page and
+compares them with ``ReportSpec.run`` for the same filter, formatted the way the page formats
+them (``i18n.format_value``). Screenshots go to ``test-artifacts/dashboards/``.
+
+Marker ``browser``: deselect with ``-m "not browser"``; skipped when chromium or Playwright
+is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b24reports import reports
+from b24reports.i18n import format_value
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
+TIMEOUT_MS = int(os.environ.get("B24R_BROWSER_TIMEOUT_MS", "180000"))
+
+
+def _headline(name: str, res: Any) -> tuple[str, str]:
+    """(KPI card label, value as shown) of one headline number per report, computed from
+    the report result the way each notebook computes its KPI cards."""
+    lang, cur = res.params["lang"], res.params["currency"]
+    T = res.tables
+    if name == "dynamics":
+        return "Выиграно сделок", format_value(T["won_by_period"]["won_deals"].sum(), "int", lang, cur)
+    if name == "funnel":
+        from b24reports.views import funnel as v
+
+        label, value, kind = v.kpis(T["managers"], lang)[0]
+        return label, format_value(value, kind, lang, cur)
+    if name == "forgotten":
+        from b24reports.views import forgotten as v
+
+        label, value, kind = v.kpis(res, lang)[0]
+        return label, format_value(value, kind, lang, cur)
+    if name == "managers":
+        return "Сумма выигранных", format_value(float(T["managers"]["won_amount"].sum()), "money", lang, cur)
+    if name == "marketing":
+        return "Лидов за период", format_value(T["sources_total"].iloc[0]["leads"], "int", lang, cur)
+    if name == "plan":
+        return "Выиграно с начала месяца", format_value(T["mtd_compare"].iloc[0]["mtd_amount"], "money", lang, cur)
+    if name == "tasks":
+        return "Задач со сроком в периоде", format_value(T["team"].iloc[0]["total"], "int", lang, cur)
+    raise AssertionError(f"no headline number defined for report {name}")
+
+
+@pytest.fixture(scope="session")
+def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Server-wide parameters: the demo portal's now and a plan file for the plan report."""
+    from b24reports.data import Dataset
+    from b24reports.plan import demo_plan
+
+    plan = demo_plan(Dataset.load(demo_store), demo_as_of, tmp_path_factory.mktemp("plan") / "plan.csv")
+    return {"as_of": demo_as_of, "plan": str(plan)}
+
+
+@pytest.fixture(scope="session")
+def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """One Voila server for the whole session (no preheated pool: kernels start on demand)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (make test installs it)")
+    pytest.importorskip("playwright.sync_api")
+    from b24reports.serve import VoilaServer
+
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, show_tracebacks=True, log_path=log) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="session")
+def browser(voila_url: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    ctx.close()
+
+
+def _cards(page) -> dict[str, str]:
+    """KPI cards on the page: {label: shown value}."""
+    out = {}
+    for card in page.locator(".b24-kpi").all():
+        out[card.locator(".l").inner_text().strip()] = card.locator(".v").inner_text().strip()
+    return out
+
+
+def _wait_generation(page, n: int) -> None:
+    page.wait_for_selector(f".b24r-status [data-generation='{n}'][data-busy='0']", timeout=TIMEOUT_MS)
+
+
+def _open(page, url: str) -> None:
+    page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".b24r-filterbar", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".b24-kpi", timeout=TIMEOUT_MS)
+    _wait_generation(page, 0)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+@pytest.fixture(scope="session")
+def top_manager(demo_dataset, demo_as_of: str) -> tuple[int, str]:
+    """(id, shown name) of the manager with the largest won amount in the default period."""
+    from b24reports.nb import ReportView
+
+    res = reports.get("managers").run(demo_dataset, {"as_of": demo_as_of})
+    m = res.tables["managers"].sort_values(["won_amount", "employee_id"], ascending=[False, True])
+    uid = int(m.iloc[0]["employee_id"])
+    return uid, ReportView(res, demo_dataset).labels["employee_id"][uid]
+
+
+def test_landing_lists_every_report(page, voila_url: str) -> None:
+    page.goto(voila_url)
+    items = page.locator(".b24r-report")
+    names = sorted(items.evaluate_all("els => els.map(e => e.dataset.report)"))
+    assert names == sorted(s.name for s in reports.all_reports())
+    link = page.locator(".b24r-report[data-report='funnel'] a")
+    assert link.get_attribute("href") == "/voila/render/funnel.ipynb"
+    _shot(page, "landing")
+
+
+@pytest.mark.parametrize("name", sorted(s.name for s in reports.all_reports()))
+def test_dashboard_filter_recomputes(page, voila_url: str, name: str, demo_dataset, dash_params, top_manager) -> None:
+    """Open the dashboard, check the headline number for the default filter, pick the top
+    manager in the employee filter, check it again for that filter (and the chip)."""
+    spec = reports.get(name)
+    _open(page, f"{voila_url}voila/render/{spec.notebook_path.name}")
+    _shot(page, f"{name}-default")
+    base = {k: v for k, v in dash_params.items() if k in {p.name for p in spec.all_params}}
+    label, shown = _headline(name, spec.run(demo_dataset, base))
+    assert _cards(page)[label] == shown
+
+    uid, uname = top_manager
+    # ipywidgets renders option labels with no-break spaces
+    page.locator(".b24r-f-employees select").select_option(label=uname.replace(" ", "\u00a0"))
+    _wait_generation(page, 1)
+    _shot(page, f"{name}-employee")
+    label, shown = _headline(name, spec.run(demo_dataset, {**base, "employees": str(uid)}))
+    assert _cards(page)[label] == shown
+    chip = page.locator(".b24r-chip-employees")
+    assert uname.replace("\u00a0", " ") in chip.inner_text().replace("\u00a0", " ")
+    # the chip clears the filter: back to the default numbers
+    chip.click()
+    _wait_generation(page, 2)
+    label, shown = _headline(name, spec.run(demo_dataset, base))
+    assert _cards(page)[label] == shown
+    assert page.locator(".b24r-chip").count() == 0

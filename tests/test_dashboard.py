@@ -1,0 +1,205 @@
+"""The dashboard layer without a browser: presets, URL prefill, filter choices, click targets,
+recompute on filter change (numbers equal ``ReportSpec.run`` for that filter), Excel export,
+the serve command's configuration, and that static snapshots hold no widgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+
+from b24reports import dashboard as d
+from b24reports import reports, serve
+from b24reports.errors import BadParameter, StoreError
+
+D = dt.date
+
+
+@pytest.mark.parametrize(
+    "preset, today, expected",
+    [
+        # 1st of the month .. today
+        ("this_month", D(2026, 11, 30), (D(2026, 11, 1), D(2026, 11, 30))),
+        # whole previous month; January -> December of the previous year
+        ("last_month", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 10, 31))),
+        ("last_month", D(2026, 1, 15), (D(2025, 12, 1), D(2025, 12, 31))),
+        # Q4 starts 1 Oct; Q1 starts 1 Jan
+        ("quarter_to_date", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 11, 30))),
+        ("quarter_to_date", D(2026, 3, 31), (D(2026, 1, 1), D(2026, 3, 31))),
+        # 12 full months before today's month: Nov 2025 .. Oct 2026 (the reports' default)
+        ("last_12_months", D(2026, 11, 30), (D(2025, 11, 1), D(2026, 10, 31))),
+        # February of a leap year ends on the 29th
+        ("last_month", D(2024, 3, 10), (D(2024, 2, 1), D(2024, 2, 29))),
+    ],
+)
+def test_preset_period(preset, today, expected):
+    assert d.preset_period(preset, today) == expected
+
+
+def test_preset_unknown_and_detect():
+    with pytest.raises(BadParameter, match="period"):
+        d.preset_period("custom", D(2026, 11, 30))
+    assert d.detect_preset(D(2026, 10, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_month"
+    assert d.detect_preset(D(2025, 11, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_12_months"
+    assert d.detect_preset(D(2026, 10, 2), D(2026, 10, 31), D(2026, 11, 30)) == "custom"
+
+
+def test_query_to_raw_aliases_and_unknown_keys():
+    spec = reports.get("marketing")
+    q = "employee=12&from=2026-02-01&to=2026-02-28&source=WEB&source=CALL&voila-template=lab&lang=en&bogus=1"
+    assert d.query_to_raw(q, spec) == {"employees": "12", "date_from": "2026-02-01", "date_to": "2026-02-28",
+                                       "sources": "WEB,CALL", "lang": "en"}
+    # managers does not declare sources: dropped; a preset comes back as "preset"
+    assert d.query_to_raw("source=WEB&period=last_month", reports.get("managers")) == {"preset": "last_month"}
+    assert d.query_to_raw("", spec) == {}
+
+
+def test_server_params(monkeypatch):
+    spec = reports.get("managers")
+    monkeypatch.setenv(d.PARAMS_ENV, json.dumps({"as_of": "2026-11-30", "plan": "p.csv", "lang": None}))
+    # plan is not a managers parameter, None means default
+    assert d.server_params(spec) == {"as_of": "2026-11-30"}
+    monkeypatch.setenv(d.PARAMS_ENV, "[1, 2]")
+    with pytest.raises(BadParameter, match=d.PARAMS_ENV):
+        d.server_params(spec)
+    monkeypatch.delenv(d.PARAMS_ENV)
+    assert d.server_params(spec) == {}
+
+
+def test_click_target():
+    labels = {"employee_id": {3: "Иванов Иван", 5: "Петрова Анна"}, "source_id": {"WEB": "Сайт"}}
+    declared = {"employees", "sources"}
+    # a manager's name on the y axis of a bar chart
+    assert d.click_target([120.0, "Петрова Анна", "won"], labels, declared) == ("employees", "5")
+    # the trace name carries the manager (a line per manager)
+    assert d.click_target(["2026-03", 7, "Иванов Иван"], labels, declared) == ("employees", "3")
+    assert d.click_target(["Сайт", 10, None], labels, declared) == ("sources", "WEB")
+    # sources not declared: a source name is no target; a month on x drills to that month
+    assert d.click_target(["Сайт", 10, None], labels, {"employees"}) is None
+    assert d.click_target(["2026-03-01", 10, "won"], labels, set()) == ("month", "2026-03-01")
+    assert d.click_target([dt.datetime(2026, 4, 17, 5), 1], labels, set()) == ("month", "2026-04-01")
+    assert d.click_target([1.5, 2.5], labels, declared) is None
+
+
+def test_filter_options(demo_dataset):
+    opts = d.filter_options(demo_dataset, reports.get("marketing"), "ru")
+    assert set(opts) == {"pipelines", "departments", "employees", "sources", "utm_source", "utm_medium", "utm_campaign"}
+    for name, items in opts.items():
+        assert items[0] == ("Все", ""), name
+    assert len(opts["pipelines"]) - 1 == len(demo_dataset.pipelines)
+    assert len(opts["departments"]) - 1 == len(demo_dataset.departments)
+    assert len(opts["employees"]) - 1 == len(demo_dataset.users)
+    assert opts["sources"][-1] == ("не указан", "-")
+    leads = demo_dataset.leads
+    assert [v for _l, v in opts["utm_source"][1:]] == sorted({str(x) for x in leads["utm_source"].dropna() if str(x).strip()})
+    # a sub-department is listed after its parent, indented one level deeper
+    deps = demo_dataset.departments
+    child = deps[deps["parent"].notna()].iloc[0]
+    labels = dict((v, lbl) for lbl, v in opts["departments"])
+    parent_label, child_label = labels[str(int(child["parent"]))], labels[str(int(child["id"]))]
+    indent = lambda s: len(s) - len(s.lstrip("\u00a0"))  # noqa: E731
+    assert indent(child_label) == indent(parent_label) + 2
+    # managers declares no source/UTM filters
+    assert "sources" not in d.filter_options(demo_dataset, reports.get("managers"), "en")
+
+
+def test_dashboard_recomputes_like_spec_run(demo_dataset, demo_as_of):
+    """A filter change gives exactly the result of ReportSpec.run with that filter."""
+    spec = reports.get("managers")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    # default period of as_of 2026-11-30: Nov 2025 .. Oct 2026
+    assert (dash.date_from, dash.date_to) == (D(2025, 11, 1), D(2026, 10, 31))
+    m = dash.result.tables["managers"].sort_values(["won_amount", "employee_id"], ascending=[False, True])
+    uid = int(m.iloc[0]["employee_id"])
+    dash.set_filter("employees", str(uid))
+    want = spec.run(demo_dataset, {"as_of": demo_as_of, "employees": str(uid)})
+    assert dash.generation == 1
+    assert dash.result.tables["managers"]["won_amount"].sum() == want.tables["managers"]["won_amount"].sum()
+    assert list(dash.result.tables["managers"]["employee_id"]) == [uid]
+    # drill down to one month: March 2026, the whole month
+    dash.set_filter("month", "2026-03-01")
+    assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31))
+    want = spec.run(demo_dataset, {"as_of": demo_as_of, "employees": str(uid), "date_from": "2026-03-01",
+                                   "date_to": "2026-03-31"})
+    assert dash.result.tables["managers"]["won_deals"].sum() == want.tables["managers"]["won_deals"].sum()
+    # the current month is capped at as_of's date
+    dash.set_filter("month", "2026-11-01")
+    assert dash.date_to == D(2026, 11, 30)
+    # clearing the filter brings the whole team back
+    dash.set_filter("employees", None)
+    assert len(dash.result.tables["managers"]) == len(spec.run(demo_dataset, dash.raw_params()).tables["managers"])
+    # an unknown employee is refused and the state is kept
+    with pytest.raises(BadParameter):
+        dash.set_filter("employees", "999999")
+    assert "employees" not in dash.filters
+    with pytest.raises(BadParameter, match="sources"):
+        dash.set_filter("sources", "WEB")  # managers has no source filter
+
+
+def test_dashboard_preset_from_url(demo_dataset, demo_as_of):
+    dash = d.Dashboard(reports.get("tasks"), demo_dataset, {"as_of": demo_as_of, "preset": "quarter_to_date"})
+    assert (dash.date_from, dash.date_to) == (D(2026, 10, 1), D(2026, 11, 30))
+    assert dash.result.params["date_from"] == D(2026, 10, 1)
+
+
+def test_excel_export_is_what_is_shown(demo_dataset, demo_as_of):
+    import openpyxl
+
+    spec = reports.get("funnel")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    dash.set_period(D(2026, 9, 1), D(2026, 9, 30))
+    wb = openpyxl.load_workbook(io.BytesIO(dash.excel_bytes()))
+    for tid, ts in spec.tables.items():
+        ws = wb[ts.sheet_name]
+        # header row + one row per row of the shown table
+        assert ws.max_row == len(dash.result.tables[tid]) + 1, tid
+    assert dash.excel_filename() == "funnel_2026-09-01_2026-09-30.xlsx"
+
+
+def test_landing_and_voila_argv(tmp_path):
+    html = serve.landing_html("en")
+    for spec in reports.all_reports():
+        assert f'data-report="{spec.name}"' in html
+        assert f'href="/voila/render/{spec.notebook_path.name}?lang=en"' in html
+    with pytest.raises(BadParameter, match="lang"):
+        serve.landing_html("de")
+    argv = serve.voila_argv(port=9000, pool_size=2, cull_idle_timeout=300)
+    assert "--port=9000" in argv and "--pool_size=2" in argv and "--preheat_kernel=True" in argv
+    assert "--MappingKernelManager.cull_idle_timeout=300" in argv and "--Voila.ip=127.0.0.1" in argv
+    assert not any("preheat" in a for a in serve.voila_argv(pool_size=0))
+    jp = serve.prepare_template(tmp_path)
+    tpl = jp / "voila" / "templates" / serve.TEMPLATE_NAME
+    assert (tpl / "conf.json").is_file() and (tpl / "tree-lab.html").is_file()
+    assert 'data-report="funnel"' in (tpl / "b24r_landing.html").read_text(encoding="utf-8")
+    with pytest.raises(StoreError):
+        serve.VoilaServer(tmp_path / "missing.duckdb")
+
+
+def test_not_voila_means_static(monkeypatch, demo_store, demo_as_of):
+    """Outside Voila open_report builds no dashboard (static snapshots hold no widgets)."""
+    from b24reports import nb
+
+    monkeypatch.delenv("VOILA_KERNEL_ID", raising=False)
+    assert not d.is_voila()
+    r = nb.open_report("tasks", store=str(demo_store), params={"as_of": demo_as_of})
+    assert getattr(r, "figure_hook", None) is None
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")
+    assert d.is_voila()
+
+
+def test_static_snapshot_has_no_widgets(demo_store, demo_as_of, tmp_path):
+    """The same notebook run by nbclient (as papermill does) outputs no widget views."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    spec = reports.get("tasks")
+    nbk = nbformat.read(spec.notebook_path, as_version=4)
+    for c in nbk.cells:
+        if "parameters" in c.get("metadata", {}).get("tags", []):
+            c.source += f"\nstore = {str(demo_store)!r}\nas_of = {demo_as_of!r}\n"
+    NotebookClient(nbk, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    mimes = {m for c in nbk.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert "text/html" in mimes
+    assert "application/vnd.jupyter.widget-view+json" not in mimes

@@ -169,3 +169,38 @@ def test_dashboard_filter_recomputes(page, voila_url: str, name: str, demo_datas
     label, shown = _headline(name, spec.run(demo_dataset, base))
     assert _cards(page)[label] == shown
     assert page.locator(".b24r-chip").count() == 0
+
+
+def test_click_manager_refilters(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:
+    """Click a manager's bar in a managers chart: the report refilters to that manager (chip
+    shown, numbers equal ReportSpec.run for him); the chip clears it."""
+    from b24reports.nb import ReportView
+
+    spec = reports.get("managers")
+    _open(page, f"{voila_url}voila/render/managers.ipynb")
+    base = {"as_of": dash_params["as_of"]}
+    bars = page.locator(".b24r-cell .js-plotly-plot .bars path")
+    bars.first.wait_for(timeout=TIMEOUT_MS)
+    box = None
+    for i in range(bars.count()):  # the first bar drawn with a visible size
+        b = bars.nth(i).bounding_box()
+        if b and b["width"] > 3 and b["height"] > 3:
+            bars.nth(i).scroll_into_view_if_needed()
+            box = bars.nth(i).bounding_box()
+            break
+    assert box is not None, "no bar to click"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    _wait_generation(page, 1)
+    _shot(page, "managers-click")
+    chip = page.locator(".b24r-chip-employees").inner_text().replace("\u00a0", " ")
+    names = ReportView(spec.run(demo_dataset, base), demo_dataset).labels["employee_id"]
+    clicked = [uid for uid, n in names.items() if f": {n} ✕" in chip]
+    assert len(clicked) == 1, chip
+    label, shown = _headline("managers", spec.run(demo_dataset, {**base, "employees": str(clicked[0])}))
+    assert _cards(page)[label] == shown
+    page.locator(".b24r-chip-employees").click()
+    _wait_generation(page, 2)
+    label, shown = _headline("managers", spec.run(demo_dataset, base))
+    assert _cards(page)[label] == shown

@@ -1,0 +1,105 @@
+"""Dashboard speed in headless chromium: first paint and refilter latency per report.
+
+Usage::
+
+    .venv/bin/python benchmarks/dashboard_bench.py [STORE] [--scale S] [--reports a,b] [--pool 0|1] [--runs N]
+
+With no STORE a demo portal of scale S (default 1.0; 40 = the benchmark-size portal, 100k
+deals) is generated, served on loopback and synced into a temporary store. One Voila server
+(``b24reports.serve.VoilaServer``, ``--pool`` preheated kernels per report) serves every report.
+
+Figures, per report (issue 7 targets: first paint ≤ 5 s, refilter ≤ 300 ms):
+
+* ``first paint``: page request -> the KPI cards and the filter bar visible (kernel start,
+  imports, store load, compute, render, widget manager);
+* ``refilter``: a new employee picked in the filter bar -> the redrawn page reports the next
+  generation (``.b24r-status [data-generation]``), as seen by the browser;
+* ``kernel``: the part of it spent in the kernel (recompute + re-run of the cells), shown
+  on the status line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ANCHOR = dt.date(2026, 11, 30)
+AS_OF = f"{ANCHOR.isoformat()}T12:00:00+03:00"
+
+
+def build_store(scale: float) -> Path:
+    from b24reports.demo.generator import generate_portal
+    from b24reports.demo.server import DemoServer
+    from b24reports.sync import sync
+
+    path = Path(tempfile.mkdtemp(prefix="bench-dash-")) / "demo.duckdb"
+    with DemoServer(generate_portal(seed=42, scale=scale, anchor=ANCHOR)) as server:
+        sync(server.webhook_url, path, progress=False)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("store", nargs="?")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--reports", default="")
+    ap.add_argument("--pool", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=3, help="refilters per report")
+    a = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from b24reports import reports
+    from b24reports.data import Dataset
+    from b24reports.plan import demo_plan
+    from b24reports.serve import VoilaServer
+
+    t0 = time.perf_counter()
+    store = Path(a.store) if a.store else build_store(a.scale)
+    ds = Dataset.load(store)
+    print(f"store: {len(ds.deals):,} deals, {len(ds.leads):,} leads, {len(ds.activities):,} activities "
+          f"({time.perf_counter() - t0:.1f} s to prepare)")
+    plan = demo_plan(ds, AS_OF, Path(tempfile.mkdtemp(prefix="bench-plan-")) / "plan.csv")
+    names = [n for n in a.reports.split(",") if n] or [s.name for s in reports.all_reports()]
+    users = ds.users.sort_values("id")
+    picks = [" ".join(x for x in (ln, n) if isinstance(x, str) and x) for n, ln in zip(users["name"], users["last_name"])][:a.runs]
+
+    rows = []
+    with VoilaServer(store, pool_size=a.pool, params={"as_of": AS_OF, "plan": str(plan)}) as srv, sync_playwright() as p:
+        if a.pool:
+            time.sleep(10 + 5 * len(names))  # let the pool heat up
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        for name in names:
+            spec = reports.get(name)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(300_000)
+            t = time.perf_counter()
+            page.goto(f"{srv.url}voila/render/{spec.notebook_path.name}", wait_until="commit")
+            page.wait_for_selector(".b24-kpi")
+            page.wait_for_selector(".b24r-status [data-generation='0'][data-busy='0']")
+            paint = time.perf_counter() - t
+            refilter, kernel = [], []
+            for i, who in enumerate(picks, start=1):
+                t = time.perf_counter()
+                page.locator(".b24r-f-employees select").select_option(label=who.replace(" ", "\u00a0"))
+                page.wait_for_selector(f".b24r-status [data-generation='{i}'][data-busy='0']")
+                refilter.append(time.perf_counter() - t)
+                m = re.search(r"([\d.]+) s", page.inner_text(".b24r-status"))
+                if m:
+                    kernel.append(float(m.group(1)))
+            page.close()
+            rows.append((name, paint, statistics.median(refilter), statistics.median(kernel) if kernel else float("nan")))
+            print(f"{name:10s} first paint {paint:6.2f} s   refilter median {rows[-1][2] * 1000:7.0f} ms "
+                  f"(kernel {rows[-1][3] * 1000:6.0f} ms, {len(refilter)} runs)", flush=True)
+        browser.close()
+    print(f"pool {a.pool}: first paint max {max(r[1] for r in rows):.2f} s (target 5 s); "
+          f"refilter max {max(r[2] for r in rows) * 1000:.0f} ms (target 300 ms)")
+
+
+if __name__ == "__main__":
+    main()

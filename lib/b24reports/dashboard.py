@@ -200,7 +200,7 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
                  declared: set[str]) -> tuple[str, str] | None:
     """What a click on a chart point refilters to: ``(param, value)`` or ``None``.
 
-    ``point_values``: the point's x, y, trace name and customdata items, in that order.
+    ``point_values``: the point's x, y, trace name, customdata items and text, in that order.
     A value equal to a manager's display name (``labels['employee_id']``) or to an employee
     id given as customdata gives ``('employees', id)``; a lead source name
     (``labels['source_id']``) gives ``('sources', code)`` when the report declares
@@ -399,7 +399,7 @@ class Dashboard:
         if "sources" in self.declared:
             names |= {str(v) for v in (labels.get("source_id") or {}).values()}
         for tr in fig.data:
-            for attr in ("x", "y"):
+            for attr in ("x", "y", "text", "hovertext"):
                 vals = getattr(tr, attr, None)
                 if vals is not None and any(str(v) in names for v in list(vals)[:200]):
                     return True
@@ -411,7 +411,13 @@ class Dashboard:
         i = points.point_inds[0]
         cd = getattr(trace, "customdata", None)
         extra = list(cd[i]) if cd is not None and len(cd) > i and isinstance(cd[i], list | tuple) else ([cd[i]] if cd is not None and len(cd) > i else [])
-        vals = [points.xs[0] if points.xs else None, points.ys[0] if points.ys else None, getattr(trace, "name", None), *extra]
+        texts = []
+        for attr in ("text", "hovertext"):  # e.g. a scatter of managers labels its dots by name
+            tv = getattr(trace, attr, None)
+            if tv is not None and not isinstance(tv, str) and len(tv) > i:
+                texts.append(tv[i])
+        vals = [points.xs[0] if points.xs else None, points.ys[0] if points.ys else None, getattr(trace, "name", None),
+                *extra, *texts]
         target = click_target(vals, self.view.labels if self.view is not None else {}, self.declared)
         if target is None:
             return

@@ -204,3 +204,16 @@ def test_click_manager_refilters(page, voila_url: str, demo_dataset, dash_params
     _wait_generation(page, 2)
     label, shown = _headline("managers", spec.run(demo_dataset, base))
     assert _cards(page)[label] == shown
+
+
+def test_url_query_prefills_filters(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:
+    """``?employee=<id>&period=last_month`` opens the tasks dashboard already filtered."""
+    spec = reports.get("tasks")
+    uid, uname = top_manager
+    _open(page, f"{voila_url}voila/render/tasks.ipynb?employee={uid}&period=last_month")
+    _shot(page, "tasks-prefilled")
+    assert uname.replace("\u00a0", " ") in page.locator(".b24r-chip-employees").inner_text().replace("\u00a0", " ")
+    # last month of as_of 2026-11-30: October 2026
+    label, shown = _headline("tasks", spec.run(demo_dataset, {"as_of": dash_params["as_of"], "employees": str(uid),
+                                                             "date_from": "2026-10-01", "date_to": "2026-10-31"}))
+    assert _cards(page)[label] == shown

@@ -72,13 +72,12 @@ def hostile_run(tmp_root: Path) -> dict:
     db = tmp_root / "hostile.duckdb"
     out = tmp_root / "out"
     procs = []
-    # a few transient faults so the retry paths (and their log lines) run too
-    faults = FaultPlan([Fault("503", method="batch", nth=2), Fault("500", method="batch", nth=4),
-                        Fault("reset", method="crm.status.list", nth=2)])
+    # transient faults so the retry paths run too (no 503: the CLI client then drains its
+    # 2 req/s bucket for ~25 s; test_secrets covers 503 in-process)
+    faults = FaultPlan([Fault("500", method="batch", nth=2), Fault("reset", method="crm.status.list", nth=2)])
     with DemoServer(hostile_portal(), token=SECRET, faults=faults) as srv:
         assert SECRET in srv.webhook_url
         procs.append(_cli("sync", "--webhook", srv.webhook_url, "--store", str(db)))
-        procs.append(_cli("sync", "--store", str(db), "--full", env={"B24_WEBHOOK_URL": srv.webhook_url}))
         hs.faults_fired(faults)
     assert all(p.returncode == 0 for p in procs), [p.stderr for p in procs]
     plan = tmp_root / "plan.csv"

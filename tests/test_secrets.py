@@ -30,7 +30,7 @@ def _files(root):
 
 def test_cli_stdout_and_stderr_never_show_the_token(run):
     procs = run["outputs"]
-    assert len(procs) >= 5  # 2 syncs (--webhook and B24_WEBHOOK_URL) + render all + 3 reports
+    assert len(procs) >= 5  # sync --webhook URL + render all + 3 reports
     text = "".join(p.stdout + p.stderr for p in procs)
     assert "report.html" in text and "sync" in text  # the streams were not empty
     assert SECRET not in text

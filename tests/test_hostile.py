@@ -183,3 +183,13 @@ def test_chart_text_is_escaped_once_and_numbers_untouched():
     assert list(tr.x) == ["&lt;b&gt;x&lt;/b&gt;", "A&amp;B"] and list(tr.y) == [1.5, -1]
     assert tr.name == "&lt;i&gt;n&lt;/i&gt;" and list(tr.customdata) == [7, "&lt;br&gt;"]
     assert list(tr.text) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "**x**"]
+
+
+def test_dashboard_click_matches_an_escaped_chart_name():
+    """Chart names are entity-escaped; a click on one still refilters to that manager."""
+    from b24reports.dashboard import click_target
+
+    labels = {"employee_id": {7: "A&B <b>x</b>", 8: "Ivan"}}
+    # the chart carries html.escape(name, quote=False) of the display name
+    assert click_target(["A&amp;B &lt;b&gt;x&lt;/b&gt;"], labels, {"employees"}) == ("employees", "7")
+    assert click_target(["Ivan"], labels, {"employees"}) == ("employees", "8")

@@ -212,7 +212,7 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
     for v in point_values:
         if v is None:
             continue
-        s = str(v)
+        s = _html.unescape(str(v))  # chart text is entity-escaped (views.common.escape_figure_text)
         if "employees" in declared and s in emp:
             return "employees", str(emp[s])
         if "sources" in declared and s in src:
@@ -401,7 +401,7 @@ class Dashboard:
         for tr in fig.data:
             for attr in ("x", "y", "text", "hovertext"):
                 vals = getattr(tr, attr, None)
-                if vals is not None and any(str(v) in names for v in list(vals)[:200]):
+                if vals is not None and any(_html.unescape(str(v)) in names for v in list(vals)[:200]):
                     return True
         return False
 

@@ -465,7 +465,7 @@ class Dashboard:
             dims.append(dd)
         self._chips = w.HBox([])
         self._chips.add_class("b24r-chips")
-        excel = w.Button(description=ui["excel"], icon="download")
+        excel = w.Button(description=ui["excel"])  # no icon: the icon font comes from a CDN (blank offline)
         excel.add_class("b24r-excel")
         excel.on_click(lambda _b: self._excel())
         self._link = w.HTML("")

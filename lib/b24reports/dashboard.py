@@ -259,6 +259,8 @@ class Dashboard:
         self._w: dict[str, Any] = {}
         self._mute = False
         self._open_out: Any = None
+        self._figs: dict[tuple[int, int], Any] = {}  # (cell, figure) -> FigureWidget, reused on redraw
+        self._cell_i, self._fig_i = 0, 0
         self.on_redraw: list[Callable[[Dashboard], None]] = []
 
     # ------------------------------------------------------------------ state
@@ -332,7 +334,8 @@ class Dashboard:
         ns = ip.user_ns if ip is not None else {}
         self.replaying = True
         try:
-            for src, out in self.cells:
+            for i, (src, out) in enumerate(self.cells):
+                self._cell_i, self._fig_i = i, 0
                 with _Capture(out):
                     try:
                         exec(compile(src, "<report cell>", "exec"), ns)
@@ -366,6 +369,7 @@ class Dashboard:
         display(out)
         self._open_out = _Capture(out)
         self._open_out.__enter__()
+        self._cell_i, self._fig_i = len(self.cells), 0
         self.cells.append((src, out))
 
     def _pre_run_cell(self, info: Any) -> None:
@@ -389,7 +393,16 @@ class Dashboard:
         import plotly.graph_objects as go
         from IPython.display import display
 
-        fw = go.FigureWidget(fig)
+        key = (self._cell_i, self._fig_i)
+        self._fig_i += 1
+        fw = self._figs.get(key)
+        if fw is None:  # first draw: a new widget
+            fw = self._figs[key] = go.FigureWidget(fig)
+        else:  # redraw: the same widget with the new traces and layout (no new model in the page)
+            fw.data = []
+            with fw.batch_update():
+                fw.add_traces(list(fig.data))
+                fw.layout = fig.layout
         for trace in fw.data:
             trace.on_click(self._on_click)
         display(fw)

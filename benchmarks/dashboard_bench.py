@@ -16,6 +16,12 @@ Figures, per report (issue 7 targets: first paint ≤ 5 s, refilter ≤ 300 ms):
   generation (``.b24r-status [data-generation]``), as seen by the browser;
 * ``kernel``: the part of it spent in the kernel (recompute + re-run of the cells), shown
   on the status line.
+
+Measured 2026-11-30 on the shared 2-core machine (load 1.3-3), demo portal (2,500 deals):
+first paint 9.7-17.5 s cold (``--pool 0``), 4.4-10.1 s preheated (``--pool 1``); refilter
+median 200-480 ms in the browser (kernel 80-250 ms). Benchmark-size portal (100k deals,
+funnel/managers/dynamics, cold): first paint 15-17 s, refilter 0.3-1.3 s (kernel 0.2-1.2 s:
+the metrics' compute). Both targets (5 s, 300 ms) are missed on this machine.
 """
 
 from __future__ import annotations

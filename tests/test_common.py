@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from b24reports.data import Dataset
+from b24reports.errors import BadParameter
 from b24reports.metrics import common as c
 
 TZ = "+03:00"
@@ -112,7 +113,7 @@ def test_deal_facts_closed_at_fallbacks_and_money():
     # report currency USD: 100 RUB = 100/90 USD
     h, _ = c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="USD")
     assert h.set_index("id").loc[1, "amount"] == pytest.approx(100 / 90)
-    with pytest.raises(KeyError, match="EUR"):
+    with pytest.raises(BadParameter, match="currency='EUR'"):
         c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="EUR")
 
 

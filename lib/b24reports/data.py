@@ -116,7 +116,7 @@ def _coerce_series(s: pd.Series, sqltype: str, tz: dt.tzinfo) -> pd.Series:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return s.dt.tz_convert(tz).dt.as_unit("ns")
         if not len(s) or s.isna().all():
-            return pd.Series(pd.NaT, index=s.index, dtype=f"datetime64[ns, UTC]").dt.tz_convert(tz)
+            return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]").dt.tz_convert(tz)
         try:
             parsed = pd.to_datetime(s, errors="coerce", format="mixed")
         except ValueError:  # mixed UTC offsets: read each as an instant

@@ -620,7 +620,6 @@ class _Gen:
                 path.append(k)
                 if k >= 2 and u[8 + k] < 0.08:
                     path.extend([k - 1, k])  # moved back, then forward again
-            j = len(path)
             final = None
             if not is_open[i]:
                 final = won_st if won[i] else (lost[0] if len(lost) == 1 or u[20] < 0.85 else lost[1])

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import Dataset
+from ..errors import BadParameter
 
 WON, LOST, OPEN = "won", "lost", "open"
 
@@ -187,8 +188,8 @@ def currency_rates(currencies: pd.DataFrame, report_currency: str) -> dict[str, 
     """``{CURRENCY_ID: rate}`` converting 1 unit of a currency into ``report_currency``.
 
     Source: ``crm.currency.list``: a currency's value in base units is ``AMOUNT / AMOUNT_CNT``;
-    rate(c → r) = value(c) / value(r). Raises ``KeyError`` naming ``report_currency`` when the
-    portal does not have it.
+    rate(c → r) = value(c) / value(r). Raises ``BadParameter("currency", ...)`` when the
+    portal does not have ``report_currency``.
     """
     if currencies.empty:
         return {report_currency: 1.0}
@@ -196,7 +197,7 @@ def currency_rates(currencies: pd.DataFrame, report_currency: str) -> dict[str, 
     value = currencies["amount"].astype("float64") / cnt
     per_base = dict(zip(currencies["currency"], value))
     if report_currency not in per_base or not per_base[report_currency]:
-        raise KeyError(f"currency {report_currency!r} is not among the portal's currencies {sorted(per_base)}")
+        raise BadParameter("currency", report_currency, f"not among the portal's currencies {sorted(per_base)}")
     r = per_base[report_currency]
     return {c: v / r for c, v in per_base.items() if v == v}
 
@@ -297,7 +298,7 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
     fallback MOVED_TIME; fallback CLOSEDATE 00:00 portal time; NaT when open), ``won_at``
     (closed_at of won deals), ``closedate`` (expected close, a date), ``lead_id``,
     ``source_id``, ``utm_source``, ``utm_medium``, ``utm_campaign``, ``moved_time``.
-    Also returns data-quality warnings (empty OPPORTUNITY). Raises ``KeyError`` for an
+    Also returns data-quality warnings (empty OPPORTUNITY). Raises ``BadParameter`` for an
     unknown report currency.
     """
     currency = currency or ds.base_currency

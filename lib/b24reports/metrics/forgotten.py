@@ -122,7 +122,7 @@ def deal_rows(
     """Every open deal in scope with its touch facts (not only the listed ones).
 
     Out columns: :data:`DEAL_COLUMNS` plus ``threshold`` (days used) and ``created``; plus
-    data-quality warnings (empty OPPORTUNITY among these deals). Raises ``KeyError`` for an
+    data-quality warnings (empty OPPORTUNITY among these deals). Raises ``BadParameter`` for an
     unknown currency.
     """
     facts, _ = c.deal_facts(ds, as_of, currency)

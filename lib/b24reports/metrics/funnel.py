@@ -310,10 +310,7 @@ def funnel_tables(
         raise BadParameter("date_from", date_from.isoformat(), f"is after date_to {date_to.isoformat()}")
     tz = timezone or ds.timezone
     as_of = c.to_timestamp(as_of, tz)
-    try:
-        facts, _ = c.deal_facts(ds, as_of, currency)
-    except KeyError as exc:
-        raise BadParameter("currency", currency, str(exc.args[0])) from exc
+    facts, _ = c.deal_facts(ds, as_of, currency)
     for col in ("created", "closed_at", "won_at"):
         facts[col] = facts[col].dt.tz_convert(tz)
     stages = c.stage_order(ds.statuses, pipelines or None)

@@ -347,7 +347,7 @@ def report_tables(
     (:func:`monthly_activity`, the employees of ``managers``); warnings = empty OPPORTUNITY of
     deals and, without telephony statistics, the note that call durations come from activity
     times; notes as :func:`managers_table` plus ``telephony`` (bool). Times are read in
-    ``period.tz`` (month keys). Raises ``KeyError`` for an unknown currency,
+    ``period.tz`` (month keys). Raises ``BadParameter`` for an unknown currency,
     ``BadParameter`` for bad weights or ``short_call_seconds``.
     """
     tz = period.tz

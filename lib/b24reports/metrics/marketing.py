@@ -337,7 +337,7 @@ def report_tables(
     ``source_id``, ``utm_*``, ``created``, ``url``); warnings = empty OPPORTUNITY of deals
     and the deals-only notice; notes ``{"mode": "leads" | "deals", "source_names": {...}}``.
     Times (``created``, day/month keys) are read in ``period.tz`` (the report timezone).
-    Raises ``KeyError`` for an unknown currency, ``ValueError`` for bad ``utm_group``.
+    Raises ``BadParameter`` for an unknown currency, ``ValueError`` for bad ``utm_group``.
     """
     bad = [f for f in utm_group if f not in UTM_FIELDS]
     if bad:

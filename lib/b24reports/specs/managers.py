@@ -10,7 +10,6 @@ other; default call 1, meeting 5, email 1, other 1). Metrics:
 from __future__ import annotations
 
 from ..data import Dataset
-from ..errors import BadParameter
 from ..metrics import common as c
 from ..metrics import managers as m
 from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
@@ -27,12 +26,9 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
     period = c.Period(params.date_from, params.date_to, tz)
     as_of = c.to_timestamp(params.as_of, tz)
     allowed = c.employee_filter(ds, list(params.employees), list(params.departments))
-    try:
-        tables, warnings, notes = m.report_tables(
-            ds, period, as_of, currency=params.currency, pipelines=tuple(params.pipelines), employees=allowed,
-            short_call_seconds=params.short_call_seconds, weights=params.activity_weights)
-    except KeyError as exc:
-        raise BadParameter("currency", params.currency, str(exc.args[0])) from exc
+    tables, warnings, notes = m.report_tables(
+        ds, period, as_of, currency=params.currency, pipelines=tuple(params.pipelines), employees=allowed,
+        short_call_seconds=params.short_call_seconds, weights=params.activity_weights)
     return make_result(ds, params, tables, warnings, notes)
 
 

@@ -11,7 +11,6 @@ notebook: ``notebooks/marketing.ipynb``.
 from __future__ import annotations
 
 from ..data import Dataset
-from ..errors import BadParameter
 from ..metrics import common as c
 from ..metrics import marketing as m
 from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
@@ -40,14 +39,11 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
     period = c.Period(params.date_from, params.date_to, tz)
     as_of = c.to_timestamp(params.as_of, tz)
     allowed = c.employee_filter(ds, list(params.employees), list(params.departments))
-    try:
-        tables, warnings, notes = m.report_tables(
-            ds, period, as_of, currency=params.currency, pipelines=tuple(params.pipelines), employees=allowed,
-            sources=tuple(params.sources), utm_source=tuple(params.utm_source), utm_medium=tuple(params.utm_medium),
-            utm_campaign=tuple(params.utm_campaign), utm_group=tuple(params.utm_group) or ("utm_source",),
-            planned_leads=params.planned_leads)
-    except KeyError as exc:
-        raise BadParameter("currency", params.currency, str(exc.args[0])) from exc
+    tables, warnings, notes = m.report_tables(
+        ds, period, as_of, currency=params.currency, pipelines=tuple(params.pipelines), employees=allowed,
+        sources=tuple(params.sources), utm_source=tuple(params.utm_source), utm_medium=tuple(params.utm_medium),
+        utm_campaign=tuple(params.utm_campaign), utm_group=tuple(params.utm_group) or ("utm_source",),
+        planned_leads=params.planned_leads)
     top = tables["top5"]
     for col in ("day", "month"):
         if col not in top.columns:

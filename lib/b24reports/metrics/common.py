@@ -288,7 +288,9 @@ def outcome_of(semantic: pd.Series) -> pd.Series:
     return s.map({"S": WON, "F": LOST}).fillna(OPEN).astype(object)
 
 
-def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+def deal_facts(
+    ds: Dataset, as_of: pd.Timestamp, currency: str | None = None, tz: dt.tzinfo | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """One row per deal that exists as of ``as_of`` (``DATE_CREATE <= as_of``), with its state then.
 
     Out columns: ``id``, ``title``, ``employee_id`` (ASSIGNED_BY_ID), ``pipeline_id``,
@@ -298,11 +300,12 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
     fallback MOVED_TIME; fallback CLOSEDATE 00:00 portal time; NaT when open), ``won_at``
     (closed_at of won deals), ``closedate`` (expected close, a date), ``lead_id``,
     ``source_id``, ``utm_source``, ``utm_medium``, ``utm_campaign``, ``moved_time``.
-    Also returns data-quality warnings (empty OPPORTUNITY). Raises ``BadParameter`` for an
-    unknown report currency.
+    ``created``, ``closed_at`` and ``won_at`` are in ``tz`` (the report timezone) when given,
+    else in portal time. Also returns data-quality warnings (empty OPPORTUNITY). Raises
+    ``BadParameter`` for an unknown report currency.
     """
     currency = currency or ds.base_currency
-    tz = ds.timezone
+    portal_tz = ds.timezone
     d = ds.deals
     d = d[d["date_create"].isna() | (d["date_create"] <= as_of)]
     hist = ds.deal_stage_history
@@ -345,7 +348,7 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
         got = pos >= 0
         if got.any():
             closed_at[got] = last_final["created_time"].array.take(pos[got])
-    closedate_ts = d["closedate"].dt.tz_localize(tz) if len(d) else d["closedate"].dt.tz_localize(tz)
+    closedate_ts = d["closedate"].dt.tz_localize(portal_tz)
     closed_at = closed_at.where(closed_at.notna(), d["moved_time"])
     closed_at = closed_at.where(closed_at.notna(), closedate_ts)
     closed_at = closed_at.where(outcome != OPEN)
@@ -376,6 +379,9 @@ def deal_facts(ds: Dataset, as_of: pd.Timestamp, currency: str | None = None) ->
             "moved_time": d["moved_time"],
         }
     ).reset_index(drop=True)
+    if tz is not None:
+        for col in ("created", "closed_at", "won_at"):
+            out[col] = out[col].dt.tz_convert(tz)
     return out, empty_opportunity_warnings(d, "deals")
 
 

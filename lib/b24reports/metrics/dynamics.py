@@ -398,9 +398,7 @@ def filtered_facts(ds, params) -> tuple[pd.DataFrame, pd.DataFrame, list[str], p
 
     tz = report_tz(ds, params)
     as_of = to_timestamp(params["as_of"], tz)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"))
-    for col in ("created", "closed_at", "won_at"):
-        facts[col] = facts[col].dt.tz_convert(tz)
+    facts, warns = deal_facts(ds, as_of, params.get("currency"), tz=tz)
     if params.get("pipelines"):
         facts = facts[facts["pipeline_id"].isin([int(p) for p in params["pipelines"]])]
     pipeline_facts = facts.reset_index(drop=True)

@@ -310,9 +310,7 @@ def funnel_tables(
         raise BadParameter("date_from", date_from.isoformat(), f"is after date_to {date_to.isoformat()}")
     tz = timezone or ds.timezone
     as_of = c.to_timestamp(as_of, tz)
-    facts, _ = c.deal_facts(ds, as_of, currency)
-    for col in ("created", "closed_at", "won_at"):
-        facts[col] = facts[col].dt.tz_convert(tz)
+    facts, _ = c.deal_facts(ds, as_of, currency, tz=tz)
     stages = c.stage_order(ds.statuses, pipelines or None)
     allowed = c.employee_filter(ds, employees, departments)
     deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)

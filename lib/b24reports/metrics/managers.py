@@ -351,9 +351,7 @@ def report_tables(
     ``BadParameter`` for bad weights or ``short_call_seconds``.
     """
     tz = period.tz
-    facts, warnings = c.deal_facts(ds, as_of, currency)
-    for col in ("created", "closed_at", "won_at"):
-        facts[col] = facts[col].dt.tz_convert(tz)
+    facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
     acts = c.activity_facts(ds)

@@ -343,9 +343,7 @@ def report_tables(
     if bad:
         raise ValueError(f"utm_group {bad[0]!r}: expected one of {', '.join(UTM_FIELDS)}")
     utm_group = tuple(utm_group) or ("utm_source",)
-    facts, warnings = c.deal_facts(ds, as_of, currency)
-    for col in ("created", "closed_at", "won_at"):  # day/month keys in the report timezone
-        facts[col] = facts[col].dt.tz_convert(period.tz)
+    facts, warnings = c.deal_facts(ds, as_of, currency, tz=period.tz)  # day/month keys in the report timezone
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
     filt = dict(sources=tuple(sources), utm_source=tuple(utm_source), utm_medium=tuple(utm_medium),

@@ -253,9 +253,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     tz = report_tz(ds, params)
     as_of = to_timestamp(params["as_of"], tz)
     lookback = int(params.get("lookback_months") or 6)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"))
-    for col in ("created", "closed_at", "won_at"):
-        facts[col] = facts[col].dt.tz_convert(tz)
+    facts, warns = deal_facts(ds, as_of, params.get("currency"), tz=tz)
     warns = list(warns) + plan.warnings()
     pipes = [int(p) for p in (params.get("pipelines") or ())]
     if pipes:

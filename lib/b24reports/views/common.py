@@ -29,13 +29,17 @@ FONT = "Inter, 'Segoe UI', Roboto, Arial, sans-serif"
 
 #: CSS for tables/cards (the nbconvert template and ``nb`` include it once per page).
 CSS = """
-.b24-table{border-collapse:collapse;font-size:11px;margin:6px 0 14px 0;break-inside:auto;max-width:100%}
+.b24-table{border-collapse:collapse;font-size:11px;margin:6px 0 14px 0;break-inside:auto;max-width:100%;table-layout:auto}
+.b24-table.b24-wide{font-size:9.5px;width:100%}
+.b24-table.b24-part{margin-bottom:6px}
 .b24-table td{overflow-wrap:break-word}
-.b24-table th,.jp-RenderedHTMLCommon .b24-table th{background:#f2f4f7;text-align:left;padding:4px 6px;border-bottom:1px solid #ccd;vertical-align:bottom}
+.b24-table th,.jp-RenderedHTMLCommon .b24-table th{background:#f2f4f7;text-align:left;padding:4px 6px;border-bottom:1px solid #ccd;vertical-align:bottom;white-space:normal;overflow-wrap:normal;hyphens:auto}
+.b24-table.b24-wide th,.b24-table.b24-wide td,.jp-RenderedHTMLCommon .b24-table.b24-wide th,.jp-RenderedHTMLCommon .b24-table.b24-wide td{padding:3px 4px}
 .b24-table td,.jp-RenderedHTMLCommon .b24-table td{padding:3px 6px;border-bottom:1px solid #eee;vertical-align:top;text-align:left}
 .b24-table td.num,.jp-RenderedHTMLCommon .b24-table td.num{text-align:right;white-space:nowrap}
+.b24-table td.nw,.jp-RenderedHTMLCommon .b24-table td.nw{white-space:nowrap}
 .b24-table tr{break-inside:avoid}
-.b24-caption{font-weight:600;margin:10px 0 2px 0}
+.b24-caption{font-weight:600;margin:10px 0 2px 0;break-after:avoid;page-break-after:avoid}
 .b24-no-data{color:#777;font-style:italic}
 .b24-more{color:#777;font-size:11px}
 .b24-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;break-inside:avoid}
@@ -44,8 +48,17 @@ CSS = """
 .b24-kpi .l{font-size:11px;color:#667}
 .b24-warnings{color:#8a5300;font-size:12px}
 """
-
 _NUMERIC = {"int", "money", "pct", "ratio", "days", "number", "id"}
+#: kinds / column ids shown on one line (a month ``2026-11`` or a date must not break at its hyphen)
+_NOWRAP = {"date", "datetime"}
+_NOWRAP_COLUMNS = {"month", "period"}
+#: at most this many columns in one HTML table (A4 portrait, ~700 px); a wider table is shown
+#: as several tables that repeat its key columns (Excel and metrics.json keep one table)
+PAGE_MAX_COLUMNS = 10
+#: from this many columns a table uses the compact (smaller font, full width) style
+WIDE_COLUMNS = 7
+#: kinds that identify a row (repeated in every part of a split table)
+_KEY_KINDS = {"id", "code", "text", "date", "datetime"}
 
 
 def _register_template() -> None:
@@ -128,7 +141,10 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     (money in ``currency``, ``_pct`` as ``12,5 %``, null ratios ``—``). ``labels`` maps a
     column's raw values to display text (e.g. ``{"employee_id": {5: "Иванова"}}``).
     ``max_rows`` cuts long tables with a note (Excel keeps all rows). Every value and header
-    is HTML-escaped. An empty frame gives the :func:`no_data` message.
+    is HTML-escaped. An empty frame gives the :func:`no_data` message. A table of more than
+    :data:`PAGE_MAX_COLUMNS` columns is shown as several tables (one caption) that each
+    repeat the key columns (:func:`_column_parts`) so it fits an A4 page; from
+    :data:`WIDE_COLUMNS` columns a table uses the compact style (class ``b24-wide``).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
     if title is None and hasattr(spec, "title"):
@@ -137,31 +153,64 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     if df is None or len(df) == 0:
         return cap + no_data(lang)
     labels = labels or {}
-    kinds = [(c, _columns.kind_of(c)) for c in cols]
     def _head(c: str) -> str:  # a labelled id column shows names: use the *_name header
         if c in labels and c.endswith("_id") and c[:-3] + "_name" in _columns.CATALOG:
             return _columns.header(c[:-3] + "_name", lang)
         return _columns.header(c, lang)
 
-    head = "".join(f"<th>{html.escape(_head(c))}</th>" for c in cols)
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].tolist()[:n] if c in df.columns else [None] * n for c in cols}
-    rows = []
-    for i in range(n):
-        tds = []
-        for c, k in kinds:
-            v = data[c][i]
-            if c in labels and not _columns_null(v):
-                text = html.escape(str(labels[c].get(v, v)))
-                tds.append(f"<td>{text}</td>")
-                continue
-            cls = ' class="num"' if k in _NUMERIC else ""
-            tds.append(f"<td{cls}>{_cell(v, k, lang, currency)}</td>")
-        rows.append("<tr>" + "".join(tds) + "</tr>")
+    parts = _column_parts(cols)
+    tables = []
+    for part in parts:
+        head = "".join(f"<th>{html.escape(_head(c))}</th>" for c in part)
+        rows = []
+        for i in range(n):
+            tds = []
+            for c in part:
+                k = _columns.kind_of(c)
+                v = data[c][i]
+                if c in labels and not _columns_null(v):
+                    text = html.escape(str(labels[c].get(v, v)))
+                    tds.append(f"<td>{text}</td>")
+                    continue
+                cls = ' class="num"' if k in _NUMERIC else ' class="nw"' if (k in _NOWRAP or c in _NOWRAP_COLUMNS) else ""
+                tds.append(f"<td{cls}>{_cell(v, k, lang, currency)}</td>")
+            rows.append("<tr>" + "".join(tds) + "</tr>")
+        klass = "b24-table"
+        if len(part) >= WIDE_COLUMNS:
+            klass += " b24-wide"
+        if len(parts) > 1:
+            klass += " b24-part"
+        tables.append(f'<table class="{klass}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     more = ""
     if n < len(df):
         more = f'<div class="b24-more">{html.escape(t("more_rows", lang, n=len(df) - n))}</div>'
-    return f'{cap}<table class="b24-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+    return f'{cap}{"".join(tables)}{more}'
+
+
+def _column_parts(cols: Sequence[str], max_columns: int | None = None) -> list[list[str]]:
+    """``cols`` cut into page-wide parts of at most ``max_columns`` (default
+    :data:`PAGE_MAX_COLUMNS`) columns each; every part repeats the leading key columns (the
+    run of id/name/code/date columns, plus a leading ``line`` number) and the other columns are
+    shared out evenly in their order. A table that fits gives ``[cols]``."""
+    max_columns = max_columns or PAGE_MAX_COLUMNS
+    cols = list(cols)
+    if len(cols) <= max_columns:
+        return [cols]
+    keys: list[str] = []
+    for i, c in enumerate(cols):
+        if (i == 0 and c == "line") or _columns.kind_of(c) in _KEY_KINDS:
+            keys.append(c)
+        else:
+            break
+    if len(keys) > max_columns // 2:
+        keys = keys[: max_columns // 2]
+    rest = cols[len(keys):]
+    per = max_columns - len(keys)
+    n_parts = -(-len(rest) // per)
+    size = -(-len(rest) // n_parts)
+    return [keys + rest[j:j + size] for j in range(0, len(rest), size)]
 
 
 def _columns_null(v: Any) -> bool:

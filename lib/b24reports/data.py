@@ -191,7 +191,10 @@ class Dataset:
     def load(cls, store_path: str | Path) -> "Dataset":
         """Read every table of a b24reports DuckDB store (read-only).
 
-        Raises ``StoreError`` when the file is missing or is not a b24reports store.
+        Raises ``StoreError`` when the file is missing, is not a b24reports store, or holds
+        no completed sync (e.g. the first sync failed): reports never show a half-synced portal
+        as if it were complete. After one completed sync, a later failed run leaves the last
+        consistent state readable.
         """
         import duckdb
 
@@ -207,6 +210,14 @@ class Dataset:
             have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if "deals" not in have or "portal_info" not in have:
                 raise StoreError(f"store {str(path)!r} is not a b24reports store (no deals/portal_info tables)")
+            if "sync_runs" in have:
+                runs = con.execute("SELECT status, error FROM sync_runs ORDER BY run_id").fetchall()
+                if runs and not any(status == "ok" for status, _ in runs):
+                    last_error = runs[-1][1] or runs[-1][0]
+                    raise StoreError(
+                        f"store {str(path)!r} has no completed sync (last run: {last_error}); "
+                        "run `b24reports sync` until it completes"
+                    )
             info = dict(con.execute("SELECT key, value FROM portal_info").fetchall())
             tz = parse_offset(info.get("timezone"))
             frames = {}

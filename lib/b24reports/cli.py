@@ -68,7 +68,8 @@ def list_cmd(lang: str) -> None:
         return
     _echo("Common parameters (every report):")
     for p in reports.COMMON_PARAMS:
-        _echo(f"  {p.name:<14} {p.kind:<9} {p.help}")
+        choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
+        _echo(f"  {p.name:<14} {p.kind:<9} {p.help}{choices}")
     for s in specs:
         _echo("")
         _echo(f"{s.name} — {s.title.get(lang, s.name)}")

@@ -173,7 +173,7 @@ class ReportView:
         if fig is None:
             self.no_data()
             return
-        vc.style_figure(fig, title)
+        vc.style_figure(fig, title, lang=self.lang)
         hook = getattr(self, "figure_hook", None)  # live dashboard (b24reports.dashboard) under Voila
         if hook is not None:
             hook(fig, _PLOTLY_CONFIG)

@@ -109,13 +109,27 @@ def escape_figure_text(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+#: plotly ``layout.separators`` (decimal mark, then thousands separator) by report language,
+#: matching the tables (``1 250 000 ₽``, ``69,2 %``)
+SEPARATORS = {"ru": ", ", "en": ".,"}
+
+
+def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None,
+                 lang: str | None = None) -> go.Figure:
     """Apply the report look to ``fig`` in place (template ``b24reports``, fixed width
     :data:`FIG_WIDTH` px, ``height`` px, else a height the figure already set (e.g. a bar
     chart sized to its number of rows), else :data:`FIG_HEIGHT`; optional ``title``) and
-    return it. CRM text in the traces is escaped (:func:`escape_figure_text`)."""
+    return it. CRM text in the traces is escaped (:func:`escape_figure_text`).
+
+    Numbers read like the tables: with ``lang`` (``ru``/``en``) plotly's ``separators`` give
+    ``69,2`` and ``1 250 000`` (ru) or ``69.2`` and ``1,250,000`` (en); axis ticks are whole
+    numbers with thousands separators, never SI suffixes (``5M``, ``20k``)."""
     escape_figure_text(fig)
     fig.update_layout(template="b24reports", width=FIG_WIDTH, height=height or fig.layout.height or FIG_HEIGHT)
+    if lang is not None:
+        fig.update_layout(separators=SEPARATORS.get(lang, SEPARATORS["en"]))
+    fig.update_xaxes(exponentformat="none", separatethousands=True)
+    fig.update_yaxes(exponentformat="none", separatethousands=True)
     if title is not None:
         fig.update_layout(title={"text": html.escape(title), "x": 0, "xanchor": "left"})
     return fig

@@ -148,7 +148,7 @@ def conversion_bars(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
         return None
     m = m.assign(_v=m["conversion_pct"].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(x=m["_v"], y=[_name(names, e) for e in m["employee_id"]], orientation="h",
-                           marker_color=PALETTE[2], text=[f"{v:.1f}" for v in m["_v"]], textposition="outside",
+                           marker_color=PALETTE[2], texttemplate="%{x:.1f}", textposition="outside",
                            customdata=m["created_deals"], hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
     fig.update_layout(xaxis={"title": _t(lang, "conv"), "range": [0, 105]}, showlegend=False,
                       height=max(300, 26 * len(m) + 120))

@@ -59,7 +59,7 @@ def coefficient_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, s
     colors = [PALETTE[2] if v >= BENCHMARK_PCT else PALETTE[1] for v in e["_v"]]
     fig = go.Figure(go.Bar(
         x=e["_v"], y=[_name(names, i) for i in e["employee_id"]], orientation="h", marker_color=colors,
-        text=[f"{v:.1f}" for v in e["_v"]], textposition="outside",
+        texttemplate="%{x:.1f}", textposition="outside",
         customdata=e["total"], hovertemplate="%{y}: %{x:.1f} % (%{customdata} " + _t(lang, "tasks") + ")<extra></extra>"))
     fig.add_vline(x=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3],
                   annotation_text=_t(lang, "benchmark"), annotation_position="top")

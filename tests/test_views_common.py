@@ -1,0 +1,42 @@
+"""Layout of the shared report look (views.common): wide tables split to fit A4 portrait,
+chart number separators by language."""
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from b24reports.views import common as vc
+
+
+def test_column_parts_repeat_keys_and_share_the_rest():
+    # plan_fact: 14 columns, keys line/month/employee_id/department_id (4); 10 others over
+    # parts of at most 10 columns -> 6 per part -> ceil(10/6) = 2 parts of ceil(10/2) = 5
+    cols = ["line", "month", "employee_id", "department_id", "plan_amount", "plan_deals", "fact_amount",
+            "fact_deals", "completion_pct", "deals_completion_pct", "gap", "projection", "remaining_days",
+            "needed_per_day"]
+    parts = vc._column_parts(cols)
+    keys = cols[:4]
+    assert parts == [keys + cols[4:9], keys + cols[9:14]]
+    assert vc._column_parts(cols[:10]) == [cols[:10]]     # 10 columns fit: one table
+
+
+def test_wide_table_split_in_html_one_caption_all_values():
+    cols = ["employee_id"] + [f"c{i}_amount" for i in range(12)]   # 1 key + 12 money -> 2 parts of 6
+    df = pd.DataFrame({c: [i + 1] for i, c in enumerate(cols)})
+    h = vc.table_html(df, cols, "ru", title="T")
+    assert h.count("<table") == 2 and h.count('class="b24-caption"') == 1
+    assert h.count("b24-wide") == 2                       # 7 columns each -> compact style
+    assert h.count("<td class=\"num\">1</td>") == 2        # the key column in both parts
+    assert "13" in h.split("<table")[2] and "13" not in h.split("<table")[1]  # last column in part 2
+
+
+def test_month_cells_do_not_wrap():
+    h = vc.table_html(pd.DataFrame({"month": ["2026-11"], "won_deals": [3]}), ["month", "won_deals"], "ru")
+    assert '<td class="nw">2026-11</td>' in h
+
+
+def test_style_figure_separators_by_language_no_si_ticks():
+    ru = vc.style_figure(go.Figure(go.Bar(x=[1], y=[5_000_000])), lang="ru")
+    assert ru.layout.separators == ", "                  # decimal comma, space thousands: 69,2 / 5 000 000
+    assert ru.layout.yaxis.exponentformat == "none" and ru.layout.yaxis.separatethousands is True
+    en = vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])), lang="en")
+    assert en.layout.separators == ".,"

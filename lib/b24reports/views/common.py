@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .. import columns as _columns
-from ..i18n import format_value, t
+from ..i18n import format_number, format_value, t
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380
@@ -175,6 +175,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].tolist()[:n] if c in df.columns else [None] * n for c in cols}
     parts = _column_parts(cols)
+    # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
+    whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}
     tables = []
     for part in parts:
         head = "".join(f"<th>{html.escape(_head(c))}</th>" for c in part)
@@ -189,7 +191,9 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                     tds.append(f"<td>{text}</td>")
                     continue
                 cls = ' class="num"' if k in _NUMERIC else ' class="nw"' if (k in _NOWRAP or c in _NOWRAP_COLUMNS) else ""
-                tds.append(f"<td{cls}>{_cell(v, k, lang, currency)}</td>")
+                text = (html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
+                        else _cell(v, k, lang, currency))
+                tds.append(f"<td{cls}>{text}</td>")
             rows.append("<tr>" + "".join(tds) + "</tr>")
         klass = "b24-table"
         if len(part) >= WIDE_COLUMNS:
@@ -227,6 +231,14 @@ def _column_parts(cols: Sequence[str], max_columns: int | None = None) -> list[l
     return [keys + rest[j:j + size] for j in range(0, len(rest), size)]
 
 
+def _all_whole(values: Sequence[Any]) -> bool:
+    """True when every non-null value is a whole number (``1974.0``); False for text."""
+    try:
+        return all(_columns_null(v) or float(v).is_integer() for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
 def _columns_null(v: Any) -> bool:
     from ..i18n import is_null
 
@@ -243,7 +255,8 @@ def kpi_cards(items: Iterable[tuple[str, Any, str]], lang: str = "ru", currency:
     column kind (``money``, ``pct``, ``int``, …); labels and values are escaped."""
     cards = []
     for label, value, kind in items:
-        v = html.escape(format_value(value, kind, lang, currency))
+        whole = kind == "number" and not _columns_null(value) and _all_whole([value])
+        v = html.escape(format_number(value, lang, 0) if whole else format_value(value, kind, lang, currency))
         cards.append(f'<div class="b24-kpi"><div class="v">{v}</div><div class="l">{html.escape(str(label))}</div></div>')
     return f'<div class="b24-kpis">{"".join(cards)}</div>'
 

@@ -35,11 +35,17 @@ def _t(lang: str, key: str) -> str:
     return TEXT.get(lang, TEXT["en"])[key]
 
 
+def _not_set(lang: str) -> str:
+    """Localized "not set" as a table / chart value: capitalized like the CRM names beside it."""
+    text = _ui("not_set", lang)
+    return text[:1].upper() + text[1:]
+
+
 def source_label(source_id: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> str:
     """Display name of a source id: its ``crm.status.list`` name, the id itself, or
     localized "not set" for null."""
     if source_id is None or (isinstance(source_id, float) and pd.isna(source_id)):
-        return _ui("not_set", lang)
+        return _not_set(lang)
     return (sources or {}).get(source_id, str(source_id))
 
 
@@ -51,7 +57,7 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
     from .common import table_html
 
     frame = view.result.tables[table_id] if df is None else df
-    fill = {c: _ui("not_set", view.lang) for c in ("source_id", "utm_source", "utm_medium", "utm_campaign")
+    fill = {c: _not_set(view.lang) for c in ("source_id", "utm_source", "utm_medium", "utm_campaign")
             if c in frame.columns and c in columns}
     if fill and len(frame):
         frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), v) for c, v in fill.items()})

@@ -25,7 +25,7 @@ TEXT = {
         "open_other": "Открыты, срок не прошёл",
         "coef_by_emp": "Коэффициент исполнения по сотрудникам", "coef_by_period": "Дисциплина исполнения по периодам",
         "outcomes": "Чем закончились задачи со сроком в периоде", "backlog": "Просроченные открытые задачи на конец месяца",
-        "tasks": "задач",
+        "tasks": "задач", "no_project": "Без проекта",
     },
     "en": {
         "coef": "Execution coefficient, %", "benchmark": "Benchmark 64% (80% × 80%)",
@@ -34,7 +34,7 @@ TEXT = {
         "open_other": "Open, not yet due",
         "coef_by_emp": "Execution coefficient by employee", "coef_by_period": "Execution discipline by period",
         "outcomes": "What became of the tasks due in the period", "backlog": "Overdue open tasks at month end",
-        "tasks": "tasks",
+        "tasks": "tasks", "no_project": "No project",
     },
 }
 
@@ -139,10 +139,13 @@ def table_html(view: Any, table_id: str, columns: list[str], df: Any = None, *, 
                title: str | None = None) -> str:
     """A page-width HTML table of ``columns`` of table ``table_id`` (or ``df``) of a
     ``nb.ReportView``: localized headers, names for key columns (``view.labels``), escaped
-    text; the title defaults to the table's title. Excel keeps every column."""
+    text; the title defaults to the table's title. Excel keeps every column. Tasks outside
+    any project (``group_id`` 0, Bitrix24 ``GROUP_ID`` = 0) show "Без проекта" / "No project"."""
     from .common import table_html as _table_html
 
     ts = view.spec.tables[table_id]
     frame = view.result.tables[table_id] if df is None else df
     title = title if title is not None else (ts.title.get(view.lang) or next(iter(ts.title.values())))
-    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels)
+    labels = dict(view.labels)
+    labels["group_id"] = {0: _t(view.lang, "no_project"), **labels.get("group_id", {})}
+    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=labels)

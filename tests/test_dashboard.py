@@ -11,7 +11,7 @@ import json
 import pytest
 
 from b24reports import dashboard as d
-from b24reports import reports, serve
+from b24reports import render, reports, serve
 from b24reports.errors import BadParameter, StoreError
 
 D = dt.date
@@ -152,7 +152,7 @@ def test_excel_export_is_what_is_shown(demo_dataset, demo_as_of):
     dash.set_period(D(2026, 9, 1), D(2026, 9, 30))
     wb = openpyxl.load_workbook(io.BytesIO(dash.excel_bytes()))
     for tid, ts in spec.tables.items():
-        ws = wb[ts.sheet_name]
+        ws = wb[render.xlsx_sheet_names(spec, "ru")[tid]]
         # header row + one row per row of the shown table
         assert ws.max_row == len(dash.result.tables[tid]) + 1, tid
     assert dash.excel_filename() == "funnel_2026-09-01_2026-09-30.xlsx"

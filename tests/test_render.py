@@ -78,22 +78,24 @@ def test_xlsx_sheets_headers_formats_and_no_formulas(full):
     import openpyxl
 
     wb = openpyxl.load_workbook(full[1]["xlsx"])
-    assert wb.sheetnames == ["deals", "summary", "Об отчёте"]
-    ws = wb["deals"]
-    assert [c.value for c in ws[1]] == ["ID", "Название", "Сотрудник (ID)", "Сумма", "Создана",
+    assert wb.sheetnames == ["Сделки", "Итоги", "Об отчёте"]  # localized TableSpec titles
+    ws = wb["Сделки"]
+    # a readable name column follows the key column (users 5 and 7 of the fixture store)
+    assert [c.value for c in ws[1]] == ["ID", "Название", "Сотрудник (ID)", "Сотрудник", "Сумма", "Создана",
                                         "Доля выигранных, %", "Ссылка", "Флаги"]
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:H4"
+    assert [ws.cell(row=r, column=4).value for r in range(2, 5)] == ["Анна Иванова", "Анна Иванова", "Пётр <b>Петров</b>"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:I4"
     titles = [ws.cell(row=r, column=2) for r in range(2, 5)]
     assert [c.value for c in titles] == ["<script>alert(1)</script>", '=HYPERLINK("http://evil","x")', "+79990001122"]
     assert all(c.data_type == "s" for c in titles)          # text, never a formula
     formulas = [c.coordinate for s in wb for row in s.iter_rows() for c in row if c.data_type == "f"]
     assert formulas == []
-    amount = ws.cell(row=3, column=4)
+    amount = ws.cell(row=3, column=5)
     assert amount.value == 9000.0 and amount.number_format == "#,##0.00"  # 100 USD x 90
-    assert ws.cell(row=2, column=5).value == dt.datetime(2026, 1, 10, 10, 0)  # portal wall-clock time
-    assert ws.cell(row=4, column=6).value is None                          # null pct stays empty
-    assert ws.cell(row=2, column=8).value == "won"
-    s = wb["summary"]
+    assert ws.cell(row=2, column=6).value == dt.datetime(2026, 1, 10, 10, 0)  # portal wall-clock time
+    assert ws.cell(row=4, column=7).value is None                          # null pct stays empty
+    assert ws.cell(row=2, column=9).value == "won"
+    s = wb["Итоги"]
     assert [c.value for c in s[2]] == [3, 1000.0, 50.0, None, 10.0]
 
 
@@ -102,8 +104,9 @@ def test_xlsx_english_headers_and_formula_text_in_other_columns(env, tmp_path):
 
     files = render.render_report("testrep", env["store"], {**RAW, "lang": "en", "note": "=1+1"}, tmp_path, ("xlsx",), GEN)
     wb = openpyxl.load_workbook(files["xlsx"])
-    assert wb.sheetnames == ["deals", "summary", "About"]
-    assert [c.value for c in wb["summary"][1]][:3] == ["Deals", "Won amount", "Win rate, %"]
+    assert wb.sheetnames == ["Deals", "Summary", "About"]
+    assert [c.value for c in wb["Deals"][1]][2:4] == ["Employee ID", "Employee"]
+    assert [c.value for c in wb["Summary"][1]][:3] == ["Deals", "Won amount", "Win rate, %"]
     about = {r[0].value: r[1] for r in wb["About"].iter_rows(min_row=2)}
     assert about["note"].value == "=1+1" and about["note"].data_type == "s"
 

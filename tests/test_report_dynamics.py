@@ -42,7 +42,7 @@ def test_dynamics_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tm
     assert all(r["lower_80"] <= r["forecast"] <= r["upper_80"] for r in ft) and ft[0]["mape_pct"] is not None
     assert any("empty OPPORTUNITY" in w for w in doc["warnings"])
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
-    assert {ts.sheet_name for ts in spec.tables.values()} <= set(wb.sheetnames)
+    assert set(render.xlsx_sheet_names(spec, "ru").values()) <= set(wb.sheetnames)
 
 
 def test_dynamics_repeatable_and_quarters(demo_dataset, demo_as_of):

@@ -39,7 +39,7 @@ def test_forgotten_renders(demo_store, demo_dataset, demo_as_of, tmp_path):
     assert sum(r["no_next_step_leads"] for r in be) == sum(r["no_next_step"] for r in leads)
     assert round(sum(r["forgotten_deals_amount"] for r in be), 2) == round(sum(r["amount"] for r in deals if r["forgotten"]), 2)
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
-    assert {"deals", "leads", "by_employee"} <= set(wb.sheetnames)
+    assert {"Сделки", "Лиды", "По менеджерам"} <= set(wb.sheetnames)
     html = out["html"].read_text(encoding="utf-8")
     n = sum(r["forgotten"] for r in deals)
     assert f"{n} {vf.plural(n, 'deal', 'ru')} на " in html  # the one-line summary at the top

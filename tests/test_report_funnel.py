@@ -130,10 +130,10 @@ def test_render_json_and_xlsx(demo_store, demo_dataset, demo_params, tmp_path):
     assert won_at_stage == sum(r["won_deals"] for r in t["managers"]) > 0
 
     wb = openpyxl.load_workbook(out["xlsx"])
-    assert wb.sheetnames[:len(m.TABLES)] == [spec.tables[tid].sheet_name for tid in m.TABLES]  # + an "about" sheet
-    headers = [c.value for c in wb["stages"][1]]
+    assert wb.sheetnames[:len(m.TABLES)] == [render.xlsx_sheet_names(spec, "ru")[tid] for tid in m.TABLES]  # + an "about" sheet
+    headers = [c.value for c in wb["Стадии"][1]]
     assert "Стадия" in headers and "Конверсия в успех, %" in headers
-    assert wb["deals"].max_row == len(deals) + 1
+    assert wb["Сделки"].max_row == len(deals) + 1
 
 
 def test_empty_opportunity_warned_by_id(demo_dataset, demo_as_of):

@@ -34,7 +34,7 @@ def test_render_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_path):
     assert len(bm) == 5 * len(rows)
     assert sum(r["won_amount"] for r in bm) == pytest.approx(sum(r["won_amount"] for r in rows), abs=0.05)
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
-    assert wb.sheetnames[:2] == ["managers", "by_month"]
+    assert wb.sheetnames[:2] == ["Менеджеры", "Динамика по месяцам"]
     # same data, params and as_of → identical metrics.json
     again = render.render_report("managers", demo_store, params, tmp_path / "again", ("json",), dataset=demo_dataset,
                                  generated_at=GEN)

@@ -40,7 +40,7 @@ def test_render_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_path):
     top = doc["tables"]["top5"]
     assert all(r["day"] is None and r["month"] for r in top) and len(top) == 5 * min(5, len(src))
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
-    assert wb.sheetnames[: len(spec.tables)] == [t.sheet_name for t in spec.tables.values()]
+    assert wb.sheetnames[: len(spec.tables)] == list(render.xlsx_sheet_names(spec, "ru").values())
 
 
 def test_filters_and_bad_params(demo_dataset, demo_as_of):

@@ -573,7 +573,8 @@ class Dashboard:
         with tempfile.TemporaryDirectory(prefix="b24r-xlsx-") as tmp:
             path = Path(tmp) / f"{self.spec.name}.xlsx"
             job = render.RenderJob(spec=self.spec, result=self.result, store=Path(tmp), tmp=Path(tmp),
-                                   generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+                                   generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+                                   dataset=self.dataset)
             render.write_xlsx(job, path)
             return path.read_bytes()
 

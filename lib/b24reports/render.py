@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -72,6 +73,7 @@ class RenderJob:
     kernel_name: str = "python3"
     timeout: int = 600
     files: dict[str, Path] = field(default_factory=dict)
+    dataset: Any = None  # the loaded Dataset (names for the Excel key columns); None = ids only
 
     @property
     def lang(self) -> str:
@@ -130,14 +132,63 @@ def _excel_value(v: Any, kind: str) -> Any:
     return reports.json_value(v, kind)
 
 
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def excel_sheet_names(titles: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
+    """Excel-safe, unique sheet names for ``titles`` (in order): ``[]:*?/\\`` become spaces,
+    leading/trailing apostrophes and blanks are dropped, at most 31 chars; a name already
+    used (case-insensitive, including ``reserved``) gets `` (2)``, `` (3)``… within 31 chars;
+    an empty title becomes ``Sheet<n>``."""
+    used = {r.lower() for r in reserved}
+    out = []
+    for i, title in enumerate(titles, start=1):
+        base = " ".join(_SHEET_BAD.sub(" ", str(title)).split()).strip("'").strip() or f"Sheet{i}"
+        base = base[:31].rstrip()
+        name, n = base, 1
+        while name.lower() in used:
+            n += 1
+            suffix = f" ({n})"
+            name = base[:31 - len(suffix)].rstrip() + suffix
+        used.add(name.lower())
+        out.append(name)
+    return out
+
+
+def xlsx_sheet_names(spec: reports.ReportSpec, lang: str) -> dict[str, str]:
+    """``{table id: Excel sheet name}`` of ``spec``'s tables in ``lang``: the localized
+    ``TableSpec.title`` (else its ``sheet_name``) made Excel-safe and unique next to the
+    "about" sheet (:func:`excel_sheet_names`)."""
+    titles = [ts.title.get(lang) or ts.sheet_name for ts in spec.tables.values()]
+    return dict(zip(spec.tables, excel_sheet_names(titles, reserved=[t("about_sheet", lang)])))
+
+
+def _key_header(col: str, lang: str) -> str:
+    """Header of a key column followed by its name column: ``Воронка (ID)`` / ``Стадия (код)``."""
+    h = _columns.header(col, lang)
+    if "ID" in h or "код" in h or "code" in h:
+        return h
+    if _columns.kind_of(col) == "code":
+        return f"{h} (код)" if lang == "ru" else f"{h} code"
+    return f"{h} (ID)" if lang == "ru" else f"{h} ID"
+
+
 def write_xlsx(job: RenderJob, path: Path) -> None:
-    """One sheet per declared table (``TableSpec.sheet_name``) with localized headers,
-    number formats by column kind, frozen header row and autofilter; then an "about" sheet
-    (parameters, as_of, portal, warnings). Text cells are written as strings, never as
-    formulas (CRM text like ``=HYPERLINK(...)`` stays text)."""
+    """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
+    unique: :func:`excel_sheet_names`) with localized headers, number formats by column
+    kind, frozen header row and autofilter. Each key column (employee, department, project,
+    pipeline, stage, lead status, source id) is followed by a readable name column
+    (``b24reports.entity_names``, from ``job.dataset``); enum codes show their localized
+    label (``i18n.value_label``). Then an "about" sheet (localized parameter labels with raw
+    values, as_of, portal, warnings in ``lang``). Text cells are written as strings, never as
+    formulas (CRM text like ``=HYPERLINK(...)`` stays text, names included)."""
     import xlsxwriter
 
+    from .entity_names import lookup_name, name_maps, with_name_columns
+    from .i18n import param_label, translate_warning, value_label
+
     res, lang = job.result, job.lang
+    maps = name_maps(job.dataset) if job.dataset is not None else {}
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False, "remove_timezone": True})
     try:
@@ -145,19 +196,23 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         fmts = {k: wb.add_format({"num_format": f}) for k, f in _XLSX_NUM.items()}
         fmts["date"] = wb.add_format({"num_format": "dd.mm.yyyy" if lang == "ru" else "yyyy-mm-dd"})
         fmts["datetime"] = wb.add_format({"num_format": "dd.mm.yyyy hh:mm" if lang == "ru" else "yyyy-mm-dd hh:mm"})
-        used = set()
+        about = t("about_sheet", lang)
+        sheet_names = xlsx_sheet_names(res.spec, lang)
         for tid, ts in res.spec.tables.items():
-            ws = wb.add_worksheet(ts.sheet_name)
-            used.add(ts.sheet_name.lower())
+            ws = wb.add_worksheet(sheet_names[tid])
             df = res.tables[tid]
-            kinds = [_columns.kind_of(c) for c in ts.columns]
-            for j, c in enumerate(ts.columns):
-                ws.write_string(0, j, _columns.header(c, lang), hdr)
+            layout = with_name_columns(list(ts.columns), maps)
+            named = {key for _, key in layout if key}
+            kinds = [_columns.kind_of(c) if key is None else "text" for c, key in layout]
+            for j, (c, key) in enumerate(layout):
+                ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang), hdr)
                 ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
-            data = [df[c].tolist() for c in ts.columns]
+            raw = {c: df[c].tolist() for c in ts.columns}
+            data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]
             for i in range(len(df)):
                 for j, k in enumerate(kinds):
-                    v = _excel_value(data[j][i], k)
+                    label = value_label(layout[j][0], data[j][i], lang) if layout[j][1] is None else None
+                    v = label if label is not None else _excel_value(data[j][i], k)
                     r = i + 1
                     if v is None:
                         ws.write_blank(r, j, None)
@@ -172,20 +227,17 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                     else:
                         ws.write_string(r, j, str(v))
             ws.freeze_panes(1, 0)
-            ws.autofilter(0, 0, max(len(df), 1), max(len(ts.columns) - 1, 0))
-        name = t("about_sheet", lang)
-        if name.lower() in used:
-            name = "_" + name
-        ws = wb.add_worksheet(name[:31])
+            ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
+        ws = wb.add_worksheet(about[:31])
         ws.set_column(0, 0, 24)
         ws.set_column(1, 1, 60)
         ws.write_string(0, 0, t("parameter", lang), hdr)
         ws.write_string(0, 1, t("value", lang), hdr)
         rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), res.portal),
                 (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
-        rows += [(k, "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
+        rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
                  for k, v in res.params.to_json().items()]
-        rows += [(t("warnings", lang), w) for w in res.warnings]
+        rows += [(t("warnings", lang), translate_warning(w, lang)) for w in res.warnings]
         for i, (k, v) in enumerate(rows, start=1):
             ws.write_string(i, 0, str(k))
             ws.write_string(i, 1, str(v))
@@ -357,7 +409,7 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=out_root))
-    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout)
+    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds)
     todo: list[str] = []
     for f in fmts:
         for dep in (*EXPORTERS[f].needs, f):

@@ -49,3 +49,11 @@ def test_whole_number_column_without_decimals():
     assert f">1{NB}974<" in h and ">12<" in h           # whole column: 1974.0 -> "1 974"
     assert ">1,25<" in h and ">1,00<" in h              # a column with a fraction keeps 2 decimals
     assert f">1{NB}974<" in vc.kpi_cards([("w", 1974.0, "number")], "ru")
+
+
+def test_english_money_in_rubles_has_a_space():
+    from b24reports.i18n import format_money
+
+    # en has no ruble symbol: Babel gives "RUB88,255,000"; CLDR spacing wants "RUB 88,255,000"
+    assert format_money(88_255_000, "RUB", "en") == "RUB\u00a088,255,000"
+    assert format_money(5, "USD", "en") == "$5"          # a symbol stays attached

@@ -232,3 +232,142 @@ def format_value(value: Any, kind: str, lang: str = DEFAULT_LANG, currency: str 
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+# --------------------------------------------------------------------------- display labels
+
+#: Report parameter labels (``--param`` name -> {lang: label}) for the Excel "About" sheet.
+PARAM_LABELS: dict[str, dict[str, str]] = {
+    "activity_weights": {"ru": "Веса активности", "en": "Activity weights"},
+    "as_of": {"ru": "Момент отчёта", "en": "Report moment"},
+    "currency": {"ru": "Валюта", "en": "Currency"},
+    "date_from": {"ru": "Период с", "en": "Period from"},
+    "date_to": {"ru": "Период по", "en": "Period to"},
+    "deal_idle_days": {"ru": "Сделка забыта через, дн.", "en": "Deal idle days"},
+    "departments": {"ru": "Отделы (ID)", "en": "Department IDs"},
+    "employees": {"ru": "Сотрудники (ID)", "en": "Employee IDs"},
+    "granularity": {"ru": "Шаг периода", "en": "Granularity"},
+    "lang": {"ru": "Язык", "en": "Language"},
+    "lead_idle_days": {"ru": "Лид забыт через, дн.", "en": "Lead idle days"},
+    "lookback_months": {"ru": "История, мес.", "en": "Lookback, months"},
+    "pipelines": {"ru": "Воронки (ID)", "en": "Pipeline IDs"},
+    "plan": {"ru": "Файл плана", "en": "Plan file"},
+    "planned_leads": {"ru": "Плановые лиды", "en": "Planned leads"},
+    "short_call_seconds": {"ru": "Короткий звонок, сек.", "en": "Short call, seconds"},
+    "sources": {"ru": "Источники", "en": "Sources"},
+    "stage_idle_days": {"ru": "Порог по стадиям, дн.", "en": "Stage idle days"},
+    "timezone": {"ru": "Часовой пояс", "en": "Timezone"},
+    "title_chars": {"ru": "Длина названия задачи", "en": "Task title length"},
+    "utm_campaign": {"ru": "UTM campaign", "en": "UTM campaign"},
+    "utm_group": {"ru": "Разбивка UTM", "en": "UTM breakdown"},
+    "utm_medium": {"ru": "UTM medium", "en": "UTM medium"},
+    "utm_source": {"ru": "UTM source", "en": "UTM source"},
+    "viewer": {"ru": "Сотрудник-зритель (ID)", "en": "Viewer (user ID)"},
+}
+
+
+def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
+    """Localized label of report parameter ``name`` (the name itself when unknown)."""
+    return PARAM_LABELS.get(name, {}).get(lang) or name
+
+
+#: Display text of enum values in tables: column id -> raw value -> {lang: text}. One
+#: mapping for every report (HTML tables and Excel); ``metrics.json`` keeps the raw value.
+VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
+    "month": {"overdue": {"ru": "просрочено", "en": "overdue"}},
+    "basis": {
+        "own": {"ru": "свои сделки", "en": "own deals"},
+        "team": {"ru": "по команде", "en": "team"},
+        "stage": {"ru": "по стадии", "en": "stage"},
+        "pipeline": {"ru": "по воронке", "en": "pipeline"},
+        "none": {"ru": "нет данных", "en": "no data"},
+    },
+    "state": {
+        "finished_on_time": {"ru": "завершена в срок", "en": "finished on time"},
+        "finished_late": {"ru": "завершена с опозданием", "en": "finished late"},
+        "overdue_open": {"ru": "просрочена, открыта", "en": "overdue, open"},
+        "open": {"ru": "открыта", "en": "open"},
+        "no_deadline": {"ru": "без срока", "en": "no deadline"},
+        "not_started": {"ru": "не начата", "en": "not started"},
+    },
+    "status": {  # tasks.task.list STATUS
+        2: {"ru": "ждёт выполнения", "en": "pending"},
+        3: {"ru": "выполняется", "en": "in progress"},
+        4: {"ru": "ждёт контроля", "en": "awaiting control"},
+        5: {"ru": "завершена", "en": "completed"},
+        6: {"ru": "отложена", "en": "deferred"},
+        7: {"ru": "отклонена", "en": "declined"},
+    },
+    "stage": {  # marketing funnel steps
+        "leads": {"ru": "лиды", "en": "leads"},
+        "quality_leads": {"ru": "качественные лиды", "en": "quality leads"},
+        "converted": {"ru": "сконвертированы", "en": "converted"},
+        "sales": {"ru": "продажи", "en": "sales"},
+    },
+}
+
+
+def value_label(column_id: str, value: Any, lang: str = DEFAULT_LANG) -> str | None:
+    """Display text of an enum ``value`` of column ``column_id`` in ``lang`` (see
+    :data:`VALUE_LABELS`), or None when the value is not an enum code (show it as usual)."""
+    m = VALUE_LABELS.get(column_id)
+    if not m or is_null(value) or isinstance(value, list | tuple | dict):
+        return None
+    try:
+        hit = m.get(value)
+        if hit is None and isinstance(value, float) and value.is_integer():
+            hit = m.get(int(value))
+        if hit is None and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            hit = m.get(int(value))
+    except TypeError:
+        return None
+    return (hit.get(lang) or hit.get("en")) if hit else None
+
+
+#: Known data-quality warning texts (as produced in lib/, English, kept so in metrics.json):
+#: (regex on the whole text, {lang: template with the regex's named groups}).
+WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (r"(?P<entity>deals|leads) with empty OPPORTUNITY counted as 0: (?P<ids>.*)",
+     {"ru": "{entity_ru} с пустой суммой (OPPORTUNITY) посчитаны как 0: {ids}"}),
+    (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
+     {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
+    (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
+     {"ru": "сделки в стадии, которой нет в crm.status.list (показаны отдельной строкой): {ids}"}),
+    (r"pipeline (?P<pid>\d+): no deal closed in the last (?P<n>\d+) months, its open deals are weighted with probability 0",
+     {"ru": "воронка {pid}: за последние {n} мес. нет закрытых сделок, её открытые сделки взвешены с вероятностью 0"}),
+    (r"forecast_trend: (?P<n>\d+) full months of history, the model needs at least (?P<m>\d+)",
+     {"ru": "прогноз модели: полных месяцев истории {n}, модели нужно не меньше {m}"}),
+    (r"call durations are taken from the activities' START_TIME/END_TIME \(telephony statistics were not synced\)",
+     {"ru": "длительность звонков взята из START_TIME/END_TIME дел (статистика телефонии не загружена)"}),
+    (r"the portal has no leads: the source/UTM view is built from deals created in the period",
+     {"ru": "на портале нет лидов: источники и UTM построены по сделкам, созданным за период"}),
+    (r"no tasks in the store \(the webhook may lack the 'task' scope\)",
+     {"ru": "в хранилище нет задач (у вебхука может не быть права task)"}),
+]
+
+_WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды"}}}
+
+
+@lru_cache(maxsize=None)
+def _warning_regexes():
+    import re
+
+    return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
+
+
+def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
+    """A data-quality warning of :data:`WARNING_PATTERNS` in ``lang`` (its variable parts —
+    ids, line numbers, file names — kept as they are); unknown texts and English are
+    returned unchanged. ``metrics.json`` keeps the original English text."""
+    if not isinstance(text, str):
+        return text
+    for rx, tpl in _warning_regexes():
+        m = rx.fullmatch(text.strip())
+        if m and lang in tpl:
+            args = dict(m.groupdict())
+            for k, table in _WARNING_EXTRA.get(lang, {}).items():
+                src = k[:-3]
+                if src in args:
+                    args[k] = table.get(args[src], args[src])
+            return tpl[lang].format(**args)
+    return text

@@ -96,3 +96,19 @@ def test_translate_warning_and_value_label():
     assert i18n.value_label("basis", "team", "en") == "team"
     assert i18n.value_label("status", 5.0, "ru") == "завершена"
     assert i18n.param_label("date_from", "ru") == "Период с" and i18n.param_label("nope", "ru") == "nope"
+
+
+def test_html_table_and_warnings_localized():
+    from b24reports.views.common import table_html, warnings_html
+
+    html = table_html(pd.DataFrame({"month": ["overdue", "2026-11"], "basis": ["team", "own"]}), ["month", "basis"], "ru")
+    assert ">просрочено<" in html and ">2026-11<" in html and ">по команде<" in html and ">свои сделки<" in html
+    assert ">overdue<" in table_html(pd.DataFrame({"month": ["overdue"]}), ["month"], "en")
+    w = warnings_html(["leads with empty OPPORTUNITY counted as 0: 7, 9", "<b>new</b>"], "ru")
+    assert "<li>лиды с пустой суммой (OPPORTUNITY) посчитаны как 0: 7, 9</li>" in w
+    assert "&lt;b&gt;new&lt;/b&gt;" in w  # unknown text unchanged, still escaped
+    assert i18n_ru("deal 8: empty OPPORTUNITY (counted as 0)") == "сделка 8: пустая сумма (OPPORTUNITY) посчитана как 0"
+
+
+def i18n_ru(text: str) -> str:
+    return i18n.translate_warning(text, "ru")

@@ -329,6 +329,8 @@ def value_label(column_id: str, value: Any, lang: str = DEFAULT_LANG) -> str | N
 WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (r"(?P<entity>deals|leads) with empty OPPORTUNITY counted as 0: (?P<ids>.*)",
      {"ru": "{entity_ru} с пустой суммой (OPPORTUNITY) посчитаны как 0: {ids}"}),
+    (r"(?P<entity>deal|lead) (?P<id>\d+): empty OPPORTUNITY \(?counted as 0\)?",
+     {"ru": "{entity_ru} {id}: пустая сумма (OPPORTUNITY) посчитана как 0"}),
     (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
      {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
     (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
@@ -345,7 +347,7 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
      {"ru": "в хранилище нет задач (у вебхука может не быть права task)"}),
 ]
 
-_WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды"}}}
+_WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}
 
 
 @lru_cache(maxsize=None)

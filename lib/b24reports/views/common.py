@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .. import columns as _columns
-from ..i18n import format_number, format_value, t
+from ..i18n import format_number, format_value, t, translate_warning, value_label
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380
@@ -191,7 +191,9 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                     tds.append(f"<td>{text}</td>")
                     continue
                 cls = ' class="num"' if k in _NUMERIC else ' class="nw"' if (k in _NOWRAP or c in _NOWRAP_COLUMNS) else ""
-                text = (html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
+                shown = value_label(c, v, lang)  # enum codes (month "overdue", basis "own") in lang
+                text = (html.escape(shown) if shown is not None
+                        else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
                         else _cell(v, k, lang, currency))
                 tds.append(f"<td{cls}>{text}</td>")
             rows.append("<tr>" + "".join(tds) + "</tr>")
@@ -265,6 +267,6 @@ def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20) ->
     """HTML list of data-quality warnings (escaped; at most ``limit`` shown), '' if none."""
     if not warnings:
         return ""
-    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings[:limit])
+    items = "".join(f"<li>{html.escape(translate_warning(w, lang))}</li>" for w in warnings[:limit])
     more = f"<li>{html.escape(t('more_rows', lang, n=len(warnings) - limit))}</li>" if len(warnings) > limit else ""
     return f'<div class="b24-warnings"><b>{html.escape(t("warnings", lang))}</b><ul>{items}{more}</ul></div>'

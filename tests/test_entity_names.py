@@ -95,6 +95,9 @@ def test_translate_warning_and_value_label():
     assert i18n.value_label("month", "2026-11", "ru") is None
     assert i18n.value_label("basis", "team", "en") == "team"
     assert i18n.value_label("status", 5.0, "ru") == "завершена"
+    # flags: each known item labelled, unknown kept; a list without known items is not touched
+    assert i18n.value_label("flags", ["won", "growing_backlog"], "ru") == "won, Растёт просрочка"
+    assert i18n.value_label("flags", ["won"], "ru") is None and i18n.value_label("flags", [], "ru") is None
     assert i18n.param_label("date_from", "ru") == "Период с" and i18n.param_label("nope", "ru") == "nope"
 
 

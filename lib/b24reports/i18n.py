@@ -298,6 +298,13 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
         6: {"ru": "отложена", "en": "deferred"},
         7: {"ru": "отклонена", "en": "declined"},
     },
+    "flags": {  # list items (managers, tasks, funnel fixture flags)
+        "busy_no_result": {"ru": "Занят без результата", "en": "Busy, no result"},
+        "efficient": {"ru": "Эффективен", "en": "Efficient"},
+        "suspicious_calls": {"ru": "Подозрительно короткие звонки", "en": "Suspiciously short calls"},
+        "record_streak": {"ru": "3 месяца лучший: риск выгорания", "en": "Top 3 months running: burnout watch"},
+        "growing_backlog": {"ru": "Растёт просрочка", "en": "Growing backlog"},
+    },
     "stage": {  # marketing funnel steps
         "leads": {"ru": "лиды", "en": "leads"},
         "quality_leads": {"ru": "качественные лиды", "en": "quality leads"},
@@ -309,9 +316,17 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
 
 def value_label(column_id: str, value: Any, lang: str = DEFAULT_LANG) -> str | None:
     """Display text of an enum ``value`` of column ``column_id`` in ``lang`` (see
-    :data:`VALUE_LABELS`), or None when the value is not an enum code (show it as usual)."""
+    :data:`VALUE_LABELS`), or None when the value is not an enum code (show it as usual).
+    A list value (``flags``) gives its items' labels joined by ``", "`` (unknown items as is)."""
     m = VALUE_LABELS.get(column_id)
-    if not m or is_null(value) or isinstance(value, list | tuple | dict):
+    if not m or isinstance(value, dict):
+        return None
+    if isinstance(value, list | tuple) or (hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1):
+        items = [str(x) for x in (value.tolist() if hasattr(value, "tolist") else value)]
+        if not any(x in m for x in items):
+            return None
+        return ", ".join((m[x].get(lang) or m[x].get("en")) if x in m else x for x in items)
+    if is_null(value):
         return None
     try:
         hit = m.get(value)

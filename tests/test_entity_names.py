@@ -57,6 +57,8 @@ def test_excel_sheet_names_safe_unique_31():
                                      reserved=["Об отчёте"])
     assert names == ["План факт x", "Итоги", "итоги (2)", "Об отчёте (2)", "Sheet5", "Ж" * 31, "Ж" * 27 + " (2)"]
     assert all(len(n) <= 31 for n in names)
+    # "Взвешенная воронка по месяцу закрытия" (37 chars): cut after the last whole word within 31
+    assert render.excel_sheet_names(["Взвешенная воронка по месяцу закрытия"]) == ["Взвешенная воронка по месяцу"]
 
 
 def test_xlsx_names_are_text_and_labels_localized(tmp_path):

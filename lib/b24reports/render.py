@@ -137,14 +137,17 @@ _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 def excel_sheet_names(titles: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
     """Excel-safe, unique sheet names for ``titles`` (in order): ``[]:*?/\\`` become spaces,
-    leading/trailing apostrophes and blanks are dropped, at most 31 chars; a name already
+    leading/trailing apostrophes and blanks are dropped, at most 31 chars (cut at a word
+    boundary when that keeps ≥ 16 chars); a name already
     used (case-insensitive, including ``reserved``) gets `` (2)``, `` (3)``… within 31 chars;
     an empty title becomes ``Sheet<n>``."""
     used = {r.lower() for r in reserved}
     out = []
     for i, title in enumerate(titles, start=1):
         base = " ".join(_SHEET_BAD.sub(" ", str(title)).split()).strip("'").strip() or f"Sheet{i}"
-        base = base[:31].rstrip()
+        if len(base) > 31:  # cut at a word boundary when that keeps most of the title
+            cut = base[:32].rsplit(" ", 1)[0].rstrip(" ,.;-—") if " " in base[:32] else ""
+            base = cut if len(cut) >= 16 else base[:31].rstrip()
         name, n = base, 1
         while name.lower() in used:
             n += 1

@@ -128,13 +128,15 @@ def test_plan_fact(result):
     r = pf.loc[2]
     assert r["fact_amount"] == pytest.approx(5500) and r["fact_deals"] == 2
     assert round(r["completion_pct"], 1) == 55.0 and round(r["deals_completion_pct"], 1) == 50.0
-    # gap 4500; elapsed 14.5 of 31 days → projection 5500/14.5×31 = 11758.62; 4500 / 16.5 days = 272.73 a day
+    # gap 4500; elapsed 14.5 of 31 days → projection 5500/14.5×31 = 11758.62;
+    # remaining: March 15..31 = 17 calendar days → 4500 / 17 = 264.71 a day
     assert r["gap"] == pytest.approx(4500) and round(r["projection"], 2) == 11758.62
-    assert r["remaining_days"] == 16.5 and round(r["needed_per_day"], 2) == 272.73
+    assert r["remaining_days"] == 17.0 and round(r["needed_per_day"], 2) == 264.71
     # line 3 (department 10 + sub-department 11: employees 1, 2, 3): 5500 + 3000 = 8500 of 20000 → 42.5 %
     r = pf.loc[3]
     assert r["fact_amount"] == pytest.approx(8500) and r["fact_deals"] == 3 and round(r["completion_pct"], 1) == 42.5
-    assert round(r["projection"], 2) == 18172.41 and round(r["needed_per_day"], 2) == 696.97
+    # gap 20000 − 8500 = 11500 over the 17 days left → 676.47 a day
+    assert round(r["projection"], 2) == 18172.41 and round(r["needed_per_day"], 2) == 676.47
     # line 9 (dismissed employee 3, February, over): 1500 of 1000 → 150 %, gap 0, projection = fact, no day left
     r = pf.loc[9]
     assert r["fact_amount"] == 1500 and r["completion_pct"] == 150.0 and r["gap"] == 0

@@ -14,9 +14,11 @@ Choices where METRICS.md is silent:
   pipelines. ``deals_completion_pct`` = fact_deals / plan deals (when the row gives deals).
 * **projection**: a month already over → the fact; as_of's month → the run rate
   (fact ÷ elapsed days × days in month, :func:`common.run_rate`); a future month → ``None``.
-* **remaining_days** = days in month − elapsed days (fractional, as in the run rate): 0 for
-  a past month, the whole month for a future one. ``needed_per_day`` = gap / remaining_days
-  (``None`` when no day remains).
+* **remaining_days** = calendar days left in the month counting as_of's day (on the last
+  day of the month: 1, the whole gap is needed today), 0 for a past month, the whole month
+  for a future one. Whole days, as a head of sales counts them: a fractional remainder would
+  make ``needed_per_day`` explode in the last hours of a month. ``needed_per_day`` = gap /
+  remaining_days (``None`` when no day remains).
 * **mtd_compare**: first a team row (``employee_id`` null), then one row per employee with a
   won deal in either window. This month to date = [first day of as_of's month, as_of];
   the previous month to the same day = [first day of the previous month, as_of − 1 month]
@@ -98,7 +100,7 @@ def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame
             projection, remaining = None, float(dim)
         else:
             rr = run_rate(fact, as_of)
-            projection, remaining = rr["run_rate"], dim - rr["elapsed_days"]
+            projection, remaining = rr["run_rate"], float(dim - as_of.day + 1)
         gap = max(plan_amt - fact, 0.0)
         rows.append({
             "line": int(r["line"]), "month": r["month"],

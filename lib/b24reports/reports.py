@@ -671,6 +671,7 @@ def make_result(dataset: Any, params: Params, tables: dict[str, Any], warnings: 
 
 _REGISTRY: dict[str, ReportSpec] = {}
 _DISCOVERED = False
+_REPLACED: set[str] = set()  # names registered with replace=True
 
 
 def register(spec: ReportSpec, *, replace: bool = False) -> ReportSpec:
@@ -680,17 +681,22 @@ def register(spec: ReportSpec, *, replace: bool = False) -> ReportSpec:
     if old is not None and old is not spec and not replace:
         raise ReportDefinitionError(f"two reports named {spec.name!r}")
     _REGISTRY[spec.name] = spec
+    if replace:
+        _REPLACED.add(spec.name)
     return spec
 
 
 def unregister(name: str) -> None:
     """Remove a report from the registry (tests)."""
     _REGISTRY.pop(name, None)
+    _REPLACED.discard(name)
 
 
 def _register_module(mod: Any) -> None:
     for spec in [getattr(mod, "SPEC", None), *getattr(mod, "SPECS", ())]:
-        if isinstance(spec, ReportSpec):
+        # a spec replaced on purpose (register(..., replace=True)) stays: discovery runs again
+        # later and must not collide with its own module's original
+        if isinstance(spec, ReportSpec) and spec.name not in _REPLACED:
             register(spec)
 
 

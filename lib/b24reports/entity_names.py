@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .i18n import is_null
+from .metrics.common import user_names
 
 #: key column id -> name column id (both in ``b24reports.columns.CATALOG``).
 NAME_COLUMNS: dict[str, str] = {
@@ -71,11 +72,7 @@ def name_maps(ds: Any) -> dict[str, dict[Any, str]]:
     ``statuses`` tables. Integer keys for ids, str keys for codes; a missing table gives an
     empty map (never an error)."""
     users = _frame(ds, "users")
-    emp: dict[Any, str] = {}
-    if users is not None and len(users):
-        for uid, n, ln in zip(users["id"], users["name"], users["last_name"]):
-            full = " ".join(x.strip() for x in (n, ln) if isinstance(x, str) and x.strip())
-            emp[int(uid)] = full or f"#{int(uid)}"
+    emp: dict[Any, str] = user_names(users) if users is not None and len(users) else {}
     return {
         "employee_id": emp,
         "responsible_id": emp,

@@ -557,7 +557,7 @@ def user_names(users: pd.DataFrame) -> dict[int, str]:
     """``{user id: "Name Last_name"}`` (falls back to ``#id``)."""
     out = {}
     for uid, n, ln in zip(users["id"], users["name"], users["last_name"]):
-        full = " ".join(x for x in (n, ln) if isinstance(x, str) and x.strip())
+        full = " ".join(x.strip() for x in (n, ln) if isinstance(x, str) and x.strip())
         out[int(uid)] = full or f"#{int(uid)}"
     return out
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset
+from ..data import Dataset, memoized
 from ..errors import BadParameter
 
 WON, LOST, OPEN = "won", "lost", "open"
@@ -77,11 +77,25 @@ class Period:
         return (ts >= self.start) & (ts < self.end)
 
 
-def period_key(ts: pd.Series, granularity: str) -> pd.Series:
-    """Bucket keys of timestamps: ``YYYY-MM`` (month), ``YYYY-Qn`` (quarter) or ``YYYY`` (year).
+#: Bucket sizes of time tables. ``month | quarter | year`` are METRICS.md's (the contract for
+#: the default and for snapshots); ``day`` is an extension, mainly for the dashboard's
+#: drill-down (a month clicked on a time chart is shown day by day).
+GRANULARITIES = ("month", "quarter", "year", "day")
 
-    NaT → None. Raises ``ValueError`` for another granularity.
+
+def _check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity {granularity!r}: expected month, quarter, year or day")
+
+
+def period_key(ts: pd.Series, granularity: str) -> pd.Series:
+    """Bucket keys of timestamps: ``YYYY-MM`` (month), ``YYYY-Qn`` (quarter), ``YYYY`` (year)
+    or ``YYYY-MM-DD`` (day, the calendar date of the wall time in ``ts``'s timezone).
+
+    In: a datetime Series (tz-aware in portal/report time). Out: object Series of str keys on
+    ``ts``' index; NaT → None. Raises ``ValueError`` for another granularity.
     """
+    _check_granularity(granularity)
     if granularity == "month":
         out = ts.dt.strftime("%Y-%m")
     elif granularity == "quarter":
@@ -89,14 +103,22 @@ def period_key(ts: pd.Series, granularity: str) -> pd.Series:
     elif granularity == "year":
         out = ts.dt.year.astype("Int64").astype(str)
     else:
-        raise ValueError(f"granularity {granularity!r}: expected month, quarter or year")
-    return out.where(ts.notna(), None).astype(object)
+        out = ts.dt.strftime("%Y-%m-%d")
+    # object first: a pandas 3 ``str`` Series keeps NaN (not None) for a missing value
+    return out.astype(object).where(ts.notna(), None)
 
 
 def period_buckets(date_from: dt.date, date_to: dt.date, granularity: str) -> list[str]:
-    """Every bucket key (``period_key`` format) that overlaps ``date_from..date_to``, in order."""
-    freq = {"month": "MS", "quarter": "QS", "year": "YS"}[granularity]
+    """Every bucket key (``period_key`` format) that overlaps ``date_from..date_to``, in order.
+
+    For ``day``: every calendar day from ``date_from`` to ``date_to`` inclusive. Raises
+    ``ValueError`` for an unknown granularity.
+    """
+    _check_granularity(granularity)
     start = pd.Timestamp(date_from)
+    if granularity == "day":
+        return [d.strftime("%Y-%m-%d") for d in pd.date_range(start, pd.Timestamp(date_to), freq="D")]
+    freq = {"month": "MS", "quarter": "QS", "year": "YS"}[granularity]
     anchor = {"month": start.replace(day=1),
               "quarter": pd.Timestamp(year=start.year, month=3 * ((start.month - 1) // 3) + 1, day=1),
               "year": pd.Timestamp(year=start.year, month=1, day=1)}[granularity]
@@ -105,7 +127,10 @@ def period_buckets(date_from: dt.date, date_to: dt.date, granularity: str) -> li
 
 
 def shift_key(key: str, granularity: str, n: int) -> str:
-    """The bucket ``n`` buckets after ``key`` (negative n: before). ``'2026-01', month, -1`` → ``'2025-12'``."""
+    """The bucket ``n`` buckets after ``key`` (negative n: before). ``'2026-01', month, -1`` →
+    ``'2025-12'``; ``'2026-02-28', day, 1`` → ``'2026-03-01'`` (n days later). Raises
+    ``ValueError`` for an unknown granularity or a key not in its format."""
+    _check_granularity(granularity)
     if granularity == "month":
         p = pd.Period(key, freq="M") + n
         return p.strftime("%Y-%m")
@@ -114,7 +139,22 @@ def shift_key(key: str, granularity: str, n: int) -> str:
         return f"{p.year}-Q{p.quarter}"
     if granularity == "year":
         return str(int(key) + n)
-    raise ValueError(f"granularity {granularity!r}: expected month, quarter or year")
+    return (dt.date.fromisoformat(key) + dt.timedelta(days=n)).isoformat()
+
+
+def year_ago_key(key: str, granularity: str) -> str:
+    """The same bucket one year before ``key`` (the base of ``change_yoy_pct``, METRICS.md
+    dynamics): month → 12 months back (``2026-03`` → ``2025-03``), quarter → 4 quarters back,
+    year → the year before, day → the same calendar date a year before (``2028-02-29`` →
+    ``2027-02-28``: a 29 February maps to the 28th). Raises ``ValueError`` for an unknown
+    granularity or a key not in its format."""
+    _check_granularity(granularity)
+    if granularity == "day":
+        d = dt.date.fromisoformat(key)
+        if d.month == 2 and d.day == 29:
+            d = d.replace(day=28)
+        return d.replace(year=d.year - 1).isoformat()
+    return shift_key(key, granularity, -{"month": 12, "quarter": 4, "year": 1}[granularity])
 
 
 def months_back(as_of: pd.Timestamp, months: int) -> pd.Timestamp:
@@ -288,6 +328,7 @@ def outcome_of(semantic: pd.Series) -> pd.Series:
     return s.map({"S": WON, "F": LOST}).fillna(OPEN).astype(object)
 
 
+@memoized
 def deal_facts(
     ds: Dataset, as_of: pd.Timestamp, currency: str | None = None, tz: dt.tzinfo | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -455,6 +496,7 @@ def reached_index(deals: pd.DataFrame, history: pd.DataFrame, stages: pd.DataFra
     return pd.Series(out, index=deals.index, dtype="Int64")
 
 
+@memoized
 def lead_facts(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per lead created by ``as_of``, with its status as of as_of.
 
@@ -656,6 +698,7 @@ def stage_reach(facts: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) -
 ACTIVITY_KINDS = ("call_out", "call_in", "meeting", "email_out", "email_in", "task", "other")
 
 
+@memoized
 def activity_facts(ds: Dataset) -> pd.DataFrame:
     """One row per activity with its METRICS.md "managers" kind and call duration.
 

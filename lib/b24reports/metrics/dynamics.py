@@ -49,6 +49,7 @@ from .common import (
     period_buckets,
     period_key,
     shift_key,
+    year_ago_key,
 )
 
 #: Minimum number of full months of history for the time-series forecast (METRICS.md).
@@ -82,18 +83,19 @@ def won_by_period(facts: pd.DataFrame, date_from, date_to, granularity: str = "m
     """Won deals and amount per bucket of ``won_at`` (METRICS.md dynamics ``won_by_period``).
 
     In: ``facts`` = :func:`common.deal_facts` rows (already filtered by pipeline/employee),
-    ``date_from``/``date_to`` (dates, inclusive), ``granularity`` month | quarter | year.
-    Out: one row per bucket overlapping the period (empty ones as zeros), in order; with
+    ``date_from``/``date_to`` (dates, inclusive), ``granularity`` month | quarter | year
+    (METRICS.md) or day (an extension for the dashboard's drill-down into a month: keys
+    ``YYYY-MM-DD``). Out: one row per bucket overlapping the period (empty ones as zeros), in order; with
     ``by_employee`` one row per employee × bucket (employees with a won deal in the
     buckets): ``[employee_id,] period, won_deals (int), won_amount (report currency),
     avg_deal (= won_amount / won_deals; None with no deal), change_prev_pct (won_amount vs the
-    previous bucket, %), change_yoy_pct (vs the same bucket a year earlier, %)`` — unrounded.
-    Raises ``ValueError`` for an unknown granularity.
+    previous bucket — for day the previous calendar day, %), change_yoy_pct (vs the same
+    bucket a year earlier, :func:`common.year_ago_key`; for day the same calendar date, 29
+    February vs 28 February, %)`` — unrounded. Raises ``ValueError`` for an unknown granularity.
     """
     buckets = period_buckets(date_from, date_to, granularity)
     won = won_deals(facts).copy()
     won["period"] = period_key(won["won_at"], granularity)
-    per_year = {"month": 12, "quarter": 4, "year": 1}[granularity]
     cols = (["employee_id"] if by_employee else []) + [
         "period", "won_deals", "won_amount", "avg_deal", "change_prev_pct", "change_yoy_pct"]
 
@@ -104,7 +106,7 @@ def won_by_period(facts: pd.DataFrame, date_from, date_to, granularity: str = "m
         for b in buckets:
             a, n = float(amount.get(b, 0.0)), int(count.get(b, 0))
             prev = float(amount.get(shift_key(b, granularity, -1), 0.0))
-            yoy = float(amount.get(shift_key(b, granularity, -per_year), 0.0))
+            yoy = float(amount.get(year_ago_key(b, granularity), 0.0))
             out.append({**extra, "period": b, "won_deals": n, "won_amount": a,
                         "avg_deal": _safe_div(a, n), "change_prev_pct": _change_pct(a, prev),
                         "change_yoy_pct": _change_pct(a, yoy)})
@@ -412,7 +414,8 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     """Every table of the dynamics report (canonical ids, unrounded) plus warnings and notes.
 
     ``params``: a mapping with ``as_of``, ``date_from``, ``date_to``, ``currency``,
-    ``granularity`` (month | quarter | year), ``lookback_months`` (int ≥ 1), ``pipelines``,
+    ``granularity`` (month | quarter | year; day for the dashboard's drill-down; only
+    ``won_by_period*`` use it), ``lookback_months`` (int ≥ 1), ``pipelines``,
     ``employees``, ``departments``, ``timezone``. Stage probabilities use every deal of the
     chosen pipelines (the employee filter applies to the deals weighted, not to p). Tables: ``won_by_period``, ``won_by_period_employee``,
     ``velocity``, ``forecast_pipeline``, ``stage_probabilities``, ``run_rate``,

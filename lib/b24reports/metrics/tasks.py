@@ -29,8 +29,9 @@ Choices where METRICS.md is silent (written here, kept consistent):
   Rows: departments with at least one cohort or no-deadline task.
 * ``groups``: GROUP_ID 0 or empty is the row ``group_id = 0`` ("no project").
 * ``by_period``: team level (all employees of the filter), one row per bucket of DEADLINE
-  that overlaps the period (``granularity`` month | quarter | year), empty buckets with zero
-  counts and null ratios.
+  that overlaps the period (``granularity`` month | quarter | year; ``day`` too, an
+  extension for the dashboard's drill-down into a month), empty buckets with zero counts and
+  null ratios.
 * ``accumulation``: month ends of the months overlapping the period and starting no later
   than as_of; the month end is the last instant of the month, or as_of for the month that
   contains as_of. ``open`` counts every task of the employee (not only the cohort) created
@@ -199,8 +200,13 @@ def by_department(cohort_facts: pd.DataFrame, no_deadline: pd.DataFrame, users: 
 
 def by_period(cohort_facts: pd.DataFrame, period: c.Period, granularity: str = "month") -> pd.DataFrame:
     """Table ``by_period``: team counts and ratios per bucket of DEADLINE (``period``
-    ``YYYY-MM`` / ``YYYY-Qn`` / ``YYYY``), every bucket overlapping the period, in order.
-    Raises ``ValueError`` for an unknown granularity."""
+    ``YYYY-MM`` / ``YYYY-Qn`` / ``YYYY`` / ``YYYY-MM-DD`` for month / quarter / year / day, the
+    deadline's date in the report timezone), every bucket overlapping the period, in order.
+
+    In: cohort rows of :func:`task_facts` (see :func:`cohort`). Out: ``period``, the
+    :data:`COUNT_COLUMNS` (int) and :data:`RATIO_COLUMNS` (% 0–100, 1 decimal; tasks per
+    executor 2 decimals; None on an empty bucket), as :func:`summarize`. Source: METRICS.md
+    "tasks" (``by_period``). Raises ``ValueError`` for an unknown granularity."""
     keys = c.period_buckets(period.date_from, period.date_to, granularity)
     k = c.period_key(cohort_facts["deadline"], granularity)
     rows = [{"period": key, **summarize(cohort_facts[k == key])} for key in keys]

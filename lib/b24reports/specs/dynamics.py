@@ -4,8 +4,10 @@ run rate, damped-trend ETS with an 80% interval), plus close-date slips.
 
 Parameters: the common ones (period = buckets of ``won_at`` for ``won_by_period``;
 ``pipelines``, ``employees``/``departments`` filter deals by CATEGORY_ID / ASSIGNED_BY_ID)
-plus ``granularity`` (month | quarter | year) and ``lookback_months`` (window of closed deals
-for stage probabilities and velocity, default 12). Metrics: :mod:`b24reports.metrics.dynamics`;
+plus ``granularity`` (month | quarter | year | day) and ``lookback_months`` (window of closed
+deals for stage probabilities and velocity, default 12). METRICS.md's month | quarter | year
+is the contract (default month, snapshots); ``day`` is an extension that exists mainly for the
+live dashboard's drill-down (a month clicked on a time chart, shown day by day). Metrics: :mod:`b24reports.metrics.dynamics`;
 views: :mod:`b24reports.views.dynamics`; notebook: ``notebooks/dynamics.ipynb``.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from .. import columns
 from ..metrics import dynamics as m
+from ..metrics.common import GRANULARITIES
 from ..reports import ParamSpec, ReportSpec, TableSpec
 
 columns.define("velocity_per_day", "money", "Скорость продаж, в день", "Sales velocity per day")
@@ -38,7 +41,8 @@ SPEC = ReportSpec(
     },
     notebook="dynamics.ipynb",
     params=[
-        ParamSpec("granularity", "choice", "month", "won_by_period buckets of won_at", choices=("month", "quarter", "year")),
+        ParamSpec("granularity", "choice", "month", "won_by_period buckets of won_at (day: for a drill-down into a month)",
+                  choices=GRANULARITIES),
         ParamSpec("lookback_months", "int", 12, "months of closed deals for stage win probabilities and velocity", min=1, max=120),
     ],
     compute=m.compute,

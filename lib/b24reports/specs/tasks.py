@@ -2,7 +2,9 @@
 
 Parameters: the common ones (period = DEADLINE cohort; ``employees``/``departments`` filter
 RESPONSIBLE_ID; ``pipelines`` and ``currency`` do not apply) plus ``granularity`` (month |
-quarter | year, for ``by_period``), ``title_chars`` (privacy cut of task titles, default 30;
+quarter | year | day, for ``by_period``; METRICS.md's month | quarter | year is the contract
+for the default and snapshots, ``day`` is an extension that exists mainly for the live
+dashboard's drill-down into a month clicked on a time chart), ``title_chars`` (privacy cut of task titles, default 30;
 0 hides titles) and ``viewer`` (a user id: only that employee's rows and tasks next to team
 averages). Metrics: :mod:`b24reports.metrics.tasks`; views: :mod:`b24reports.views.tasks`;
 notebook: ``notebooks/tasks.ipynb``.
@@ -64,7 +66,8 @@ SPEC = ReportSpec(
     },
     notebook="tasks.ipynb",
     params=[
-        ParamSpec("granularity", "choice", "month", "by_period buckets of DEADLINE", choices=("month", "quarter", "year")),
+        ParamSpec("granularity", "choice", "month", "by_period buckets of DEADLINE (day: for a drill-down into a month)",
+                  choices=c.GRANULARITIES),
         ParamSpec("title_chars", "int", 30, "task titles are cut to this many characters + '…' (0: hidden)", min=0),
         ParamSpec("viewer", "int", None, "user id: show only this employee's rows and tasks next to team averages", min=0),
     ],

@@ -36,9 +36,29 @@ def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
     return (names or {}).get(int(eid), f"#{int(eid)}") if pd.notna(eid) else "—"
 
 
+#: at most this many labelled ticks on a category axis of day keys (``YYYY-MM-DD``, rotated)
+MAX_DAY_TICKS = 16
+
+
+def period_axis(keys: Any) -> dict:
+    """Plotly ``xaxis`` layout of a category axis of period keys (``won_by_period`` /
+    tasks ``by_period``). Month, quarter and year keys: ``{"type": "category"}``. Day keys
+    (``YYYY-MM-DD``, granularity ``day``, the dashboard's drill-down into a month, ~30 keys):
+    the labels are rotated −45° and, past :data:`MAX_DAY_TICKS` keys, only every k-th key is
+    labelled (first key included); every bar stays on the axis and the x values stay the keys
+    (a click still gives ``YYYY-MM-DD``)."""
+    keys = [str(k) for k in keys]
+    if not keys or not all(len(k) == 10 and k[4] == "-" and k[7] == "-" for k in keys):
+        return {"type": "category"}
+    step = -(-len(keys) // MAX_DAY_TICKS)
+    return {"type": "category", "tickangle": -45, "tickmode": "array", "tickvals": keys[::step],
+            "ticktext": keys[::step], "categoryorder": "array", "categoryarray": keys}
+
+
 def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     """Bars of ``won_amount`` per bucket (table ``won_by_period``) with ``won_deals`` as a
-    line on the right axis. ``None`` when no bucket has a won deal."""
+    line on the right axis; day buckets get readable ticks (:func:`period_axis`). ``None``
+    when no bucket has a won deal."""
     w = result.tables["won_by_period"]
     if w.empty or not (w["won_deals"] > 0).any():
         return None
@@ -46,7 +66,7 @@ def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     fig.add_trace(go.Bar(x=w["period"], y=w["won_amount"], name=_t(lang, "won_amount"), marker_color=PALETTE[2]))
     fig.add_trace(go.Scatter(x=w["period"], y=w["won_deals"], name=_t(lang, "won_deals"), yaxis="y2",
                              mode="lines+markers", line={"color": PALETTE[0]}))
-    fig.update_layout(xaxis={"type": "category"}, yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
+    fig.update_layout(xaxis=period_axis(w["period"]), yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
                       yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right", "rangemode": "tozero",
                               "tickformat": ",d",
                               "showgrid": False})
@@ -69,7 +89,7 @@ def employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | Non
     if len(rest):
         g = rest.groupby("period", sort=True)["won_amount"].sum()
         fig.add_trace(go.Bar(x=list(g.index), y=list(g.values), name=_t(lang, "other"), marker_color="#BBBBBB"))
-    fig.update_layout(barmode="stack", xaxis={"type": "category"}, height=440)
+    fig.update_layout(barmode="stack", xaxis=period_axis(sorted(e["period"].unique())), height=440)
     return fig
 
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from ..metrics.tasks import BENCHMARK_PCT
 from .common import PALETTE
+from .dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -70,7 +71,8 @@ def coefficient_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, s
 
 def coefficient_by_period(result: Any, lang: str = "ru") -> go.Figure | None:
     """Lines per bucket of table ``by_period``: started-on-time %, finished-on-time % and the
-    execution coefficient %, with the 64 % benchmark line. ``None`` when no bucket has tasks."""
+    execution coefficient %, with the 64 % benchmark line; day buckets get readable ticks
+    (:func:`views.dynamics.period_axis`). ``None`` when no bucket has tasks."""
     p = result.tables["by_period"]
     if p.empty or not (p["total"] > 0).any():
         return None
@@ -81,7 +83,7 @@ def coefficient_by_period(result: Any, lang: str = "ru") -> go.Figure | None:
         fig.add_trace(go.Scatter(x=p["period"], y=p[col].astype(float), name=_t(lang, key), mode="lines+markers",
                                  line={"color": color, "width": width}))
     fig.add_hline(y=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3], annotation_text=_t(lang, "benchmark"))
-    fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis={"type": "category"})
+    fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis=period_axis(p["period"]))
     return fig
 
 

@@ -252,8 +252,9 @@ class _Result:
 def test_period_axis_day_ticks_and_month_unchanged():
     days = c.period_buckets(dt.date(2026, 1, 1), dt.date(2026, 1, 31), "day")
     ax = vd.period_axis(days)
-    # 31 keys, at most 16 labels → every ceil(31/16) = 2nd key: 01, 03, …, 31 = 16 labels
-    assert ax["tickangle"] == -45 and ax["tickvals"][:2] == ["2026-01-01", "2026-01-03"] and len(ax["tickvals"]) == 16
+    # 31 keys, at most 11 labels → every ceil(31/11) = 3rd key: 01, 04, …, 31 = 11 labels
+    assert ax["tickangle"] == -45 and ax["tickvals"][:2] == ["2026-01-01", "2026-01-04"] and len(ax["tickvals"]) == 11
+    assert ax["tickvals"][-1] == "2026-01-31"
     assert ax["categoryarray"] == days
     assert vd.period_axis(["2026-01", "2026-02"]) == {"type": "category"}
     assert vd.period_axis(c.period_buckets(dt.date(2026, 1, 1), dt.date(2026, 1, 10), "day"))["tickvals"] == \

@@ -37,7 +37,7 @@ def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
 
 
 #: at most this many labelled ticks on a category axis of day keys (``YYYY-MM-DD``, rotated)
-MAX_DAY_TICKS = 16
+MAX_DAY_TICKS = 11
 
 
 def period_axis(keys: Any) -> dict:

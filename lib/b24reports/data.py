@@ -20,14 +20,20 @@ BIGINT[] / JSON               ``object``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import StoreError
 from .schema import ALL_TABLES, TABLES
+
+T = TypeVar("T")
 
 #: Tables a Dataset carries (entities plus deal versions).
 DATASET_TABLES: tuple[str, ...] = (*TABLES.keys(), "deal_versions")
@@ -134,6 +140,32 @@ def _coerce_series(s: pd.Series, sqltype: str, tz: dt.tzinfo) -> pd.Series:
     return s.astype("object")
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of a cached value safe to hand out: frames/Series shallow (copy-on-write),
+    tuples and lists element-wise, anything else as is."""
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return value.copy(deep=False)
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, set):
+        return set(value)
+    return value
+
+
+def memoized(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for ``fn(ds: Dataset, *args, **kwargs)`` whose result depends only on the
+    dataset and hashable arguments: caches it with :meth:`Dataset.memo`."""
+
+    @functools.wraps(fn)
+    def wrapper(ds: "Dataset", *args: Any, **kwargs: Any) -> T:
+        key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+        return ds.memo(key, lambda: fn(ds, *args, **kwargs))
+
+    return wrapper
+
+
 @dataclass
 class Dataset:
     """Every store table as a typed frame (see module docstring), plus portal facts.
@@ -152,6 +184,30 @@ class Dataset:
     base_currency: str = "RUB"
     telephony: bool = False
     warnings: list[str] = field(default_factory=list)
+    _memo: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+
+    #: Most derived frames kept by :meth:`memo` (least recently used dropped first).
+    MEMO_SIZE: ClassVar[int] = 32
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, cached on this dataset under ``key`` (a hashable tuple naming the
+        function and its arguments besides the dataset).
+
+        Used for the facts every filter of a report shares (``metrics.common.deal_facts``,
+        ``lead_facts``, ``activity_facts``): a live dashboard recomputes a report on every filter
+        change, and on a 100k-deal portal these take most of the time. A Dataset is treated as
+        read-only once built: change its frames and cached results go stale (build a new one).
+        Frames come back as shallow copies (pandas copy-on-write), so a caller that adds or
+        changes a column does not change the cache; lists are copied.
+        """
+        memo = self._memo
+        if key in memo:
+            memo.move_to_end(key)
+        else:
+            memo[key] = compute()
+            while len(memo) > self.MEMO_SIZE:
+                memo.popitem(last=False)
+        return _fresh(memo[key])
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         frames = self.__dict__.get("frames", {})

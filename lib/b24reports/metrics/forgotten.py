@@ -36,11 +36,10 @@ Choices where METRICS.md is silent (written here, kept consistent):
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pandas as pd
 
-from ..data import Dataset
+from ..data import Dataset, memoized
 from . import common as c
 
 DEFAULT_IDLE_DAYS = 14
@@ -83,12 +82,38 @@ def _tmax(*series: pd.Series) -> pd.Series:
     return out
 
 
-def last_moves(history: pd.DataFrame, moved_time: pd.Series, ids: pd.Series, as_of: pd.Timestamp) -> pd.Series:
-    """Last stage/status move of each entity up to as_of: max of its history records
-    (``created_time ≤ as_of``) and its MOVED_TIME when ≤ as_of. Aligned with ``ids``."""
-    tz = as_of.tzinfo
+def last_history_time(history: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Latest ``created_time`` ≤ as_of per ``owner_id`` of a stage/status history table
+    (crm.stagehistory.list), indexed by owner_id."""
     h = history[history["created_time"] <= as_of]
-    by_hist = _aware(ids.map(h.groupby("owner_id")["created_time"].max().to_dict()) if len(h) else pd.Series(pd.NaT, index=ids.index), tz)
+    return h.groupby("owner_id")["created_time"].max()
+
+
+@memoized
+def _touches(ds: Dataset, owner_type_id: int, as_of: pd.Timestamp) -> tuple[pd.Series, set[int]]:
+    return touches(ds.activities, owner_type_id, as_of)
+
+
+@memoized
+def _history_times(ds: Dataset, table: str, as_of: pd.Timestamp) -> pd.Series:
+    return last_history_time(getattr(ds, table), as_of)
+
+
+def _at(ids: pd.Series, times_by_id: pd.Series) -> pd.Series:
+    """``times_by_id`` looked up for each of ``ids`` (NaT where missing), aligned with ``ids``."""
+    if not len(times_by_id) or not len(ids):
+        return pd.Series(pd.NaT, index=ids.index, dtype="datetime64[ns, UTC]")
+    return ids.map(times_by_id)
+
+
+def last_moves(history: pd.DataFrame, moved_time: pd.Series, ids: pd.Series, as_of: pd.Timestamp,
+               *, last_by_owner: pd.Series | None = None) -> pd.Series:
+    """Last stage/status move of each entity up to as_of: max of its history records
+    (``created_time ≤ as_of``) and its MOVED_TIME when ≤ as_of. Aligned with ``ids``.
+    ``last_by_owner``: :func:`last_history_time` of ``history`` when already known."""
+    tz = as_of.tzinfo
+    last = last_history_time(history, as_of) if last_by_owner is None else last_by_owner
+    by_hist = _aware(_at(ids, last), tz)
     mt = _aware(moved_time, tz)
     mt = mt.where(mt <= as_of)
     return _tmax(by_hist, mt.set_axis(ids.index))
@@ -97,7 +122,7 @@ def last_moves(history: pd.DataFrame, moved_time: pd.Series, ids: pd.Series, as_
 def idle(last_touch: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     """``idle_days`` = ⌊(as_of − last_touch) / 24 h⌋ (Int64; NA when last_touch is missing)."""
     secs = (as_of - last_touch).dt.total_seconds()
-    return secs.map(lambda s: math.floor(s / 86400.0) if pd.notna(s) else pd.NA).astype("Int64")
+    return np.floor(secs / 86400.0).astype("Int64")
 
 
 def _last_touch(created: pd.Series, moved: pd.Series, touched: pd.Series, tz) -> pd.Series:
@@ -132,12 +157,13 @@ def deal_rows(
     if employees is not None:
         d = d[d["employee_id"].isin(employees)]
     d = d.reset_index(drop=True)
-    last, planned = touches(ds.activities, OWNER_DEAL, as_of)
-    moved = last_moves(ds.deal_stage_history, d["moved_time"], d["id"], as_of)
-    lt = _last_touch(d["created"], moved, d["id"].map(last.to_dict()), as_of.tzinfo)
+    last, planned = _touches(ds, OWNER_DEAL, as_of)
+    moved = last_moves(ds.deal_stage_history, d["moved_time"], d["id"], as_of,
+                       last_by_owner=_history_times(ds, "deal_stage_history", as_of))
+    lt = _last_touch(d["created"], moved, _at(d["id"], last), as_of.tzinfo)
     days = idle(lt, as_of)
     stage_idle_days = stage_idle_days or {}
-    threshold = d["stage_id"].map(lambda s: int(stage_idle_days.get(s, idle_days))).astype("Int64")
+    threshold = d["stage_id"].map(stage_idle_days).fillna(idle_days).astype("Int64")
     out = pd.DataFrame(
         {
             "id": d["id"],
@@ -149,7 +175,7 @@ def deal_rows(
             "last_touch": lt,
             "idle_days": days,
             "forgotten": (days >= threshold).fillna(False).astype(bool),
-            "no_next_step": ~d["id"].isin(planned),
+            "no_next_step": ~d["id"].isin(np.fromiter(planned, dtype="int64", count=len(planned))),
             "url": c.deal_url(ds.portal, d["id"]),
             "threshold": threshold,
             "created": d["created"],
@@ -174,10 +200,11 @@ def lead_rows(
     if employees is not None:
         lf = lf[lf["employee_id"].isin(employees)]
     lf = lf.reset_index(drop=True)
-    moved_time = lf["id"].map(dict(zip(ds.leads["id"], ds.leads["moved_time"])))
-    last, planned = touches(ds.activities, OWNER_LEAD, as_of)
-    moved = last_moves(ds.lead_status_history, moved_time, lf["id"], as_of)
-    lt = _last_touch(lf["created"], moved, lf["id"].map(last.to_dict()), as_of.tzinfo)
+    moved_time = _at(lf["id"], ds.leads.set_index("id")["moved_time"])
+    last, planned = _touches(ds, OWNER_LEAD, as_of)
+    moved = last_moves(ds.lead_status_history, moved_time, lf["id"], as_of,
+                       last_by_owner=_history_times(ds, "lead_status_history", as_of))
+    lt = _last_touch(lf["created"], moved, _at(lf["id"], last), as_of.tzinfo)
     days = idle(lt, as_of)
     rates = c.currency_rates(ds.currencies, currency or ds.base_currency)
     amount = c.to_report_currency(lf["opportunity"], lf["currency_id"], rates, ds.base_currency)
@@ -191,7 +218,7 @@ def lead_rows(
             "last_touch": lt,
             "idle_days": days,
             "forgotten": (days >= idle_days).fillna(False).astype(bool),
-            "no_next_step": ~lf["id"].isin(planned),
+            "no_next_step": ~lf["id"].isin(np.fromiter(planned, dtype="int64", count=len(planned))),
             "url": c.lead_url(ds.portal, lf["id"]),
             "threshold": pd.Series(idle_days, index=lf.index, dtype="Int64"),
             "created": lf["created"],

@@ -138,6 +138,87 @@ def test_dashboard_recomputes_like_spec_run(demo_dataset, demo_as_of):
         dash.set_filter("sources", "WEB")  # managers has no source filter
 
 
+def test_drill_month_to_day_and_back(demo_dataset, demo_as_of):
+    """A month clicked on a time chart shows that month by day; a day clicked then narrows to
+    that day; the drill chip goes back step by step."""
+    spec = reports.get("dynamics")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    start = (dash.date_from, dash.date_to)
+    # a bar of March 2026 on the monthly won chart (category axis: x = "2026-03")
+    target = dash.click_target_of({"kind": "point", "values": ["2026-03", 1500000.0, "won_amount", None, None, None, None]})
+    assert target == ("month", "2026-03-01")
+    dash.set_filter(*target)
+    assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31))
+    days = dash.result.tables["won_by_period"]
+    assert len(days) == 31 and days["period"].iloc[0] == "2026-03-01" and days["period"].iloc[-1] == "2026-03-31"
+    # the 31 days add up to March of the monthly report for the same filters
+    month = spec.run(demo_dataset, {"as_of": demo_as_of, "date_from": "2026-03-01", "date_to": "2026-03-31"})
+    assert days["won_amount"].sum() == pytest.approx(month.tables["won_by_period"]["won_amount"].sum())
+    assert days["won_deals"].sum() == month.tables["won_by_period"]["won_deals"].sum()
+    # now a day on the daily axis narrows to that day
+    target = dash.click_target_of({"kind": "point", "values": ["2026-03-05", 0.0, None, None, None, None, None]})
+    assert target == ("day", "2026-03-05")
+    dash.set_filter(*target)
+    assert (dash.date_from, dash.date_to) == (D(2026, 3, 5), D(2026, 3, 5))
+    assert list(dash.result.tables["won_by_period"]["period"]) == ["2026-03-05"]
+    dash.set_filter("drill_up", None)
+    assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31))
+    dash.set_filter("drill_up", None)
+    assert (dash.date_from, dash.date_to) == start and "granularity" not in dash.base
+    assert dash.result.params["granularity"] == "month"
+    # a report without granularity (managers) only narrows the period
+    dash = d.Dashboard(reports.get("managers"), demo_dataset, {"as_of": demo_as_of})
+    dash.set_filter("month", "2026-03-01")
+    assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31)) and "granularity" not in dash.base
+
+
+def test_bridge_messages_refilter(demo_dataset, demo_as_of):
+    """Clicks reported by the page: a manager's table cell or chart point sets the employee
+    filter; a source cell on a report without a source filter, or a value axis, does nothing."""
+    from b24reports.nb import ReportView
+
+    spec = reports.get("managers")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    dash.view = ReportView(dash.result, demo_dataset)
+    uid = int(dash.result.tables["managers"]["employee_id"].iloc[0])
+    dash.on_bridge_message({"kind": "key", "key": "employee_id", "value": str(uid)})
+    assert dash.filters == {"employees": str(uid)} and dash.generation == 1
+    assert list(dash.result.tables["managers"]["employee_id"]) == [uid]
+    dash.on_bridge_message({"kind": "key", "key": "source_id", "value": "WEB"})  # managers: no source filter
+    dash.on_bridge_message({"kind": "point", "values": [12.5, 3.0, None, None, None, None, None]})
+    assert dash.generation == 1
+    other = int(next(e for e in dash.dataset.users["id"] if int(e) != uid and int(e) in dash.view.labels["employee_id"]))
+    name = dash.view.labels["employee_id"][other]
+    # a bar of a horizontal chart: the manager's name on y, customdata a list
+    dash.set_filter("employees", None)
+    dash.on_bridge_message({"kind": "point", "values": [100.0, name, "won", [other, "x"], None, None, None]})
+    assert dash.filters == {"employees": str(other)}
+
+
+def test_live_tables_mark_key_cells():
+    import pandas as pd
+
+    from b24reports.views.common import table_html
+
+    df = pd.DataFrame({"employee_id": [5], "won_amount": [1000.0]})
+    labels = {"employee_id": {5: "Иванова <Анна>"}}
+    live = table_html(df, ["employee_id", "won_amount"], labels=labels, keys=True)
+    assert '<td data-b24r-key="employee_id" data-b24r-value="5">Иванова &lt;Анна&gt;</td>' in live
+    static = table_html(df, ["employee_id", "won_amount"], labels=labels)
+    assert "data-b24r" not in static and "<td>Иванова &lt;Анна&gt;</td>" in static
+
+
+def test_warm_up_of_a_preheated_kernel(monkeypatch, demo_dataset, demo_as_of):
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.delenv("QUERY_STRING", raising=False)
+    assert d.preheating()
+    monkeypatch.setenv("QUERY_STRING", "employee=3")
+    assert not d.preheating()
+    # the warm-up run returns its as_of for the viewer's run (the demo's fixed now here)
+    assert d.warm(reports.get("funnel"), demo_dataset, {"as_of": demo_as_of}) == "2026-11-30T12:00:00+03:00"
+    assert d.warm(reports.get("funnel"), demo_dataset, {"as_of": "not a date"}) is None
+
+
 def test_dashboard_preset_from_url(demo_dataset, demo_as_of):
     dash = d.Dashboard(reports.get("tasks"), demo_dataset, {"as_of": demo_as_of, "preset": "quarter_to_date"})
     assert (dash.date_from, dash.date_to) == (D(2026, 10, 1), D(2026, 11, 30))

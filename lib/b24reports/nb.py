@@ -77,7 +77,11 @@ def _display_html(html: str) -> None:
 
 class ReportView:
     """A computed report inside a notebook: ``result`` (``ReportResult``), ``params``,
-    ``dataset``, ``lang``, ``currency``, and display helpers in the report language."""
+    ``dataset``, ``lang``, ``currency``, and display helpers in the report language.
+    ``live`` is set by a Voila dashboard (``dashboard.open_live``): its tables then mark
+    manager/source cells as clickable."""
+
+    live: bool = False
 
     def __init__(self, result: reports.ReportResult, dataset: Any):
         self.result, self.dataset = result, dataset
@@ -165,7 +169,7 @@ class ReportView:
         ts = self.spec.tables[table_id]
         frame = self.result.tables[table_id] if df is None else df
         self.html(vc.table_html(frame, ts, self.lang, self.currency, max_rows=max_rows, title=title,
-                                       labels=self.labels if names else None))
+                                       labels=self.labels if names else None, keys=self.live))
 
     def figure(self, fig: Any, title: str | None = None) -> None:
         """Style (``views.common.style_figure``) and display a plotly figure; ``None``

@@ -253,3 +253,18 @@ def test_lead_outcome_from_own_fields_unless_history_moves_after_as_of():
     lf = c.lead_facts(ds, pd.Timestamp("2026-01-15T00:00:00+03:00")).set_index("id")
     # lead 3 was converted on 01-20, after as_of: in work as of 01-15
     assert lf["outcome"].tolist() == ["converted", "junk", "in_work"]
+
+
+def test_deal_reached_is_reached_index_of_any_subset(demo_dataset, demo_as_of):
+    """The cached per-dataset reached index equals reached_index computed on the subset itself."""
+    from b24reports.metrics import common as c
+
+    as_of = c.to_timestamp(demo_as_of, demo_dataset.timezone)
+    facts, _ = c.deal_facts(demo_dataset, as_of)
+    sub = facts[(facts["employee_id"] == facts["employee_id"].iloc[0]) | (facts["outcome"] == c.WON)].iloc[::3]
+    stages = c.stage_order(demo_dataset.statuses, None)
+    want = c.reached_index(sub, demo_dataset.deal_stage_history, stages, as_of)
+    got = c.deal_reached(demo_dataset, sub, as_of)
+    assert len(sub) > 50 and got.index.equals(sub.index)
+    assert got.tolist() == want.tolist()
+    assert c.deal_reached(demo_dataset, sub.iloc[:0], as_of).tolist() == []

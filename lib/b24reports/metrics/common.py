@@ -497,6 +497,23 @@ def reached_index(deals: pd.DataFrame, history: pd.DataFrame, stages: pd.DataFra
 
 
 @memoized
+def _reached_by_deal(ds: Dataset, as_of: pd.Timestamp) -> pd.Series:
+    facts, _ = deal_facts(ds, as_of)
+    r = reached_index(facts, ds.deal_stage_history, stage_order(ds.statuses, None), as_of)
+    return pd.Series(r.to_numpy(), index=facts["id"].to_numpy(dtype="int64"))
+
+
+def deal_reached(ds: Dataset, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """:func:`reached_index` of ``deals`` (rows of :func:`deal_facts` for this ``as_of``, any
+    subset, any currency/timezone), computed once per dataset and as_of for all deals and cached
+    (``Dataset.memo``): a deal's reached index depends only on its own pipeline, stage, outcome and
+    history. Out: Int64 Series aligned with ``deals``."""
+    by_id = _reached_by_deal(ds, as_of)
+    vals = by_id.reindex(deals["id"].to_numpy(dtype="int64")).to_numpy() if len(deals) else []
+    return pd.Series(vals, index=deals.index, dtype="Int64")
+
+
+@memoized
 def lead_facts(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per lead created by ``as_of``, with its status as of as_of.
 

@@ -314,7 +314,7 @@ def funnel_tables(
     stages = c.stage_order(ds.statuses, pipelines or None)
     allowed = c.employee_filter(ds, employees, departments)
     deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)
-    reached = c.reached_index(deals, ds.deal_stage_history, stages, as_of)
+    reached = c.deal_reached(ds, deals, as_of)
     visits = stage_visits(deals, ds.deal_stage_history, stages, as_of)
     tables = {
         "stages": stages_table(deals, reached, stages),

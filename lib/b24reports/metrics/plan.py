@@ -248,7 +248,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     Tables: ``plan_fact``, ``mtd_compare``, ``required``, ``required_stages``, ``plan_errors``
     (bad plan rows: ``line``, ``error``). Source: METRICS.md "plan".
     """
-    from .common import activity_facts, deal_facts, employee_filter, lead_facts, reached_index, stage_order, to_timestamp
+    from .common import activity_facts, deal_facts, deal_reached, employee_filter, lead_facts, stage_order, to_timestamp
 
     from .dynamics import report_tz
 
@@ -283,7 +283,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
         calls = calls[calls["employee_id"].isin(sorted(allowed))]
     created = facts[in_lookback(facts["created"], as_of, lookback)].reset_index(drop=True)
     stages = stage_order(ds.statuses, pipes or None)
-    reach = stage_reach(created, reached_index(created, ds.deal_stage_history, stages, as_of), stages)
+    reach = stage_reach(created, deal_reached(ds, created, as_of), stages)
     leads = lead_facts(ds, as_of)
     leads = leads[in_lookback(leads["created"], as_of, lookback)]
     if allowed is not None:

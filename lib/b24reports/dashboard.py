@@ -713,7 +713,9 @@ class _Capture:
         ip = get_ipython()
         if ip is not None and hasattr(ip.display_pub, "unregister_hook"):
             ip.display_pub.unregister_hook(self.hook)
-        self.out.outputs = tuple(self.items)
+        items = tuple(self.items)
+        if items != tuple(self.out.outputs):  # an unchanged cell is not sent (nor redrawn by the page)
+            self.out.outputs = items
 
 
 # One dashboard per kernel (Voila runs one notebook per kernel).
@@ -776,7 +778,8 @@ def preheating() -> bool:
 def warm(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any]) -> str | None:
     """Warm-up of a preheated kernel before a viewer arrives: compute the report once with the
     server's and notebook's parameters (imports such as statsmodels, and the facts cached on the
-    dataset, ``Dataset.memo``) and draw one figure of each kind the views use through
+    dataset, ``Dataset.memo``; once more filtered to one employee, so the first refilter runs warm
+    code) and draw one figure of each kind the views use through
     plotly's JSON path (plotly loads its validators on first use). Returns that run's as_of
     (ISO string) for the viewer's run to reuse, or ``None`` when the run failed (the viewer's
     run then shows the error)."""
@@ -786,6 +789,12 @@ def warm(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any]) -> str 
         res = spec.run(dataset, dict(raw))
     except Exception:
         return None
+    if "employees" in {p.name for p in spec.all_params} and not raw.get("employees"):
+        try:  # one filtered run too: the first refilter then runs warm code paths
+            spec.run(dataset, {**raw, "as_of": res.params["as_of"].isoformat(),
+                               "employees": str(int(dataset.users["id"].iloc[0]))})
+        except Exception:
+            pass
     try:
         import plotly.graph_objects as go
         import plotly.io as pio
@@ -793,6 +802,10 @@ def warm(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any]) -> str 
         from .views import common as vc
 
         importlib.import_module(f"{__package__}.views.{spec.name}")
+        import ipywidgets  # noqa: F401 - the filter bar's widgets
+
+        _bridge_class()
+        filter_options(dataset, spec, res.params["lang"])
         for trace in (go.Bar(x=["a"], y=[1]), go.Scatter(x=["a"], y=[1]), go.Funnel(x=[1], y=["a"]), go.Pie(labels=["a"], values=[1]),
                       go.Heatmap(z=[[1]])):
             pio.to_json(vc.style_figure(go.Figure(trace), "warm", lang=res.params["lang"]))

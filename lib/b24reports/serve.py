@@ -80,13 +80,18 @@ def prepare_template(root: Path, lang: str = "ru") -> Path:
     return jp
 
 
+#: Seconds before Voila starts a kernel to replace one a viewer took from the preheated pool.
+POOL_FILL_DELAY_S = 10.0
+
+
 def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
                pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
-               show_tracebacks: bool = False) -> list[str]:
+               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S) -> list[str]:
     """The ``voila`` command line of :func:`serve` (without the executable).
 
     ``pool_size`` preheated kernels per notebook (0 = none); ``cull_idle_timeout`` seconds
-    after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s.
+    after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s;
+    ``fill_delay`` seconds before a used pool kernel is replaced.
     """
     nb_dir = Path(notebooks_dir or reports.NOTEBOOKS_DIR)
     argv = [str(nb_dir), "--no-browser", f"--port={int(port)}", f"--Voila.ip={ip}",
@@ -96,7 +101,10 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             f"--MappingKernelManager.cull_interval={int(cull_interval)}",
             "--MappingKernelManager.cull_connected=True"]
     if pool_size > 0:
-        argv += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}"]
+        # refill the pool only after the page that took a kernel has painted: a new kernel's
+        # warm-up (imports, report run) would otherwise compete for the CPU with that page
+        argv += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}",
+                 f"--VoilaKernelManager.fill_delay={float(fill_delay)}"]
     return argv
 
 

@@ -217,3 +217,100 @@ def test_url_query_prefills_filters(page, voila_url: str, demo_dataset, dash_par
     label, shown = _headline("tasks", spec.run(demo_dataset, {"as_of": dash_params["as_of"], "employees": str(uid),
                                                              "date_from": "2026-10-01", "date_to": "2026-10-31"}))
     assert _cards(page)[label] == shown
+
+
+def test_click_table_cell_refilters(page, voila_url: str, demo_dataset, dash_params) -> None:
+    """Click a manager's name in the managers table: the report refilters to him."""
+    spec = reports.get("managers")
+    _open(page, f"{voila_url}voila/render/managers.ipynb")
+    cell = page.locator(".b24r-cell td[data-b24r-key='employee_id']").first
+    uid = int(cell.get_attribute("data-b24r-value"))
+    name = cell.inner_text().strip()
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    _wait_generation(page, 1)
+    _shot(page, "managers-table-click")
+    chip = page.locator(".b24r-chip-employees").inner_text().replace("\u00a0", " ")
+    assert f": {name} ✕" in chip.replace("\u00a0", " ")
+    base = {"as_of": dash_params["as_of"]}
+    label, shown = _headline("managers", spec.run(demo_dataset, {**base, "employees": str(uid)}))
+    assert _cards(page)[label] == shown
+    # only that manager's rows are left in the table
+    values = page.locator(".b24r-cell td[data-b24r-key='employee_id']").evaluate_all("els => els.map(e => e.dataset.b24rValue)")
+    assert values and set(values) == {str(uid)}
+
+
+def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> None:
+    """Click a month's bar on the won-sales chart: the period becomes that month, the chart and
+    table show days, the numbers equal ReportSpec.run for that month by day; the drill chip
+    brings the year back."""
+    import re
+
+    spec = reports.get("dynamics")
+    _open(page, f"{voila_url}voila/render/dynamics.ipynb")
+    base = {"as_of": dash_params["as_of"]}
+    bars = page.locator(".b24r-cell .js-plotly-plot").first.locator(".bars path")
+    bars.first.wait_for(timeout=TIMEOUT_MS)
+    box = None
+    for i in reversed(range(bars.count())):  # a recent month with a visible bar
+        b = bars.nth(i).bounding_box()
+        if b and b["width"] > 3 and b["height"] > 3:
+            bars.nth(i).scroll_into_view_if_needed()
+            box = bars.nth(i).bounding_box()
+            break
+    assert box is not None, "no bar to click"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    _wait_generation(page, 1)
+    _shot(page, "dynamics-drill-day")
+    chip = page.locator(".b24r-chip-drill").inner_text().replace("\u00a0", " ")
+    m = re.search(r"(\d{2})\.(\d{2})\.(\d{4}) – (\d{2})\.(\d{2})\.(\d{4})", chip)
+    assert m, chip
+    date_from = f"{m[3]}-{m[2]}-{m[1]}"
+    date_to = f"{m[6]}-{m[5]}-{m[4]}"
+    assert m[1] == "01" and date_from[:7] == date_to[:7]  # one calendar month
+    want = spec.run(demo_dataset, {**base, "date_from": date_from, "date_to": date_to, "granularity": "day"})
+    label, shown = _headline("dynamics", want)
+    assert _cards(page)[label] == shown
+    days = list(want.tables["won_by_period"]["period"])
+    assert len(days) == int(date_to[-2:]) and days[0] == date_from
+    # the won-by-period table lists the month's days, the last one included
+    assert page.locator(".b24r-cell td", has_text=days[-1]).count() >= 1
+    page.locator(".b24r-chip-drill").click()
+    _wait_generation(page, 2)
+    label, shown = _headline("dynamics", spec.run(demo_dataset, base))
+    assert _cards(page)[label] == shown
+    assert page.locator(".b24r-chip-drill").count() == 0
+
+
+def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None:
+    """A dashboard whose page went away loses its kernel after the idle timeout."""
+    import time
+
+    import psutil
+
+    from b24reports.serve import VoilaServer
+
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
+        assert srv.proc is not None
+        server = psutil.Process(srv.proc.pid)
+
+        def kernels() -> int:  # live kernel processes of this server (an exited, unreaped one is a zombie)
+            n = 0
+            for c in server.children(recursive=True):
+                try:
+                    if c.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(c.cmdline()):
+                        n += 1
+                except psutil.Error:  # gone meanwhile
+                    pass
+            return n
+
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        _open(pg, f"{srv.url}voila/render/forgotten.ipynb")
+        assert kernels() == 1
+        ctx.close()
+        deadline = time.monotonic() + 60
+        while kernels() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert kernels() == 0

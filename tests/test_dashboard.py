@@ -202,7 +202,7 @@ def test_live_tables_mark_key_cells():
 
     df = pd.DataFrame({"employee_id": [5], "won_amount": [1000.0]})
     labels = {"employee_id": {5: "Иванова <Анна>"}}
-    live = table_html(df, ["employee_id", "won_amount"], labels=labels, keys=True)
+    live = table_html(df, ["employee_id", "won_amount"], labels=labels, keys={"employee_id"})
     assert '<td data-b24r-key="employee_id" data-b24r-value="5">Иванова &lt;Анна&gt;</td>' in live
     static = table_html(df, ["employee_id", "won_amount"], labels=labels)
     assert "data-b24r" not in static and "<td>Иванова &lt;Анна&gt;</td>" in static
@@ -284,3 +284,35 @@ def test_static_snapshot_has_no_widgets(demo_store, demo_as_of, tmp_path):
     mimes = {m for c in nbk.cells for o in c.get("outputs", []) for m in o.get("data", {})}
     assert "text/html" in mimes
     assert "application/vnd.jupyter.widget-view+json" not in mimes
+
+
+def test_stage_click_refilters_funnel(demo_dataset, demo_as_of):
+    """A stage clicked in the funnel (its id in the point's customdata, or a table cell) limits the
+    report to deals now in that stage; a stage name two pipelines share is no target by itself."""
+    from b24reports.nb import ReportView
+
+    spec = reports.get("funnel")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    dash.view = ReportView(dash.result, demo_dataset)
+    labels = dash.view.labels
+    # the funnel chart's bar of stage PREPARATION: x = reached, y = its name, customdata = its id
+    pt = {"kind": "point", "values": [40, labels["stage_id"]["PREPARATION"], "reached", "PREPARATION", None, None, None]}
+    assert dash.click_target_of(pt) == ("stages", "PREPARATION")
+    dash.on_bridge_message(pt)
+    want = spec.run(demo_dataset, {"as_of": demo_as_of, "stages": "PREPARATION"})
+    assert set(dash.result.tables["deals"]["stage_id"]) == {"PREPARATION"}
+    assert len(dash.result.tables["deals"]) == len(want.tables["deals"]) > 0
+    # the stage's current deals in the unfiltered funnel = the deals left after the click
+    full = spec.run(demo_dataset, {"as_of": demo_as_of}).tables["stages"]
+    assert int(full.loc[full["stage_id"] == "PREPARATION", "current_deals"].iloc[0]) == len(want.tables["deals"])
+    # "Сделка успешна" is the name of WON and of C1:WON: ambiguous without the id
+    won_name = labels["stage_id"]["WON"]
+    assert labels["stage_id"]["C1:WON"] == won_name
+    assert d.click_target([3, won_name, "reached"], labels, {"stages"}) is None
+    assert d.click_target([3, won_name, "reached", "C1:WON"], labels, {"stages"}) == ("stages", "C1:WON")
+    # a table cell of the stage column
+    dash.set_filter("stages", None)
+    dash.on_bridge_message({"kind": "key", "key": "stage_id", "value": "C1:NEW"})
+    assert set(dash.result.tables["deals"]["stage_id"]) <= {"C1:NEW"} and dash.filters == {"stages": "C1:NEW"}
+    with pytest.raises(BadParameter, match="stages"):
+        dash.set_filter("stages", "NO_SUCH_STAGE")

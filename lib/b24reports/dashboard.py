@@ -52,28 +52,28 @@ PRESET_LABELS = {
 
 _UI = {
     "ru": {"period": "Период", "from": "с", "to": "по", "pipeline": "Воронка", "department": "Отдел",
-           "employee": "Сотрудник", "source": "Источник", "utm_source": "utm_source", "utm_medium": "utm_medium",
+           "employee": "Сотрудник", "stage": "Стадия", "source": "Источник", "utm_source": "utm_source", "utm_medium": "utm_medium",
            "utm_campaign": "utm_campaign", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
            "ready": "Готово", "excel": "Скачать Excel", "excel_ready": "Файл Excel готов: ",
            "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период"},
     "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
-           "employee": "Employee", "source": "Source", "utm_source": "utm_source", "utm_medium": "utm_medium",
+           "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "utm_source", "utm_medium": "utm_medium",
            "utm_campaign": "utm_campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
            "ready": "Ready", "excel": "Download Excel", "excel_ready": "Excel file ready: ",
            "clear": "clear filter", "error": "Error", "drill_up": "back to the previous period"},
 }
 
 #: Filter names of the bar -> report parameter they set (one value each; "" = all).
-DIMENSIONS = ("pipelines", "departments", "employees", "sources", "utm_source", "utm_medium", "utm_campaign")
+DIMENSIONS = ("pipelines", "departments", "employees", "stages", "sources", "utm_source", "utm_medium", "utm_campaign")
 
 #: Key columns of report tables -> the filter a click on such a cell sets (live tables carry
-#: ``data-b24r-key``/``data-b24r-value`` on these cells: ``views.common.table_html(keys=True)``).
+#: ``data-b24r-key``/``data-b24r-value`` on these cells: ``views.common.table_html(keys=...)``).
 KEY_PARAMS = {"employee_id": "employees", "source_id": "sources", "pipeline_id": "pipelines",
-              "department_id": "departments"}
+              "department_id": "departments", "stage_id": "stages"}
 
 #: URL query aliases -> parameter names (``?employee=12&from=2026-02-01``).
 QUERY_ALIASES = {"from": "date_from", "to": "date_to", "employee": "employees", "pipeline": "pipelines",
-                 "department": "departments", "source": "sources", "period": "preset"}
+                 "department": "departments", "source": "sources", "stage": "stages", "period": "preset"}
 
 
 def pd_timestamp(d: dt.date) -> Any:
@@ -200,6 +200,14 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
         st = dataset.statuses
         src = st[st["entity_id"].astype(str) == "SOURCE"].sort_values(["sort", "status_id"], na_position="last")
         out["sources"] = allv + [(str(n), str(c)) for c, n in zip(src["status_id"], src["name"])] + [(ui["not_set"], "-")]
+    if "stages" in declared:
+        from .metrics.common import stage_order
+
+        st = stage_order(dataset.statuses)
+        pnames = dict(zip(dataset.pipelines["id"], dataset.pipelines["name"]))
+        many = st["pipeline_id"].nunique() > 1
+        out["stages"] = allv + [((f"{pnames.get(p, p)} · {n}" if many else str(n)), str(sid))
+                                for p, sid, n in zip(st["pipeline_id"], st["stage_id"], st["name"])]
     for tag in ("utm_source", "utm_medium", "utm_campaign"):
         if tag in declared:
             frame = dataset.leads if len(dataset.leads) else dataset.deals
@@ -221,6 +229,10 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
     """
     emp = {str(v): k for k, v in (labels.get("employee_id") or {}).items()}
     src = {str(v): k for k, v in (labels.get("source_id") or {}).items()}
+    stage_ids = {str(k) for k in (labels.get("stage_id") or {})}
+    by_stage_name: dict[str, list[str]] = {}
+    for k, v in (labels.get("stage_id") or {}).items():
+        by_stage_name.setdefault(str(v), []).append(str(k))
     for v in point_values:
         if v is None:
             continue
@@ -229,6 +241,15 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
             return "employees", str(emp[s])
         if "sources" in declared and s in src:
             return "sources", str(src[s])
+    if "stages" in declared:  # a stage id (customdata) first, else a stage name used by one stage only
+        for v in point_values:
+            s = _html.unescape(str(v)) if v is not None else ""
+            if s in stage_ids:
+                return "stages", s
+        for v in point_values:
+            s = _html.unescape(str(v)) if v is not None else ""
+            if len(by_stage_name.get(s, ())) == 1:
+                return "stages", by_stage_name[s][0]
     for v in point_values[:1]:  # a month is only taken from the x axis
         if isinstance(v, dt.date):
             return "month", v.replace(day=1).isoformat() if not isinstance(v, dt.datetime) else v.date().replace(day=1).isoformat()
@@ -480,7 +501,7 @@ class Dashboard:
             if name not in opts:
                 continue
             label = ui.get({"pipelines": "pipeline", "departments": "department", "employees": "employee",
-                            "sources": "source"}.get(name, name), name)
+                            "sources": "source", "stages": "stage"}.get(name, name), name)
             values = {v for _l, v in opts[name]}
             cur = self.filters.get(name, "")
             if cur and cur not in values:
@@ -835,7 +856,8 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     dash = Dashboard(spec, dataset, base)
     dash.view = make_view(dash.result)
     dash.view.figure_hook = dash.show_figure
-    dash.view.live = True  # tables mark key cells clickable (views.common.table_html(keys=True))
+    # tables mark the cells of key columns the report can filter by as clickable (views.common.table_html)
+    dash.view.live = frozenset(col for col, param in KEY_PARAMS.items() if param in dash.declared)
     _CURRENT = dash
     display(dash.widget())
     ip = get_ipython()

@@ -78,10 +78,10 @@ def _display_html(html: str) -> None:
 class ReportView:
     """A computed report inside a notebook: ``result`` (``ReportResult``), ``params``,
     ``dataset``, ``lang``, ``currency``, and display helpers in the report language.
-    ``live`` is set by a Voila dashboard (``dashboard.open_live``): its tables then mark
-    manager/source cells as clickable."""
+    ``live`` is set by a Voila dashboard (``dashboard.open_live``): the key columns (e.g.
+    ``employee_id``) whose table cells a click refilters by."""
 
-    live: bool = False
+    live: frozenset[str] = frozenset()
 
     def __init__(self, result: reports.ReportResult, dataset: Any):
         self.result, self.dataset = result, dataset

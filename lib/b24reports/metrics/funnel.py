@@ -294,6 +294,7 @@ def funnel_tables(
     departments: list[int] | None = None,
     employees: list[int] | None = None,
     timezone: dt.tzinfo | None = None,
+    stage_ids: list[str] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Every table of METRICS.md "funnel" for one run, and the run's data-quality warnings.
 
@@ -301,7 +302,9 @@ def funnel_tables(
     ``as_of`` (tz-aware, or naive = portal time); report ``currency`` (default: portal base);
     filters ``pipelines`` (CATEGORY_ID), ``departments`` (with sub-departments), ``employees``
     (ASSIGNED_BY_ID); ``timezone`` of the period and of the output times (default: the
-    portal's offset). Out: ``({table id: frame}, warnings)`` with the tables of
+    portal's offset); ``stage_ids`` (STAGE_ID list; None/empty = all): only cohort deals whose
+    stage as of as_of is one of these (the dashboard's click on a stage; an extension of
+    METRICS.md, which has no stage filter). Out: ``({table id: frame}, warnings)`` with the tables of
     :data:`TABLES`. Warnings: the Dataset's own, empty OPPORTUNITY of cohort deals (by id),
     unknown stages. Raises ``BadParameter`` for ``date_from > date_to`` or an unknown
     ``currency``.
@@ -314,6 +317,8 @@ def funnel_tables(
     stages = c.stage_order(ds.statuses, pipelines or None)
     allowed = c.employee_filter(ds, employees, departments)
     deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)
+    if stage_ids:
+        deals = deals[deals["stage_id"].isin(list(stage_ids))].reset_index(drop=True)
     reached = c.deal_reached(ds, deals, as_of)
     visits = stage_visits(deals, ds.deal_stage_history, stages, as_of)
     tables = {

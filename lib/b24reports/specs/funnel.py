@@ -1,7 +1,8 @@
 """Registry entry of the funnel report (METRICS.md "funnel"): deals by pipeline, stage and manager.
 
-Parameters: only the common ones (period, as_of, lang, currency, timezone, pipelines,
-departments, employees). Metrics: :mod:`b24reports.metrics.funnel`; views:
+Parameters: the common ones (period, as_of, lang, currency, timezone, pipelines,
+departments, employees) plus ``stages`` (STAGE_ID list: only deals now in these stages; what a
+click on a stage in the live dashboard sets). Metrics: :mod:`b24reports.metrics.funnel`; views:
 :mod:`b24reports.views.funnel`; notebook: ``notebooks/funnel.ipynb``.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from ..data import Dataset
 from ..metrics import funnel as m
-from ..reports import Params, ReportResult, ReportSpec, TableSpec, make_result
+from ..errors import BadParameter
+from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
 
 
 def compute(ds: Dataset, params: Params) -> ReportResult:
@@ -29,8 +31,19 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
         departments=list(params.departments),
         employees=list(params.employees),
         timezone=params.tzinfo,
+        stage_ids=list(params.stages),
     )
     return make_result(ds, params, tables, warnings)
+
+
+def check(ds: Dataset, params: Params) -> None:
+    """``stages`` must be deal stages of the portal (crm.status.list ENTITY_ID DEAL_STAGE*):
+    else ``BadParameter('stages', …)``."""
+    st = ds.statuses
+    known = set(st.loc[st["entity_id"].astype(str).str.startswith("DEAL_STAGE"), "status_id"].astype(str))
+    unknown = [s for s in params.stages if s not in known]
+    if unknown:
+        raise BadParameter("stages", ",".join(unknown), "not a deal stage of the portal (crm.status.list DEAL_STAGE)")
 
 
 SPEC = ReportSpec(
@@ -43,8 +56,10 @@ SPEC = ReportSpec(
               "what each manager won and how long deals take.",
     },
     notebook="funnel.ipynb",
-    params=[],
+    params=[ParamSpec("stages", "code_list", (), "deal stages (STAGE_ID, e.g. NEW or C1:NEW): only deals whose "
+                      "stage as of as_of is one of these; empty = all")],
     compute=compute,
+    check=check,
     tables={
         "stages": TableSpec(m.STAGES_COLUMNS, {"ru": "Стадии", "en": "Stages"}, "stages"),
         "managers": TableSpec(m.MANAGERS_COLUMNS, {"ru": "Менеджеры", "en": "Managers"}, "managers"),

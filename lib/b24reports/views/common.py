@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -48,8 +48,6 @@ CSS = """
 .b24-kpi .l{font-size:11px;color:#667}
 .b24-warnings{color:#8a5300;font-size:12px}
 """
-#: key columns whose cells a live dashboard makes clickable (see ``table_html(keys=True)``)
-KEY_COLUMNS = ("employee_id", "source_id", "pipeline_id", "department_id")
 _NUMERIC = {"int", "money", "pct", "ratio", "days", "number", "id"}
 #: kinds / column ids shown on one line (a month ``2026-11`` or a date must not break at its hyphen)
 _NOWRAP = {"date", "datetime"}
@@ -150,7 +148,7 @@ def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
 
 def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, max_rows: int | None = None,
                title: str | None = None, labels: Mapping[str, Mapping[Any, str]] | None = None,
-               keys: bool = False) -> str:
+               keys: Collection[str] = ()) -> str:
     """Localized HTML ``<table>`` of ``df`` (a DataFrame with canonical column ids).
 
     ``spec``: a ``reports.TableSpec`` (its ``columns`` and ``title``) or a list of column
@@ -162,9 +160,9 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     :data:`PAGE_MAX_COLUMNS` columns is shown as several tables (one caption) that each
     repeat the key columns (:func:`_column_parts`) so it fits an A4 page; from
     :data:`WIDE_COLUMNS` columns a table uses the compact style (class ``b24-wide``).
-    ``keys`` (live dashboards only): labelled cells of the :data:`KEY_COLUMNS` carry their raw
-    value as ``data-b24r-key``/``data-b24r-value``, so a click on a manager or a source in a
-    table can refilter the report; snapshots leave it off.
+    ``keys`` (live dashboards only): key columns (e.g. ``employee_id``, ``source_id``) whose
+    labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
+    a manager or a source in a table can refilter the report; snapshots pass none.
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
     if title is None and hasattr(spec, "title"):
@@ -195,7 +193,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                 if c in labels and not _columns_null(v):
                     text = html.escape(str(labels[c].get(v, v)))
                     attrs = (f' data-b24r-key="{html.escape(c)}" data-b24r-value="{html.escape(str(v))}"'
-                             if keys and c in KEY_COLUMNS else "")
+                             if c in keys else "")
                     tds.append(f"<td{attrs}>{text}</td>")
                     continue
                 cls = ' class="num"' if k in _NUMERIC else ' class="nw"' if (k in _NOWRAP or c in _NOWRAP_COLUMNS) else ""

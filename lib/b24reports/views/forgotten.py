@@ -123,4 +123,4 @@ def table_html(view: Any, table_id: str, columns: list[str], *, max_rows: int | 
     ts = view.spec.tables[table_id]
     title = ts.title.get(view.lang) or next(iter(ts.title.values()))
     return _table_html(view.result.tables[table_id], columns, view.lang, view.currency, max_rows=max_rows, title=title,
-                       labels=view.labels, keys=getattr(view, "live", False))
+                       labels=view.labels, keys=getattr(view, "live", ()))

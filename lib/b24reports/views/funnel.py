@@ -64,6 +64,7 @@ def funnel_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None =
     text = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
             for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
     fig = go.Figure(go.Funnel(y=names, x=[int(r) for r in s["reached"]], text=text, textinfo="text",
+                              customdata=[str(x) for x in s["stage_id"]],  # the stage a click refilters to (dashboard)
                               marker={"color": PALETTE[0]}, name=header("reached", lang)))
     fig.update_layout(margin={"l": 160})
     return fig
@@ -80,8 +81,8 @@ def current_stage_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels |
     colors = [OUTCOME_COLORS["won"] if sid in won else OUTCOME_COLORS["open"] if pd.notna(r) else OUTCOME_COLORS["lost"]
               for sid, r in zip(s["stage_id"], s["reached"])]
     fig = go.Figure(go.Bar(x=names, y=[int(n) for n in s["current_deals"]], marker={"color": colors},
-                           customdata=[float(a) for a in s["current_amount"]],
-                           hovertemplate="%{x}: %{y}<br>" + header("current_amount", lang) + ": %{customdata:,.0f}<extra></extra>",
+                           customdata=[[float(a), str(x)] for a, x in zip(s["current_amount"], s["stage_id"])],
+                           hovertemplate="%{x}: %{y}<br>" + header("current_amount", lang) + ": %{customdata[0]:,.0f}<extra></extra>",
                            name=header("current_deals", lang)))
     fig.update_layout(yaxis_title=header("current_deals", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
     return fig

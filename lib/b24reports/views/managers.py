@@ -61,7 +61,7 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
         frame = frame.assign(flags=frame["flags"].map(lambda f: [flag_label(x, view.lang) for x in (f or [])]))
     if title is None:
         title = view.spec.tables[table_id].title.get(view.lang)
-    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", False))
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", ()))
 
 
 def flag_label(flag: str, lang: str = "ru") -> str:

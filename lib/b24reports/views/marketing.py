@@ -63,7 +63,7 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
         frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), v) for c, v in fill.items()})
     if title is None:
         title = view.spec.tables[table_id].title.get(view.lang)
-    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", False))
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", ()))
 
 
 def lead_states_by_source(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:

@@ -150,4 +150,4 @@ def table_html(view: Any, table_id: str, columns: list[str], df: Any = None, *, 
     title = title if title is not None else (ts.title.get(view.lang) or next(iter(ts.title.values())))
     labels = dict(view.labels)
     labels["group_id"] = {0: _t(view.lang, "no_project"), **labels.get("group_id", {})}
-    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=labels, keys=getattr(view, "live", False))
+    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=labels, keys=getattr(view, "live", ()))

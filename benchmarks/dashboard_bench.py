@@ -49,6 +49,24 @@ def build_store(scale: float) -> Path:
     return path
 
 
+def kernel_memory(srv) -> str:
+    """Resident memory of the server's kernel processes (the preheated pool holds one store
+    and its cached facts per kernel)."""
+    import psutil
+
+    rss = []
+    for c in psutil.Process(srv.proc.pid).children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(c.cmdline()):
+                rss.append(c.memory_info().rss)
+        except psutil.Error:
+            pass
+    if not rss:
+        return "kernels: none running"
+    return (f"kernels: {len(rss)} preheated, resident memory {sum(rss) / 2**30:.1f} GiB in all, "
+            f"{max(rss) / 2**20:,.0f} MiB the largest")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("store", nargs="?")
@@ -85,6 +103,8 @@ def main() -> None:
         if a.pool:
             time.sleep(a.warmup if a.warmup is not None else 10 + 5 * len(names))  # let the pool heat up
         settle = a.settle if a.settle is not None else (POOL_FILL_DELAY_S + 15 if a.pool else 0)
+        if a.pool:
+            print(kernel_memory(srv), flush=True)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         for name in names:
             spec = reports.get(name)

@@ -314,3 +314,18 @@ def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None
         while kernels() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert kernels() == 0
+
+
+def test_click_source_cell_refilters_marketing(page, voila_url: str, demo_dataset, dash_params) -> None:
+    """Click a lead source's name in the marketing sources table: the report shows that source."""
+    spec = reports.get("marketing")
+    _open(page, f"{voila_url}voila/render/marketing.ipynb")
+    cell = page.locator(".b24r-cell td[data-b24r-key='source_id']").first
+    code = cell.get_attribute("data-b24r-value")
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    _wait_generation(page, 1)
+    _shot(page, "marketing-source-click")
+    assert page.locator(".b24r-chip-sources").count() == 1
+    label, shown = _headline("marketing", spec.run(demo_dataset, {"as_of": dash_params["as_of"], "sources": code}))
+    assert _cards(page)[label] == shown

@@ -316,3 +316,24 @@ def test_stage_click_refilters_funnel(demo_dataset, demo_as_of):
     assert set(dash.result.tables["deals"]["stage_id"]) <= {"C1:NEW"} and dash.filters == {"stages": "C1:NEW"}
     with pytest.raises(BadParameter, match="stages"):
         dash.set_filter("stages", "NO_SUCH_STAGE")
+
+
+def test_error_card_names_the_input_and_escapes_it():
+    e = BadParameter("employees", "<b>99</b>", "unknown id")
+    html_ = d.error_card(e, "ru")
+    assert "Отчёт не открылся" in html_ and "&lt;b&gt;99&lt;/b&gt;" in html_ and "<b>99</b>" not in html_
+    assert "could not open" in d.error_card(e, "en")
+
+
+def test_default_plan_found_from_any_working_directory(tmp_path, monkeypatch):
+    """Voila starts kernels in notebooks/: the default params/plan.csv is still the project's."""
+    from b24reports.plan import DEFAULT_PLAN, plan_path
+    from b24reports.reports import NOTEBOOKS_DIR
+
+    monkeypatch.chdir(tmp_path)
+    assert plan_path(None) == NOTEBOOKS_DIR.parent / DEFAULT_PLAN
+    assert plan_path(None).is_file()
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "plan.csv").write_text("month,employee_id,amount\n", encoding="utf-8")
+    assert plan_path(None).resolve() == (tmp_path / "params" / "plan.csv").resolve()  # the working directory first
+    assert str(plan_path("missing.csv")) == "missing.csv"  # a given path stays as given (the error names it)

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from . import reports
-from .errors import BadParameter
+from .errors import B24ReportsError, BadParameter
 
 #: Period presets of the filter bar, in display order.
 PRESETS = ("this_month", "last_month", "quarter_to_date", "last_12_months", "custom")
@@ -785,6 +785,18 @@ def url_query() -> str:
     return os.environ.get("QUERY_STRING", "") or ""
 
 
+def error_card(error: Exception, lang: str = "ru") -> str:
+    """HTML box shown instead of a dashboard that cannot open: the error's own message
+    (escaped; it names the input, e.g. the plan file or a link's filter) under a heading in
+    ``lang``. Never holds a webhook: the errors of the report layer do not carry one."""
+    head = {"ru": "Отчёт не открылся", "en": "The report could not open"}.get(lang, "The report could not open")
+    hint = {"ru": "Проверьте параметры ссылки или настройки сервера (b24reports serve --help).",
+            "en": "Check the link's parameters or the server's settings (b24reports serve --help)."}.get(lang, "")
+    return (f'<div class="b24r-open-error" style="border:1px solid #c62828;border-radius:6px;padding:10px 14px;'
+            f'color:#8e1b1b;background:#fff5f5"><b>{_html.escape(head)}</b><p>{_html.escape(str(error))}</p>'
+            f'<p style="color:#555">{_html.escape(hint)}</p></div>')
+
+
 #: A preheated kernel keeps the as_of of its warm-up run when a viewer arrives within this
 #: many seconds; later, "now" is taken again (the page shows as_of in its header).
 WARM_AS_OF_MAX_AGE_S = 600.0
@@ -844,7 +856,7 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     if _CURRENT is not None and _CURRENT.replaying and _CURRENT.spec.name == spec.name:
         return _CURRENT.view
     from IPython import get_ipython
-    from IPython.display import display
+    from IPython.display import HTML, display
 
     given = {**server_params(spec), **dict(raw)}
     warmed = warm(spec, dataset, given) if preheating() else None
@@ -853,7 +865,11 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     if warmed is not None and "as_of" not in given and time.monotonic() - t_warm < WARM_AS_OF_MAX_AGE_S:
         given["as_of"] = warmed  # same as_of as the warm-up run: its cached facts are reused
     base = {**given, **query}
-    dash = Dashboard(spec, dataset, base)
+    try:
+        dash = Dashboard(spec, dataset, base)
+    except B24ReportsError as e:  # bad input (a link's filter, the plan file): say what, not a blank page
+        display(HTML(error_card(e, str(base.get("lang") or "ru"))))
+        raise
     dash.view = make_view(dash.result)
     dash.view.figure_hook = dash.show_figure
     # tables mark the cells of key columns the report can filter by as clickable (views.common.table_html)

@@ -159,6 +159,25 @@ def _read_xlsx_lines(path: Path) -> list[tuple[int, list[object]]]:
         wb.close()
 
 
+#: The plan file used when none is given (relative: the working directory, else the project).
+DEFAULT_PLAN = "params/plan.csv"
+
+
+def plan_path(given: str | Path | None) -> Path:
+    """The plan file to read: ``given``, else :data:`DEFAULT_PLAN`. A relative path that does not
+    exist in the working directory is looked up in the project directory (the parent of
+    ``notebooks/``), so the default works wherever the notebook runs (Voila starts kernels in
+    ``notebooks/``, the CLI in the project)."""
+    path = Path(given or DEFAULT_PLAN)
+    if not path.is_absolute() and not path.exists():
+        from .reports import NOTEBOOKS_DIR
+
+        alt = Path(NOTEBOOKS_DIR).parent / path
+        if alt.exists():
+            return alt
+    return path
+
+
 def read_plan(path: str | Path, users: pd.DataFrame | None = None, departments: pd.DataFrame | None = None) -> Plan:
     """Read and check a plan file (.csv, or .xlsx/.xlsm with the same columns).
 

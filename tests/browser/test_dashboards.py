@@ -329,3 +329,11 @@ def test_click_source_cell_refilters_marketing(page, voila_url: str, demo_datase
     assert page.locator(".b24r-chip-sources").count() == 1
     label, shown = _headline("marketing", spec.run(demo_dataset, {"as_of": dash_params["as_of"], "sources": code}))
     assert _cards(page)[label] == shown
+
+
+def test_bad_link_shows_what_is_wrong(page, voila_url: str) -> None:
+    """A shared link with an unknown employee opens a readable error naming it, not a blank page."""
+    page.goto(f"{voila_url}voila/render/managers.ipynb?employee=99999", wait_until="commit", timeout=TIMEOUT_MS)
+    card = page.locator(".b24r-open-error")
+    card.wait_for(timeout=TIMEOUT_MS)
+    assert "99999" in card.inner_text() and "Отчёт не открылся" in card.inner_text()

@@ -302,9 +302,9 @@ def compute(ds, params):
     Reads the plan file of parameter ``plan`` (default ``params/plan.csv``). Raises
     :class:`b24reports.errors.PlanFileError` when it is missing or empty.
     """
-    from ..plan import read_plan
+    from ..plan import plan_path, read_plan
     from ..reports import make_result
 
-    plan = read_plan(params.get("plan") or "params/plan.csv", ds.users, ds.departments)
+    plan = read_plan(plan_path(params.get("plan")), ds.users, ds.departments)
     tables, warns, notes = compute_tables(ds, params, plan)
     return make_result(ds, params, tables, warns, notes)

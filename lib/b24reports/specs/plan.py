@@ -32,9 +32,9 @@ def check(ds, params) -> None:
         PlanFileError: the file is missing, empty, unreadable or lacks the required columns
         (``b24reports.plan.read_plan``; the message names the file and ``--plan``).
     """
-    from ..plan import read_plan
+    from ..plan import plan_path, read_plan
 
-    read_plan(params.get("plan") or "params/plan.csv", getattr(ds, "users", None), getattr(ds, "departments", None))
+    read_plan(plan_path(params.get("plan")), getattr(ds, "users", None), getattr(ds, "departments", None))
 
 
 SPEC = ReportSpec(

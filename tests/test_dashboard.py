@@ -101,6 +101,12 @@ def test_filter_options(demo_dataset):
     parent_label, child_label = labels[str(int(child["parent"]))], labels[str(int(child["id"]))]
     indent = lambda s: len(s) - len(s.lstrip("\u00a0"))  # noqa: E731
     assert indent(child_label) == indent(parent_label) + 2
+    # dismissed employees come last and say so
+    users = demo_dataset.users
+    gone = {str(int(i)) for i, a in zip(users["id"], users["active"]) if a is False or a == False}  # noqa: E712
+    assert gone, "the demo portal has a dismissed manager"
+    marked = {v for lbl, v in opts["employees"][1:] if lbl.endswith(" (не работает)")}
+    assert marked == gone and {v for _l, v in opts["employees"][-len(gone):]} == gone
     # managers declares no source/UTM filters
     assert "sources" not in d.filter_options(demo_dataset, reports.get("managers"), "en")
 

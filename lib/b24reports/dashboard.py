@@ -52,15 +52,18 @@ PRESET_LABELS = {
 
 _UI = {
     "ru": {"period": "Период", "from": "с", "to": "по", "pipeline": "Воронка", "department": "Отдел",
-           "employee": "Сотрудник", "stage": "Стадия", "source": "Источник", "utm_source": "utm_source", "utm_medium": "utm_medium",
-           "utm_campaign": "utm_campaign", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
+           "employee": "Сотрудник", "stage": "Стадия", "source": "Источник", "utm_source": "UTM: источник", "utm_medium": "UTM: канал",
+           "utm_campaign": "UTM: кампания", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
            "ready": "Готово", "excel": "Скачать Excel", "excel_ready": "Файл Excel готов: ",
-           "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период"},
+           "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период",
+           "dates_reversed": "дата «с» позже даты «по», показан прежний период", "dismissed": "не работает"},
     "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
-           "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "utm_source", "utm_medium": "utm_medium",
-           "utm_campaign": "utm_campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
+           "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
+           "utm_campaign": "UTM campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
            "ready": "Ready", "excel": "Download Excel", "excel_ready": "Excel file ready: ",
-           "clear": "clear filter", "error": "Error", "drill_up": "back to the previous period"},
+           "clear": "clear filter", "error": "Error", "drill_up": "back to the previous period",
+           "dates_reversed": "the 'from' date is after the 'to' date; the previous period is shown",
+           "dismissed": "dismissed"},
 }
 
 #: Filter names of the bar -> report parameter they set (one value each; "" = all).
@@ -195,7 +198,7 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
         u = dataset.users
         rows = sorted(((_isna(a) or not bool(a), _name_of_user(n, ln, int(i)), int(i))
                        for i, a, n, ln in zip(u["id"], u["active"], u["name"], u["last_name"])))
-        out["employees"] = allv + [(name, str(i)) for _a, name, i in rows]
+        out["employees"] = allv + [(f"{name} ({ui['dismissed']})" if inactive else name, str(i)) for inactive, name, i in rows]
     if "sources" in declared:
         st = dataset.statuses
         src = st[st["entity_id"].astype(str) == "SOURCE"].sort_values(["sort", "status_id"], na_position="last")
@@ -488,8 +491,9 @@ class Dashboard:
                             value=detect_preset(self.date_from, self.date_to, self.today),
                             description=ui["period"], layout=lay)
         preset.add_class("b24r-f-preset")
-        dfrom = w.DatePicker(value=self.date_from, description=ui["from"], layout=w.Layout(width="170px"))
-        dto = w.DatePicker(value=self.date_to, description=ui["to"], layout=w.Layout(width="170px"))
+        narrow = {"description_width": "initial"}  # the label takes its own width, the date keeps the rest
+        dfrom = w.DatePicker(value=self.date_from, description=ui["from"], layout=w.Layout(width="200px"), style=narrow)
+        dto = w.DatePicker(value=self.date_to, description=ui["to"], layout=w.Layout(width="200px"), style=narrow)
         dfrom.add_class("b24r-f-date_from")
         dto.add_class("b24r-f-date_to")
         self._w.update(preset=preset, date_from=dfrom, date_to=dto)
@@ -506,7 +510,8 @@ class Dashboard:
             cur = self.filters.get(name, "")
             if cur and cur not in values:
                 opts[name].append((cur, cur))
-            dd = w.Dropdown(options=opts[name], value=cur, description=label, layout=lay)
+            dd = w.Dropdown(options=opts[name], value=cur, description=label, layout=lay,
+                            style={"description_width": "initial"})
             dd.add_class(f"b24r-f-{name}")
             dd.observe(lambda ch, n=name: self._on_dim(n, ch), "value")
             self._w[name] = dd
@@ -608,7 +613,7 @@ class Dashboard:
         if a is None or b is None:
             return
         if a > b:
-            self._status(f"{_UI[self.lang]['error']}: date_from > date_to", busy=False, error=True)
+            self._status(f"{_UI[self.lang]['error']}: {_UI[self.lang]['dates_reversed']}", busy=False, error=True)
             return
         self._safe(lambda: self.set_period(a, b))
 
@@ -640,6 +645,9 @@ class Dashboard:
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         self._link.value = (f'{_html.escape(_UI[self.lang]["excel_ready"])}<a download="{_html.escape(name)}" '
                             f'href="data:{mime};base64,{data}">{_html.escape(name)}</a>')
+        bridge = getattr(self, "_bridge", None)
+        if bridge is not None:  # the page saves the file at once; the link stays for a second copy
+            bridge.send({"kind": "download", "name": name, "mime": mime, "b64": data})
 
 
 _BRIDGE_ESM = r"""
@@ -673,6 +681,18 @@ export default {
       queued = true;
       setTimeout(() => { queued = false; hookPlots(model); }, 100);
     };
+    model.on("msg:custom", (msg) => {
+      if (!msg || msg.kind !== "download") return;
+      const bytes = Uint8Array.from(atob(msg.b64), (c) => c.charCodeAt(0));
+      const url = URL.createObjectURL(new Blob([bytes], { type: msg.mime }));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = msg.name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    });
     const obs = new MutationObserver(rescan);
     obs.observe(document.body, { childList: true, subtree: true });
     rescan();
@@ -697,7 +717,9 @@ def ClickBridge() -> Any:  # noqa: N802 - a widget factory named as the widget
     JavaScript listens to clicks on every chart (plotly's ``plotly_click`` on each
     ``.js-plotly-plot`` inside a report cell, hooked again when a redraw replaces it) and on
     table cells with ``data-b24r-key`` (clicks on links pass through), and sends them to the
-    kernel as custom messages (see :meth:`Dashboard.on_bridge_message`)."""
+    kernel as custom messages (see :meth:`Dashboard.on_bridge_message`). The other way, a
+    ``{"kind": "download", "name", "mime", "b64"}`` message from the kernel saves a file (the
+    Excel export) in one click."""
     return _bridge_class()()
 
 

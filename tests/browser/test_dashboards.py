@@ -337,3 +337,24 @@ def test_bad_link_shows_what_is_wrong(page, voila_url: str) -> None:
     card = page.locator(".b24r-open-error")
     card.wait_for(timeout=TIMEOUT_MS)
     assert "99999" in card.inner_text() and "Отчёт не открылся" in card.inner_text()
+
+
+def test_excel_button_downloads_what_is_shown(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:
+    """One click on "Скачать Excel" saves the workbook of the current filter."""
+    import io
+
+    import openpyxl
+
+    from b24reports import render
+
+    spec = reports.get("funnel")
+    uid, uname = top_manager
+    _open(page, f"{voila_url}voila/render/funnel.ipynb?employee={uid}")
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        page.locator(".b24r-excel button, button.b24r-excel").first.click()
+    path = dl.value.path()
+    assert dl.value.suggested_filename.startswith("funnel_") and dl.value.suggested_filename.endswith(".xlsx")
+    wb = openpyxl.load_workbook(io.BytesIO(Path(path).read_bytes()))
+    want = spec.run(demo_dataset, {"as_of": dash_params["as_of"], "employees": str(uid)})
+    ws = wb[render.xlsx_sheet_names(spec, "ru")["deals"]]
+    assert ws.max_row == len(want.tables["deals"]) + 1  # header + the manager's deals only

@@ -68,8 +68,6 @@ def test_memo_drops_least_recently_used_beyond_its_size():
 
 
 def test_deal_facts_cached_per_arguments():
-    import datetime as dt
-
     from b24reports.data import Dataset
     from b24reports.metrics import common as c
 

@@ -117,6 +117,22 @@ def _open(page, url: str) -> None:
     _wait_generation(page, 0)
 
 
+def _click_bar(bars, *, last: bool = False) -> None:
+    """Click the middle of the first (``last``: the last) bar of ``bars`` drawn with a visible size."""
+    bars.first.wait_for(timeout=TIMEOUT_MS)
+    order = range(bars.count())
+    for i in reversed(order) if last else order:
+        b = bars.nth(i).bounding_box()
+        if b and b["width"] > 3 and b["height"] > 3:
+            bars.nth(i).scroll_into_view_if_needed()
+            box = bars.nth(i).bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            bars.page.mouse.move(x, y)
+            bars.page.mouse.click(x, y)
+            return
+    raise AssertionError("no bar to click")
+
+
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
@@ -179,19 +195,7 @@ def test_click_manager_refilters(page, voila_url: str, demo_dataset, dash_params
     spec = reports.get("managers")
     _open(page, f"{voila_url}voila/render/managers.ipynb")
     base = {"as_of": dash_params["as_of"]}
-    bars = page.locator(".b24r-cell .js-plotly-plot .bars path")
-    bars.first.wait_for(timeout=TIMEOUT_MS)
-    box = None
-    for i in range(bars.count()):  # the first bar drawn with a visible size
-        b = bars.nth(i).bounding_box()
-        if b and b["width"] > 3 and b["height"] > 3:
-            bars.nth(i).scroll_into_view_if_needed()
-            box = bars.nth(i).bounding_box()
-            break
-    assert box is not None, "no bar to click"
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
+    _click_bar(page.locator(".b24r-cell .js-plotly-plot .bars path"))  # the first bar drawn with a visible size
     _wait_generation(page, 1)
     _shot(page, "managers-click")
     chip = page.locator(".b24r-chip-employees").inner_text().replace("\u00a0", " ")
@@ -249,17 +253,8 @@ def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> 
     spec = reports.get("dynamics")
     _open(page, f"{voila_url}voila/render/dynamics.ipynb")
     base = {"as_of": dash_params["as_of"]}
-    bars = page.locator(".b24r-cell .js-plotly-plot").first.locator(".bars path")
-    bars.first.wait_for(timeout=TIMEOUT_MS)
-    box = None
-    for i in reversed(range(bars.count())):  # a recent month with a visible bar
-        b = bars.nth(i).bounding_box()
-        if b and b["width"] > 3 and b["height"] > 3:
-            bars.nth(i).scroll_into_view_if_needed()
-            box = bars.nth(i).bounding_box()
-            break
-    assert box is not None, "no bar to click"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # a recent month with a visible bar on the first (won sales) chart
+    _click_bar(page.locator(".b24r-cell .js-plotly-plot").first.locator(".bars path"), last=True)
     _wait_generation(page, 1)
     _shot(page, "dynamics-drill-day")
     chip = page.locator(".b24r-chip-drill").inner_text().replace("\u00a0", " ")
@@ -348,7 +343,7 @@ def test_excel_button_downloads_what_is_shown(page, voila_url: str, demo_dataset
     from b24reports import render
 
     spec = reports.get("funnel")
-    uid, uname = top_manager
+    uid, _name = top_manager
     _open(page, f"{voila_url}voila/render/funnel.ipynb?employee={uid}")
     with page.expect_download(timeout=TIMEOUT_MS) as dl:
         page.locator(".b24r-excel button, button.b24r-excel").first.click()

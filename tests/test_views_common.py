@@ -57,3 +57,21 @@ def test_english_money_in_rubles_has_a_space():
     # en has no ruble symbol: Babel gives "RUB88,255,000"; CLDR spacing wants "RUB 88,255,000"
     assert format_money(88_255_000, "RUB", "en") == "RUB\u00a088,255,000"
     assert format_money(5, "USD", "en") == "$5"          # a symbol stays attached
+
+
+def test_report_template_applied_either_way(monkeypatch):
+    """Whether the report template is plotly's default (report kernels) or not (a figure styled
+    anywhere else), a styled figure carries the report look: its colorway and width."""
+    import json
+
+    import plotly.io as pio
+
+    def look(fig):
+        layout = json.loads(pio.to_json(fig))["layout"]
+        return layout["template"]["layout"]["colorway"], layout["width"]
+
+    monkeypatch.setattr(pio.templates, "default", "plotly")
+    assert look(vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])))) == (vc.PALETTE, vc.FIG_WIDTH)
+    vc.use_report_template()
+    assert pio.templates.default == vc.TEMPLATE
+    assert look(vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])))) == (vc.PALETTE, vc.FIG_WIDTH)

@@ -57,8 +57,12 @@ def _register_offline_renderer() -> None:
 
 def setup_plotly() -> str:
     """Pick the plotly renderer for this kernel (see module docstring); returns its name:
-    ``plotly_mimetype`` under Voila, else :data:`OFFLINE_RENDERER`."""
+    ``plotly_mimetype`` under Voila, else :data:`OFFLINE_RENDERER`. Also makes the report
+    template plotly's default (``views.common.use_report_template``): figures built afterwards
+    carry it from construction, which is ~6× cheaper than applying it to each figure."""
     import plotly.io as pio
+
+    vc.use_report_template()
 
     if os.environ.get("VOILA_KERNEL_ID"):
         name = "plotly_mimetype"

@@ -652,7 +652,22 @@ class Dashboard:
 
 _BRIDGE_ESM = r"""
 function send(model, msg) { try { model.send(msg); } catch (e) { /* kernel gone: nothing to refilter */ } }
+// jupyterlab-plotly's renderer draws every chart a second time, into a PNG (Plotly.toImage), to
+// keep it in the notebook file; a dashboard is never saved, so inside report cells that second
+// drawing is skipped (the promise never settles, so the renderer stores nothing).
+function skipSnapshots() {
+  const P = window.Plotly;
+  if (!P || typeof P.toImage !== "function" || P.__b24rNoSnapshot) return;
+  const toImage = P.toImage;
+  P.toImage = function (gd, opts) {
+    const inCell = gd && typeof gd.closest === "function" && gd.closest(".b24r-cell");
+    if (inCell && opts && opts.format === "png") return new Promise(() => {});
+    return toImage.apply(this, arguments);
+  };
+  P.__b24rNoSnapshot = true;
+}
 function hookPlots(model) {
+  skipSnapshots();
   for (const gd of document.querySelectorAll(".b24r-cell .js-plotly-plot")) {
     if (gd.__b24rHooked || typeof gd.on !== "function") continue;
     gd.__b24rHooked = true;

@@ -17,14 +17,15 @@ Figures, per report (issue 7 targets: first paint ≤ 5 s, refilter ≤ 300 ms):
 * ``kernel``: the part of it spent in the kernel (recompute + re-run of the cells), shown
   on the status line.
 
-Measured 2026-11-30 07:02-07:15 UTC, quiet 2-core machine, ``--pool 1 --runs 5``, refilters to
+Measured 2026-11-30 07:23-07:37 UTC, quiet 2-core machine, ``--pool 1 --runs 5``, refilters to
 the five employees owning the most deals (per-report figures in docs/benchmarks.md). Demo portal
-(2,500 deals): first paint 2.2-3.5 s; refilter median 220-732 ms (kernel 50-180 ms). Benchmark-size
-portal (100k deals, 1.6 M activities): first paint 2.4-3.7 s; refilter median 260-752 ms (kernel
-90-240 ms); the 7 preheated kernels hold 10.4 GiB. First paint meets the 5 s target; refilter
-meets 300 ms only on forgotten: the browser's redraw of the charts takes the rest. Session 1,
-before the click bridge, the fact cache and the warm-up: first paint 4.4-10.1 s preheated,
-refilter 200-480 ms (first five users) on the demo and 0.3-1.3 s on 100k deals.
+(2,500 deals): first paint 2.3-3.4 s; refilter median 208-501 ms (kernel 50-210 ms).
+Benchmark-size portal (100k deals, 1.6 M activities): first paint 2.3-3.5 s; refilter median
+233-474 ms (kernel 80-250 ms); the 7 preheated kernels hold 10.4 GiB. First paint meets the 5 s
+target; refilter meets 300 ms on forgotten, plan and tasks (demo) and forgotten (100k); the
+browser's redraw of the charts takes most of the rest. Session 1, before the click bridge, the
+fact cache and the warm-up: first paint 4.4-10.1 s preheated, refilter 200-480 ms (first five
+users) on the demo and 0.3-1.3 s on 100k deals.
 """
 
 from __future__ import annotations

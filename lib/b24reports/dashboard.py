@@ -79,12 +79,6 @@ QUERY_ALIASES = {"from": "date_from", "to": "date_to", "employee": "employees", 
                  "department": "departments", "source": "sources", "stage": "stages", "period": "preset"}
 
 
-def pd_timestamp(d: dt.date) -> Any:
-    import pandas as pd
-
-    return pd.Timestamp(d)
-
-
 def is_voila() -> bool:
     """True inside a kernel started by Voila (it sets ``VOILA_KERNEL_ID``)."""
     return bool(os.environ.get("VOILA_KERNEL_ID"))
@@ -236,21 +230,18 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
     by_stage_name: dict[str, list[str]] = {}
     for k, v in (labels.get("stage_id") or {}).items():
         by_stage_name.setdefault(str(v), []).append(str(k))
-    for v in point_values:
-        if v is None:
-            continue
-        s = _html.unescape(str(v))  # chart text is entity-escaped (views.common.escape_figure_text)
+    # chart text is entity-escaped (views.common.escape_figure_text)
+    texts = [_html.unescape(str(v)) for v in point_values if v is not None]
+    for s in texts:
         if "employees" in declared and s in emp:
             return "employees", str(emp[s])
         if "sources" in declared and s in src:
             return "sources", str(src[s])
     if "stages" in declared:  # a stage id (customdata) first, else a stage name used by one stage only
-        for v in point_values:
-            s = _html.unescape(str(v)) if v is not None else ""
+        for s in texts:
             if s in stage_ids:
                 return "stages", s
-        for v in point_values:
-            s = _html.unescape(str(v)) if v is not None else ""
+        for s in texts:
             if len(by_stage_name.get(s, ())) == 1:
                 return "stages", by_stage_name[s][0]
     for v in point_values[:1]:  # a month is only taken from the x axis
@@ -386,7 +377,7 @@ class Dashboard:
         ns = ip.user_ns if ip is not None else {}
         self.replaying = True
         try:
-            for i, (src, out) in enumerate(self.cells):
+            for src, out in self.cells:
                 with _Capture(out):
                     try:
                         exec(compile(src, "<report cell>", "exec"), ns)
@@ -589,11 +580,11 @@ class Dashboard:
         self._chips.children = tuple(chips)
 
     def _period_label(self) -> str:
-        from .i18n import format_value
+        from .i18n import format_date
 
         if self.date_from == self.date_to:
-            return format_value(pd_timestamp(self.date_from), "date", self.lang)
-        return f"{format_value(pd_timestamp(self.date_from), 'date', self.lang)} – {format_value(pd_timestamp(self.date_to), 'date', self.lang)}"
+            return format_date(self.date_from, self.lang)
+        return f"{format_date(self.date_from, self.lang)} – {format_date(self.date_to, self.lang)}"
 
     def _safe(self, fn: Callable[[], None]) -> None:
         try:

@@ -9,8 +9,9 @@ click on a stage in the live dashboard sets). Metrics: :mod:`b24reports.metrics.
 from __future__ import annotations
 
 from ..data import Dataset
-from ..metrics import funnel as m
 from ..errors import BadParameter
+from ..metrics import common as c
+from ..metrics import funnel as m
 from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
 
 
@@ -39,8 +40,7 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
 def check(ds: Dataset, params: Params) -> None:
     """``stages`` must be deal stages of the portal (crm.status.list ENTITY_ID DEAL_STAGE*):
     else ``BadParameter('stages', …)``."""
-    st = ds.statuses
-    known = set(st.loc[st["entity_id"].astype(str).str.startswith("DEAL_STAGE"), "status_id"].astype(str))
+    known = set(c.stage_order(ds.statuses)["stage_id"].astype(str))
     unknown = [s for s in params.stages if s not in known]
     if unknown:
         raise BadParameter("stages", ",".join(unknown), "not a deal stage of the portal (crm.status.list DEAL_STAGE)")

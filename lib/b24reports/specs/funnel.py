@@ -12,7 +12,14 @@ from ..data import Dataset
 from ..errors import BadParameter
 from ..metrics import common as c
 from ..metrics import funnel as m
-from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
+from ..reports import (
+    Params,
+    ParamSpec,
+    ReportResult,
+    ReportSpec,
+    TableSpec,
+    make_result,
+)
 
 
 def compute(ds: Dataset, params: Params) -> ReportResult:

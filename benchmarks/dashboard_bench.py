@@ -71,6 +71,12 @@ def kernel_memory(srv) -> str:
             f"{max(rss) / 2**20:,.0f} MiB the largest")
 
 
+#: true once every chart on screen is drawn (a chart slot is marked pending while plotly draws it)
+CHARTS_DRAWN = "() => !document.querySelector('.b24r-chart[data-b24r-pending]')"
+#: true once every chart of the page is drawn, off screen too (those wait for an idle page: stale)
+ALL_DRAWN = "() => !document.querySelector('.b24r-chart[data-b24r-pending], .b24r-chart[data-b24r-stale]')"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("store", nargs="?")
@@ -128,21 +134,27 @@ def main() -> None:
             page.goto(f"{srv.url}voila/render/{spec.notebook_path.name}", wait_until="commit")
             page.wait_for_selector(".b24-kpi")
             page.wait_for_selector(".b24r-status [data-generation='0'][data-busy='0']")
+            page.wait_for_function(CHARTS_DRAWN)
             paint = time.perf_counter() - t
-            refilter, kernel = [], []
+            refilter, kernel, every = [], [], []
             for i, who in enumerate(picks, start=1):
                 t = time.perf_counter()
                 page.locator(".b24r-f-employees select").select_option(label=who.replace(" ", "\u00a0"))
                 page.wait_for_selector(f".b24r-status [data-generation='{i}'][data-busy='0']")
+                page.wait_for_function(CHARTS_DRAWN)
                 refilter.append(time.perf_counter() - t)
+                page.wait_for_function(ALL_DRAWN)
+                every.append(time.perf_counter() - t)
                 m = re.search(r"([\d.]+) s", page.inner_text(".b24r-status"))
                 if m:
                     kernel.append(float(m.group(1)))
             page.close()
-            rows.append((name, paint, statistics.median(refilter), statistics.median(kernel) if kernel else float("nan")))
+            rows.append((name, paint, statistics.median(refilter), statistics.median(kernel) if kernel else float("nan"),
+                         statistics.median(every)))
             print(f"{name:10s} first paint {paint:6.2f} s (page html {html.get('s', float('nan')):5.2f} s)   "
                   f"refilter median {rows[-1][2] * 1000:7.0f} ms (kernel {rows[-1][3] * 1000:6.0f} ms, "
-                  f"max {max(refilter) * 1000:5.0f} ms, {len(refilter)} runs)", flush=True)
+                  f"max {max(refilter) * 1000:5.0f} ms, {len(refilter)} runs; off-screen charts too "
+                  f"{rows[-1][4] * 1000:5.0f} ms)", flush=True)
         browser.close()
     print(f"pool {a.pool}: first paint max {max(r[1] for r in rows):.2f} s (target 5 s); "
           f"refilter max {max(r[2] for r in rows) * 1000:.0f} ms (target 300 ms)")

@@ -345,3 +345,83 @@ def test_default_plan_found_from_any_working_directory(tmp_path, monkeypatch):
     (tmp_path / "params" / "plan.csv").write_text("month,employee_id,amount\n", encoding="utf-8")
     assert plan_path(None).resolve() == (tmp_path / "params" / "plan.csv").resolve()  # the working directory first
     assert str(plan_path("missing.csv")) == "missing.csv"  # a given path stays as given (the error names it)
+
+
+def test_figure_json_sends_the_template_apart():
+    """figure_json: the figure without its template (what changes on a refilter) and the
+    template alone (sent to a chart slot once), each valid plotly JSON."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from b24reports.views import common as vc
+
+    fig = vc.style_figure(go.Figure(go.Bar(x=["Иванов <b>"], y=[1_250_000])), "T", lang="ru")
+    figure, template = d.figure_json(fig)
+    f, t = json.loads(figure), json.loads(template)
+    assert "template" not in f["layout"]
+    assert f["data"] == [{"type": "bar", "x": ["Иванов &lt;b&gt;"], "y": [1250000]}]
+    assert (f["layout"]["width"], f["layout"]["separators"]) == (vc.FIG_WIDTH, ", ")
+    assert t["layout"]["yaxis"]["separatethousands"] is True and t["layout"]["height"] == vc.FIG_HEIGHT
+    assert t == json.loads(pio.json.to_json_plotly(fig.layout.template.to_plotly_json()))
+
+
+@pytest.fixture
+def shell():
+    """An in-process IPython shell (what get_ipython() returns), dropped afterwards so later
+    tests see none."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    yield ip
+    InteractiveShell.clear_instance()
+
+
+def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
+    """A refilter re-runs the remembered cells, but the page's cells keep the same outputs
+    (widget views): a chart slot gets the new figure (template not resent), an Output per
+    display gets new HTML only where it changed, and an unchanged display sends nothing."""
+    from b24reports.nb import ReportView
+
+    ip = shell
+    spec = reports.get("managers")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    dash.view = ReportView(dash.result, demo_dataset)
+    dash.view.figure_hook = dash.show_figure
+    ip.user_ns["r"] = dash.view
+    dash.capture_cells("")
+    try:
+        ip.run_cell(
+            "import plotly.graph_objects as go\n"
+            "m = r.result.tables['managers']\n"
+            "r.md('## Менеджеры')\n"
+            "r.html(f'<p class=n>{int(m[\"won_deals\"].sum())}</p>')\n"
+            "r.figure(go.Figure(go.Bar(x=[str(i) for i in m['employee_id']], y=list(m['won_deals']))))\n")
+    finally:
+        ip.events.unregister("pre_run_cell", dash._pre_run_cell)
+        ip.events.unregister("post_run_cell", dash._post_run_cell)
+    (_src0, out0), (_src, out) = dash.cells
+    assert out0.outputs == ()
+    shown = out.outputs
+    assert len(shown) == 3 and all(d.WIDGET_VIEW in o["data"] for o in shown)
+    md, html, chart = dash.slots[(1, "out", 0)], dash.slots[(1, "out", 1)], dash.slots[(1, "chart", 0)]
+    team = int(dash.result.tables["managers"]["won_deals"].sum())
+    assert html.outputs[0]["data"]["text/html"] == f"<p class=n>{team}</p>"
+    assert md.outputs[0]["data"]["text/markdown"] == "## Менеджеры"
+    assert json.loads(chart.figure)["data"][0]["y"] == list(dash.result.tables["managers"]["won_deals"])
+    changes: list[str] = []
+    md.observe(lambda ch: changes.append("md"), "outputs")
+    html.observe(lambda ch: changes.append("html"), "outputs")
+    chart.observe(lambda ch: changes.append(ch["name"]), ["figure", "template"])
+    out.observe(lambda ch: changes.append("cell"), "outputs")
+    m = dash.result.tables["managers"].sort_values(["won_deals", "employee_id"], ascending=[False, True])
+    uid, won = int(m.iloc[0]["employee_id"]), int(m.iloc[0]["won_deals"])
+    dash.set_filter("employees", str(uid))
+    assert won < team
+    assert sorted(changes) == ["figure", "html"]       # no cell re-render, no template, no markdown
+    assert out.outputs == shown
+    assert html.outputs[0]["data"]["text/html"] == f"<p class=n>{won}</p>"
+    f = json.loads(chart.figure)
+    assert (f["data"][0]["x"], f["data"][0]["y"]) == ([str(uid)], [won])
+    changes.clear()
+    dash.refresh()                                      # same filters: nothing is sent
+    assert changes == []

@@ -37,7 +37,8 @@ def test_month_cells_do_not_wrap():
 def test_style_figure_separators_by_language_no_si_ticks():
     ru = vc.style_figure(go.Figure(go.Bar(x=[1], y=[5_000_000])), lang="ru")
     assert ru.layout.separators == ", "                  # decimal comma, space thousands: 69,2 / 5 000 000
-    assert ru.layout.yaxis.exponentformat == "none" and ru.layout.yaxis.separatethousands is True
+    axis = ru.layout.template.layout.yaxis  # every axis, from the report template
+    assert axis.exponentformat == "none" and axis.separatethousands is True
     en = vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])), lang="en")
     assert en.layout.separators == ".,"
 

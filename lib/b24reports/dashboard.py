@@ -283,6 +283,11 @@ class Dashboard:
         self.result = first if not preset else self._compute()
         self.view: Any = None
         self.cells: list[tuple[str, Any]] = []
+        # every output of a report cell lives in a slot of its own, keyed (cell, kind, n): a chart
+        # slot per chart (redrawn in place, see show_figure) and an Output per other display (see
+        # _Capture), so a refilter updates only what changed and no cell is re-rendered whole
+        self.slots: dict[tuple[int, str, int], Any] = {}
+        self._slot_at: tuple[int, int] = (0, 0)
         self.replaying = False
         self.generation = 0
         self.last_refilter_s: float | None = None
@@ -377,8 +382,9 @@ class Dashboard:
         ns = ip.user_ns if ip is not None else {}
         self.replaying = True
         try:
-            for src, out in self.cells:
-                with _Capture(out):
+            for i, (src, out) in enumerate(self.cells):
+                self._slot_at = (i, 0)
+                with _Capture(out, self._item_slot):
                     try:
                         exec(compile(src, "<report cell>", "exec"), ns)
                     except Exception:
@@ -409,7 +415,8 @@ class Dashboard:
         out = w.Output()
         out.add_class("b24r-cell")
         display(out)
-        self._open_out = _Capture(out)
+        self._slot_at = (len(self.cells), 0)
+        self._open_out = _Capture(out, self._item_slot)
         self._open_out.__enter__()
         self.cells.append((src, out))
 
@@ -425,11 +432,42 @@ class Dashboard:
     # ------------------------------------------------------------------ clicks and figures
 
     def show_figure(self, fig: Any, config: Mapping[str, Any]) -> None:
-        """Display a plotly figure as a plain figure (``plotly_mimetype``: plotly.js is loaded
-        once per page). Clicks on its points reach the kernel through the page's click bridge
-        (:class:`ClickBridge`), not through a ``FigureWidget`` per chart, which would ship
-        ~5 MB of JavaScript per chart over the kernel connection."""
-        fig.show(config=dict(config))
+        """Display a plotly figure in the chart slot (:func:`ChartSlot`) of its place in the
+        report: the n-th chart of the n-th cell. The first time the slot is created and
+        displayed; on a refilter the same slot gets the new figure (plotly JSON), so the cell's
+        output is unchanged and the page redraws only that chart, in place (``Plotly.react``),
+        instead of re-rendering the cell and creating every chart in it anew. An unchanged
+        figure sends nothing. Clicks on its points reach the kernel through the page's click
+        bridge (:class:`ClickBridge`)."""
+        from IPython.display import display
+
+        cell, n = self._slot_at
+        self._slot_at = (cell, n + 1)
+        figure, template = figure_json(fig)
+        cfg = dict(config)
+        slot = self.slots.get((cell, "chart", n))
+        if slot is None:
+            slot = self.slots[(cell, "chart", n)] = ChartSlot(figure, template, cfg)
+        else:
+            with slot.hold_sync():
+                slot.figure, slot.template, slot.config = figure, template, cfg
+        display(slot)
+
+    def _item_slot(self, n: int, item: dict[str, Any]) -> dict[str, Any]:
+        """The n-th display of the cell being captured, moved into an ``Output`` widget of its
+        own (made once, updated only when the display changed); returns the display of that
+        widget, which stays the same across refilters. Widget displays (chart slots) pass."""
+        if WIDGET_VIEW in item.get("data", {}):
+            return item
+        import ipywidgets as w
+
+        key = (self._slot_at[0], "out", n)
+        out = self.slots.get(key)
+        if out is None:
+            out = self.slots[key] = w.Output()
+        if tuple(out.outputs) != (item,):
+            out.outputs = (item,)
+        return {"output_type": "display_data", "metadata": {}, "data": out._repr_mimebundle_()}
 
     def on_bridge_message(self, content: Mapping[str, Any]) -> None:
         """A click reported by the page (:class:`ClickBridge`): ``{"kind": "point", "values":
@@ -518,7 +556,7 @@ class Dashboard:
         self._state.add_class("b24r-status")
         self._bridge = ClickBridge()
         self._bridge.on_msg(lambda _w, content, _buffers: self.on_bridge_message(content))
-        bar = w.VBox([self._bridge, w.HBox([preset, dfrom, dto], layout=w.Layout(flex_flow="row wrap")),
+        bar = w.VBox([self._bridge, plotly_loader(), w.HBox([preset, dfrom, dto], layout=w.Layout(flex_flow="row wrap")),
                       w.HBox(dims, layout=w.Layout(flex_flow="row wrap")),
                       w.HBox([self._chips, excel, self._link, self._state], layout=w.Layout(flex_flow="row wrap"))])
         bar.add_class("b24r-filterbar")
@@ -651,7 +689,7 @@ function skipSnapshots() {
   if (!P || typeof P.toImage !== "function" || P.__b24rNoSnapshot) return;
   const toImage = P.toImage;
   P.toImage = function (gd, opts) {
-    const inCell = gd && typeof gd.closest === "function" && gd.closest(".b24r-cell");
+    const inCell = gd && typeof gd.closest === "function" && gd.closest(".b24r-cell, .b24r-plotly-loader");
     if (inCell && opts && opts.format === "png") return new Promise(() => {});
     return toImage.apply(this, arguments);
   };
@@ -718,6 +756,21 @@ def _bridge_class() -> type:
     return _Bridge
 
 
+def plotly_loader() -> Any:
+    """A hidden ``Output`` holding an empty plotly chart (``application/vnd.plotly.v1+json``):
+    rendering it makes jupyterlab-plotly load plotly.js, which sets ``window.Plotly`` for the
+    chart slots (:func:`ChartSlot`). The renderer is loaded lazily, only when a plotly output is
+    shown, and a live dashboard shows its charts in slots, not as plotly outputs."""
+    import ipywidgets as w
+
+    out = w.Output()
+    out.add_class("b24r-plotly-loader")
+    out.outputs = ({"output_type": "display_data", "metadata": {},
+                    "data": {"application/vnd.plotly.v1+json": {
+                        "data": [], "layout": {"width": 10, "height": 10}, "config": {"staticPlot": True}}}},)
+    return out
+
+
 def ClickBridge() -> Any:  # noqa: N802 - a widget factory named as the widget
     """The page's click bridge: one small invisible ``anywidget`` widget per dashboard whose
     JavaScript listens to clicks on every chart (plotly's ``plotly_click`` on each
@@ -729,40 +782,187 @@ def ClickBridge() -> Any:  # noqa: N802 - a widget factory named as the widget
     return _bridge_class()()
 
 
+_CHART_ESM = r"""
+// plotly.js comes with jupyterlab-plotly's renderer extension, which sets window.Plotly when the
+// page loads; a slot waits for it rather than shipping its own copy (~5 MB) over the kernel link.
+function whenPlotly(timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const poll = () => {
+      const P = window.Plotly;
+      if (P && typeof P.react === "function") resolve(P);
+      else if (Date.now() - t0 > timeoutMs) resolve(null);
+      else setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+// Charts off screen (beyond MARGIN px) are redrawn when the page is idle or when scrolled to,
+// so a refilter first redraws what the viewer sees; such a chart is marked data-b24r-stale
+// until drawn, a chart being drawn data-b24r-pending.
+const MARGIN = 200;
+const later = (fn) => (window.requestIdleCallback ? window.requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 100));
+const cancelLater = (id) => (window.cancelIdleCallback ? window.cancelIdleCallback(id) : clearTimeout(id));
+export default {
+  async render({ model, el }) {
+    el.classList.add("b24r-chart");
+    // the chart's own box, of the figure's size, whose insides never change the page's layout:
+    // plotly measures text many times per drawing, and each measurement then lays out this box only
+    const box = document.createElement("div");
+    const gd = document.createElement("div");
+    box.appendChild(gd);
+    el.appendChild(box);
+    el.dataset.b24rPending = "1";
+    const P = await whenPlotly(60000);
+    if (!P) { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; return; }
+    let tplSrc = null, tpl = null, next = null, drawing = 0, idle = null, gone = false;
+    const prepare = () => {
+      const fig = JSON.parse(model.get("figure") || "{}");
+      const src = model.get("template") || "";
+      if (src !== tplSrc) { tpl = src ? JSON.parse(src) : null; tplSrc = src; }
+      const layout = fig.layout || {};
+      if (tpl) layout.template = tpl;
+      const tl = (tpl && tpl.layout) || {};
+      const w = layout.width || tl.width, h = layout.height || tl.height;
+      if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
+      return { data: fig.data || [], layout };
+    };
+    const onScreen = () => {
+      const r = box.getBoundingClientRect();
+      return r.bottom > -MARGIN && r.top < window.innerHeight + MARGIN;
+    };
+    const drawNow = () => {
+      if (idle !== null) { cancelLater(idle); idle = null; }
+      if (next === null || gone) return;
+      const fig = next;
+      next = null;
+      delete el.dataset.b24rStale;
+      drawing += 1;
+      el.dataset.b24rPending = "1";
+      Promise.resolve(P.react(gd, fig.data, fig.layout, model.get("config") || {}))
+        .catch(() => {})
+        .finally(() => { drawing -= 1; if (!drawing) delete el.dataset.b24rPending; });
+    };
+    const update = () => {
+      try { next = prepare(); } catch (e) { return; }
+      if (onScreen()) { drawNow(); return; }
+      el.dataset.b24rStale = "1";
+      if (!drawing) delete el.dataset.b24rPending;
+      if (idle === null) idle = later(() => { idle = null; drawNow(); });
+    };
+    const seen = new IntersectionObserver((entries) => {
+      if (next !== null && entries.some((e) => e.isIntersecting)) drawNow();
+    }, { rootMargin: MARGIN + "px" });
+    seen.observe(box);
+    update();
+    model.on("change:figure", update);
+    return () => {
+      gone = true;
+      model.off("change:figure", update);
+      seen.disconnect();
+      if (idle !== null) cancelLater(idle);
+      try { P.purge(gd); } catch (e) { /* gone */ }
+    };
+  },
+};
+"""
+
+
+def figure_json(fig: Any) -> tuple[str, str]:
+    """``(figure, template)``: plotly JSON of ``fig``'s traces and layout without its template,
+    and of the template alone. The template (~7 kB, the same for every chart of a report) is
+    sent to a chart slot once and not again on every refilter; serializing the figure's own
+    dicts also skips ``Figure.to_dict``'s deep copy of the template (figures built here are
+    valid already, so nothing is lost by not validating again)."""
+    import plotly.io as pio
+
+    lay = getattr(fig, "_layout", None)
+    if not isinstance(lay, dict) or not isinstance(getattr(fig, "_data", None), list):  # not a plotly Figure's internals
+        d = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
+        lay = d.get("layout", {})
+        data = d.get("data", [])
+    else:
+        data = fig._data
+    template = lay.get("template")
+    figure = pio.json.to_json_plotly({"data": data, "layout": {k: v for k, v in lay.items() if k != "template"}})
+    return figure, ("" if template is None else pio.json.to_json_plotly(template))
+
+
+@functools.cache
+def _chart_class() -> type:
+    import anywidget
+    import traitlets
+
+    class _Chart(anywidget.AnyWidget):
+        _esm = _CHART_ESM
+        figure = traitlets.Unicode("").tag(sync=True)
+        template = traitlets.Unicode("").tag(sync=True)
+        config = traitlets.Dict().tag(sync=True)
+
+    return _Chart
+
+
+def ChartSlot(figure: str, template: str, config: Mapping[str, Any]) -> Any:  # noqa: N802 - a widget factory named as the widget
+    """One live chart: an ``anywidget`` widget holding a plotly figure as JSON without its
+    template (``figure``), the template (``template``, plotly JSON of ``layout.template``) and
+    plotly's ``config`` (see :func:`figure_json`). The page draws it with the
+    plotly.js already loaded for the notebook's charts and redraws it in place
+    (``Plotly.react``) when ``figure`` changes. A chart on screen is redrawn at once; one
+    off screen (more than 200 px away) when the page is idle or when scrolled to, so a refilter
+    redraws what the viewer sees first. Until then its element carries ``data-b24r-stale``;
+    while a drawing is in progress, ``data-b24r-pending``."""
+    return _chart_class()(figure=figure, template=template, config=dict(config))
+
+
+#: mime type of a widget's display
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class _Collector:
+    """Stands in for IPython's display publisher while a :class:`_Capture` is active: each
+    display becomes an output item of the capture, with no kernel message and no flush of
+    stdout/stderr (ipykernel's publisher flushes both before every display, a wait on its IO
+    thread each time). Anything else is delegated to the real publisher."""
+
+    def __init__(self, capture: _Capture, real: Any):
+        self._capture, self._real = capture, real
+
+    def publish(self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None, *_a: Any, **_kw: Any) -> None:
+        self._capture.items.append({"output_type": "display_data", "data": dict(data), "metadata": dict(metadata or {})})
+
+    def clear_output(self, wait: bool = False) -> None:
+        self._capture.items.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class _Capture:
-    """Collect what is displayed (IPython display publisher hook) while active and set it as
-    ``out.outputs`` at exit, in one widget state update."""
+    """Collect what is displayed while active (the shell's display publisher is swapped for a
+    :class:`_Collector`) and set it as ``out.outputs`` at exit, in one widget state update;
+    ``slot(n, item)``, if given, maps the n-th display to the one shown (see
+    ``Dashboard._item_slot``). An unchanged list of outputs is not sent again."""
 
-    def __init__(self, out: Any):
-        self.out, self.items = out, []
-
-    def hook(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        kind = msg.get("header", {}).get("msg_type")
-        if kind == "display_data":
-            c = msg.get("content", {})
-            self.items.append({"output_type": "display_data", "data": c.get("data", {}), "metadata": c.get("metadata", {})})
-            return None
-        if kind == "clear_output":
-            self.items.clear()
-            return None
-        return msg
+    def __init__(self, out: Any, slot: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None):
+        self.out, self.items, self.slot = out, [], slot
+        self._shell: Any = None
+        self._real: Any = None
 
     def __enter__(self) -> _Capture:
         from IPython import get_ipython
 
         self.items = []
-        ip = get_ipython()
-        if ip is not None and hasattr(ip.display_pub, "register_hook"):
-            ip.display_pub.register_hook(self.hook)
+        self._shell = get_ipython()
+        if self._shell is not None:
+            self._real = self._shell.display_pub
+            self._shell.display_pub = _Collector(self, self._real)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        if ip is not None and hasattr(ip.display_pub, "unregister_hook"):
-            ip.display_pub.unregister_hook(self.hook)
-        items = tuple(self.items)
+        if self._shell is not None:
+            self._shell.display_pub = self._real
+            self._shell = self._real = None
+        items = tuple(self.items) if self.slot is None else tuple(self.slot(n, it) for n, it in enumerate(self.items))
         if items != tuple(self.out.outputs):  # an unchanged cell is not sent (nor redrawn by the page)
             self.out.outputs = items
 
@@ -918,6 +1118,6 @@ CSS = """
 .b24r-filterbar{position:sticky;top:0;z-index:10;background:#f7f8fa;border-bottom:1px solid #dde1e6;padding:6px 4px;margin-bottom:8px}
 .b24r-chip button,.b24r-chip{background:#e3f0ff;border-radius:12px}
 .b24r-cell [data-b24r-key]{cursor:pointer;text-decoration:underline dotted #99a}.b24r-cell .js-plotly-plot .point,.b24r-cell .js-plotly-plot .bars path{cursor:pointer}
-.b24r-bridge{display:none}
+.b24r-bridge{display:none}.b24r-plotly-loader{position:absolute;left:-10000px;width:10px;height:10px;overflow:hidden}
 .b24r-status .b24r-state-busy{color:#b26a00}.b24r-status .b24r-state-error{color:#c62828}.b24r-status .b24r-state-ready{color:#2e7d32}
 """

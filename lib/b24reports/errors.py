@@ -36,6 +36,14 @@ class StoreError(B24ReportsError):
     """The local store is missing, locked or not a b24reports store."""
 
 
+class StoreNotSynced(StoreError, BadInput):
+    """The store holds no completed sync (never synced, or the first sync failed, e.g. an
+    expired webhook): the user must run ``b24reports sync`` first (exit code 2). The message
+    is one line naming the store path."""
+
+    exit_code = 2
+
+
 class B24ApiError(B24ReportsError):
     """An error reply of the Bitrix24 REST API.
 

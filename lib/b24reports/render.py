@@ -383,8 +383,12 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _load(store: Any) -> Any:
+    """The Dataset of ``store``; a never (or not successfully) synced store raises
+    ``StoreNotSynced`` (exit code 2, "run `b24reports sync` first": ``store.check_synced``)."""
     from .data import Dataset
+    from .store import check_synced
 
+    check_synced(store)
     return Dataset.load(store)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .errors import BadParameter, StoreError
+from .errors import BadParameter, StoreError, StoreNotSynced
 from .schema import ALL_TABLES, META_TABLES, TABLES, ddl
 
 #: Primary key column(s) per table, parsed from the DDL.
@@ -393,9 +393,47 @@ class Store:
         return self.con.execute("SELECT * FROM sync_runs ORDER BY run_id").df()
 
 
+def check_synced(path: str | Path) -> None:
+    """Raise :class:`~b24reports.errors.StoreNotSynced` (exit code 2) when the store at ``path``
+    cannot give a report because no sync of it completed: the file does not exist, its
+    ``sync_runs`` has runs but none with status ``ok`` (a failed first sync, e.g. an expired
+    webhook on the very first ``b24reports sync``), or it has no runs, no ``portal_info`` and no
+    deals (an empty store). The message is one line: the store path, why, and "run
+    `b24reports sync` first". Nothing is deleted: a store with one completed sync passes even
+    when later runs failed (its last consistent state stays readable). A file that cannot be
+    opened or is not a b24reports store passes too (``Dataset.load`` names that problem)."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreNotSynced(f"store {str(p)!r} does not exist: run `b24reports sync` first")
+    try:
+        con = duckdb.connect(str(p), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not {"sync_runs", "portal_info", "deals"} <= have:
+            return
+        runs = con.execute("SELECT status, error FROM sync_runs ORDER BY run_id").fetchall()
+        if any(status == "ok" for status, _ in runs):
+            return
+        if runs:
+            last = " ".join(str(runs[-1][1] or runs[-1][0] or "").split())
+            last = last if len(last) <= 160 else last[:157] + "..."
+            why = f"the sync failed: {last}" if len(runs) == 1 else f"no sync completed; the last one failed: {last}"
+        else:
+            empty = (con.execute("SELECT count(*) FROM portal_info").fetchall()[0][0] == 0
+                     and con.execute("SELECT count(*) FROM deals").fetchall()[0][0] == 0)
+            if not empty:
+                return  # data written without run records (older stores, tests): readable
+            why = "it is empty, never synced"
+    finally:
+        con.close()
+    raise StoreNotSynced(f"store {str(p)!r} has no data to report ({why}): run `b24reports sync` first")
+
+
 def open_store(path: str | Path, read_only: bool = False) -> Store:
     """Open (and for a writer, create) a store; see :class:`Store`."""
     return Store(path, read_only=read_only)
 
 
-__all__ = ["Store", "open_store", "columns", "primary_key", "default_store_path", "TABLES", "META_TABLES"]
+__all__ = ["Store", "open_store", "check_synced", "columns", "primary_key", "default_store_path", "TABLES", "META_TABLES"]

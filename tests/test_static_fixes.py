@@ -60,3 +60,48 @@ def test_store_with_a_completed_sync_stays_readable_after_a_failed_one(tmp_path)
     with pytest.raises(StoreNotSynced, match="does not exist"):
         check_synced(tmp_path / "missing.duckdb")
     assert StoreNotSynced("x").exit_code == 2
+
+
+# --------------------------------------------------------------------------- 1. PDF: heading kept with its chart
+
+
+def _pdf_page_texts(pdf):
+    import subprocess
+
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return text.split("\f")
+
+
+def test_pdf_heading_moves_with_its_intro_and_chart(tmp_path):
+    """A page that has room for a heading and its intro but not for the chart after them
+    must not end with the heading: all three start the next page together."""
+    import shutil
+
+    import nbformat
+
+    from b24reports import render
+
+    if render.find_chromium() is None or shutil.which("pdftotext") is None:
+        pytest.skip("needs chromium and pdftotext")
+
+    def out(mime, data):
+        return nbformat.v4.new_output("display_data", data={mime: data})
+
+    # A4 at 12 mm margins leaves ~1030 px of height at the page's 740 px width: 600 px of filler,
+    # then heading + intro (~100 px) fit, the 480 px chart does not (more than the 240 px a heading
+    # used to reserve below itself)
+    cell = nbformat.v4.new_code_cell("", outputs=[
+        out("text/html", '<div style="height:600px">filler</div>'),
+        out("text/markdown", "## Orphan check heading"),
+        out("text/markdown", "Intro paragraph under the heading."),
+        out("text/html", "<script>window.x = 1;</script>"),  # plotly.js's invisible output
+        out("text/html", '<div class="plotly-graph-div" style="height:480px;border:1px solid #000">CHART BOX</div>'),
+    ])
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    html_path = tmp_path / "r.html"
+    html_path.write_text(render.notebook_to_html(nb, "t", "en"), encoding="utf-8")
+    render.html_to_pdf(html_path, tmp_path / "r.pdf")
+    pages = _pdf_page_texts(tmp_path / "r.pdf")
+    assert "filler" in pages[0]
+    assert "Orphan check heading" not in pages[0] and "Intro paragraph" not in pages[0]
+    assert "Orphan check heading" in pages[1] and "Intro paragraph" in pages[1] and "CHART BOX" in pages[1]

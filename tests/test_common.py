@@ -47,6 +47,13 @@ def test_period_keys_and_buckets():
     assert c.period_key(ts, "month").tolist() == ["2026-02", "2025-11"]
     assert c.period_key(ts, "quarter").tolist() == ["2026-Q1", "2025-Q4"]
     assert c.period_key(ts, "year").tolist() == ["2026", "2025"]
+    # the wall time in the series' zone decides (23:30 UTC on 31 Dec is 1 Jan at +03:00); NaT -> None;
+    # the index is kept (a filtered frame's keys align with its rows)
+    ts = pd.Series(pd.to_datetime(["2025-12-31T23:30:00+00:00", None, "2025-12-31T20:00:00+00:00"], utc=True)
+                   .tz_convert("Etc/GMT-3"), index=[7, 3, 5])
+    assert c.period_key(ts, "month").to_dict() == {7: "2026-01", 3: None, 5: "2025-12"}
+    assert c.period_key(ts, "quarter").to_dict() == {7: "2026-Q1", 3: None, 5: "2025-Q4"}
+    assert c.period_key(ts, "year").to_dict() == {7: "2026", 3: None, 5: "2025"}
     assert c.period_buckets(dt.date(2025, 11, 20), dt.date(2026, 2, 3), "month") == ["2025-11", "2025-12", "2026-01", "2026-02"]
     assert c.period_buckets(dt.date(2025, 11, 20), dt.date(2026, 2, 3), "quarter") == ["2025-Q4", "2026-Q1"]
     assert c.shift_key("2026-01", "month", -1) == "2025-12"

@@ -64,9 +64,12 @@ def test_heatmap_matrix_in_stage_order(hand_tables):
 
 def test_cycle_histogram_splits_won_and_lost(hand_tables):
     fig = v.cycle_histogram(hand_tables["deals"], hand_tables["stages"], "en")
-    by_name = {t.name: sorted(t.x) for t in fig.data}
     # won: deal 1 (10.0), deal 5 (10.0); lost: deals 10 (1.0), 8 (2.0), 2 (7.0)
-    assert by_name == {"Won": [10.0, 10.0], "Lost": [1.0, 2.0, 7.0]}
+    # 5-day bins from 0 (shortest 1.0) to 15 (longest 10.0): [0,5) [5,10) [10,15), centred at 2.5, 7.5, 12.5
+    by_name = {t.name: (list(t.x), list(t.y), list(t.customdata)) for t in fig.data}
+    assert by_name == {"Won": ([2.5, 7.5, 12.5], [0, 0, 2], ["0–5", "5–10", "10–15"]),
+                       "Lost": ([2.5, 7.5, 12.5], [2, 1, 0], ["0–5", "5–10", "10–15"])}
+    assert fig.layout.barmode == "stack" and fig.data[0].width == 5
 
 
 def test_time_in_stage_chart_skips_unvisited(hand_tables):

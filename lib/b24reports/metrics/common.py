@@ -96,16 +96,20 @@ def period_key(ts: pd.Series, granularity: str) -> pd.Series:
     ``ts``' index; NaT → None. Raises ``ValueError`` for another granularity.
     """
     _check_granularity(granularity)
+    # each distinct bucket is formatted once (Series.dt.strftime formats every row: ~13x slower
+    # on a million activities); the bucket of a row is a whole number, e.g. 202605 for 2026-05
+    d = ts.dt
     if granularity == "month":
-        out = ts.dt.strftime("%Y-%m")
+        code, fmt = d.year * 100 + d.month, lambda x: f"{x // 100:04d}-{x % 100:02d}"
     elif granularity == "quarter":
-        out = ts.dt.year.astype("Int64").astype(str) + "-Q" + ts.dt.quarter.astype("Int64").astype(str)
+        code, fmt = d.year * 10 + d.quarter, lambda x: f"{x // 10:04d}-Q{x % 10}"
     elif granularity == "year":
-        out = ts.dt.year.astype("Int64").astype(str)
+        code, fmt = d.year, lambda x: f"{x:04d}"
     else:
-        out = ts.dt.strftime("%Y-%m-%d")
-    # object first: a pandas 3 ``str`` Series keeps NaN (not None) for a missing value
-    return out.astype(object).where(ts.notna(), None)
+        code, fmt = d.year * 10_000 + d.month * 100 + d.day, lambda x: f"{x // 10_000:04d}-{x // 100 % 100:02d}-{x % 100:02d}"
+    buckets = pd.Categorical(code)  # NaT -> NaN -> code -1
+    names = np.array([None, *(fmt(int(x)) for x in buckets.categories)], dtype=object)
+    return pd.Series(names[buckets.codes + 1], index=ts.index, dtype=object)
 
 
 def period_buckets(date_from: dt.date, date_to: dt.date, granularity: str) -> list[str]:

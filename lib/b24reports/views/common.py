@@ -115,9 +115,10 @@ def escape_figure_text(fig: go.Figure) -> go.Figure:
         return fig
     for tr in fig.data:
         for a in _TEXT_ATTRS:
-            if a in tr and tr[a] is not None:
-                new = _escape_plotly(tr[a])
-                if new is not tr[a]:
+            cur = tr[a] if a in tr else None  # read once: plotly may hand out a new array per read
+            if cur is not None:
+                new = _escape_plotly(cur)
+                if new is not cur:
                     tr[a] = new
         if "node" in tr and tr.node is not None and tr.node.label is not None:
             tr.node.label = _escape_plotly(tr.node.label)
@@ -194,7 +195,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
         return _columns.header(c, lang)
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
-    data = {c: df[c].tolist()[:n] if c in df.columns else [None] * n for c in cols}
+    data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only
     parts = _column_parts(cols)
     # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
     whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}

@@ -11,9 +11,11 @@ figure as data (plotly escapes them as text); nothing here computes a metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -141,20 +143,33 @@ def won_stages(stages: pd.DataFrame) -> set[str]:
     return set(path.groupby("pipeline_id", sort=False)["stage_id"].last())
 
 
+#: width of a cycle histogram bin, days
+CYCLE_BIN_DAYS = 5
+
+
 def cycle_histogram(deals: pd.DataFrame, stages: pd.DataFrame, lang: str = "ru") -> go.Figure | None:
     """Distribution of the cycle of the cohort's closed deals (``duration_days`` of ``deals``
     rows with ``closed_at``), won (stage is a pipeline's won stage, :func:`won_stages`) and
-    lost stacked, 5-day bins. ``None`` when nothing closed."""
+    lost stacked, in :data:`CYCLE_BIN_DAYS`-day bins ``[a, a + 5)`` from the shortest cycle's bin.
+    The bins are counted here, so the figure carries one bar per bin, not one value per deal
+    (on 100k deals: kilobytes instead of a megabyte per redraw). ``None`` when nothing closed."""
     closed = deals[deals["closed_at"].notna()]
     if closed.empty:
         return None
-    is_won = closed["stage_id"].isin(won_stages(stages))
+    days = closed["duration_days"].astype(float).to_numpy()
+    lo = math.floor(float(np.nanmin(days)) / CYCLE_BIN_DAYS) * CYCLE_BIN_DAYS
+    hi = math.floor(float(np.nanmax(days)) / CYCLE_BIN_DAYS) * CYCLE_BIN_DAYS + CYCLE_BIN_DAYS
+    edges = np.arange(lo, hi + CYCLE_BIN_DAYS / 2, CYCLE_BIN_DAYS, dtype=float)
+    bins = [f"{format_number(a, lang, 0)}–{format_number(b, lang, 0)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    is_won = closed["stage_id"].isin(won_stages(stages)).to_numpy()
     fig = go.Figure()
-    for key, part in (("won", closed[is_won]), ("lost", closed[~is_won])):
+    for key, part in (("won", days[is_won]), ("lost", days[~is_won])):
         if len(part):
-            fig.add_trace(go.Histogram(x=part["duration_days"].astype(float).tolist(), name=_t(key, lang),
-                                       marker={"color": OUTCOME_COLORS[key]}, xbins={"size": 5}))
-    fig.update_layout(barmode="stack", xaxis_title=_t("cycle", lang), yaxis_title=header("deals", lang))
+            counts, _ = np.histogram(part, bins=edges)
+            fig.add_trace(go.Bar(x=edges[:-1] + CYCLE_BIN_DAYS / 2, y=counts, width=CYCLE_BIN_DAYS, customdata=bins,
+                                 name=_t(key, lang), marker={"color": OUTCOME_COLORS[key]},
+                                 hovertemplate="%{customdata}: %{y}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(barmode="stack", bargap=0, xaxis_title=_t("cycle", lang), yaxis_title=header("deals", lang))
     return fig
 
 

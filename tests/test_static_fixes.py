@@ -105,3 +105,73 @@ def test_pdf_heading_moves_with_its_intro_and_chart(tmp_path):
     assert "filler" in pages[0]
     assert "Orphan check heading" not in pages[0] and "Intro paragraph" not in pages[0]
     assert "Orphan check heading" in pages[1] and "Intro paragraph" in pages[1] and "CHART BOX" in pages[1]
+
+
+# --------------------------------------------------------------------------- 7. parameter messages
+
+
+@pytest.mark.parametrize("kind,value,message", [
+    ("date", "2025-13-01", "2025-13-01 is not a calendar date; expected a date YYYY-MM-DD, e.g. 2026-01-31"),
+    ("date", "01.11.2025", "expected a date YYYY-MM-DD, e.g. 2026-01-31"),
+    ("datetime", "2025-11-31T10:00", "2025-11-31 is not a calendar date; expected a date YYYY-MM-DD or a date and "
+                                     "time YYYY-MM-DDTHH:MM[:SS][±HH:MM], e.g. 2026-11-30T12:00, or now"),
+    ("int", "1.5", "expected a whole number, e.g. 14"),
+    ("int", "x", "expected a whole number, e.g. 14"),
+    ("float", "abc", "expected a number, e.g. 0.5"),
+    ("id_list", "0,a", "'a' is not a whole-number id; expected comma-separated whole-number ids, e.g. 0,2"),
+    ("json", "{x", "not valid JSON at character 2; expected a JSON object or name=value pairs, "
+                   'e.g. {"NEW": 7} or NEW=7,PREPARATION=14'),
+    ("bool", "maybe", "expected true or false"),
+])
+def test_bad_parameter_names_value_and_expected_format_not_python_internals(kind, value, message):
+    from b24reports.errors import BadParameter
+    from b24reports.reports import ParamSpec
+
+    with pytest.raises(BadParameter) as e:
+        ParamSpec("p", kind, None, "help").parse(value)
+    assert str(e.value) == f"parameter p={value!r}: {message}"
+    assert "isoformat" not in str(e.value) and "literal" not in str(e.value)
+
+
+def test_int_parameter_still_takes_whole_numbers():
+    from b24reports.reports import ParamSpec
+
+    spec = ParamSpec("p", "int", None, "help")
+    assert [spec.parse(v) for v in ("14", " 7 ", "14.0", 3, 5.0)] == [14, 7, 14, 3, 5]
+
+
+def test_cli_bad_date_exit_2_message(tmp_path, capsys):
+    store = _store_with_runs(tmp_path / "p.duckdb", ["ok"])
+    code, _, err = _run(capsys, "render", "funnel", "--store", str(store), "--out", str(tmp_path / "o"),
+                        "--from", "2025-13-01", "--no-progress")
+    assert code == 2
+    assert err.strip() == ("error: parameter date_from='2025-13-01': 2025-13-01 is not a calendar date; "
+                           "expected a date YYYY-MM-DD, e.g. 2026-01-31")
+
+
+def test_plan_errors_in_report_language():
+    from b24reports.i18n import translate_plan_error, translate_warning, value_label
+
+    assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "ru") == "plan.csv, строка 4: amount 'abc' — не число"
+    assert translate_warning("plan.csv line 7: duplicate of line 3 (2026-11, employee_id 5)", "ru") == \
+        "plan.csv, строка 7: повтор строки 3 (2026-11, employee_id 5)"
+    assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "en") == "plan.csv line 4: amount 'abc' is not a number"
+    assert translate_plan_error("month '2026-13' is not YYYY-MM", "ru") == "месяц '2026-13' не в формате ГГГГ-ММ"
+    assert value_label("error", "unknown department_id 9", "ru") == "department_id 9 нет в портале"
+    assert value_label("error", "unknown department_id 9", "en") is None  # English shown as is
+
+
+def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
+    """Every bad-row error read_plan writes has a Russian text (none stays English)."""
+    from b24reports.i18n import translate_plan_error
+    from b24reports.plan import read_plan
+
+    f = tmp_path / "plan.csv"
+    f.write_text("month,employee_id,department_id,amount,deals\n"
+                 ",1,,5,\n2026-13,1,,5,\n2026-11,,,5,\n2026-11,x,,5,\n2026-11,,y,5,\n2026-11,1,,,\n"
+                 "2026-11,1,,abc,\n2026-11,1,,-5,\n2026-11,1,,5,1.5\n2026-11,1,,5,-1\n2026-11,1,,5,\n2026-11,1,,6,\n",
+                 encoding="utf-8")
+    plan = read_plan(f)
+    errs = plan.errors["error"].tolist()
+    assert len(errs) == 11  # every line but the first good 2026-11 employee 1 row (line 12)
+    assert [e for e in errs if translate_plan_error(e, "ru") == e] == []

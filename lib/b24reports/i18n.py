@@ -317,7 +317,12 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
 def value_label(column_id: str, value: Any, lang: str = DEFAULT_LANG) -> str | None:
     """Display text of an enum ``value`` of column ``column_id`` in ``lang`` (see
     :data:`VALUE_LABELS`), or None when the value is not an enum code (show it as usual).
-    A list value (``flags``) gives its items' labels joined by ``", "`` (unknown items as is)."""
+    A list value (``flags``) gives its items' labels joined by ``", "`` (unknown items as is).
+    A plan file error (column ``error`` of table ``plan_errors``) shows in ``lang``
+    (:func:`translate_plan_error`)."""
+    if column_id == "error" and isinstance(value, str):
+        shown = translate_plan_error(value, lang)
+        return shown if shown != value else None
     m = VALUE_LABELS.get(column_id)
     if not m or isinstance(value, dict):
         return None
@@ -362,6 +367,36 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
      {"ru": "в хранилище нет задач (у вебхука может не быть права task)"}),
 ]
 
+#: Bad-row errors of a plan file (``plan.read_plan``; English in metrics.json): (regex on the
+#: error text, {lang: template}). Shown in the report language in the plan report's table and
+#: warnings, like every other warning.
+PLAN_ERROR_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (r"month is empty \(expected YYYY-MM\)", {"ru": "месяц не указан (нужен формат ГГГГ-ММ)"}),
+    (r"month (?P<v>.+) is not YYYY-MM", {"ru": "месяц {v} не в формате ГГГГ-ММ"}),
+    (r"give exactly one of employee_id and department_id", {"ru": "укажите ровно одно из employee_id и department_id"}),
+    (r"(?P<col>employee_id|department_id|amount) (?P<v>.+) is not a number", {"ru": "{col} {v} — не число"}),
+    (r"unknown (?P<col>employee_id|department_id) (?P<v>\S+)", {"ru": "{col} {v} нет в портале"}),
+    (r"amount is empty", {"ru": "сумма (amount) не указана"}),
+    (r"(?P<col>amount|deals) (?P<v>.+) is negative", {"ru": "{col} {v} меньше нуля"}),
+    (r"deals (?P<v>.+) is not a whole number", {"ru": "deals {v} — не целое число"}),
+    (r"duplicate of line (?P<dup>\d+) \((?P<month>[^,]+), (?P<col>employee_id|department_id) (?P<id>\S+)\)",
+     {"ru": "повтор строки {dup} ({month}, {col} {id})"}),
+]
+_PLAN_LINE = r"(?P<src>.+) line (?P<line>\d+): (?P<err>.+)"
+
+
+def translate_plan_error(text: str, lang: str = DEFAULT_LANG) -> str:
+    """A plan file's bad-row error (``amount 'abc' is not a number``) in ``lang`` by
+    :data:`PLAN_ERROR_PATTERNS`; English and unknown texts are returned unchanged."""
+    import re
+
+    for p, tpl in PLAN_ERROR_PATTERNS:
+        m = re.fullmatch(p, text.strip(), re.S)
+        if m and lang in tpl:
+            return tpl[lang].format(**m.groupdict())
+    return text
+
+
 _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}
 
 
@@ -387,4 +422,11 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 if src in args:
                     args[k] = table.get(args[src], args[src])
             return tpl[lang].format(**args)
+    import re
+
+    m = re.fullmatch(_PLAN_LINE, text.strip(), re.S)  # a plan file's bad row: "plan.csv line 4: …"
+    if m and lang == "ru":
+        err = translate_plan_error(m["err"], lang)
+        if err != m["err"]:
+            return f"{m['src']}, строка {m['line']}: {err}"
     return text

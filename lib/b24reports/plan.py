@@ -142,8 +142,9 @@ def _read_xlsx_lines(path: Path) -> list[tuple[int, list[object]]]:
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # not a zip, corrupt, ...
-        raise PlanFileError(f"plan file {path.name!r} is not a readable .xlsx workbook: {exc}") from exc
+    except Exception as exc:  # not a zip, corrupt, ... (openpyxl's own text would not help the user)
+        raise PlanFileError(f"plan file {path.name!r} is not a readable .xlsx workbook: open it in Excel and save it "
+                            "again as .xlsx (or as CSV UTF-8)") from exc
     try:
         ws = wb["plan"] if "plan" in wb.sheetnames else wb.worksheets[0]
         out = []

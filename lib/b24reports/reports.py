@@ -58,12 +58,46 @@ class ReportDefinitionError(B24ReportsError):
 # --------------------------------------------------------------------------- parameters
 
 
+#: What a value of each parameter kind looks like: the "expected …" of a ``BadParameter``
+#: (never Python's own parser text such as "Invalid isoformat string").
+EXPECTED: dict[str, str] = {
+    "date": "a date YYYY-MM-DD, e.g. 2026-01-31",
+    "datetime": "a date YYYY-MM-DD or a date and time YYYY-MM-DDTHH:MM[:SS][±HH:MM], e.g. 2026-11-30T12:00, or now",
+    "int": "a whole number, e.g. 14",
+    "float": "a number, e.g. 0.5",
+    "bool": "true or false",
+    "str": "text",
+    "choice": "one of the listed values",
+    "id_list": "comma-separated whole-number ids, e.g. 0,2",
+    "code_list": "comma-separated codes, e.g. NEW,C1:NEW",
+    "path": "the path of an existing file",
+    "json": 'a JSON object or name=value pairs, e.g. {"NEW": 7} or NEW=7,PREPARATION=14',
+}
+
+
+class _Invalid(ValueError):
+    """A parser's own explanation of a bad value (kept in the ``BadParameter`` message);
+    any other ``ValueError`` of a parser is Python's text and is replaced by :data:`EXPECTED`."""
+
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        if _DATE_RE.fullmatch(s):
+            raise _Invalid(f"{s} is not a calendar date") from None
+        raise
+
+
 def _parse_date(v: Any) -> dt.date:
     if isinstance(v, dt.datetime):
         return v.date()
     if isinstance(v, dt.date):
         return v
-    return dt.date.fromisoformat(str(v).strip())
+    return _iso_date(str(v).strip())
 
 
 def _parse_datetime(v: Any) -> dt.datetime | str:
@@ -74,8 +108,10 @@ def _parse_datetime(v: Any) -> dt.datetime | str:
     s = str(v).strip()
     if s.lower() == "now":
         return "now"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-        return dt.datetime.combine(dt.date.fromisoformat(s), dt.time(23, 59, 59))
+    if _DATE_RE.fullmatch(s):
+        return dt.datetime.combine(_iso_date(s), dt.time(23, 59, 59))
+    if _DATE_RE.match(s):
+        _iso_date(s[:10])  # "2026-02-30T10:00": name the impossible date
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
@@ -87,7 +123,7 @@ def _parse_bool(v: Any) -> bool:
         return True
     if s in ("0", "false", "no", "n", "off"):
         return False
-    raise ValueError("expected true/false")
+    raise ValueError(v)
 
 
 def _split(v: Any) -> list[Any]:
@@ -102,10 +138,13 @@ def _parse_id_list(v: Any) -> tuple[int, ...]:
     out: list[int] = []
     for p in _split(v):
         if isinstance(p, bool) or (isinstance(p, float) and not p.is_integer()):
-            raise ValueError(f"{p!r} is not an integer id")
-        i = int(p)
+            raise _Invalid(f"{p!r} is not a whole-number id")
+        try:
+            i = int(p)
+        except (TypeError, ValueError):
+            raise _Invalid(f"{p!r} is not a whole-number id") from None
         if i < 0:
-            raise ValueError(f"{p!r} is not a valid id")
+            raise _Invalid(f"{p!r} is not a valid id (negative)")
         if i not in out:
             out.append(i)
     return tuple(out)
@@ -125,14 +164,17 @@ def _parse_json(v: Any) -> dict:
         return dict(v)
     s = str(v).strip()
     if s.startswith("{"):
-        obj = json.loads(s)
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise _Invalid(f"not valid JSON at character {e.pos + 1}") from None
         if not isinstance(obj, dict):
-            raise ValueError("expected a JSON object")
+            raise _Invalid("not a JSON object")
         return obj
     out: dict[str, Any] = {}
     for part in _split(s):  # name=value,name=value
         if "=" not in part:
-            raise ValueError(f"expected a JSON object or name=value pairs, got {part!r}")
+            raise _Invalid(f"{part!r} is not name=value")
         k, val = (x.strip() for x in part.split("=", 1))
         try:
             out[k] = int(val)
@@ -147,14 +189,27 @@ def _parse_json(v: Any) -> dict:
 def _parse_path(v: Any) -> Path:
     p = Path(str(v)).expanduser()
     if not p.exists():
-        raise ValueError("file does not exist")
+        raise _Invalid("the file does not exist")
     return p
+
+
+def _parse_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    s = str(v).strip()
+    if re.fullmatch(r"[+-]?\d+\.0*", s):
+        s = s.split(".")[0]  # "14.0" from a spreadsheet cell
+    return int(s)
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "date": _parse_date,
     "datetime": _parse_datetime,
-    "int": lambda v: int(str(v).strip()) if not isinstance(v, int) else v,
+    "int": _parse_int,
     "float": lambda v: float(str(v).strip().replace(",", ".")) if not isinstance(v, float | int) else float(v),
     "bool": _parse_bool,
     "str": lambda v: str(v),
@@ -193,7 +248,9 @@ class ParamSpec:
     def parse(self, value: Any) -> Any:
         """Parse a raw value (CLI string or Python value) into the parameter's type.
 
-        ``None`` or ``""`` -> the default. Raises ``BadParameter(name, value, reason)``.
+        ``None`` or ``""`` -> the default. Raises ``BadParameter(name, value, reason)``; the
+        reason says what is wrong in the project's words and what is expected
+        (:data:`EXPECTED`), never Python's parser text ("invalid literal for int()").
         """
         if value is None or (isinstance(value, str) and value.strip() == "" and self.kind not in ("id_list", "code_list", "str")):
             return self.default
@@ -201,8 +258,10 @@ class ParamSpec:
             out = _PARSERS[self.kind](value)
         except BadParameter:
             raise
-        except (ValueError, TypeError, json.JSONDecodeError) as e:
-            raise BadParameter(self.name, value, f"not a valid {self.kind}: {e}") from None
+        except _Invalid as e:
+            raise BadParameter(self.name, value, f"{e}; expected {EXPECTED[self.kind]}") from None
+        except (ValueError, TypeError, OverflowError):
+            raise BadParameter(self.name, value, f"expected {EXPECTED[self.kind]}") from None
         if self.choices is not None:
             items = out if self.kind == "code_list" else (out,)
             bad = [x for x in items if x not in self.choices]

@@ -42,15 +42,16 @@ def test_memo_computes_once_and_hands_out_independent_copies():
 
     def compute():
         calls.append(1)
-        return pd.DataFrame({"a": [1, 2]}), ["w"]
+        return pd.DataFrame({"a": [1, 2]}), ["w"], {7: 0.5}
 
-    f1, w1 = ds.memo(("k", 1), compute)
+    f1, w1, r1 = ds.memo(("k", 1), compute)
     f1["b"] = [3, 4]  # a caller adding a column and changing a value
     f1.loc[0, "a"] = 99
     w1.append("x")
-    f2, w2 = ds.memo(("k", 1), compute)
+    r1[8] = 1.0
+    f2, w2, r2 = ds.memo(("k", 1), compute)
     assert len(calls) == 1
-    assert list(f2.columns) == ["a"] and f2["a"].tolist() == [1, 2] and w2 == ["w"]
+    assert list(f2.columns) == ["a"] and f2["a"].tolist() == [1, 2] and w2 == ["w"] and r2 == {7: 0.5}
     ds.memo(("k", 2), compute)
     assert len(calls) == 2  # another key computes
 

@@ -142,7 +142,7 @@ def _coerce_series(s: pd.Series, sqltype: str, tz: dt.tzinfo) -> pd.Series:
 
 def _fresh(value: Any) -> Any:
     """A copy of a cached value safe to hand out: frames/Series shallow (copy-on-write),
-    tuples and lists element-wise, anything else as is."""
+    tuples, lists and dicts element-wise, anything else as is."""
     if isinstance(value, pd.DataFrame | pd.Series):
         return value.copy(deep=False)
     if isinstance(value, tuple):
@@ -151,6 +151,8 @@ def _fresh(value: Any) -> Any:
         return [_fresh(v) for v in value]
     if isinstance(value, set):
         return set(value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
     return value
 
 

@@ -431,11 +431,19 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     tables["won_by_period_employee"] = won_by_period(facts, params["date_from"], params["date_to"], gran, by_employee=True)
     tables["velocity"] = pd.DataFrame([velocity(facts, as_of, lookback)])
 
-    stages = stage_order(ds.statuses, list(params.get("pipelines") or ()) or None)
-    reached = deal_reached(ds, pipeline_facts, as_of)
-    probs, pwarn = stage_probabilities(pipeline_facts, reached, stages, as_of, lookback)
+    def pipeline_probabilities() -> tuple[pd.DataFrame, list[str], dict[int, float]]:
+        stages = stage_order(ds.statuses, list(params.get("pipelines") or ()) or None)
+        reached = deal_reached(ds, pipeline_facts, as_of)
+        probs, pwarn = stage_probabilities(pipeline_facts, reached, stages, as_of, lookback)
+        return probs, pwarn, pipeline_win_rates(pipeline_facts, as_of, lookback)
+
+    # p(stage) and win rates belong to the pipelines, not to the people filtered: computed once
+    # per pipelines × as_of × window × currency × timezone and reused by every employee filter
+    key = (__name__, "pipeline_probabilities", tuple(sorted(int(p) for p in params.get("pipelines") or ())),
+           as_of, lookback, params.get("currency"), str(as_of.tz))
+    probs, pwarn, win_rates = ds.memo(key, pipeline_probabilities)
     warns += pwarn
-    op = open_deal_probabilities(facts, probs, pipeline_win_rates(pipeline_facts, as_of, lookback))
+    op = open_deal_probabilities(facts, probs, win_rates)
     tables["forecast_pipeline"] = forecast_pipeline(op, as_of)
     probs = probs.assign(probability_pct=100.0 * probs["closed_won"] / probs["closed_reached"])
     probs.loc[probs["basis"] != "stage", "probability_pct"] = 100.0 * probs["probability"]

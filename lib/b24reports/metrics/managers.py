@@ -330,6 +330,18 @@ DURATION_FROM_ACTIVITY = ("call durations are taken from the activities' START_T
                           "(telephony statistics were not synced)")
 
 
+def _activities_in(ds, period: c.Period) -> pd.DataFrame:
+    """:func:`common.activity_facts` counted in ``period`` (:func:`period_activities`, every
+    employee), ``end_time`` in ``period.tz``; cached on the dataset, so a dashboard's refilters
+    within one period do not scan every activity again (1.6 M rows on a big portal)."""
+    def compute() -> pd.DataFrame:
+        acts = c.activity_facts(ds)
+        acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
+        return period_activities(acts, period)
+
+    return ds.memo((__name__, "_activities_in", period.date_from, period.date_to, str(period.tz)), compute)
+
+
 def report_tables(
     ds,
     period: c.Period,
@@ -354,8 +366,7 @@ def report_tables(
     facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
-    acts = c.activity_facts(ds)
-    acts["end_time"] = acts["end_time"].dt.tz_convert(tz)
+    acts = _activities_in(ds, period)
     table, notes = managers_table(acts, facts, period, as_of, employees=employees,
                                   short_call_seconds=short_call_seconds, weights=weights)
     by_month = monthly_activity(acts, facts, period, table["employee_id"].dropna().tolist(), weights)

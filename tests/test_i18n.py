@@ -58,7 +58,7 @@ def test_value_kinds():
 def test_strings_and_language_check():
     assert i18n.t("no_data", "ru") == "Нет данных за период"
     assert i18n.t("no_data", "en") == "No data for the period"
-    assert i18n.t("more_rows", "en", n=5).startswith("… and 5 more rows")
+    assert i18n.t("more_rows", "en", n=5, noun=i18n.plural(5, "row", "en")).startswith("… and 5 more rows")
     assert set(i18n.STRINGS["ru"]) == set(i18n.STRINGS["en"])  # every UI string in both languages
     with pytest.raises(BadParameter) as e:
         i18n.check_lang("de")

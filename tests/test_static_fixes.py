@@ -175,3 +175,50 @@ def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
     errs = plan.errors["error"].tolist()
     assert len(errs) == 11  # every line but the first good 2026-11 employee 1 row (line 12)
     assert [e for e in errs if translate_plan_error(e, "ru") == e] == []
+
+
+# --------------------------------------------------------------------------- 5. plurals
+
+
+def test_plural_forms_ru_en():
+    from b24reports.i18n import count_text, plural
+
+    # CLDR ru: one = n%10==1 and n%100!=11; few = n%10 in 2..4 and n%100 not in 12..14; many = the rest
+    assert [count_text(n, "warning", "ru") for n in (1, 2, 5, 11, 12, 21, 22, 25, 111)] == [
+        "1 замечание", "2 замечания", "5 замечаний", "11 замечаний", "12 замечаний", "21 замечание",
+        "22 замечания", "25 замечаний", "111 замечаний"]
+    assert [count_text(n, "data_warning", "en") for n in (0, 1, 2)] == [
+        "0 data-quality warnings", "1 data-quality warning", "2 data-quality warnings"]
+    assert plural(1.5, "day", "ru") == "дня"  # 1,5 дня
+    assert count_text(1234, "row", "ru") == "1\u00a0234 строки"
+
+
+def test_more_rows_note_agrees_with_its_number():
+    import pandas as pd
+
+    from b24reports.views.common import table_html, warnings_html
+
+    df = pd.DataFrame({"line": [1, 2, 3]})
+    assert "… и ещё 1 строка (полностью — в Excel)" in table_html(df, ["line"], "ru", max_rows=2)
+    assert "… and 1 more row (all of them in Excel)" in table_html(df, ["line"], "en", max_rows=2)
+    assert "… and 1 more warning (all of them in Excel)" in warnings_html(["w"] * 3, "en", limit=2)
+    assert "… и ещё 2 замечания (полностью — в Excel)" in warnings_html(["w"] * 4, "ru", limit=2)
+    assert "… и ещё 5 строк" in table_html(pd.DataFrame({"line": range(7)}), ["line"], "ru", max_rows=2)
+
+
+def test_cli_sync_summary_singular(capsys):
+    from types import SimpleNamespace
+
+    cli._print_sync(SimpleNamespace(mode="full", status="ok", rows={"deals": 1}, requests=1, seconds=0.5,
+                                    store_path="s.duckdb", warnings=["deal 501: empty OPPORTUNITY (counted as 0)"]))
+    err = capsys.readouterr().err
+    assert "ok, 1 row written, 1 request, 0.5 s" in err
+    assert "  1 data-quality warning (shown in the reports); first: deal 501" in err
+
+
+def test_forgotten_summary_plural():
+    from b24reports.views.forgotten import plural
+
+    assert [plural(n, "deal", "ru") for n in (1, 3, 5, 21)] == ["сделка", "сделки", "сделок", "сделка"]
+    assert [plural(n, "lead", "en") for n in (1, 2)] == ["lead", "leads"]
+    assert [plural(n, "day", "ru") for n in (14, 21, 3)] == ["дней", "день", "дня"]  # "21+ день без касаний"

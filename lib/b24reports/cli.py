@@ -86,13 +86,15 @@ def list_cmd(lang: str) -> None:
 
 
 def _print_sync(rep: Any) -> None:
+    from .i18n import count_text
+
     rows = sum((getattr(rep, "rows", {}) or {}).values())
-    _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {rows} rows written, "
-          f"{getattr(rep, 'requests', 0)} requests, {getattr(rep, 'seconds', 0):.1f} s -> {getattr(rep, 'store_path', '')}",
-          err=True)
+    _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
+          f"{count_text(getattr(rep, 'requests', 0), 'request', 'en')}, {getattr(rep, 'seconds', 0):.1f} s -> "
+          f"{getattr(rep, 'store_path', '')}", err=True)
     ws = list(getattr(rep, "warnings", []) or [])
     if ws:
-        _echo(f"  {len(ws)} data-quality warnings (shown in the reports); first: {ws[0]}", err=True)
+        _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {ws[0]}", err=True)
 
 
 @cli.command("sync")
@@ -272,7 +274,9 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
     for e in sched.entries:
         _remember_secret(os.environ.get(e.portal.webhook_env))
     if check:
-        _echo(f"{schedule_file}: {len(sched.entries)} entries OK")
+        from .i18n import count_text
+
+        _echo(f"{schedule_file}: {count_text(len(sched.entries), 'entry', 'en')} OK")
         return 0
     try:
         when = dt.datetime.fromisoformat(as_of) if as_of else None

@@ -50,7 +50,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_set": "не указан",
         "overdue": "просрочено",
         "table": "Таблица",
-        "more_rows": "… и ещё {n} строк (полностью — в Excel)",
+        "more_rows": "… и ещё {n} {noun} (полностью — в Excel)",
         "about_sheet": "Об отчёте",
         "value": "Значение",
         "parameter": "Параметр",
@@ -72,7 +72,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_set": "not set",
         "overdue": "overdue",
         "table": "Table",
-        "more_rows": "… and {n} more rows (all of them in Excel)",
+        "more_rows": "… and {n} more {noun} (all of them in Excel)",
         "about_sheet": "About",
         "value": "Value",
         "parameter": "Parameter",
@@ -93,6 +93,53 @@ def t(key: str, lang: str = DEFAULT_LANG, **fmt: Any) -> str:
     ``str.format``-ed with ``fmt``."""
     s = STRINGS.get(lang, {}).get(key) or STRINGS["en"].get(key) or key
     return s.format(**fmt) if fmt else s
+
+
+#: Nouns counted in UI text, by language: ru (one, few, many) — 1 замечание, 2 замечания,
+#: 5 замечаний (also 21 замечание, 11 замечаний); en (one, other).
+NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ru": {
+        "row": ("строка", "строки", "строк"),
+        "warning": ("замечание", "замечания", "замечаний"),
+        "data_warning": ("замечание к данным", "замечания к данным", "замечаний к данным"),
+        "deal": ("сделка", "сделки", "сделок"),
+        "lead": ("лид", "лида", "лидов"),
+        "day": ("день", "дня", "дней"),
+        "call": ("звонок", "звонка", "звонков"),
+        "request": ("запрос", "запроса", "запросов"),
+        "entry": ("запись", "записи", "записей"),
+    },
+    "en": {
+        "row": ("row", "rows"),
+        "warning": ("warning", "warnings"),
+        "data_warning": ("data-quality warning", "data-quality warnings"),
+        "deal": ("deal", "deals"),
+        "lead": ("lead", "leads"),
+        "day": ("day", "days"),
+        "call": ("call", "calls"),
+        "request": ("request", "requests"),
+        "entry": ("entry", "entries"),
+    },
+}
+_PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
+
+
+def plural(n: Any, noun: str, lang: str = DEFAULT_LANG) -> str:
+    """The form of ``noun`` (a key of :data:`NOUNS`: ``row``, ``warning``, ``deal``, …) that
+    goes with the number ``n`` in ``lang``, by Babel's CLDR plural rules: ru ``1 замечание``,
+    ``2 замечания``, ``5 замечаний``, ``21 замечание``, ``11 замечаний``; en ``1 warning``,
+    ``2 warnings``; a fraction takes ru "other" (``1,5 дня``), en plural. Raises ``KeyError`` for an
+    unknown noun (a bug), ``BadParameter`` for an unknown language."""
+    forms = NOUNS[check_lang(lang)][noun]
+    x = abs(float(n))
+    cat = _locale(lang).plural_form(int(x) if x.is_integer() else x)
+    return forms[_PLURAL_INDEX[lang].get(cat, len(forms) - 1)]
+
+
+def count_text(n: Any, noun: str, lang: str = DEFAULT_LANG) -> str:
+    """``n`` (locale-grouped integer) and the matching form of ``noun`` (:func:`plural`):
+    ``1 замечание к данным``, ``1 234 строки``, ``1 data-quality warning``, ``5 rows``."""
+    return f"{format_int(n, lang)} {plural(n, noun, lang)}"
 
 
 def add_strings(lang: str, strings: dict[str, str]) -> None:

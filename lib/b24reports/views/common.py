@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .. import columns as _columns
-from ..i18n import format_number, format_value, t, translate_warning, value_label
+from ..i18n import format_int, format_number, format_value, plural, t, translate_warning, value_label
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380
@@ -229,7 +229,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
         tables.append(f'<table class="{klass}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     more = ""
     if n < len(df):
-        more = f'<div class="b24-more">{html.escape(t("more_rows", lang, n=len(df) - n))}</div>'
+        k = len(df) - n
+        more = f'<div class="b24-more">{html.escape(t("more_rows", lang, n=format_int(k, lang), noun=plural(k, "row", lang)))}</div>'
     return f'{cap}{"".join(tables)}{more}'
 
 
@@ -292,5 +293,7 @@ def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20) ->
     if not warnings:
         return ""
     items = "".join(f"<li>{html.escape(translate_warning(w, lang))}</li>" for w in warnings[:limit])
-    more = f"<li>{html.escape(t('more_rows', lang, n=len(warnings) - limit))}</li>" if len(warnings) > limit else ""
+    k = len(warnings) - limit
+    more = (f"<li>{html.escape(t('more_rows', lang, n=format_int(k, lang), noun=plural(k, 'warning', lang)))}</li>"
+            if k > 0 else "")
     return f'<div class="b24-warnings"><b>{html.escape(t("warnings", lang))}</b><ul>{items}{more}</ul></div>'

@@ -11,19 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
-from babel import Locale
 from babel.numbers import format_compact_currency
 
+from ..i18n import plural as _plural
 from .common import PALETTE
 
-_FORMS = {
-    "ru": {"deal": ("сделка", "сделки", "сделок"), "lead": ("лид", "лида", "лидов")},
-    "en": {"deal": ("deal", "deals", "deals"), "lead": ("lead", "leads", "leads")},
-}
 TEXT = {
     "ru": {
-        "deals_idle": "{n} {deal} на {amount} без касаний {days}+ дней",
-        "leads_idle": "{n} {lead} без касаний {days}+ дней",
+        "deals_idle": "{n} {deal} на {amount} без касаний {days}+ {day}",
+        "leads_idle": "{n} {lead} без касаний {days}+ {day}",
         "no_next": "без следующего шага: {d} {deal} и {l} {lead}",
         "all_clear": "Забытых сделок и лидов нет — все в работе.",
         "amount": "Сумма забытых сделок", "forgotten_deals": "Забытые сделки", "forgotten_leads": "Забытые лиды",
@@ -31,8 +27,8 @@ TEXT = {
         "chart": "Кто забыл о деньгах: сумма забытых сделок по менеджерам",
     },
     "en": {
-        "deals_idle": "{n} {deal} worth {amount} untouched for {days}+ days",
-        "leads_idle": "{n} {lead} untouched for {days}+ days",
+        "deals_idle": "{n} {deal} worth {amount} untouched for {days}+ {day}",
+        "leads_idle": "{n} {lead} untouched for {days}+ {day}",
         "no_next": "no next step: {d} {deal} and {l} {lead}",
         "all_clear": "No forgotten deals or leads — everything is in work.",
         "amount": "Forgotten deals amount", "forgotten_deals": "Forgotten deals", "forgotten_leads": "Forgotten leads",
@@ -47,11 +43,9 @@ def _t(lang: str, key: str) -> str:
 
 
 def plural(n: int, word: str, lang: str = "ru") -> str:
-    """``word`` ('deal' | 'lead') in the plural form for ``n`` (ru: одна сделка / две сделки /
+    """``word`` ('deal' | 'lead' | 'day', a noun of ``i18n.NOUNS``) in the plural form for ``n`` (ru: одна сделка / две сделки /
     пять сделок; en: 1 deal / 2 deals), by the CLDR plural rules of Babel."""
-    forms = _FORMS.get(lang, _FORMS["en"])[word]
-    cat = Locale.parse(lang if lang in _FORMS else "en").plural_form(abs(int(n)))
-    return forms[{"one": 0, "few": 1}.get(cat, 2)]
+    return _plural(n, word, lang if lang in ("ru", "en") else "en")
 
 
 def compact_money(value: float, currency: str, lang: str = "ru") -> str:
@@ -69,10 +63,10 @@ def summary_text(result: Any, lang: str = "ru") -> str:
     if n["forgotten_deals"]:
         parts.append(_t(lang, "deals_idle").format(n=n["forgotten_deals"], deal=plural(n["forgotten_deals"], "deal", lang),
                                                    amount=compact_money(n["forgotten_deals_amount"], cur, lang),
-                                                   days=n["deal_idle_days"]))
+                                                   days=n["deal_idle_days"], day=plural(n["deal_idle_days"], "day", lang)))
     if n["forgotten_leads"]:
         parts.append(_t(lang, "leads_idle").format(n=n["forgotten_leads"], lead=plural(n["forgotten_leads"], "lead", lang),
-                                                   days=n["lead_idle_days"]))
+                                                   days=n["lead_idle_days"], day=plural(n["lead_idle_days"], "day", lang)))
     if n["no_next_step_deals"] or n["no_next_step_leads"]:
         d, l = n["no_next_step_deals"], n["no_next_step_leads"]
         parts.append(_t(lang, "no_next").format(d=d, deal=plural(d, "deal", lang), l=l, lead=plural(l, "lead", lang)))

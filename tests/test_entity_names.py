@@ -55,7 +55,7 @@ def test_with_name_columns_inserts_after_each_key_once():
 def test_excel_sheet_names_safe_unique_31():
     names = render.excel_sheet_names(["План/факт: [x]", "Итоги", "итоги", "Об отчёте", "", "Ж" * 40, "Ж" * 40],
                                      reserved=["Об отчёте"])
-    assert names == ["План факт x", "Итоги", "итоги (2)", "Об отчёте (2)", "Sheet5", "Ж" * 31, "Ж" * 27 + " (2)"]
+    assert names == ["План факт — x", "Итоги", "итоги (2)", "Об отчёте (2)", "Sheet5", "Ж" * 30 + "…", "Ж" * 26 + "… (2)"]
     assert all(len(n) <= 31 for n in names)
     # "Взвешенная воронка по месяцу закрытия" (37 chars): cut after the last whole word within 31
     assert render.excel_sheet_names(["Взвешенная воронка по месяцу закрытия"]) == ["Взвешенная воронка по месяцу"]

@@ -222,3 +222,34 @@ def test_forgotten_summary_plural():
     assert [plural(n, "deal", "ru") for n in (1, 3, 5, 21)] == ["сделка", "сделки", "сделок", "сделка"]
     assert [plural(n, "lead", "en") for n in (1, 2)] == ["lead", "leads"]
     assert [plural(n, "day", "ru") for n in (14, 21, 3)] == ["дней", "день", "дня"]  # "21+ день без касаний"
+
+
+# --------------------------------------------------------------------------- 4. Excel sheet names
+
+
+def test_sheet_names_cut_after_a_whole_word_without_dangling_words():
+    from b24reports.render import excel_sheet_names
+
+    # "Накопление открытых и просроченных" is 34 chars: the words within 31 end with "и" -> dropped
+    assert excel_sheet_names(["Накопление открытых и просроченных"]) == ["Накопление открытых"]
+    # 41 chars; "Weighted pipeline by expected" (29) is the longest whole-word prefix, no dangling word
+    assert excel_sheet_names(["Weighted pipeline by expected close month"]) == ["Weighted pipeline by expected"]
+    assert excel_sheet_names(["Что если: итого", "What if: by source"]) == ["Что если — итого", "What if — by source"]
+    # two titles that cut to the same name stay unique, the suffix within 31 chars, still whole words
+    names = excel_sheet_names(["Накопление открытых и просроченных", "Накопление открытых и просроченных задач"])
+    assert names == ["Накопление открытых", "Накопление открытых (2)"] and all(len(n) <= 31 for n in names)
+
+
+def test_every_report_sheet_name_is_whole_words():
+    from b24reports import reports
+    from b24reports.render import _DANGLING, xlsx_sheet_names
+
+    reports.discover()
+    for spec in reports.all_reports():
+        for lang in ("ru", "en"):
+            names = list(xlsx_sheet_names(spec, lang).values())
+            assert len({n.lower() for n in names}) == len(names)
+            for n, ts in zip(names, spec.tables.values()):
+                title = (ts.title.get(lang) or ts.sheet_name).replace(": ", " — ")
+                assert len(n) <= 31 and n.split()[-1].lower() not in _DANGLING
+                assert (title + " ").startswith(n + " ") or n == title, (n, title)  # a whole-word prefix

@@ -133,26 +133,46 @@ def _excel_value(v: Any, kind: str) -> Any:
 
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+#: Excel's limit on a sheet name, characters
+SHEET_MAX = 31
+#: words a cut sheet name must not end with (a dangling "и"/"by" reads as a cut mid-phrase)
+_DANGLING = frozenset("и или а но по в во на с со к ко о об от до из за для без при у "
+                      "and or but by of the for per to in on at a an with from vs".split())
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` chars after a whole word, without a dangling
+    conjunction/preposition at its end (:data:`_DANGLING`) nor trailing punctuation; ``""``
+    when that keeps less than half of ``limit``."""
+    words = text[:limit + 1].split(" ")[:-1] if len(text) > limit else text.split(" ")
+    while words and (words[-1].lower() in _DANGLING or not words[-1].strip(" ,.;-—")):
+        words.pop()
+    cut = " ".join(words).rstrip(" ,.;-—")
+    return cut if len(cut) >= limit // 2 else ""
 
 
 def excel_sheet_names(titles: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
-    """Excel-safe, unique sheet names for ``titles`` (in order): ``[]:*?/\\`` become spaces,
-    leading/trailing apostrophes and blanks are dropped, at most 31 chars (cut at a word
-    boundary when that keeps ≥ 16 chars); a name already
-    used (case-insensitive, including ``reserved``) gets `` (2)``, `` (3)``… within 31 chars;
-    an empty title becomes ``Sheet<n>``."""
+    """Excel-safe, unique sheet names for ``titles`` (in order): ``": "`` becomes ``" — "``
+    (``Что если — итого``), other ``[]:*?/\\`` become spaces,
+    leading/trailing apostrophes and blanks are dropped, at most :data:`SHEET_MAX` (31) chars:
+    a longer title is cut after a whole word, never ending in a dangling "и"/"по"/"by"
+    (``Накопление открытых и просроченных`` -> ``Накопление открытых``); a title without such
+    a cut (one long word) is cut to 30 chars + ``…``. A name already used (case-insensitive,
+    including ``reserved``) gets `` (2)``, `` (3)``… within 31 chars, cut the same way; an
+    empty title becomes ``Sheet<n>``."""
     used = {r.lower() for r in reserved}
     out = []
     for i, title in enumerate(titles, start=1):
-        base = " ".join(_SHEET_BAD.sub(" ", str(title)).split()).strip("'").strip() or f"Sheet{i}"
-        if len(base) > 31:  # cut at a word boundary when that keeps most of the title
-            cut = base[:32].rsplit(" ", 1)[0].rstrip(" ,.;-—") if " " in base[:32] else ""
-            base = cut if len(cut) >= 16 else base[:31].rstrip()
+        base = " ".join(_SHEET_BAD.sub(" ", str(title).replace(": ", " — ")).split()).strip("'").strip() or f"Sheet{i}"
+        if len(base) > SHEET_MAX:
+            base = _cut_words(base, SHEET_MAX) or base[:SHEET_MAX - 1].rstrip() + "…"
         name, n = base, 1
         while name.lower() in used:
             n += 1
             suffix = f" ({n})"
-            name = base[:31 - len(suffix)].rstrip() + suffix
+            room = SHEET_MAX - len(suffix)
+            stem = base if len(base) <= room else (_cut_words(base, room) or base[:room - 1].rstrip() + "…")
+            name = stem + suffix
         used.add(name.lower())
         out.append(name)
     return out

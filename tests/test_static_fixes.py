@@ -253,3 +253,37 @@ def test_every_report_sheet_name_is_whole_words():
                 title = (ts.title.get(lang) or ts.sheet_name).replace(": ", " — ")
                 assert len(n) <= 31 and n.split()[-1].lower() not in _DANGLING
                 assert (title + " ").startswith(n + " ") or n == title, (n, title)  # a whole-word prefix
+
+
+# --------------------------------------------------------------------------- 3. Excel names as in HTML
+
+
+def test_excel_names_are_the_html_labels(tmp_path):
+    import openpyxl
+    import pandas as pd
+
+    from b24reports import nb, render, reports
+    from b24reports.data import Dataset
+    from b24reports.views.common import table_html
+
+    ds = Dataset.from_frames(
+        users=pd.DataFrame({"id": [3, 4], "name": ["Анна", None], "last_name": ["Иванова", None]}),
+        departments=pd.DataFrame({"id": [1], "name": ["Продажи"]}))
+    spec = reports.ReportSpec(
+        name="xl_order", title={"ru": "Т", "en": "T"}, description={"ru": "", "en": ""}, notebook="none.ipynb",
+        params=[], compute=lambda ds, p: None,
+        tables={"t": reports.TableSpec(["employee_id", "responsible_id", "amount"], {"ru": "Люди", "en": "People"}, "t")})
+    params = spec.parse_params({"lang": "ru", "as_of": "2026-11-30T12:00:00+03:00"})
+    df = pd.DataFrame({"employee_id": [3, 4], "responsible_id": [4, 3], "amount": [1.0, 2.0]})
+    res = reports.ReportResult(report="xl_order", portal="", params=params, as_of=dt.datetime(2026, 11, 30, 12),
+                               tables={"t": df}, warnings=[])
+    job = render.RenderJob(spec, res, tmp_path, tmp_path, dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc), dataset=ds)
+    render.write_xlsx(job, tmp_path / "x.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "x.xlsx")["Люди"]
+    # users: 3 = Анна Иванова -> "Иванова Анна" (surname first, as the HTML tables); 4 has no name -> "#4"
+    assert [c.value for c in ws[1]][:2] == ["Сотрудник (ID)", "Сотрудник"]
+    assert [ws.cell(row=r, column=2).value for r in (2, 3)] == ["Иванова Анна", "#4"]
+    labels = nb.ReportView(res, ds).labels
+    assert labels["employee_id"] == {3: "Иванова Анна", 4: "#4"}
+    assert ">Иванова Анна<" in table_html(df, ["employee_id"], "ru", labels=labels)
+    assert render.excel_name_maps(job)["responsible_id"] == labels["employee_id"]

@@ -196,22 +196,37 @@ def _key_header(col: str, lang: str) -> str:
     return f"{h} (ID)" if lang == "ru" else f"{h} ID"
 
 
+def excel_name_maps(job: RenderJob) -> dict[str, dict[Any, str]]:
+    """``{key column id: {raw value: name}}`` for Excel's name columns: the very labels the
+    HTML/PDF tables show (``nb.ReportView.labels``, one definition: employees "Surname Name",
+    pipelines, stages, lead statuses, sources, departments, projects from the store), with
+    ``responsible_id`` named like ``employee_id``. ``{}`` without a dataset (ids only)."""
+    if job.dataset is None:
+        return {}
+    from .nb import ReportView
+
+    maps = dict(ReportView(job.result, job.dataset).labels)
+    if "employee_id" in maps:
+        maps.setdefault("responsible_id", maps["employee_id"])
+    return maps
+
+
 def write_xlsx(job: RenderJob, path: Path) -> None:
     """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
     kind, frozen header row and autofilter. Each key column (employee, department, project,
-    pipeline, stage, lead status, source id) is followed by a readable name column
-    (``b24reports.entity_names``, from ``job.dataset``); enum codes show their localized
+    pipeline, stage, lead status, source id) is followed by a readable name column, named as
+    in the HTML tables (:func:`excel_name_maps`, from ``job.dataset``); enum codes show their localized
     label (``i18n.value_label``). Then an "about" sheet (localized parameter labels with raw
     values, as_of, portal, warnings in ``lang``). Text cells are written as strings, never as
     formulas (CRM text like ``=HYPERLINK(...)`` stays text, names included)."""
     import xlsxwriter
 
-    from .entity_names import lookup_name, name_maps, with_name_columns
+    from .entity_names import lookup_name, with_name_columns
     from .i18n import param_label, translate_warning, value_label
 
     res, lang = job.result, job.lang
-    maps = name_maps(job.dataset) if job.dataset is not None else {}
+    maps = excel_name_maps(job)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False, "remove_timezone": True})
     try:

@@ -287,3 +287,44 @@ def test_excel_names_are_the_html_labels(tmp_path):
     assert labels["employee_id"] == {3: "Иванова Анна", 4: "#4"}
     assert ">Иванова Анна<" in table_html(df, ["employee_id"], "ru", labels=labels)
     assert render.excel_name_maps(job)["responsible_id"] == labels["employee_id"]
+
+
+# --------------------------------------------------------------------------- 8. month axis labels
+
+
+def test_format_month():
+    from b24reports.i18n import format_month
+
+    assert format_month("2025-11", "ru") == "ноя 2025" and format_month("2025-11", "en") == "Nov 2025"
+    assert format_month("2026-01-01", "ru") == "янв 2026"
+    assert format_month(dt.date(2026, 5, 17), "en") == "May 2026"
+    assert format_month("overdue", "ru") == "overdue" and format_month("2025-13", "ru") == "2025-13"
+
+
+def test_month_axis_shows_month_names_keeps_keys_for_the_drill_down():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.dashboard import click_target
+    from b24reports.views import dynamics, tasks
+
+    res = SimpleNamespace(tables={"won_by_period": pd.DataFrame({"period": ["2025-11", "2025-12", "2026-01"],
+                                                                 "won_amount": [10.0, 0.0, 5.0], "won_deals": [1, 0, 1]})})
+    fig = dynamics.won_chart(res, "ru")
+    assert list(fig.data[0].x) == ["2025-11", "2025-12", "2026-01"]  # the values a click hands out
+    assert list(fig.layout.xaxis.ticktext) == ["ноя 2025", "дек 2025", "янв 2026"]
+    assert list(fig.layout.xaxis.tickvals) == ["2025-11", "2025-12", "2026-01"]
+    assert click_target([fig.data[0].x[0], 10.0], {}, set()) == ("month", "2025-11-01")
+    # pipeline by expected close month: "overdue" keeps its translated label, months their names
+    res = SimpleNamespace(tables={"forecast_pipeline": pd.DataFrame({"month": ["overdue", "2026-12"], "amount": [1.0, 2.0],
+                                                                     "weighted_amount": [0.5, 1.0], "deals": [1, 2]})})
+    fig = dynamics.pipeline_chart(res, "en")
+    assert list(fig.layout.xaxis.ticktext) == ["overdue", "Dec 2026"] and list(fig.data[0].x) == ["overdue", "2026-12"]
+    # tasks by period in English
+    res = SimpleNamespace(tables={"by_period": pd.DataFrame({"period": ["2026-02"], "total": [3], "started_on_time_pct": [50.0],
+                                                             "finished_on_time_pct": [40.0], "execution_coefficient_pct": [20.0]})})
+    fig = tasks.coefficient_by_period(res, "en")
+    assert list(fig.layout.xaxis.ticktext) == ["Feb 2026"]
+    # day keys keep their own ticks (the dashboard's drill into a month)
+    assert dynamics.period_axis(["2026-02-01", "2026-02-02"], "ru")["ticktext"] == ["2026-02-01", "2026-02-02"]

@@ -228,6 +228,29 @@ def format_date(value: Any, lang: str = DEFAULT_LANG) -> str:
     return _babel_date(value, format="medium" if lang == "en" else "dd.MM.yyyy", locale=_locale(lang))
 
 
+#: short month names for chart axes (ru: three letters without a dot, as users write them)
+_RU_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
+_MONTH_KEY = __import__("re").compile(r"(\d{4})-(\d{2})(-01)?")
+
+
+def format_month(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """A month as users read it on a chart axis: ru ``ноя 2025``, en ``Nov 2025`` (Babel
+    ``MMM yyyy``). ``value``: a ``YYYY-MM`` / ``YYYY-MM-01`` key, a date or a Timestamp; any
+    other text (``overdue``, a quarter ``2025-Q4``) is returned unchanged. Null -> ``—``."""
+    if is_null(value):
+        return NULL
+    if isinstance(value, str):
+        m = _MONTH_KEY.fullmatch(value.strip())
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            return value
+        value = dt.date(int(m.group(1)), int(m.group(2)), 1)
+    if isinstance(value, dt.datetime) or hasattr(value, "to_pydatetime"):
+        value = value.date() if isinstance(value, dt.datetime) else value.to_pydatetime().date()
+    if lang == "ru":
+        return f"{_RU_MONTHS[value.month - 1]} {value.year}"
+    return _babel_date(value, format="MMM yyyy", locale=_locale(lang))
+
+
 def format_datetime(value: Any, lang: str = DEFAULT_LANG) -> str:
     """Date and time in the value's own (portal) timezone: ru ``30.11.2026 14:05``,
     en ``Nov 30, 2026, 2:05 PM``. Null -> ``—``."""

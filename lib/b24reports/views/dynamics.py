@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import format_month
 from .common import PALETTE
 
 TEXT = {
@@ -40,19 +41,35 @@ def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
 MAX_DAY_TICKS = 11
 
 
-def period_axis(keys: Any) -> dict:
+def _is_month(k: str) -> bool:
+    return len(k) == 7 and k[4] == "-" and k[:4].isdigit() and k[5:].isdigit()
+
+
+def period_axis(keys: Any, lang: str | None = None, labels: Mapping[str, str] | None = None) -> dict:
     """Plotly ``xaxis`` layout of a category axis of period keys (``won_by_period`` /
-    tasks ``by_period``). Month, quarter and year keys: ``{"type": "category"}``. Day keys
-    (``YYYY-MM-DD``, granularity ``day``, the dashboard's drill-down into a month, ~30 keys):
-    the labels are rotated −45° and, past :data:`MAX_DAY_TICKS` keys, only every k-th key is
-    labelled (first key included); every bar stays on the axis and the x values stay the keys
-    (a click still gives ``YYYY-MM-DD``)."""
+    tasks ``by_period`` / ``YYYY-MM`` months of other tables), in the keys' order.
+
+    * Month keys (``YYYY-MM``) with ``lang``: ticks read as users read months, ru ``ноя 2025``
+      / en ``Nov 2025`` (``i18n.format_month``); other keys show ``labels[key]`` (e.g.
+      "просрочено" for ``overdue``) or the key. The x values stay the keys: a click on a point
+      still gives ``YYYY-MM`` (the dashboard's drill-down, ``dashboard.click_target``).
+    * Day keys (``YYYY-MM-DD``, granularity ``day``, the dashboard's drill-down into a month,
+      ~30 keys): the labels are rotated −45° and, past :data:`MAX_DAY_TICKS` keys, only every
+      k-th key is labelled (first key included); every bar stays on the axis and the x values
+      stay the keys (a click still gives ``YYYY-MM-DD``).
+    * Quarter/year keys, or no ``lang``: ``{"type": "category"}``.
+    """
     keys = [str(k) for k in keys]
-    if not keys or not all(len(k) == 10 and k[4] == "-" and k[7] == "-" for k in keys):
+    if keys and all(len(k) == 10 and k[4] == "-" and k[7] == "-" for k in keys):
+        step = -(-len(keys) // MAX_DAY_TICKS)
+        return {"type": "category", "tickangle": -45, "tickmode": "array", "tickvals": keys[::step],
+                "ticktext": keys[::step], "categoryorder": "array", "categoryarray": keys}
+    if lang is None or not any(_is_month(k) for k in keys):
         return {"type": "category"}
-    step = -(-len(keys) // MAX_DAY_TICKS)
-    return {"type": "category", "tickangle": -45, "tickmode": "array", "tickvals": keys[::step],
-            "ticktext": keys[::step], "categoryorder": "array", "categoryarray": keys}
+    labels = labels or {}
+    text = [format_month(k, lang) if _is_month(k) else labels.get(k, k) for k in keys]
+    return {"type": "category", "tickmode": "array", "tickvals": keys, "ticktext": text,
+            "categoryorder": "array", "categoryarray": keys}
 
 
 def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
@@ -66,7 +83,7 @@ def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     fig.add_trace(go.Bar(x=w["period"], y=w["won_amount"], name=_t(lang, "won_amount"), marker_color=PALETTE[2]))
     fig.add_trace(go.Scatter(x=w["period"], y=w["won_deals"], name=_t(lang, "won_deals"), yaxis="y2",
                              mode="lines+markers", line={"color": PALETTE[0]}))
-    fig.update_layout(xaxis=period_axis(w["period"]), yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
+    fig.update_layout(xaxis=period_axis(w["period"], lang), yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
                       yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right", "rangemode": "tozero",
                               "tickformat": ",d",
                               "showgrid": False})
@@ -89,7 +106,7 @@ def employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | Non
     if len(rest):
         g = rest.groupby("period", sort=True)["won_amount"].sum()
         fig.add_trace(go.Bar(x=list(g.index), y=list(g.values), name=_t(lang, "other"), marker_color="#BBBBBB"))
-    fig.update_layout(barmode="stack", xaxis=period_axis(sorted(e["period"].unique())), height=440)
+    fig.update_layout(barmode="stack", xaxis=period_axis(sorted(e["period"].unique()), lang), height=440)
     return fig
 
 
@@ -124,8 +141,7 @@ def forecast_chart(result: Any, lang: str = "ru", months: int = 18) -> go.Figure
         fig.add_trace(go.Scatter(x=[rr["month"].iloc[0]], y=[rr["run_rate"].iloc[0]], name=_t(lang, "run_rate"),
                                  mode="markers", marker={"symbol": "diamond", "size": 13, "color": PALETTE[3]}))
     cats = sorted(set(hist.index) | set(trend["month"]) | set(pipe["month"]) | set(rr["month"]))
-    fig.update_layout(xaxis={"type": "category", "categoryorder": "array", "categoryarray": cats},
-                      yaxis={"rangemode": "tozero"}, height=420)
+    fig.update_layout(xaxis=period_axis(cats, lang), yaxis={"rangemode": "tozero"}, height=420)
     return fig
 
 
@@ -135,10 +151,13 @@ def pipeline_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     p = result.tables["forecast_pipeline"]
     if p.empty:
         return None
-    labels = [_t(lang, m) if m in ("overdue", "no_date") else m for m in p["month"]]
+    keys = [str(m) for m in p["month"]]
+    axis = period_axis(keys, lang, {m: _t(lang, m) for m in ("overdue", "no_date")})
+    shown = dict(zip(axis.get("tickvals", keys), axis.get("ticktext", keys)))
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=labels, y=p["amount"], name=_t(lang, "amount"), marker_color="#BBBBBB",
-                         customdata=p["deals"], hovertemplate="%{x}: %{y:,.0f} (%{customdata})<extra></extra>"))
-    fig.add_trace(go.Bar(x=labels, y=p["weighted_amount"], name=_t(lang, "weighted"), marker_color=PALETTE[1]))
-    fig.update_layout(barmode="group", xaxis={"type": "category"})
+    fig.add_trace(go.Bar(x=keys, y=p["amount"], name=_t(lang, "amount"), marker_color="#BBBBBB",
+                         customdata=[[n, shown.get(k, k)] for n, k in zip(p["deals"], keys)],
+                         hovertemplate="%{customdata[1]}: %{y:,.0f} (%{customdata[0]})<extra></extra>"))
+    fig.add_trace(go.Bar(x=keys, y=p["weighted_amount"], name=_t(lang, "weighted"), marker_color=PALETTE[1]))
+    fig.update_layout(barmode="group", xaxis=axis)
     return fig

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ..i18n import format_money
 from .common import PALETTE
+from .dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -135,7 +136,7 @@ def monthly_heatmap(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
     fig = go.Figure(go.Heatmap(
         z=z.values, x=list(z.columns), y=[_name(names, e) for e in z.index], colorscale="Blues",
         customdata=won.values, hovertemplate="%{y} %{x}: %{z:.0f} (won %{customdata:,.0f})<extra></extra>"))
-    fig.update_layout(height=max(300, 24 * len(z) + 140), xaxis={"type": "category"})
+    fig.update_layout(height=max(300, 24 * len(z) + 140), xaxis=period_axis(list(z.columns), lang))
     return fig
 
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from ..i18n import t as _ui
 from .common import OUTCOME_COLORS, PALETTE
+from .dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -110,7 +111,8 @@ def top5_dynamics(result: Any, lang: str = "ru", sources: Mapping[Any, str] | No
         sid = None if src == "\x00" else src
         fig.add_trace(go.Scatter(x=g[col], y=g["leads"], mode="lines+markers", name=source_label(sid, lang, sources),
                                  line={"color": PALETTE[i % len(PALETTE)]}))
-    fig.update_layout(yaxis={"title": _t(lang, "leads"), "rangemode": "tozero"}, xaxis={"type": "category"})
+    fig.update_layout(yaxis={"title": _t(lang, "leads"), "rangemode": "tozero"},
+                      xaxis=period_axis(sorted(d[col].dropna().astype(str).unique()), lang))
     return fig
 
 

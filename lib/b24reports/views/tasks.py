@@ -83,7 +83,7 @@ def coefficient_by_period(result: Any, lang: str = "ru") -> go.Figure | None:
         fig.add_trace(go.Scatter(x=p["period"], y=p[col].astype(float), name=_t(lang, key), mode="lines+markers",
                                  line={"color": color, "width": width}))
     fig.add_hline(y=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3], annotation_text=_t(lang, "benchmark"))
-    fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis=period_axis(p["period"]))
+    fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis=period_axis(p["period"], lang))
     return fig
 
 
@@ -121,7 +121,7 @@ def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None
                                  line={"color": PALETTE[i % len(PALETTE)]},
                                  marker={"symbol": ["x" if f else "circle" for f in flag],
                                          "size": [11 if f else 6 for f in flag]}))
-    fig.update_layout(xaxis={"type": "category"}, yaxis={"rangemode": "tozero"})
+    fig.update_layout(xaxis=period_axis(sorted(a["month"].astype(str).unique()), lang), yaxis={"rangemode": "tozero"})
     return fig
 
 

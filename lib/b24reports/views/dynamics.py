@@ -39,6 +39,8 @@ def _name(names: Mapping[Any, str] | None, eid: Any) -> str:
 
 #: at most this many labelled ticks on a category axis of day keys (``YYYY-MM-DD``, rotated)
 MAX_DAY_TICKS = 11
+#: at most this many labelled months on an axis (12 "ноя 2025" labels fit the 660 px figure)
+MAX_MONTH_TICKS = 12
 
 
 def _is_month(k: str) -> bool:
@@ -50,7 +52,8 @@ def period_axis(keys: Any, lang: str | None = None, labels: Mapping[str, str] | 
     tasks ``by_period`` / ``YYYY-MM`` months of other tables), in the keys' order.
 
     * Month keys (``YYYY-MM``) with ``lang``: ticks read as users read months, ru ``ноя 2025``
-      / en ``Nov 2025`` (``i18n.format_month``); other keys show ``labels[key]`` (e.g.
+      / en ``Nov 2025`` (``i18n.format_month``), every k-th past :data:`MAX_MONTH_TICKS`
+      (first key included); other keys show ``labels[key]`` (e.g.
       "просрочено" for ``overdue``) or the key. The x values stay the keys: a click on a point
       still gives ``YYYY-MM`` (the dashboard's drill-down, ``dashboard.click_target``).
     * Day keys (``YYYY-MM-DD``, granularity ``day``, the dashboard's drill-down into a month,
@@ -67,8 +70,10 @@ def period_axis(keys: Any, lang: str | None = None, labels: Mapping[str, str] | 
     if lang is None or not any(_is_month(k) for k in keys):
         return {"type": "category"}
     labels = labels or {}
-    text = [format_month(k, lang) if _is_month(k) else labels.get(k, k) for k in keys]
-    return {"type": "category", "tickmode": "array", "tickvals": keys, "ticktext": text,
+    step = -(-len(keys) // MAX_MONTH_TICKS)  # a long history (forecast: 21 months) labels every k-th month
+    shown = keys[::step]
+    text = [format_month(k, lang) if _is_month(k) else labels.get(k, k) for k in shown]
+    return {"type": "category", "tickmode": "array", "tickvals": shown, "ticktext": text,
             "categoryorder": "array", "categoryarray": keys}
 
 

@@ -328,3 +328,66 @@ def test_month_axis_shows_month_names_keeps_keys_for_the_drill_down():
     assert list(fig.layout.xaxis.ticktext) == ["Feb 2026"]
     # day keys keep their own ticks (the dashboard's drill into a month)
     assert dynamics.period_axis(["2026-02-01", "2026-02-02"], "ru")["ticktext"] == ["2026-02-01", "2026-02-02"]
+
+
+# --------------------------------------------------------------------------- 2. plan chart
+
+
+def _plan_result():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    pf = pd.DataFrame({
+        "month": ["2026-11"] * 3,
+        "employee_id": pd.array([1, 2, None], dtype="Int64"),
+        "department_id": pd.array([None, None, 7], dtype="Int64"),
+        "plan_amount": [1_000_000.0, 500_000.0, 15_000_000.0],
+        "fact_amount": [840_000.0, 600_000.0, 1_440_000.0],
+        "completion_pct": [84.0, 120.0, 9.6],
+        "projection": [1_100_000.0, 650_000.0, 1_750_000.0],
+    })
+    return SimpleNamespace(tables={"plan_fact": pf}, as_of=dt.datetime(2026, 11, 30, 12))
+
+
+def test_plan_chart_labels_right_of_the_marker_and_department_in_its_own_panel():
+    from b24reports.views.plan import plan_fact_chart
+
+    labels = {"employee_id": {1: "Иванова Анна", 2: "Петров Пётр"}, "department_id": {7: "Продажи"}}
+    fig = plan_fact_chart(_plan_result(), "ru", labels)
+    texts = [tr for tr in fig.data if tr.type == "scatter" and tr.mode == "text"]
+    assert len(texts) == 2
+    people, dept = texts
+    # rows bottom-up: Петров (plan 500k, fact 600k, projection 650k), Иванова (1M, 840k, 1.1M)
+    assert list(people.y) == ["Петров Пётр", "Иванова Анна"]
+    assert list(people.x) == [650_000.0, 1_100_000.0]  # max(plan, fact, projection) of each row
+    assert list(people.text) == ["\u2002120 %", "\u200284 %"] and people.textposition == "middle right"
+    assert not any(getattr(tr, "text", None) for tr in fig.data if tr.type == "bar")  # no label under the marker
+    # the department (plan 15M) has its own panel and axis: the managers' axis ends at 1.1M × 1.18
+    assert list(dept.y) == ["Продажи (отдел)"] and dept.xaxis == "x2" and list(dept.text) == ["\u200210 %"]
+    assert tuple(fig.layout.xaxis.range) == pytest.approx((0, 1_298_000.0))
+    assert tuple(fig.layout.xaxis2.range) == pytest.approx((0, 17_700_000.0))
+    # same bar thickness in both panels: domain height per row equal (2 manager rows, 1 department row)
+    d1, d2 = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert (d1[1] - d1[0]) / 2 == pytest.approx(d2[1] - d2[0], rel=1e-6)
+    assert fig.layout.height == 34 * 3 + 140 + 70
+
+
+def test_plan_chart_without_department_row_is_one_panel():
+    from b24reports.views.plan import plan_fact_chart
+
+    res = _plan_result()
+    res.tables["plan_fact"] = res.tables["plan_fact"].iloc[:2]
+    fig = plan_fact_chart(res, "en", {})
+    assert "xaxis2" not in fig.layout and fig.layout.height == 300  # max(300, 34 × 2 + 140)
+    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120 %", "\u200284 %"]]
+
+
+def test_long_month_axis_labels_every_other_month():
+    from b24reports.views.dynamics import period_axis
+
+    keys = [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)][:21]  # 21 months: 2025-01 … 2026-09
+    ax = period_axis(keys, "en")
+    # ceil(21 / 12) = 2: every 2nd month labelled, from the first; every month stays a category
+    assert ax["tickvals"] == keys[::2] and ax["ticktext"][:3] == ["Jan 2025", "Mar 2025", "May 2025"]
+    assert ax["categoryarray"] == keys and len(ax["tickvals"]) == 11

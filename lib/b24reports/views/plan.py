@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from .common import PALETTE
 
@@ -40,11 +41,48 @@ def row_label(emp: Any, dep: Any, labels: Mapping[str, Mapping[Any, str]] | None
     return _t(lang, "team")
 
 
+#: room right of a row's longest bar or marker for its completion label, share of the axis
+LABEL_ROOM = 0.18
+#: px per plan row (bar thickness stays the same with or without a department/team row)
+ROW_PX = 34
+
+
+def _plan_rows(fig: go.Figure, pf: pd.DataFrame, labels: Mapping[str, Mapping[Any, str]] | None, lang: str,
+               row: int | None, legend: bool) -> None:
+    """Plan (grey), fact (colored) bars, the projection marker and the completion labels of
+    the rows ``pf`` (already in display order) into ``fig`` (subplot ``row`` or the figure).
+    The label of a row sits right of its longest bar or marker, so the marker never covers it."""
+    y = [row_label(e, d, labels, lang) for e, d in zip(pf["employee_id"], pf["department_id"])]
+    plan, fact = pf["plan_amount"].astype(float), pf["fact_amount"].astype(float)
+    proj = pf["projection"].astype(float)
+    colors = [PALETTE[2] if f >= p else PALETTE[1] for f, p in zip(fact, plan)]
+    text = [f"{c:.0f} %" if pd.notna(c) else "—" for c in pf["completion_pct"]]
+    ends = pd.concat([plan, fact, proj], axis=1).max(axis=1, skipna=True).fillna(0.0)
+    at = {"row": row, "col": 1} if row is not None else {}
+    fig.add_trace(go.Bar(x=plan, y=y, orientation="h", name=_t(lang, "plan"), marker_color="#D0D0D0",
+                         legendgroup="plan", showlegend=legend), **at)
+    fig.add_trace(go.Bar(x=fact, y=y, orientation="h", name=_t(lang, "fact"), marker_color=colors, width=0.45,
+                         legendgroup="fact", showlegend=legend), **at)
+    fig.add_trace(go.Scatter(x=proj, y=y, mode="markers", name=_t(lang, "projection"), legendgroup="projection",
+                             showlegend=legend,
+                             marker={"symbol": "line-ns-open", "size": 18, "line": {"width": 3}, "color": PALETTE[0]}), **at)
+    gap = "\u2002"  # an en space: the label starts clear of the marker's stroke
+    fig.add_trace(go.Scatter(x=ends, y=y, mode="text", text=[gap + x for x in text], textposition="middle right",
+                             cliponaxis=False,
+                             showlegend=False, hoverinfo="skip"), **at)
+    top = float(ends.max()) if len(ends) else 0.0
+    fig.update_xaxes(range=[0, (top or 1.0) * (1 + LABEL_ROOM)], **at)
+
+
 def plan_fact_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
                     month: str | None = None) -> go.Figure | None:
     """Horizontal bars per plan row of ``month`` (default: as_of's month, else the latest
-    month in the plan): plan (grey), fact (green if ≥ plan, orange otherwise, with
-    completion %), and a marker at the month-end projection. ``None`` without rows."""
+    month in the plan): plan (grey), fact (green if ≥ plan, orange otherwise), a marker at
+    the month-end projection, and the completion % right of the row's longest bar or marker
+    (never under the marker). Department (and team) rows get their own panel below the
+    managers with its own money axis, so a department's plan (the sum of its managers')
+    does not shrink the managers' bars; every row is :data:`ROW_PX` px high either way.
+    Money in the report currency. ``None`` without rows (table ``plan_fact``)."""
     pf = result.tables["plan_fact"]
     if pf.empty:
         return None
@@ -54,18 +92,21 @@ def plan_fact_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[
     pf = pf[pf["month"] == month]
     if pf.empty:
         return None
-    pf = pf.iloc[::-1]
-    y = [row_label(e, d, labels, lang) for e, d in zip(pf["employee_id"], pf["department_id"])]
-    colors = [PALETTE[2] if f >= p else PALETTE[1] for f, p in zip(pf["fact_amount"], pf["plan_amount"])]
-    text = [f"{c:.0f} %" if pd.notna(c) else "—" for c in pf["completion_pct"]]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=pf["plan_amount"], y=y, orientation="h", name=_t(lang, "plan"), marker_color="#D0D0D0"))
-    fig.add_trace(go.Bar(x=pf["fact_amount"], y=y, orientation="h", name=_t(lang, "fact"), marker_color=colors,
-                         text=text, textposition="outside", width=0.45))
-    proj = pf["projection"].astype(float)
-    fig.add_trace(go.Scatter(x=proj, y=y, mode="markers", name=_t(lang, "projection"),
-                             marker={"symbol": "line-ns-open", "size": 18, "line": {"width": 3}, "color": PALETTE[0]}))
-    fig.update_layout(barmode="overlay", title_text=month, height=max(300, 34 * len(pf) + 140))
+    people = pf[pf["employee_id"].notna()].iloc[::-1]
+    groups = pf[pf["employee_id"].isna()].iloc[::-1]
+    parts = [p for p in (people, groups) if len(p)]
+    height = ROW_PX * len(pf) + 140
+    if len(parts) == 2:
+        gap_px = 70  # the upper panel's money axis labels
+        height += gap_px
+        plot_px = height - 140  # the template's top/bottom margins and the legend
+        fig = make_subplots(rows=2, cols=1, row_heights=[len(people), len(groups)],
+                            vertical_spacing=gap_px / plot_px)
+    else:
+        fig = go.Figure()
+    for i, part in enumerate(parts, start=1):
+        _plan_rows(fig, part, labels, lang, row=i if len(parts) == 2 else None, legend=i == 1)
+    fig.update_layout(barmode="overlay", title_text=month, height=max(300, height))
     return fig
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from b24reports import cli
 from b24reports.errors import StoreNotSynced
 from b24reports.store import Store, check_synced
@@ -78,7 +77,6 @@ def test_pdf_heading_moves_with_its_intro_and_chart(tmp_path):
     import shutil
 
     import nbformat
-
     from b24reports import render
 
     if render.find_chromium() is None or shutil.which("pdftotext") is None:
@@ -195,7 +193,6 @@ def test_plural_forms_ru_en():
 
 def test_more_rows_note_agrees_with_its_number():
     import pandas as pd
-
     from b24reports.views.common import table_html, warnings_html
 
     df = pd.DataFrame({"line": [1, 2, 3]})
@@ -261,7 +258,6 @@ def test_every_report_sheet_name_is_whole_words():
 def test_excel_names_are_the_html_labels(tmp_path):
     import openpyxl
     import pandas as pd
-
     from b24reports import nb, render, reports
     from b24reports.data import Dataset
     from b24reports.views.common import table_html
@@ -305,7 +301,6 @@ def test_month_axis_shows_month_names_keeps_keys_for_the_drill_down():
     from types import SimpleNamespace
 
     import pandas as pd
-
     from b24reports.dashboard import click_target
     from b24reports.views import dynamics, tasks
 

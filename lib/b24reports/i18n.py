@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -230,7 +231,7 @@ def format_date(value: Any, lang: str = DEFAULT_LANG) -> str:
 
 #: short month names for chart axes (ru: three letters without a dot, as users write them)
 _RU_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
-_MONTH_KEY = __import__("re").compile(r"(\d{4})-(\d{2})(-01)?")
+_MONTH_KEY = re.compile(r"(\d{4})-(\d{2})(-01)?")
 
 
 def format_month(value: Any, lang: str = DEFAULT_LANG) -> str:
@@ -458,8 +459,6 @@ _PLAN_LINE = r"(?P<src>.+) line (?P<line>\d+): (?P<err>.+)"
 def translate_plan_error(text: str, lang: str = DEFAULT_LANG) -> str:
     """A plan file's bad-row error (``amount 'abc' is not a number``) in ``lang`` by
     :data:`PLAN_ERROR_PATTERNS`; English and unknown texts are returned unchanged."""
-    import re
-
     for p, tpl in PLAN_ERROR_PATTERNS:
         m = re.fullmatch(p, text.strip(), re.S)
         if m and lang in tpl:
@@ -472,8 +471,6 @@ _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лид
 
 @lru_cache(maxsize=None)
 def _warning_regexes():
-    import re
-
     return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
 
 
@@ -492,8 +489,6 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 if src in args:
                     args[k] = table.get(args[src], args[src])
             return tpl[lang].format(**args)
-    import re
-
     m = re.fullmatch(_PLAN_LINE, text.strip(), re.S)  # a plan file's bad row: "plan.csv line 4: …"
     if m and lang == "ru":
         err = translate_plan_error(m["err"], lang)

@@ -19,7 +19,15 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from .. import columns as _columns
-from ..i18n import format_int, format_number, format_value, plural, t, translate_warning, value_label
+from ..i18n import (
+    format_int,
+    format_number,
+    format_value,
+    plural,
+    t,
+    translate_warning,
+    value_label,
+)
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380

@@ -801,6 +801,7 @@ function whenPlotly(timeoutMs) {
 // so a refilter first redraws what the viewer sees; such a chart is marked data-b24r-stale
 // until drawn, a chart being drawn data-b24r-pending.
 const MARGIN = 200;
+const MAX_WIDTH = 1100;  // px: a chart wider than this reads worse, not better
 const later = (fn) => (window.requestIdleCallback ? window.requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 100));
 const cancelLater = (id) => (window.cancelIdleCallback ? window.cancelIdleCallback(id) : clearTimeout(id));
 export default {
@@ -815,7 +816,8 @@ export default {
     el.dataset.b24rPending = "1";
     const P = await whenPlotly(60000);
     if (!P) { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; return; }
-    let tplSrc = null, tpl = null, next = null, drawing = 0, idle = null, gone = false;
+    let tplSrc = null, tpl = null, next = null, drawing = 0, idle = null, gone = false, avail = 0;
+    const cellWidth = () => el.clientWidth;  // a block as wide as its cell, whatever the chart's size
     const prepare = () => {
       const fig = JSON.parse(model.get("figure") || "{}");
       const src = model.get("template") || "";
@@ -823,7 +825,12 @@ export default {
       const layout = fig.layout || {};
       if (tpl) layout.template = tpl;
       const tl = (tpl && tpl.layout) || {};
-      const w = layout.width || tl.width, h = layout.height || tl.height;
+      let w = layout.width || tl.width;
+      const h = layout.height || tl.height;
+      // figures are built at the print width; on a wider screen a chart takes the cell's width
+      // (up to MAX_WIDTH), so long labels are not cut and the page is not half empty
+      if (!avail) avail = cellWidth();
+      if (w && avail - 16 > w) w = layout.width = Math.min(MAX_WIDTH, avail - 16);
       if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
       return { data: fig.data || [], layout };
     };
@@ -854,12 +861,18 @@ export default {
       if (next !== null && entries.some((e) => e.isIntersecting)) drawNow();
     }, { rootMargin: MARGIN + "px" });
     seen.observe(box);
+    const resized = new ResizeObserver(() => {
+      const a = cellWidth();
+      if (a && Math.abs(a - avail) > 40) { avail = a; update(); }
+    });
+    resized.observe(el);
     update();
     model.on("change:figure", update);
     return () => {
       gone = true;
       model.off("change:figure", update);
       seen.disconnect();
+      resized.disconnect();
       if (idle !== null) cancelLater(idle);
       try { P.purge(gd); } catch (e) { /* gone */ }
     };

@@ -425,3 +425,30 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     changes.clear()
     dash.refresh()                                      # same filters: nothing is sent
     assert changes == []
+
+
+def test_plan_reads_no_period(shell, demo_dataset, demo_as_of, tmp_path):
+    """Plan is anchored on as_of and the plan file's months: its dashboard has no period control,
+    a click on a month does not drill, and its header names no period (funnel's does)."""
+    from b24reports.nb import ReportView
+    from b24reports.plan import demo_plan
+
+    plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
+    spec = reports.get("plan")
+    assert spec.period is False and reports.get("funnel").period is True
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of, "plan": str(plan)})
+    bar = dash.widget()
+    classes = {c for box in bar.children if hasattr(box, "children") for w in box.children for c in w._dom_classes}
+    assert "b24r-f-preset" not in classes and "b24r-f-date_from" not in classes
+    assert "b24r-f-employees" in classes
+    month_click = {"kind": "point", "values": ["2026-03", 5, None, None, None, None, None]}
+    assert dash.click_target_of(month_click) is None
+    dyn = d.Dashboard(reports.get("dynamics"), demo_dataset, {"as_of": demo_as_of})
+    assert dyn.click_target_of(month_click) == ("month", "2026-03-01")  # the same click drills on dynamics
+    shown: list[str] = []
+    for name, d_ in (("plan", dash), ("funnel", d.Dashboard(reports.get("funnel"), demo_dataset, {"as_of": demo_as_of}))):
+        view = ReportView(d_.result, demo_dataset)
+        shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append(data.get("text/html", ""))
+        view.header()
+        assert ("Период:" in "".join(shown)) is (name == "funnel"), name
+        shown.clear()

@@ -500,6 +500,8 @@ class Dashboard:
             vals.extend(v if isinstance(v, list) else [v])
         labels = self.view.labels if self.view is not None else {}
         target = click_target(vals, labels, self.declared)
+        if target is not None and target[0] in ("month", "day") and not self.spec.period:
+            return None  # a report without a period has nothing to drill into
         x = vals[0] if vals else None
         if (target is not None and target[0] == "month" and self.base.get("granularity") == "day"
                 and isinstance(x, str) and len(x) >= 10 and x[7:8] == "-"):
@@ -509,7 +511,8 @@ class Dashboard:
     # ------------------------------------------------------------------ widgets
 
     def widget(self) -> Any:
-        """The filter bar: period preset + dates, one dropdown per declared dimension, chips
+        """The filter bar: period preset + dates (for a report that reads a period,
+        ``ReportSpec.period``), one dropdown per declared dimension, chips
         of the active dimension filters, an Excel button and a status line (``VBox``)."""
         import ipywidgets as w
 
@@ -556,7 +559,8 @@ class Dashboard:
         self._state.add_class("b24r-status")
         self._bridge = ClickBridge()
         self._bridge.on_msg(lambda _w, content, _buffers: self.on_bridge_message(content))
-        bar = w.VBox([self._bridge, plotly_loader(), w.HBox([preset, dfrom, dto], layout=w.Layout(flex_flow="row wrap")),
+        period = [preset, dfrom, dto] if self.spec.period else []  # plan reads no period: no control
+        bar = w.VBox([self._bridge, plotly_loader(), w.HBox(period, layout=w.Layout(flex_flow="row wrap")),
                       w.HBox(dims, layout=w.Layout(flex_flow="row wrap")),
                       w.HBox([self._chips, excel, self._link, self._state], layout=w.Layout(flex_flow="row wrap"))])
         bar.add_class("b24r-filterbar")

@@ -145,12 +145,14 @@ class ReportView:
         self.md("#" * level + " " + (self.text(text) if isinstance(text, Mapping) else text))
 
     def header(self) -> None:
-        """Title, period, as_of, portal, currency and data-quality warnings of the run."""
+        """Title, period (if the report reads one, ``ReportSpec.period``), as_of, portal,
+        currency and data-quality warnings of the run."""
         p = self.params
         self.heading(self.spec.title, 1)
-        period = f"{format_date(p['date_from'], self.lang)} — {format_date(p['date_to'], self.lang)}"
-        facts = [(self.t("period"), period), (self.t("as_of"), format_datetime(p["as_of"], self.lang)),
-                 (self.t("currency"), p["currency"])]
+        facts = [(self.t("as_of"), format_datetime(p["as_of"], self.lang)), (self.t("currency"), p["currency"])]
+        if self.spec.period:  # a report that reads no period (plan) names none
+            period = f"{format_date(p['date_from'], self.lang)} — {format_date(p['date_to'], self.lang)}"
+            facts.insert(0, (self.t("period"), period))
         if self.result.portal:
             facts.append((self.t("portal"), self.result.portal))
         import html as _h

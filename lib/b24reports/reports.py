@@ -500,6 +500,10 @@ class ReportSpec:
     compute: Callable[[Any, Params], Any]
     tables: dict[str, TableSpec]
     check: Callable[[Any, Params], None] | None = None
+    #: whether the report reads the period (``date_from``/``date_to``); ``False`` for a report
+    #: anchored on as_of and its own inputs (plan: the plan file's months, as_of's month): its
+    #: header names no period and its dashboard has no period control
+    period: bool = True
 
     def __post_init__(self):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):

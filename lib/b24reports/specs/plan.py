@@ -39,6 +39,7 @@ def check(ds, params) -> None:
 
 SPEC = ReportSpec(
     name="plan",
+    period=False,  # plan rows carry their months; month to date is as_of's month
     title={"ru": "План продаж и обратная воронка", "en": "Sales plan and the reverse funnel"},
     description={
         "ru": "План из файла против факта выигранных сделок: выполнение, остаток, прогноз на конец месяца и сколько "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import socket
+import ssl
 from email import policy
 
 import pytest
@@ -175,3 +176,72 @@ def test_send_to_a_closed_port_is_retried_then_reported():
     msg = build_message(sender="r@acme.ru", recipients=["a@acme.ru"], subject="s", html_body="<p>x</p>")
     with pytest.raises(DeliveryError, match=rf"via 127.0.0.1:{port} failed after 3 attempt\(s\): ConnectionRefusedError"):
         send_message(msg, settings, env={})
+
+
+class TlsInbox:
+    """aiosmtpd on loopback that requires STARTTLS before AUTH and mail, with a certificate for
+    127.0.0.1 issued by a test CA (trustme); records the logins and messages it got."""
+
+    def __init__(self, cert, user: str, password: str):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages, self.logins, self.tls = [], [], []
+        box = self
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            box.tls.append(session.ssl is not None)
+            login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+            pw = auth_data.password.decode() if isinstance(auth_data.password, bytes) else auth_data.password
+            box.logins.append(login)
+            return AuthResult(success=(login, pw) == (user, password), handled=False)
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                box.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_ctx)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator,
+                                     tls_context=server_ctx, require_starttls=True, auth_require_tls=True)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+def test_starttls_upgrades_before_login_and_checks_the_certificate(tmp_path, monkeypatch):
+    """The default settings (starttls on) upgrade the connection before AUTH; the server's
+    certificate is verified against the system's trust store (here: SSL_CERT_FILE = a test CA),
+    so a server whose certificate is not trusted gets no password and no mail."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    env = {"U": "robot", "P": "pa55word"}
+    msg = build_message(sender="r@acme.ru", recipients=["a@acme.ru"], subject="TLS", html_body="<p>x</p>")
+    with TlsInbox(cert, "robot", "pa55word") as box:
+        settings = SmtpSettings(host="127.0.0.1", port=box.port, sender="r@acme.ru", user_env="U",
+                                password_env="P", retries=1, retry_delay=0, timeout=5)
+        assert settings.starttls is True  # the default
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        assert send_message(msg, settings, env=env) == 1
+        assert (box.logins, box.tls, len(box.messages)) == (["robot"], [True], 1)
+        assert box.messages[0]["Subject"] == "TLS"
+        # a certificate from a CA the client does not trust: refused before any login
+        other = tmp_path / "other.pem"
+        trustme.CA().cert_pem.write_to_path(str(other))
+        monkeypatch.setenv("SSL_CERT_FILE", str(other))
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed") as ei:
+            send_message(msg, settings, env=env)
+        assert "pa55word" not in str(ei.value)
+        assert (box.logins, len(box.messages)) == (["robot"], 1)

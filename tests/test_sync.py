@@ -213,6 +213,10 @@ def test_full_then_incremental_update_insert_delete(tmp_path):
     rep3 = sync(client_for(portal), db, progress=False, id_pass=True)
     assert rep3.deleted["deals"] == 1 and store_deals(db) == portal_deals(portal)
     with open_store(db, read_only=True) as s:
+        # deal 7 is gone from deals; its one version is kept and ends at the portal time the ID pass ran
+        v7 = s.con.execute("SELECT valid_to FROM deal_versions WHERE id = 7").fetchall()
+        assert len(v7) == 1 and v7[0][0] == portal.now
+        assert s.con.execute("SELECT count(*) FROM deal_versions WHERE valid_to IS NULL").fetchall()[0][0] == 120
         v = s.con.execute("SELECT stage_id, valid_to FROM deal_versions WHERE id = 5 ORDER BY valid_from").fetchall()
         assert [x[0] for x in v] == ["NEW", "WON"] and v[0][1] is not None and v[1][1] is None
         runs = s.runs()

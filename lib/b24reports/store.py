@@ -334,6 +334,24 @@ class Store:
             self.con.unregister("_vid")
         return len(rows)
 
+    def close_deal_versions(self, ids: Iterable[int], at: datetime) -> int:
+        """Set ``valid_to`` = ``at`` on the current version (``valid_to`` NULL) of deals ``ids``
+        (deals the portal no longer has, so their last version ends when a sync saw them gone).
+        Returns how many versions were closed."""
+        ids = sorted({int(i) for i in ids})
+        if not ids:
+            return 0
+        df = pd.DataFrame({"id": ids}, dtype="int64")
+        self.con.register("_gone", df)
+        try:
+            n = self.con.execute("SELECT count(*) FROM deal_versions WHERE valid_to IS NULL AND id IN (SELECT id FROM _gone)"
+                                 ).fetchall()[0][0]
+            self.con.execute("UPDATE deal_versions SET valid_to = ? WHERE valid_to IS NULL AND id IN (SELECT id FROM _gone)",
+                             [at])
+        finally:
+            self.con.unregister("_gone")
+        return int(n)
+
     # ------------------------------------------------------------------ portal_info
     def get_info(self, key: str, default: str | None = None) -> str | None:
         """A ``portal_info`` value (portal, timezone, base_currency, telephony)."""

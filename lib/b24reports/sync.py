@@ -318,9 +318,12 @@ class _Sync:
             for raw in self.pages(spec, select=[spec.row_id.upper()]):
                 portal_ids.update(int(r[spec.row_id]) for r in raw)
         gone = self.s.ids(spec.table) - portal_ids
+        now = self.server_now()
         with self.s.transaction():
             self.s.delete_ids(spec.table, gone)
-            self.s.set_state(spec.table, last_full_at=self.server_now())
+            if spec.table == "deals":  # the deal's history stays; its last version ends now
+                self.s.close_deal_versions(gone, now)
+            self.s.set_state(spec.table, last_full_at=now)
         self.deleted[spec.table] = len(gone)
         if gone:
             self.log(f"{spec.table}: deleted {len(gone)} rows the portal no longer has")

@@ -1037,7 +1037,11 @@ def error_card(error: Exception, lang: str = "ru") -> str:
     head = {"ru": "Отчёт не открылся", "en": "The report could not open"}.get(lang, "The report could not open")
     hint = {"ru": "Проверьте параметры ссылки или настройки сервера (b24reports serve --help).",
             "en": "Check the link's parameters or the server's settings (b24reports serve --help)."}.get(lang, "")
-    return (f'<div class="b24r-open-error" style="border:1px solid #c62828;border-radius:6px;padding:10px 14px;'
+    # Voila adds its own generic line ("There was an error when executing cell …") under the card
+    # as a stderr output of the same cell; the card already says what is wrong, so that line hides
+    hide = ('<style>.jp-OutputArea:has(.b24r-open-error) '
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]{display:none}</style>')
+    return (hide + f'<div class="b24r-open-error" style="border:1px solid #c62828;border-radius:6px;padding:10px 14px;'
             f'color:#8e1b1b;background:#fff5f5"><b>{_html.escape(head)}</b><p>{_html.escape(str(error))}</p>'
             f'<p style="color:#555">{_html.escape(hint)}</p></div>')
 

@@ -332,6 +332,12 @@ def test_bad_link_shows_what_is_wrong(page, voila_url: str) -> None:
     card = page.locator(".b24r-open-error")
     card.wait_for(timeout=TIMEOUT_MS)
     assert "99999" in card.inner_text() and "Отчёт не открылся" in card.inner_text()
+    # Voila's own report of the failed cell (a generic line, or the traceback when the server shows
+    # tracebacks) comes after it, in the same output area, and is hidden: the card says it already
+    err = page.locator('.jp-OutputArea:has(.b24r-open-error) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    err.first.wait_for(state="attached", timeout=TIMEOUT_MS)
+    assert "99999" in err.first.inner_text() or "There was an error" in err.first.inner_text()
+    assert not err.first.is_visible()
 
 
 def test_excel_button_downloads_what_is_shown(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:

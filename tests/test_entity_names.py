@@ -29,15 +29,15 @@ def _ds() -> Dataset:
 
 def test_name_maps_per_key_column():
     maps = name_maps(_ds())
-    assert maps["employee_id"] == {3: "Анна Иванова", 4: "#4"}      # no name -> "#id" (common.user_names rule)
+    assert maps["employee_id"] == {3: "Иванова Анна", 4: "#4"}      # surname first; no name -> "#id" (common.user_names rule)
     assert maps["department_id"] == {1: "Продажи"} and maps["group_id"] == {2: "Тендеры"}
     assert maps["pipeline_id"] == {0: "Общая", 2: "Опт"}
     # deal stages of every pipeline in one map; lead statuses (STATUS) apart; DEAL_TYPE nowhere
     assert maps["stage_id"] == {"NEW": "Новая", "C2:NEW": "Новая заявка"}
     assert maps["status_id"] == {"NEW": "Необработан"}
     assert maps["source_id"] == {"WEB": '=HYPERLINK("http://x","y")'}
-    assert lookup_name(maps, "employee_id", 3.0) == "Анна Иванова"
-    assert lookup_name(maps, "employee_id", "3") == "Анна Иванова"
+    assert lookup_name(maps, "employee_id", 3.0) == "Иванова Анна"
+    assert lookup_name(maps, "employee_id", "3") == "Иванова Анна"
     assert lookup_name(maps, "employee_id", 99) is None and lookup_name(maps, "employee_id", None) is None
     assert lookup_name(maps, "amount", 3) is None
 

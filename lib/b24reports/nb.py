@@ -30,6 +30,7 @@ from typing import Any
 from . import reports
 from .errors import BadParameter
 from .i18n import format_date, format_datetime, t
+from .metrics.common import user_names
 from .views import common as vc
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": False}
@@ -114,8 +115,7 @@ class ReportView:
         ds, out = self.dataset, {}
         try:
             u = ds.users
-            out["employee_id"] = {int(i): (" ".join(x for x in (ln, n) if isinstance(x, str) and x).strip() or f"#{int(i)}")
-                                  for i, n, ln in zip(u["id"], u["name"], u["last_name"]) if i is not None}
+            out["employee_id"] = user_names(u)
             out["pipeline_id"] = {int(i): str(n) for i, n in zip(ds.pipelines["id"], ds.pipelines["name"]) if n is not None}
             out["department_id"] = {int(i): str(n) for i, n in zip(ds.departments["id"], ds.departments["name"]) if n is not None}
             out["group_id"] = {int(i): str(n) for i, n in zip(ds.workgroups["id"], ds.workgroups["name"]) if n is not None}

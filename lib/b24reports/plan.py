@@ -364,9 +364,11 @@ def write_plan_template(path: str | Path, users: pd.DataFrame | None = None, dep
         if users is not None:
             us = wb.add_worksheet("employees")
             us.write_row(0, 0, ["employee_id", "name", "active"], head)
-            for i, (uid, n, ln, a) in enumerate(zip(users["id"], users["name"], users["last_name"], users["active"]), start=1):
-                full = " ".join(x for x in (n, ln) if isinstance(x, str) and x.strip())
-                us.write_row(i, 0, [int(uid), full, "yes" if (pd.isna(a) or bool(a)) else "no"])
+            from .metrics.common import user_names
+
+            names = user_names(users)  # surname first, as in the reports
+            for i, (uid, a) in enumerate(zip(users["id"], users["active"]), start=1):
+                us.write_row(i, 0, [int(uid), names[int(uid)], "yes" if (pd.isna(a) or bool(a)) else "no"])
             us.set_column(1, 1, 30)
         if departments is not None:
             dp = wb.add_worksheet("departments")

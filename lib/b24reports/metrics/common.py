@@ -617,10 +617,12 @@ def employee_filter(ds: Dataset, employees: list[int] | None, departments: list[
 
 
 def user_names(users: pd.DataFrame) -> dict[int, str]:
-    """``{user id: "Name Last_name"}`` (falls back to ``#id``)."""
+    """``{user id: "Last_name Name"}`` — surname first, as a Russian staff list reads (falls back
+    to ``#id``). The one definition of a person's name in every output: tables, charts, Excel,
+    the dashboard's employee list and the plan template."""
     out = {}
     for uid, n, ln in zip(users["id"], users["name"], users["last_name"]):
-        full = " ".join(x.strip() for x in (n, ln) if isinstance(x, str) and x.strip())
+        full = " ".join(x.strip() for x in (ln, n) if isinstance(x, str) and x.strip())
         out[int(uid)] = full or f"#{int(uid)}"
     return out
 

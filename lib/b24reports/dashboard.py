@@ -149,11 +149,6 @@ def _isna(v: Any) -> bool:
     return v is None or bool(pd.isna(v))
 
 
-def _name_of_user(name: Any, last_name: Any, uid: int) -> str:
-    s = " ".join(x for x in (last_name, name) if isinstance(x, str) and x).strip()
-    return s or f"#{uid}"
-
-
 def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> dict[str, list[tuple[str, str]]]:
     """Choices of each filter the report declares: ``{param: [(label, value), ...]}``, the
     first item ``(All, "")``. Values are strings as a URL would carry them.
@@ -189,9 +184,11 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
             walk(r, 0)
         out["departments"] = allv + items
     if "employees" in declared:
+        from .metrics.common import user_names
+
         u = dataset.users
-        rows = sorted(((_isna(a) or not bool(a), _name_of_user(n, ln, int(i)), int(i))
-                       for i, a, n, ln in zip(u["id"], u["active"], u["name"], u["last_name"])))
+        names = user_names(u)
+        rows = sorted(((_isna(a) or not bool(a), names[int(i)], int(i)) for i, a in zip(u["id"], u["active"])))
         out["employees"] = allv + [(f"{name} ({ui['dismissed']})" if inactive else name, str(i)) for inactive, name, i in rows]
     if "sources" in declared:
         st = dataset.statuses
@@ -292,6 +289,7 @@ class Dashboard:
         self.generation = 0
         self.last_refilter_s: float | None = None
         self._w: dict[str, Any] = {}
+        self._chip_w: dict[str, Any] = {}
         self._mute = False
         self._open_out: Any = None
         self.drills: list[tuple[dt.date, dt.date, Any]] = []  # periods before each drill-down
@@ -598,28 +596,32 @@ class Dashboard:
     def _render_chips(self) -> None:
         import ipywidgets as w
 
+        def chip(key: str, text: str, tooltip: str, clear: Callable[[], None]) -> Any:
+            # one button per filter, made once and relabelled: a refilter sends a new label, not new widgets
+            b = self._chip_w.get(key)
+            if b is None:
+                b = self._chip_w[key] = w.Button(tooltip=tooltip, layout=w.Layout(width="auto"))
+                b.add_class("b24r-chip")
+                b.add_class(f"b24r-chip-{key}")
+                b.on_click(lambda _b: self._safe(clear))
+            if b.description != text:
+                b.description = text
+            return b
+
+        ui = _UI[self.lang]
         chips = []
         if self.drills:
-            ui = _UI[self.lang]
-            b = w.Button(description=f"{ui['period']}: {self._period_label()} ✕", tooltip=ui["drill_up"],
-                         layout=w.Layout(width="auto"))
-            b.add_class("b24r-chip")
-            b.add_class("b24r-chip-drill")
-            b.on_click(lambda _b: self._safe(lambda: self.set_filter("drill_up", None)))
-            chips.append(b)
+            chips.append(chip("drill", f"{ui['period']}: {self._period_label()} ✕", ui["drill_up"],
+                              lambda: self.set_filter("drill_up", None)))
         for name in DIMENSIONS:
             v = self.filters.get(name)
             dd = self._w.get(name)
             if not v or dd is None:
                 continue
             label = next((lbl for lbl, val in dd.options if val == v), v).strip()
-            b = w.Button(description=f"{dd.description}: {label} ✕", tooltip=_UI[self.lang]["clear"],
-                         layout=w.Layout(width="auto"))
-            b.add_class("b24r-chip")
-            b.add_class(f"b24r-chip-{name}")
-            b.on_click(lambda _b, n=name: self._safe(lambda: self.set_filter(n, None)))
-            chips.append(b)
-        self._chips.children = tuple(chips)
+            chips.append(chip(name, f"{dd.description}: {label} ✕", ui["clear"], lambda n=name: self.set_filter(n, None)))
+        if tuple(chips) != tuple(self._chips.children):
+            self._chips.children = tuple(chips)
 
     def _period_label(self) -> str:
         from .i18n import format_date

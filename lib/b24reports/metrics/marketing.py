@@ -69,7 +69,10 @@ def lead_cohort(
     ``source_id``, ``utm_*``, ``created``, ``title``). Out: the same columns, filtered; empty
     UTM values are ``None``. ``sources`` may hold ``-`` for "not set".
     """
-    x = leads[period.contains(leads["created"]).fillna(False)].copy()
+    keep = period.contains(leads["created"]).fillna(False)
+    if employees is not None:  # before the copy: a manager's leads are a small part of the portal's
+        keep &= leads["employee_id"].isin(list(employees)).fillna(False)
+    x = leads[keep].copy()
     x["source_id"] = _blank(x["source_id"])
     for f in UTM_FIELDS:
         x[f] = _blank(x[f])
@@ -79,8 +82,6 @@ def lead_cohort(
     for f, vals in (("utm_source", utm_source), ("utm_medium", utm_medium), ("utm_campaign", utm_campaign)):
         if vals:
             x = x[x[f].isin(list(vals))]
-    if employees is not None:
-        x = x[x["employee_id"].isin(list(employees)).fillna(False)]
     return x.reset_index(drop=True)
 
 

@@ -403,14 +403,14 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     assert out0.outputs == ()
     shown = out.outputs
     assert len(shown) == 3 and all(d.WIDGET_VIEW in o["data"] for o in shown)
-    md, html, chart = dash.slots[(1, "out", 0)], dash.slots[(1, "out", 1)], dash.slots[(1, "chart", 0)]
+    md, html, chart = dash.slots[(1, "out", 0)], dash.slots[(1, "html", 1)], dash.slots[(1, "chart", 0)]
     team = int(dash.result.tables["managers"]["won_deals"].sum())
-    assert html.outputs[0]["data"]["text/html"] == f"<p class=n>{team}</p>"
+    assert html.html == f"<p class=n>{team}</p>"   # the report's HTML: an HtmlSlot, set in place
     assert md.outputs[0]["data"]["text/markdown"] == "## Менеджеры"
     assert json.loads(chart.figure)["data"][0]["y"] == list(dash.result.tables["managers"]["won_deals"])
     changes: list[str] = []
     md.observe(lambda ch: changes.append("md"), "outputs")
-    html.observe(lambda ch: changes.append("html"), "outputs")
+    html.observe(lambda ch: changes.append("html"), "html")
     chart.observe(lambda ch: changes.append(ch["name"]), ["figure", "template"])
     out.observe(lambda ch: changes.append("cell"), "outputs")
     m = dash.result.tables["managers"].sort_values(["won_deals", "employee_id"], ascending=[False, True])
@@ -419,7 +419,7 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     assert won < team
     assert sorted(changes) == ["figure", "html"]       # no cell re-render, no template, no markdown
     assert out.outputs == shown
-    assert html.outputs[0]["data"]["text/html"] == f"<p class=n>{won}</p>"
+    assert html.html == f"<p class=n>{won}</p>"
     f = json.loads(chart.figure)
     assert (f["data"][0]["x"], f["data"][0]["y"]) == ([str(uid)], [won])
     changes.clear()

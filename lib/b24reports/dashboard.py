@@ -455,8 +455,20 @@ class Dashboard:
         """The n-th display of the cell being captured, moved into an ``Output`` widget of its
         own (made once, updated only when the display changed); returns the display of that
         widget, which stays the same across refilters. Widget displays (chart slots) pass."""
-        if WIDGET_VIEW in item.get("data", {}):
+        data = item.get("data", {})
+        if WIDGET_VIEW in data:
             return item
+        html = data.get("text/html")
+        if isinstance(html, str) and not item.get("metadata"):
+            # the report's own HTML (tables, cards; every CRM value escaped by views.common): set
+            # as is, the page skips the sanitizer an Output runs over every table on each redraw
+            key = (self._slot_at[0], "html", n)
+            slot = self.slots.get(key)
+            if slot is None:
+                slot = self.slots[key] = HtmlSlot(html)
+            elif slot.html != html:
+                slot.html = html
+            return _view_item(slot)
         import ipywidgets as w
 
         key = (self._slot_at[0], "out", n)
@@ -465,7 +477,7 @@ class Dashboard:
             out = self.slots[key] = w.Output()
         if tuple(out.outputs) != (item,):
             out.outputs = (item,)
-        return {"output_type": "display_data", "metadata": {}, "data": out._repr_mimebundle_()}
+        return _view_item(out)
 
     def on_bridge_message(self, content: Mapping[str, Any]) -> None:
         """A click reported by the page (:class:`ClickBridge`): ``{"kind": "point", "values":
@@ -762,6 +774,39 @@ def _bridge_class() -> type:
     return _Bridge
 
 
+_HTML_ESM = r"""
+export default {
+  render({ model, el }) {
+    el.classList.add("b24r-html", "jp-RenderedHTMLCommon", "jp-RenderedHTML");  // the look of an HTML output
+    const show = () => { el.innerHTML = model.get("html"); };
+    show();
+    model.on("change:html", show);
+    return () => model.off("change:html", show);
+  },
+};
+"""
+
+
+@functools.cache
+def _html_class() -> type:
+    import anywidget
+    import traitlets
+
+    class _Html(anywidget.AnyWidget):
+        _esm = _HTML_ESM
+        html = traitlets.Unicode("").tag(sync=True)
+
+    return _Html
+
+
+def HtmlSlot(html: str) -> Any:  # noqa: N802 - a widget factory named as the widget
+    """One live block of the report's own HTML (a table, the headline cards, a note): an
+    ``anywidget`` widget whose ``html`` the page sets as the element's content, replaced in place
+    when it changes. Only for HTML the report layer built with every CRM value escaped
+    (``views.common``), as the static snapshot shows it; scripts in it do not run."""
+    return _html_class()(html=html)
+
+
 def plotly_loader() -> Any:
     """A hidden ``Output`` holding an empty plotly chart (``application/vnd.plotly.v1+json``):
     rendering it makes jupyterlab-plotly load plotly.js, which sets ``window.Plotly`` for the
@@ -935,6 +980,14 @@ def ChartSlot(figure: str, template: str, config: Mapping[str, Any]) -> Any:  # 
 
 #: mime type of a widget's display
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _view_item(widget: Any) -> dict[str, Any]:
+    """The output item that shows ``widget`` (ipywidgets give the mime bundle, anywidget a
+    ``(bundle, metadata)`` pair)."""
+    bundle = widget._repr_mimebundle_()
+    data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+    return {"output_type": "display_data", "metadata": dict(meta or {}), "data": dict(data)}
 
 
 class _Collector:

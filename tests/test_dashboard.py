@@ -452,3 +452,40 @@ def test_plan_reads_no_period(shell, demo_dataset, demo_as_of, tmp_path):
         view.header()
         assert ("Период:" in "".join(shown)) is (name == "funnel"), name
         shown.clear()
+
+
+def test_serve_stops_voila_and_its_kernels_on_sigterm(demo_store, tmp_path):
+    """`kill PID` on `b24reports serve` stops it like Ctrl-C: Voila and its kernels exit too
+    (they used to keep serving the port, orphaned). The plan dashboard's file is named on start."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "b24reports.cli", "serve", "--store", str(demo_store),
+                             "--port", str(port), "--pool-size", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "dashboards:" in line:
+                break
+        assert any("plan dashboard reads:" in x for x in lines), lines
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("voila" in " ".join(c.cmdline()) for c in children)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

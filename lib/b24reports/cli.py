@@ -234,7 +234,9 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
 @click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Landing page language.")
 @click.option("--pool-size", default=1, show_default=True, type=click.IntRange(0, 8), help="Preheated kernels per report.")
 @click.option("--cull-idle", default=900, show_default=True, type=click.IntRange(0), help="Shut idle kernels down after N s.")
-@click.option("--plan", type=click.Path(exists=True, dir_okay=False), help="Plan file for the plan dashboard.")
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False),
+              help="Plan file for the plan dashboard [default: demo_plan.csv next to the store when "
+                   "`b24reports demo` wrote one, else params/plan.csv].")
 @click.option("--param", "param", multiple=True, metavar="NAME=VALUE", help="A report parameter for every dashboard.")
 def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
               param: tuple[str, ...]) -> int:
@@ -242,8 +244,14 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
     from .serve import serve
 
     raw = _parse_kv(param)
+    demo_plan = store.parent / "demo_plan.csv"  # the plan `demo` rendered its plan report with
+    if not plan and "plan" not in raw and demo_plan.exists():
+        plan = str(demo_plan)
     if plan:
         raw["plan"] = str(Path(plan).resolve())
+    from .plan import plan_path
+
+    _echo(f"plan dashboard reads: {raw.get('plan') or plan_path(None)}")
     return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
                  echo=_echo)
 

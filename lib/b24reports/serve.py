@@ -24,6 +24,7 @@ import html
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -194,19 +195,26 @@ class VoilaServer:
 def serve(store: str | os.PathLike, *, port: int = 8866, ip: str = "127.0.0.1", lang: str = "ru",
           pool_size: int = 1, cull_idle_timeout: int = 900, params: dict[str, Any] | None = None,
           echo: Any = print, argv_extra: Sequence[str] = ()) -> int:
-    """Run the dashboard server in the foreground until Ctrl-C; returns the exit code.
+    """Run the dashboard server in the foreground until Ctrl-C or SIGTERM (both stop Voila and its
+    kernels); returns the exit code.
 
     Prints the landing page URL (never the store's webhook: the store holds none).
     """
     srv = VoilaServer(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
                       params=params)
     srv.argv += list(argv_extra)
-    srv.start()
-    echo(f"b24reports dashboards: {srv.url}  (Ctrl-C stops)")
+
+    def stop_on_term(_signum: int, _frame: Any) -> None:  # `kill PID` stops it like Ctrl-C: Voila and its kernels too
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_on_term)
     try:
+        srv.start()
+        echo(f"b24reports dashboards: {srv.url}  (Ctrl-C stops)")
         assert srv.proc is not None
         return srv.proc.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         srv.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -166,6 +166,15 @@ def test_employee_filter_recomputes_team_average():
     assert t["activity_index"].to_dict() == {1: 166.7, 2: 33.3}
 
 
+def test_one_employee_shown_is_no_record_streak():
+    # e4 is on top of the team in Aug, Sep and Oct (test above); shown with e1 he still is, shown
+    # alone there is no one to be ahead of: no record_streak (a click on a manager in the dashboard)
+    two, _ = _table(employees={1, 4})
+    assert "record_streak" in two.set_index("employee_id").loc[4, "flags"]
+    one, _ = _table(employees={4})
+    assert one["flags"].tolist() == [[]]  # alone and without activity he has no index either: not efficient
+
+
 def test_custom_weights_and_bad_weights():
     t, _ = _table(weights={"meeting": 2, "call": 0.5})
     # e1: 0.5×3 + 2×1 + 1×1 + 1×1 = 5.5; e3: 2×6 = 12

@@ -268,7 +268,9 @@ def managers_table(
     t["weighted"] = weighted_activity(t, w)
     t["activity_index"] = activity_index(t["weighted"])
     t["conversion_pct"] = c.pct(t["created_won"], t["created_deals"])
-    streak = record_streak(f, as_of)
+    # a record streak is being on top of a team: with one employee shown (a filter to one manager)
+    # there is no one to be ahead of, so nobody gets the flag
+    streak = record_streak(f, as_of) if len(t) > 1 else set()
     t["flags"], team_mean = manager_flags(t, streak)
     t = t.sort_values(["won_amount", "weighted", "employee_id"], ascending=[False, False, True], kind="stable")
     t = t.reset_index(drop=True)

@@ -44,6 +44,9 @@ def test_plan_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_pa
     assert team["employee_id"] is None and team["mtd_deals"] == sum(r["mtd_deals"] for r in t["mtd_compare"][1:])
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
     assert set(render.xlsx_sheet_names(spec, "ru").values()) <= set(wb.sheetnames)
+    # plan reads no period: its "about" sheet names none (it used to show the default 12 months)
+    about = [str(r[0]) for r in wb[wb.sheetnames[-1]].iter_rows(values_only=True) if r[0]]
+    assert "Отчёт" in about and "Данные на" in about and not any("Период" in a or "Дата с" in a for a in about)
 
 
 def test_plan_missing_file_is_a_clear_error(demo_dataset, demo_as_of, tmp_path):

@@ -273,8 +273,9 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         ws.write_string(0, 1, t("value", lang), hdr)
         rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), res.portal),
                 (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
+        unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
         rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
-                 for k, v in res.params.to_json().items()]
+                 for k, v in res.params.to_json().items() if k not in unread]
         rows += [(t("warnings", lang), translate_warning(w, lang)) for w in res.warnings]
         for i, (k, v) in enumerate(rows, start=1):
             ws.write_string(i, 0, str(k))

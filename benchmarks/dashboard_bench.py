@@ -19,13 +19,13 @@ Figures, per report (issue 7 targets: first paint ≤ 5 s, refilter ≤ 300 ms):
 * ``kernel``: the part of it spent in the kernel (recompute + re-run of the cells), shown
   on the status line.
 
-Measured 2026-11-30 09:20-09:37 UTC (final code of session 3), 2-core shared VM, ``--pool 1
+Measured 2026-11-30 10:00-10:14 UTC (final code of session 3), 2-core shared VM, ``--pool 1
 --runs 5``, refilters to the five employees owning the most deals (per-report figures and the
-run-to-run spread in docs/benchmarks.md). Demo portal (2,500 deals): first paint 2.6-3.3 s;
-refilter median 148-328 ms (kernel 50-160 ms). Benchmark-size portal (100k deals, 1.6 M
-activities): first paint 2.4-3.7 s; refilter median 235-460 ms (kernel 70-250 ms); the 7 preheated
-kernels hold 10.4 GiB. Runs within the same hour varied by up to a third: the quietest gave
-119-288 ms on the demo and 233-317 ms on 100k.
+run-to-run spread in docs/benchmarks.md). Demo portal (2,500 deals): first paint 2.4-3.1 s;
+refilter median 121-283 ms (kernel 50-140 ms): all seven within 300 ms. Benchmark-size portal
+(100k deals, 1.6 M activities): first paint 2.5-3.7 s; refilter median 243-357 ms (kernel
+70-180 ms): funnel, managers and plan above 300 ms; the 7 preheated kernels hold 10.4 GiB. Runs
+within the same hour varied by up to a third.
 """
 
 from __future__ import annotations

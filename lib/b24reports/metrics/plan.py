@@ -277,8 +277,11 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     tables["mtd_compare"] = mtd_compare(won, as_of)
 
     won_window = won[in_lookback(won["won_at"], as_of, lookback)]
-    acts = activity_facts(ds)
-    calls = acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]
+    def calls_window() -> pd.DataFrame:  # every employee's: cached, a refilter only picks its people's rows
+        acts = activity_facts(ds)
+        return acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]
+
+    calls = ds.memo((__name__, "calls_window", as_of, lookback), calls_window)
     if allowed is not None:
         calls = calls[calls["employee_id"].isin(sorted(allowed))]
     created = facts[in_lookback(facts["created"], as_of, lookback)].reset_index(drop=True)

@@ -112,7 +112,10 @@ def activity_counts(acts: pd.DataFrame, short_call_seconds: float = 10) -> pd.Da
     if a.empty:
         return pd.DataFrame({k: pd.Series(dtype="Int64" if k == "employee_id" else "float64" if k == "call_minutes" else "int64") for k in cols})
     col = a["kind"].map(_KIND_TO_COLUMN).fillna("other")
-    counts = pd.crosstab(a["employee_id"], col).reindex(columns=list(COUNT_COLUMNS), fill_value=0)
+    # groupby-size-unstack: the counts pd.crosstab gives, ~2x faster (a dashboard refilter)
+    counts = a.assign(_col=col).groupby(["employee_id", "_col"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(COUNT_COLUMNS), fill_value=0)
+    counts.columns.name = None
     is_call = a["kind"].isin(["call_out", "call_in"])
     dur = a["duration_sec"].where(a["duration_sec"] >= 0)
     call_dur = dur.where(is_call)
@@ -312,7 +315,10 @@ def monthly_activity(
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
     pa = period_activities(acts, period, set(ids))
     pa = pa.assign(month=c.period_key(pa["end_time"], "month"), col=pa["kind"].map(_KIND_TO_COLUMN))
-    cnt = pd.crosstab([pa["employee_id"].astype("int64"), pa["month"]], pa["col"]) if len(pa) else pd.DataFrame()
+    cnt = pd.DataFrame()
+    if len(pa):
+        cnt = pa.assign(_e=pa["employee_id"].astype("int64")).groupby(["_e", "month", "col"]).size().unstack(fill_value=0)
+        cnt.index.names = ["employee_id", "month"]
     cnt = cnt.reindex(index=grid, columns=["calls_out", "calls_in", "meetings", "emails_out", "other"], fill_value=0)
     won = facts[(facts["outcome"] == c.WON) & period.contains(facts["won_at"]).fillna(False)
                 & facts["employee_id"].isin(ids).fillna(False)]

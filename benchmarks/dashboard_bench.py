@@ -24,8 +24,9 @@ Measured 2026-11-30 10:00-10:14 UTC (final code of session 3), 2-core shared VM,
 run-to-run spread in docs/benchmarks.md). Demo portal (2,500 deals): first paint 2.4-3.1 s;
 refilter median 121-283 ms (kernel 50-140 ms): all seven within 300 ms. Benchmark-size portal
 (100k deals, 1.6 M activities): first paint 2.5-3.7 s; refilter median 243-357 ms (kernel
-70-180 ms): funnel, managers and plan above 300 ms; the 7 preheated kernels hold 10.4 GiB. Runs
-within the same hour varied by up to a third.
+70-180 ms): funnel, managers and plan above 300 ms (re-measured after plan's call-window cache:
+plan 254, funnel 315, managers 325 ms); the 7 preheated kernels hold 10.4 GiB. Runs within the
+same hour varied by up to a third.
 """
 
 from __future__ import annotations

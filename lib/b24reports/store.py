@@ -344,10 +344,8 @@ class Store:
         df = pd.DataFrame({"id": ids}, dtype="int64")
         self.con.register("_gone", df)
         try:
-            n = self.con.execute("SELECT count(*) FROM deal_versions WHERE valid_to IS NULL AND id IN (SELECT id FROM _gone)"
-                                 ).fetchall()[0][0]
-            self.con.execute("UPDATE deal_versions SET valid_to = ? WHERE valid_to IS NULL AND id IN (SELECT id FROM _gone)",
-                             [at])
+            n = self.con.execute("UPDATE deal_versions SET valid_to = ? WHERE valid_to IS NULL AND id IN (SELECT id FROM _gone)",
+                                 [at]).fetchall()[0][0]  # DuckDB returns the rows changed
         finally:
             self.con.unregister("_gone")
         return int(n)

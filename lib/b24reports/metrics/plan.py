@@ -38,8 +38,10 @@ import math
 
 import pandas as pd
 
+from ..data import memoized
 from .common import (
     WON,
+    activity_facts,
     in_lookback,
     month_start,
     months_back,
@@ -240,6 +242,14 @@ def required(plan_fact_rows: pd.DataFrame, people: list[set[int]], won_window: p
 # --------------------------------------------------------------------------------------
 
 
+@memoized
+def _calls_window(ds, as_of: pd.Timestamp, lookback: int) -> pd.DataFrame:
+    """Completed outgoing calls (:func:`common.activity_facts` kind ``call_out``) of every
+    employee with END_TIME in the ``lookback``-month window of ``as_of``; cached on the dataset."""
+    acts = activity_facts(ds)
+    return acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]
+
+
 def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
     """Every table of the plan report (canonical ids, unrounded) plus warnings and notes.
 
@@ -248,7 +258,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     Tables: ``plan_fact``, ``mtd_compare``, ``required``, ``required_stages``, ``plan_errors``
     (bad plan rows: ``line``, ``error``). Source: METRICS.md "plan".
     """
-    from .common import activity_facts, deal_facts, deal_reached, employee_filter, lead_facts, stage_order, to_timestamp
+    from .common import deal_facts, deal_reached, employee_filter, lead_facts, stage_order, to_timestamp
 
     from .dynamics import report_tz
 
@@ -277,11 +287,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     tables["mtd_compare"] = mtd_compare(won, as_of)
 
     won_window = won[in_lookback(won["won_at"], as_of, lookback)]
-    def calls_window() -> pd.DataFrame:  # every employee's: cached, a refilter only picks its people's rows
-        acts = activity_facts(ds)
-        return acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]
-
-    calls = ds.memo((__name__, "calls_window", as_of, lookback), calls_window)
+    calls = _calls_window(ds, as_of, lookback)  # every employee's (cached): a refilter picks its people's rows
     if allowed is not None:
         calls = calls[calls["employee_id"].isin(sorted(allowed))]
     created = facts[in_lookback(facts["created"], as_of, lookback)].reset_index(drop=True)

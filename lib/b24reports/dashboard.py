@@ -281,8 +281,9 @@ class Dashboard:
         self.view: Any = None
         self.cells: list[tuple[str, Any]] = []
         # every output of a report cell lives in a slot of its own, keyed (cell, kind, n): a chart
-        # slot per chart (redrawn in place, see show_figure) and an Output per other display (see
-        # _Capture), so a refilter updates only what changed and no cell is re-rendered whole
+        # slot per chart (redrawn in place, see show_figure), an HTML slot per HTML display and an
+        # Output per other display (see _item_slot), so a refilter updates only what changed and
+        # no cell is re-rendered whole
         self.slots: dict[tuple[int, str, int], Any] = {}
         self._slot_at: tuple[int, int] = (0, 0)
         self.replaying = False
@@ -442,19 +443,24 @@ class Dashboard:
         cell, n = self._slot_at
         self._slot_at = (cell, n + 1)
         figure, template = figure_json(fig)
-        cfg = dict(config)
-        slot = self.slots.get((cell, "chart", n))
-        if slot is None:
-            slot = self.slots[(cell, "chart", n)] = ChartSlot(figure, template, cfg)
-        else:
-            with slot.hold_sync():
-                slot.figure, slot.template, slot.config = figure, template, cfg
+        slot = self._slot("chart", n, lambda: ChartSlot(figure, template, config))
+        with slot.hold_sync():  # traitlets send a value only when it changed
+            slot.figure, slot.template, slot.config = figure, template, dict(config)
         display(slot)
 
+    def _slot(self, kind: str, n: int, make: Callable[[], Any]) -> Any:
+        """The widget of the n-th ``kind`` output of the cell being run, made by ``make()`` the
+        first time; the same widget on every refilter (:attr:`slots`)."""
+        key = (self._slot_at[0], kind, n)
+        if key not in self.slots:
+            self.slots[key] = make()
+        return self.slots[key]
+
     def _item_slot(self, n: int, item: dict[str, Any]) -> dict[str, Any]:
-        """The n-th display of the cell being captured, moved into an ``Output`` widget of its
-        own (made once, updated only when the display changed); returns the display of that
-        widget, which stays the same across refilters. Widget displays (chart slots) pass."""
+        """The n-th display of the cell being captured, moved into a widget of its own: an
+        :func:`HtmlSlot` for the report's HTML, an ``Output`` for anything else (made once,
+        updated only when the display changed); returns the display of that widget, which stays
+        the same across refilters. Widget displays (chart slots) pass."""
         data = item.get("data", {})
         if WIDGET_VIEW in data:
             return item
@@ -462,19 +468,12 @@ class Dashboard:
         if isinstance(html, str) and not item.get("metadata"):
             # the report's own HTML (tables, cards; every CRM value escaped by views.common): set
             # as is, the page skips the sanitizer an Output runs over every table on each redraw
-            key = (self._slot_at[0], "html", n)
-            slot = self.slots.get(key)
-            if slot is None:
-                slot = self.slots[key] = HtmlSlot(html)
-            elif slot.html != html:
-                slot.html = html
+            slot = self._slot("html", n, lambda: HtmlSlot(html))
+            slot.html = html  # sent only when it changed
             return _view_item(slot)
         import ipywidgets as w
 
-        key = (self._slot_at[0], "out", n)
-        out = self.slots.get(key)
-        if out is None:
-            out = self.slots[key] = w.Output()
+        out = self._slot("out", n, w.Output)
         if tuple(out.outputs) != (item,):
             out.outputs = (item,)
         return _view_item(out)
@@ -940,13 +939,10 @@ def figure_json(fig: Any) -> tuple[str, str]:
     valid already, so nothing is lost by not validating again)."""
     import plotly.io as pio
 
-    lay = getattr(fig, "_layout", None)
-    if not isinstance(lay, dict) or not isinstance(getattr(fig, "_data", None), list):  # not a plotly Figure's internals
-        d = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
-        lay = d.get("layout", {})
-        data = d.get("data", [])
-    else:
-        data = fig._data
+    lay, data = getattr(fig, "_layout", None), getattr(fig, "_data", None)
+    if not isinstance(lay, dict) or not isinstance(data, list):  # another plotly version's internals
+        d = fig.to_plotly_json()
+        lay, data = d.get("layout", {}), d.get("data", [])
     template = lay.get("template")
     figure = pio.json.to_json_plotly({"data": data, "layout": {k: v for k, v in lay.items() if k != "template"}})
     return figure, ("" if template is None else pio.json.to_json_plotly(template))

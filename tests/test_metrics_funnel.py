@@ -276,3 +276,29 @@ def test_report_timezone_moves_period_bounds():
     # a UTC+10 report: deal 8 is created 02-01 06:59:59 local → out of January
     tables, _ = f.funnel_tables(ds(), timezone=_dt.timezone(_dt.timedelta(hours=10)), **JAN)
     assert 8 not in set(tables["deals"]["id"])
+
+
+def test_deal_visits_is_stage_visits_of_any_subset(demo_dataset, demo_as_of):
+    """The cached visits of every deal, picked by id, equal stage_visits computed on the subset
+    itself (same rows, same order), and follow the zone of as_of even for the same instant."""
+    from b24reports.metrics import common as c
+
+    as_of = c.to_timestamp(demo_as_of, demo_dataset.timezone)
+    facts, _ = c.deal_facts(demo_dataset, as_of)
+    sub = facts[(facts["employee_id"] == facts["employee_id"].iloc[0]) | (facts["outcome"] == c.OPEN)].iloc[::3]
+    stages = c.stage_order(demo_dataset.statuses, None)
+    want = f.stage_visits(sub, demo_dataset.deal_stage_history, stages, as_of)
+    got = f.deal_visits(demo_dataset, sub, as_of)
+    assert len(sub) > 50 and len(want) > len(sub)
+    pd.testing.assert_frame_equal(got, want)
+    utc = f.deal_visits(demo_dataset, sub, as_of.tz_convert("UTC"))
+    assert str(utc["start"].dt.tz) == "UTC" and utc["start"].tolist() == want["start"].tolist()
+    assert f.deal_visits(demo_dataset, sub.iloc[:0], as_of).empty
+
+
+def test_pipeline_stages_cached_per_pipeline_set(demo_dataset):
+    from b24reports.metrics import common as c
+
+    pd.testing.assert_frame_equal(c.pipeline_stages(demo_dataset, [1]), c.stage_order(demo_dataset.statuses, [1]))
+    pd.testing.assert_frame_equal(c.pipeline_stages(demo_dataset, None), c.stage_order(demo_dataset.statuses, None))
+    assert c.pipeline_stages(demo_dataset, [1, 0]).equals(c.pipeline_stages(demo_dataset, (0, 1)))

@@ -83,6 +83,15 @@ def test_deals_by_amount_open_first(hand_tables):
     assert v.deals_by_amount(hand_tables["deals"])["id"].tolist() == [4, 9, 3, 5, 1, 2, 8, 10]
 
 
+def test_deals_by_amount_ties_by_id_and_missing_amount_last():
+    import pandas as pd
+
+    # all open: 5 (ids 2 and 7, by id), then 1, then the deal without an amount; closed 9 after them
+    d = pd.DataFrame({"id": [7, 3, 2, 4, 9], "amount": [5.0, None, 5.0, 1.0, 100.0],
+                      "closed_at": pd.to_datetime([None, None, None, None, "2026-01-02"])})
+    assert v.deals_by_amount(d)["id"].tolist() == [2, 7, 4, 3, 9]
+
+
 def test_views_on_empty_tables_give_none():
     tables, _ = m.funnel_tables(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=JAN["as_of"])
     assert v.pipelines_of(tables["stages"]) == []

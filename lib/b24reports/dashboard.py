@@ -195,9 +195,9 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
         src = st[st["entity_id"].astype(str) == "SOURCE"].sort_values(["sort", "status_id"], na_position="last")
         out["sources"] = allv + [(str(n), str(c)) for c, n in zip(src["status_id"], src["name"])] + [(ui["not_set"], "-")]
     if "stages" in declared:
-        from .metrics.common import stage_order
+        from .metrics.common import pipeline_stages
 
-        st = stage_order(dataset.statuses)
+        st = pipeline_stages(dataset)
         pnames = dict(zip(dataset.pipelines["id"], dataset.pipelines["name"]))
         many = st["pipeline_id"].nunique() > 1
         out["stages"] = allv + [((f"{pnames.get(p, p)} · {n}" if many else str(n)), str(sid))

@@ -315,6 +315,18 @@ def stage_order(statuses: pd.DataFrame, pipelines: list[int] | None = None) -> p
     return out[cols].reset_index(drop=True)
 
 
+def pipeline_stages(ds: Dataset, pipelines: list[int] | tuple[int, ...] | None = None) -> pd.DataFrame:
+    """:func:`stage_order` of ``ds.statuses`` for ``pipelines`` (CATEGORY_ID list; None or
+    empty = all), cached on the dataset (``Dataset.memo``): the stage list is the same for every
+    filter of a live dashboard. Same columns as :func:`stage_order`."""
+    return _pipeline_stages(ds, tuple(sorted({int(p) for p in pipelines or ()})))
+
+
+@memoized
+def _pipeline_stages(ds: Dataset, pipelines: tuple[int, ...]) -> pd.DataFrame:
+    return stage_order(ds.statuses, list(pipelines) or None)
+
+
 def lead_status_semantics(statuses: pd.DataFrame) -> dict[str, str]:
     """``{STATUS_ID: 'P'|'S'|'F'}`` for lead statuses (ENTITY_ID ``STATUS``)."""
     st = statuses[statuses["entity_id"] == "STATUS"]
@@ -685,17 +697,20 @@ def stage_reach(facts: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) -
     reached/deals) and ``conversion_to_won`` (won/reached(k)) as unrounded fractions 0–1
     (NaN on a zero denominator). Source: METRICS.md "funnel" stages.
     """
-    path = stages.dropna(subset=["path_index"]).copy()
+    path = stages.dropna(subset=["path_index"])
+    pipe = facts["pipeline_id"].to_numpy(dtype="float64", na_value=np.nan)
+    r_all = reached.to_numpy(dtype="float64", na_value=np.nan)  # NaN never compares >= k
+    won_all = (facts["outcome"] == WON).to_numpy(dtype=bool, na_value=False)
     rows = []
     for pid, g in path.groupby("pipeline_id", sort=True):
-        in_pipe = facts["pipeline_id"] == pid
+        in_pipe = pipe == pid
         n = int(in_pipe.sum())
-        r = reached[in_pipe]
-        won = facts.loc[in_pipe, "outcome"] == WON
+        r, won = r_all[in_pipe], won_all[in_pipe]
         prev = n
         for sid, k in zip(g["stage_id"], g["path_index"].astype(int)):
-            reached_k = int((r >= k).sum())
-            won_k = int(((r >= k) & won).sum())
+            at_k = r >= k
+            reached_k = int(at_k.sum())
+            won_k = int((at_k & won).sum())
             rows.append(
                 {
                     "pipeline_id": int(pid),

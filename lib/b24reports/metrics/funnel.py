@@ -40,7 +40,7 @@ import datetime as dt
 
 import pandas as pd
 
-from ..data import Dataset
+from ..data import Dataset, memoized
 from ..errors import BadParameter
 from . import common as c
 
@@ -94,27 +94,28 @@ def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) 
     reach = c.stage_reach(deals, reached, st)
     # the denominator of conversion_from_prev: reached(k−1), for the first stage the cohort deals
     reach["prev"] = reach.groupby("pipeline_id")["reached"].shift(1).fillna(reach["deals"])
-    reach = reach.set_index(["pipeline_id", "stage_id"])
-    now = deals.groupby(["pipeline_id", "stage_id"]).agg(current_deals=("id", "size"), current_amount=("amount", "sum"))
+    path = {(int(p), sid): (int(r), int(pr), int(w))
+            for p, sid, r, pr, w in zip(reach["pipeline_id"], reach["stage_id"], reach["reached"], reach["prev"], reach["won"])}
+    g = deals.groupby(["pipeline_id", "stage_id"]).agg(current_deals=("id", "size"), current_amount=("amount", "sum"))
+    now = {(int(p), sid): (int(n), float(a)) for (p, sid), n, a in zip(g.index, g["current_deals"], g["current_amount"])}
     rows = []
     for pid in pipes:
-        known = st[st["pipeline_id"] == pid]
-        extra = sorted(set(deals.loc[deals["pipeline_id"] == pid, "stage_id"].dropna()) - set(known["stage_id"]))
-        for sid in [*known["stage_id"], *extra]:
-            key = (pid, sid)
-            on_path = key in reach.index
-            r = reach.loc[key] if on_path else None
-            n, amt = (now.loc[key, "current_deals"], now.loc[key, "current_amount"]) if key in now.index else (0, 0.0)
+        known = st.loc[st["pipeline_id"] == pid, "stage_id"].tolist()
+        extra = sorted({s for (p, s) in now if p == pid} - set(known))
+        for sid in [*known, *extra]:
+            n, amt = now.get((pid, sid), (0, 0.0))
+            reached_k, prev, won = path.get((pid, sid), (None, None, None))
+            on_path = reached_k is not None
             rows.append(
                 {
                     "pipeline_id": pid,
                     "stage_id": sid,
-                    "current_deals": int(n),
-                    "current_amount": round(float(amt), 2),
-                    "reached": int(r["reached"]) if on_path else None,
+                    "current_deals": n,
+                    "current_amount": round(amt, 2),
+                    "reached": reached_k,
                     # from the counts, with the shared rounding and zero-denominator rule
-                    "conversion_from_prev_pct": c.pct(int(r["reached"]), int(r["prev"])) if on_path else None,
-                    "conversion_to_won_pct": c.pct(int(r["won"]), int(r["reached"])) if on_path else None,
+                    "conversion_from_prev_pct": c.pct(reached_k, prev) if on_path else None,
+                    "conversion_to_won_pct": c.pct(won, reached_k) if on_path else None,
                 }
             )
     return _frame(rows, STAGES_COLUMNS, ints=["pipeline_id", "current_deals", "reached"])
@@ -259,6 +260,22 @@ def stage_visits(
     return v[["deal_id", "pipeline_id", "stage_id", "start", "end", "days"]].reset_index(drop=True)
 
 
+def deal_visits(ds: Dataset, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`stage_visits` of ``deals`` (rows of :func:`common.deal_facts` for this ``as_of``,
+    any subset), from the visits of every deal, computed once per dataset and as_of and cached
+    (``Dataset.memo``): a deal's visits depend only on its own history, stage and outcome, so a
+    refilter only picks rows. Same columns and row order as :func:`stage_visits`; ``pipeline_id``
+    is the stage's pipeline among all of the portal's."""
+    every = _visits_of_every_deal(ds, as_of, str(as_of.tz))  # equal instants in other zones differ
+    return every[every["deal_id"].isin(deals["id"].to_numpy(dtype="int64"))].reset_index(drop=True)
+
+
+@memoized
+def _visits_of_every_deal(ds: Dataset, as_of: pd.Timestamp, zone: str) -> pd.DataFrame:
+    facts, _ = c.deal_facts(ds, as_of)
+    return stage_visits(facts, ds.deal_stage_history, c.pipeline_stages(ds), as_of)
+
+
 def time_in_stage_table(visits: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
     """Table ``time_in_stage``: per progress stage, mean days a visit lasted.
 
@@ -314,13 +331,13 @@ def funnel_tables(
     tz = timezone or ds.timezone
     as_of = c.to_timestamp(as_of, tz)
     facts, _ = c.deal_facts(ds, as_of, currency, tz=tz)
-    stages = c.stage_order(ds.statuses, pipelines or None)
+    stages = c.pipeline_stages(ds, pipelines)
     allowed = c.employee_filter(ds, employees, departments)
     deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)
     if stage_ids:
         deals = deals[deals["stage_id"].isin(list(stage_ids))].reset_index(drop=True)
     reached = c.deal_reached(ds, deals, as_of)
-    visits = stage_visits(deals, ds.deal_stage_history, stages, as_of)
+    visits = deal_visits(ds, deals, as_of)
     tables = {
         "stages": stages_table(deals, reached, stages),
         "managers": managers_table(deals),
@@ -351,5 +368,5 @@ def _frame(rows: list[dict], columns: list[str], ints: list[str]) -> pd.DataFram
 
 __all__ = [
     "TABLES", "cohort", "stages_table", "managers_table", "manager_stages_table", "deals_table",
-    "stage_visits", "time_in_stage_table", "funnel_tables", "unknown_stage_warnings",
+    "stage_visits", "deal_visits", "time_in_stage_table", "funnel_tables", "unknown_stage_warnings",
 ]

@@ -47,7 +47,7 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
 def check(ds: Dataset, params: Params) -> None:
     """``stages`` must be deal stages of the portal (crm.status.list ENTITY_ID DEAL_STAGE*):
     else ``BadParameter('stages', …)``."""
-    known = set(c.stage_order(ds.statuses)["stage_id"].astype(str))
+    known = set(c.pipeline_stages(ds)["stage_id"].astype(str))
     unknown = [s for s in params.stages if s not in known]
     if unknown:
         raise BadParameter("stages", ",".join(unknown), "not a deal stage of the portal (crm.status.list DEAL_STAGE)")

@@ -119,13 +119,14 @@ def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pi
         return None
     order = [s for s in stages.loc[stages["pipeline_id"] == pipeline_id, "stage_id"]]
     order += [s for s in dict.fromkeys(ms["stage_id"]) if s not in order]
-    grid = ms.pivot_table(index="employee_id", columns="stage_id", values="current_deals", aggfunc="sum", fill_value=0)
+    grid = ms.groupby(["employee_id", "stage_id"])["current_deals"].sum().unstack(fill_value=0)
     grid = grid.reindex(columns=order, fill_value=0)
     emp = list(grid.index)
     z = grid.to_numpy(dtype=float).tolist()
     # the color scale follows the open stages (where deals pile up); won/lost cells saturate
     st = stages[stages["pipeline_id"] == pipeline_id]
-    open_cols = [s for s, r in zip(st["stage_id"], st["reached"]) if pd.notna(r) and s not in won_stages(stages)]
+    won = won_stages(stages)
+    open_cols = [s for s, r in zip(st["stage_id"], st["reached"]) if pd.notna(r) and s not in won]
     zmax = float(grid[open_cols].to_numpy().max()) if open_cols and len(grid) else 0.0
     fig = go.Figure(go.Heatmap(
         z=z, x=[_name(labels, "stage_id", s) for s in order], y=[_name(labels, "employee_id", int(e)) for e in emp],
@@ -212,5 +213,9 @@ def deals_by_amount(deals: pd.DataFrame) -> pd.DataFrame:
     head of sales scans: biggest open deals on top)."""
     if deals.empty:
         return deals
-    key = deals["closed_at"].notna().astype(int)
-    return deals.assign(_k=key).sort_values(["_k", "amount", "id"], ascending=[True, False, True], kind="stable").drop(columns="_k")
+    # np.lexsort: the last key is the primary one; NaN amounts sort last as in sort_values
+    amount = deals["amount"].to_numpy(dtype="float64", na_value=np.nan)
+    order = np.lexsort((deals["id"].to_numpy(dtype="float64", na_value=np.inf),
+                        np.where(np.isnan(amount), np.inf, -amount),
+                        deals["closed_at"].notna().to_numpy()))
+    return deals.take(order)

@@ -218,3 +218,25 @@ def test_monthly_activity_dynamics():
     assert bm.loc[(4, "2026-09"), ["touches", "won_amount"]].tolist() == [0, 200.0]
     assert bm.loc[(4, "2026-10"), ["touches", "won_amount"]].tolist() == [0, 3000.0]
     assert len(bm) == 4
+
+
+@pytest.mark.parametrize("pick", ["all", "one", "several"])
+def test_report_tables_from_cached_aggregates_equal_direct_tables(demo_dataset, demo_as_of, pick):
+    """report_tables aggregates every employee's activities once (cached) and picks rows; that
+    must give exactly what managers_table / monthly_activity compute on the filtered activities."""
+    ds = demo_dataset
+    as_of = c.to_timestamp(demo_as_of, ds.timezone)
+    period = c.Period(dt.date(2026, 6, 1), dt.date(2026, 11, 30), ds.timezone)
+    facts, _ = c.deal_facts(ds, as_of, tz=ds.timezone)
+    ids = facts["employee_id"].dropna().astype(int).value_counts().index.tolist()
+    employees = {"all": None, "one": {ids[0]}, "several": set(ids[1:4]) | {999_999}}[pick]
+    tables, _, notes = m.report_tables(ds, period, as_of, employees=employees, short_call_seconds=15)
+    acts = c.activity_facts(ds)
+    acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
+    want, want_notes = m.managers_table(acts, facts, period, as_of, employees=employees, short_call_seconds=15)
+    pd.testing.assert_frame_equal(tables["managers"], want)
+    assert notes["duration_sources"] == want_notes["duration_sources"] and sum(notes["duration_sources"].values()) > 0
+    assert notes["team_mean_won_amount"] == want_notes["team_mean_won_amount"]
+    by_month = m.monthly_activity(acts, facts, period, want["employee_id"].tolist())
+    pd.testing.assert_frame_equal(tables["by_month"], by_month)
+    assert len(want) == {"all": len(want), "one": 1, "several": 3}[pick] and tables["by_month"]["touches"].sum() > 0

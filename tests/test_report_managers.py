@@ -6,7 +6,7 @@ import json
 import openpyxl
 import pytest
 
-from b24reports import reports, render
+from b24reports import render, reports
 from b24reports.errors import BadParameter
 
 GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
@@ -75,3 +75,30 @@ def test_employee_filter_gives_the_employees_own_rows(demo_dataset, demo_as_of):
         tm = team.tables["by_month"]
         assert bm.reset_index(drop=True)[counts[:6]].equals(
             tm[tm["employee_id"].isin(pick)].reset_index(drop=True)[counts[:6]])
+
+
+def test_views_scatter_guides_and_monthly_heatmap():
+    """Hand-made tables: the scatter has dotted guides at index 80 and 120 and the team mean as a
+    dashed line labelled with it; the heatmap is employee × month of ``weighted``."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.views import managers as v
+
+    managers = pd.DataFrame({"employee_id": pd.array([1, 2], dtype="Int64"), "activity_index": [150.0, 50.0],
+                             "won_amount": [100.0, 2000.0], "flags": [["busy_no_result"], ["efficient"]]})
+    by_month = pd.DataFrame({"month": ["2026-10", "2026-09", "2026-10", "2026-09"],
+                             "employee_id": pd.array([2, 2, 1, 1], dtype="Int64"),
+                             "weighted": [4.0, 3.0, 2.0, 1.0], "won_amount": [0.0, 2000.0, 100.0, 0.0]})
+    res = SimpleNamespace(tables={"managers": managers, "by_month": by_month}, params={"currency": "RUB"},
+                          notes={"team_mean_won_amount": 1050.0})
+    fig = v.activity_vs_result(res, "ru", {1: "Иванов Иван", 2: "Петров Пётр"})
+    lines = [(s.x0, s.x1, s.y0, s.y1, s.line.dash) for s in fig.layout.shapes]
+    assert lines == [(80, 80, 0, 1, "dot"), (120, 120, 0, 1, "dot"), (0, 1, 1050.0, 1050.0, "dash")]
+    (note,) = fig.layout.annotations
+    assert note.y == 1050.0 and "1\u00a0050" in note.text
+    hm = v.monthly_heatmap(res, "ru", {1: "Иванов Иван", 2: "Петров Пётр"})
+    assert list(hm.data[0].y) == ["Иванов Иван", "Петров Пётр"]
+    assert [list(r) for r in hm.data[0].z] == [[1.0, 2.0], [3.0, 4.0]]
+    assert [list(r) for r in hm.data[0].customdata] == [[0.0, 100.0], [2000.0, 0.0]]

@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from ..data import memoized
@@ -174,8 +173,8 @@ def deal_results(facts: pd.DataFrame, period: c.Period) -> pd.DataFrame:
     won = f[(f["outcome"] == c.WON) & period.contains(f["won_at"]).fillna(False)]
     created = f[period.contains(f["created"]).fillna(False)]
     g_won = won.groupby("employee_id").agg(won_deals=("id", "size"), won_amount=("amount", "sum"))
-    g_cr = created.groupby("employee_id").agg(created_deals=("id", "size"),
-                                              created_won=("outcome", lambda s: int((s == c.WON).sum())))
+    g_cr = created.assign(_won=created["outcome"] == c.WON).groupby("employee_id").agg(
+        created_deals=("id", "size"), created_won=("_won", "sum"))
     out = g_won.join(g_cr, how="outer").fillna(0)
     out.index.name = "employee_id"
     out = out.reset_index()
@@ -256,9 +255,52 @@ def managers_table(
     ``conversion_pct`` 1 decimal or None; ``flags`` lists) and notes ``{"team_mean_won_amount",
     "team_mean_weighted", "duration_sources": {"telephony": n, "activity": n, "none": n}}``.
     """
-    w = parse_weights(weights)
     pa = period_activities(acts, period, employees)
-    counts = activity_counts(pa, short_call_seconds)
+    return managers_from_counts(activity_counts(pa, short_call_seconds), call_duration_sources(pa), facts, period,
+                                as_of, employees=employees, weights=weights)
+
+
+def call_duration_sources(acts: pd.DataFrame) -> pd.DataFrame:
+    """Calls per employee by where their duration comes from.
+
+    In: :func:`period_activities` rows (``employee_id``, ``kind``, ``duration_source``). Out, one
+    row per ``employee_id`` (Int64; <NA> for calls without RESPONSIBLE_ID) having a call:
+    ``telephony``, ``activity``, ``none`` (int counts; ``none`` = no usable duration).
+    """
+    calls = acts[acts["kind"].isin(["call_out", "call_in"])]
+    src = calls["duration_source"].astype(object).where(calls["duration_source"].notna(), "none")
+    g = pd.DataFrame({"employee_id": calls["employee_id"].astype("Int64"), "src": src}).groupby(
+        ["employee_id", "src"], dropna=False).size().unstack(fill_value=0)
+    g = g.reindex(columns=list(DURATION_SOURCES), fill_value=0).astype("int64")
+    g.columns.name = None
+    return g.reset_index()
+
+
+#: Where a call's duration comes from (``activity_facts`` ``duration_source``; ``none`` = unknown).
+DURATION_SOURCES = ("telephony", "activity", "none")
+
+
+def managers_from_counts(
+    counts: pd.DataFrame,
+    sources: pd.DataFrame,
+    facts: pd.DataFrame,
+    period: c.Period,
+    as_of: pd.Timestamp,
+    *,
+    employees: set[int] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """:func:`managers_table` from per-employee activity aggregates: ``counts``
+    (:func:`activity_counts`) and ``sources`` (:func:`call_duration_sources`) of the period's
+    activities, of any set of employees that includes the ones shown (rows of others are left
+    out here), so the aggregates of every employee can be computed once and reused by every
+    filter. Other inputs and the output as :func:`managers_table`.
+    """
+    w = parse_weights(weights)
+    if employees is not None:
+        keep = sorted(int(e) for e in employees)
+        counts = counts[counts["employee_id"].isin(keep).fillna(False)]
+        sources = sources[sources["employee_id"].isin(keep).fillna(False)]
     f = facts if employees is None else facts[facts["employee_id"].isin(list(employees)).fillna(False)]
     res = deal_results(f, period)
     t = counts.merge(res, on="employee_id", how="outer")
@@ -278,13 +320,11 @@ def managers_table(
     t["flags"], team_mean = manager_flags(t, streak)
     t = t.sort_values(["won_amount", "weighted", "employee_id"], ascending=[False, False, True], kind="stable")
     t = t.reset_index(drop=True)
-    calls = pa[pa["kind"].isin(["call_out", "call_in"])]
-    src = calls["duration_source"].fillna("none").value_counts().to_dict()
     active = t[t["weighted"] > 0]
     notes = {
         "team_mean_won_amount": team_mean,
         "team_mean_weighted": float(active["weighted"].mean()) if len(active) else None,
-        "duration_sources": {k: int(src.get(k, 0)) for k in ("telephony", "activity", "none")},
+        "duration_sources": {k: int(sources[k].sum()) for k in DURATION_SOURCES},
         "weights": w,
     }
     return t[[*MANAGER_COLUMNS, "calls", "created_won"]], notes
@@ -306,21 +346,48 @@ def monthly_activity(
     ``calls_out``, ``calls_in``, ``meetings``, ``emails_out``, ``other``, ``touches``,
     ``weighted``, ``won_deals``, ``won_amount``.
     """
+    ids = {int(e) for e in employee_ids}
+    return monthly_from_counts(month_counts(period_activities(acts, period, ids)), facts, period, ids, weights)
+
+
+#: Count columns of table ``by_month``.
+MONTH_COUNT_COLUMNS = ["calls_out", "calls_in", "meetings", "emails_out", "other"]
+
+
+def month_counts(acts: pd.DataFrame) -> pd.DataFrame:
+    """Activity counts per employee and month.
+
+    In: :func:`period_activities` rows (``employee_id``, ``kind``, ``end_time`` in the report's
+    zone). Out: frame indexed by (``employee_id`` int, ``month`` ``YYYY-MM`` of END_TIME) with
+    :data:`MONTH_COUNT_COLUMNS` (int counts), only pairs holding an activity; activities
+    without RESPONSIBLE_ID are left out.
+    """
+    a = acts[acts["employee_id"].notna()]
+    cnt = pd.DataFrame({"employee_id": a["employee_id"].astype("int64"), "month": c.period_key(a["end_time"], "month"),
+                        "col": a["kind"].map(_KIND_TO_COLUMN)}).groupby(["employee_id", "month", "col"]).size()
+    cnt = cnt.unstack(fill_value=0).reindex(columns=MONTH_COUNT_COLUMNS, fill_value=0).astype("int64")
+    cnt.columns.name = None
+    return cnt
+
+
+def monthly_from_counts(
+    counts: pd.DataFrame,
+    facts: pd.DataFrame,
+    period: c.Period,
+    employee_ids: Iterable[int],
+    weights: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """:func:`monthly_activity` from :func:`month_counts` of the period's activities of any set
+    of employees that includes ``employee_ids`` (others are left out), so the counts of every
+    employee can be computed once and reused by every filter. Output as :func:`monthly_activity`."""
     w = parse_weights(weights)
     ids = sorted({int(e) for e in employee_ids})
     months = c.period_buckets(period.date_from, period.date_to, "month")
-    cols = ["month", "employee_id", "calls_out", "calls_in", "meetings", "emails_out", "other", "touches",
-            "weighted", "won_deals", "won_amount"]
-    grid = pd.MultiIndex.from_product([ids, months], names=["employee_id", "month"])
+    cols = ["month", "employee_id", *MONTH_COUNT_COLUMNS, "touches", "weighted", "won_deals", "won_amount"]
     if not ids:
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
-    pa = period_activities(acts, period, set(ids))
-    pa = pa.assign(month=c.period_key(pa["end_time"], "month"), col=pa["kind"].map(_KIND_TO_COLUMN))
-    cnt = pd.DataFrame()
-    if len(pa):
-        cnt = pa.assign(_e=pa["employee_id"].astype("int64")).groupby(["_e", "month", "col"]).size().unstack(fill_value=0)
-        cnt.index.names = ["employee_id", "month"]
-    cnt = cnt.reindex(index=grid, columns=["calls_out", "calls_in", "meetings", "emails_out", "other"], fill_value=0)
+    grid = pd.MultiIndex.from_product([ids, months], names=["employee_id", "month"])
+    cnt = counts.reindex(index=grid, columns=MONTH_COUNT_COLUMNS, fill_value=0)
     won = facts[(facts["outcome"] == c.WON) & period.contains(facts["won_at"]).fillna(False)
                 & facts["employee_id"].isin(ids).fillna(False)]
     won = won.assign(month=c.period_key(won["won_at"], "month"), employee_id=won["employee_id"].astype("int64"))
@@ -328,7 +395,7 @@ def monthly_activity(
     out = cnt.join(wg.reindex(grid)).reset_index()
     out["won_deals"] = out["won_deals"].fillna(0).astype("int64")
     out["won_amount"] = out["won_amount"].fillna(0.0).astype("float64")
-    for k in ("calls_out", "calls_in", "meetings", "emails_out", "other"):
+    for k in MONTH_COUNT_COLUMNS:
         out[k] = out[k].fillna(0).astype("int64")
     out["touches"] = touches(out.assign(emails_in=0)).astype("int64")
     out["weighted"] = weighted_activity(out, w)
@@ -341,30 +408,15 @@ DURATION_FROM_ACTIVITY = ("call durations are taken from the activities' START_T
 
 
 @memoized
-def _period_activities(ds, period: c.Period) -> pd.DataFrame:
-    """:func:`common.activity_facts` counted in ``period`` (:func:`period_activities`, every
-    employee), ``end_time`` in ``period.tz``; cached on the dataset."""
+def _period_aggregates(ds, period: c.Period, short_call_seconds: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(:func:`activity_counts`, :func:`call_duration_sources`, :func:`month_counts`) of every
+    employee's activities counted in ``period`` (``end_time`` read in ``period.tz``), cached on
+    the dataset: a refilter to other employees only picks rows instead of scanning every
+    activity again (1.6 M on a big portal)."""
     acts = c.activity_facts(ds)
     acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
-    return period_activities(acts, period)
-
-
-@memoized
-def _rows_by_employee(ds, period: c.Period) -> dict[int, np.ndarray]:
-    """``{employee_id: row positions}`` in :func:`_period_activities`; cached on the dataset."""
-    return {int(e): r for e, r in _period_activities(ds, period).groupby("employee_id").indices.items()}
-
-
-def _activities_in(ds, period: c.Period, employees: set[int] | None = None) -> pd.DataFrame:
-    """The activities counted in ``period`` of ``employees`` (all when ``None``). The period's
-    activities and their rows per employee are cached on the dataset, so a dashboard's refilters
-    within one period do not scan every activity again (1.6 M rows on a big portal)."""
-    acts = _period_activities(ds, period)
-    if employees is None:
-        return acts
-    rows = _rows_by_employee(ds, period)
-    picked = [rows[int(e)] for e in employees if int(e) in rows]
-    return acts.iloc[np.sort(np.concatenate(picked))] if picked else acts.iloc[:0]
+    pa = period_activities(acts, period)
+    return activity_counts(pa, short_call_seconds), call_duration_sources(pa), month_counts(pa)
 
 
 def report_tables(
@@ -391,10 +443,11 @@ def report_tables(
     facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
-    acts = _activities_in(ds, period, employees)
-    table, notes = managers_table(acts, facts, period, as_of, employees=employees,
-                                  short_call_seconds=short_call_seconds, weights=weights)
-    by_month = monthly_activity(acts, facts, period, table["employee_id"].dropna().tolist(), weights)
+    if short_call_seconds is None or short_call_seconds < 0:
+        raise BadParameter("short_call_seconds", short_call_seconds, "must be ≥ 0 seconds")
+    counts, sources, months = _period_aggregates(ds, period, float(short_call_seconds))
+    table, notes = managers_from_counts(counts, sources, facts, period, as_of, employees=employees, weights=weights)
+    by_month = monthly_from_counts(months, facts, period, table["employee_id"].dropna().tolist(), weights)
     notes["telephony"] = bool(getattr(ds, "telephony", False))
     if not notes["telephony"]:
         warnings = [*warnings, DURATION_FROM_ACTIVITY]

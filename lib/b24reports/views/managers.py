@@ -98,15 +98,20 @@ def activity_vs_result(result: Any, lang: str = "ru", names: Mapping[Any, str] |
                     "symbol": "circle" if flag in ("none", "busy_no_result", "efficient") else "diamond-open",
                     "line": {"width": 2 if flag in ("suspicious_calls", "record_streak") else 0}},
             hovertemplate="%{text}<br>%{x:.1f} / %{y:,.0f}<extra>" + _t(lang, flag) + "</extra>"))
-    for x in (80, 120):
-        fig.add_vline(x=x, line_dash="dot", line_color="#999")
+    # the guide lines as plain layout shapes (add_vline/add_hline cost ~10 ms a refilter)
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+               "line": {"dash": "dot", "color": "#999"}} for x in (80, 120)]
+    annotations = []
     mean = result.notes.get("team_mean_won_amount")
     if mean is not None:
-        fig.add_hline(y=mean, line_dash="dash", line_color=PALETTE[0],
-                      annotation_text=f"{_t(lang, 'team_mean')}: {format_money(mean, currency, lang)}",
-                      annotation_position="top left")
+        shapes.append({"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": mean, "y1": mean,
+                       "line": {"dash": "dash", "color": PALETTE[0]}})
+        annotations.append({"xref": "paper", "yref": "y", "x": 0, "y": mean, "xanchor": "left", "yanchor": "bottom",
+                            "showarrow": False,
+                            "text": f"{_t(lang, 'team_mean')}: {format_money(mean, currency, lang)}"})
     fig.update_layout(xaxis={"title": _t(lang, "index"), "rangemode": "tozero"},
-                      yaxis={"title": _t(lang, "won"), "rangemode": "tozero"}, height=480)
+                      yaxis={"title": _t(lang, "won"), "rangemode": "tozero"}, height=480,
+                      shapes=shapes, annotations=annotations)
     return fig
 
 
@@ -131,8 +136,9 @@ def monthly_heatmap(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
     b = result.tables["by_month"]
     if b.empty or not (b["weighted"] > 0).any():
         return None
-    z = b.pivot_table(index="employee_id", columns="month", values="weighted", aggfunc="sum").sort_index()
-    won = b.pivot_table(index="employee_id", columns="month", values="won_amount", aggfunc="sum").reindex_like(z)
+    # one row per employee × month: a plain pivot (sorted by employee id and month)
+    z = b.pivot(index="employee_id", columns="month", values="weighted").sort_index()
+    won = b.pivot(index="employee_id", columns="month", values="won_amount").reindex_like(z)
     fig = go.Figure(go.Heatmap(
         z=z.values, x=list(z.columns), y=[_name(names, e) for e in z.index], colorscale="Blues",
         customdata=won.values, hovertemplate="%{y} %{x}: %{z:.0f} (won %{customdata:,.0f})<extra></extra>"))

@@ -421,7 +421,7 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     ``velocity``, ``forecast_pipeline``, ``stage_probabilities``, ``run_rate``,
     ``forecast_trend``, ``close_date_slips``. Source: METRICS.md "dynamics".
     """
-    from .common import deal_reached, run_rate, stage_order
+    from .common import deal_reached, pipeline_stages, run_rate
 
     facts, pipeline_facts, warns, as_of = filtered_facts(ds, params)
     gran = params.get("granularity") or "month"
@@ -432,7 +432,7 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     tables["velocity"] = pd.DataFrame([velocity(facts, as_of, lookback)])
 
     def pipeline_probabilities() -> tuple[pd.DataFrame, list[str], dict[int, float]]:
-        stages = stage_order(ds.statuses, list(params.get("pipelines") or ()) or None)
+        stages = pipeline_stages(ds, list(params.get("pipelines") or ()))
         reached = deal_reached(ds, pipeline_facts, as_of)
         probs, pwarn = stage_probabilities(pipeline_facts, reached, stages, as_of, lookback)
         return probs, pwarn, pipeline_win_rates(pipeline_facts, as_of, lookback)

@@ -258,7 +258,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     Tables: ``plan_fact``, ``mtd_compare``, ``required``, ``required_stages``, ``plan_errors``
     (bad plan rows: ``line``, ``error``). Source: METRICS.md "plan".
     """
-    from .common import deal_facts, deal_reached, employee_filter, lead_facts, stage_order, to_timestamp
+    from .common import deal_facts, deal_reached, employee_filter, lead_facts, pipeline_stages, to_timestamp
 
     from .dynamics import report_tz
 
@@ -291,7 +291,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     if allowed is not None:
         calls = calls[calls["employee_id"].isin(sorted(allowed))]
     created = facts[in_lookback(facts["created"], as_of, lookback)].reset_index(drop=True)
-    stages = stage_order(ds.statuses, pipes or None)
+    stages = pipeline_stages(ds, pipes)
     reach = stage_reach(created, deal_reached(ds, created, as_of), stages)
     leads = lead_facts(ds, as_of)
     leads = leads[in_lookback(leads["created"], as_of, lookback)]

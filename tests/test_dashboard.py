@@ -333,6 +333,18 @@ def test_error_card_names_the_input_and_escapes_it():
     assert "could not open" in d.error_card(e, "en")
 
 
+def test_error_card_speaks_the_page_language_and_the_links_names():
+    # the link says ?employee=99999; validate_against names the parameter "employees"
+    e = BadParameter("employees", "99999", "unknown id 99999 (not in the store's users)")
+    assert "Параметр ссылки employee=99999: сотрудника с id 99999 нет в данных портала" in d.error_card(e, "ru")
+    assert "Link parameter employee=99999: unknown id 99999 (not in the store&#x27;s users)" in d.error_card(e, "en")
+    e = BadParameter("date_from", "2026-13-01", "month must be in 1..12; expected a date YYYY-MM-DD, e.g. 2026-01-31")
+    assert "Параметр ссылки from=2026-13-01: нужна дата в формате ГГГГ-ММ-ДД, например 2026-01-31" in d.error_card(e, "ru")
+    # a reason with no translation stays as it is
+    e = BadParameter("lookback_months", "0", "must be ≥ 1")
+    assert "Параметр ссылки lookback_months=0: must be ≥ 1" in d.error_card(e, "ru")
+
+
 def test_default_plan_found_from_any_working_directory(tmp_path, monkeypatch):
     """Voila starts kernels in notebooks/: the default params/plan.csv is still the project's."""
     from b24reports.plan import DEFAULT_PLAN, plan_path

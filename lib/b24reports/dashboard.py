@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 
 from . import reports
 from .errors import B24ReportsError, BadParameter
+from .i18n import translate_parameter_error
 
 #: Period presets of the filter bar, in display order.
 PRESETS = ("this_month", "last_month", "quarter_to_date", "last_12_months", "custom")
@@ -1086,6 +1087,14 @@ def error_card(error: Exception, lang: str = "ru") -> str:
     (escaped; it names the input, e.g. the plan file or a link's filter) under a heading in
     ``lang``. Never holds a webhook: the errors of the report layer do not carry one."""
     head = {"ru": "Отчёт не открылся", "en": "The report could not open"}.get(lang, "The report could not open")
+    message = str(error)
+    if isinstance(error, BadParameter):
+        # named as in the link (?employee=…), the reason in the page's language
+        name = {v: k for k, v in QUERY_ALIASES.items()}.get(error.name, error.name)
+        value = ",".join(map(str, error.value)) if isinstance(error.value, (list, tuple)) else error.value
+        value = "" if value is None else value
+        what = {"ru": "Параметр ссылки", "en": "Link parameter"}.get(lang, "Link parameter")
+        message = f"{what} {name}={value}: {translate_parameter_error(error.reason, lang)}"
     hint = {"ru": "Проверьте параметры ссылки или настройки сервера (b24reports serve --help).",
             "en": "Check the link's parameters or the server's settings (b24reports serve --help)."}.get(lang, "")
     # Voila adds its own generic line ("There was an error when executing cell …") under the card
@@ -1093,7 +1102,7 @@ def error_card(error: Exception, lang: str = "ru") -> str:
     hide = ('<style>.jp-OutputArea:has(.b24r-open-error) '
             '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]{display:none}</style>')
     return (hide + f'<div class="b24r-open-error" style="border:1px solid #c62828;border-radius:6px;padding:10px 14px;'
-            f'color:#8e1b1b;background:#fff5f5"><b>{_html.escape(head)}</b><p>{_html.escape(str(error))}</p>'
+            f'color:#8e1b1b;background:#fff5f5"><b>{_html.escape(head)}</b><p>{_html.escape(message)}</p>'
             f'<p style="color:#555">{_html.escape(hint)}</p></div>')
 
 

@@ -466,6 +466,36 @@ def translate_plan_error(text: str, lang: str = DEFAULT_LANG) -> str:
     return text
 
 
+#: Reasons of ``errors.BadParameter`` raised while reading a report's parameters
+#: (``reports.ParamSpec.parse``, ``Params.validate_against``): (regex of the English reason,
+#: {lang: template}). The dashboard's error box shows them in the page language.
+PARAMETER_ERROR_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (r"unknown id (?P<id>\S+) \(not in the store's users\)", {"ru": "сотрудника с id {id} нет в данных портала"}),
+    (r"unknown id (?P<id>\S+) \(not in the store's pipelines\)", {"ru": "воронки с id {id} нет в данных портала"}),
+    (r"unknown id (?P<id>\S+) \(not in the store's departments\)", {"ru": "отдела с id {id} нет в данных портала"}),
+    (r"is after date_to=(?P<d>\S+)", {"ru": "дата начала позже даты конца ({d})"}),
+    (r"(?:.*; )?expected a date YYYY-MM-DD, e\.g\. (?P<e>\S+)", {"ru": "нужна дата в формате ГГГГ-ММ-ДД, например {e}"}),
+    (r"(?:.*; )?expected comma-separated whole-number ids, e\.g\. (?P<e>\S+)",
+     {"ru": "нужны целые числа через запятую, например {e}"}),
+    (r"(?:.*; )?expected a whole number, e\.g\. (?P<e>\S+)", {"ru": "нужно целое число, например {e}"}),
+    (r"(?P<v>.+) is not one of (?P<choices>.+)", {"ru": "{v} — не одно из значений: {choices}"}),
+    (r"not a deal stage of the portal.*", {"ru": "такой стадии сделок нет в портале"}),
+    (r"unknown parameter of report .*", {"ru": "неизвестный параметр этого отчёта"}),
+    (r"not a currency of the portal \((?P<known>.+)\)", {"ru": "такой валюты нет в портале (есть: {known})"}),
+]
+
+
+def translate_parameter_error(reason: str, lang: str = DEFAULT_LANG) -> str:
+    """The reason of a ``BadParameter`` (``unknown id 9999 (not in the store's users)``) in
+    ``lang`` by :data:`PARAMETER_ERROR_PATTERNS`; English and unknown reasons are returned
+    unchanged."""
+    for p, tpl in PARAMETER_ERROR_PATTERNS:
+        m = re.fullmatch(p, str(reason).strip(), re.S)
+        if m and lang in tpl:
+            return tpl[lang].format(**m.groupdict())
+    return str(reason)
+
+
 _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}
 
 

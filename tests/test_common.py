@@ -170,6 +170,12 @@ def test_urls_use_portal_host_only():
     assert c.task_url("https://acme.bitrix24.ru/", pd.Series([3]), ids).tolist() == [
         "https://acme.bitrix24.ru/company/personal/user/3/tasks/task/view/5/"
     ]
+    # a task without RESPONSIBLE_ID links through user 0 (the portal redirects to the task)
+    two = pd.Series([7, 8], index=[10, 11])
+    got = c.task_url("https://acme.bitrix24.ru", pd.Series([None, 4.0], index=[10, 11]), two)
+    assert got.tolist() == ["https://acme.bitrix24.ru/company/personal/user/0/tasks/task/view/7/",
+                            "https://acme.bitrix24.ru/company/personal/user/4/tasks/task/view/8/"]
+    assert got.index.tolist() == [10, 11]
 
 
 def test_stage_reach_counts_and_conversions():

@@ -221,6 +221,24 @@ def test_accumulation_and_growing_backlog():
     assert e6["open"].tolist() == [0, 0, 0, 1] and e6["overdue"].tolist() == [0, 0, 0, 0]
 
 
+def test_accumulation_without_creation_date_or_responsible():
+    rows = [
+        # no CREATED_DATE: open at every month end; deadline 06-01: overdue at each of them
+        (21, 7, None, None, "2026-06-01T18:00", None, None, None),
+        # no RESPONSIBLE_ID: counted for nobody (no row)
+        (22, None, None, "2026-06-01T09:00", "2026-06-02T18:00", None, None, None),
+        # closed exactly at the September month end instant → not open then (closed <= t)
+        (23, 7, None, "2026-08-01T09:00", None, None, None, "2026-09-30T23:59:59.999999"),
+    ]
+    ds = Dataset.from_frames(tasks=tasks_frame(rows), timezone=TZ)
+    as_of = pd.Timestamp("2026-10-15T12:00:00+03:00")
+    p = c.Period(dt.date(2026, 8, 1), dt.date(2026, 10, 31), ds.timezone)
+    acc = m.compute_tables(ds, p, as_of)["accumulation"]
+    assert acc["employee_id"].tolist() == [7, 7, 7]
+    # Aug end: 21 and 23 open; Sep end: 21 only (23 closed at that instant); Oct (as_of): 21
+    assert acc["open"].tolist() == [2, 1, 1] and acc["overdue"].tolist() == [1, 1, 1]
+
+
 def test_month_ends_stop_at_as_of():
     p = c.Period(dt.date(2026, 10, 1), dt.date(2026, 12, 31), dt.timezone(dt.timedelta(hours=3)))
     ends = m.month_ends(p, AS_OF)

@@ -674,11 +674,10 @@ def lead_url(portal: str, ids: pd.Series) -> pd.Series:
 def task_url(portal: str, responsible_ids: pd.Series, ids: pd.Series) -> pd.Series:
     """``{portal}/company/personal/user/{responsible_id}/tasks/task/view/{id}/``."""
     base = portal.rstrip("/")
-    return pd.Series(
-        [f"{base}/company/personal/user/{int(r) if pd.notna(r) else 0}/tasks/task/view/{int(i)}/" for r, i in zip(responsible_ids, ids)],
-        index=ids.index,
-        dtype=object,
-    )
+    who = pd.to_numeric(responsible_ids, errors="coerce").astype("Int64").fillna(0).astype("int64").astype(str)
+    task = pd.to_numeric(ids, errors="coerce").astype("int64").astype(str)
+    urls = base + "/company/personal/user/" + who.to_numpy(dtype=object) + "/tasks/task/view/" + task.to_numpy(dtype=object) + "/"
+    return pd.Series(urls, index=ids.index, dtype=object)
 
 
 # --------------------------------------------------------------------------------------

@@ -49,9 +49,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
-from ..data import Dataset
+from ..data import Dataset, memoized
 from . import common as c
 
 #: Count columns of every aggregate table, in output order.
@@ -118,6 +119,13 @@ def task_facts(tasks: pd.DataFrame, as_of: pd.Timestamp, tz: dt.tzinfo | None = 
     return out.reset_index(drop=True)
 
 
+@memoized
+def _task_facts(ds: Dataset, as_of: pd.Timestamp, tz: dt.tzinfo) -> pd.DataFrame:
+    """:func:`task_facts` of ``ds.tasks``, cached on the dataset (every filter of a live
+    dashboard picks its rows from the same facts)."""
+    return task_facts(ds.tasks, as_of, tz)
+
+
 def cohort(facts: pd.DataFrame, period: c.Period) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split :func:`task_facts` rows into (cohort: DEADLINE in the period, no_deadline: no
     DEADLINE and CREATED_DATE in the period). METRICS.md "tasks" Cohort."""
@@ -163,10 +171,15 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 
 def _table(cohort_facts: pd.DataFrame, no_deadline: pd.DataFrame, key: str, keys: list) -> pd.DataFrame:
-    rows = []
-    for k in keys:
-        rows.append({key: k, **summarize(cohort_facts[cohort_facts[key] == k], no_deadline[no_deadline[key] == k])})
+    # one groupby per frame instead of a mask over every row per key
+    co, nd = _groups(cohort_facts, cohort_facts[key]), _groups(no_deadline, no_deadline[key])
+    rows = [{key: k, **summarize(co.get(k, cohort_facts.iloc[:0]), nd.get(k, no_deadline.iloc[:0]))} for k in keys]
     return _frame(rows, [key, *COUNT_COLUMNS, "no_deadline", *RATIO_COLUMNS])
+
+
+def _groups(frame: pd.DataFrame, by: pd.Series) -> dict:
+    """``{key: rows of frame}`` (keys as Python ints or strings; rows with a null key left out)."""
+    return {(int(k) if isinstance(k, (int, np.integer)) else k): g for k, g in frame.groupby(by, sort=False)}
 
 
 def by_employee(cohort_facts: pd.DataFrame, no_deadline: pd.DataFrame) -> pd.DataFrame:
@@ -208,8 +221,8 @@ def by_period(cohort_facts: pd.DataFrame, period: c.Period, granularity: str = "
     executor 2 decimals; None on an empty bucket), as :func:`summarize`. Source: METRICS.md
     "tasks" (``by_period``). Raises ``ValueError`` for an unknown granularity."""
     keys = c.period_buckets(period.date_from, period.date_to, granularity)
-    k = c.period_key(cohort_facts["deadline"], granularity)
-    rows = [{"period": key, **summarize(cohort_facts[k == key])} for key in keys]
+    groups = _groups(cohort_facts, c.period_key(cohort_facts["deadline"], granularity))
+    rows = [{"period": key, **summarize(groups.get(key, cohort_facts.iloc[:0]))} for key in keys]
     return _frame(rows, ["period", *COUNT_COLUMNS, *RATIO_COLUMNS])
 
 
@@ -242,17 +255,24 @@ def accumulation(all_facts: pd.DataFrame, period: c.Period, as_of: pd.Timestamp)
     cols = ["month", "employee_id", "open", "overdue", "growing_backlog", "flags"]
     if not emps or not ends:
         return pd.DataFrame(columns=cols)
-    created = all_facts["created"]
-    closed = all_facts["closed_date"]
+    # instants as int64 ns on numpy (NaT: a creation before everything, a close/deadline never)
+    def ns(col: str, missing: int) -> np.ndarray:
+        v = all_facts[col]
+        return np.where(v.isna().to_numpy(), missing, v.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype("int64"))
+
+    lo, hi = np.iinfo("int64").min, np.iinfo("int64").max
+    created, closed, deadline = ns("created", lo), ns("closed_date", hi), ns("deadline", hi)
+    has_emp = all_facts["employee_id"].notna().to_numpy()
+    code = np.searchsorted(emps, all_facts["employee_id"].fillna(-1).astype("int64").to_numpy())
     rows = []
     history: dict[int, list[int]] = {e: [] for e in emps}
     for month, t in ends:
-        is_open = (created.isna() | (created <= t)) & ~(closed <= t).fillna(False)
-        overdue = is_open & (all_facts["deadline"] < t).fillna(False)
-        o = all_facts.loc[is_open, "employee_id"].value_counts()
-        od = all_facts.loc[overdue, "employee_id"].value_counts()
-        for e in emps:
-            n_open, n_over = int(o.get(e, 0)), int(od.get(e, 0))
+        t_ns = int(t.value)
+        is_open = has_emp & (created <= t_ns) & (closed > t_ns)
+        o = np.bincount(code[is_open], minlength=len(emps))
+        od = np.bincount(code[is_open & (deadline < t_ns)], minlength=len(emps))
+        for i, e in enumerate(emps):
+            n_open, n_over = int(o[i]), int(od[i])
             h = history[e]
             h.append(n_over)
             growing = len(h) >= 4 and h[-1] > h[-2] > h[-3] > h[-4]
@@ -322,7 +342,7 @@ def compute_tables(
     ``employees``: the employee filter (None = everyone; METRICS.md "Who": tasks belong to
     RESPONSIBLE_ID). ``viewer``: see the module docstring.
     """
-    facts = task_facts(ds.tasks, as_of, period.tz)
+    facts = _task_facts(ds, as_of, period.tz)
     if employees is not None:
         facts = facts[facts["employee_id"].isin(employees)]
     co, nd = cohort(facts, period)

@@ -216,14 +216,15 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
     kind, frozen header row and autofilter. Each key column (employee, department, project,
     pipeline, stage, lead status, source id) is followed by a readable name column, named as
-    in the HTML tables (:func:`excel_name_maps`, from ``job.dataset``); enum codes show their localized
+    in the HTML tables (:func:`excel_name_maps`, from ``job.dataset``); the plan's whole-team
+    row names its owner "Вся команда" like the HTML (``i18n.team_row_label``); enum codes show their localized
     label (``i18n.value_label``). Then an "about" sheet (localized parameter labels with raw
     values, as_of, portal, warnings in ``lang``). Text cells are written as strings, never as
     formulas (CRM text like ``=HYPERLINK(...)`` stays text, names included)."""
     import xlsxwriter
 
     from .entity_names import lookup_name, with_name_columns
-    from .i18n import param_label, translate_warning, value_label
+    from .i18n import OWNER_COLUMNS, TEAM_ROW_TABLES, param_label, team_row_label, translate_warning, value_label
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
@@ -247,6 +248,12 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                 ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
             raw = {c: df[c].tolist() for c in ts.columns}
             data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]
+            owners = [o for o in OWNER_COLUMNS if o in raw]
+            for j, (c, key) in enumerate(layout):  # the whole-team row's name cell: "Вся команда", as in HTML
+                if key in owners and tid in TEAM_ROW_TABLES:
+                    data[j] = [name if name is not None else
+                               team_row_label(tid, key, {o: raw[o][i] for o in owners}, lang)
+                               for i, name in enumerate(data[j])]
             for i in range(len(df)):
                 for j, k in enumerate(kinds):
                     label = value_label(layout[j][0], data[j][i], lang) if layout[j][1] is None else None

@@ -20,11 +20,13 @@ import plotly.io as pio
 
 from .. import columns as _columns
 from ..i18n import (
+    OWNER_COLUMNS,
     format_int,
     format_number,
     format_value,
     plural,
     t,
+    team_row_label,
     translate_warning,
     value_label,
 )
@@ -207,6 +209,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     parts = _column_parts(cols)
     # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
     whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}
+    team_tid = getattr(spec, "sheet_name", None)  # plan tables: sheet name = table id (i18n.TEAM_ROW_TABLES)
     tables = []
     for part in parts:
         head = "".join(f"<th>{html.escape(_head(c))}</th>" for c in part)
@@ -216,6 +219,11 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
             for c in part:
                 k = _columns.kind_of(c)
                 v = data[c][i]
+                if c in labels and _columns_null(v) and team_tid:  # the whole-team row (plan): "Вся команда"
+                    team = team_row_label(team_tid, c, {o: data[o][i] for o in OWNER_COLUMNS if o in data}, lang)
+                    if team is not None:
+                        tds.append(f"<td>{html.escape(team)}</td>")
+                        continue
                 if c in labels and not _columns_null(v):
                     text = html.escape(str(labels[c].get(v, v)))
                     attrs = (f' data-b24r-key="{html.escape(c)}" data-b24r-value="{html.escape(str(v))}"'

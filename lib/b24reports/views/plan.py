@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..i18n import team_row_label
 from .common import PALETTE
 
 TEXT = {
@@ -32,13 +33,14 @@ def _t(lang: str, key: str) -> str:
 
 
 def row_label(emp: Any, dep: Any, labels: Mapping[str, Mapping[Any, str]] | None, lang: str = "ru") -> str:
-    """"Name" of an employee plan row, or "Department (dept.)" of a department row."""
+    """"Name" of an employee plan row, "Department (dept.)" of a department row, or the
+    whole-team label (``i18n.team_row_label``: "Вся команда", as in the HTML and Excel tables)."""
     labels = labels or {}
     if pd.notna(emp):
         return labels.get("employee_id", {}).get(int(emp), f"#{int(emp)}")
     if pd.notna(dep):
         return f"{labels.get('department_id', {}).get(int(dep), f'#{int(dep)}')} ({_t(lang, 'dept')})"
-    return _t(lang, "team")
+    return team_row_label("plan_fact", "employee_id", {"employee_id": emp, "department_id": dep}, lang) or _t(lang, "team")
 
 
 #: room right of a row's longest bar or marker for its completion label, share of the axis

@@ -208,6 +208,20 @@ def test_forecast_trend_constant_series():
     assert (t["lower_80"] <= t["forecast"]).all() and (t["forecast"] <= t["upper_80"]).all()
 
 
+def test_forecast_trend_fits_a_series_once_per_process():
+    # a series seen before (a viewer going back to a filter) reuses its fit: same rows, one fit
+    h = pd.Series([100.0, 120, 90, 130, 150, 140, 160, 170, 150, 180, 200, 190, 210],
+                  index=[f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01"])
+    first, _ = d.forecast_trend(h)
+    before = d._ets_fit_cached.cache_info()
+    again, _ = d.forecast_trend(h)
+    after = d._ets_fit_cached.cache_info()
+    assert after.hits - before.hits == 2 and after.misses == before.misses  # forecast and holdout
+    pd.testing.assert_frame_equal(first, again)
+    first.loc[0, "forecast"] = -1.0  # a caller changing its frame does not change the cache
+    assert d.forecast_trend(h)[0]["forecast"].iloc[0] == again["forecast"].iloc[0]
+
+
 def test_mape_hand():
     # months with actual 0 skipped: (|100−110|/100 + |200−150|/200)/2 = (0.1 + 0.25)/2 = 17.5 %
     assert d.mape_pct([100, 200, 0], [110, 150, 5]) == pytest.approx(17.5)

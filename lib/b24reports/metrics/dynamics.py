@@ -35,6 +35,7 @@ Choices where METRICS.md is silent:
 
 from __future__ import annotations
 
+import functools
 import warnings as _warnings
 
 import numpy as np
@@ -281,7 +282,16 @@ def monthly_won_history(facts: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
 
 
 def _ets_forecast(y: np.ndarray, steps: int, alpha: float = 0.2) -> pd.DataFrame:
-    """Damped-trend ETS (additive error/trend) forecast: columns mean, lower, upper."""
+    """Damped-trend ETS (additive error/trend) forecast: columns mean, lower, upper.
+
+    A fit takes 20–60 ms; the same series (a dashboard viewer going back to a filter it saw)
+    is fitted once per process (:func:`_ets_fit_cached`)."""
+    cols = _ets_fit_cached(tuple(float(v) for v in np.asarray(y, dtype="float64")), int(steps), float(alpha))
+    return pd.DataFrame({k: np.array(v) for k, v in cols.items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _ets_fit_cached(y: tuple[float, ...], steps: int, alpha: float) -> dict[str, tuple[float, ...]]:
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     with _warnings.catch_warnings():
@@ -289,8 +299,9 @@ def _ets_forecast(y: np.ndarray, steps: int, alpha: float = 0.2) -> pd.DataFrame
         model = ETSModel(pd.Series(np.asarray(y, dtype="float64")), error="add", trend="add", damped_trend=True)
         fit = model.fit(disp=False)
         pred = fit.get_prediction(start=len(y), end=len(y) + steps - 1).summary_frame(alpha=alpha)
-    return pd.DataFrame({"mean": pred["mean"].to_numpy(), "lower": pred["pi_lower"].to_numpy(),
-                         "upper": pred["pi_upper"].to_numpy()})
+    # immutable, so a cached result cannot be changed by a caller
+    return {"mean": tuple(pred["mean"].to_numpy()), "lower": tuple(pred["pi_lower"].to_numpy()),
+            "upper": tuple(pred["pi_upper"].to_numpy())}
 
 
 def mape_pct(actual, forecast):

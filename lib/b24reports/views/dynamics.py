@@ -77,9 +77,37 @@ def period_axis(keys: Any, lang: str | None = None, labels: Mapping[str, str] | 
             "categoryorder": "array", "categoryarray": keys}
 
 
+#: at most this many intervals between ticks on a count axis
+COUNT_TICK_INTERVALS = 5
+
+
+def count_dtick(max_count: float, intervals: int = COUNT_TICK_INTERVALS) -> int:
+    """Tick step of an axis of counts (deals) from 0 to ``max_count``: the smallest of 1, 2,
+    5, 10, 20, 50, … giving at most ``intervals`` steps up to ``max_count`` (ticks 0, 5, 10,
+    15, 20 for 20 deals; 0, 2, 4, 6, 8 for 7; never 0, 7, 13, 20). A whole number ≥ 1; a
+    max of 0 (or NaN) gives 1."""
+    need = float(max_count) / intervals if max_count == max_count and max_count > 0 else 0.0
+    scale = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * scale >= need:
+                return m * scale
+        scale *= 10
+
+
+def count_axis(max_count: float) -> dict:
+    """Plotly axis settings of a count axis (deals) from 0: whole ticks every
+    :func:`count_dtick` from ``tick0`` 0, the range up to the first tick at or above
+    ``max_count`` (so the top tick is labelled), integer tick labels."""
+    step = count_dtick(max_count)
+    top = max(step, -(-int(max_count if max_count == max_count else 0) // step) * step)
+    return {"tickmode": "linear", "tick0": 0, "dtick": step, "range": [0, top * 1.04], "tickformat": ",d"}
+
+
 def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     """Bars of ``won_amount`` per bucket (table ``won_by_period``) with ``won_deals`` as a
-    line on the right axis; day buckets get readable ticks (:func:`period_axis`). ``None``
+    line on the right axis, whose ticks are whole, round counts (:func:`count_axis`: 0, 5,
+    10, …; the money axis on the left keeps plotly's ticks); day buckets get readable ticks (:func:`period_axis`). ``None``
     when no bucket has a won deal."""
     w = result.tables["won_by_period"]
     if w.empty or not (w["won_deals"] > 0).any():
@@ -89,9 +117,8 @@ def won_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     fig.add_trace(go.Scatter(x=w["period"], y=w["won_deals"], name=_t(lang, "won_deals"), yaxis="y2",
                              mode="lines+markers", line={"color": PALETTE[0]}))
     fig.update_layout(xaxis=period_axis(w["period"], lang), yaxis={"title": _t(lang, "won_amount"), "rangemode": "tozero"},
-                      yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right", "rangemode": "tozero",
-                              "tickformat": ",d",
-                              "showgrid": False})
+                      yaxis2={"title": _t(lang, "won_deals"), "overlaying": "y", "side": "right",
+                              **count_axis(float(w["won_deals"].max())), "showgrid": False})
     return fig
 
 

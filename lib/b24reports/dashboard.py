@@ -1200,5 +1200,7 @@ CSS = """
 .b24r-chip button,.b24r-chip{background:#e3f0ff;border-radius:12px}
 .b24r-cell [data-b24r-key]{cursor:pointer;text-decoration:underline dotted #99a}.b24r-cell .js-plotly-plot .point,.b24r-cell .js-plotly-plot .bars path{cursor:pointer}
 .b24r-bridge{display:none}.b24r-plotly-loader{position:absolute;left:-10000px;width:10px;height:10px;overflow:hidden}
+#rendered_cells .jp-Cell{max-width:1240px;margin-left:auto;margin-right:auto}
+.b24r-cell .b24-table{font-size:13px;margin-left:0;margin-right:0}.b24r-cell .b24-table.b24-wide{font-size:12px}.b24r-cell .b24-more{font-size:12px}
 .b24r-status .b24r-state-busy{color:#b26a00}.b24r-status .b24r-state-error{color:#c62828}.b24r-status .b24r-state-ready{color:#2e7d32}
 """

@@ -85,6 +85,14 @@ def list_cmd(lang: str) -> None:
 # --------------------------------------------------------------------------- sync
 
 
+def _sync_log(msg: str) -> None:
+    """Sync's progress lines (one per table: ``deals: 2 500 rows written``) on stderr, so a log
+    of a run without a terminal (no tqdm bars) still shows each table; its closing summary is
+    left to :func:`_print_sync`."""
+    if not msg.startswith("sync "):
+        _echo(f"  {msg}", err=True)
+
+
 def _print_sync(rep: Any) -> None:
     from .i18n import count_text
 
@@ -109,7 +117,7 @@ def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
     _remember_secret(webhook)
     from .sync import sync
 
-    rep = sync(webhook, store, full=full, progress=True)
+    rep = sync(webhook, store, full=full, progress=True, log=_sync_log)
     _print_sync(rep)
     if getattr(rep, "status", "ok") != "ok":
         raise B24ReportsError(f"sync failed: {getattr(rep, 'error', '')}")
@@ -203,7 +211,7 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     store.parent.mkdir(parents=True, exist_ok=True)
     with DemoServer(portal) as srv:
         _remember_secret(srv.webhook_url)
-        rep = sync(srv.webhook_url, store, full=True, progress=True)
+        rep = sync(srv.webhook_url, store, full=True, progress=True, log=_sync_log)
     _print_sync(rep)
     from .render import find_chromium, parse_formats
 

@@ -24,8 +24,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -506,6 +508,13 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     return written
 
 
+def progress_line(done: int, total: int, name: str, seconds: float, ok: bool = True) -> str:
+    """One log line of ``render_all``'s progress when stderr is not a terminal:
+    ``report 3/7 funnel: 6.1 s`` (``seconds`` of that report's render, 1 decimal), or
+    ``report 3/7 funnel: failed after 6.1 s``."""
+    return f"report {done}/{total} {name}: {'' if ok else 'failed after '}{seconds:.1f} s"
+
+
 def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
                formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
@@ -516,7 +525,9 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
     no report declares, or any value a report refuses, raises ``BadParameter`` before
     anything runs. The store is loaded once.
-    Returns {report: {format: Path}}; raises ``RenderError`` (with ``.outputs``) listing every
+    ``progress``: a tqdm bar on a terminal; when stderr is not one (a log, ``make demo`` piped),
+    one plain line per finished report instead (:func:`progress_line`). Returns
+    {report: {format: Path}}; raises ``RenderError`` (with ``.outputs``) listing every
     failed report/format after all reports ran.
     """
     fmts = parse_formats(formats)
@@ -540,12 +551,21 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(specs), desc="reports", unit="report")
+        # disable=None: tqdm shows the bar on a terminal only; a log (stderr not a TTY) gets
+        # one plain line per finished report instead (progress_line) of carriage-return updates
+        bar = tqdm(total=len(specs), desc="reports", unit="report", disable=None, file=sys.stderr)
+    started: dict[str, float] = {}
+
+    def run_one(name: str) -> dict[str, Path]:
+        started[name] = time.monotonic()
+        return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
+                             kernel_name=kernel_name)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futs = {pool.submit(render_report, s.name, store, per_report[s.name], out_dir, fmts, generated_at,
-                            dataset=ds, kernel_name=kernel_name): s.name for s in specs}
-        for fut in as_completed(futs):
+        futs = {pool.submit(run_one, s.name): s.name for s in specs}
+        for done, fut in enumerate(as_completed(futs), start=1):
             n = futs[fut]
+            seconds = time.monotonic() - started.get(n, time.monotonic())
             try:
                 outputs[n] = fut.result()
             except (RenderError, ChromiumNotFound) as e:
@@ -555,7 +575,10 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
                 failures[n] = str(e)
             except Exception as e:
                 failures[n] = f"{type(e).__name__}: {e}"
-            if bar is not None:
+            if bar is not None and bar.disable:
+                bar.write(progress_line(done, len(specs), n, seconds, n in outputs and not any(
+                    k == n or k.startswith(f"{n}/") for k in failures)), file=sys.stderr)
+            elif bar is not None:
                 bar.set_postfix_str(n)
                 bar.update(1)
     if bar is not None:

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .auth import Webhook
 from .client import B24Client
 from .errors import B24ApiError, B24AuthError, B24ReportsError, BadParameter
+from .i18n import count_text
 from .staging import STAGERS, Warnings, utc_offset_text
 from .store import Store, columns, default_store_path
 
@@ -126,7 +127,7 @@ class _Sync:
                  log: Callable[[str], None], overlap: timedelta, id_pass: bool | None,
                  id_pass_every: timedelta, entities: set[str] | None):
         self.c, self.s, self.full, self.log = client, store, full, log
-        self.progress = progress and sys.stderr.isatty()
+        self.progress = progress  # the bars themselves stay off when stderr is not a terminal (bar())
         self.overlap, self.id_pass, self.id_pass_every = overlap, id_pass, id_pass_every
         self.only = entities
         self.w = Warnings()
@@ -160,7 +161,17 @@ class _Sync:
         return self.c.server_now() or _now()
 
     def bar(self, table: str) -> tqdm:
-        return tqdm(desc=table, unit=" rows", disable=not self.progress, file=sys.stderr, leave=False)
+        # disable=None: tqdm itself turns the bar off when stderr is not a terminal (a log file
+        # gets the per-table lines of :meth:`done` instead of carriage-return updates)
+        return tqdm(desc=table, unit=" rows", disable=None if self.progress else True, file=sys.stderr, leave=False)
+
+    def done(self, table: str) -> None:
+        """Log one line per synced table: ``deals: 2 500 rows written`` (plural by
+        ``i18n.count_text``)."""
+        line = f"{table}: {count_text(self.rows.get(table, 0), 'row', 'en')} written"
+        if self.deleted.get(table):
+            line += f", {count_text(self.deleted[table], 'row', 'en')} deleted"
+        self.log(line)
 
     def fmt_time(self, dt: datetime) -> str:
         """Filter value for a datetime: ISO 8601 with the portal offset."""
@@ -171,6 +182,7 @@ class _Sync:
         with self.s.transaction():
             self.s.con.execute(f"DELETE FROM {table}")
             self.rows[table] = self.s.upsert(table, rows)
+        self.done(table)
 
     def sync_dictionaries(self) -> None:
         c = self.c
@@ -200,6 +212,7 @@ class _Sync:
                 staged = self.stage("users", list(users.values()))
                 with self.s.transaction():  # never delete users: old deals still point at them
                     self.rows["users"] = self.s.upsert("users", staged)
+                self.done("users")
             else:
                 self.w.add("webhook has no 'user' scope: employees not synced")
         if self.want("departments"):
@@ -326,7 +339,7 @@ class _Sync:
             self.s.set_state(spec.table, last_full_at=now)
         self.deleted[spec.table] = len(gone)
         if gone:
-            self.log(f"{spec.table}: deleted {len(gone)} rows the portal no longer has")
+            self.log(f"{spec.table}: deleted {count_text(len(gone), 'row', 'en')} the portal no longer has")
 
     def due_id_pass(self, spec: EntitySpec) -> bool:
         if self.full or self.id_pass:
@@ -364,6 +377,7 @@ class _Sync:
                     seen = None
                 if self.due_id_pass(spec):
                     self.delete_missing(spec, seen)
+                self.done(spec.table)
             except B24AuthError as e:
                 if not spec.optional:
                     raise
@@ -454,7 +468,9 @@ def sync(
                                  error=report.error)
             except Exception:  # never mask the real error
                 logger.exception("could not record the sync run")
-        emit(f"sync {mode} ok: {report.requests} requests, rows {report.rows}, deleted {report.deleted}")
+        emit(f"sync {mode} ok: {count_text(report.requests, 'request', 'en')}, "
+             f"{count_text(sum(report.rows.values()), 'row', 'en')} written, "
+             f"{count_text(sum(report.deleted.values()), 'row', 'en')} deleted")
         return report
     finally:
         store.close()

@@ -40,6 +40,7 @@ from .errors import (
     B24UnreachableError,
     BadParameter,
 )
+from .i18n import count_text
 
 # httpx logs every request URL at INFO -- that URL contains the webhook secret.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -394,7 +395,7 @@ class B24Client:
                 if self._connect_failures >= min(UNREACHABLE_ATTEMPTS, self.max_retries + 1):
                     raise B24UnreachableError(
                         f"cannot reach the portal {self.auth.portal} ({reason}); check the host in the webhook "
-                        f"URL -- gave up after {self._connect_failures} attempts") from None
+                        f"URL -- gave up after {count_text(self._connect_failures, 'attempt', 'en')}") from None
             raise _Retry(B24TransportError(f"connection error calling {method} on {self.auth.portal}: "
                                            f"{reason}")) from None
         finally:
@@ -469,7 +470,7 @@ class B24Client:
         except _Retry as r:
             e = r.error
             if isinstance(e, B24TransportError):
-                raise B24TransportError(f"{e} -- gave up after {self.max_retries + 1} attempts") from None
+                raise B24TransportError(f"{e} -- gave up after {count_text(self.max_retries + 1, 'attempt', 'en')}") from None
             raise e from None
 
     # -------------------------------------------------------------- public API

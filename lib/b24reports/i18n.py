@@ -110,6 +110,8 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "call": ("звонок", "звонка", "звонков"),
         "request": ("запрос", "запроса", "запросов"),
         "entry": ("запись", "записи", "записей"),
+        "attempt": ("попытка", "попытки", "попыток"),
+        "report": ("отчёт", "отчёта", "отчётов"),
     },
     "en": {
         "row": ("row", "rows"),
@@ -121,6 +123,8 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "call": ("call", "calls"),
         "request": ("request", "requests"),
         "entry": ("entry", "entries"),
+        "attempt": ("attempt", "attempts"),
+        "report": ("report", "reports"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}

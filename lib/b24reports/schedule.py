@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from .errors import B24ReportsError, BadInput, ScheduleFileError
+from .i18n import plural
 from .presets import PRESETS, preset_period
 
 
@@ -448,7 +449,7 @@ def load_schedule(path: str | os.PathLike, *, only: str | Sequence[str] | None =
         for pname, names in missing.items():
             var = portals[pname].webhook_env
             probs.add(("portals", pname, "webhook_env"), f"environment variable {var} (webhook of portal {pname!r}) "
-                      f"is not set; needed by entr{'y' if len(names) == 1 else 'ies'} {', '.join(map(repr, names))}")
+                      f"is not set; needed by {plural(len(names), 'entry', 'en')} {', '.join(map(repr, names))}")
         if any(e.recipients for e in entries):
             try:
                 smtp = SmtpSettings.resolve(doc.get("smtp"), env)

@@ -71,9 +71,11 @@ def _pdf_page_texts(pdf):
     return text.split("\f")
 
 
-def test_pdf_heading_moves_with_its_intro_and_chart(tmp_path):
+def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
     """A page that has room for a heading and its intro but not for the chart after them
-    must not end with the heading: all three start the next page together."""
+    must not end with the heading alone: heading and intro stay together on the page that has
+    room, and the chart starts the next page (round 4: chaining the chart too left pages ~60 %
+    blank; tests/test_static_fixes4.py)."""
     import shutil
 
     import nbformat
@@ -101,8 +103,8 @@ def test_pdf_heading_moves_with_its_intro_and_chart(tmp_path):
     render.html_to_pdf(html_path, tmp_path / "r.pdf")
     pages = _pdf_page_texts(tmp_path / "r.pdf")
     assert "filler" in pages[0]
-    assert "Orphan check heading" not in pages[0] and "Intro paragraph" not in pages[0]
-    assert "Orphan check heading" in pages[1] and "Intro paragraph" in pages[1] and "CHART BOX" in pages[1]
+    assert "Orphan check heading" in pages[0] and "Intro paragraph" in pages[0] and "CHART BOX" not in pages[0]
+    assert "CHART BOX" in pages[1]
 
 
 # --------------------------------------------------------------------------- 7. parameter messages

@@ -57,14 +57,19 @@ _UI = {
            "utm_campaign": "UTM: кампания", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
            "ready": "Готово", "excel": "Скачать Excel", "excel_ready": "Файл Excel готов: ",
            "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период",
-           "dates_reversed": "дата «с» позже даты «по», показан прежний период", "dismissed": "не работает"},
+           "dates_reversed": "дата «с» позже даты «по», показан прежний период", "dismissed": "не работает", "excel_busy": "Готовлю Excel…",
+           "lost": "Отчёт не отвечает: сеанс закрыт после простоя или сервер остановлен. Обновите страницу.",
+           "reload": "Обновить"},
     "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
            "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
            "utm_campaign": "UTM campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
            "ready": "Ready", "excel": "Download Excel", "excel_ready": "Excel file ready: ",
            "clear": "clear filter", "error": "Error", "drill_up": "back to the previous period",
            "dates_reversed": "the 'from' date is after the 'to' date; the previous period is shown",
-           "dismissed": "dismissed"},
+           "dismissed": "dismissed", "excel_busy": "Preparing Excel…",
+           "lost": "The report is not responding: the session was closed after being idle, or the server stopped. "
+                   "Reload the page.",
+           "reload": "Reload"},
 }
 
 #: Filter names of the bar -> report parameter they set (one value each; "" = all).
@@ -567,7 +572,7 @@ class Dashboard:
         self._link.add_class("b24r-excel-link")
         self._state = w.HTML("")
         self._state.add_class("b24r-status")
-        self._bridge = ClickBridge()
+        self._bridge = ClickBridge(self.lang)
         self._bridge.on_msg(lambda _w, content, _buffers: self.on_bridge_message(content))
         period = [preset, dfrom, dto] if self.spec.period else []  # plan reads no period: no control
         bar = w.VBox([self._bridge, plotly_loader(), w.HBox(period, layout=w.Layout(flex_flow="row wrap")),
@@ -687,6 +692,7 @@ class Dashboard:
         return f"{self.spec.name}_{self.date_from.isoformat()}_{self.date_to.isoformat()}.xlsx"
 
     def _excel(self) -> None:
+        self._link.value = _html.escape(_UI[self.lang]["excel_busy"])
         data = base64.b64encode(self.excel_bytes()).decode("ascii")
         name = self.excel_filename()
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -713,7 +719,7 @@ function skipSnapshots() {
   };
   P.__b24rNoSnapshot = true;
 }
-function hookPlots(model) {
+function hookPlots(ask) {
   skipSnapshots();
   for (const gd of document.querySelectorAll(".b24r-cell .js-plotly-plot")) {
     if (gd.__b24rHooked || typeof gd.on !== "function") continue;
@@ -722,28 +728,81 @@ function hookPlots(model) {
       const p = ev && ev.points && ev.points[0];
       if (!p) return;
       const name = p.data ? p.data.name : null;
-      send(model, { kind: "point", values: [p.x, p.y, name, p.customdata, p.text, p.hovertext, p.label]
+      ask({ kind: "point", values: [p.x, p.y, name, p.customdata, p.text, p.hovertext, p.label]
         .map((v) => (v === undefined ? null : v)) });
     });
   }
 }
+// A page whose kernel is gone (culled after being idle, or the server stopped) would ignore every
+// filter without a word: after an action that the kernel answers (a filter, a chip, the Excel
+// button, a click on a chart or a table) the status line or the Excel link must change within
+// LOST_AFTER_MS, else a banner says so and offers to reload.
+const LOST_AFTER_MS = 10000;
+function watchKernel(model) {
+  let timer = null;
+  const answered = () => { if (timer !== null) { clearTimeout(timer); timer = null; } };
+  const lost = () => {
+    timer = null;
+    if (document.querySelector(".b24r-lost")) return;
+    const box = document.createElement("div");
+    box.className = "b24r-lost";
+    box.setAttribute("role", "alert");
+    box.textContent = model.get("lost") + " ";
+    const btn = document.createElement("button");
+    btn.textContent = model.get("reload");
+    btn.onclick = () => window.location.reload();
+    box.appendChild(btn);
+    document.body.prepend(box);
+  };
+  const arm = () => { if (timer === null) timer = setTimeout(lost, LOST_AFTER_MS); };
+  const onChange = (e) => { if (e.target.closest(".b24r-filterbar")) arm(); };
+  const onClick = (e) => { if (e.target.closest(".b24r-filterbar button")) arm(); };
+  document.addEventListener("change", onChange, true);
+  document.addEventListener("click", onClick, true);
+  const seen = new MutationObserver(answered);
+  for (const sel of [".b24r-status", ".b24r-excel-link"]) {
+    const node = document.querySelector(sel);
+    // content only: ipywidgets toggles a class on these nodes when the kernel link drops and comes
+    // back (a culled kernel is restarted empty), which is no answer
+    if (node) seen.observe(node, { subtree: true, childList: true, characterData: true });
+  }
+  // ipywidgets marks its views when the kernel link drops; still dropped 5 s later (a culled
+  // kernel stays gone) means the page is dead even before the viewer tries a filter
+  let dropped = null;
+  const status = document.querySelector(".b24r-status");
+  const link = new MutationObserver(() => {
+    const off = status.classList.contains("jupyter-widgets-disconnected");
+    if (off && dropped === null) dropped = setTimeout(() => { dropped = null; lost(); }, 5000);
+    if (!off && dropped !== null) { clearTimeout(dropped); dropped = null; }
+  });
+  if (status) link.observe(status, { attributes: true, attributeFilter: ["class"] });
+  return { arm, answered, stop: () => {
+    answered(); seen.disconnect(); link.disconnect(); if (dropped !== null) clearTimeout(dropped);
+    document.removeEventListener("change", onChange, true);
+    document.removeEventListener("click", onClick, true);
+  } };
+}
 export default {
   render({ model, el }) {
     el.classList.add("b24r-bridge");
+    let watch = null;
+    setTimeout(() => { watch = watchKernel(model); }, 0);  // the filter bar is on the page by then
+    const ask = (msg) => { if (watch) watch.arm(); send(model, msg); };
     const onClick = (e) => {
       if (e.target.closest("a")) return;
       const cell = e.target.closest("[data-b24r-key]");
       if (!cell) return;
-      send(model, { kind: "key", key: cell.dataset.b24rKey, value: cell.dataset.b24rValue });
+      ask({ kind: "key", key: cell.dataset.b24rKey, value: cell.dataset.b24rValue });
     };
     document.addEventListener("click", onClick);
     let queued = false;
     const rescan = () => {
       if (queued) return;
       queued = true;
-      setTimeout(() => { queued = false; hookPlots(model); }, 100);
+      setTimeout(() => { queued = false; hookPlots(ask); }, 100);
     };
     model.on("msg:custom", (msg) => {
+      if (watch) watch.answered();
       if (!msg || msg.kind !== "download") return;
       const bytes = Uint8Array.from(atob(msg.b64), (c) => c.charCodeAt(0));
       const url = URL.createObjectURL(new Blob([bytes], { type: msg.mime }));
@@ -758,7 +817,7 @@ export default {
     const obs = new MutationObserver(rescan);
     obs.observe(document.body, { childList: true, subtree: true });
     rescan();
-    return () => { document.removeEventListener("click", onClick); obs.disconnect(); };
+    return () => { document.removeEventListener("click", onClick); obs.disconnect(); if (watch) watch.stop(); };
   },
 };
 """
@@ -767,9 +826,13 @@ export default {
 @functools.cache
 def _bridge_class() -> type:
     import anywidget
+    import traitlets
 
     class _Bridge(anywidget.AnyWidget):
         _esm = _BRIDGE_ESM
+        #: the banner's text when the kernel does not answer, and its reload button's label
+        lost = traitlets.Unicode(_UI["ru"]["lost"]).tag(sync=True)
+        reload = traitlets.Unicode(_UI["ru"]["reload"]).tag(sync=True)
 
     return _Bridge
 
@@ -822,15 +885,18 @@ def plotly_loader() -> Any:
     return out
 
 
-def ClickBridge() -> Any:  # noqa: N802 - a widget factory named as the widget
+def ClickBridge(lang: str = "ru") -> Any:  # noqa: N802 - a widget factory named as the widget
     """The page's click bridge: one small invisible ``anywidget`` widget per dashboard whose
     JavaScript listens to clicks on every chart (plotly's ``plotly_click`` on each
     ``.js-plotly-plot`` inside a report cell, hooked again when a redraw replaces it) and on
     table cells with ``data-b24r-key`` (clicks on links pass through), and sends them to the
     kernel as custom messages (see :meth:`Dashboard.on_bridge_message`). The other way, a
     ``{"kind": "download", "name", "mime", "b64"}`` message from the kernel saves a file (the
-    Excel export) in one click."""
-    return _bridge_class()()
+    Excel export) in one click. When the kernel does not answer an action within 10 s (it was
+    culled after being idle, or the server stopped), the page shows a banner in ``lang`` with a
+    reload button instead of ignoring the viewer's filters."""
+    ui = _UI.get(lang, _UI["ru"])
+    return _bridge_class()(lost=ui["lost"], reload=ui["reload"])
 
 
 _CHART_ESM = r"""
@@ -1202,5 +1268,8 @@ CSS = """
 .b24r-bridge{display:none}.b24r-plotly-loader{position:absolute;left:-10000px;width:10px;height:10px;overflow:hidden}
 #rendered_cells .jp-Cell{max-width:1240px;margin-left:auto;margin-right:auto}
 .b24r-cell .b24-table{font-size:13px;margin-left:0;margin-right:0}.b24r-cell .b24-table.b24-wide{font-size:12px}.b24r-cell .b24-more{font-size:12px}
+.b24r-lost{position:sticky;top:0;z-index:20;background:#fff4e5;color:#8a4b00;border-bottom:1px solid #f0b46a;padding:8px 12px;font-size:14px}
+.b24r-lost button{margin-left:8px}
+.jupyter-widgets-disconnected::before{content:none!important}
 .b24r-status .b24r-state-busy{color:#b26a00}.b24r-status .b24r-state-error{color:#c62828}.b24r-status .b24r-state-ready{color:#2e7d32}
 """

@@ -326,6 +326,57 @@ def test_click_source_cell_refilters_marketing(page, voila_url: str, demo_datase
     assert _cards(page)[label] == shown
 
 
+def test_page_says_when_its_kernel_is_gone(page, voila_url: str) -> None:
+    """A kernel culled after being idle (or a stopped server) must not leave a page that silently
+    ignores filters: the next filter change gets a banner with a reload button."""
+    import time
+
+    import psutil
+
+    started = time.time()
+    _open(page, f"{voila_url}voila/render/forgotten.ipynb")
+    mine = [p for p in psutil.process_iter(["cmdline", "create_time"])
+            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1]
+    assert mine, "the page's kernel was not found"
+    kernel = max(mine, key=lambda p: p.info["create_time"])
+    kernel.kill()
+    kernel.wait(timeout=30)
+    assert not page.locator(".b24r-lost").count()
+    page.locator(".b24r-f-employees select").select_option(index=1)
+    banner = page.locator(".b24r-lost")
+    banner.wait_for(timeout=30_000)  # the page waits 10 s for an answer
+    assert "Отчёт не отвечает" in banner.inner_text() and banner.locator("button").inner_text() == "Обновить"
+    page.screenshot(path=str(ARTIFACTS / "forgotten-kernel-gone.png"))
+
+
+def test_culled_kernel_page_says_so(browser, demo_store: Path, dash_params: dict[str, str]) -> None:
+    """The real cull: a server that culls kernels idle for 4 s shuts the page's kernel down; the
+    viewer's next filter change gets the banner (the page waits 10 s for an answer)."""
+    import time
+
+    import psutil
+
+    from b24reports.serve import VoilaServer
+
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(TIMEOUT_MS)
+            _open(pg, f"{srv.url}voila/render/tasks.ipynb")
+            server = psutil.Process(srv.proc.pid)
+            deadline = time.monotonic() + 60
+            while any("ipykernel" in " ".join(c.cmdline()) for c in server.children(recursive=True)):
+                assert time.monotonic() < deadline, "the idle kernel was not culled"
+                time.sleep(0.5)
+            pg.locator(".b24r-f-employees select").select_option(index=1)
+            banner = pg.locator(".b24r-lost")
+            banner.wait_for(timeout=30_000)
+            assert "Отчёт не отвечает" in banner.inner_text()
+        finally:
+            ctx.close()
+
+
 def test_bad_link_shows_what_is_wrong(page, voila_url: str) -> None:
     """A shared link with an unknown employee opens a readable error naming it, not a blank page."""
     page.goto(f"{voila_url}voila/render/managers.ipynb?employee=99999", wait_until="commit", timeout=TIMEOUT_MS)

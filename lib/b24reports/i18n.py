@@ -490,7 +490,13 @@ _PLAN_LINE = r"(?P<src>.+) line (?P<line>\d+): (?P<err>.+)"
 def translate_plan_error(text: str, lang: str = DEFAULT_LANG) -> str:
     """A plan file's bad-row error (``amount 'abc' is not a number``) in ``lang`` by
     :data:`PLAN_ERROR_PATTERNS`; English and unknown texts are returned unchanged."""
-    for p, tpl in PLAN_ERROR_PATTERNS:
+    return _by_patterns(PLAN_ERROR_PATTERNS, text, lang)
+
+
+def _by_patterns(patterns: list[tuple[str, dict[str, str]]], text: str, lang: str) -> str:
+    """``text`` through the first of ``patterns`` (regex, {lang: template}) it fully matches and
+    that has a template in ``lang``; else ``text`` unchanged."""
+    for p, tpl in patterns:
         m = re.fullmatch(p, text.strip(), re.S)
         if m and lang in tpl:
             return tpl[lang].format(**m.groupdict())
@@ -520,11 +526,7 @@ def translate_parameter_error(reason: str, lang: str = DEFAULT_LANG) -> str:
     """The reason of a ``BadParameter`` (``unknown id 9999 (not in the store's users)``) in
     ``lang`` by :data:`PARAMETER_ERROR_PATTERNS`; English and unknown reasons are returned
     unchanged."""
-    for p, tpl in PARAMETER_ERROR_PATTERNS:
-        m = re.fullmatch(p, str(reason).strip(), re.S)
-        if m and lang in tpl:
-            return tpl[lang].format(**m.groupdict())
-    return str(reason)
+    return _by_patterns(PARAMETER_ERROR_PATTERNS, str(reason), lang)
 
 
 _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}

@@ -276,3 +276,25 @@ def test_demo_plan(tmp_path):
     dep = plan.rows[plan.rows["department_id"].notna()]
     assert dep["department_id"].tolist() == [11] and dep["amount"].tolist() == [825]
     assert plan.errors.empty
+
+
+@pytest.mark.parametrize("flt, lines, dept_fact", [
+    # one manager picked: his own rows only; the Sales department (users 1, 2, 3) is not all shown
+    ({"employees": (1,)}, [2], None),  # (line 11 repeats line 2: a plan-file error, not a row)
+    # Sales 2 (users 2, 3): employee 3's February row; Sales (10) covers more people: dropped
+    ({"departments": (11,)}, [9], None),
+    # all of Sales shown: its row stays with the fact of all its people — March wins of
+    # employees 1 and 2: deal 1 (1000) + deal 2 (50 USD × 90 = 4500) + deal 4 (3000) = 8500
+    ({"departments": (10,)}, [2, 3, 9], 8500.0),
+])
+def test_filtered_plan_keeps_rows_whose_people_are_all_shown(plan_path, flt, lines, dept_fact):
+    ds = dataset()
+    plan = read_plan(plan_path, ds.users, ds.departments)
+    params = {"as_of": AS_OF, "currency": "RUB", "lookback_months": 6, "pipelines": (), "employees": (),
+              "departments": (), **flt}
+    tables, _, _ = mp.compute_tables(ds, params, plan)
+    pf = tables["plan_fact"]
+    assert sorted(pf["line"].tolist()) == lines
+    assert sorted(tables["required"]["line"].tolist()) == lines
+    dept = pf[pf["department_id"].notna()]
+    assert (dept["fact_amount"].tolist() == [dept_fact]) if dept_fact is not None else dept.empty

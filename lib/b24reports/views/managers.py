@@ -126,7 +126,9 @@ def touches_by_kind(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
     fig = go.Figure()
     for i, col in enumerate(("calls_out", "calls_in", "meetings", "emails_out", "other")):
         fig.add_trace(go.Bar(x=m[col], y=y, name=_t(lang, col), orientation="h", marker_color=PALETTE[i]))
-    fig.update_layout(barmode="stack", xaxis={"title": _t(lang, "count")}, height=max(300, 26 * len(m) + 140))
+    # legend above the bars: below, on a short chart (one manager shown) it covered the axis numbers
+    fig.update_layout(barmode="stack", xaxis={"title": _t(lang, "count")}, height=max(300, 26 * len(m) + 140),
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "xanchor": "left"})
     return fig
 
 

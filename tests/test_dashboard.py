@@ -233,6 +233,22 @@ def test_dashboard_preset_from_url(demo_dataset, demo_as_of):
     assert dash.result.params["date_from"] == D(2026, 10, 1)
 
 
+def test_share_query_reopens_the_same_state(demo_dataset, demo_as_of):
+    """The address-bar query of the current state, read back by query_to_raw, gives the same
+    filters and period; the default period (last 12 months) is left out so a link keeps rolling."""
+    spec = reports.get("tasks")
+    dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
+    assert dash.share_query() == ""  # defaults only
+    dash.set_filter("employees", "3", redraw=False)
+    assert dash.share_query() == "employee=3"
+    dash.set_period(D(2026, 10, 1), D(2026, 10, 31), redraw=False)  # as_of 2026-11-30: last month
+    assert dash.share_query() == "period=last_month&employee=3"
+    dash.set_period(D(2026, 2, 3), D(2026, 4, 5), redraw=False)
+    q = dash.share_query()
+    assert q == "from=2026-02-03&to=2026-04-05&employee=3"
+    assert d.query_to_raw(q, spec) == {"date_from": "2026-02-03", "date_to": "2026-04-05", "employees": "3"}
+
+
 def test_excel_export_is_what_is_shown(demo_dataset, demo_as_of):
     import openpyxl
 

@@ -59,7 +59,7 @@ _UI = {
            "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период",
            "dates_reversed": "дата «с» позже даты «по», показан прежний период", "dismissed": "не работает", "excel_busy": "Готовлю Excel…",
            "lost": "Отчёт не отвечает: сеанс закрыт после простоя или сервер остановлен. Обновите страницу.",
-           "reload": "Обновить"},
+           "reload": "Обновить", "waiting": "Жду ответа отчёта…"},
     "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
            "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
            "utm_campaign": "UTM campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
@@ -69,7 +69,7 @@ _UI = {
            "dismissed": "dismissed", "excel_busy": "Preparing Excel…",
            "lost": "The report is not responding: the session was closed after being idle, or the server stopped. "
                    "Reload the page.",
-           "reload": "Reload"},
+           "reload": "Reload", "waiting": "Waiting for the report…"},
 }
 
 #: Filter names of the bar -> report parameter they set (one value each; "" = all).
@@ -309,6 +309,25 @@ class Dashboard:
         return {**self.base, "date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat(),
                 **{k: v for k, v in self.filters.items() if v}}
 
+    def share_query(self) -> str:
+        """The URL query that reopens this page as it is now (filters and period), for the
+        address bar: a reload or a copied link shows the same thing. The period is given as a
+        preset name (``period=this_month``) when it is one, as ``from``/``to`` when custom, and not
+        at all when it is the reports' default (last 12 months), so such a link keeps rolling.
+        Filters use the link names of :data:`QUERY_ALIASES` (``employee=12``)."""
+        from urllib.parse import urlencode
+
+        short = {v: k for k, v in QUERY_ALIASES.items()}
+        q: list[tuple[str, str]] = []
+        if self.spec.period:
+            preset = detect_preset(self.date_from, self.date_to, self.today)
+            if preset == "custom":
+                q += [("from", self.date_from.isoformat()), ("to", self.date_to.isoformat())]
+            elif preset != "last_12_months":
+                q.append(("period", preset))
+        q += [(short.get(k, k), str(v)) for k, v in self.filters.items() if v]
+        return urlencode(q)
+
     def _compute(self) -> reports.ReportResult:
         return self.spec.run(self.dataset, self.raw_params())
 
@@ -373,6 +392,9 @@ class Dashboard:
         self.generation += 1
         self.last_refilter_s = time.perf_counter() - t0
         self._sync_widgets()
+        bridge = getattr(self, "_bridge", None)
+        if bridge is not None:
+            bridge.query = self.share_query()
         self._status(f"{_UI[self.lang]['ready']} · {self.last_refilter_s:.2f} s", busy=False)
         for cb in self.on_redraw:
             cb(self)
@@ -738,9 +760,33 @@ function hookPlots(ask) {
 // button, a click on a chart or a table) the status line or the Excel link must change within
 // LOST_AFTER_MS, else a banner says so and offers to reload.
 const LOST_AFTER_MS = 10000;
+const WAITING_AFTER_MS = 2000;  // a refilter answers within ~50 ms: from 2 s the status says it waits
+// The address bar follows the filters (history.replaceState), so a reload or a copied link
+// reopens the page as it is; query keys that are not filters (e.g. lang) stay.
+function mirrorQuery(model) {
+  const q = model.get("query");
+  if (q === null || q === undefined) return;
+  const url = new URL(window.location.href);
+  for (const k of model.get("managed") || []) url.searchParams.delete(k);
+  for (const [k, v] of new URLSearchParams(q)) url.searchParams.append(k, v);
+  if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
+}
 function watchKernel(model) {
-  let timer = null;
-  const answered = () => { if (timer !== null) { clearTimeout(timer); timer = null; } };
+  let timer = null, hint = null;
+  const answered = () => {
+    if (timer !== null) { clearTimeout(timer); timer = null; }
+    if (hint !== null) { clearTimeout(hint); hint = null; }
+    for (const n of document.querySelectorAll(".b24r-waiting, .b24r-lost")) n.remove();  // slow, not gone
+  };
+  const waiting = () => {
+    hint = null;
+    const st = document.querySelector(".b24r-status");
+    if (!st || st.querySelector(".b24r-waiting")) return;
+    const w = document.createElement("span");
+    w.className = "b24r-waiting";
+    w.textContent = " · " + model.get("waiting");
+    st.appendChild(w);
+  };
   const lost = () => {
     timer = null;
     if (document.querySelector(".b24r-lost")) return;
@@ -754,12 +800,22 @@ function watchKernel(model) {
     box.appendChild(btn);
     document.body.prepend(box);
   };
-  const arm = () => { if (timer === null) timer = setTimeout(lost, LOST_AFTER_MS); };
+  const arm = () => {
+    if (timer === null) timer = setTimeout(lost, LOST_AFTER_MS);
+    if (hint === null) hint = setTimeout(waiting, WAITING_AFTER_MS);
+  };
   const onChange = (e) => { if (e.target.closest(".b24r-filterbar")) arm(); };
   const onClick = (e) => { if (e.target.closest(".b24r-filterbar button")) arm(); };
   document.addEventListener("change", onChange, true);
   document.addEventListener("click", onClick, true);
-  const seen = new MutationObserver(answered);
+  // an answer is a change the kernel made, not the waiting hint this page added itself
+  const seen = new MutationObserver((records) => {
+    const own = records.every((r) => {
+      const nodes = [...r.addedNodes, ...r.removedNodes];
+      return nodes.length > 0 && nodes.every((n) => n.classList && n.classList.contains("b24r-waiting"));
+    });
+    if (!own) answered();
+  });
   for (const sel of [".b24r-status", ".b24r-excel-link"]) {
     const node = document.querySelector(sel);
     // content only: ipywidgets toggles a class on these nodes when the kernel link drops and comes
@@ -787,6 +843,8 @@ export default {
     el.classList.add("b24r-bridge");
     let watch = null;
     setTimeout(() => { watch = watchKernel(model); }, 0);  // the filter bar is on the page by then
+    const onQuery = () => mirrorQuery(model);
+    model.on("change:query", onQuery);
     const ask = (msg) => { if (watch) watch.arm(); send(model, msg); };
     const onClick = (e) => {
       if (e.target.closest("a")) return;
@@ -817,7 +875,10 @@ export default {
     const obs = new MutationObserver(rescan);
     obs.observe(document.body, { childList: true, subtree: true });
     rescan();
-    return () => { document.removeEventListener("click", onClick); obs.disconnect(); if (watch) watch.stop(); };
+    return () => {
+      document.removeEventListener("click", onClick); obs.disconnect(); if (watch) watch.stop();
+      model.off("change:query", onQuery);
+    };
   },
 };
 """
@@ -833,6 +894,11 @@ def _bridge_class() -> type:
         #: the banner's text when the kernel does not answer, and its reload button's label
         lost = traitlets.Unicode(_UI["ru"]["lost"]).tag(sync=True)
         reload = traitlets.Unicode(_UI["ru"]["reload"]).tag(sync=True)
+        waiting = traitlets.Unicode(_UI["ru"]["waiting"]).tag(sync=True)
+        #: the page's filters as a URL query (``Dashboard.share_query``), mirrored in the address bar;
+        #: ``managed``: the query keys that belong to the filters (others, e.g. ``lang``, are kept)
+        query = traitlets.Unicode("").tag(sync=True)
+        managed = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     return _Bridge
 
@@ -896,7 +962,8 @@ def ClickBridge(lang: str = "ru") -> Any:  # noqa: N802 - a widget factory named
     culled after being idle, or the server stopped), the page shows a banner in ``lang`` with a
     reload button instead of ignoring the viewer's filters."""
     ui = _UI.get(lang, _UI["ru"])
-    return _bridge_class()(lost=ui["lost"], reload=ui["reload"])
+    managed = sorted({*QUERY_ALIASES, *QUERY_ALIASES.values(), *DIMENSIONS})
+    return _bridge_class()(lost=ui["lost"], reload=ui["reload"], waiting=ui["waiting"], managed=managed)
 
 
 _CHART_ESM = r"""
@@ -1269,7 +1336,7 @@ CSS = """
 #rendered_cells .jp-Cell{max-width:1240px;margin-left:auto;margin-right:auto}
 .b24r-cell .b24-table{font-size:13px;margin-left:0;margin-right:0}.b24r-cell .b24-table.b24-wide{font-size:12px}.b24r-cell .b24-more{font-size:12px}
 .b24r-lost{position:sticky;top:0;z-index:20;background:#fff4e5;color:#8a4b00;border-bottom:1px solid #f0b46a;padding:8px 12px;font-size:14px}
-.b24r-lost button{margin-left:8px}
+.b24r-lost button{margin-left:8px}.b24r-status .b24r-waiting{color:#b26a00}
 .jupyter-widgets-disconnected::before{content:none!important}
 .b24r-status .b24r-state-busy{color:#b26a00}.b24r-status .b24r-state-error{color:#c62828}.b24r-status .b24r-state-ready{color:#2e7d32}
 """

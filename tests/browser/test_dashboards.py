@@ -223,6 +223,26 @@ def test_url_query_prefills_filters(page, voila_url: str, demo_dataset, dash_par
     assert _cards(page)[label] == shown
 
 
+def test_address_bar_follows_filters_and_reload_keeps_them(page, voila_url: str, demo_dataset, dash_params,
+                                                            top_manager) -> None:
+    """After a filter change the address bar carries the filters (a copied link or a reload shows
+    the same page); query keys that are not filters stay."""
+    spec = reports.get("tasks")
+    uid, uname = top_manager
+    _open(page, f"{voila_url}voila/render/tasks.ipynb?period=last_month&lang=ru")
+    page.locator(".b24r-f-employees select").select_option(label=uname.replace(" ", "\u00a0"))
+    _wait_generation(page, 1)
+    page.wait_for_function(f"() => location.search.includes('employee={uid}')")
+    assert "period=last_month" in page.url and "lang=ru" in page.url
+    page.reload(wait_until="commit")
+    page.wait_for_selector(".b24-kpi", timeout=TIMEOUT_MS)
+    _wait_generation(page, 0)
+    assert uname.replace("\u00a0", " ") in page.locator(".b24r-chip-employees").inner_text().replace("\u00a0", " ")
+    label, shown = _headline("tasks", spec.run(demo_dataset, {"as_of": dash_params["as_of"], "employees": str(uid),
+                                                             "date_from": "2026-10-01", "date_to": "2026-10-31"}))
+    assert _cards(page)[label] == shown
+
+
 def test_click_table_cell_refilters(page, voila_url: str, demo_dataset, dash_params) -> None:
     """Click a manager's name in the managers table: the report refilters to him."""
     spec = reports.get("managers")

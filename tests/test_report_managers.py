@@ -102,3 +102,16 @@ def test_views_scatter_guides_and_monthly_heatmap():
     assert list(hm.data[0].y) == ["Иванов Иван", "Петров Пётр"]
     assert [list(r) for r in hm.data[0].z] == [[1.0, 2.0], [3.0, 4.0]]
     assert [list(r) for r in hm.data[0].customdata] == [[0.0, 100.0], [2000.0, 0.0]]
+
+
+def test_html_says_nobody_is_flagged_instead_of_no_data(demo_store, demo_dataset, demo_as_of, tmp_path):
+    """One manager shown with no short-call excess: index 100, no streak (nobody to be ahead of),
+    so no flag; the page says that, not "no data"."""
+    team = reports.get("managers").run(demo_dataset, {**PARAMS, "as_of": demo_as_of}).tables["managers"]
+    calm = team[(team["short_calls"] <= 0.3 * team["calls"]) & (team["weighted"] > 0)]
+    uid = int(calm.iloc[0]["employee_id"])
+    params = {**PARAMS, "as_of": demo_as_of, "employees": str(uid)}
+    assert reports.get("managers").run(demo_dataset, params).tables["managers"]["flags"].tolist() == [[]]
+    out = render.render_report("managers", demo_store, params, tmp_path, ("html",), dataset=demo_dataset, generated_at=GEN)
+    html = out["html"].read_text(encoding="utf-8")
+    assert "Менеджеров с флагами нет." in html and "Менеджеры с флагами" not in html

@@ -52,3 +52,18 @@ def test_plan_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tmp_pa
 def test_plan_missing_file_is_a_clear_error(demo_dataset, demo_as_of, tmp_path):
     with pytest.raises(PlanFileError, match="does not exist"):
         reports.get("plan").run(demo_dataset, {"as_of": demo_as_of, "plan": str(tmp_path / "nope.csv")})
+
+
+def test_remaining_days_read_as_whole_days():
+    """``remaining_days`` is a count of calendar days (metrics.plan): shown "31", not "31,0", and
+    written to metrics.json as 31."""
+    import pandas as pd
+
+    from b24reports.columns import kind_of
+    from b24reports.reports import json_value
+    from b24reports.views.common import table_html
+
+    assert kind_of("remaining_days") == "int" and json_value(31.0, kind_of("remaining_days")) == 31
+    html = table_html(pd.DataFrame({"remaining_days": [31.0, 1.0, 0.0]}), ["remaining_days"], "ru", "RUB")
+    cells = [c.split(">")[-1] for c in html.split("</td>")[:-1]]
+    assert cells == ["31", "1", "0"]

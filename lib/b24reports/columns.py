@@ -134,7 +134,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "gap": ("money", "Осталось до плана", "Gap to plan"),
     "projection": ("money", "Прогноз на конец месяца", "Month-end projection"),
     "needed_per_day": ("money", "Нужно в день", "Needed per day"),
-    "remaining_days": ("days", "Осталось дней", "Remaining days"),
+    "remaining_days": ("int", "Осталось дней", "Remaining days"),  # whole calendar days (metrics.plan)
     "mtd_amount": ("money", "С начала месяца", "Month to date"),
     "prev_mtd_amount": ("money", "Прошлый месяц к той же дате", "Previous month to same day"),
     "mtd_deals": ("int", "Сделок с начала месяца", "Deals month to date"),

@@ -83,6 +83,8 @@ KEY_PARAMS = {"employee_id": "employees", "source_id": "sources", "pipeline_id":
 #: URL query aliases -> parameter names (``?employee=12&from=2026-02-01``).
 QUERY_ALIASES = {"from": "date_from", "to": "date_to", "employee": "employees", "pipeline": "pipelines",
                  "department": "departments", "source": "sources", "stage": "stages", "period": "preset"}
+#: Parameter names -> the names a link uses for them (the inverse of :data:`QUERY_ALIASES`).
+LINK_NAMES = {v: k for k, v in QUERY_ALIASES.items()}
 
 
 def is_voila() -> bool:
@@ -317,7 +319,6 @@ class Dashboard:
         Filters use the link names of :data:`QUERY_ALIASES` (``employee=12``)."""
         from urllib.parse import urlencode
 
-        short = {v: k for k, v in QUERY_ALIASES.items()}
         q: list[tuple[str, str]] = []
         if self.spec.period:
             preset = detect_preset(self.date_from, self.date_to, self.today)
@@ -325,7 +326,7 @@ class Dashboard:
                 q += [("from", self.date_from.isoformat()), ("to", self.date_to.isoformat())]
             elif preset != "last_12_months":
                 q.append(("period", preset))
-        q += [(short.get(k, k), str(v)) for k, v in self.filters.items() if v]
+        q += [(LINK_NAMES.get(k, k), str(v)) for k, v in self.filters.items() if v]
         return urlencode(q)
 
     def _compute(self) -> reports.ReportResult:
@@ -772,6 +773,7 @@ function mirrorQuery(model) {
   if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
 }
 function watchKernel(model) {
+  const status = document.querySelector(".b24r-status");
   let timer = null, hint = null;
   const answered = () => {
     if (timer !== null) { clearTimeout(timer); timer = null; }
@@ -780,12 +782,11 @@ function watchKernel(model) {
   };
   const waiting = () => {
     hint = null;
-    const st = document.querySelector(".b24r-status");
-    if (!st || st.querySelector(".b24r-waiting")) return;
+    if (!status || status.querySelector(".b24r-waiting")) return;
     const w = document.createElement("span");
     w.className = "b24r-waiting";
     w.textContent = " · " + model.get("waiting");
-    st.appendChild(w);
+    status.appendChild(w);
   };
   const lost = () => {
     timer = null;
@@ -816,8 +817,7 @@ function watchKernel(model) {
     });
     if (!own) answered();
   });
-  for (const sel of [".b24r-status", ".b24r-excel-link"]) {
-    const node = document.querySelector(sel);
+  for (const node of [status, document.querySelector(".b24r-excel-link")]) {
     // content only: ipywidgets toggles a class on these nodes when the kernel link drops and comes
     // back (a culled kernel is restarted empty), which is no answer
     if (node) seen.observe(node, { subtree: true, childList: true, characterData: true });
@@ -825,7 +825,6 @@ function watchKernel(model) {
   // ipywidgets marks its views when the kernel link drops; still dropped 5 s later (a culled
   // kernel stays gone) means the page is dead even before the viewer tries a filter
   let dropped = null;
-  const status = document.querySelector(".b24r-status");
   const link = new MutationObserver(() => {
     const off = status.classList.contains("jupyter-widgets-disconnected");
     if (off && dropped === null) dropped = setTimeout(() => { dropped = null; lost(); }, 5000);
@@ -1223,7 +1222,7 @@ def error_card(error: Exception, lang: str = "ru") -> str:
     message = str(error)
     if isinstance(error, BadParameter):
         # named as in the link (?employee=…), the reason in the page's language
-        name = {v: k for k, v in QUERY_ALIASES.items()}.get(error.name, error.name)
+        name = LINK_NAMES.get(error.name, error.name)
         value = ",".join(map(str, error.value)) if isinstance(error.value, (list, tuple)) else error.value
         value = "" if value is None else value
         what = {"ru": "Параметр ссылки", "en": "Link parameter"}.get(lang, "Link parameter")

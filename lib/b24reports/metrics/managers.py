@@ -95,6 +95,14 @@ def period_activities(acts: pd.DataFrame, period: c.Period, employees: set[int] 
     return acts[m]
 
 
+def _short_call_limit(short_call_seconds: float | None) -> float:
+    """``short_call_seconds`` as a float; ``BadParameter('short_call_seconds', …)`` when missing
+    or negative."""
+    if short_call_seconds is None or short_call_seconds < 0:
+        raise BadParameter("short_call_seconds", short_call_seconds, "must be ≥ 0 seconds")
+    return float(short_call_seconds)
+
+
 def activity_counts(acts: pd.DataFrame, short_call_seconds: float = 10) -> pd.DataFrame:
     """Per-employee activity counts of already period-filtered activities.
 
@@ -105,8 +113,7 @@ def activity_counts(acts: pd.DataFrame, short_call_seconds: float = 10) -> pd.Da
     duration < ``short_call_seconds`` seconds; still counted in calls), ``calls``
     (calls_out + calls_in). Raises ``BadParameter('short_call_seconds', …)`` when negative.
     """
-    if short_call_seconds is None or short_call_seconds < 0:
-        raise BadParameter("short_call_seconds", short_call_seconds, "must be ≥ 0 seconds")
+    short_call_seconds = _short_call_limit(short_call_seconds)
     a = acts.dropna(subset=["employee_id"])
     cols = ["employee_id", *COUNT_COLUMNS, "call_minutes", "short_calls", "calls"]
     if a.empty:
@@ -443,9 +450,7 @@ def report_tables(
     facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
-    if short_call_seconds is None or short_call_seconds < 0:
-        raise BadParameter("short_call_seconds", short_call_seconds, "must be ≥ 0 seconds")
-    counts, sources, months = _period_aggregates(ds, period, float(short_call_seconds))
+    counts, sources, months = _period_aggregates(ds, period, _short_call_limit(short_call_seconds))
     table, notes = managers_from_counts(counts, sources, facts, period, as_of, employees=employees, weights=weights)
     by_month = monthly_from_counts(months, facts, period, table["employee_id"].dropna().tolist(), weights)
     notes["telephony"] = bool(getattr(ds, "telephony", False))

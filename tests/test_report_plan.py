@@ -54,6 +54,14 @@ def test_plan_missing_file_is_a_clear_error(demo_dataset, demo_as_of, tmp_path):
         reports.get("plan").run(demo_dataset, {"as_of": demo_as_of, "plan": str(tmp_path / "nope.csv")})
 
 
+def test_plan_html_names_the_whole_team_row(demo_store, demo_dataset, demo_as_of, tmp_path):
+    """The notebook's tables (nb.table) tell table_html which table they show, so the team row of
+    "Этот месяц против прошлого" (mtd_compare's first row, no employee) reads «Вся команда»."""
+    out = render.render_report("plan", demo_store, {"as_of": demo_as_of, "plan": str(PLAN)}, tmp_path, ("html",),
+                               GEN, dataset=demo_dataset)
+    assert out["html"].read_text(encoding="utf-8").count("<td>Вся команда</td>") == 1
+
+
 def test_remaining_days_read_as_whole_days():
     """``remaining_days`` is a count of calendar days (metrics.plan): shown "31", not "31,0", and
     written to metrics.json as 31."""

@@ -98,7 +98,7 @@ def _mtd() -> pd.DataFrame:
 
 def test_html_table_names_the_team_row():
     spec = reports.get("plan").tables["mtd_compare"]
-    out = vc.table_html(_mtd(), spec, "ru", labels={"employee_id": {3: "Козлов Дмитрий"}})
+    out = vc.table_html(_mtd(), spec, "ru", labels={"employee_id": {3: "Козлов Дмитрий"}}, table_id="mtd_compare")
     first, second = out.split("<tr>")[2:4]  # [1] is the header row
     assert first.startswith("<td>Вся команда</td>") and "Козлов Дмитрий" in second
 

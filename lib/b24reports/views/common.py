@@ -176,7 +176,7 @@ def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
 
 def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, max_rows: int | None = None,
                title: str | None = None, labels: Mapping[str, Mapping[Any, str]] | None = None,
-               keys: Collection[str] = ()) -> str:
+               keys: Collection[str] = (), table_id: str | None = None) -> str:
     """Localized HTML ``<table>`` of ``df`` (a DataFrame with canonical column ids).
 
     ``spec``: a ``reports.TableSpec`` (its ``columns`` and ``title``) or a list of column
@@ -191,6 +191,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     ``keys`` (live dashboards only): key columns (e.g. ``employee_id``, ``source_id``) whose
     labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
     a manager or a source in a table can refilter the report; snapshots pass none.
+    ``table_id``: the report's id of the table; a plan table's whole-team row then names its
+    owner "Вся команда" (``i18n.team_row_label``, as Excel does).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
     if title is None and hasattr(spec, "title"):
@@ -209,7 +211,6 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     parts = _column_parts(cols)
     # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
     whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}
-    team_tid = getattr(spec, "sheet_name", None)  # plan tables: sheet name = table id (i18n.TEAM_ROW_TABLES)
     tables = []
     for part in parts:
         head = "".join(f"<th>{html.escape(_head(c))}</th>" for c in part)
@@ -219,8 +220,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
             for c in part:
                 k = _columns.kind_of(c)
                 v = data[c][i]
-                if c in labels and _columns_null(v) and team_tid:  # the whole-team row (plan): "Вся команда"
-                    team = team_row_label(team_tid, c, {o: data[o][i] for o in OWNER_COLUMNS if o in data}, lang)
+                if c in labels and _columns_null(v) and table_id:  # the whole-team row (plan): "Вся команда"
+                    team = team_row_label(table_id, c, {o: data[o][i] for o in OWNER_COLUMNS if o in data}, lang)
                     if team is not None:
                         tds.append(f"<td>{html.escape(team)}</td>")
                         continue

@@ -1,5 +1,6 @@
 """Pytest plugin: counts the faults injected and the bad inputs tried by the hardening suites
-(issue 6) and prints ``faults injected: N, bad inputs tried: M`` at the end of the run.
+(issue 6) and the stores compared with their portal (issue 14), and prints ``faults injected: N,
+bad inputs tried: M, data checks: K (rows lost: 0, duplicated: 0, stale: 0)`` at the end of the run.
 
 Loaded by ``pytest_plugins = ["hardening_summary"]`` in ``tests/conftest.py``. Tests call
 :func:`fault` / :func:`bad_input` (``import hardening_summary as hs; hs.fault(3)``); a demo-server
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-COUNTS = {"faults": 0, "bad_inputs": 0}
+COUNTS = {"faults": 0, "bad_inputs": 0, "data_checks": 0, "lost": 0, "duplicated": 0, "stale": 0}
 
 
 def fault(n: int = 1) -> None:
@@ -25,6 +26,16 @@ def faults_fired(plan) -> int:
     return n
 
 
+def data_check(*, lost: int, duplicated: int, stale: int) -> None:
+    """Count one comparison of a store with its portal and the rows it found lost (on the
+    portal, not in the store), duplicated (one id stored twice) and stale (stored with another
+    modified time than the portal's)."""
+    COUNTS["data_checks"] += 1
+    COUNTS["lost"] += int(lost)
+    COUNTS["duplicated"] += int(duplicated)
+    COUNTS["stale"] += int(stale)
+
+
 def bad_input(n: int = 1) -> None:
     """Count ``n`` bad inputs tried (parameters, plan files, URLs, hostile text values)."""
     COUNTS["bad_inputs"] += int(n)
@@ -36,7 +47,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
 
     A first-running wrapper, so the line comes before pytest's own closing "N passed" line,
     which stays the last line CI reads."""
-    if COUNTS["faults"] or COUNTS["bad_inputs"]:
+    if COUNTS["faults"] or COUNTS["bad_inputs"] or COUNTS["data_checks"]:
         terminalreporter.write_sep("-", "hardening")
-        terminalreporter.write_line(f"faults injected: {COUNTS['faults']}, bad inputs tried: {COUNTS['bad_inputs']}")
+        terminalreporter.write_line(
+            f"faults injected: {COUNTS['faults']}, bad inputs tried: {COUNTS['bad_inputs']}, "
+            f"data checks: {COUNTS['data_checks']} (rows lost: {COUNTS['lost']}, duplicated: {COUNTS['duplicated']}, "
+            f"stale: {COUNTS['stale']})")
     return (yield)

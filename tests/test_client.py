@@ -347,8 +347,58 @@ def test_list_all_offset_paging():
         return ok(page, total=len(rows), **extra)
 
     c, _ = make_client(handler)
-    got = c.list_all("user.get", {"FILTER": {}})
-    assert [int(r["ID"]) for r in got] == list(range(1, 121)) and c.requests == 3
+    got = c.list_all("department.get", {})
+    # 3 pages, read twice: offset pages can shift, so a list longer than one page is taken only
+    # when two consecutive reads agree (and match total)
+    assert [int(r["ID"]) for r in got] == list(range(1, 121)) and c.requests == 6
+
+
+def test_list_all_one_page_is_read_once():
+    c, _ = make_client(lambda request: ok([{"ID": "1"}, {"ID": "2"}], total=2))
+    assert [r["ID"] for r in c.list_all("department.get", {})] == ["1", "2"] and c.requests == 1
+
+
+def test_list_all_rereads_until_two_reads_agree_when_a_row_is_removed_meanwhile():
+    """Row 30 is removed while page 1 of the first read is served: offset 50 of the shifted list
+    skips row 51 (it moved to offset 49). The second read no longer has 30 and sees 51; a third
+    agrees with it and is returned: nothing skipped."""
+    rows = [{"ID": str(i)} for i in range(1, 121)]
+    served = {"n": 0}
+
+    def handler(request):
+        start = json.loads(request.content)["start"]
+        served["n"] += 1
+        if served["n"] == 2:
+            rows.pop(29)  # ID 30 goes after the first page was served
+        page = rows[start:start + 50]
+        extra = {"next": start + 50} if start + 50 < len(rows) else {}
+        return ok(page, total=len(rows), **extra)
+
+    c, _ = make_client(handler)
+    got = [int(r["ID"]) for r in c.list_all("department.get", {})]
+    assert got == [i for i in range(1, 121) if i != 30]
+    assert c.requests == 9  # first read (skipped 51, total mismatch), then two agreeing reads
+
+
+def test_list_by_id_cannot_skip_a_row_when_another_leaves_the_list():
+    """user.get by the ``>ID`` cursor: a user deactivated (gone from the ACTIVE list) after the
+    first page shifts nothing; every other user is read once."""
+    users = [{"ID": str(i)} for i in range(1, 121)]
+    asked = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        after = int(body["FILTER"][">ID"])
+        asked.append(after)
+        if len(asked) == 2:
+            users.pop(9)  # ID 10 leaves the list
+        rest = [u for u in users if int(u["ID"]) > after]
+        return ok(rest[:50], total=len(rest), **({"next": 50} if len(rest) > 50 else {}))
+
+    c, _ = make_client(handler)
+    got = [int(r["ID"]) for r in c.list_by_id("user.get", {"sort": "ID", "order": "ASC", "FILTER": {"ACTIVE": True}})]
+    assert got == list(range(1, 121)), "ID 10 was read before it left; nothing after it was skipped"
+    assert asked == [0, 50, 100]
 
 
 # ------------------------------------------------------------------ rate limiting

@@ -153,18 +153,18 @@ def test_rows_inserted_updated_deleted_while_the_export_runs(tmp_path):
         assert rep.status == "ok"
         assert hs.faults_fired(faults) == 5
         got = store_state(db)
-        # the deleted deal read before its deletion stays until a deletion pass; the one deleted
-        # before it was read never arrives; the 3 inserted deals (ids above the cursor) are exported
-        assert deals[0] in got["deals"] and late_gone not in got["deals"]
+        # the deal deleted after it was read made the pass disagree with the portal's count
+        # (77 seen, 76 counted), so the pass was read again and proven: it is gone already; the
+        # one deleted before it was read never arrives; the 3 inserted deals are exported
+        assert deals[0] not in got["deals"] and late_gone not in got["deals"]
         new_deals = set(server_state(p)["deals"]) - set(deals)
         assert len(new_deals) == 3 and new_deals <= set(got["deals"])
-        assert_consistent_subset(p, db, deleted_ids={"deals": {deals[0]}, "activities": set(got["activities"])
-                                                     - set(server_state(p)["activities"])})
+        assert_exact(p, db)
         # a deal read in sync 1 is updated afterwards: the incremental window catches it
         p.update("deal", deals[10], TITLE="changed after the run")
         rep2 = sync(PagedClient(srv.webhook_url, pages=50), db, progress=False, id_pass=True)
     assert rep2.status == "ok" and rep2.mode == "incremental"
-    assert rep2.deleted["deals"] == 1 and rep2.deleted["activities"] == 2
+    assert rep2.deleted["deals"] == 0 and rep2.deleted["activities"] == 0 and rep2.rows["deals"] >= 1
     assert_exact(p, db)
 
 

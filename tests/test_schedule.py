@@ -478,3 +478,30 @@ def test_run_schedule_on_an_existing_scheduler_by_address(tmp_path, testrep, mon
                                hooks=Hooks(sync=make_sync(fx.write_store, tmp_path / "sync.log")))
     assert [(r.entry, r.status) for r in summary.results] == [("good-mtd", "ok"), ("broken-weekly", "failed")]
     assert [Path(f).name for f in summary.results[0].files] == ["report.xlsx"]
+
+
+def test_an_incomplete_sync_still_renders_but_fails_the_entry(tmp_path, testrep, inbox, monkeypatch):
+    """A sync that refused a deletion (SyncIncomplete, exit code 3 on the command line) lost
+    nothing: the entry renders and mails as usual, and the summary fails it with the reason."""
+    import b24r_fixture_report as fx
+
+    from b24reports.errors import SyncIncomplete
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+
+    def refusing_sync(webhook_url, store):
+        if not Path(store).exists():
+            fx.write_store(Path(store))
+        raise SyncIncomplete("deals: refused to delete 250 of 250 stored rows: the export returned 0 rows "
+                             "but the portal counts 250; nothing was deleted")
+
+    p = write(tmp_path, GOOD.format(port=inbox.port))
+    sched = load_schedule(p, only=["good-monthly"], base_dir=tmp_path)
+    summary = run_schedule(sched, as_of=dt.datetime(2026, 2, 20, 14, 0), workers=1, processes=False,
+                           hooks=Hooks(sync=refusing_sync))
+    (res,) = summary.results
+    assert res.status == "failed" and summary.exit_code == 1
+    assert res.error.startswith("sync: SyncIncomplete: deals: refused to delete 250 of 250 stored rows")
+    assert sorted(Path(f).name for f in res.files) == ["metrics.json", "report.xlsx"]
+    assert len(inbox.messages) == 1

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+import hardening_summary as hs
 from b24reports.client import B24Client
 from b24reports.demo import DemoServer, Fault, FaultPlan, RateLimit, generate_portal
 from b24reports.store import open_store
@@ -48,7 +49,22 @@ def store_state(path) -> dict[str, dict[int, datetime | None]]:
     return out
 
 
+def data_diff(portal, path) -> dict[str, int]:
+    """Rows lost (on the portal, not stored), duplicated (an id stored more than once) and stale
+    (stored with another modified time than the portal's), over every synced entity; counted
+    in the run's hardening summary line."""
+    want, got = server_state(portal), store_state(path)
+    lost = sum(len(set(want[t]) - set(got[t])) for t in ENTITIES)
+    stale = sum(1 for t in ENTITIES for i in set(want[t]) & set(got[t]) if want[t][i] != got[t][i])
+    with open_store(path, read_only=True) as s:
+        duplicated = sum(s.con.execute(f"SELECT count(*) - count(DISTINCT id) FROM {t}").fetchall()[0][0]
+                         for t in ENTITIES)
+    hs.data_check(lost=lost, duplicated=duplicated, stale=stale)
+    return {"lost": lost, "duplicated": duplicated, "stale": stale}
+
+
 def assert_exact(portal, path):
+    assert data_diff(portal, path) == {"lost": 0, "duplicated": 0, "stale": 0}
     want, got = server_state(portal), store_state(path)
     for table in ENTITIES:
         assert got[table] == want[table], f"{table}: store differs from the server"

@@ -2,8 +2,10 @@
 ``reports``). Entry point ``b24reports = "b24reports.cli:main"``.
 
 Commands: ``demo``, ``sync``, ``render``, ``list``, ``run-schedule``, ``serve``. Exit codes: 0 ok; 2 bad input (a
-``BadInput``/``B24AuthError`` or a usage error; the message names the input); 1 any other
-failure (one line; the traceback only with ``--debug``). The webhook URL is never printed:
+``BadInput``/``B24AuthError`` or a usage error; the message names the input); 3 a sync that
+could not show a pass complete (``SyncIncomplete``: a deletion refused, rows the portal counts not
+received; nothing stored was lost); 1 any other failure (one line; the traceback only with
+``--debug``). The webhook URL is never printed:
 every message goes through :func:`redact`.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 import click
 
-from .errors import B24ReportsError, BadParameter
+from .errors import B24ReportsError, BadParameter, SyncIncomplete
 
 _SECRETS: list[str] = []
 
@@ -100,6 +102,8 @@ def _print_sync(rep: Any) -> None:
     _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
           f"{count_text(getattr(rep, 'requests', 0), 'request', 'en')}, {getattr(rep, 'seconds', 0):.1f} s -> "
           f"{getattr(rep, 'store_path', '')}", err=True)
+    for table, why in (getattr(rep, "skipped", {}) or {}).items():
+        _echo(f"  skipped {table}: {why}", err=True)
     ws = list(getattr(rep, "warnings", []) or [])
     if ws:
         _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {ws[0]}", err=True)
@@ -117,7 +121,11 @@ def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
     _remember_secret(webhook)
     from .sync import sync
 
-    rep = sync(webhook, store, full=full, progress=True, log=_sync_log)
+    try:
+        rep = sync(webhook, store, full=full, progress=True, log=_sync_log)
+    except SyncIncomplete as e:  # synced, but a pass was not shown complete: summary, then exit 3
+        _print_sync(e.report)
+        raise
     _print_sync(rep)
     if getattr(rep, "status", "ok") != "ok":
         raise B24ReportsError(f"sync failed: {getattr(rep, 'error', '')}")

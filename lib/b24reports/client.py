@@ -36,6 +36,7 @@ from .errors import (
     B24BatchError,
     B24CursorError,
     B24RateLimitError,
+    B24RedirectError,
     B24TransportError,
     B24UnreachableError,
     BadParameter,
@@ -76,6 +77,12 @@ RETRY_STATUS = {500, 502, 503, 504}
 #: Connection attempts (DNS failure, refused) before the first reply of the portal after which
 #: the host is taken as unreachable: B24UnreachableError, no further retries.
 UNREACHABLE_ATTEMPTS = 3
+#: A wait at least this long (s) is announced in one line (``on_wait``), terminal or not, so a
+#: scheduled log never looks hung during an operating-limit pause of up to ~11 minutes.
+WAIT_NOTICE_SECONDS = 3.0
+#: Times a paged dictionary list (offset paging, no ID cursor) is read before giving up when two
+#: consecutive reads keep disagreeing (rows added/removed/reordered while it is read).
+LIST_READS = 4
 
 
 def _scope_of(method: str) -> str | None:
@@ -233,9 +240,14 @@ class B24Client:
     Args:
         auth: a ``Webhook`` (or its URL string).
         rate, burst: leaky bucket (requests/s, bucket size).
-        timeout: per-request timeout, seconds.
+        timeout: one deadline per HTTP request, seconds: connect, send and the whole body
+            (a reply trickling in byte by byte is cut at the deadline and retried like a
+            timeout; it can overrun by at most one socket read of ``timeout``).
         max_retries: retries after the first attempt (per request).
         on_request: ``f(method, status_or_None, seconds)`` called after every HTTP attempt.
+        on_wait: ``f(line)`` told of every wait of ``WAIT_NOTICE_SECONDS`` or more (retry
+            backoff, operating-limit pause) in one line: what it waits for and how long. Default:
+            a ``logging`` warning (printed on stderr even when nothing configured logging).
         transport: an ``httpx`` transport (tests: ``httpx.MockTransport``).
         sleep, clock, wall: injectable time functions (tests use fakes; ``clock`` monotonic s,
             ``wall`` unix s).
@@ -262,6 +274,7 @@ class B24Client:
         timeout: float = 30.0,
         max_retries: int = 8,
         on_request: Callable[[str, int | None, float], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -277,6 +290,7 @@ class B24Client:
         self.timeout = timeout
         self.max_retries = max_retries
         self.on_request = on_request
+        self.on_wait = on_wait
         self._sleep, self._clock, self._wall = sleep, clock, wall
         self.bucket = LeakyBucket(rate, burst, clock=clock, sleep=sleep)
         self.backoff_base, self.backoff_max, self.max_wait_reset = backoff_base, backoff_max, max_wait_reset
@@ -324,6 +338,16 @@ class B24Client:
             "rate_wait_s": round(self.bucket.waited, 3),
             "operating": {m: s.__dict__.copy() for m, s in self.operating.items()},
         }
+
+    def _announce_wait(self, seconds: float, what: str) -> None:
+        """One line for a wait of ``WAIT_NOTICE_SECONDS`` or more (never the secret)."""
+        if seconds < WAIT_NOTICE_SECONDS:
+            return
+        line = self.auth.redact(f"waiting {seconds:.0f} s: {what}")
+        if self.on_wait is not None:
+            self.on_wait(line)
+        else:
+            log.warning("%s", line)
 
     # -------------------------------------------------------------- one HTTP request
     def _record_time(self, method: str, t: Any) -> None:
@@ -380,11 +404,19 @@ class B24Client:
         self.requests += 1
         self.requests_by_method[method] += 1
         t0 = self._clock()
+        deadline = time.monotonic() + self.timeout  # real time: it bounds real network waits
         status: int | None = None
+        location = ""
         try:
-            resp = self._http.post(url, json=dict(params))
-            status = resp.status_code
-            raw = resp.content
+            with self._http.stream("POST", url, json=dict(params)) as resp:
+                status = resp.status_code
+                location = resp.headers.get("location", "")
+                chunks = []
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the reply did not arrive whole within the deadline")
+                raw = b"".join(chunks)
         except httpx.TimeoutException as e:
             raise _Retry(B24TransportError(f"timeout after {self.timeout}s calling {method} on "
                                            f"{self.auth.portal} ({type(e).__name__})")) from None
@@ -402,6 +434,8 @@ class B24Client:
             if self.on_request:
                 self.on_request(method, status, self._clock() - t0)
         self._replied = True
+        if 300 <= status < 400:
+            raise self._redirect_error(method, status, location)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -419,6 +453,27 @@ class B24Client:
             self.last_reply_time = body["time"]
         return body
 
+    def _redirect_error(self, method: str, status: int, location: str) -> B24RedirectError:
+        """The error for a redirect reply: names ``scheme://host`` of the portal and of the
+        target (never a path: it would hold the secret) and the URL form to use."""
+        ours = httpx.URL(self.auth.method_url(method))
+        try:
+            target = httpx.URL(location) if location else None
+        except (httpx.InvalidURL, TypeError):
+            target = None
+        if target is not None and not target.is_absolute_url:
+            target = ours.join(target)
+        if target is not None and target.host:
+            port = f":{target.port}" if target.port else ""
+            where = f"{target.scheme}://{target.host}{port}"
+            hint = (f"use the webhook URL that starts with {where}/rest/ "
+                    f"(the portal moved from {self.auth.portal} to {where})")
+        else:
+            where, hint = "another address", "use the webhook URL exactly as Bitrix24 shows it"
+        return B24RedirectError(f"the portal {self.auth.portal} answered {method} with a redirect (HTTP {status}) "
+                                f"to {where}; b24reports does not follow redirects, since that would send the "
+                                f"webhook secret to another address: {hint}")
+
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         n = state.attempt_number
@@ -433,6 +488,10 @@ class B24Client:
         reason = type(exc.error).__name__ if isinstance(exc, _Retry) else "?"
         self.retries[reason] += 1
         log.info("retrying after %s (attempt %d): %s", reason, state.attempt_number, exc)
+        upcoming = state.next_action.sleep if state.next_action is not None else 0.0
+        what = ("the method's operating limit to reset" if isinstance(exc, _Retry) and exc.wait_until
+                else f"a retry after: {exc}")
+        self._announce_wait(upcoming, f"{what} (attempt {state.attempt_number + 1} of {self.max_retries + 1})")
 
     def _respect_budget(self, methods: Iterable[str]) -> None:
         """Proactive pause: wait for the reset of any method known to be over its budget."""
@@ -445,6 +504,8 @@ class B24Client:
         if until:
             wait = min(self.max_wait_reset, until - now + 1.0)
             log.info("execution-time budget used up; pausing %.1fs", wait)
+            self._announce_wait(wait, "the Bitrix24 operating limit (execution time of "
+                                      + ", ".join(sorted(set(methods))) + " in the last 10 minutes) to reset")
             self._sleep(wait)
             for m in set(methods):  # the window has moved on
                 st = self.operating.get(m)
@@ -674,6 +735,8 @@ class B24Client:
             wait = random.uniform(b / 2, b)
         self.retries["B24RateLimitError"] += 1
         log.info("%s: %s in batch, waiting %.1fs", method, code, wait)
+        self._announce_wait(wait, f"{method}: {code} from Bitrix24"
+                                  + (" (operating limit of the method)" if code == "OPERATION_TIME_LIMIT" else ""))
         self._sleep(wait)
 
     @staticmethod
@@ -713,20 +776,51 @@ class B24Client:
 
     def list_all(self, method: str, params: Mapping[str, Any] | None = None, *, result_key: str | None = None,
                  id_field: str | None = "ID") -> list[dict]:
-        """All rows of a small dictionary method by plain offset paging (``start``/``next``).
+        """All rows of a small dictionary method read by offset paging (``start``/``next``), for
+        methods without an ID cursor: ``crm.status.list``, ``department.get``,
+        ``crm.category.list`` (``result_key="categories"``), ``crm.currency.list``,
+        ``sonet_group.get``. Rows are deduped by ``id_field`` (None: no dedupe), first seen wins.
 
-        For ``crm.status.list``, ``department.get``, ``user.get``, ``crm.category.list``
-        (``result_key="categories"``), ``crm.currency.list``, ``sonet_group.get``. Rows are
-        deduped by ``id_field`` (None: no dedupe), first seen wins.
+        Offset pages shift when a row is added or removed while they are read, so a row can be
+        skipped without any error. A list that fits one page cannot shift and is read once; a
+        longer one is read again until two consecutive reads give the same ids and match the
+        reply's ``total`` (at most ``LIST_READS`` reads).
 
-        Raises: the errors of :meth:`call`; ``B24ApiError`` if ``next`` does not advance.
+        Raises: the errors of :meth:`call`; ``B24ApiError`` (``ERROR_UNEXPECTED_ANSWER``) when
+        ``next`` does not advance, or the list kept changing for ``LIST_READS`` reads.
         """
-        params = dict(params or {})
+        prev: list[dict] | None = None
+        for _ in range(LIST_READS):
+            rows, total, pages = self._offset_pass(method, dict(params or {}), result_key, id_field)
+            complete = total is None or len(rows) == total or id_field is None
+            if pages <= 1 and complete:
+                return rows
+            if complete and prev is not None and self._ids(prev, id_field) == self._ids(rows, id_field):
+                return rows
+            prev = rows
+        raise B24ApiError("ERROR_UNEXPECTED_ANSWER",
+                          f"the list kept changing while it was read ({LIST_READS} reads disagreed); "
+                          "run the sync again", method=method)
+
+    @staticmethod
+    def _ids(rows: list[dict], id_field: str | None) -> list:
+        return [r.get(id_field) if isinstance(r, dict) else r for r in rows] if id_field else rows
+
+    def _offset_pass(self, method: str, params: dict, result_key: str | None,
+                     id_field: str | None) -> tuple[list[dict], int | None, int]:
+        """One read of an offset-paged list -> (rows deduped by ``id_field``, the first
+        reply's ``total`` or None, pages read)."""
         rows: list[dict] = []
         seen: set = set()
-        start = 0
+        start, total, pages = 0, None, 0
         for _ in range(100_000):
             env = self.call(method, {**params, "start": start})
+            pages += 1
+            if total is None and env.get("total") is not None:
+                try:
+                    total = int(env["total"])
+                except (TypeError, ValueError):
+                    total = None
             page = self._unwrap(env.get("result"), result_key, method)
             for r in page:
                 key = r.get(id_field) if (id_field and isinstance(r, dict)) else None
@@ -737,12 +831,43 @@ class B24Client:
                 rows.append(r)
             nxt = env.get("next")
             if nxt is None or not page:
-                return rows
+                return rows, total, pages
             if int(nxt) <= start:
                 raise B24ApiError("ERROR_UNEXPECTED_ANSWER", f"'next'={nxt} does not advance past {start}",
                                   method=method)
             start = int(nxt)
         raise B24ApiError("ERROR_UNEXPECTED_ANSWER", "too many pages", method=method)
+
+    def list_by_id(self, method: str, params: Mapping[str, Any] | None = None, *, filter_key: str = "FILTER",
+                   id_field: str = "ID") -> list[dict]:
+        """All rows of a list method whose filter takes ``>ID`` but that has no fast export
+        (``user.get``): each request asks for the first page of ``ID > last id seen`` in ID
+        order, so a row added, removed or moved between requests can never shift another one
+        out of the read. The count is checked against the first reply's ``total``; a mismatch
+        (rows added or removed meanwhile) is read once more.
+
+        Raises: the errors of :meth:`call`; :class:`B24CursorError` when ids do not grow (the
+        server ignored ``>ID``).
+        """
+        params = dict(params or {})
+        flt = dict(params.pop(filter_key, None) or {})
+        rows: list[dict] = []
+        for _ in range(2):
+            rows, total, last = [], None, 0
+            while True:
+                env = self.call(method, {**params, filter_key: {**flt, f">{id_field}": last}, "start": 0})
+                raw = self._unwrap(env.get("result"), None, method)
+                if total is None and env.get("total") is not None:
+                    total = int(env["total"])
+                page = self._check_page(raw, last, id_field, method)
+                rows += page
+                if page:
+                    last = int(page[-1][id_field])
+                if len(raw) < PAGE_SIZE or env.get("next") is None:
+                    break
+            if total is None or len(rows) == total:
+                return rows
+        return rows
 
     def server_now(self) -> datetime | None:
         """Server time of the last reply (``time.date_start``, else ``time.start`` unix), tz-aware."""

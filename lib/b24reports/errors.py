@@ -79,6 +79,23 @@ class B24UnreachableError(B24TransportError):
     exit_code = 2
 
 
+class B24RedirectError(B24TransportError):
+    """The portal answered with an HTTP redirect (301/302/307/308). b24reports never follows a
+    redirect (it would resend the webhook secret to another URL): the user must use the URL form
+    the redirect points to (exit code 2). The message names only ``scheme://host`` of both."""
+
+    exit_code = 2
+
+
+class SyncIncomplete(B24ReportsError):
+    """A sync pass could not be shown complete against the portal's own count, so what it did
+    not see was kept rather than deleted (or, on a first sync, nothing was received although the
+    portal counts rows). Everything stored before stays; the message names each entity with
+    both numbers. Exit code 3, so a scheduler notices."""
+
+    exit_code = 3
+
+
 class B24BatchError(B24ApiError):
     """A sub-command of a ``batch`` call failed: the whole result is refused, never short."""
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from .errors import B24ReportsError, BadInput, ScheduleFileError
+from .errors import B24ReportsError, BadInput, ScheduleFileError, SyncIncomplete
 from .i18n import plural
 from .presets import PRESETS, preset_period
 
@@ -634,6 +634,8 @@ def run_entry(job: EntryJob) -> EntryResult:
             res.timings["lock_wait"] = t_sync - t_lock
             try:
                 (hooks.sync or _default_sync)(secret, e.portal.store)
+            except SyncIncomplete as ex:  # synced, nothing lost: render and send, but the entry fails
+                errors.append(_step_error("sync", ex, secret))
             except Exception as ex:  # noqa: BLE001 -- reported per entry
                 raise _StepFailed(_step_error("sync", ex, secret)) from None
             finally:

@@ -220,7 +220,7 @@ META_TABLES: dict[str, str] = {
         run_id BIGINT PRIMARY KEY,
         started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ,
-        status VARCHAR,                -- 'running', 'ok', 'failed'
+        status VARCHAR,                -- 'running', 'ok', 'incomplete' (a pass not shown complete), 'failed'
         mode VARCHAR,                  -- 'full' or 'incremental'
         requests INTEGER,
         rows JSON,                     -- {"deals": 123, ...} rows written per entity

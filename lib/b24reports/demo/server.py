@@ -175,7 +175,13 @@ _KINDS = {
     "truncated": "truncated", "reset": "reset", "slow": "slow", "batch_error": "batch_error",
     "401": "expired", "expired": "expired", "invalid_credentials": "invalid_credentials",
     "insufficient_scope": "insufficient_scope", "scope": "insufficient_scope", "insert": "insert", "delete": "delete",
+    "empty": "empty", "short": "short", "trickle": "trickle", "redirect": "redirect",
+    "method_missing": "method_missing", "date_misread": "date_misread", "update": "update",
 }
+#: Faults that change a reply's content (silently, HTTP 200) instead of failing the request.
+_CONTENT_KINDS = ("empty", "short", "date_misread")
+#: An ISO 8601 datetime with an offset in a filter value (what ``date_misread`` misreads).
+_ATOM = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:?\d\d|Z)$")
 
 
 @dataclass
@@ -189,7 +195,19 @@ class Fault:
     ``code``), ``"expired"``/``"401"`` (401 expired_token), ``"invalid_credentials"`` (401),
     ``"insufficient_scope"`` (401), ``"insert"`` / ``"delete"`` (after the request is answered,
     insert ``count`` copies of rows / delete the ``count`` lowest-ID rows, or ``ids``, of
-    ``entity`` — default the method's entity: "rows change between page N and N+1").
+    ``entity`` — default the method's entity: "rows change between page N and N+1"),
+    ``"update"`` (after the reply, set ``fields`` on rows ``ids`` of ``entity``: a user
+    deactivated mid-export).
+
+    Silent faults, HTTP 200 with a plausible body, the kind a client cannot see by itself:
+    ``"empty"`` (a list reply with no rows), ``"short"`` (only the first ``count`` rows; the
+    ``total`` stays true), ``"date_misread"`` (a date filter value written as ISO 8601 with an
+    offset is misread as a far-future date, so ``>=`` matches nothing; ``2026-11-30 12:00:00``
+    is read right: bitrix24-api.md §6.8). Transport faults: ``"trickle"`` (the body is sent one
+    byte every ``seconds``), ``"redirect"`` (HTTP 301 to the same path over https),
+    ``"method_missing"`` (404 ``ERROR_METHOD_NOT_FOUND``, as a portal whose plan lacks the
+    method answers though the scope is listed). On a ``batch`` request the content kinds
+    apply to every sub-command; with ``nested=True`` to the matching sub-commands only.
 
     Matching: requests whose method equals ``method`` (any method when None; ``batch`` for the
     outer call); the fault fires on the ``nth`` matching request (1-based) and the ``times - 1``
@@ -209,6 +227,7 @@ class Fault:
     entity: str | None = None
     count: int = 1
     ids: list[int] | None = None
+    fields: dict | None = None
     nested: bool = False
     seen: int = field(default=0, repr=False)
 
@@ -509,11 +528,32 @@ _NESTED_ERRORS = {
     "expired": (401, "expired_token", "The access token provided has expired."),
     "invalid_credentials": (401, "INVALID_CREDENTIALS", "Invalid request credentials"),
     "insufficient_scope": (401, "insufficient_scope", "The request requires higher privileges than provided by the webhook token"),
+    "method_missing": (404, "ERROR_METHOD_NOT_FOUND", "Method not found!"),
 }
 
 _ENTITY_OF = {"crm.deal.list": "deal", "crm.lead.list": "lead", "crm.activity.list": "activity",
               "tasks.task.list": "task", "voximplant.statistic.get": "call", "user.get": "user",
               "sonet_group.get": "workgroup", "department.get": "department"}
+
+
+def _cut(result: Any, n: int) -> Any:
+    """A list result (plain, or wrapped in ``items``/``tasks``) cut to its first ``n`` rows."""
+    if isinstance(result, list):
+        return result[:n]
+    if isinstance(result, dict):
+        return {k: (v[:n] if isinstance(v, list) else v) for k, v in result.items()}
+    return result
+
+
+def _misread_dates(params: dict) -> dict:
+    """``params`` with every filter value in ISO 8601 with an offset replaced by a far-future
+    date (the portal misreading it), keys and other values as they are."""
+    out = dict(params)
+    for k, v in params.items():
+        if str(k).lower() == "filter" and isinstance(v, dict):
+            out[k] = {fk: ("9999-12-31 00:00:00" if isinstance(fv, str) and _ATOM.match(fv) else fv)
+                      for fk, fv in v.items()}
+    return out
 
 
 class DemoServer:
@@ -592,9 +632,19 @@ class DemoServer:
             if self.rate_limit is not None and not self.rate_limit.allow(client, time.monotonic()):
                 raise ApiError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
             batch_fail: dict = {}
+            content: list[Fault] = []
             for f in (self.faults.match(method, req_no) if self.faults else []):
                 if f.kind == "reset":
                     return 0, "", b"", "reset"
+                if f.kind == "redirect":
+                    target = f"https://{self.host}:{self.port}{path}"
+                    return 301, "text/html; charset=utf-8", b"<html><body>Moved Permanently</body></html>", {"Location": target}
+                if f.kind in _CONTENT_KINDS:
+                    content.append(f)
+                elif f.kind == "trickle":
+                    after.append(("trickle", f.seconds))
+                elif f.kind == "method_missing":
+                    raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
                 if f.kind == "slow":
                     time.sleep(f.seconds)
                 elif f.kind == "503":
@@ -612,15 +662,15 @@ class DemoServer:
                     raise ApiError(401, "insufficient_scope", "The request requires higher privileges than provided by the webhook token")
                 elif f.kind == "batch_error":
                     batch_fail[str(f.command)] = f.code
-                elif f.kind in ("insert", "delete"):
+                elif f.kind in ("insert", "delete", "update"):
                     after.append(lambda f=f: self._mutate(f, method))
                 elif f.kind == "truncated":
                     after.append("truncated")
             params = self._params(query, body, content_type)
             if method == "batch":
-                payload, processing = self._batch(params, batch_fail)
+                payload, processing = self._batch(params, batch_fail, content)
             else:
-                payload, processing = self._single(method, params)
+                payload, processing = self._single(method, params, content)
             payload["time"] = _time_block(t_start, time.time(), processing, payload.pop("_time_extra", None))
             status = 200
         except ApiError as e:
@@ -633,7 +683,11 @@ class DemoServer:
         if "truncated" in after:
             after.remove("truncated")
             data = data[: max(1, len(data) // 2)]
-        action = (lambda: [a() for a in after]) if after else None
+        trickle = [a for a in after if isinstance(a, tuple)]
+        after = [a for a in after if not isinstance(a, tuple)]
+        action: Any = (lambda: [a() for a in after]) if after else None
+        if trickle:
+            action = (trickle[0], action)
         return status, "application/json; charset=utf-8", data, action
 
     def _params(self, query: str, body: bytes, content_type: str) -> dict:
@@ -652,8 +706,11 @@ class DemoServer:
         params.pop("auth", None)
         return params
 
-    def _run(self, method: str, params: dict) -> tuple[_Reply, float, dict]:
-        """Run one (possibly nested) method with the cost model; -> (reply, execution s, time extras)."""
+    def _run(self, method: str, params: dict, content: list[Fault] = ()) -> tuple[_Reply, float, dict]:
+        """Run one (possibly nested) method with the cost model and the silent ``content``
+        faults; -> (reply, execution s, time extras)."""
+        if any(f.kind == "date_misread" for f in content):
+            params = _misread_dates(params)
         cm = self.cost_model
         if cm is not None:
             reset = cm.blocked(method)
@@ -664,6 +721,9 @@ class DemoServer:
         t0 = time.perf_counter()
         reply = self.methods.call(method, params)
         execution = time.perf_counter() - t0
+        for f in content:
+            if f.kind in ("empty", "short"):
+                reply.result = _cut(reply.result, 0 if f.kind == "empty" else f.count)
         extra: dict = {}
         if cm is not None:
             cost = cm.cost(reply.rows, reply.counted) if method not in ("scope", "profile", "server.time") else 0.0
@@ -675,8 +735,8 @@ class DemoServer:
             extra = {"operating": total, "operating_reset_at": int(reset)}
         return reply, execution, extra
 
-    def _single(self, method: str, params: dict) -> tuple[dict, float]:
-        reply, execution, extra = self._run(method, params)
+    def _single(self, method: str, params: dict, content: list[Fault] = ()) -> tuple[dict, float]:
+        reply, execution, extra = self._run(method, params, content)
         payload: dict = {"result": reply.result}
         if reply.total is not None:
             payload["total"] = reply.total
@@ -685,7 +745,7 @@ class DemoServer:
         payload["_time_extra"] = extra
         return payload, execution
 
-    def _batch(self, params: dict, batch_fail: dict) -> tuple[dict, float]:
+    def _batch(self, params: dict, batch_fail: dict, content: list[Fault] = ()) -> tuple[dict, float]:
         p = _ci(params)
         cmd = p.get("cmd")
         if isinstance(cmd, list):
@@ -709,13 +769,17 @@ class DemoServer:
                 code = batch_fail.get(key, batch_fail.get(str(i)))
                 if code is not None:
                     raise ApiError(400, code, "Injected failure of a batch command")
+                sub_content = list(content)
                 if self.faults is not None:
                     for f in self.faults.match(method, self.requests.total, nested=True):
-                        raise ApiError(*_NESTED_ERRORS.get(f.kind, _NESTED_ERRORS["500"]))
+                        if f.kind in _CONTENT_KINDS:
+                            sub_content.append(f)
+                        else:
+                            raise ApiError(*_NESTED_ERRORS.get(f.kind, _NESTED_ERRORS["500"]))
                 if method == "batch":
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method not allowed in batch")
                 sub = resolve_references(php_parse_qs(query), ctx)
-                reply, execution, extra = self._run(method, sub if isinstance(sub, dict) else {})
+                reply, execution, extra = self._run(method, sub if isinstance(sub, dict) else {}, sub_content)
                 processing += execution
                 ctx["result"][key] = reply.result
                 if reply.total is not None:
@@ -736,6 +800,10 @@ class DemoServer:
         if entity is None:
             return
         t = self.portal.table(entity)
+        if f.kind == "update":
+            for i in f.ids or []:
+                self.portal.update(entity, i, **dict(f.fields or {}))
+            return
         if f.kind == "delete":
             ids = f.ids or [int(x) for x in t.column("ID")[: f.count]]
             for i in ids:
@@ -780,13 +848,31 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 self.wfile = io.BytesIO()
             return
+        headers: dict = {}
+        trickle = None
+        if isinstance(action, dict):
+            headers, action = action, None
+        elif isinstance(action, tuple):
+            (_, trickle), action = action
         if action is not None:
             action()  # the reply was computed before: the change is visible from the next request on
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        if trickle is None:
+            self.wfile.write(data)
+        else:  # one byte every `trickle` seconds; a client gone away ends it
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return
         self.wfile.flush()
 
     def do_GET(self):  # noqa: N802

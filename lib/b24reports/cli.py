@@ -113,7 +113,8 @@ def _print_sync(rep: Any) -> None:
 @click.option("--webhook", envvar="B24_WEBHOOK_URL", metavar="URL", show_envvar=True,
               help="Inbound webhook URL (https://<portal>/rest/<user>/<token>/). Better: set B24_WEBHOOK_URL.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB store (default data/<host>.duckdb).")
-@click.option("--full", is_flag=True, help="Re-export everything and drop rows deleted on the portal.")
+@click.option("--full", is_flag=True, help="Re-read every table (stage history and calls too), add what the store lacks "
+                                            "and delete what the portal no longer has, once its count agrees.")
 def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
     """Pull the portal's CRM data into the local DuckDB store (incremental by default)."""
     if not webhook:

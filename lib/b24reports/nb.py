@@ -22,6 +22,7 @@ minus the MathJax CDN script it adds to every figure.
 from __future__ import annotations
 
 import os
+import threading
 import warnings as _warnings
 from collections.abc import Mapping
 from functools import cached_property
@@ -223,6 +224,36 @@ def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: An
         return None
 
 
+_DATASETS: dict[tuple[str, int, int], Any] = {}
+_DATASETS_LOCK = threading.Lock()
+#: stores whose Dataset a kernel keeps (a render kernel serves one store; an analyst may switch)
+DATASETS_KEPT = 2
+
+
+def load_dataset(store: str | os.PathLike) -> Any:
+    """The :class:`~b24reports.data.Dataset` of the store at ``store``, loaded once per
+    kernel while the file stays the same (key: resolved path, size and modification time, so a
+    sync in between loads it afresh). A Dataset is read-only, so every report run in the kernel
+    may share it (``kernels.WarmKernel`` renders several reports in one kernel). Raises what
+    ``Dataset.load`` raises (``StoreError``)."""
+    from .data import Dataset
+
+    path = os.path.realpath(os.fspath(store))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return Dataset.load(store)  # Dataset.load names the problem
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _DATASETS_LOCK:
+        ds = _DATASETS.get(key)
+        if ds is None:
+            ds = Dataset.load(store)
+            for old in [k for k in _DATASETS if k[0] == path] + list(_DATASETS)[: max(0, len(_DATASETS) - DATASETS_KEPT + 1)]:
+                _DATASETS.pop(old, None)
+            _DATASETS[key] = ds
+        return ds
+
+
 def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None = None, **kw: Any) -> ReportView:
     """Load the store, parse and validate the parameters, compute report ``name``.
 
@@ -248,9 +279,7 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
     if store is None:
         raise BadParameter("store", None, "give the path of the DuckDB store (b24reports sync --store PATH)")
     if isinstance(store, str | os.PathLike):
-        from .data import Dataset
-
-        dataset = Dataset.load(store)
+        dataset = load_dataset(store)
     else:
         dataset = store
     _warnings.filterwarnings("ignore", category=FutureWarning)

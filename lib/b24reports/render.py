@@ -76,6 +76,7 @@ class RenderJob:
     timeout: int = 600
     files: dict[str, Path] = field(default_factory=dict)
     dataset: Any = None  # the loaded Dataset (names for the Excel key columns); None = ids only
+    kernel: Any = None   # a kernels.WarmKernel to run the notebook on; None = a fresh kernel
 
     @property
     def lang(self) -> str:
@@ -310,12 +311,18 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
         raise RenderError({f"{job.spec.name}/html": f"notebook {nb_path} does not exist"})
     params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
     try:
-        pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
-                            progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
-                            report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        if job.kernel is not None:
+            job.kernel.execute_notebook(str(nb_path), str(out_ipynb), params, execution_timeout=job.timeout)
+        else:
+            pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
+                                progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
+                                report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e:
         raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
     return nbformat.read(str(out_ipynb), as_version=4)
+
+
+_EXPORTER = threading.local()
 
 
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
@@ -327,8 +334,11 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
-    exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
-    exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+    exp = getattr(_EXPORTER, "html", None)
+    if exp is None:  # one per thread: its template is compiled once, not once per report
+        exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+        exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+        _EXPORTER.html = exp
     exp.language_code = lang
     body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
     return body
@@ -439,13 +449,15 @@ def _load(store: Any) -> Any:
 
 def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
                   formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
-                  dataset: Any = None, kernel_name: str = "python3", timeout: int = 600) -> dict[str, Path]:
+                  dataset: Any = None, kernel_name: str = "python3", timeout: int = 600,
+                  kernel: Any = None) -> dict[str, Path]:
     """Render report ``name`` from the DuckDB ``store`` into ``out_dir/<name>/``.
 
     ``params``: raw parameter values (CLI strings or Python values) of the report's declared
     parameters. ``formats``: some of ``html``, ``pdf``, ``xlsx``, ``json``. ``generated_at``:
     the run's timestamp (default now, UTC). ``dataset``: an already loaded Dataset of the same
-    store (saves a reload; the notebook still reads ``store``).
+    store (saves a reload; the notebook still reads ``store``). ``kernel``: a
+    :class:`~b24reports.kernels.WarmKernel` to run the notebook on (default: a fresh kernel).
 
     Returns {format: Path of the written file}. Raises ``BadParameter``/``BadInput`` before
     writing anything; ``RenderError`` (``.outputs`` holds what was written) when some
@@ -461,7 +473,7 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=out_root))
-    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds)
+    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds, kernel=kernel)
     todo: list[str] = []
     for f in fmts:
         for dep in (*EXPORTERS[f].needs, f):
@@ -518,9 +530,11 @@ def progress_line(done: int, total: int, name: str, seconds: float, ok: bool = T
 def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
                formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
-               kernel_name: str = "python3") -> dict[str, dict[str, Path]]:
+               kernel_name: str = "python3", warm_kernels: bool = True) -> dict[str, dict[str, Path]]:
     """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
-    (threads; each papermill run has its own kernel process).
+    (threads). With ``warm_kernels`` (default) each worker runs its notebooks on one
+    :class:`~b24reports.kernels.WarmKernel` (started, imported and loaded with the store once,
+    its namespace cleared between reports); without, each notebook gets a fresh kernel.
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
     no report declares, or any value a report refuses, raises ``BadParameter`` before
@@ -556,11 +570,39 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
         bar = tqdm(total=len(specs), desc="reports", unit="report", disable=None, file=sys.stderr)
     started: dict[str, float] = {}
 
+    pool_of_kernels = None
+    if warm_kernels and ("html" in fmts or "pdf" in fmts):  # one warm kernel per worker: started, imported and loaded once
+        from .kernels import KernelPool
+
+        _results_dir()  # the kernels inherit the result-cache directory at start
+        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
+
     def run_one(name: str) -> dict[str, Path]:
         started[name] = time.monotonic()
-        return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
-                             kernel_name=kernel_name)
+        if pool_of_kernels is None:
+            return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
+                                 kernel_name=kernel_name)
+        with pool_of_kernels.kernel() as k:
+            return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
+                                 kernel_name=kernel_name, kernel=k)
 
+    try:
+        _run_all(specs, run_one, outputs, failures, bar, started, workers)
+    finally:
+        if pool_of_kernels is not None:
+            pool_of_kernels.close()
+    if bar is not None:
+        bar.close()
+    outputs = {s.name: outputs.get(s.name, {}) for s in specs}
+    if failures:
+        raise RenderError(dict(sorted(failures.items())), outputs)
+    return outputs
+
+
+def _run_all(specs: list, run_one: Callable[[str], dict[str, Path]], outputs: dict, failures: dict, bar: Any,
+             started: dict[str, float], workers: int = 2) -> None:
+    """Run ``run_one`` for every spec on ``workers`` threads, filling ``outputs`` and
+    ``failures`` and reporting progress on ``bar`` (see :func:`render_all`)."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futs = {pool.submit(run_one, s.name): s.name for s in specs}
         for done, fut in enumerate(as_completed(futs), start=1):
@@ -581,9 +623,3 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
             elif bar is not None:
                 bar.set_postfix_str(n)
                 bar.update(1)
-    if bar is not None:
-        bar.close()
-    outputs = {s.name: outputs.get(s.name, {}) for s in specs}
-    if failures:
-        raise RenderError(dict(sorted(failures.items())), outputs)
-    return outputs

@@ -1,0 +1,70 @@
+"""Warm render kernels (issue 19): one kernel runs many notebooks, and no notebook sees what
+another left behind."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from b24reports.kernels import KernelPool, WarmKernel
+
+
+def notebook(path, *cells: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("tag = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def outputs(nb) -> list[str]:
+    return [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "stream"]
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    k = WarmKernel("python3")
+    yield k
+    k.shutdown()
+
+
+def test_one_kernel_runs_notebooks_one_after_another_without_leaking_state(tmp_path, kernel):
+    a = notebook(tmp_path / "a.ipynb", "import os\nLEFT_BY_A = tag\nprint(os.getpid())")
+    b = notebook(tmp_path / "b.ipynb", "import os\nprint(os.getpid())\nprint('LEFT_BY_A' in globals(), 'tag' in globals(), tag)")
+    out_a = outputs(kernel.execute_notebook(a, str(tmp_path / "a.out.ipynb"), {"tag": "report A"}))
+    out_b = outputs(kernel.execute_notebook(b, str(tmp_path / "b.out.ipynb"), {"tag": "report B"}))
+    pid_a = out_a[0].strip()
+    pid_b, seen = out_b[0].split("\n")[0], out_b[0].split("\n")[1]
+    assert pid_a == pid_b, "the same kernel process ran both notebooks"
+    assert seen == "False True report B", "B sees its own parameter and nothing A left"
+
+
+def test_a_failed_notebook_restarts_the_kernel_and_the_next_one_runs(tmp_path, kernel):
+    import papermill as pm
+
+    bad = notebook(tmp_path / "bad.ipynb", "import os\nLEFT = os.getpid()\nraise ValueError('broken report')")
+    good = notebook(tmp_path / "good.ipynb", "print('LEFT' in globals())")
+    with pytest.raises(pm.PapermillExecutionError, match="broken report"):
+        kernel.execute_notebook(bad, str(tmp_path / "bad.out.ipynb"), {})
+    assert outputs(kernel.execute_notebook(good, str(tmp_path / "good.out.ipynb"), {})) == ["False\n"]
+
+
+def test_pool_hands_each_kernel_to_one_taker_at_a_time(tmp_path):
+    import threading
+
+    nb = notebook(tmp_path / "p.ipynb", "import os, time\ntime.sleep(0.3)\nprint(os.getpid())")
+    pids: list[str] = []
+    with KernelPool(2) as pool:
+        def run(i: int) -> None:
+            with pool.kernel() as k:
+                pids.append(outputs(k.execute_notebook(nb, str(tmp_path / f"p{i}.ipynb"), {}))[0].strip())
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert len(pids) == 4 and len(set(pids)) == 2, "4 notebooks on exactly 2 kernels"

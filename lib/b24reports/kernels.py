@@ -197,6 +197,12 @@ class KernelPool:
         finally:
             self._free.put(k)
 
+    def execute_notebook(self, input_path: str, output_path: str, parameters: Mapping[str, Any], *,
+                         execution_timeout: int | None = None) -> Any:
+        """:meth:`WarmKernel.execute_notebook` on the next free kernel (waits for one)."""
+        with self.kernel() as k:
+            return k.execute_notebook(input_path, output_path, parameters, execution_timeout=execution_timeout)
+
     def close(self) -> None:
         for th in self._threads:
             th.join(timeout=START_TIMEOUT)

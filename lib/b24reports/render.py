@@ -76,7 +76,7 @@ class RenderJob:
     timeout: int = 600
     files: dict[str, Path] = field(default_factory=dict)
     dataset: Any = None  # the loaded Dataset (names for the Excel key columns); None = ids only
-    kernel: Any = None   # a kernels.WarmKernel to run the notebook on; None = a fresh kernel
+    kernel: Any = None   # a kernels.WarmKernel or KernelPool to run the notebook on; None = a fresh kernel
 
     @property
     def lang(self) -> str:
@@ -457,7 +457,8 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     parameters. ``formats``: some of ``html``, ``pdf``, ``xlsx``, ``json``. ``generated_at``:
     the run's timestamp (default now, UTC). ``dataset``: an already loaded Dataset of the same
     store (saves a reload; the notebook still reads ``store``). ``kernel``: a
-    :class:`~b24reports.kernels.WarmKernel` to run the notebook on (default: a fresh kernel).
+    :class:`~b24reports.kernels.WarmKernel` or ``KernelPool`` to run the notebook on (default:
+    a fresh kernel).
 
     Returns {format: Path of the written file}. Raises ``BadParameter``/``BadInput`` before
     writing anything; ``RenderError`` (``.outputs`` holds what was written) when some
@@ -551,6 +552,29 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     per_report = reports.split_params(params or {}, specs)
     for s in specs:  # syntax errors before any work
         s.parse_params(per_report[s.name])
+    from .store import check_synced
+
+    check_synced(store)
+    pool_of_kernels = None
+    if warm_kernels and ("html" in fmts or "pdf" in fmts):
+        # one warm kernel per worker, started now so that it imports and loads the store while
+        # this process loads it too and checks the parameters
+        from .kernels import KernelPool
+
+        _results_dir()  # the kernels inherit the result-cache directory at start
+        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
+    try:
+        return _render_specs(specs, per_report, store, out_dir, fmts, generated_at, workers, progress,
+                             kernel_name, pool_of_kernels)
+    finally:
+        if pool_of_kernels is not None:
+            pool_of_kernels.close()
+
+
+def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts: tuple[str, ...],
+                  generated_at: dt.datetime | None, workers: int, progress: bool, kernel_name: str,
+                  pool_of_kernels: Any) -> dict[str, dict[str, Path]]:
+    """:func:`render_all` once its syntax checks passed and its kernels are starting."""
     ds = _load(store)
     now = dt.datetime.now(getattr(ds, "timezone", None) or dt.timezone.utc).replace(microsecond=0).isoformat()
     for s in specs:  # one "now" for the whole run, so every report shows the same as_of
@@ -570,27 +594,13 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
         bar = tqdm(total=len(specs), desc="reports", unit="report", disable=None, file=sys.stderr)
     started: dict[str, float] = {}
 
-    pool_of_kernels = None
-    if warm_kernels and ("html" in fmts or "pdf" in fmts):  # one warm kernel per worker: started, imported and loaded once
-        from .kernels import KernelPool
-
-        _results_dir()  # the kernels inherit the result-cache directory at start
-        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
-
     def run_one(name: str) -> dict[str, Path]:
         started[name] = time.monotonic()
-        if pool_of_kernels is None:
-            return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
-                                 kernel_name=kernel_name)
-        with pool_of_kernels.kernel() as k:
-            return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
-                                 kernel_name=kernel_name, kernel=k)
+        # the pool lends a kernel only while the notebook runs, not while this process computes
+        return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
+                             kernel_name=kernel_name, kernel=pool_of_kernels)
 
-    try:
-        _run_all(specs, run_one, outputs, failures, bar, started, workers)
-    finally:
-        if pool_of_kernels is not None:
-            pool_of_kernels.close()
+    _run_all(specs, run_one, outputs, failures, bar, started, workers)
     if bar is not None:
         bar.close()
     outputs = {s.name: outputs.get(s.name, {}) for s in specs}

@@ -112,6 +112,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("запись", "записи", "записей"),
         "attempt": ("попытка", "попытки", "попыток"),
         "report": ("отчёт", "отчёта", "отчётов"),
+        "stage": ("стадию", "стадии", "стадий"),  # «продвинулась на 1 стадию / 2 стадии / 5 стадий»
     },
     "en": {
         "row": ("row", "rows"),
@@ -125,6 +126,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("entry", "entries"),
         "attempt": ("attempt", "attempts"),
         "report": ("report", "reports"),
+        "stage": ("stage", "stages"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}

@@ -43,6 +43,7 @@ columns.define("advanced_deals", "int", "Продвинулись", "Advanced")
 columns.define("moved_back_deals", "int", "Откатились", "Moved back")
 columns.define("slipped_deals", "int", "Перенесли дату", "Slipped")
 columns.define("slipped_amount", "money", "Сумма перенесённых", "Slipped amount")
+columns.define("change_text", "text", "Что изменилось", "What changed")  # page only (views.pipeline)
 
 _STEP_LABELS = {
     "start": ("Было", "Start"), "new": ("Новые", "New"), "amount_up": ("Сумма выросла", "Amount up"),
@@ -61,8 +62,6 @@ _CHANGE_LABELS = {
 i18n.VALUE_LABELS["step"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _STEP_LABELS.items()}
 i18n.VALUE_LABELS["change"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _CHANGE_LABELS.items()}
 i18n.VALUE_LABELS["changes"] = i18n.VALUE_LABELS["change"]
-i18n.NOUNS["ru"].setdefault("stage", ("стадию", "стадии", "стадий"))
-i18n.NOUNS["en"].setdefault("stage", ("stage", "stages"))
 
 
 def compute(ds: Dataset, params: Params) -> ReportResult:

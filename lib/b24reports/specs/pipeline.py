@@ -24,7 +24,7 @@ from ..reports import Params, ParamSpec, ReportResult, ReportSpec, TableSpec, ma
 columns.define("step", "code", "Шаг", "Step")
 columns.define("change", "code", "Главное изменение", "Main change")
 columns.define("changes", "list", "Изменения", "Changes")
-columns.define("delta", "money", "Вклад в изменение", "Contribution")
+columns.define("delta", "money", "Изменение воронки", "Pipeline change")
 columns.define("stage_from", "code", "Стадия было", "Stage before")
 columns.define("stages_moved", "int", "Сдвиг по стадиям", "Stages moved")
 columns.define("stage_moved_at", "datetime", "Смена стадии", "Stage moved at")

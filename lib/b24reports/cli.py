@@ -204,7 +204,7 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
              advance_days: int) -> None:
     """Generate a demo portal, serve it on loopback, sync it, let it live a week and sync again
     (so the pipeline report and the dynamics slips have history), render every report."""
-    from .demo.generator import generate_portal
+    from .demo.generator import generate_portal, sync_with_history
     from .demo.server import DemoServer
     from .sync import sync
 
@@ -215,17 +215,16 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     start = day - dt.timedelta(days=advance_days)
     _echo(f"generating the demo portal (seed {seed}, scale {scale}, today {start})…", err=True)
     portal = generate_portal(seed=seed, scale=scale, anchor=start)
-    portal.freeze_clock()  # the syncs record the portal's simulated time, not the wall clock
     store.parent.mkdir(parents=True, exist_ok=True)
+
+    def lived(days: int, done: dict) -> None:
+        _echo(f"the demo portal lived {days} days, to {dt.date.fromtimestamp(portal.now)}: " + ", ".join(
+            f"{k} {len(v)}" for k, v in done.items() if v) + "; syncing again…", err=True)
+
     with DemoServer(portal) as srv:
         _remember_secret(srv.webhook_url)
-        rep = sync(srv.webhook_url, store, full=True, progress=True, log=_sync_log)
-        _print_sync(rep)
-        if advance_days:
-            done = portal.advance(advance_days)
-            _echo(f"the demo portal lived {advance_days} days to {day}: " + ", ".join(
-                f"{k} {len(v)}" for k, v in done.items() if v) + "; syncing again…", err=True)
-            rep = sync(srv.webhook_url, store, progress=True, log=_sync_log)
+        for rep in sync_with_history(portal, srv.webhook_url, store, advance_days, sync=sync, on_advance=lived,
+                                     progress=True, log=_sync_log):
             _print_sync(rep)
     from .render import find_chromium, parse_formats
 

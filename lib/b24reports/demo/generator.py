@@ -170,6 +170,8 @@ class DemoPortal:
     #: set it: the demo server then reports this time (``server.time``, replies' ``time``
     #: block) instead of the wall clock, so a sync's own times follow the simulated week
     server_clock: int | None = None
+    #: deals whose expected close date an :meth:`advance` pushed later: they slip again more often
+    slipped: set[int] = field(default_factory=set)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _clock: int = 0
 
@@ -293,7 +295,8 @@ class DemoPortal:
 class _Advance:
     """One simulated stretch of days of a :class:`DemoPortal` (see :meth:`DemoPortal.advance`)."""
 
-    #: share of open deals per change (each drawn independently)
+    #: share of open deals per change in a week (each drawn independently; a shorter or longer
+    #: stretch scales the odds: 1 − (1 − share)^(days / 7))
     SHARES = {"won": 0.07, "lost": 0.06, "advanced": 0.14, "back": 0.03, "slipped": 0.12, "pulled": 0.35,
               "amount_up": 0.06, "amount_down": 0.05, "owner": 0.02}
 
@@ -336,11 +339,14 @@ class _Advance:
         deals = p.table("deal")
         open_rows = [r for r in deals.rows() if r["STAGE_SEMANTIC_ID"] == "P"]
         draws = rng.random((len(open_rows), len(self.SHARES)))
+        odds = {k: 1 - (1 - v) ** (self.days / 7) for k, v in self.SHARES.items()}
+        again = 1 - (1 - 0.6) ** (self.days / 7)  # a deal that slipped before slips again
         dates = [parse_dt(r["CLOSEDATE"]) or 0 for r in open_rows]
         far = np.quantile(dates, 0.85) if dates else 0  # only deals expected late are pulled in
         changes = []  # (time, deal row, kinds)
         for row, u, when in zip(open_rows, draws, dates):
-            kinds = [k for k, share, x in zip(self.SHARES, self.SHARES.values(), u) if x < share]
+            kinds = [k for k, x in zip(self.SHARES, u)
+                     if x < (again if k == "slipped" and int(row["ID"]) in p.slipped else odds[k])]
             if "pulled" in kinds and when < far:
                 kinds.remove("pulled")
             if "won" in kinds or "lost" in kinds:  # an outcome ends the week; keep the first
@@ -377,6 +383,7 @@ class _Advance:
                     self.move(row, prog[k - 1], t, fields)
                 elif kind == "slipped":
                     fields["CLOSEDATE"] = fmt_dt(max(closedate, _midnight(np.array([t]))[0].item()) + int(rng.integers(7, 46)) * DAY)
+                    p.slipped.add(int(row["ID"]))
                 elif kind == "pulled":  # the client hurries: expected within a few weeks
                     sooner = int(_midnight(np.array([t]))[0]) + int(rng.integers(3, 21)) * DAY
                     if sooner >= closedate:
@@ -438,6 +445,31 @@ class _Advance:
             new_id = self.p.add("deal", {**row, "DATE_CREATE": stamp, "DATE_MODIFY": stamp, "MOVED_TIME": stamp,
                                           "LAST_ACTIVITY_TIME": stamp, "LAST_ACTIVITY_BY": row["ASSIGNED_BY_ID"]})
             self.done["new"].append(new_id)
+
+
+def stretches(days: int) -> list[int]:
+    """How ``days`` of simulated life are cut between syncs: two stretches (a sync in the middle
+    of the week, as a daily or twice-weekly schedule would give), e.g. 7 → [4, 3]; 1 → [1]."""
+    return [d for d in (days - days // 2, days // 2) if d]
+
+
+def sync_with_history(portal: DemoPortal, webhook_url: str, store: Any, days: int, *, sync: Any,
+                      on_advance: Any = None, **sync_kw: Any) -> list[Any]:
+    """Sync ``portal`` (served at ``webhook_url``) into ``store`` as it is, then let it live
+    ``days`` (:func:`stretches`, :meth:`DemoPortal.advance`) with a sync after each stretch, so
+    the store holds versions of the deals that changed: history for the pipeline report and the
+    close-date slips of dynamics. The portal's clock is frozen first (syncs record its simulated
+    time). ``sync``: :func:`b24reports.sync.sync` (passed in: the generator does not depend on
+    the sync layer); ``on_advance(days, changes)`` is called after each stretch. Returns the
+    sync reports."""
+    portal.freeze_clock()
+    reports = [sync(webhook_url, store, full=True, **sync_kw)]
+    for d in stretches(days):
+        done = portal.advance(d)
+        if on_advance is not None:
+            on_advance(d, done)
+        reports.append(sync(webhook_url, store, **sync_kw))
+    return reports
 
 
 def stage_semantic(category_id: int, stage_id: str) -> str:

@@ -414,14 +414,17 @@ def waterfall_total(wf: pd.DataFrame) -> pd.DataFrame:
     return g[WATERFALL_TOTAL_COLUMNS]
 
 
-def by_employee(rows: pd.DataFrame) -> pd.DataFrame:
+def by_employee(rows: pd.DataFrame, employees: set[int] | None = None) -> pd.DataFrame:
     """Table ``by_employee``: per employee owning a deal of ``rows`` at t0 or t1:
     ``open_amount_start`` (Σ v0 of deals owned at t0), ``open_amount_end`` (Σ v1 owned at t1),
     ``net_change`` = end − start, and counts among the deals owned at t1: ``new_deals``,
     ``advanced_deals``, ``moved_back_deals``, ``slipped_deals`` with ``slipped_amount`` (their
     amount at t1), ``won_deals``, ``lost_deals``. Sorted by net change ascending (the biggest
-    fall first), then employee id."""
+    fall first), then employee id. ``employees``: only these (the other side of a handover is
+    not listed under an employee filter)."""
     emps = sorted(set(rows["employee_from"].dropna().astype(int)) | set(rows["employee_to"].dropna().astype(int)))
+    if employees is not None:
+        emps = [e for e in emps if e in employees]
     has = lambda k: rows["changes"].map(lambda ch: k in ch).astype(bool)  # noqa: E731
     flags = {k: has(k) for k in ("new", "advanced", "moved_back", "slipped", "won", "lost")}
     out = []
@@ -450,10 +453,11 @@ def _sort_deals(rows: pd.DataFrame) -> pd.DataFrame:
 
 def compute_tables(ds: Dataset, as_of: pd.Timestamp, *, compare_to: str | None = "week", currency: str | None = None,
                    horizon: str = "quarter", pipelines: list[int] | None = None, employees: set[int] | None = None,
-                   tz: dt.tzinfo | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+                   tz: dt.tzinfo | None = None, step: str | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
     """Tables ``waterfall``, ``waterfall_total``, ``deals``, ``by_employee``; warnings; notes
     (``t0``, ``t1``, ``history_start``, ``too_early``, ``horizon_end``, ``syncs`` in (t0, t1]
-    and the last one before, ``start``/``end`` totals)."""
+    and the last one before, ``start``/``end`` totals). ``step``: table ``deals`` keeps only
+    the deals of that waterfall step (the waterfall and the summary stay whole)."""
     tz = tz or ds.timezone
     currency = currency or ds.base_currency
     t1 = c.to_timestamp(as_of, tz)
@@ -477,6 +481,7 @@ def compute_tables(ds: Dataset, as_of: pd.Timestamp, *, compare_to: str | None =
     wf = waterfall(rows, shown)
     total = waterfall_total(wf)
     notes.update(start=float(rows["v0"].sum()), end=float(rows["v1"].sum()))
-    tables = {"waterfall": wf, "waterfall_total": total, "deals": _sort_deals(rows), "by_employee": by_employee(rows)}
+    deals = _sort_deals(rows if not step else rows[rows["step"] == step])
+    tables = {"waterfall": wf, "waterfall_total": total, "deals": deals, "by_employee": by_employee(rows, employees)}
     return tables, warnings, notes
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import columns, i18n
 from ..data import Dataset
+from ..errors import BadParameter
 from ..metrics import common as c
 from ..metrics import pipeline as m
 from ..reports import Params, ParamSpec, ReportResult, ReportSpec, TableSpec, make_result
@@ -71,13 +72,16 @@ def compute(ds: Dataset, params: Params) -> ReportResult:
     allowed = c.employee_filter(ds, list(params.employees), list(params.departments))
     tables, warnings, notes = m.compute_tables(
         ds, pd.Timestamp(params.as_of), compare_to=params.compare_to, currency=params.currency,
-        horizon=params.horizon, pipelines=list(params.pipelines), employees=allowed, tz=params.tzinfo)
+        horizon=params.horizon, pipelines=list(params.pipelines), employees=allowed, tz=params.tzinfo, step=params.step)
     return make_result(ds, params, tables, warnings, notes=notes)
 
 
 def check(ds: Dataset, params: Params) -> None:
-    """``compare_to`` must be ``week``, ``month`` or a date before as_of (BadParameter names it)."""
+    """``compare_to`` must be ``week``, ``month`` or a date before as_of; ``step`` one of the
+    waterfall's steps (BadParameter names the parameter)."""
     m.compare_moment(params.compare_to, c.to_timestamp(params.as_of, params.tzinfo))
+    if params.step and params.step not in m.STEPS[1:-1]:
+        raise BadParameter("step", params.step, f"expected one of {', '.join(m.STEPS[1:-1])}")
 
 
 SPEC = ReportSpec(
@@ -96,6 +100,8 @@ SPEC = ReportSpec(
         ParamSpec("compare_to", "str", "week", "moment compared with as_of: week (as_of − 7 days), month, or a date YYYY-MM-DD"),
         ParamSpec("horizon", "choice", "quarter", "open deals expected to close by the end of as_of's month | quarter | year, or all",
                   choices=m.HORIZONS),
+        ParamSpec("step", "str", None, "only the deals of this waterfall step in table deals (new, won, pushed_out, …); "
+                  "a click on a waterfall bar sets it"),
     ],
     compute=compute,
     check=check,

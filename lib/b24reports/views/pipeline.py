@@ -226,5 +226,5 @@ def deals_table_html(view: Any, *, step: str | None = None, changed_only: bool =
     title = ts.title.get(view.lang) or next(iter(ts.title.values()))
     if step:
         title += " · " + (value_label("step", step, view.lang) or step)
-    return _table_html(deals_frame(view, step, changed_only), DEALS_PAGE, view.lang, view.currency, max_rows=max_rows,
+    return _table_html(deals_frame(view, step, changed_only and not step), DEALS_PAGE, view.lang, view.currency, max_rows=max_rows,
                        title=title, labels=view.labels, keys=getattr(view, "live", ()), table_id="deals")

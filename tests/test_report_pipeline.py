@@ -86,7 +86,7 @@ def test_one_sync_store_says_history_starts_later(demo_dataset, demo_as_of):
     r = reports.get("pipeline").run(demo_dataset, {"as_of": demo_as_of})
     assert r.notes["too_early"] and all(len(t) == 0 for t in r.tables.values())
     assert v.summary_text(r, "ru").startswith("Сравнение с 23.11.2026 12:00 невозможно: история версий сделок начинается")
-    assert v.kpis(r, "ru") == [] and v.waterfall_chart(r, "ru") is None
+    assert [value for _l, value, _k in v.kpis(r, "ru")] == [None] * 4 and v.waterfall_chart(r, "ru") is None
 
 
 def test_bad_parameters_name_themselves(week, demo_as_of):

@@ -45,6 +45,11 @@ def _headline(name: str, res: Any) -> tuple[str, str]:
 
         label, value, kind = v.kpis(res, lang)[0]
         return label, format_value(value, kind, lang, cur)
+    if name == "pipeline":  # the session's store was synced once: "—" until a second sync (history)
+        from b24reports.views import pipeline as v
+
+        label, value, kind = v.kpis(res, lang)[0]
+        return label, format_value(value, kind, lang, cur)
     if name == "managers":
         return "Сумма выигранных", format_value(float(T["managers"]["won_amount"].sum()), "money", lang, cur)
     if name == "marketing":

@@ -104,14 +104,17 @@ def history_text(result: Any, lang: str = "ru") -> str:
 
 
 def kpis(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
-    """Headline numbers: pipeline at start, at end, net change, deals that changed."""
+    """Headline numbers: pipeline at start, at end, net change, deals that changed (``None``,
+    shown "—", when there is no comparison: history starts later than the compare moment)."""
     n = result.notes
     d = result.tables["deals"]
-    changed = int((d["change"] != "unchanged").sum()) if len(d) else 0
     if n["start"] is None:
-        return []
-    return [(_t(lang, "start"), n["start"], "money"), (_t(lang, "end"), n["end"], "money"),
-            (_t(lang, "net"), n["end"] - n["start"], "money"), (_t(lang, "moved"), changed, "int")]
+        start = end = net = changed = None
+    else:
+        start, end, net = n["start"], n["end"], n["end"] - n["start"]
+        changed = int((d["change"] != "unchanged").sum())
+    return [(_t(lang, "start"), start, "money"), (_t(lang, "end"), end, "money"), (_t(lang, "net"), net, "money"),
+            (_t(lang, "moved"), changed, "int")]
 
 
 def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:

@@ -243,3 +243,21 @@ def test_other_currency_report(ds):
     t, _, _ = m.compute_tables(ds, AS_OF, currency="USD")
     w = _steps(t["waterfall_total"])
     assert w["start"] == pytest.approx(15600 / 90) and w["end"] == pytest.approx(10500 / 90)
+
+
+def test_page_table_escapes_crm_text_and_writes_changes_out():
+    """A deal titled with HTML shows as text; its change reads in words with the sync bracket."""
+    from b24reports import reports
+    from b24reports.nb import ReportView
+    from b24reports.views import pipeline as v
+
+    deals, versions, history = _frames()
+    deals.loc[deals["id"] == 2, "title"] = '<script>alert(1)</script> & <b>x</b>'
+    ds = Dataset.from_frames(deals=deals, deal_versions=versions, deal_stage_history=history, statuses=STATUSES,
+                             currencies=CUR, pipelines=PIPES)
+    view = ReportView(reports.get("pipeline").run(ds, {"as_of": AS_OF.isoformat()}), ds)
+    page = v.deals_table_html(view)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;x&lt;/b&gt;" in page
+    assert "сумма 2 000 ₽ → 2 500 ₽ (между синхронизациями 20.11 и 30.11)" in page.replace("\xa0", " ")
+    won = v.deals_table_html(view, step="won")
+    assert "Сделка 4" in won and "Сделка 2" not in won and "Выиграны" in won

@@ -59,7 +59,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset
+from ..data import Dataset, memoized
 from ..errors import BadParameter
 from . import common as c
 
@@ -151,6 +151,7 @@ def versions_at(versions: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
     return pd.concat([valid, first]).sort_index()
 
 
+@memoized
 def deal_states(ds: Dataset, t: pd.Timestamp, currency: str, tz: dt.tzinfo) -> pd.DataFrame:
     """One row per deal existing at ``t`` (DATE_CREATE ≤ t) with its state then.
 
@@ -158,7 +159,7 @@ def deal_states(ds: Dataset, t: pd.Timestamp, currency: str, tz: dt.tzinfo) -> p
     :func:`common.deal_facts`), ``pipeline_id``, ``employee_id``, ``amount`` (report currency),
     ``closedate`` (naive date), ``known`` (False: the version at t was not seen, see module
     doc), ``valid_from``, ``seen_at`` of the version used. Raises ``BadParameter`` for an
-    unknown currency.
+    unknown currency. Cached on the dataset (the same for every filter of a dashboard).
     """
     facts, _ = c.deal_facts(ds, t, currency, tz=tz)
     f = facts.set_index("id")

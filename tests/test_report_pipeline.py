@@ -112,6 +112,8 @@ def test_dashboard_filters_and_a_click_on_a_step(week, demo_as_of):
     deals = dash.result.tables["deals"]
     won = dict(zip(dash.result.tables["waterfall_total"]["step"], dash.result.tables["waterfall_total"]["deals"]))["won"]
     assert set(deals["step"]) == {"won"} and len(deals) == won
+    assert dash.result.notes["changed"] == (result_all := spec.run(week, {"as_of": demo_as_of})).notes["changed"] > won
+    assert dash.result.tables["waterfall_total"].equals(result_all.tables["waterfall_total"])  # the waterfall stays whole
     assert "step=won" in dash.share_query()
     # pipeline, department and employee refilter like every report
     dash.set_filter("step", None)

@@ -457,7 +457,7 @@ def compute_tables(ds: Dataset, as_of: pd.Timestamp, *, compare_to: str | None =
                    tz: dt.tzinfo | None = None, step: str | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
     """Tables ``waterfall``, ``waterfall_total``, ``deals``, ``by_employee``; warnings; notes
     (``t0``, ``t1``, ``history_start``, ``too_early``, ``horizon_end``, ``syncs`` in (t0, t1]
-    and the last one before, ``start``/``end`` totals). ``step``: table ``deals`` keeps only
+    and the last one before, ``start``/``end`` totals, ``changed`` deals). ``step``: table ``deals`` keeps only
     the deals of that waterfall step (the waterfall and the summary stay whole)."""
     tz = tz or ds.timezone
     currency = currency or ds.base_currency
@@ -475,13 +475,14 @@ def compute_tables(ds: Dataset, as_of: pd.Timestamp, *, compare_to: str | None =
         empty = {"waterfall": pd.DataFrame(columns=WATERFALL_COLUMNS),
                  "waterfall_total": pd.DataFrame(columns=WATERFALL_TOTAL_COLUMNS),
                  "deals": pd.DataFrame(columns=DEAL_COLUMNS), "by_employee": pd.DataFrame(columns=BY_EMPLOYEE_COLUMNS)}
-        notes.update(start=None, end=None)
+        notes.update(start=None, end=None, changed=None)
         return empty, [], notes
     rows, warnings = compare(ds, t0, t1, currency=currency, tz=tz, horizon=horizon, pipelines=pipelines,
                              employees=employees)
     wf = waterfall(rows, shown)
     total = waterfall_total(wf)
-    notes.update(start=float(rows["v0"].sum()), end=float(rows["v1"].sum()))
+    notes.update(start=float(rows["v0"].sum()), end=float(rows["v1"].sum()),
+                 changed=int((rows["change"] != UNCHANGED).sum()))
     deals = _sort_deals(rows if not step else rows[rows["step"] == step])
     tables = {"waterfall": wf, "waterfall_total": total, "deals": deals, "by_employee": by_employee(rows, employees)}
     return tables, warnings, notes

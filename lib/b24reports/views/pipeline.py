@@ -107,12 +107,8 @@ def kpis(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
     """Headline numbers: pipeline at start, at end, net change, deals that changed (``None``,
     shown "—", when there is no comparison: history starts later than the compare moment)."""
     n = result.notes
-    d = result.tables["deals"]
-    if n["start"] is None:
-        start = end = net = changed = None
-    else:
-        start, end, net = n["start"], n["end"], n["end"] - n["start"]
-        changed = int((d["change"] != "unchanged").sum())
+    start, end, changed = n["start"], n["end"], n["changed"]
+    net = None if start is None else end - start
     return [(_t(lang, "start"), start, "money"), (_t(lang, "end"), end, "money"), (_t(lang, "net"), net, "money"),
             (_t(lang, "moved"), changed, "int")]
 

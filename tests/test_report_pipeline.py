@@ -141,3 +141,15 @@ def test_render_html_pdf_xlsx_json(demo_week_store, week, demo_as_of, tmp_path):
     assert {"Pipeline waterfall", "Waterfall by pipeline", "Deals", "By manager"} <= set(wb.sheetnames), wb.sheetnames
     doc = json.loads(files["json"].read_text(encoding="utf-8"))
     assert doc["report"] == "pipeline" and doc["params"]["compare_to"] == "week" and doc["tables"]["waterfall_total"]
+
+
+def test_email_headlines(result):
+    """The scheduled e-mail's headline numbers: net change of the pipeline, slipped, won, lost deals."""
+    from b24reports.delivery import headline_numbers
+
+    doc = result.to_metrics_json(generated_at="x")
+    got = dict((c, v) for c, v, _k in headline_numbers(doc))
+    b = result.tables["by_employee"]
+    assert got["delta"] == round(result.notes["end"] - result.notes["start"], 2)
+    assert (got["slipped_deals"], got["won_deals"], got["lost_deals"]) == (
+        int(b["slipped_deals"].sum()), int(b["won_deals"].sum()), int(b["lost_deals"].sum()))

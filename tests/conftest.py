@@ -11,7 +11,9 @@ Fixtures:
 * ``demo_anchor`` — the portal's today (``datetime.date``); its "now" is 12:00 +03:00;
 * ``demo_as_of`` — that "now" as an ISO string, the ``as_of`` end-to-end tests pass;
 * ``demo_store`` — ``pathlib.Path`` of the synced store;
-* ``demo_dataset`` — :class:`b24reports.data.Dataset` loaded from it (shared, do not mutate).
+* ``demo_dataset`` — :class:`b24reports.data.Dataset` loaded from it (shared, do not mutate);
+* ``demo_week_store`` — the same portal synced a week earlier, then after each half of that
+  week (deal history: the pipeline report, the dynamics slips).
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("demo_store") / "demo.duckdb"
     with DemoServer(portal) as server:
         sync(server.webhook_url, store, progress=False)
+    return store
+
+
+@pytest.fixture(scope="session")
+def demo_week_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo portal synced a week before :data:`DEMO_ANCHOR`, then living that week with a
+    sync in the middle and one at the end (``demo.generator.sync_with_history``, as ``b24reports
+    demo`` does): a store with deal history, for the pipeline report and the dynamics slips.
+    Its "now" is :data:`DEMO_AS_OF` too. Read-only, once per session."""
+    from b24reports.demo.generator import generate_portal, sync_with_history
+    from b24reports.demo.server import DemoServer
+    from b24reports.sync import sync
+
+    portal = generate_portal(seed=42, scale=DEMO_SCALE, anchor=DEMO_ANCHOR - dt.timedelta(days=7))
+    store = tmp_path_factory.mktemp("demo_week_store") / "demo.duckdb"
+    with DemoServer(portal) as server:
+        sync_with_history(portal, server.webhook_url, store, 7, sync=sync, progress=False)
     return store
 
 

@@ -205,9 +205,15 @@ def render_cmd(report: str, store: Path, date_from: str | None, date_to: str | N
 @click.option("--anchor", metavar="YYYY-MM-DD", help="The demo portal's today (default: today).")
 @click.option("--formats", default="html,pdf,xlsx,json", show_default=True)
 @click.option("--lang", type=click.Choice(["ru", "en"]), help="Report language (default ru).")
-def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None, formats: str, lang: str | None) -> None:
-    """Generate a demo portal, serve it on loopback, sync it, render every report."""
-    from .demo.generator import generate_portal
+@click.option("--advance-days", default=7, show_default=True, type=click.IntRange(min=0),
+              help="Sync the portal as it was this many days before --anchor, let it live through them "
+                   "(new deals, stage moves, slipped dates, changed amounts and owners), sync again "
+                   "(0: one sync of the portal as of --anchor).")
+def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None, formats: str, lang: str | None,
+             advance_days: int) -> None:
+    """Generate a demo portal, serve it on loopback, sync it, let it live a week and sync again
+    (so the pipeline report and the dynamics slips have history), render every report."""
+    from .demo.generator import generate_portal, sync_with_history
     from .demo.server import DemoServer
     from .sync import sync
 
@@ -215,13 +221,20 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         day = dt.date.fromisoformat(anchor) if anchor else dt.date.today()
     except ValueError:
         raise BadParameter("anchor", anchor, "expected YYYY-MM-DD") from None
-    _echo(f"generating the demo portal (seed {seed}, scale {scale}, today {day})…", err=True)
-    portal = generate_portal(seed=seed, scale=scale, anchor=day)
+    start = day - dt.timedelta(days=advance_days)
+    _echo(f"generating the demo portal (seed {seed}, scale {scale}, today {start})…", err=True)
+    portal = generate_portal(seed=seed, scale=scale, anchor=start)
     store.parent.mkdir(parents=True, exist_ok=True)
+
+    def lived(days: int, done: dict) -> None:
+        _echo(f"the demo portal lived {days} days, to {dt.date.fromtimestamp(portal.now)}: " + ", ".join(
+            f"{k} {len(v)}" for k, v in done.items() if v) + "; syncing again…", err=True)
+
     with DemoServer(portal) as srv:
         _remember_secret(srv.webhook_url)
-        rep = sync(srv.webhook_url, store, full=True, progress=True, log=_sync_log)
-    _print_sync(rep)
+        for rep in sync_with_history(portal, srv.webhook_url, store, advance_days, sync=sync, on_advance=lived,
+                                     progress=True, log=_sync_log):
+            _print_sync(rep)
     from .render import find_chromium, parse_formats
 
     fmts = parse_formats(formats)

@@ -53,7 +53,7 @@ PRESET_LABELS = {
 
 _UI = {
     "ru": {"period": "Период", "from": "с", "to": "по", "pipeline": "Воронка", "department": "Отдел",
-           "employee": "Сотрудник", "stage": "Стадия", "source": "Источник", "utm_source": "UTM: источник", "utm_medium": "UTM: канал",
+           "employee": "Сотрудник", "stage": "Стадия", "step": "Шаг водопада", "source": "Источник", "utm_source": "UTM: источник", "utm_medium": "UTM: канал",
            "utm_campaign": "UTM: кампания", "all": "Все", "not_set": "не указан", "busy": "Пересчёт…",
            "ready": "Готово", "excel": "Скачать Excel", "excel_ready": "Файл Excel готов: ",
            "clear": "снять фильтр", "error": "Ошибка", "drill_up": "вернуть прежний период",
@@ -61,7 +61,7 @@ _UI = {
            "lost": "Отчёт не отвечает: сеанс закрыт после простоя или сервер остановлен. Обновите страницу.",
            "reload": "Обновить", "waiting": "Жду ответа отчёта…"},
     "en": {"period": "Period", "from": "from", "to": "to", "pipeline": "Pipeline", "department": "Department",
-           "employee": "Employee", "stage": "Stage", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
+           "employee": "Employee", "stage": "Stage", "step": "Waterfall step", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
            "utm_campaign": "UTM campaign", "all": "All", "not_set": "not set", "busy": "Recomputing…",
            "ready": "Ready", "excel": "Download Excel", "excel_ready": "Excel file ready: ",
            "clear": "clear filter", "error": "Error", "drill_up": "back to the previous period",
@@ -73,7 +73,8 @@ _UI = {
 }
 
 #: Filter names of the bar -> report parameter they set (one value each; "" = all).
-DIMENSIONS = ("pipelines", "departments", "employees", "stages", "sources", "utm_source", "utm_medium", "utm_campaign")
+DIMENSIONS = ("pipelines", "departments", "employees", "stages", "sources", "utm_source", "utm_medium", "utm_campaign",
+              "step")
 
 #: Key columns of report tables -> the filter a click on such a cell sets (live tables carry
 #: ``data-b24r-key``/``data-b24r-value`` on these cells: ``views.common.table_html(keys=...)``).
@@ -210,12 +211,22 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
         many = st["pipeline_id"].nunique() > 1
         out["stages"] = allv + [((f"{pnames.get(p, p)} · {n}" if many else str(n)), str(sid))
                                 for p, sid, n in zip(st["pipeline_id"], st["stage_id"], st["name"])]
+    if "step" in declared:  # a waterfall step (pipeline report): its deals
+        out["step"] = allv + [(by_lang.get(lang) or by_lang["en"], k) for k, by_lang in _step_labels().items()]
     for tag in ("utm_source", "utm_medium", "utm_campaign"):
         if tag in declared:
             frame = dataset.leads if len(dataset.leads) else dataset.deals
             vals = sorted({str(x) for x in frame[tag].dropna() if str(x).strip()}) if tag in frame.columns else []
             out[tag] = allv + [(v, v) for v in vals]
     return out
+
+
+def _step_labels() -> dict[str, dict[str, str]]:
+    """Waterfall steps a click or the filter bar can pick (``i18n.VALUE_LABELS['step']`` without
+    the start and end totals)."""
+    from .i18n import VALUE_LABELS
+
+    return {k: v for k, v in VALUE_LABELS.get("step", {}).items() if k not in ("start", "end")}
 
 
 def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]],
@@ -242,6 +253,10 @@ def click_target(point_values: list[Any], labels: Mapping[str, Mapping[Any, str]
             return "employees", str(emp[s])
         if "sources" in declared and s in src:
             return "sources", str(src[s])
+    if "step" in declared:  # a waterfall step id (customdata): list that step's deals
+        for s in texts:
+            if s in _step_labels():
+                return "step", s
     if "stages" in declared:  # a stage id (customdata) first, else a stage name used by one stage only
         for s in texts:
             if s in stage_ids:

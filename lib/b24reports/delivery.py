@@ -54,6 +54,8 @@ HEADLINES: dict[str, list[tuple[str, str, str]]] = {
                   ("sources_total", "sales_amount", "first")],
     "tasks": [("employees", "total", "sum"), ("employees", "finished_late", "sum"),
               ("employees", "overdue_open", "sum")],
+    "pipeline": [("deals", "delta", "sum"), ("by_employee", "slipped_deals", "sum"),
+                 ("by_employee", "won_deals", "sum"), ("by_employee", "lost_deals", "sum")],
 }
 
 _TEXT = {

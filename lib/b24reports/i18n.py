@@ -112,6 +112,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("запись", "записи", "записей"),
         "attempt": ("попытка", "попытки", "попыток"),
         "report": ("отчёт", "отчёта", "отчётов"),
+        "stage": ("стадию", "стадии", "стадий"),  # «продвинулась на 1 стадию / 2 стадии / 5 стадий»
     },
     "en": {
         "row": ("row", "rows"),
@@ -125,6 +126,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("entry", "entries"),
         "attempt": ("attempt", "attempts"),
         "report": ("report", "reports"),
+        "stage": ("stage", "stages"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
@@ -316,6 +318,7 @@ def format_value(value: Any, kind: str, lang: str = DEFAULT_LANG, currency: str 
 PARAM_LABELS: dict[str, dict[str, str]] = {
     "activity_weights": {"ru": "Веса активности", "en": "Activity weights"},
     "as_of": {"ru": "Момент отчёта", "en": "Report moment"},
+    "compare_to": {"ru": "Сравнить с", "en": "Compare with"},
     "currency": {"ru": "Валюта", "en": "Currency"},
     "date_from": {"ru": "Период с", "en": "Period from"},
     "date_to": {"ru": "Период по", "en": "Period to"},
@@ -323,6 +326,7 @@ PARAM_LABELS: dict[str, dict[str, str]] = {
     "departments": {"ru": "Отделы (ID)", "en": "Department IDs"},
     "employees": {"ru": "Сотрудники (ID)", "en": "Employee IDs"},
     "granularity": {"ru": "Шаг периода", "en": "Granularity"},
+    "horizon": {"ru": "Горизонт закрытия", "en": "Close horizon"},
     "lang": {"ru": "Язык", "en": "Language"},
     "lead_idle_days": {"ru": "Лид забыт через, дн.", "en": "Lead idle days"},
     "lookback_months": {"ru": "История, мес.", "en": "Lookback, months"},
@@ -332,6 +336,7 @@ PARAM_LABELS: dict[str, dict[str, str]] = {
     "short_call_seconds": {"ru": "Короткий звонок, сек.", "en": "Short call, seconds"},
     "sources": {"ru": "Источники", "en": "Sources"},
     "stage_idle_days": {"ru": "Порог по стадиям, дн.", "en": "Stage idle days"},
+    "step": {"ru": "Шаг водопада", "en": "Waterfall step"},
     "timezone": {"ru": "Часовой пояс", "en": "Timezone"},
     "title_chars": {"ru": "Длина названия задачи", "en": "Task title length"},
     "utm_campaign": {"ru": "UTM campaign", "en": "UTM campaign"},
@@ -467,6 +472,9 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
      {"ru": "на портале нет лидов: источники и UTM построены по сделкам, созданным за период"}),
     (r"no tasks in the store \(the webhook may lack the 'task' scope\)",
      {"ru": "в хранилище нет задач (у вебхука может не быть права task)"}),
+    (r"deals whose state at the compare moment no sync saw \(first known version used\): (?P<ids>.*)",
+     {"ru": "сделки, состояние которых в момент сравнения не видела ни одна синхронизация "
+            "(взята первая известная версия): {ids}"}),
 ]
 
 #: Bad-row errors of a plan file (``plan.read_plan``; English in metrics.json): (regex on the
@@ -519,6 +527,9 @@ PARAMETER_ERROR_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (r"not a deal stage of the portal.*", {"ru": "такой стадии сделок нет в портале"}),
     (r"unknown parameter of report .*", {"ru": "неизвестный параметр этого отчёта"}),
     (r"not a currency of the portal \((?P<known>.+)\)", {"ru": "такой валюты нет в портале (есть: {known})"}),
+    (r"expected week, month or a date YYYY-MM-DD", {"ru": "нужно week, month или дата в формате ГГГГ-ММ-ДД"}),
+    (r"must be before as_of \((?P<t>\S+)\)", {"ru": "момент сравнения должен быть раньше «Данные на» ({t})"}),
+    (r"expected one of (?P<choices>.+)", {"ru": "нужно одно из значений: {choices}"}),
 ]
 
 

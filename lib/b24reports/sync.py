@@ -286,7 +286,7 @@ class _Sync:
         with self.s.transaction():
             n = self.s.upsert(spec.table, staged)
             if spec.table == "deals":
-                self.s.record_deal_versions(staged, _now())
+                self.s.record_deal_versions(staged, self.server_now())  # the portal's clock, like DATE_MODIFY
             if state:
                 self.s.set_state(spec.table, **state)
         self.rows[spec.table] = self.rows.get(spec.table, 0) + n

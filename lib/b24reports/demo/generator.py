@@ -166,6 +166,12 @@ class DemoPortal:
     categories: list[dict]
     currencies: list[dict]
     roles: dict[str, int] = field(default_factory=lambda: dict(ROLES))
+    #: the portal's simulated clock (unix seconds) once :meth:`freeze_clock` or :meth:`advance`
+    #: set it: the demo server then reports this time (``server.time``, replies' ``time``
+    #: block) instead of the wall clock, so a sync's own times follow the simulated week
+    server_clock: int | None = None
+    #: deals whose expected close date an :meth:`advance` pushed later: they slip again more often
+    slipped: set[int] = field(default_factory=set)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _clock: int = 0
 
@@ -257,6 +263,213 @@ class DemoPortal:
         """Remove one row (KeyError when absent). IDs are not reused."""
         with self._lock:
             self.table(entity).delete(int(id))
+
+    # ------------------------------------------------------------------ simulated time
+    def freeze_clock(self) -> None:
+        """From now on the demo server reports the portal's ``now`` as its time (a sync then
+        records the moment the portal stands at, not the wall clock)."""
+        self.server_clock = self.now
+
+    def stamp_time(self, block: dict) -> dict:
+        """A reply's ``time`` block with ``date_start``/``date_finish`` set to the simulated
+        clock when there is one (:attr:`server_clock`); unchanged otherwise."""
+        if self.server_clock is not None:
+            block["date_start"] = block["date_finish"] = fmt_dt(self.server_clock)
+        return block
+
+    def advance(self, days: int = 7) -> dict[str, list[int]]:
+        """Move the portal ``days`` forward with the changes a sales team makes in that time.
+
+        Deterministic in (seed, scale, anchor, days). Every change is stamped inside
+        ``(now, now + days]`` at working hours: new deals; open deals advanced one or two
+        stages, moved back one, won, lost; expected close dates (CLOSEDATE) pushed later or
+        pulled earlier; amounts raised or cut; owners changed; one deal moved to the other
+        pipeline and one deleted. A changed deal gets its DATE_MODIFY, stage history rows
+        (stage moves) and a completed meeting on the day of the change (a touch). Then ``now``
+        (and the simulated server clock) moves to the new now. Returns ``{kind: [deal ids]}``.
+        """
+        with self._lock:
+            return _Advance(self, days).run()
+
+
+class _Advance:
+    """One simulated stretch of days of a :class:`DemoPortal` (see :meth:`DemoPortal.advance`)."""
+
+    #: share of open deals per change in a week (each drawn independently; a shorter or longer
+    #: stretch scales the odds: 1 − (1 − share)^(days / 7))
+    SHARES = {"won": 0.07, "lost": 0.06, "advanced": 0.14, "back": 0.03, "slipped": 0.12, "pulled": 0.35,
+              "amount_up": 0.06, "amount_down": 0.05, "owner": 0.02}
+
+    def __init__(self, portal: DemoPortal, days: int):
+        if int(days) < 1:
+            raise ValueError("advance: days must be ≥ 1")
+        self.p, self.days = portal, int(days)
+        self.rng = np.random.default_rng([portal.seed, 7, portal.now, self.days])
+        self.start, self.end = portal.now, portal.now + self.days * DAY
+        self.done: dict[str, list[int]] = {k: [] for k in ("new", *self.SHARES, "pipeline", "deleted")}
+
+    def when(self) -> int:
+        """A working-hours instant inside (start, end]."""
+        d = int(self.rng.integers(0, self.days))
+        t = self.start + d * DAY + int(self.rng.integers(-3 * 3600, 6 * 3600))
+        return int(min(max(t, self.start + 60), self.end - 60))
+
+    def touch(self, deal: dict, t: int) -> None:
+        self.p.tables["activity"].append({
+            "OWNER_ID": deal["ID"], "OWNER_TYPE_ID": 2, "TYPE_ID": 1, "PROVIDER_ID": "CRM_MEETING",
+            "PROVIDER_TYPE_ID": "MEETING", "SUBJECT": "Встреча с клиентом", "CREATED": fmt_dt(t - 3600),
+            "LAST_UPDATED": fmt_dt(t), "START_TIME": fmt_dt(t - 3600), "END_TIME": fmt_dt(t), "DEADLINE": fmt_dt(t - 3600),
+            "COMPLETED": "Y", "STATUS": 2, "RESPONSIBLE_ID": deal["ASSIGNED_BY_ID"], "PRIORITY": 2, "NOTIFY_TYPE": 0,
+            "NOTIFY_VALUE": 0, "DESCRIPTION": "", "DESCRIPTION_TYPE": 1, "DIRECTION": 0, "LOCATION": "",
+            "AUTHOR_ID": deal["ASSIGNED_BY_ID"], "EDITOR_ID": deal["ASSIGNED_BY_ID"], "IS_INCOMING_CHANNEL": "N"})
+
+    def move(self, deal: dict, stage: str, t: int, fields: dict) -> None:
+        cat = int(deal["CATEGORY_ID"])
+        sem = stage_semantic(cat, stage)
+        fields.update({"STAGE_ID": stage, "STAGE_SEMANTIC_ID": sem, "MOVED_TIME": fmt_dt(t),
+                       "CLOSED": "Y" if sem in ("S", "F") else "N"})
+        self.p.tables["deal_stage_history"].append({
+            "TYPE_ID": 3 if sem in ("S", "F") else 2, "OWNER_ID": int(deal["ID"]), "CREATED_TIME": fmt_dt(t),
+            "CATEGORY_ID": cat, "STAGE_SEMANTIC_ID": sem, "STAGE_ID": stage})
+
+    def run(self) -> dict[str, list[int]]:
+        from .table import parse_dt
+
+        p, rng = self.p, self.rng
+        deals = p.table("deal")
+        open_rows = [r for r in deals.rows() if r["STAGE_SEMANTIC_ID"] == "P"]
+        draws = rng.random((len(open_rows), len(self.SHARES)))
+        odds = {k: 1 - (1 - v) ** (self.days / 7) for k, v in self.SHARES.items()}
+        again = 1 - (1 - 0.6) ** (self.days / 7)  # a deal that slipped before slips again
+        dates = [parse_dt(r["CLOSEDATE"]) or 0 for r in open_rows]
+        far = np.quantile(dates, 0.85) if dates else 0  # only deals expected late are pulled in
+        changes = []  # (time, deal row, kinds)
+        for row, u, when in zip(open_rows, draws, dates):
+            kinds = [k for k, x in zip(self.SHARES, u)
+                     if x < (again if k == "slipped" and int(row["ID"]) in p.slipped else odds[k])]
+            if "pulled" in kinds and when < far:
+                kinds.remove("pulled")
+            if "won" in kinds or "lost" in kinds:  # an outcome ends the week; keep the first
+                kinds = [k for k in kinds if k in ("amount_up", "amount_down")][:1] + [next(k for k in kinds if k in ("won", "lost"))]
+            if "slipped" in kinds and "pulled" in kinds:
+                kinds.remove("pulled")
+            if "advanced" in kinds and "back" in kinds:
+                kinds.remove("back")
+            if "amount_up" in kinds and "amount_down" in kinds:
+                kinds.remove("amount_down")
+            if kinds:
+                changes.append((self.when(), row, kinds))
+        for t, row, kinds in sorted(changes, key=lambda c: (c[0], int(c[1]["ID"]))):
+            cat = int(row["CATEGORY_ID"])
+            _, prog, won_st, lost = PIPELINES[cat]
+            fields: dict[str, Any] = {"DATE_MODIFY": fmt_dt(t)}
+            k = prog.index(row["STAGE_ID"]) if row["STAGE_ID"] in prog else 0
+            amount = float(row["OPPORTUNITY"] or 0)
+            closedate = parse_dt(row["CLOSEDATE"]) or (t - t % DAY)
+            for kind in kinds:
+                if kind == "won":
+                    self.move(row, won_st, t, fields)
+                    fields["CLOSEDATE"] = fmt_dt(int(_midnight(np.array([t]))[0]))
+                elif kind == "lost":
+                    self.move(row, lost[0], t, fields)
+                elif kind == "advanced":
+                    if k >= len(prog) - 1:
+                        continue
+                    for j in range(k + 1, min(len(prog) - 1, k + 1 + int(rng.integers(1, 3))) + 1):
+                        self.move(row, prog[j], t, fields)
+                elif kind == "back":
+                    if k == 0:
+                        continue
+                    self.move(row, prog[k - 1], t, fields)
+                elif kind == "slipped":
+                    fields["CLOSEDATE"] = fmt_dt(max(closedate, _midnight(np.array([t]))[0].item()) + int(rng.integers(7, 46)) * DAY)
+                    p.slipped.add(int(row["ID"]))
+                elif kind == "pulled":  # the client hurries: expected within a few weeks
+                    sooner = int(_midnight(np.array([t]))[0]) + int(rng.integers(3, 21)) * DAY
+                    if sooner >= closedate:
+                        continue
+                    fields["CLOSEDATE"] = fmt_dt(sooner)
+                elif kind in ("amount_up", "amount_down"):
+                    if not amount:
+                        continue
+                    f = rng.uniform(1.1, 1.5) if kind == "amount_up" else rng.uniform(0.55, 0.9)
+                    fields["OPPORTUNITY"] = f"{round(amount * f, -3):.2f}"
+                elif kind == "owner":
+                    others = [m for m in _MANAGERS if m not in (int(row["ASSIGNED_BY_ID"]), ROLES["dismissed"])]
+                    fields["ASSIGNED_BY_ID"] = int(others[int(rng.integers(0, len(others)))])
+                self.done[kind].append(int(row["ID"]))
+            deals.update(int(row["ID"]), fields)
+            self.touch({**row, **fields}, t)
+        self.special(open_rows, {int(r["ID"]) for _, r, _ in changes})
+        self.new_deals()
+        p.now = self.end
+        p.server_clock = self.end
+        p._clock = max(p._clock, self.end)
+        return {k: sorted(v) for k, v in self.done.items()}
+
+    def special(self, open_rows: list[dict], changed: set[int]) -> None:
+        """One untouched open deal of the default pipeline moves to the dealers' pipeline, one
+        is deleted: changes the comparison sees only as "other"."""
+        rest = [r for r in open_rows if int(r["ID"]) not in changed and int(r["CATEGORY_ID"]) == 0]
+        if len(rest) < 2:
+            return
+        a, b = rest[len(rest) // 3], rest[2 * len(rest) // 3]
+        t = self.when()
+        fields = {"DATE_MODIFY": fmt_dt(t), "CATEGORY_ID": 1}
+        a = {**a, "CATEGORY_ID": 1}
+        self.move(a, PIPELINES[1][1][0], t, fields)
+        self.p.tables["deal_stage_history"].update(self.p.tables["deal_stage_history"].next_id() - 1, {"TYPE_ID": 5})
+        self.p.table("deal").update(int(a["ID"]), fields)
+        self.done["pipeline"].append(int(a["ID"]))
+        self.p.table("deal").delete(int(b["ID"]))
+        self.done["deleted"].append(int(b["ID"]))
+
+    def new_deals(self) -> None:
+        """About a week's worth of new deals (scaled), created inside the stretch."""
+        rng = self.rng
+        n = max(3, int(round(22 * self.p.scale * self.days / 7)))
+        made = []
+        for _ in range(n):
+            t = self.when()
+            cat = int(rng.random() < 0.2)
+            mgr = [m for m in _MANAGERS if m != ROLES["dismissed"]][int(rng.integers(0, len(_MANAGERS) - 1))]
+            amount = max(15000.0, round(float(rng.lognormal(np.log(900000 if cat else 450000), 0.55)), -3))
+            close = int(_midnight(np.array([t + int(rng.integers(14, 75)) * DAY]))[0])
+            made.append((t, {"TITLE": f"{_PRODUCTS[int(rng.integers(0, len(_PRODUCTS)))]} — новый запрос",
+                             "CATEGORY_ID": str(cat), "OPPORTUNITY": f"{amount:.2f}", "ASSIGNED_BY_ID": str(mgr),
+                             "CREATED_BY_ID": str(mgr), "MODIFY_BY_ID": str(mgr), "MOVED_BY_ID": str(mgr),
+                             "BEGINDATE": fmt_dt(int(_midnight(np.array([t]))[0])), "CLOSEDATE": fmt_dt(close),
+                             "TYPE_ID": "SALE", "PROBABILITY": "10"}))
+        for t, row in sorted(made, key=lambda x: x[0]):
+            stamp = fmt_dt(t)
+            new_id = self.p.add("deal", {**row, "DATE_CREATE": stamp, "DATE_MODIFY": stamp, "MOVED_TIME": stamp,
+                                          "LAST_ACTIVITY_TIME": stamp, "LAST_ACTIVITY_BY": row["ASSIGNED_BY_ID"]})
+            self.done["new"].append(new_id)
+
+
+def stretches(days: int) -> list[int]:
+    """How ``days`` of simulated life are cut between syncs: two stretches (a sync in the middle
+    of the week, as a daily or twice-weekly schedule would give), e.g. 7 → [4, 3]; 1 → [1]."""
+    return [d for d in (days - days // 2, days // 2) if d]
+
+
+def sync_with_history(portal: DemoPortal, webhook_url: str, store: Any, days: int, *, sync: Any,
+                      on_advance: Any = None, **sync_kw: Any) -> list[Any]:
+    """Sync ``portal`` (served at ``webhook_url``) into ``store`` as it is, then let it live
+    ``days`` (:func:`stretches`, :meth:`DemoPortal.advance`) with a sync after each stretch, so
+    the store holds versions of the deals that changed: history for the pipeline report and the
+    close-date slips of dynamics. The portal's clock is frozen first (syncs record its simulated
+    time). ``sync``: :func:`b24reports.sync.sync` (passed in: the generator does not depend on
+    the sync layer); ``on_advance(days, changes)`` is called after each stretch. Returns the
+    sync reports."""
+    portal.freeze_clock()
+    reports = [sync(webhook_url, store, full=True, **sync_kw)]
+    for d in stretches(days):
+        done = portal.advance(d)
+        if on_advance is not None:
+            on_advance(d, done)
+        reports.append(sync(webhook_url, store, **sync_kw))
+    return reports
 
 
 def stage_semantic(category_id: int, stage_id: str) -> str:

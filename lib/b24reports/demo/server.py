@@ -508,7 +508,8 @@ class _Methods:
                        "TIME_ZONE_OFFSET": 10800})
 
     def m_server_time(self, p):
-        return _Reply(dt.datetime.now(TZ).isoformat(timespec="seconds"))
+        clock = self.portal.server_clock  # a simulated portal clock (DemoPortal.advance) or the wall clock
+        return _Reply((dt.datetime.fromtimestamp(clock, TZ) if clock is not None else dt.datetime.now(TZ)).isoformat(timespec="seconds"))
 
 
 # --------------------------------------------------------------------------- server
@@ -671,7 +672,7 @@ class DemoServer:
                 payload, processing = self._batch(params, batch_fail, content)
             else:
                 payload, processing = self._single(method, params, content)
-            payload["time"] = _time_block(t_start, time.time(), processing, payload.pop("_time_extra", None))
+            payload["time"] = self.portal.stamp_time(_time_block(t_start, time.time(), processing, payload.pop("_time_extra", None)))
             status = 200
         except ApiError as e:
             payload = {"error": e.code, "error_description": e.description}

@@ -1,0 +1,229 @@
+"""Views of the pipeline report (docs/metrics.md "pipeline"), from a computed ``ReportResult``.
+
+:func:`summary_text` is the headline ("the pipeline fell from 125 M ₽ to 105 M ₽"),
+:func:`history_text` says what the store knows and since when, :func:`waterfall_chart`
+draws the steps from start to end (a click on a step lists its deals on a live dashboard),
+:func:`net_change_chart` shows whose pipeline grew or shrank, and :func:`deals_table_html`
+lists every deal with its change written out. No metric logic here: only words and shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..i18n import format_date, format_datetime, format_money, plural, value_label
+from .common import OUTCOME_COLORS, PALETTE
+from .forgotten import compact_money
+
+TEXT = {
+    "ru": {
+        "summary": "Открытая воронка {scope}: {start} → {end} ({delta}) с {t0} по {t1}.",
+        "scope_all": "(все открытые сделки)",
+        "scope_end": "с ожидаемым закрытием до {end}",
+        "history": "История версий сделок начинается {start} (первая синхронизация). Смены стадий известны точно "
+                   "(история стадий); сумма, дата закрытия, ответственный и воронка — только между синхронизациями: {syncs}.",
+        "between": "между синхронизациями {a} и {b}",
+        "no_syncs": "между {t0} и {t1} не было синхронизаций с изменениями сделок — изменения сумм и дат не видны",
+        "too_early": "Сравнение с {t0} невозможно: история версий сделок начинается {start} (первая синхронизация). "
+                     "Выберите дату сравнения не раньше начала истории.",
+        "no_history": "В хранилище ещё нет версий сделок: сравнивать не с чем. Отчёт заполнится после второй синхронизации.",
+        "start": "Было", "end": "Стало", "net": "Изменение", "moved": "Сделок с изменениями",
+        "advanced": "продвинулась на {n} {stage}", "moved_back": "откатилась на {n} {stage}",
+        "slipped": "дата закрытия позже на {n} {day} ({a} → {b})", "earlier": "дата закрытия раньше на {n} {day} ({a} → {b})",
+        "amount": "сумма {a} → {b}", "owner": "ответственный: {a} → {b}", "pipeline": "воронка: {a} → {b}",
+        "new": "новая", "won": "выиграна", "lost": "проиграна", "unchanged": "без изменений",
+        "step_hover": "Шаг", "chart_net": "Изменение воронки по менеджерам",
+    },
+    "en": {
+        "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
+        "scope_all": "(every open deal)",
+        "scope_end": "expected to close by {end}",
+        "history": "Deal version history starts {start} (the first sync). Stage moves are known exactly (stage "
+                   "history); amount, close date, owner and pipeline changes only between two syncs: {syncs}.",
+        "between": "between the syncs of {a} and {b}",
+        "no_syncs": "no sync saw a deal change between {t0} and {t1}, so amount and date changes are not visible",
+        "too_early": "Cannot compare with {t0}: deal version history starts {start} (the first sync). "
+                     "Pick a compare date no earlier than the start of history.",
+        "no_history": "The store has no deal versions yet: nothing to compare with. The report fills after the second sync.",
+        "start": "Start", "end": "End", "net": "Net change", "moved": "Deals that changed",
+        "advanced": "advanced {n} {stage}", "moved_back": "moved back {n} {stage}",
+        "slipped": "close date {n} {day} later ({a} → {b})", "earlier": "close date {n} {day} earlier ({a} → {b})",
+        "amount": "amount {a} → {b}", "owner": "owner: {a} → {b}", "pipeline": "pipeline: {a} → {b}",
+        "new": "new", "won": "won", "lost": "lost", "unchanged": "unchanged",
+        "step_hover": "Step", "chart_net": "Pipeline change by manager",
+    },
+}
+
+
+def _t(lang: str, key: str) -> str:
+    return TEXT.get(lang, TEXT["en"])[key]
+
+
+def _short(ts: Any, lang: str) -> str:
+    """A sync moment as a short day: ``23.11`` (ru), ``Nov 23`` (en)."""
+    full = format_date(ts, lang)
+    return full[:5] if lang == "ru" else full.rsplit(",", 1)[0]
+
+
+def _signed(value: float, cur: str, lang: str) -> str:
+    return ("+" if value > 0 else "−" if value < 0 else "±") + compact_money(abs(value), cur, lang)
+
+
+def summary_text(result: Any, lang: str = "ru") -> str:
+    """One line: the measured pipeline's value at both moments and its change; or why there is
+    no comparison (history starts later / no versions)."""
+    n = result.notes
+    if n["history_start"] is None:
+        return _t(lang, "no_history")
+    if n["too_early"]:
+        return _t(lang, "too_early").format(t0=format_datetime(n["t0"], lang), start=format_datetime(n["history_start"], lang))
+    cur = result.params["currency"]
+    scope = _t(lang, "scope_all") if n["horizon_end"] is None else _t(lang, "scope_end").format(
+        end=format_date(n["horizon_end"], lang))
+    return _t(lang, "summary").format(scope=scope, start=compact_money(n["start"], cur, lang),
+                                      end=compact_money(n["end"], cur, lang), delta=_signed(n["end"] - n["start"], cur, lang),
+                                      t0=format_datetime(n["t0"], lang), t1=format_datetime(n["t1"], lang))
+
+
+def history_text(result: Any, lang: str = "ru") -> str:
+    """What the store knows: when version history starts and between which syncs amount, date,
+    owner and pipeline changes were seen (e.g. «между синхронизациями 23.11 и 30.11»)."""
+    n = result.notes
+    if n["history_start"] is None or n["too_early"]:
+        return ""
+    moments = ([n["sync_before"]] if n["sync_before"] is not None else []) + list(n["syncs"])
+    if len(moments) >= 2 and n["syncs"]:
+        syncs = "; ".join(_t(lang, "between").format(a=_short(a, lang), b=_short(b, lang)) for a, b in zip(moments, moments[1:]))
+    else:
+        syncs = _t(lang, "no_syncs").format(t0=format_datetime(n["t0"], lang), t1=format_datetime(n["t1"], lang))
+    return _t(lang, "history").format(start=format_datetime(n["history_start"], lang), syncs=syncs)
+
+
+def kpis(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
+    """Headline numbers: pipeline at start, at end, net change, deals that changed (``None``,
+    shown "—", when there is no comparison: history starts later than the compare moment)."""
+    n = result.notes
+    start, end, changed = n["start"], n["end"], n["changed"]
+    net = None if start is None else end - start
+    return [(_t(lang, "start"), start, "money"), (_t(lang, "end"), end, "money"), (_t(lang, "net"), net, "money"),
+            (_t(lang, "moved"), changed, "int")]
+
+
+def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
+    """Waterfall of table ``waterfall_total``: start, the signed steps, end. Each bar carries its
+    step id as customdata (a click on a live dashboard lists that step's deals). ``None`` when
+    there is no comparison."""
+    w = result.tables["waterfall_total"]
+    if w.empty:
+        return None
+    cur = result.params["currency"]
+    steps = [str(s) for s in w["step"]]
+    names = [value_label("step", s, lang) or s for s in steps]
+    measure = ["absolute" if s == "start" else "total" if s == "end" else "relative" for s in steps]
+    amounts = [float(a) for a in w["amount"]]
+    text = [compact_money(a, cur, lang) if s in ("start", "end") else _signed(a, cur, lang) for s, a in zip(steps, amounts)]
+    hover = [f"{nm}: {format_money(a, cur, lang)} · {int(k)} {plural(int(k), 'deal', lang)}"
+             for nm, a, k in zip(names, amounts, w["deals"])]
+    fig = go.Figure(go.Waterfall(
+        x=names, y=[a if s != "end" else 0 for s, a in zip(steps, amounts)], measure=measure, text=text,
+        textposition="outside", customdata=steps, hovertext=hover, hoverinfo="text",
+        increasing={"marker": {"color": OUTCOME_COLORS["won"]}}, decreasing={"marker": {"color": OUTCOME_COLORS["lost"]}},
+        totals={"marker": {"color": PALETTE[0]}}, connector={"line": {"color": "#bbb"}}))
+    # the axis starts near the lowest running total, so that steps of a few per cent are visible
+    running = [amounts[0]]
+    for a in amounts[1:-1]:
+        running.append(running[-1] + a)
+    low, high = min(running + [amounts[-1]]), max(running + [amounts[-1]])
+    span = max(high - low, abs(high) * 0.05, 1.0)
+    bottom = max(0.0, low - span * 0.8)
+    fig.update_layout(showlegend=False, height=420, yaxis={"range": [bottom, high + span * 0.25], "title": cur},
+                      xaxis={"tickangle": -30})
+    return fig
+
+
+def net_change_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
+    """Horizontal bars of ``net_change`` per manager (table ``by_employee``), growth green, fall
+    red, labelled with the value. ``None`` when nobody's pipeline changed."""
+    b = result.tables["by_employee"]
+    b = b[b["net_change"].abs() > 0.005] if len(b) else b
+    if b.empty:
+        return None
+    b = b.sort_values(["net_change", "employee_id"], ascending=[False, True])
+    cur = result.params["currency"]
+    y = [(names or {}).get(int(i), f"#{int(i)}") for i in b["employee_id"]]
+    fig = go.Figure(go.Bar(
+        x=b["net_change"], y=y, orientation="h", text=[_signed(v, cur, lang) for v in b["net_change"]], textposition="auto",
+        marker_color=[OUTCOME_COLORS["won"] if v > 0 else OUTCOME_COLORS["lost"] for v in b["net_change"]],
+        hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.update_layout(xaxis={"title": _t(lang, "net")}, showlegend=False, height=max(280, 28 * len(b) + 120))
+    return fig
+
+
+def change_text(row: Mapping[str, Any], lang: str, currency: str, labels: Mapping[str, Mapping[Any, str]]) -> str:
+    """A deal's changes written out: «продвинулась на 2 стадии; сумма 2 000 ₽ → 2 500 ₽ (между
+    синхронизациями 23.11 и 30.11)» — from one row of table ``deals``."""
+    ch = list(row["changes"] or [])
+    if not ch:
+        return _t(lang, "unchanged")
+    emp = labels.get("employee_id", {})
+    pipes = labels.get("pipeline_id", {})
+    parts = []
+    for k in ch:
+        if k in ("new", "won", "lost"):
+            parts.append(_t(lang, k))
+        elif k in ("advanced", "moved_back"):
+            n = abs(int(row["stages_moved"]))
+            parts.append(_t(lang, k).format(n=n, stage=plural(n, "stage", lang)))
+        elif k in ("slipped", "closedate_earlier"):
+            n = abs(int(row["slip_days"]))
+            parts.append(_t(lang, "slipped" if k == "slipped" else "earlier").format(
+                n=n, day=plural(n, "day", lang), a=format_date(row["closedate_from"], lang), b=format_date(row["closedate"], lang)))
+        elif k in ("amount_up", "amount_down"):
+            parts.append(_t(lang, "amount").format(a=format_money(row["amount_from"], currency, lang),
+                                                   b=format_money(row["amount"], currency, lang)))
+        elif k == "owner_changed":
+            a, b = row["employee_from"], row["employee_id"]
+            parts.append(_t(lang, "owner").format(a=emp.get(int(a), f"#{int(a)}"), b=emp.get(int(b), f"#{int(b)}")))
+        elif k == "pipeline_changed":
+            parts.append(_t(lang, "pipeline").format(a=pipes.get(int(row["pipeline_from"]), row["pipeline_from"]),
+                                                     b=pipes.get(int(row["pipeline_id"]), row["pipeline_id"])))
+    text = "; ".join(parts)
+    if pd.notna(row.get("sync_before")) and pd.notna(row.get("sync_after")):
+        text += " (" + _t(lang, "between").format(a=_short(row["sync_before"], lang), b=_short(row["sync_after"], lang)) + ")"
+    return text
+
+
+#: Columns the page shows (Excel and metrics.json keep every column of table ``deals``).
+DEALS_PAGE = ["title", "employee_id", "stage_id", "change_text", "delta", "amount", "closedate", "url"]
+
+
+def deals_frame(view: Any, step: str | None = None, changed_only: bool = False) -> pd.DataFrame:
+    """Table ``deals`` of a ``nb.ReportView`` with ``change_text`` added (in the view's language);
+    only deals of waterfall ``step`` when given; only changed deals with ``changed_only``."""
+    d = view.result.tables["deals"]
+    if step:
+        d = d[d["step"] == step]
+    if changed_only:
+        d = d[d["change"] != "unchanged"]
+    d = d.reset_index(drop=True)
+    if "pipeline_from" not in d.columns:  # a result read back without extra columns
+        d = d.assign(pipeline_from=d["pipeline_id"])
+    texts = [change_text(r, view.lang, view.currency, view.labels) for r in d.to_dict("records")]
+    return d.assign(change_text=texts)
+
+
+def deals_table_html(view: Any, *, step: str | None = None, changed_only: bool = True, max_rows: int | None = 60) -> str:
+    """A page-width HTML table of the deals (changed ones, or those of one waterfall ``step``),
+    biggest contribution first, with their changes written out; escaped CRM text, portal links."""
+    from .common import table_html as _table_html
+
+    ts = view.spec.tables["deals"]
+    title = ts.title.get(view.lang) or next(iter(ts.title.values()))
+    if step:
+        title += " · " + (value_label("step", step, view.lang) or step)
+    return _table_html(deals_frame(view, step, changed_only and not step), DEALS_PAGE, view.lang, view.currency, max_rows=max_rows,
+                       title=title, labels=view.labels, keys=getattr(view, "live", ()), table_id="deals")

@@ -66,7 +66,7 @@ SPEC = ReportSpec(
         "run_rate": TableSpec(["month", "won_amount_mtd", "elapsed_days", "days_in_month", "run_rate"],
                               {"ru": "Темп текущего месяца", "en": "Run rate"}, "run_rate"),
         "forecast_trend": TableSpec(["month", "forecast", "lower_80", "upper_80", "mape_pct"],
-                                    {"ru": "Прогноз модели временного ряда", "en": "Time-series forecast"}, "forecast_trend"),
+                                    {"ru": "Прогноз по истории продаж", "en": "Forecast from the sales history"}, "forecast_trend"),
         "forecast_backtest": TableSpec(["method", "mase", "in_forecast"],
                                        {"ru": "Проверка способов прогноза на истории", "en": "Forecast methods tested on the history"},
                                        "forecast_backtest"),

@@ -105,3 +105,38 @@ def test_cached_per_values():
 def test_bad_input(history, horizon, message):
     with pytest.raises(ValueError, match=message):
         f.forecast_monthly(history, horizon)
+
+
+def record(**kw) -> f.ForecastRecord:
+    base = dict(method="mean3+ets_trend", parts=("mean3", "ets_trend"),
+                mase={"naive": 1.4, "mean3": 1.0, "ets_trend": 1.1, "seasonal_naive": 1.0, "mean3+ets_trend": 1.0},
+                origins=21, months=24, error_low=80_000.0, error_high=200_000.0, error_low_pct=8.0, error_high_pct=20.0,
+                mape_pct=None, vs={"naive": 1.4, "seasonal_naive": 1.02}, half_width=(1.0, 2.0, 3.0))
+    return f.ForecastRecord(**{**base, **kw})
+
+
+def test_record_in_words_ru_and_en():
+    from b24reports.views.dynamics import forecast_record_md
+
+    ru = forecast_record_md(record(), "ru", "RUB").replace("\u00a0", " ")
+    assert "История портала — 24 месяца. Мы 21 раз строили прогноз задним числом" in ru
+    assert "Прогноз — среднее лучших из них: «среднее за 3 месяца», «сглаживание с трендом»." in ru
+    assert "на 8–20 % от среднего месяца (80 000 ₽–200 000 ₽)" in ru
+    assert "в 1,4 раза точнее, чем «как в прошлом месяце»; «как год назад» — не точнее и не хуже." in ru
+    assert "MAPE) не показываем" in ru
+    en = forecast_record_md(record(), "en", "RUB").replace("\u00a0", " ")
+    assert "The portal has 24 months of history. We went back 21 times" in en
+    assert "8–20% of an average month (RUB 80,000–RUB 200,000)" in en
+    assert "1.4 times as accurate as \u201csame as last month\u201d; \u201csame month last year\u201d — about as accurate." in en
+    # plural forms and the other comparisons: 21 месяц, 2 раза; naive chosen alone; no seasonal rule;
+    # MAPE shown when every month scored was large enough
+    one = record(method="naive", parts=("naive",), months=21, origins=2, vs={"naive": 1.0, "seasonal_naive": None},
+                 mape_pct=12.4)
+    ru = forecast_record_md(one, "ru").replace("\u00a0", " ")
+    assert "История портала — 21 месяц. Мы 2 раза строили" in ru
+    assert "Лучше всех показал себя способ «как в прошлом месяце», он и даёт прогноз." in ru
+    assert "«как в прошлом месяце» — это и есть выбранный способ; «как год назад» — истории слишком мало" in ru
+    assert "(MAPE) на проверке — 12 %." in ru
+    worse = forecast_record_md(record(vs={"naive": 1.2, "seasonal_naive": 0.8}), "ru").replace("\u00a0", " ")
+    assert "«как год назад» на истории был точнее в 1,2 раза" in worse  # 1 / 0.8 = 1.25 → 1,2 (half to even)
+    assert "(25 месяцев)" not in worse and "25 месяцев" in forecast_record_md(record(months=25), "ru").replace("\u00a0", " ")

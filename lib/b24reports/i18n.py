@@ -77,6 +77,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_mape": "Ошибка в процентах к факту (MAPE) на проверке — {mape}.",
         "fc_no_mape": "Ошибку в процентах к факту (MAPE) не показываем: в истории есть пустые или очень маленькие месяцы, "
                       "для них проценты ничего не значат.",
+        "fc_mase_note": "В таблице — ошибка каждого способа на проверке в долях от средней ошибки правила «как в прошлом "
+                        "месяце» по всей истории (MASE): меньше 1 — точнее этого правила.",
         "fc_rule_naive": "«как в прошлом месяце»",
         "fc_rule_seasonal_naive": "«как год назад»",
         "fc_differ": "**Чем прогнозы отличаются.** Прогноз по истории продолжает прошлые продажи: в нём есть и сделки, "
@@ -106,8 +108,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Value",
         "parameter": "Parameter",
         "open": "open",
-        "fc_chosen": "**How the forecast was chosen.** The portal has {months} of history. {origins} we made a forecast "
-                     "after the fact — from the months before a given month only — and compared it with what happened next. "
+        "fc_chosen": "**How the forecast was chosen.** The portal has {months} of history. We went back {origins}: made a "
+                     "forecast from the months before a given month only and compared it with what happened next. "
                      "Methods tried: {candidates}. {choice}",
         "fc_choice_one": "The best one was \u201c{method}\u201d; it gives the forecast.",
         "fc_choice_mean": "The forecast is the mean of the best of them: {methods}.",
@@ -126,6 +128,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_mape": "Error as a percentage of the actual (MAPE) in the test: {mape}.",
         "fc_no_mape": "No percentage error (MAPE): the history has empty or very small months, where percentages "
                       "mean nothing.",
+        "fc_mase_note": "The table gives each method's test error as a share of the average error of \u201csame as last "
+                        "month\u201d over the whole history (MASE): under 1 means more accurate than that rule.",
         "fc_rule_naive": "\u201csame as last month\u201d",
         "fc_rule_seasonal_naive": "\u201csame month last year\u201d",
         "fc_differ": "**How the forecasts differ.** The history forecast continues past sales, so it includes deals "

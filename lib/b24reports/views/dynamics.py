@@ -219,7 +219,7 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
     the three averaged), its typical error as a range (% of an average month and money — the
     25th–75th percentiles of its backtest errors), the comparison with "same as last month" and
     "same month last year", what the 80 % band means, and MAPE only when no month scored is
-    empty or small. ``record``: :class:`b24reports.forecast.ForecastRecord`. Strings:
+    empty or small, and what the MASE of table ``forecast_backtest`` means. ``record``: :class:`b24reports.forecast.ForecastRecord`. Strings:
     ``i18n.STRINGS`` ``fc_*``, method names ``i18n.VALUE_LABELS["method"]``."""
     def label(c: str) -> str:
         return f"«{value_label('method', c, lang)}»" if lang == "ru" else f"\u201c{value_label('method', c, lang)}\u201d"
@@ -233,14 +233,13 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
     else:
         error = t("fc_error", lang, lo=format_pct(record.error_low_pct, lang, 0).replace("\u00a0%", "").replace("%", ""),
                   hi=format_pct(record.error_high_pct, lang, 0), **money)
-    origins = count_text(record.origins, "time", lang)
     parts = [
-        t("fc_chosen", lang, months=count_text(record.months, "month", lang),
-          origins=origins if lang == "ru" else origins[0].upper() + origins[1:],
+        t("fc_chosen", lang, months=count_text(record.months, "month", lang), origins=count_text(record.origins, "time", lang),
           candidates=", ".join(label(c) for c in tried), choice=choice),
         error,
         t("fc_vs", lang, naive=_rule_text(record, "naive", lang), seasonal=_rule_text(record, "seasonal_naive", lang)),
         t("fc_band", lang),
         t("fc_mape", lang, mape=format_pct(record.mape_pct, lang, 0)) if record.mape_pct is not None else t("fc_no_mape", lang),
+        t("fc_mase_note", lang),
     ]
     return "\n\n".join(parts)

@@ -40,6 +40,16 @@ def test_dynamics_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tm
     ft = t["forecast_trend"]
     assert [r["month"] for r in ft] == ["2026-11", "2026-12", "2027-01"]
     assert all(r["lower_80"] <= r["forecast"] <= r["upper_80"] for r in ft) and ft[0]["mape_pct"] is not None
+    # its record: every method tried with its backtest MASE; the forecast = the mean of the best 3
+    # (a `combination` row) or the best alone
+    fb = t["forecast_backtest"]
+    tried = [r for r in fb if r["method"] != "combination"]
+    assert [r["method"] for r in tried] == ["naive", "mean3", "seasonal_naive", "seasonal_level", "ets_trend", "ets_seasonal"]
+    chosen = sorted(tried, key=lambda r: r["mase"])
+    if fb[-1]["method"] == "combination":
+        assert {r["method"] for r in tried if r["in_forecast"]} == {r["method"] for r in chosen[:3]}
+    else:
+        assert [r["method"] for r in tried if r["in_forecast"]] == [chosen[0]["method"]]
     assert any("empty OPPORTUNITY" in w for w in doc["warnings"])
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
     assert set(render.xlsx_sheet_names(spec, "ru").values()) <= set(wb.sheetnames)

@@ -14,6 +14,8 @@ How it works, in the order it runs:
    months and forecasts months ``t … t+horizon−1`` that are still in the history. A candidate
    takes part when it has at least :data:`MIN_ORIGINS` origins; every candidate that takes part
    is scored on the same origins: the last :data:`MAX_ORIGINS` at which all of them can be fitted.
+   A candidate whose fit fails at an origin (a degenerate window, e.g. all zeros) drops out; one
+   that fails on the whole history is left out of the mean (none left: "last month").
 3. **Score = MASE**: the mean absolute error over those origins and horizons divided by the
    in-sample error of "last month" over the whole history (mean |yₜ − yₜ₋₁|). MASE < 1: better
    than the naive rule would have been on average over the history.
@@ -175,7 +177,7 @@ def _backtest(values: tuple[float, ...], horizon: int) -> tuple[ForecastRecord, 
         for c in taking_part:
             try:
                 preds[c] = [CANDIDATES[c](y[:t], min(horizon, n - t)) for t in origins]
-            except (ValueError, np.linalg.LinAlgError):  # a degenerate training window
+            except (ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError):  # a degenerate window
                 failed.append(c)
         if not failed:
             break
@@ -213,7 +215,13 @@ def _backtest(values: tuple[float, ...], horizon: int) -> tuple[ForecastRecord, 
         method=method, parts=parts, mase=mase, origins=len(origins), months=n, error_low=lo, error_high=hi,
         error_low_pct=100 * lo / abs(level) if level else None, error_high_pct=100 * hi / abs(level) if level else None,
         mape_pct=mape, vs=vs, half_width=tuple(half))
-    return record, tuple(float(v) for v in np.mean([CANDIDATES[c](y, horizon) for c in parts], axis=0))
+    point = []
+    for c in parts:
+        try:
+            point.append(CANDIDATES[c](y, horizon))
+        except (ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError):  # fitted on every window but not on all
+            continue
+    return record, tuple(float(v) for v in np.mean(point or [_naive(y, horizon)], axis=0))
 
 
 def forecast_monthly(history: pd.Series, horizon: int = HORIZON) -> pd.DataFrame:

@@ -9,10 +9,11 @@ loopback and syncs it into a temporary store, as ``b24reports demo`` does.
 
 What it measures (monthly won amount of full months, :func:`metrics.dynamics.monthly_won_history`):
 
-* **trend model** (damped-trend ETS, :func:`metrics.dynamics.forecast_trend`): rolling origin —
+* **history forecast** (:func:`b24reports.forecast.forecast_monthly` through
+  :func:`metrics.dynamics.forecast_trend`; synthetic series: ``forecast_synthetic.py``): rolling origin —
   for every origin with at least ``--min-train`` months of training data, fit, forecast 3
   months, and score MAPE per horizon (1, 2, 3 months ahead) and the share of actuals inside
-  the 80% interval (should be near 80%); the time per fit;
+  the 80% band (should be near 80%); the time per forecast (a backtest of every candidate);
 * **baselines** on the same origins: naive (last month) and the mean of the last 3 months;
 * **run rate** (:func:`metrics.common.run_rate`) at day 10, 15 and 20 of each month against
   the month's final won amount (MAPE).
@@ -71,14 +72,14 @@ def main() -> None:
     print(f"statsmodels ETS import: {time.perf_counter() - t:.1f} s (once per process)")
     y = hist.to_numpy(dtype=float)
     h = d.HORIZON
-    err = {k: [[] for _ in range(h)] for k in ("ets", "naive", "mean3")}
+    err = {k: [[] for _ in range(h)] for k in ("forecast", "naive", "mean3")}
     inside, fits = [], []
     for origin in range(args.min_train, len(y) - h + 1):
         train, actual = hist.iloc[:origin], y[origin:origin + h]
         t = time.perf_counter()
-        fc, _ = d.forecast_trend(train, horizon=h, min_months=args.min_train)
+        fc = d.forecast_trend(train, horizon=h, min_months=args.min_train)[0]
         fits.append(time.perf_counter() - t)
-        preds = {"ets": fc["forecast"].to_numpy(), "naive": np.repeat(train.iloc[-1], h),
+        preds = {"forecast": fc["forecast"].to_numpy(), "naive": np.repeat(train.iloc[-1], h),
                  "mean3": np.repeat(train.iloc[-3:].mean(), h)}
         for k, p in preds.items():
             for i in range(h):
@@ -88,18 +89,18 @@ def main() -> None:
     n_orig = len(fits)
     print(f"\nrolling origins: {n_orig} (train ≥ {args.min_train} months, 3-month horizon)")
     print(f"{'model':<8}" + "".join(f"{'MAPE h=' + str(i + 1):>12}" for i in range(h)) + f"{'MAPE all':>12}")
-    for k in ("ets", "naive", "mean3"):
+    for k in ("forecast", "naive", "mean3"):
         allv = [v for lst in err[k] for v in lst]
         print(f"{k:<8}" + "".join(f"{np.mean(lst):>11.1f}%" if lst else f"{'—':>12}" for lst in err[k])
               + (f"{np.mean(allv):>11.1f}%" if allv else f"{'—':>12}"))
     if inside:
-        print(f"80% interval coverage: {100 * np.mean(inside):.1f}% of {len(inside)} actuals")
+        print(f"80% band coverage: {100 * np.mean(inside):.1f}% of {len(inside)} actuals")
     if fits:
-        print(f"time per forecast (two ETS fits: forecast + holdout): mean {1000 * np.mean(fits):.0f} ms, "
+        print(f"time per forecast (backtest of every candidate): mean {1000 * np.mean(fits):.0f} ms, "
               f"max {1000 * np.max(fits):.0f} ms")
-    fc, note = d.forecast_trend(hist)
+    fc, _, rec, note = d.forecast_trend(hist)
     if note is None:
-        print(f"report's own holdout MAPE (last 3 months): {fc['mape_pct'].iloc[0]:.1f}%; next months: "
+        print(f"report's forecast: {rec.method}, backtest MAPE {rec.mape_pct or 0:.1f}%; next months: "
               + ", ".join(f"{m} {v:,.0f} [{lo:,.0f}; {hi:,.0f}]" for m, v, lo, hi in
                           zip(fc["month"], fc["forecast"], fc["lower_80"], fc["upper_80"])))
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from b24reports import forecast
 from b24reports.data import Dataset
 from b24reports.metrics import common as c
 from b24reports.metrics import dynamics as d
@@ -195,37 +196,35 @@ def test_monthly_history_full_months_and_trend_gate():
     # first deal created 2025-02-01 00:00 → Feb 2025 is full; up to Feb 2026: 13 months
     assert list(h.index)[0] == "2025-02" and list(h.index)[-1] == "2026-02" and len(h) == 13
     assert h["2025-02"] == 1000 and h["2026-01"] == 100 and h["2026-02"] == pytest.approx(4500) and h["2025-06"] == 0
-    t, note = d.forecast_trend(h.iloc[:11])
-    assert t.empty and "11 full months" in note
+    t, backtest, record, note = d.forecast_trend(h.iloc[:11])
+    assert t.empty and backtest.empty and record is None and "11 full months" in note
 
 
 def test_forecast_trend_constant_series():
     h = pd.Series([1000.0] * 14, index=[f"{y}-{m:02d}" for y, m in [(2025, i) for i in range(1, 13)] + [(2026, 1), (2026, 2)]])
-    t, note = d.forecast_trend(h)
+    t, backtest, record, note = d.forecast_trend(h)
     assert note is None and t["month"].tolist() == ["2026-03", "2026-04", "2026-05"]
-    # a flat series: forecast ≈ 1000, holdout error ≈ 0
-    assert np.allclose(t["forecast"], 1000, atol=1) and t["mape_pct"].iloc[0] < 0.1
-    assert (t["lower_80"] <= t["forecast"]).all() and (t["forecast"] <= t["upper_80"]).all()
+    # 14 months: "last month" and "mean of 3" take part, both never miss → their mean, 1000
+    # exactly, a zero-width band, MAPE 0
+    assert t["forecast"].tolist() == t["lower_80"].tolist() == t["upper_80"].tolist() == [1000.0] * 3
+    assert t["mape_pct"].tolist() == [0.0] * 3 and record.method == "naive+mean3"
+    assert backtest.to_dict("records") == [{"method": "naive", "mase": 0.0, "in_forecast": True},
+                                           {"method": "mean3", "mase": 0.0, "in_forecast": True},
+                                           {"method": "combination", "mase": 0.0, "in_forecast": True}]
 
 
 def test_forecast_trend_fits_a_series_once_per_process():
-    # a series seen before (a viewer going back to a filter) reuses its fit: same rows, one fit
+    # a series seen before (a viewer going back to a filter) reuses its backtest: same rows, no refit
     h = pd.Series([100.0, 120, 90, 130, 150, 140, 160, 170, 150, 180, 200, 190, 210],
                   index=[f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01"])
-    first, _ = d.forecast_trend(h)
-    before = d._ets_fit_cached.cache_info()
-    again, _ = d.forecast_trend(h)
-    after = d._ets_fit_cached.cache_info()
-    assert after.hits - before.hits == 2 and after.misses == before.misses  # forecast and holdout
+    first = d.forecast_trend(h)[0]
+    before = forecast._backtest.cache_info()
+    again = d.forecast_trend(h)[0]
+    after = forecast._backtest.cache_info()
+    assert after.hits - before.hits == 1 and after.misses == before.misses
     pd.testing.assert_frame_equal(first, again)
     first.loc[0, "forecast"] = -1.0  # a caller changing its frame does not change the cache
     assert d.forecast_trend(h)[0]["forecast"].iloc[0] == again["forecast"].iloc[0]
-
-
-def test_mape_hand():
-    # months with actual 0 skipped: (|100−110|/100 + |200−150|/200)/2 = (0.1 + 0.25)/2 = 17.5 %
-    assert d.mape_pct([100, 200, 0], [110, 150, 5]) == pytest.approx(17.5)
-    assert d.mape_pct([0, 0], [1, 2]) is None
 
 
 def test_filters_pipeline_and_employee():

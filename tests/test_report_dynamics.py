@@ -40,6 +40,16 @@ def test_dynamics_renders_json_and_xlsx(demo_store, demo_dataset, demo_as_of, tm
     ft = t["forecast_trend"]
     assert [r["month"] for r in ft] == ["2026-11", "2026-12", "2027-01"]
     assert all(r["lower_80"] <= r["forecast"] <= r["upper_80"] for r in ft) and ft[0]["mape_pct"] is not None
+    # its record: every method tried with its backtest MASE; the forecast = the mean of the best 3
+    # (a `combination` row) or the best alone
+    fb = t["forecast_backtest"]
+    tried = [r for r in fb if r["method"] != "combination"]
+    assert [r["method"] for r in tried] == ["naive", "mean3", "seasonal_naive", "seasonal_level", "ets_trend", "ets_seasonal"]
+    chosen = sorted(tried, key=lambda r: r["mase"])
+    if fb[-1]["method"] == "combination":
+        assert {r["method"] for r in tried if r["in_forecast"]} == {r["method"] for r in chosen[:3]}
+    else:
+        assert [r["method"] for r in tried if r["in_forecast"]] == [chosen[0]["method"]]
     assert any("empty OPPORTUNITY" in w for w in doc["warnings"])
     wb = openpyxl.load_workbook(out["xlsx"], read_only=True)
     assert set(render.xlsx_sheet_names(spec, "ru").values()) <= set(wb.sheetnames)
@@ -52,3 +62,19 @@ def test_dynamics_repeatable_and_quarters(demo_dataset, demo_as_of):
     assert a == b
     q = spec.run(demo_dataset, {"as_of": demo_as_of, "granularity": "quarter"})
     assert q.tables["won_by_period"]["period"].tolist() == ["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+
+
+def test_dynamics_html_shows_the_forecast_record(demo_store, demo_dataset, demo_as_of, tmp_path):
+    """The notebook shows the forecast's record in words (issue 17), in the report language."""
+    import html as html_lib
+
+    spec = reports.get("dynamics")
+    res = spec.run(demo_dataset, {"as_of": demo_as_of, "lang": "en"})
+    rec = res.notes["forecast_record"]
+    out = render.render_report("dynamics", demo_store, {"as_of": demo_as_of, "lang": "en"}, tmp_path, ("html",), GEN,
+                               dataset=demo_dataset)
+    page = html_lib.unescape(out["html"].read_text(encoding="utf-8")).replace("\u00a0", " ")
+    assert f"The portal has {rec.months} months of history. We went back {rec.origins} times" in page
+    assert "Typical error" in page and "Against the simple rules:" in page and "How the forecasts differ." in page
+    assert "Forecast methods tested on the history" in page and "same month last year" in page
+    assert "Model error on 3 months" not in page  # the old 3-month holdout MAPE card is gone

@@ -57,6 +57,35 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Значение",
         "parameter": "Параметр",
         "open": "открыть",
+        "fc_chosen": "**Как выбран прогноз.** История портала — {months}. Мы {origins} строили прогноз задним числом: "
+                     "только по месяцам до некоторого месяца — и сравнивали с тем, что случилось потом. "
+                     "Испытанные способы: {candidates}. {choice}",
+        "fc_choice_one": "Лучше всех показал себя способ «{method}», он и даёт прогноз.",
+        "fc_choice_mean": "Прогноз — среднее лучших из них: {methods}.",
+        "fc_error": "**Обычно ошибается** на {lo}–{hi} от среднего месяца ({lo_money}–{hi_money}); "
+                    "так ошибалась половина прогнозов на проверке, четверть — меньше, четверть — больше.",
+        "fc_error_money": "**Обычно ошибается** на {lo_money}–{hi_money}; так ошибалась половина прогнозов на проверке, "
+                          "четверть — меньше, четверть — больше.",
+        "fc_vs": "**По сравнению с простыми правилами:** {naive}; {seasonal}.",
+        "fc_better": "в {x} раза точнее, чем {rule}",
+        "fc_same": "{rule} — не точнее и не хуже",
+        "fc_worse": "{rule} на истории был точнее в {x} раза",
+        "fc_is_rule": "{rule} — это и есть выбранный способ",
+        "fc_no_rule": "{rule} — истории слишком мало, чтобы его проверить",
+        "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: примерно 8 месяцев из 10 попадают в неё. "
+                   "Чем дальше месяц, тем она шире.",
+        "fc_mape": "Ошибка в процентах к факту (MAPE) на проверке — {mape}.",
+        "fc_no_mape": "Ошибку в процентах к факту (MAPE) не показываем: в истории есть пустые или очень маленькие месяцы, "
+                      "для них проценты ничего не значат.",
+        "fc_mase_note": "В таблице — ошибка каждого способа на проверке в долях от средней ошибки правила «как в прошлом "
+                        "месяце» по всей истории (MASE): меньше 1 — точнее этого правила.",
+        "fc_rule_naive": "«как в прошлом месяце»",
+        "fc_rule_seasonal_naive": "«как год назад»",
+        "fc_differ": "**Чем прогнозы отличаются.** Прогноз по истории продолжает прошлые продажи: в нём есть и сделки, "
+                     "которых ещё нет. Взвешенная воронка считает только открытые сделки с ожидаемой датой закрытия в "
+                     "месяце, каждую — с вероятностью выигрыша её стадии: обычно это нижняя граница, особенно для дальних "
+                     "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
+                     "месяц.",
     },
     "en": {
         "no_data": "No data for the period",
@@ -79,6 +108,34 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Value",
         "parameter": "Parameter",
         "open": "open",
+        "fc_chosen": "**How the forecast was chosen.** The portal has {months} of history. We went back {origins}: made a "
+                     "forecast from the months before a given month only and compared it with what happened next. "
+                     "Methods tried: {candidates}. {choice}",
+        "fc_choice_one": "The best one was \u201c{method}\u201d; it gives the forecast.",
+        "fc_choice_mean": "The forecast is the mean of the best of them: {methods}.",
+        "fc_error": "**Typical error**: {lo}–{hi} of an average month ({lo_money}–{hi_money}); half of the test "
+                    "forecasts missed by that much, a quarter by less, a quarter by more.",
+        "fc_error_money": "**Typical error**: {lo_money}–{hi_money}; half of the test forecasts missed by that much, "
+                          "a quarter by less, a quarter by more.",
+        "fc_vs": "**Against the simple rules:** {naive}; {seasonal}.",
+        "fc_better": "{x} times as accurate as {rule}",
+        "fc_same": "{rule} — about as accurate",
+        "fc_worse": "{rule} was {x} times as accurate on the history",
+        "fc_is_rule": "{rule} — that is the method chosen",
+        "fc_no_rule": "{rule} — too little history to test it",
+        "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 fall inside it. "
+                   "It widens with each month ahead.",
+        "fc_mape": "Error as a percentage of the actual (MAPE) in the test: {mape}.",
+        "fc_no_mape": "No percentage error (MAPE): the history has empty or very small months, where percentages "
+                      "mean nothing.",
+        "fc_mase_note": "The table gives each method's test error as a share of the average error of \u201csame as last "
+                        "month\u201d over the whole history (MASE): under 1 means more accurate than that rule.",
+        "fc_rule_naive": "\u201csame as last month\u201d",
+        "fc_rule_seasonal_naive": "\u201csame month last year\u201d",
+        "fc_differ": "**How the forecasts differ.** The history forecast continues past sales, so it includes deals "
+                     "that do not exist yet. The weighted pipeline counts only open deals expected to close in the month, "
+                     "each times its stage's win probability — usually a floor, the more so for later months, and only as "
+                     "good as the managers' close dates. The run rate covers this month only.",
     },
 }
 
@@ -113,6 +170,8 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "attempt": ("попытка", "попытки", "попыток"),
         "report": ("отчёт", "отчёта", "отчётов"),
         "stage": ("стадию", "стадии", "стадий"),  # «продвинулась на 1 стадию / 2 стадии / 5 стадий»
+        "month": ("месяц", "месяца", "месяцев"),
+        "time": ("раз", "раза", "раз"),
     },
     "en": {
         "row": ("row", "rows"),
@@ -127,6 +186,8 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "attempt": ("attempt", "attempts"),
         "report": ("report", "reports"),
         "stage": ("stage", "stages"),
+        "month": ("month", "months"),
+        "time": ("time", "times"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
@@ -362,6 +423,16 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
         "stage": {"ru": "по стадии", "en": "stage"},
         "pipeline": {"ru": "по воронке", "en": "pipeline"},
         "none": {"ru": "нет данных", "en": "no data"},
+    },
+    "method": {  # forecast candidates (b24reports.forecast.CANDIDATES), table forecast_backtest
+        "naive": {"ru": "как в прошлом месяце", "en": "same as last month"},
+        "mean3": {"ru": "среднее за 3 месяца", "en": "mean of the last 3 months"},
+        "seasonal_naive": {"ru": "как год назад", "en": "same month last year"},
+        "seasonal_level": {"ru": "как год назад, с поправкой на нынешний уровень",
+                           "en": "same month last year, moved to the current level"},
+        "ets_trend": {"ru": "сглаживание с трендом", "en": "smoothing with trend"},
+        "ets_seasonal": {"ru": "сглаживание с трендом и сезонностью", "en": "smoothing with trend and seasonality"},
+        "combination": {"ru": "прогноз: среднее лучших", "en": "forecast: mean of the best"},
     },
     "state": {
         "finished_on_time": {"ru": "завершена в срок", "en": "finished on time"},

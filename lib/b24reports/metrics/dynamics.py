@@ -23,24 +23,22 @@ Choices where METRICS.md is silent:
 * **forecast_trend.** Monthly won amount of *full* months: from the month of the first
   deal's DATE_CREATE (that month only if the first deal was created on its 1st day at 00:00,
   else the month after) to the month before as_of's month; empty months are zeros. Model:
-  statsmodels ``ETSModel`` with additive error and additive damped trend, no seasonality
-  (too few years for a seasonal fit in most portals); 80% interval from the model's
-  analytical prediction interval; forecasts and bounds are clipped at 0 (won amount cannot
-  be negative). ``mape_pct`` = mean |actual − forecast| / actual × 100 over the last 3 full
-  months after fitting on the months before them, months with actual 0 skipped (all zero →
-  ``None``). Fewer than 12 full months → an empty table and a note.
+  :func:`b24reports.forecast.forecast_monthly` (issue 17): candidates scored by a
+  rolling-origin backtest inside this history (MASE), the forecast = the mean of the three
+  best, the 80% band from their backtest errors (split-conformal per horizon); forecasts and
+  bounds are clipped at 0 (won amount cannot be negative). ``mape_pct`` = the forecast's
+  backtest MAPE, ``None`` when a month it was scored on is 0 or under 10 % of the mean month.
+  Table ``forecast_backtest`` lists every candidate's MASE. Fewer than 12 full months → empty
+  tables and a note.
 * **close_date_slips.** Deals open as of as_of whose CLOSEDATE moved to a later date 2+ times
   between consecutive versions in ``deal_versions`` (``valid_from ≤ as_of``).
 """
 
 from __future__ import annotations
 
-import functools
-import warnings as _warnings
-
-import numpy as np
 import pandas as pd
 
+from ..forecast import CANDIDATES, ForecastRecord, forecast_monthly
 from .common import (
     OPEN,
     WON,
@@ -55,7 +53,7 @@ from .common import (
 
 #: Minimum number of full months of history for the time-series forecast (METRICS.md).
 MIN_TREND_MONTHS = 12
-#: Forecast horizon and holdout length, months.
+#: Forecast horizon, months.
 HORIZON = 3
 #: Minimum closed deals that reached a stage to use its own p (else the pipeline win rate).
 MIN_STAGE_DEALS = 5
@@ -281,71 +279,36 @@ def monthly_won_history(facts: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     return pd.Series([float(amount.get(k, 0.0)) for k in keys], index=keys, dtype="float64")
 
 
-def _ets_forecast(y: np.ndarray, steps: int, alpha: float = 0.2) -> pd.DataFrame:
-    """Damped-trend ETS (additive error/trend) forecast: columns mean, lower, upper.
-
-    A fit takes 20–60 ms; the same series (a dashboard viewer going back to a filter it saw)
-    is fitted once per process (:func:`_ets_fit_cached`)."""
-    cols = _ets_fit_cached(tuple(float(v) for v in np.asarray(y, dtype="float64")), int(steps), float(alpha))
-    return pd.DataFrame({k: np.array(v) for k, v in cols.items()})
+TREND_COLUMNS = ["month", "forecast", "lower_80", "upper_80", "mape_pct"]
+BACKTEST_COLUMNS = ["method", "mase", "in_forecast"]
 
 
-@functools.lru_cache(maxsize=256)
-def _ets_fit_cached(y: tuple[float, ...], steps: int, alpha: float) -> dict[str, tuple[float, ...]]:
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+def forecast_trend(history: pd.Series, horizon: int = HORIZON,
+                   min_months: int = MIN_TREND_MONTHS) -> tuple[pd.DataFrame, pd.DataFrame, ForecastRecord | None, str | None]:
+    """Next ``horizon`` months of won amount with an 80% band (METRICS.md ``forecast_trend``),
+    by :func:`b24reports.forecast.forecast_monthly` (method chosen by a backtest in the history).
 
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
-        model = ETSModel(pd.Series(np.asarray(y, dtype="float64")), error="add", trend="add", damped_trend=True)
-        fit = model.fit(disp=False)
-        pred = fit.get_prediction(start=len(y), end=len(y) + steps - 1).summary_frame(alpha=alpha)
-    # immutable, so a cached result cannot be changed by a caller
-    return {"mean": tuple(pred["mean"].to_numpy()), "lower": tuple(pred["pi_lower"].to_numpy()),
-            "upper": tuple(pred["pi_upper"].to_numpy())}
-
-
-def mape_pct(actual, forecast):
-    """Mean absolute percentage error, %: mean over months with actual ≠ 0 of |a − f| / |a| × 100
-    (unrounded); None when every actual is 0."""
-    a = np.asarray(actual, dtype="float64")
-    f = np.asarray(forecast, dtype="float64")
-    ok = a != 0
-    if not ok.any():
-        return None
-    return float(np.mean(np.abs(a[ok] - f[ok]) / np.abs(a[ok])) * 100.0)
-
-
-def forecast_trend(history: pd.Series, horizon: int = HORIZON, holdout: int = HORIZON,
-                   min_months: int = MIN_TREND_MONTHS) -> tuple[pd.DataFrame, str | None]:
-    """Next ``horizon`` months of won amount with an 80% interval (METRICS.md ``forecast_trend``).
-
-    In: :func:`monthly_won_history` (full months, ``YYYY-MM`` index). Out: (frame, note):
-    frame rows ``month, forecast, lower_80, upper_80, mape_pct`` (money clipped at 0; mape_pct
-    the same on every row: the model refitted on all but the last ``holdout`` months, scored
-    on them), note ``None``; with fewer than ``min_months`` months an empty frame and a note
-    saying how many full months there are (or that the model could not be fitted).
+    In: :func:`monthly_won_history` (full months, ``YYYY-MM`` index). Out: (trend, backtest,
+    record, note). ``trend`` rows ``month, forecast, lower_80, upper_80, mape_pct`` (money
+    clipped at 0; ``mape_pct`` the chosen method's backtest MAPE, the same on every row, ``None``
+    when a month it was scored on is 0 or small — :class:`ForecastRecord`). ``backtest`` rows
+    ``method, mase, in_forecast``: every candidate that took part (its backtest MASE, whether it
+    is one of the forecast's parts), then ``combination`` (the forecast itself, in_forecast
+    True) when it averages several. ``record`` the :class:`ForecastRecord`; ``note`` ``None``.
+    With fewer than ``min_months`` months: empty frames, ``None`` and a note saying how many
+    full months there are.
     """
-    cols = ["month", "forecast", "lower_80", "upper_80", "mape_pct"]
     n = len(history)
     if n < min_months:
-        return pd.DataFrame(columns=cols), (
-            f"forecast_trend: {n} full months of history, the model needs at least {min_months}")
-    y = history.to_numpy(dtype="float64")
-    try:
-        fc = _ets_forecast(y, horizon)
-        back = _ets_forecast(y[:-holdout], holdout)
-    except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate series the optimiser cannot fit
-        return pd.DataFrame(columns=cols), f"forecast_trend: the model could not be fitted ({exc})"
-    err = mape_pct(y[-holdout:], back["mean"].clip(lower=0))
-    last = history.index[-1]
-    rows = []
-    for i in range(horizon):
-        rows.append({"month": shift_key(last, "month", i + 1),
-                     "forecast": max(float(fc["mean"][i]), 0.0),
-                     "lower_80": max(float(fc["lower"][i]), 0.0),
-                     "upper_80": max(float(fc["upper"][i]), 0.0),
-                     "mape_pct": err})
-    return pd.DataFrame(rows, columns=cols), None
+        return (pd.DataFrame(columns=TREND_COLUMNS), pd.DataFrame(columns=BACKTEST_COLUMNS), None,
+                f"forecast_trend: {n} full months of history, the model needs at least {min_months}")
+    fc = forecast_monthly(history, horizon)
+    rec: ForecastRecord = fc.attrs["record"]
+    trend = fc.assign(mape_pct=rec.mape_pct)[TREND_COLUMNS]
+    rows = [{"method": c, "mase": v, "in_forecast": c in rec.parts} for c, v in rec.mase.items() if c in CANDIDATES]
+    if len(rec.parts) > 1:
+        rows.append({"method": "combination", "mase": rec.mase[rec.method], "in_forecast": True})
+    return trend, pd.DataFrame(rows, columns=BACKTEST_COLUMNS), rec, None
 
 
 # --------------------------------------------------------------------------------------
@@ -430,7 +393,7 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     ``employees``, ``departments``, ``timezone``. Stage probabilities use every deal of the
     chosen pipelines (the employee filter applies to the deals weighted, not to p). Tables: ``won_by_period``, ``won_by_period_employee``,
     ``velocity``, ``forecast_pipeline``, ``stage_probabilities``, ``run_rate``,
-    ``forecast_trend``, ``close_date_slips``. Source: METRICS.md "dynamics".
+    ``forecast_trend``, ``forecast_backtest``, ``close_date_slips``. Source: METRICS.md "dynamics".
     """
     from .common import deal_reached, pipeline_stages, run_rate
 
@@ -464,9 +427,10 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     tables["run_rate"] = pd.DataFrame([run_rate(mtd, as_of)])
 
     history = monthly_won_history(facts, as_of)
-    trend, note = forecast_trend(history)
+    trend, backtest, record, note = forecast_trend(history)
     tables["forecast_trend"] = trend
-    notes = {"trend_history": history, "trend_note": note, "as_of": as_of, "granularity": gran,
+    tables["forecast_backtest"] = backtest
+    notes = {"trend_history": history, "trend_note": note, "forecast_record": record, "as_of": as_of, "granularity": gran,
              "lookback_months": lookback, "open_deals": op}
     if note:
         warns.append(note)

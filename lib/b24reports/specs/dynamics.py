@@ -1,6 +1,7 @@
 """Registry entry of the dynamics report (METRICS.md "dynamics"): won sales over time,
 sales velocity, and three forecasts side by side (weighted pipeline by expected close month,
-run rate, damped-trend ETS with an 80% interval), plus close-date slips.
+run rate, and a time-series forecast chosen by its backtest on the history with an 80% band,
+:mod:`b24reports.forecast`), plus close-date slips.
 
 Parameters: the common ones (period = buckets of ``won_at`` for ``won_by_period``;
 ``pipelines``, ``employees``/``departments`` filter deals by CATEGORY_ID / ASSIGNED_BY_ID)
@@ -25,6 +26,9 @@ columns.define("basis", "code", "Основа расчёта", "Basis")
 columns.define("slips", "int", "Переносов даты закрытия", "Close date moved later")
 columns.define("first_closedate", "date", "Первая дата закрытия", "First expected close")
 columns.define("closedate", "date", "Ожидаемая дата закрытия", "Expected close")
+columns.define("method", "code", "Способ прогноза", "Forecast method")
+columns.define("mase", "ratio", "Ошибка на истории (MASE)", "Backtest error (MASE)")
+columns.define("in_forecast", "bool", "Входит в прогноз", "In the forecast")
 
 PERIOD_COLUMNS = ["period", "won_deals", "won_amount", "avg_deal", "change_prev_pct", "change_yoy_pct"]
 
@@ -62,7 +66,10 @@ SPEC = ReportSpec(
         "run_rate": TableSpec(["month", "won_amount_mtd", "elapsed_days", "days_in_month", "run_rate"],
                               {"ru": "Темп текущего месяца", "en": "Run rate"}, "run_rate"),
         "forecast_trend": TableSpec(["month", "forecast", "lower_80", "upper_80", "mape_pct"],
-                                    {"ru": "Прогноз модели временного ряда", "en": "Time-series forecast"}, "forecast_trend"),
+                                    {"ru": "Прогноз по истории продаж", "en": "Forecast from the sales history"}, "forecast_trend"),
+        "forecast_backtest": TableSpec(["method", "mase", "in_forecast"],
+                                       {"ru": "Проверка способов прогноза на истории", "en": "Forecast methods tested on the history"},
+                                       "forecast_backtest"),
         "close_date_slips": TableSpec(["id", "title", "employee_id", "stage_id", "amount", "slips", "first_closedate",
                                        "closedate", "url"],
                                       {"ru": "Переносы даты закрытия", "en": "Close date slips"}, "close_date_slips"),

@@ -14,16 +14,16 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..i18n import format_month
+from ..i18n import count_text, format_money, format_month, format_number, format_pct, t, value_label
 from .common import PALETTE
 
 TEXT = {
     "ru": {"won_amount": "Выиграно, сумма", "won_deals": "Выиграно, сделок", "amount": "Сумма", "weighted": "Взвешенная сумма",
-           "history": "Выиграно по месяцам", "forecast": "Прогноз модели", "band": "Интервал 80 %",
+           "history": "Выиграно по месяцам", "forecast": "Прогноз по истории", "band": "Полоса 80 %",
            "run_rate": "Темп текущего месяца", "pipeline": "Взвешенная воронка", "overdue": "просрочено",
            "no_date": "без даты", "other": "Остальные"},
     "en": {"won_amount": "Won amount", "won_deals": "Won deals", "amount": "Amount", "weighted": "Weighted amount",
-           "history": "Won by month", "forecast": "Model forecast", "band": "80% interval",
+           "history": "Won by month", "forecast": "History forecast", "band": "80% band",
            "run_rate": "This month's run rate", "pipeline": "Weighted pipeline", "overdue": "overdue",
            "no_date": "no date", "other": "Others"},
 }
@@ -193,3 +193,53 @@ def pipeline_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     fig.add_trace(go.Bar(x=keys, y=p["weighted_amount"], name=_t(lang, "weighted"), marker_color=PALETTE[1]))
     fig.update_layout(barmode="group", xaxis=axis)
     return fig
+
+
+#: a ratio of errors within 5 % of 1 reads "about as accurate"
+SAME_RATIO = 0.05
+
+
+def _rule_text(record: Any, rule: str, lang: str) -> str:
+    name = t(f"fc_rule_{rule}", lang)
+    x = record.vs.get(rule)
+    if x is None:
+        return t("fc_no_rule", lang, rule=name)
+    if record.parts == (rule,):
+        return t("fc_is_rule", lang, rule=name)
+    if x >= 1 + SAME_RATIO:
+        return t("fc_better", lang, x="∞" if x == float("inf") else format_number(x, lang, 1), rule=name)
+    if x > 1 - SAME_RATIO:
+        return t("fc_same", lang, rule=name)
+    return t("fc_worse", lang, x=format_number(1 / x, lang, 1), rule=name)
+
+
+def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> str:
+    """The forecast's track record in words a head of sales reads (markdown, ``lang``):
+    how the method was chosen (months of history, backtest origins, candidates, the method or
+    the three averaged), its typical error as a range (% of an average month and money — the
+    25th–75th percentiles of its backtest errors), the comparison with "same as last month" and
+    "same month last year", what the 80 % band means, and MAPE only when no month scored is
+    empty or small, and what the MASE of table ``forecast_backtest`` means. ``record``: :class:`b24reports.forecast.ForecastRecord`. Strings:
+    ``i18n.STRINGS`` ``fc_*``, method names ``i18n.VALUE_LABELS["method"]``."""
+    def label(c: str) -> str:
+        return f"«{value_label('method', c, lang)}»" if lang == "ru" else f"\u201c{value_label('method', c, lang)}\u201d"
+
+    tried = [c for c in record.mase if "+" not in c]
+    choice = (t("fc_choice_one", lang, method=value_label("method", record.parts[0], lang)) if len(record.parts) == 1
+              else t("fc_choice_mean", lang, methods=", ".join(label(c) for c in record.parts)))
+    money = {"lo_money": format_money(record.error_low, currency, lang), "hi_money": format_money(record.error_high, currency, lang)}
+    if record.error_low_pct is None:
+        error = t("fc_error_money", lang, **money)
+    else:
+        error = t("fc_error", lang, lo=format_pct(record.error_low_pct, lang, 0).replace("\u00a0%", "").replace("%", ""),
+                  hi=format_pct(record.error_high_pct, lang, 0), **money)
+    parts = [
+        t("fc_chosen", lang, months=count_text(record.months, "month", lang), origins=count_text(record.origins, "time", lang),
+          candidates=", ".join(label(c) for c in tried), choice=choice),
+        error,
+        t("fc_vs", lang, naive=_rule_text(record, "naive", lang), seasonal=_rule_text(record, "seasonal_naive", lang)),
+        t("fc_band", lang),
+        t("fc_mape", lang, mape=format_pct(record.mape_pct, lang, 0)) if record.mape_pct is not None else t("fc_no_mape", lang),
+        t("fc_mase_note", lang),
+    ]
+    return "\n\n".join(parts)

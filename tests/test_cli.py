@@ -105,6 +105,7 @@ def test_sync_without_webhook_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("B24_WEBHOOK_URL", raising=False)
     code, _, err = _run(capsys, "sync", "--store", str(tmp_path / "s.duckdb"))
     assert code == 2 and "webhook" in err and "B24_WEBHOOK_URL" in err
+    assert "None" not in err  # issue 20: "webhook=None" leaked the Python value
 
 
 def test_redact_masks_url_and_token():

@@ -74,8 +74,8 @@ def test_cycle_histogram_splits_won_and_lost(hand_tables):
 
 def test_time_in_stage_chart_skips_unvisited(hand_tables):
     fig = v.time_in_stage_chart(hand_tables["time_in_stage"], None, "en")
-    assert [list(t.x) for t in fig.data] == [["NEW", "PREP", "INVOICE"]]  # C1:NEW had no visit
-    assert list(fig.data[0].y) == [15.4, 19.5, 9.2]
+    assert [list(t.y) for t in fig.data] == [["NEW", "PREP", "INVOICE"]]  # C1:NEW had no visit
+    assert list(fig.data[0].x) == [15.4, 19.5, 9.2]  # horizontal bars (issue 20: stage names whole)
 
 
 def test_deals_by_amount_open_first(hand_tables):

@@ -94,7 +94,7 @@ def _sync_log(msg: str) -> None:
 
 
 def _print_sync(rep: Any) -> None:
-    from .i18n import count_text
+    from .i18n import count_text, translate_warning
 
     rows = sum((getattr(rep, "rows", {}) or {}).values())
     _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
@@ -102,7 +102,8 @@ def _print_sync(rep: Any) -> None:
           f"{getattr(rep, 'store_path', '')}", err=True)
     ws = list(getattr(rep, "warnings", []) or [])
     if ws:
-        _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {ws[0]}", err=True)
+        _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {translate_warning(ws[0], 'en')}",
+              err=True)
 
 
 @cli.command("sync")

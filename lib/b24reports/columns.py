@@ -182,9 +182,9 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "count": ("int", "Количество", "Count"),
     "stage": ("code", "Этап", "Step"),
     "value": ("number", "Значение", "Value"),
-    "utm_source": ("text", "UTM source", "UTM source"),
-    "utm_medium": ("text", "UTM medium", "UTM medium"),
-    "utm_campaign": ("text", "UTM campaign", "UTM campaign"),
+    "utm_source": ("text", "Источник (utm_source)", "UTM source"),
+    "utm_medium": ("text", "Канал (utm_medium)", "UTM medium"),
+    "utm_campaign": ("text", "Кампания (utm_campaign)", "UTM campaign"),
     # tasks
     "total": ("int", "Всего", "Total"),
     "finished_on_time": ("int", "Завершены в срок", "Finished on time"),

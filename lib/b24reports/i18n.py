@@ -112,6 +112,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("запись", "записи", "записей"),
         "attempt": ("попытка", "попытки", "попыток"),
         "report": ("отчёт", "отчёта", "отчётов"),
+        "month": ("месяц", "месяца", "месяцев"),
     },
     "en": {
         "row": ("row", "rows"),
@@ -125,6 +126,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "entry": ("entry", "entries"),
         "attempt": ("attempt", "attempts"),
         "report": ("report", "reports"),
+        "month": ("month", "months"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
@@ -205,6 +207,25 @@ def format_pct(value: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     if is_null(value):
         return NULL
     return _pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang))
+
+
+def currency_symbol(currency: str, lang: str = DEFAULT_LANG) -> str:
+    """The sign a reader sees beside amounts (as in :func:`format_money`): ru ``₽`` for RUB,
+    ``$`` for USD; en ``RUB`` (no symbol in the en locale), ``$``. Used in axis titles so a chart
+    says ``Выручка на лид, ₽`` like its table, not the ISO code."""
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(currency, locale=_locale(lang))
+
+
+def days_text(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """A number of days in running text with its noun: ru ``33,9 дня``, ``1 день``, ``5 дней``;
+    en ``33.9 days``, ``1 day``. One decimal unless whole. Null -> ``—``."""
+    if is_null(value):
+        return NULL
+    x = float(value)
+    shown = format_int(x, lang) if x.is_integer() else format_number(x, lang, 1)
+    return f"{shown} {plural(x if not x.is_integer() else int(x), 'day', lang)}"
 
 
 def format_number(value: Any, lang: str = DEFAULT_LANG, digits: int = 2) -> str:
@@ -334,12 +355,30 @@ PARAM_LABELS: dict[str, dict[str, str]] = {
     "stage_idle_days": {"ru": "Порог по стадиям, дн.", "en": "Stage idle days"},
     "timezone": {"ru": "Часовой пояс", "en": "Timezone"},
     "title_chars": {"ru": "Длина названия задачи", "en": "Task title length"},
-    "utm_campaign": {"ru": "UTM campaign", "en": "UTM campaign"},
+    "utm_campaign": {"ru": "Кампания (utm_campaign)", "en": "UTM campaign"},
     "utm_group": {"ru": "Разбивка UTM", "en": "UTM breakdown"},
-    "utm_medium": {"ru": "UTM medium", "en": "UTM medium"},
-    "utm_source": {"ru": "UTM source", "en": "UTM source"},
+    "utm_medium": {"ru": "Канал (utm_medium)", "en": "UTM medium"},
+    "utm_source": {"ru": "Источник (utm_source)", "en": "UTM source"},
     "viewer": {"ru": "Сотрудник-зритель (ID)", "en": "Viewer (user ID)"},
 }
+
+
+#: Shown in a table or Excel cell instead of an empty one, where a null key has a meaning:
+#: a lead without a source or UTM tag ("не указан", as the HTML tables show it), a task outside
+#: any project (group 0 in Bitrix24, or null) "Без проекта".
+NULL_KEY_LABELS: dict[str, dict[str, str]] = {
+    "source_id": {"ru": "Не указан", "en": "Not set"},
+    "utm_source": {"ru": "Не указан", "en": "Not set"},
+    "utm_medium": {"ru": "Не указан", "en": "Not set"},
+    "utm_campaign": {"ru": "Не указан", "en": "Not set"},
+    "group_id": {"ru": "Без проекта", "en": "No project"},
+}
+
+
+def null_key_label(column_id: str, lang: str = DEFAULT_LANG) -> str | None:
+    """The text of a null ``column_id`` cell (:data:`NULL_KEY_LABELS`), or None (leave it empty)."""
+    m = NULL_KEY_LABELS.get(column_id)
+    return None if m is None else m[check_lang(lang)]
 
 
 def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
@@ -450,9 +489,11 @@ def team_row_label(table_id: str | None, column_id: str, row: Mapping[str, Any],
 #: (regex on the whole text, {lang: template with the regex's named groups}).
 WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (r"(?P<entity>deals|leads) with empty OPPORTUNITY counted as 0: (?P<ids>.*)",
-     {"ru": "{entity_ru} с пустой суммой (OPPORTUNITY) посчитаны как 0: {ids}"}),
+     {"ru": "сумма не указана, посчитана как 0: {ids_count} ({ids_numbered})",
+      "en": "amount not set, counted as 0: {ids_count} ({ids_numbered})"}),
     (r"(?P<entity>deal|lead) (?P<id>\d+): empty OPPORTUNITY \(?counted as 0\)?",
-     {"ru": "{entity_ru} {id}: пустая сумма (OPPORTUNITY) посчитана как 0"}),
+     {"ru": "{entity_ru} № {id}: сумма не указана, посчитана как 0",
+      "en": "{entity} #{id}: amount not set, counted as 0"}),
     (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
      {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
     (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
@@ -532,6 +573,21 @@ def translate_parameter_error(reason: str, lang: str = DEFAULT_LANG) -> str:
 _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}
 
 
+def _ids_args(ids: str, entity: str, lang: str) -> dict[str, str]:
+    """``ids_count`` (``1 сделка``, ``3 leads``; ``more than 50 …`` when the list was cut with
+    ``…``) and ``ids_numbered`` (``№ 501, № 502`` / ``#501, #502``) of a warning's id list."""
+    found = re.findall(r"\d+", ids)
+    noun = "lead" if entity.startswith("lead") else "deal"
+    mark = "№ " if lang == "ru" else "#"
+    numbered = ", ".join(mark + i for i in found) + (" …" if "…" in ids else "")
+    if "…" in ids:
+        more = {"ru": "больше", "en": "more than"}[lang]
+        count = f"{more} {format_int(len(found), lang)} {plural(len(found), noun, lang)}"
+    else:
+        count = count_text(len(found), noun, lang)
+    return {"ids_count": count, "ids_numbered": numbered}
+
+
 @lru_cache(maxsize=None)
 def _warning_regexes():
     return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
@@ -551,6 +607,8 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 src = k[:-3]
                 if src in args:
                     args[k] = table.get(args[src], args[src])
+            if "ids" in args:  # a list of entity ids: say how many, and that they are numbers, not a count
+                args.update(_ids_args(args["ids"], args.get("entity", ""), lang))
             return tpl[lang].format(**args)
     m = re.fullmatch(_PLAN_LINE, text.strip(), re.S)  # a plan file's bad row: "plan.csv line 4: …"
     if m and lang == "ru":

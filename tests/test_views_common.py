@@ -76,3 +76,27 @@ def test_report_template_applied_either_way(monkeypatch):
     vc.use_report_template()
     assert pio.templates.default == vc.TEMPLATE
     assert look(vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])))) == (vc.PALETTE, vc.FIG_WIDTH)
+
+
+def test_a_legend_above_the_plot_sits_below_the_title():
+    """Issue 20: "Касания по видам" had its legend on the title. A legend above the plot now gets
+    its rows of top margin and the title is pinned to the figure's top."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.views import managers as mv
+    from b24reports.views.common import LEGEND_ROW, TITLE_BAND, style_figure
+
+    m = pd.DataFrame({"employee_id": [1], "calls_out": [3], "calls_in": [1], "meetings": [1], "emails_out": [2],
+                      "other": [1], "touches": [8]})
+    fig = mv.touches_by_kind(SimpleNamespace(tables={"managers": m}), "ru", {1: "Иванова Анна"})
+    style_figure(fig, "Касания по видам", lang="ru")
+    # legend names at ~7 px a character + 45 px: 862 px in all, more than the 440 px of plot width
+    # assumed; the widest ("Прочие касания (чаты, линии)", 241 px) fits once a row: 5 rows, as
+    # plotly.js draws it
+    assert fig.layout.margin.t == TITLE_BAND + 5 * LEGEND_ROW == 164
+    assert (fig.layout.title.y, fig.layout.title.yref, fig.layout.title.yanchor) == (1, "container", "top")
+    plain = style_figure(mv.conversion_bars(SimpleNamespace(tables={"managers": m.assign(
+        conversion_pct=[50.0], created_deals=[2])}), "ru", {}), "Конверсия", lang="ru")
+    assert plain.layout.margin.t is None and plain.layout.title.yref is None  # no legend above: as before

@@ -175,7 +175,8 @@ class ReportView:
         ts = self.spec.tables[table_id]
         frame = self.result.tables[table_id] if df is None else df
         self.html(vc.table_html(frame, ts, self.lang, self.currency, max_rows=max_rows, title=title,
-                                       labels=self.labels if names else None, keys=self.live, table_id=table_id))
+                                       labels=self.labels if names else None, keys=self.live, table_id=table_id,
+                                       report=self.spec.name))
 
     def figure(self, fig: Any, title: str | None = None) -> None:
         """Style (``views.common.style_figure``) and display a plotly figure; ``None``

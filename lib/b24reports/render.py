@@ -280,7 +280,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
             named = {key for _, key in layout if key}
             kinds = [_columns.kind_of(c) if key is None else "text" for c, key in layout]
             for j, (c, key) in enumerate(layout):
-                ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang), hdr)
+                ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang, res.report), hdr)
                 ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
             raw = {c: df[c].tolist() for c in ts.columns}
             data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]

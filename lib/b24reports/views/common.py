@@ -141,6 +141,32 @@ def escape_figure_text(fig: go.Figure) -> go.Figure:
 SEPARATORS = {"ru": ", ", "en": ".,"}
 
 
+#: px of a chart's top margin the title takes; each row of a legend above the plot adds LEGEND_ROW
+TITLE_BAND = 44
+LEGEND_ROW = 24
+
+
+def _top_legend_rows(fig: go.Figure) -> int:
+    """How many rows a legend placed above the plot (``legend.y`` ≥ 1) takes, 0 when the legend
+    is not above the plot or not shown. As plotly.js lays out a horizontal legend: one row when
+    every entry (~7 px a character plus the symbol) fits the plot's width, else columns as wide
+    as the widest entry; the plot's width is taken small (:data:`FIG_WIDTH` − 220 px of axis
+    labels), so the estimate errs to more room, never to a legend on the title."""
+    leg = fig.layout.legend
+    if leg is None or leg.y is None or leg.y < 1 or fig.layout.showlegend is False:
+        return 0
+    names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    if len(names) < 2 and fig.layout.showlegend is not True:
+        return 0
+    widths = [7 * len(n) + 45 for n in names]
+    room = FIG_WIDTH - 220
+    if leg.orientation != "h":
+        return len(names)
+    if sum(widths) <= room:
+        return 1
+    return -(-len(names) // max(1, room // max(widths)))
+
+
 def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None,
                  lang: str | None = None) -> go.Figure:
     """Apply the report look to ``fig`` in place (template ``b24reports``, fixed width
@@ -159,6 +185,10 @@ def style_figure(fig: go.Figure, title: str | None = None, height: int | None = 
         look["separators"] = SEPARATORS.get(lang, SEPARATORS["en"])
     if title is not None:
         look["title"] = {"text": html.escape(title), "x": 0, "xanchor": "left"}
+        rows = _top_legend_rows(fig)
+        if rows:  # a legend above the plot: the title goes to the very top, the legend below it
+            look["title"].update({"y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}})
+            look["margin"] = {"t": TITLE_BAND + LEGEND_ROW * rows}
     fig.update_layout(look)  # one update: each is a validation pass (ms per figure on a dashboard's redraw)
     return fig
 
@@ -176,7 +206,7 @@ def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
 
 def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, max_rows: int | None = None,
                title: str | None = None, labels: Mapping[str, Mapping[Any, str]] | None = None,
-               keys: Collection[str] = (), table_id: str | None = None) -> str:
+               keys: Collection[str] = (), table_id: str | None = None, report: str | None = None) -> str:
     """Localized HTML ``<table>`` of ``df`` (a DataFrame with canonical column ids).
 
     ``spec``: a ``reports.TableSpec`` (its ``columns`` and ``title``) or a list of column
@@ -192,7 +222,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
     a manager or a source in a table can refilter the report; snapshots pass none.
     ``table_id``: the report's id of the table; a plan table's whole-team row then names its
-    owner "Вся команда" (``i18n.team_row_label``, as Excel does).
+    owner "Вся команда" (``i18n.team_row_label``, as Excel does). ``report``: the report's name,
+    for headers it words its own way (``columns.REPORT_HEADERS``).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
     if title is None and hasattr(spec, "title"):
@@ -203,8 +234,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labels = labels or {}
     def _head(c: str) -> str:  # a labelled id column shows names: use the *_name header
         if c in labels and c.endswith("_id") and c[:-3] + "_name" in _columns.CATALOG:
-            return _columns.header(c[:-3] + "_name", lang)
-        return _columns.header(c, lang)
+            return _columns.header(c[:-3] + "_name", lang, report)
+        return _columns.header(c, lang, report)
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only

@@ -381,6 +381,56 @@ def null_key_label(column_id: str, lang: str = DEFAULT_LANG) -> str | None:
     return None if m is None else m[check_lang(lang)]
 
 
+#: What each parameter does, in Russian, for ``b24reports list`` (English: ``ParamSpec.help``).
+#: Key: parameter name, or ``report.name`` where two reports use a name differently.
+PARAM_HELP_RU: dict[str, str] = {
+    "date_from": "начало периода, ГГГГ-ММ-ДД, включительно (по умолчанию: 12 полных месяцев до месяца as_of)",
+    "date_to": "конец периода, ГГГГ-ММ-ДД, включительно (по умолчанию: конец месяца перед as_of)",
+    "as_of": "«сейчас» отчёта, дата и время в часовом поясе портала (по умолчанию: сейчас)",
+    "lang": "язык отчёта",
+    "currency": "валюта отчёта, код ISO (по умолчанию: базовая валюта портала)",
+    "timezone": "часовой пояс отчёта, +ЧЧ:ММ или имя IANA (по умолчанию: пояс портала)",
+    "pipelines": "id воронок сделок (CATEGORY_ID) через запятую; пусто — все",
+    "departments": "id отделов (с подотделами); пусто — все",
+    "employees": "id сотрудников; пусто — все",
+    "dynamics.granularity": "шаг периода для выигранных сделок (day — для детализации месяца)",
+    "dynamics.lookback_months": "за сколько месяцев брать закрытые сделки для вероятностей стадий и скорости",
+    "deal_idle_days": "сделка без движения столько дней — забыта",
+    "lead_idle_days": "лид без движения столько дней — забыт",
+    "stage_idle_days": "свои пороги по стадиям, JSON {\"STAGE_ID\": дни} или STAGE=дни,...",
+    "stages": "стадии сделок (STAGE_ID, например NEW или C1:NEW): только сделки, которые сейчас в этих стадиях; пусто — все",
+    "short_call_seconds": "звонок короче стольких секунд — короткий",
+    "activity_weights": "веса индекса активности: JSON или call=1,meeting=5,email=1,other=1",
+    "sources": "источники лидов (SOURCE_ID) через запятую; '-' — не указан; пусто — все",
+    "utm_source": "значения UTM_SOURCE; пусто — все",
+    "utm_medium": "значения UTM_MEDIUM; пусто — все",
+    "utm_campaign": "значения UTM_CAMPAIGN; пусто — все",
+    "utm_group": "по каким UTM-меткам разбить таблицу UTM",
+    "planned_leads": "число лидов для расчёта «Что если» (по умолчанию: лиды периода)",
+    "plan": "файл плана (.csv или .xlsx: month, employee_id|department_id, amount, deals)",
+    "plan.lookback_months": "за сколько месяцев брать конверсии для обратной воронки",
+    "tasks.granularity": "шаг периода по крайнему сроку задач (day — для детализации месяца)",
+    "title_chars": "названия задач обрезаются до стольких символов + «…» (0 — скрыты)",
+    "viewer": "id сотрудника: только его строки и задачи рядом со средними по команде",
+}
+
+#: Fixed words of ``b24reports list``.
+LIST_WORDS: dict[str, dict[str, str]] = {
+    "ru": {"common": "Общие параметры (всех отчётов):", "tables": "таблицы", "default": "по умолчанию",
+           "none": "отчёты не зарегистрированы"},
+    "en": {"common": "Common parameters (every report):", "tables": "tables", "default": "default",
+           "none": "no reports are registered"},
+}
+
+
+def param_help(name: str, english: str, lang: str = DEFAULT_LANG, report: str | None = None) -> str:
+    """What parameter ``name`` does in ``lang``: Russian from :data:`PARAM_HELP_RU` (by
+    ``report.name`` first), else ``english`` (the ``ParamSpec.help``)."""
+    if lang == "ru":
+        return PARAM_HELP_RU.get(f"{report}.{name}") or PARAM_HELP_RU.get(name) or english
+    return english
+
+
 def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
     """Localized label of report parameter ``name`` (the name itself when unknown)."""
     return PARAM_LABELS.get(name, {}).get(lang) or name

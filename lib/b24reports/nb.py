@@ -162,6 +162,10 @@ class ReportView:
             self.md(self.spec.description)
         self.warnings()
 
+    def footer(self) -> None:
+        """The page's foot: a link to this report's section of docs/metrics.md."""
+        self.html(vc.footer_html(self.spec.name, self.lang))
+
     def warnings(self) -> None:
         """Display the run's warnings (nothing when there are none)."""
         h = vc.warnings_html(self.result.warnings, self.lang)

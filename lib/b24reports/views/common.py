@@ -57,6 +57,7 @@ CSS = """
 .b24-kpi .v{font-size:20px;font-weight:600}
 .b24-kpi .l{font-size:11px;color:#667}
 .b24-warnings{color:#8a5300;font-size:12px}
+.b24-footer{color:#667;font-size:11px;margin-top:24px;border-top:1px solid #eee;padding-top:6px}
 """
 _NUMERIC = {"int", "money", "pct", "ratio", "days", "number", "id"}
 #: kinds / column ids shown on one line (a month ``2026-11`` or a date must not break at its hyphen)
@@ -318,6 +319,31 @@ def _columns_null(v: Any) -> bool:
     from ..i18n import is_null
 
     return is_null(v)
+
+
+#: The page that defines every number of every report (one ``## <report>`` section each).
+METRICS_DOC = "docs/metrics.md"
+
+
+def metrics_doc_url(report: str) -> str | None:
+    """``file://`` URL of :data:`METRICS_DOC`'s section of ``report`` when the project's docs are
+    on this machine (a source checkout: ``docs/`` next to ``notebooks/``), else None."""
+    from pathlib import Path
+
+    from ..reports import NOTEBOOKS_DIR
+
+    doc = Path(NOTEBOOKS_DIR).resolve().parent / METRICS_DOC
+    return f"{doc.as_uri()}#{report}" if doc.is_file() else None
+
+
+def footer_html(report: str, lang: str = "ru") -> str:
+    """The foot of a report page: where its numbers are defined (:data:`METRICS_DOC`, section
+    ``report``), linked to the local docs when they are there."""
+    where = f"{METRICS_DOC}#{report}"
+    url = metrics_doc_url(report)
+    link = (f'<a href="{html.escape(url, quote=True)}">{html.escape(where)}</a>' if url else html.escape(where))
+    text = {"ru": "Как считается каждое число этого отчёта:", "en": "How every number of this report is computed:"}[lang]
+    return f'<p class="b24-footer">{html.escape(text)} {link}</p>'
 
 
 def no_data(lang: str = "ru") -> str:

@@ -24,7 +24,7 @@ ENV_VAR = "B24_WEBHOOK_URL"
 _PATH_RE = re.compile(r"^/rest/(?P<user>\d+)/(?P<secret>[A-Za-z0-9_\-]+)/?$")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` (and ``*.localhost``) and loopback IP addresses."""
     host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
@@ -70,7 +70,7 @@ class Webhook:
             raise BadParameter("webhook", "<redacted>", "must start with https:// (or http:// on loopback)")
         if not parts.hostname:
             raise BadParameter("webhook", "<redacted>", "has no host name")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise BadParameter(
                 "webhook", "<redacted>",
                 "http:// is allowed only on loopback (the demo); a Bitrix24 portal needs https://",

@@ -57,6 +57,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Значение",
         "parameter": "Параметр",
         "open": "открыть",
+        "demo_link": "демо",
     },
     "en": {
         "no_data": "No data for the period",
@@ -79,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Value",
         "parameter": "Parameter",
         "open": "open",
+        "demo_link": "demo",
     },
 }
 

@@ -252,6 +252,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     import xlsxwriter
 
     from .entity_names import lookup_name, with_name_columns
+    from .views.common import is_dead_link
     from .i18n import (
         OWNER_COLUMNS,
         TEAM_ROW_TABLES,
@@ -308,7 +309,8 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                         ws.write_number(r, j, v, fmts[k])
                     elif k in ("date", "datetime") and isinstance(v, dt.date):
                         ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmts[k])
-                    elif k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000:
+                    elif (k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
+                          and not is_dead_link(v)):
                         ws.write_url(r, j, v, string=v)
                     else:
                         ws.write_string(r, j, str(v))

@@ -194,11 +194,27 @@ def style_figure(fig: go.Figure, title: str | None = None, height: int | None = 
     return fig
 
 
+def is_dead_link(url: str) -> bool:
+    """True for a link into a portal on a loopback host (the demo's temporary server, gone when
+    ``b24reports demo`` ends): pages and Excel show it as text, ``metrics.json`` keeps it."""
+    from urllib.parse import urlsplit
+
+    from ..auth import is_loopback_host
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(host)
+
+
 def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
     if kind == "url":
         if value is None or not isinstance(value, str) or not value:
             return ""
         target = html.escape(value, quote=True)
+        if is_dead_link(value):  # the demo's portal server is gone once `demo` ends: no dead link
+            return f'<span class="b24-demo-link">{html.escape(t("demo_link", lang))}</span>'
         if value.lower().startswith(("http://", "https://")):
             return f'<a href="{target}" target="_blank" rel="noopener">{html.escape(t("open", lang))}</a>'
         return target

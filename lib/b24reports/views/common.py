@@ -57,6 +57,8 @@ CSS = """
 .b24-kpi .v{font-size:20px;font-weight:600}
 .b24-kpi .l{font-size:11px;color:#667}
 .b24-warnings{color:#8a5300;font-size:12px}
+.b24-print-only{display:none}
+@media print{.b24-table.b24-print-only{display:table}div.b24-print-only{display:block}.b24-screen-only{display:none !important}}
 .b24-footer{color:#667;font-size:11px;margin-top:24px;border-top:1px solid #eee;padding-top:6px}
 """
 _NUMERIC = {"int", "money", "pct", "ratio", "days", "number", "id"}
@@ -256,7 +258,13 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only
-    parts = _column_parts(cols)
+    split = _column_parts(cols)
+    # a long list stops in the PDF after PRINT_ROWS rows with a note (the page and Excel keep all)
+    long_list = "url" in cols or len(df) > PRINT_LONG
+    print_cut = PRINT_ROWS if (long_list and not keys and n > PRINT_ROWS + PRINT_SLACK) else None
+    # a wide table is split into column parts for A4 only: a screen shows it whole (a live
+    # dashboard, which is not printed, only whole: its cells are click targets)
+    parts = [list(cols)] if keys else ([*split, list(cols)] if len(split) > 1 else split)
     # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
     whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}
     tables = []
@@ -285,18 +293,34 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                         else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
                         else _cell(v, k, lang, currency))
                 tds.append(f"<td{cls}>{text}</td>")
-            rows.append("<tr>" + "".join(tds) + "</tr>")
+            cut = print_cut is not None and i >= print_cut  # past the PDF's rows: screen only
+            rows.append(("<tr class=\"b24-screen-only\">" if cut else "<tr>") + "".join(tds) + "</tr>")
         klass = "b24-table"
         if len(part) >= WIDE_COLUMNS:
             klass += " b24-wide"
         if len(parts) > 1:
-            klass += " b24-part"
+            klass += " b24-screen-only" if part is parts[-1] else " b24-part b24-print-only"
         tables.append(f'<table class="{klass}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     more = ""
     if n < len(df):
         k = len(df) - n
-        more = f'<div class="b24-more">{html.escape(t("more_rows", lang, n=format_int(k, lang), noun=plural(k, "row", lang)))}</div>'
+        more = f'<div class="b24-more b24-screen-only">{_more_text(k, lang)}</div>'
+    if print_cut is not None or n < len(df):
+        k = len(df) - (print_cut if print_cut is not None else n)
+        more += f'<div class="b24-more b24-print-only">{_more_text(k, lang)}</div>'
     return f'{cap}{"".join(tables)}{more}'
+
+
+#: rows of a long list (a table with links, or longer than PRINT_LONG rows) a PDF shows; the
+#: rest is "и ещё N строк — полный список в Excel" (cut only when that hides over PRINT_SLACK rows)
+PRINT_ROWS = 25
+PRINT_LONG = 40
+PRINT_SLACK = 5
+
+
+def _more_text(k: int, lang: str) -> str:
+    """"… и ещё 75 строк — полный список в Excel" (escaped)."""
+    return html.escape(t("more_rows", lang, n=format_int(k, lang), noun=plural(k, "row", lang)))
 
 
 def _column_parts(cols: Sequence[str], max_columns: int | None = None) -> list[list[str]]:

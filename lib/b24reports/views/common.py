@@ -87,6 +87,9 @@ def _register_template() -> None:
     for axis in (tpl.layout.xaxis, tpl.layout.yaxis):
         axis.exponentformat = "none"
         axis.separatethousands = True
+        # a gap between tick labels and the axis line: the "0" of x and the "0" of y met at
+        # the origin, and a right axis's "0" touched the last month (layout check, issue 20)
+        axis.ticklabelstandoff = 4
     pio.templates["b24reports"] = tpl
 
 

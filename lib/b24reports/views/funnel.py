@@ -63,12 +63,16 @@ def funnel_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None =
         return None
     names = [_name(labels, "stage_id", x) for x in s["stage_id"]]
     # the first stage's conversion is reached / the pipeline's cohort deals, the others' from the previous stage
-    text = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
-            for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
+    # the bar says the count and the share; what the share is of goes in the hover (long labels
+    # spilled past the chart's edge on narrow bars under long stage names: layout check)
+    text = [f"{int(r)} · {format_pct(p, lang)}" for r, p in zip(s["reached"], s["conversion_from_prev_pct"])]
+    hover = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
+             for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
     fig = go.Figure(go.Funnel(y=names, x=[int(r) for r in s["reached"]], text=text, textinfo="text",
                               customdata=[str(x) for x in s["stage_id"]],  # the stage a click refilters to (dashboard)
+                              hovertext=hover, hovertemplate="%{y}: %{hovertext}<extra></extra>",
                               marker={"color": PALETTE[0]}, name=header("reached", lang)))
-    fig.update_layout(margin={"l": 160})
+    fig.update_layout(margin={"l": 160, "r": 40})
     return fig
 
 

@@ -158,8 +158,9 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     note = f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}"
     if pd.notna(row["needed_calls"]):
         note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
-    fig.add_annotation(text=html.escape(note), xref="paper", yref="paper", x=1, y=1.08, showarrow=False, xanchor="right")
-    fig.update_layout(height=max(300, 40 * len(steps) + 120))
+    # the row under the title (an annotation above the plot ran into the title: layout check)
+    fig.update_layout(title={"subtitle": {"text": html.escape(note)}}, margin={"t": 80},
+                      height=max(300, 40 * len(steps) + 150))
     return fig
 
 

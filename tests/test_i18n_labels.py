@@ -47,3 +47,15 @@ def test_every_parameter_of_the_seven_reports_has_russian_help():
         spec = reports.get(name)
         missing += [f"{name}.{p.name}" for p in spec.params if i18n.param_help(p.name, p.help, "ru", name) == p.help]
     assert missing == []
+
+
+def test_tasks_hover_counts_tasks_with_plurals():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.views import tasks as vt
+
+    e = pd.DataFrame({"employee_id": [1, 2, 3], "execution_coefficient_pct": [50.0, 60.0, 70.0], "total": [1, 3, 21]})
+    fig = vt.coefficient_by_employee(SimpleNamespace(tables={"employees": e}), "ru", {})
+    assert list(fig.data[0].customdata) == ["1 задача", "3 задачи", "21 задача"]

@@ -115,6 +115,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "attempt": ("попытка", "попытки", "попыток"),
         "report": ("отчёт", "отчёта", "отчётов"),
         "month": ("месяц", "месяца", "месяцев"),
+        "task": ("задача", "задачи", "задач"),
     },
     "en": {
         "row": ("row", "rows"),
@@ -129,6 +130,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "attempt": ("attempt", "attempts"),
         "report": ("report", "reports"),
         "month": ("month", "months"),
+        "task": ("task", "tasks"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}

@@ -475,10 +475,10 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
         "growing_backlog": {"ru": "Растёт просрочка", "en": "Growing backlog"},
     },
     "stage": {  # marketing funnel steps
-        "leads": {"ru": "лиды", "en": "leads"},
-        "quality_leads": {"ru": "качественные лиды", "en": "quality leads"},
-        "converted": {"ru": "сконвертированы", "en": "converted"},
-        "sales": {"ru": "продажи", "en": "sales"},
+        "leads": {"ru": "Лиды", "en": "Leads"},
+        "quality_leads": {"ru": "Качественные лиды", "en": "Quality leads"},
+        "converted": {"ru": "Сконвертированы в сделку", "en": "Converted to a deal"},
+        "sales": {"ru": "Продажи", "en": "Sales"},
     },
 }
 

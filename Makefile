@@ -1,7 +1,8 @@
 # b24reports: `make demo` and `make test` work on a fresh Debian machine with only python3.
 # They create .venv (python3 -m venv; installs python3-venv via apt when missing), install uv
 # into it and `uv pip install -e .[dev]`, install Debian chromium for PDFs when missing (as root,
-# or with sudo; skipped with a message otherwise). Re-runs are fast: the install is redone only
+# or with sudo; skipped with a message otherwise); `make test` also needs pdftotext (poppler-utils,
+# installed the same way) for the print check of the report PDFs. Re-runs are fast: the install is redone only
 # when pyproject.toml changes.
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ elif command -v sudo >/dev/null 2>&1; then \
 else false; fi
 endef
 
-.PHONY: all install chromium demo test bench clean-venv help
+.PHONY: all install chromium poppler demo test bench clean-venv help
 
 all: help
 
@@ -50,12 +51,18 @@ chromium:
 	echo "chromium not found: installing it with apt-get (for PDF output)"; \
 	{ $(call apt_install,chromium); } || echo "warning: could not install chromium; PDFs will be skipped (install it with: sudo apt-get install -y chromium)"
 
+# pdftotext (Debian poppler-utils): the print check of the report PDFs in the tests
+poppler:
+	@command -v pdftotext >/dev/null 2>&1 && exit 0; \
+	echo "pdftotext not found: installing poppler-utils with apt-get (for the PDF print check)"; \
+	{ $(call apt_install,poppler-utils); } || { echo "error: cannot install poppler-utils; run: sudo apt-get install -y poppler-utils" >&2; exit 1; }
+
 demo: install chromium
 	@formats=html,xlsx,json; \
 	for c in $(CHROMIUM_CMDS); do command -v $$c >/dev/null 2>&1 && formats=html,pdf,xlsx,json && break; done; \
 	$(BIN)/b24reports demo --formats $$formats
 
-test: install chromium
+test: install chromium poppler
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -22,12 +22,23 @@ def _run(capsys, *argv):
 
 
 def test_list_shows_reports_and_params(env, capsys):
-    code, out, _ = _run(capsys, "list")
+    code, out, _ = _run(capsys, "list", "--lang", "en")
     assert code == 0
     assert "testrep — Test report" in out
     assert "--param min_amount=…  float: hide deals below this amount" in out
     assert "granularity=…  choice [month|quarter|year]" in out
     assert "date_from" in out and "pipelines" in out
+
+
+def test_list_is_russian_by_default(env, capsys):
+    """Issue 20: `b24reports list` printed English only; the UI is Russian by default."""
+    code, out, _ = _run(capsys, "list")
+    assert code == 0
+    assert out.startswith("Общие параметры (всех отчётов):")
+    assert "  date_from      date      начало периода, ГГГГ-ММ-ДД, включительно" in out
+    assert "  employees      id_list   id сотрудников; пусто — все" in out
+    assert "testrep — " in out and "  таблицы: " in out
+    assert "Common parameters" not in out and "period start" not in out
 
 
 def test_render_ok_writes_files(env, tmp_path, capsys):
@@ -105,6 +116,7 @@ def test_sync_without_webhook_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("B24_WEBHOOK_URL", raising=False)
     code, _, err = _run(capsys, "sync", "--store", str(tmp_path / "s.duckdb"))
     assert code == 2 and "webhook" in err and "B24_WEBHOOK_URL" in err
+    assert "None" not in err  # issue 20: "webhook=None" leaked the Python value
 
 
 def test_redact_masks_url_and_token():

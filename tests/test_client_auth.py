@@ -44,3 +44,18 @@ def test_from_env(monkeypatch):
 def test_bad_method_name():
     with pytest.raises(BadParameter):
         Webhook(f"https://a.bitrix24.ru/rest/3/{SECRET}/").method_url("../x")
+
+
+@pytest.mark.parametrize("url", [
+    f"http://acme.bitrix24.ru/rest/1/{SECRET}/", f"http://10.0.0.5:8080/rest/1/{SECRET}/",
+    f"http://notlocalhost.ru/rest/1/{SECRET}/",
+])
+def test_plain_http_to_a_remote_host_is_refused_up_front(url):
+    with pytest.raises(BadParameter, match="https://") as ei:
+        Webhook(url)
+    assert SECRET not in str(ei.value) and "loopback" in str(ei.value)
+
+
+@pytest.mark.parametrize("host", ["localhost:8765", "127.0.0.2", "[::1]:9000"])
+def test_plain_http_on_loopback_is_accepted(host):
+    assert Webhook(f"http://{host}/rest/1/{SECRET}/").portal == f"http://{host}"

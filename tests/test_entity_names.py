@@ -85,7 +85,7 @@ def test_xlsx_names_are_text_and_labels_localized(tmp_path):
     assert ws.cell(row=2, column=2).data_type == "s"  # a CRM name is text, never a formula
     about = {r[0].value: r[1].value for r in wb["Об отчёте"].iter_rows(min_row=2)}
     assert about["Язык"] == "ru"
-    assert about["Замечания к данным"] == "сделки с пустой суммой (OPPORTUNITY) посчитаны как 0: 501"
+    assert about["Замечания к данным"] == "сумма не указана, посчитана как 0: 1 сделка (№ 501)"
 
 
 def test_translate_warning_and_value_label():
@@ -110,9 +110,9 @@ def test_html_table_and_warnings_localized():
     assert ">просрочено<" in html and ">2026-11<" in html and ">по команде<" in html and ">свои сделки<" in html
     assert ">overdue<" in table_html(pd.DataFrame({"month": ["overdue"]}), ["month"], "en")
     w = warnings_html(["leads with empty OPPORTUNITY counted as 0: 7, 9", "<b>new</b>"], "ru")
-    assert "<li>лиды с пустой суммой (OPPORTUNITY) посчитаны как 0: 7, 9</li>" in w
+    assert "<li>сумма не указана, посчитана как 0: 2 лида (№ 7, № 9)</li>" in w
     assert "&lt;b&gt;new&lt;/b&gt;" in w  # unknown text unchanged, still escaped
-    assert i18n_ru("deal 8: empty OPPORTUNITY (counted as 0)") == "сделка 8: пустая сумма (OPPORTUNITY) посчитана как 0"
+    assert i18n_ru("deal 8: empty OPPORTUNITY (counted as 0)") == "сделка № 8: сумма не указана, посчитана как 0"
 
 
 def i18n_ru(text: str) -> str:

@@ -31,8 +31,8 @@ def test_funnel_chart_draws_reached_with_conversions(hand_tables):
     tr = fig.data[0]
     assert list(tr.x) == [5, 4, 3, 1]                      # reached NEW, PREP, INVOICE, WON
     assert list(tr.y) == ["Новая", "PREP", "INVOICE", "Успех"]  # labels where known, else the code
-    assert tr.text[0] == "5 · 71.4% of created"              # 5/7 of the pipeline's cohort deals
-    assert tr.text[1] == "4 · 80.0% of previous"
+    assert tr.text[0] == "5 · 71.4%" and tr.hovertext[0] == "5 · 71.4% of created"  # 5/7 of the cohort deals
+    assert tr.text[1] == "4 · 80.0%" and tr.hovertext[1] == "4 · 80.0% of previous"  # words in the hover
     assert v.funnel_chart(hand_tables["stages"], 5, LABELS, "en") is None  # no such pipeline
 
 
@@ -74,8 +74,8 @@ def test_cycle_histogram_splits_won_and_lost(hand_tables):
 
 def test_time_in_stage_chart_skips_unvisited(hand_tables):
     fig = v.time_in_stage_chart(hand_tables["time_in_stage"], None, "en")
-    assert [list(t.x) for t in fig.data] == [["NEW", "PREP", "INVOICE"]]  # C1:NEW had no visit
-    assert list(fig.data[0].y) == [15.4, 19.5, 9.2]
+    assert [list(t.y) for t in fig.data] == [["NEW", "PREP", "INVOICE"]]  # C1:NEW had no visit
+    assert list(fig.data[0].x) == [15.4, 19.5, 9.2]  # horizontal bars (issue 20: stage names whole)
 
 
 def test_deals_by_amount_open_first(hand_tables):

@@ -96,8 +96,11 @@ def test_views_scatter_guides_and_monthly_heatmap():
     fig = v.activity_vs_result(res, "ru", {1: "Иванов Иван", 2: "Петров Пётр"})
     lines = [(s.x0, s.x1, s.y0, s.y1, s.line.dash) for s in fig.layout.shapes]
     assert lines == [(80, 80, 0, 1, "dot"), (120, 120, 0, 1, "dot"), (0, 1, 1050.0, 1050.0, "dash")]
-    (note,) = fig.layout.annotations
-    assert note.y == 1050.0 and "1\u00a0050" in note.text
+    # the mean's label is a legend entry, never text inside the plot that points can cover (issue 20)
+    assert not fig.layout.annotations
+    assert fig.data[-1].name == "Средняя сумма по команде: 1\u00a0050\u00a0₽" and fig.data[-1].line.dash == "dash"
+    # the axes reach past the last point, so a name centred over it is not cut: 150 × 1.18 + 5, 2000 × 1.15
+    assert tuple(fig.layout.xaxis.range) == (0, 182.0) and tuple(fig.layout.yaxis.range) == (0, 2300.0)
     hm = v.monthly_heatmap(res, "ru", {1: "Иванов Иван", 2: "Петров Пётр"})
     assert list(hm.data[0].y) == ["Иванов Иван", "Петров Пётр"]
     assert [list(r) for r in hm.data[0].z] == [[1.0, 2.0], [3.0, 4.0]]

@@ -198,10 +198,10 @@ def test_more_rows_note_agrees_with_its_number():
     from b24reports.views.common import table_html, warnings_html
 
     df = pd.DataFrame({"line": [1, 2, 3]})
-    assert "… и ещё 1 строка (полностью — в Excel)" in table_html(df, ["line"], "ru", max_rows=2)
-    assert "… and 1 more row (all of them in Excel)" in table_html(df, ["line"], "en", max_rows=2)
-    assert "… and 1 more warning (all of them in Excel)" in warnings_html(["w"] * 3, "en", limit=2)
-    assert "… и ещё 2 замечания (полностью — в Excel)" in warnings_html(["w"] * 4, "ru", limit=2)
+    assert "… и ещё 1 строка — полный список в Excel" in table_html(df, ["line"], "ru", max_rows=2)
+    assert "… and 1 more row — full list in Excel" in table_html(df, ["line"], "en", max_rows=2)
+    assert "… and 1 more warning — full list in Excel" in warnings_html(["w"] * 3, "en", limit=2)
+    assert "… и ещё 2 замечания — полный список в Excel" in warnings_html(["w"] * 4, "ru", limit=2)
     assert "… и ещё 5 строк" in table_html(pd.DataFrame({"line": range(7)}), ["line"], "ru", max_rows=2)
 
 
@@ -212,7 +212,7 @@ def test_cli_sync_summary_singular(capsys):
                                     store_path="s.duckdb", warnings=["deal 501: empty OPPORTUNITY (counted as 0)"]))
     err = capsys.readouterr().err
     assert "ok, 1 row written, 1 request, 0.5 s" in err
-    assert "  1 data-quality warning (shown in the reports); first: deal 501" in err
+    assert "  1 data-quality warning (shown in the reports); first: deal #501: amount not set, counted as 0" in err
 
 
 def test_forgotten_summary_plural():

@@ -23,10 +23,18 @@ def test_wide_table_split_in_html_one_caption_all_values():
     cols = ["employee_id"] + [f"c{i}_amount" for i in range(12)]   # 1 key + 12 money -> 2 parts of 6
     df = pd.DataFrame({c: [i + 1] for i, c in enumerate(cols)})
     h = vc.table_html(df, cols, "ru", title="T")
-    assert h.count("<table") == 2 and h.count('class="b24-caption"') == 1
-    assert h.count("b24-wide") == 2                       # 7 columns each -> compact style
-    assert h.count("<td class=\"num\">1</td>") == 2        # the key column in both parts
+    # two A4 parts (print only) and the whole table (screen only: issue 20, a 1,300 px window
+    # showed two stacked halves)
+    assert h.count("<table") == 3 and h.count('class="b24-caption"') == 1
+    assert h.count("b24-part b24-print-only") == 2 and h.count("b24-screen-only") == 1
+    assert h.count("b24-wide") == 3                       # 7 columns each, 13 whole -> compact style
+    assert h.count("<td class=\"num\">1</td>") == 3        # the key column in both parts and the whole
     assert "13" in h.split("<table")[2] and "13" not in h.split("<table")[1]  # last column in part 2
+    whole = h.split("<table")[3]
+    assert whole.count("<th>") == 13 and "b24-screen-only" in whole
+    assert ".b24-screen-only{display:none !important}" in vc.CSS and ".b24-print-only{display:none}" in vc.CSS
+    live = vc.table_html(df, cols, "ru", title="T", keys=("employee_id",))  # a dashboard: whole only
+    assert live.count("<table") == 1 and "b24-print-only" not in live
 
 
 def test_month_cells_do_not_wrap():
@@ -76,3 +84,46 @@ def test_report_template_applied_either_way(monkeypatch):
     vc.use_report_template()
     assert pio.templates.default == vc.TEMPLATE
     assert look(vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])))) == (vc.PALETTE, vc.FIG_WIDTH)
+
+
+def test_a_legend_above_the_plot_sits_below_the_title():
+    """Issue 20: "Касания по видам" had its legend on the title. A legend above the plot now gets
+    its rows of top margin and the title is pinned to the figure's top."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.views import managers as mv
+    from b24reports.views.common import LEGEND_ROW, TITLE_BAND, style_figure
+
+    m = pd.DataFrame({"employee_id": [1], "calls_out": [3], "calls_in": [1], "meetings": [1], "emails_out": [2],
+                      "other": [1], "touches": [8]})
+    fig = mv.touches_by_kind(SimpleNamespace(tables={"managers": m}), "ru", {1: "Иванова Анна"})
+    style_figure(fig, "Касания по видам", lang="ru")
+    # legend names at ~7 px a character + 45 px: 862 px in all, more than the 440 px of plot width
+    # assumed; the widest ("Прочие касания (чаты, линии)", 241 px) fits once a row: 5 rows, as
+    # plotly.js draws it
+    assert fig.layout.margin.t == TITLE_BAND + 5 * LEGEND_ROW == 164
+    assert (fig.layout.title.y, fig.layout.title.yref, fig.layout.title.yanchor) == (1, "container", "top")
+    plain = style_figure(mv.conversion_bars(SimpleNamespace(tables={"managers": m.assign(
+        conversion_pct=[50.0], created_deals=[2])}), "ru", {}), "Конверсия", lang="ru")
+    assert plain.layout.margin.t is None and plain.layout.title.yref is None  # no legend above: as before
+
+
+def test_a_long_list_stops_in_the_pdf_with_a_note():
+    """Issue 20: the funnel PDF ran to 13 pages, six of them deal lists. A list (a table with
+    links) shows PRINT_ROWS rows in print, then "и ещё N строк — полный список в Excel"; the
+    screen keeps every row it showed."""
+    df = pd.DataFrame({"id": range(1, 101), "url": [f"https://a.bitrix24.ru/crm/deal/details/{i}/" for i in range(1, 101)]})
+    h = vc.table_html(df, ["id", "url"], "ru")
+    assert vc.PRINT_ROWS == 25
+    assert h.count('<tr class="b24-screen-only">') == 75 and h.count("<tr>") == 1 + 25  # header + 25 rows
+    assert '<div class="b24-more b24-print-only">… и ещё 75 строк — полный список в Excel</div>' in h
+    # with max_rows the screen note counts from max_rows, the print note from PRINT_ROWS
+    h = vc.table_html(df, ["id", "url"], "en", max_rows=60)
+    assert '<div class="b24-more b24-screen-only">… and 40 more rows — full list in Excel</div>' in h
+    assert '<div class="b24-more b24-print-only">… and 75 more rows — full list in Excel</div>' in h
+    # a short list, or one only a few rows over, is printed whole
+    assert "b24-print-only" not in vc.table_html(df.head(30), ["id", "url"], "ru")
+    # a table without links up to PRINT_LONG rows is not a list: printed whole
+    assert "b24-print-only" not in vc.table_html(df.head(40)[["id"]], ["id"], "ru")

@@ -10,6 +10,7 @@ and :meth:`Webhook.redact` scrubs it from any text (used on httpx exception mess
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from typing import Protocol
@@ -21,6 +22,17 @@ from .errors import BadParameter
 ENV_VAR = "B24_WEBHOOK_URL"
 
 _PATH_RE = re.compile(r"^/rest/(?P<user>\d+)/(?P<secret>[A-Za-z0-9_\-]+)/?$")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and loopback IP addresses."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Auth(Protocol):
@@ -39,7 +51,9 @@ class Auth(Protocol):
 class Webhook:
     """An inbound webhook URL ``http(s)://host[:port]/rest/<user_id>/<secret>/``.
 
-    ``http`` is accepted (the demo server runs on loopback); a real portal uses https.
+    ``http`` is accepted only on a loopback host (``localhost``, ``127.x.x.x``, ``::1``: the
+    demo server); a real portal uses https, so ``http://`` to any other host is refused here,
+    before any request is sent.
 
     Raises:
         BadParameter("webhook", "<redacted>", reason): the URL does not have that shape. The
@@ -56,6 +70,11 @@ class Webhook:
             raise BadParameter("webhook", "<redacted>", "must start with https:// (or http:// on loopback)")
         if not parts.hostname:
             raise BadParameter("webhook", "<redacted>", "has no host name")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise BadParameter(
+                "webhook", "<redacted>",
+                "http:// is allowed only on loopback (the demo); a Bitrix24 portal needs https://",
+            )
         if parts.query or parts.fragment or parts.username or parts.password:
             raise BadParameter("webhook", "<redacted>", "must not contain a query, fragment or user:password@")
         try:

@@ -59,29 +59,31 @@ def cli(debug: bool) -> None:
 
 
 @cli.command("list")
-@click.option("--lang", type=click.Choice(["ru", "en"]), default="en", show_default=True, help="Language of titles.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Language of the list.")
 def list_cmd(lang: str) -> None:
     """List the reports and their parameters."""
     from . import reports
+    from .i18n import LIST_WORDS, param_help
 
+    words = LIST_WORDS[lang]
     specs = reports.all_reports()
     if not specs:
-        _echo("no reports are registered")
+        _echo(words["none"])
         return
-    _echo("Common parameters (every report):")
+    _echo(words["common"])
     for p in reports.COMMON_PARAMS:
         choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
-        _echo(f"  {p.name:<14} {p.kind:<9} {p.help}{choices}")
+        _echo(f"  {p.name:<14} {p.kind:<9} {param_help(p.name, p.help, lang)}{choices}")
     for s in specs:
         _echo("")
         _echo(f"{s.name} — {s.title.get(lang, s.name)}")
         tables = ", ".join(s.tables)
-        _echo(f"  tables: {tables}")
+        _echo(f"  {words['tables']}: {tables}")
         for p in s.params:
             d = ",".join(map(str, p.default)) if isinstance(p.default, tuple | list) else p.default
-            default = "" if d in (None, "") else f" (default {d})"
+            default = "" if d in (None, "") else f" ({words['default']} {d})"
             choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
-            _echo(f"  --param {p.name}=…  {p.kind}{choices}: {p.help}{default}")
+            _echo(f"  --param {p.name}=…  {p.kind}{choices}: {param_help(p.name, p.help, lang, s.name)}{default}")
 
 
 # --------------------------------------------------------------------------- sync
@@ -96,7 +98,7 @@ def _sync_log(msg: str) -> None:
 
 
 def _print_sync(rep: Any) -> None:
-    from .i18n import count_text
+    from .i18n import count_text, translate_warning
 
     rows = sum((getattr(rep, "rows", {}) or {}).values())
     _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
@@ -106,7 +108,8 @@ def _print_sync(rep: Any) -> None:
         _echo(f"  skipped {table}: {why}", err=True)
     ws = list(getattr(rep, "warnings", []) or [])
     if ws:
-        _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {ws[0]}", err=True)
+        _echo(f"  {count_text(len(ws), 'data_warning', 'en')} (shown in the reports); first: {translate_warning(ws[0], 'en')}",
+              err=True)
 
 
 @cli.command("sync")

@@ -161,8 +161,8 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "touches": ("int", "Касания", "Touches"),
     "weighted": ("number", "Взвешенная активность", "Weighted activity"),
     "activity_index": ("number", "Индекс активности (ИАС)", "Activity index"),
-    "created_deals": ("int", "Создано сделок", "Deals created"),
-    "conversion_pct": ("pct", "Конверсия, %", "Conversion, %"),
+    "created_deals": ("int", "Создано за период", "Created in the period"),
+    "conversion_pct": ("pct", "Из созданных за период выиграно, %", "Of those created, won, %"),
     # marketing
     "leads": ("int", "Лиды", "Leads"),
     "junk": ("int", "Некачественные", "Junk"),
@@ -182,9 +182,9 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "count": ("int", "Количество", "Count"),
     "stage": ("code", "Этап", "Step"),
     "value": ("number", "Значение", "Value"),
-    "utm_source": ("text", "UTM source", "UTM source"),
-    "utm_medium": ("text", "UTM medium", "UTM medium"),
-    "utm_campaign": ("text", "UTM campaign", "UTM campaign"),
+    "utm_source": ("text", "Источник (utm_source)", "UTM source"),
+    "utm_medium": ("text", "Канал (utm_medium)", "UTM medium"),
+    "utm_campaign": ("text", "Кампания (utm_campaign)", "UTM campaign"),
     # tasks
     "total": ("int", "Всего", "Total"),
     "finished_on_time": ("int", "Завершены в срок", "Finished on time"),
@@ -251,7 +251,22 @@ def kind_of(column_id: str) -> str:
     return "text"
 
 
-def header(column_id: str, lang: str) -> str:
-    """Localized header of ``column_id`` (the id itself when not in the catalog)."""
+#: Headers a report words its own way, where the catalog's header would leave the base of a
+#: number open: ``{report: {column id: (ru, en)}}``. Managers count wins by the date won while
+#: their conversion is of the deals created, so each header names its base.
+REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
+    "managers": {
+        "won_deals": ("Выиграно за период (по дате выигрыша)", "Won in the period (by date won)"),
+        "won_amount": ("Сумма выигранных за период", "Amount won in the period"),
+    },
+}
+
+
+def header(column_id: str, lang: str, report: str | None = None) -> str:
+    """Localized header of ``column_id`` (the id itself when not in the catalog); ``report``
+    (a report name) picks that report's own wording (:data:`REPORT_HEADERS`) where it has one."""
+    own = REPORT_HEADERS.get(report or "", {}).get(column_id)
+    if own is not None:
+        return own[0] if lang == "ru" else own[1]
     col = CATALOG.get(column_id)
     return col.header(lang) if col is not None else column_id

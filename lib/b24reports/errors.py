@@ -25,7 +25,8 @@ class BadParameter(BadInput):
 
     def __init__(self, name: str, value: object, reason: str):
         self.name, self.value, self.reason = name, value, reason
-        super().__init__(f"parameter {name}={value!r}: {reason}")
+        # a missing value is named as missing, never as ``webhook=None``
+        super().__init__(f"parameter {name}: {reason}" if value is None else f"parameter {name}={value!r}: {reason}")
 
 
 class PlanFileError(BadInput):

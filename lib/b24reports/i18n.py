@@ -52,7 +52,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_set": "не указан",
         "overdue": "просрочено",
         "table": "Таблица",
-        "more_rows": "… и ещё {n} {noun} (полностью — в Excel)",
+        "more_rows": "… и ещё {n} {noun} — полный список в Excel",
         "about_sheet": "Об отчёте",
         "value": "Значение",
         "parameter": "Параметр",
@@ -86,6 +86,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "месяце, каждую — с вероятностью выигрыша её стадии: обычно это нижняя граница, особенно для дальних "
                      "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
                      "месяц.",
+        "demo_link": "демо",
     },
     "en": {
         "no_data": "No data for the period",
@@ -103,7 +104,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_set": "not set",
         "overdue": "overdue",
         "table": "Table",
-        "more_rows": "… and {n} more {noun} (all of them in Excel)",
+        "more_rows": "… and {n} more {noun} — full list in Excel",
         "about_sheet": "About",
         "value": "Value",
         "parameter": "Parameter",
@@ -136,6 +137,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "that do not exist yet. The weighted pipeline counts only open deals expected to close in the month, "
                      "each times its stage's win probability — usually a floor, the more so for later months, and only as "
                      "good as the managers' close dates. The run rate covers this month only.",
+        "demo_link": "demo",
     },
 }
 
@@ -172,6 +174,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "stage": ("стадию", "стадии", "стадий"),  # «продвинулась на 1 стадию / 2 стадии / 5 стадий»
         "month": ("месяц", "месяца", "месяцев"),
         "time": ("раз", "раза", "раз"),
+        "task": ("задача", "задачи", "задач"),
     },
     "en": {
         "row": ("row", "rows"),
@@ -188,6 +191,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "stage": ("stage", "stages"),
         "month": ("month", "months"),
         "time": ("time", "times"),
+        "task": ("task", "tasks"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
@@ -268,6 +272,25 @@ def format_pct(value: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     if is_null(value):
         return NULL
     return _pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang))
+
+
+def currency_symbol(currency: str, lang: str = DEFAULT_LANG) -> str:
+    """The sign a reader sees beside amounts (as in :func:`format_money`): ru ``₽`` for RUB,
+    ``$`` for USD; en ``RUB`` (no symbol in the en locale), ``$``. Used in axis titles so a chart
+    says ``Выручка на лид, ₽`` like its table, not the ISO code."""
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(currency, locale=_locale(lang))
+
+
+def days_text(value: Any, lang: str = DEFAULT_LANG) -> str:
+    """A number of days in running text with its noun: ru ``33,9 дня``, ``1 день``, ``5 дней``;
+    en ``33.9 days``, ``1 day``. One decimal unless whole. Null -> ``—``."""
+    if is_null(value):
+        return NULL
+    x = float(value)
+    shown = format_int(x, lang) if x.is_integer() else format_number(x, lang, 1)
+    return f"{shown} {plural(x if not x.is_integer() else int(x), 'day', lang)}"
 
 
 def format_number(value: Any, lang: str = DEFAULT_LANG, digits: int = 2) -> str:
@@ -400,12 +423,80 @@ PARAM_LABELS: dict[str, dict[str, str]] = {
     "step": {"ru": "Шаг водопада", "en": "Waterfall step"},
     "timezone": {"ru": "Часовой пояс", "en": "Timezone"},
     "title_chars": {"ru": "Длина названия задачи", "en": "Task title length"},
-    "utm_campaign": {"ru": "UTM campaign", "en": "UTM campaign"},
+    "utm_campaign": {"ru": "Кампания (utm_campaign)", "en": "UTM campaign"},
     "utm_group": {"ru": "Разбивка UTM", "en": "UTM breakdown"},
-    "utm_medium": {"ru": "UTM medium", "en": "UTM medium"},
-    "utm_source": {"ru": "UTM source", "en": "UTM source"},
+    "utm_medium": {"ru": "Канал (utm_medium)", "en": "UTM medium"},
+    "utm_source": {"ru": "Источник (utm_source)", "en": "UTM source"},
     "viewer": {"ru": "Сотрудник-зритель (ID)", "en": "Viewer (user ID)"},
 }
+
+
+#: Shown in a table or Excel cell instead of an empty one, where a null key has a meaning:
+#: a lead without a source or UTM tag ("не указан", as the HTML tables show it), a task outside
+#: any project (group 0 in Bitrix24, or null) "Без проекта".
+NULL_KEY_LABELS: dict[str, dict[str, str]] = {
+    "source_id": {"ru": "Не указан", "en": "Not set"},
+    "utm_source": {"ru": "Не указан", "en": "Not set"},
+    "utm_medium": {"ru": "Не указан", "en": "Not set"},
+    "utm_campaign": {"ru": "Не указан", "en": "Not set"},
+    "group_id": {"ru": "Без проекта", "en": "No project"},
+}
+
+
+def null_key_label(column_id: str, lang: str = DEFAULT_LANG) -> str | None:
+    """The text of a null ``column_id`` cell (:data:`NULL_KEY_LABELS`), or None (leave it empty)."""
+    m = NULL_KEY_LABELS.get(column_id)
+    return None if m is None else m[check_lang(lang)]
+
+
+#: What each parameter does, in Russian, for ``b24reports list`` (English: ``ParamSpec.help``).
+#: Key: parameter name, or ``report.name`` where two reports use a name differently.
+PARAM_HELP_RU: dict[str, str] = {
+    "date_from": "начало периода, ГГГГ-ММ-ДД, включительно (по умолчанию: 12 полных месяцев до месяца as_of)",
+    "date_to": "конец периода, ГГГГ-ММ-ДД, включительно (по умолчанию: конец месяца перед as_of)",
+    "as_of": "«сейчас» отчёта, дата и время в часовом поясе портала (по умолчанию: сейчас)",
+    "lang": "язык отчёта",
+    "currency": "валюта отчёта, код ISO (по умолчанию: базовая валюта портала)",
+    "timezone": "часовой пояс отчёта, +ЧЧ:ММ или имя IANA (по умолчанию: пояс портала)",
+    "pipelines": "id воронок сделок (CATEGORY_ID) через запятую; пусто — все",
+    "departments": "id отделов (с подотделами); пусто — все",
+    "employees": "id сотрудников; пусто — все",
+    "dynamics.granularity": "шаг периода для выигранных сделок (day — для детализации месяца)",
+    "dynamics.lookback_months": "за сколько месяцев брать закрытые сделки для вероятностей стадий и скорости",
+    "deal_idle_days": "сделка без движения столько дней — забыта",
+    "lead_idle_days": "лид без движения столько дней — забыт",
+    "stage_idle_days": "свои пороги по стадиям, JSON {\"STAGE_ID\": дни} или STAGE=дни,...",
+    "stages": "стадии сделок (STAGE_ID, например NEW или C1:NEW): только сделки, которые сейчас в этих стадиях; пусто — все",
+    "short_call_seconds": "звонок короче стольких секунд — короткий",
+    "activity_weights": "веса индекса активности: JSON или call=1,meeting=5,email=1,other=1",
+    "sources": "источники лидов (SOURCE_ID) через запятую; '-' — не указан; пусто — все",
+    "utm_source": "значения UTM_SOURCE; пусто — все",
+    "utm_medium": "значения UTM_MEDIUM; пусто — все",
+    "utm_campaign": "значения UTM_CAMPAIGN; пусто — все",
+    "utm_group": "по каким UTM-меткам разбить таблицу UTM",
+    "planned_leads": "число лидов для расчёта «Что если» (по умолчанию: лиды периода)",
+    "plan": "файл плана (.csv или .xlsx: month, employee_id|department_id, amount, deals)",
+    "plan.lookback_months": "за сколько месяцев брать конверсии для обратной воронки",
+    "tasks.granularity": "шаг периода по крайнему сроку задач (day — для детализации месяца)",
+    "title_chars": "названия задач обрезаются до стольких символов + «…» (0 — скрыты)",
+    "viewer": "id сотрудника: только его строки и задачи рядом со средними по команде",
+}
+
+#: Fixed words of ``b24reports list``.
+LIST_WORDS: dict[str, dict[str, str]] = {
+    "ru": {"common": "Общие параметры (всех отчётов):", "tables": "таблицы", "default": "по умолчанию",
+           "none": "отчёты не зарегистрированы"},
+    "en": {"common": "Common parameters (every report):", "tables": "tables", "default": "default",
+           "none": "no reports are registered"},
+}
+
+
+def param_help(name: str, english: str, lang: str = DEFAULT_LANG, report: str | None = None) -> str:
+    """What parameter ``name`` does in ``lang``: Russian from :data:`PARAM_HELP_RU` (by
+    ``report.name`` first), else ``english`` (the ``ParamSpec.help``)."""
+    if lang == "ru":
+        return PARAM_HELP_RU.get(f"{report}.{name}") or PARAM_HELP_RU.get(name) or english
+    return english
 
 
 def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
@@ -458,10 +549,10 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
         "growing_backlog": {"ru": "Растёт просрочка", "en": "Growing backlog"},
     },
     "stage": {  # marketing funnel steps
-        "leads": {"ru": "лиды", "en": "leads"},
-        "quality_leads": {"ru": "качественные лиды", "en": "quality leads"},
-        "converted": {"ru": "сконвертированы", "en": "converted"},
-        "sales": {"ru": "продажи", "en": "sales"},
+        "leads": {"ru": "Лиды", "en": "Leads"},
+        "quality_leads": {"ru": "Качественные лиды", "en": "Quality leads"},
+        "converted": {"ru": "Сконвертированы в сделку", "en": "Converted to a deal"},
+        "sales": {"ru": "Продажи", "en": "Sales"},
     },
 }
 
@@ -526,9 +617,11 @@ def team_row_label(table_id: str | None, column_id: str, row: Mapping[str, Any],
 #: (regex on the whole text, {lang: template with the regex's named groups}).
 WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (r"(?P<entity>deals|leads) with empty OPPORTUNITY counted as 0: (?P<ids>.*)",
-     {"ru": "{entity_ru} с пустой суммой (OPPORTUNITY) посчитаны как 0: {ids}"}),
+     {"ru": "сумма не указана, посчитана как 0: {ids_count} ({ids_numbered})",
+      "en": "amount not set, counted as 0: {ids_count} ({ids_numbered})"}),
     (r"(?P<entity>deal|lead) (?P<id>\d+): empty OPPORTUNITY \(?counted as 0\)?",
-     {"ru": "{entity_ru} {id}: пустая сумма (OPPORTUNITY) посчитана как 0"}),
+     {"ru": "{entity_ru} № {id}: сумма не указана, посчитана как 0",
+      "en": "{entity} #{id}: amount not set, counted as 0"}),
     (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
      {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
     (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
@@ -614,6 +707,21 @@ def translate_parameter_error(reason: str, lang: str = DEFAULT_LANG) -> str:
 _WARNING_EXTRA = {"ru": {"entity_ru": {"deals": "сделки", "leads": "лиды", "deal": "сделка", "lead": "лид"}}}
 
 
+def _ids_args(ids: str, entity: str, lang: str) -> dict[str, str]:
+    """``ids_count`` (``1 сделка``, ``3 leads``; ``more than 50 …`` when the list was cut with
+    ``…``) and ``ids_numbered`` (``№ 501, № 502`` / ``#501, #502``) of a warning's id list."""
+    found = re.findall(r"\d+", ids)
+    noun = "lead" if entity.startswith("lead") else "deal"
+    mark = "№ " if lang == "ru" else "#"
+    numbered = ", ".join(mark + i for i in found) + (" …" if "…" in ids else "")
+    if "…" in ids:
+        more = {"ru": "больше", "en": "more than"}[lang]
+        count = f"{more} {format_int(len(found), lang)} {plural(len(found), noun, lang)}"
+    else:
+        count = count_text(len(found), noun, lang)
+    return {"ids_count": count, "ids_numbered": numbered}
+
+
 @lru_cache(maxsize=None)
 def _warning_regexes():
     return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
@@ -633,6 +741,8 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 src = k[:-3]
                 if src in args:
                     args[k] = table.get(args[src], args[src])
+            if "ids" in args:  # a list of entity ids: say how many, and that they are numbers, not a count
+                args.update(_ids_args(args["ids"], args.get("entity", ""), lang))
             return tpl[lang].format(**args)
     m = re.fullmatch(_PLAN_LINE, text.strip(), re.S)  # a plan file's bad row: "plan.csv line 4: …"
     if m and lang == "ru":

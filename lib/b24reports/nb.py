@@ -163,6 +163,10 @@ class ReportView:
             self.md(self.spec.description)
         self.warnings()
 
+    def footer(self) -> None:
+        """The page's foot: a link to this report's section of docs/metrics.md."""
+        self.html(vc.footer_html(self.spec.name, self.lang))
+
     def warnings(self) -> None:
         """Display the run's warnings (nothing when there are none)."""
         h = vc.warnings_html(self.result.warnings, self.lang)
@@ -176,7 +180,8 @@ class ReportView:
         ts = self.spec.tables[table_id]
         frame = self.result.tables[table_id] if df is None else df
         self.html(vc.table_html(frame, ts, self.lang, self.currency, max_rows=max_rows, title=title,
-                                       labels=self.labels if names else None, keys=self.live, table_id=table_id))
+                                       labels=self.labels if names else None, keys=self.live, table_id=table_id,
+                                       report=self.spec.name))
 
     def figure(self, fig: Any, title: str | None = None) -> None:
         """Style (``views.common.style_figure``) and display a plotly figure; ``None``

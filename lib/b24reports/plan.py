@@ -109,15 +109,41 @@ def _month(v: object) -> str:
     return s
 
 
+#: How to save a plan file so that it loads (the end of every "wrong format" error).
+HOW_TO_SAVE = ("in Excel use File → Save As and choose «CSV (разделители — точка с запятой)» / "
+               "«CSV UTF-8 (разделитель — запятая)» or «Книга Excel (*.xlsx)»")
+
+#: Leading bytes of file formats that are not a plan CSV: (signature, what the file is).
+_FOREIGN_FORMATS = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel 97–2003 workbook (.xls)"),
+    (b"PK\x03\x04", "a zipped document (.xlsx, .ods or Numbers) with a .csv-like name"),
+    (b"\xff\xfe", "Unicode text (UTF-16)"),
+    (b"\xfe\xff", "Unicode text (UTF-16)"),
+    (b"%PDF", "a PDF"),
+)
+
+
+def _check_csv_format(path: Path, data: bytes) -> None:
+    """Raise :class:`PlanFileError` saying how to save the file when ``data`` is not CSV text
+    (UTF-8 with or without BOM, or Windows-1251): an .xls/.ods/zip, UTF-16 text, a PDF, or
+    binary (NUL bytes)."""
+    what = next((w for sig, w in _FOREIGN_FORMATS if data.startswith(sig)), None)
+    if what is None and b"\x00" in data[:4096]:
+        what = "not text (it has NUL bytes; UTF-16 or a binary file)"
+    if what is not None:
+        raise PlanFileError(f"plan file {path.name!r} is {what}, not a CSV or .xlsx plan: {HOW_TO_SAVE}")
+
+
 def _read_csv_lines(path: Path) -> list[tuple[int, list[str]]]:
     data = path.read_bytes()
+    _check_csv_format(path, data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
             text = data.decode("cp1251")  # Russian Excel saves "CSV" in Windows-1251
         except UnicodeDecodeError as exc:
-            raise PlanFileError(f"plan file {path.name!r} is not UTF-8 text: save it as CSV UTF-8") from exc
+            raise PlanFileError(f"plan file {path.name!r} is neither UTF-8 nor Windows-1251 text: {HOW_TO_SAVE}") from exc
     lines = text.splitlines()
     content = [l for l in lines if l.strip() and not l.lstrip().startswith("#")]
     if not content:
@@ -208,7 +234,7 @@ def read_plan(path: str | Path, users: pd.DataFrame | None = None, departments: 
     if missing or ("employee_id" not in cols and "department_id" not in cols):
         need = missing + ([] if ("employee_id" in cols or "department_id" in cols) else ["employee_id or department_id"])
         raise PlanFileError(f"plan file {path.name!r} line {header_no}: header lacks {', '.join(need)} "
-                            f"(columns: {', '.join(PLAN_COLUMNS)})")
+                            f"(columns: {', '.join(PLAN_COLUMNS)}; {HOW_TO_SAVE})")
     pos = {c: cols.index(c) for c in PLAN_COLUMNS if c in cols}
     if len(lines) == 1:
         raise PlanFileError(f"plan file {path.name!r} has a header but no plan rows")

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +214,32 @@ def excel_name_maps(job: RenderJob) -> dict[str, dict[Any, str]]:
     return maps
 
 
+#: Pairs of columns of which a table fills one per run (marketing ``top5``: leads per ``day`` for
+#: a short period, else per ``month``); Excel leaves out the one that is empty throughout.
+ALTERNATIVE_COLUMNS = (("day", "month"),)
+
+
+def _excel_columns(columns: Sequence[str], df: Any) -> list[str]:
+    """``columns`` of a table as Excel shows them: without the unused one of a pair of
+    :data:`ALTERNATIVE_COLUMNS` (all null while its partner has values); ``metrics.json`` keeps both."""
+    cols = list(columns)
+    for pair in ALTERNATIVE_COLUMNS:
+        if all(c in cols and c in df.columns for c in pair) and len(df):
+            empty = [c for c in pair if df[c].isna().all()]
+            if len(empty) == 1:
+                cols.remove(empty[0])
+    return cols
+
+
+def _null_key(value: Any, column_id: str) -> bool:
+    """A key value that means "none": null, or project 0 (Bitrix24 ``GROUP_ID`` 0: no project)."""
+    from .i18n import is_null
+
+    if is_null(value):
+        return True
+    return column_id == "group_id" and str(value) in ("0", "0.0")
+
+
 def write_xlsx(job: RenderJob, path: Path) -> None:
     """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
@@ -227,7 +253,16 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     import xlsxwriter
 
     from .entity_names import lookup_name, with_name_columns
-    from .i18n import OWNER_COLUMNS, TEAM_ROW_TABLES, param_label, team_row_label, translate_warning, value_label
+    from .views.common import is_dead_link
+    from .i18n import (
+        OWNER_COLUMNS,
+        TEAM_ROW_TABLES,
+        null_key_label,
+        param_label,
+        team_row_label,
+        translate_warning,
+        value_label,
+    )
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
@@ -243,11 +278,11 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         for tid, ts in res.spec.tables.items():
             ws = wb.add_worksheet(sheet_names[tid])
             df = res.tables[tid]
-            layout = with_name_columns(list(ts.columns), maps)
+            layout = with_name_columns(_excel_columns(ts.columns, df), maps)
             named = {key for _, key in layout if key}
             kinds = [_columns.kind_of(c) if key is None else "text" for c, key in layout]
             for j, (c, key) in enumerate(layout):
-                ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang), hdr)
+                ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang, res.report), hdr)
                 ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
             raw = {c: df[c].tolist() for c in ts.columns}
             data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]
@@ -257,6 +292,11 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                     data[j] = [name if name is not None else
                                team_row_label(tid, key, {o: raw[o][i] for o in owners}, lang)
                                for i, name in enumerate(data[j])]
+            for j, (c, key) in enumerate(layout):  # a null source, UTM tag or project: "Не указан", "Без проекта"
+                col = key or c  # a name column (of key column ``key``) or a text column (UTM tags)
+                empty = null_key_label(col, lang)
+                if empty is not None and (key is not None or _columns.kind_of(c) == "text"):
+                    data[j] = [empty if _null_key(raw[col][i], col) else x for i, x in enumerate(data[j])]
             for i in range(len(df)):
                 for j, k in enumerate(kinds):
                     label = value_label(layout[j][0], data[j][i], lang) if layout[j][1] is None else None
@@ -270,7 +310,8 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                         ws.write_number(r, j, v, fmts[k])
                     elif k in ("date", "datetime") and isinstance(v, dt.date):
                         ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmts[k])
-                    elif k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000:
+                    elif (k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
+                          and not is_dead_link(v)):
                         ws.write_url(r, j, v, string=v)
                     else:
                         ws.write_string(r, j, str(v))

@@ -662,8 +662,10 @@ def sync(
     if client.on_wait is None:  # a long wait is one line in the same log, terminal or not
         client.on_wait = emit if log is not None else logger.warning
     path = Path(store_path) if store_path else default_store_path(client.portal)
+    first = not path.exists()  # a first sync that writes nothing leaves no empty store behind
     store = Store(path)
     started = _now()
+    nothing_written = False
     try:
         # runs left 'running' were killed: record that
         store.con.execute("UPDATE sync_runs SET status = 'failed', error = 'interrupted (process killed)' "
@@ -682,6 +684,7 @@ def sync(
             report.status = "failed"
             msg = client.auth.redact(f"{type(e).__name__}: {e}")
             report.error = msg
+            nothing_written = first and not any(job.rows.values())
             raise
         finally:
             report.finished_at = _now()
@@ -708,6 +711,9 @@ def sync(
         return report
     finally:
         store.close()
+        if nothing_written:
+            for p in (path, path.with_name(path.name + ".wal")):
+                p.unlink(missing_ok=True)
         if own_client:
             client.close()
 

@@ -302,6 +302,22 @@ def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> 
     assert page.locator(".b24r-chip-drill").count() == 0
 
 
+def _live_kernels(server) -> int:
+    """Live kernel processes under ``server`` (a ``psutil.Process``). A culled kernel that has
+    exited but is not yet reaped by the server is a zombie: reading its command line raises
+    ``psutil.ZombieProcess``, so it counts as gone, as does one that vanishes while we look."""
+    import psutil
+
+    n = 0
+    for c in server.children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(c.cmdline()):
+                n += 1
+        except psutil.Error:  # gone meanwhile (NoSuchProcess) or exited unreaped (ZombieProcess)
+            pass
+    return n
+
+
 def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None:
     """A dashboard whose page went away loses its kernel after the idle timeout."""
     import time
@@ -314,15 +330,8 @@ def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None
         assert srv.proc is not None
         server = psutil.Process(srv.proc.pid)
 
-        def kernels() -> int:  # live kernel processes of this server (an exited, unreaped one is a zombie)
-            n = 0
-            for c in server.children(recursive=True):
-                try:
-                    if c.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(c.cmdline()):
-                        n += 1
-                except psutil.Error:  # gone meanwhile
-                    pass
-            return n
+        def kernels() -> int:
+            return _live_kernels(server)
 
         ctx = browser.new_context()
         pg = ctx.new_page()
@@ -391,7 +400,7 @@ def test_culled_kernel_page_says_so(browser, demo_store: Path, dash_params: dict
             _open(pg, f"{srv.url}voila/render/tasks.ipynb")
             server = psutil.Process(srv.proc.pid)
             deadline = time.monotonic() + 60
-            while any("ipykernel" in " ".join(c.cmdline()) for c in server.children(recursive=True)):
+            while _live_kernels(server):
                 assert time.monotonic() < deadline, "the idle kernel was not culled"
                 time.sleep(0.5)
             pg.locator(".b24r-f-employees select").select_option(index=1)
@@ -473,3 +482,31 @@ def test_click_on_a_waterfall_step_lists_its_deals(browser, demo_week_store, dem
             assert page.locator(".b24r-chip").count() == 0
         finally:
             ctx.close()
+
+
+def test_live_kernels_counts_a_zombie_kernel_as_gone() -> None:
+    """The cause of the flaky culled-kernel test: a culled kernel not yet reaped by the server is a
+    zombie, and asking for its command line raised ``psutil.ZombieProcess``."""
+    import psutil
+
+    class Proc:
+        def __init__(self, status: str, cmd: list[str] | Exception):
+            self._status, self._cmd = status, cmd
+
+        def status(self) -> str:
+            return self._status
+
+        def cmdline(self) -> list[str]:
+            if isinstance(self._cmd, Exception):
+                raise self._cmd
+            return self._cmd
+
+    class Server:
+        def children(self, recursive: bool = False) -> list[Proc]:
+            return [Proc(psutil.STATUS_ZOMBIE, psutil.ZombieProcess(4242)),
+                    Proc(psutil.STATUS_RUNNING, psutil.ZombieProcess(4243)),  # became one meanwhile
+                    Proc(psutil.STATUS_RUNNING, psutil.NoSuchProcess(4244)),
+                    Proc(psutil.STATUS_SLEEPING, ["python", "-m", "ipykernel_launcher", "-f", "k.json"]),
+                    Proc(psutil.STATUS_SLEEPING, ["chromium"])]
+
+    assert _live_kernels(Server()) == 1

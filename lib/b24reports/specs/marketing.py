@@ -71,7 +71,7 @@ SPEC = ReportSpec(
         ParamSpec("utm_campaign", "code_list", (), "UTM_CAMPAIGN values; empty = all"),
         ParamSpec("utm_group", "code_list", ("utm_source",), "UTM fields of the UTM breakdown",
                   choices=m.UTM_FIELDS),
-        ParamSpec("planned_leads", "int", None, "next month's leads for the what-if (default: the period's leads)",
+        ParamSpec("planned_leads", "int", None, "leads for the what-if (default: the period's leads)",
                   min=0),
     ],
     compute=compute,

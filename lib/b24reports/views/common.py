@@ -57,6 +57,9 @@ CSS = """
 .b24-kpi .v{font-size:20px;font-weight:600}
 .b24-kpi .l{font-size:11px;color:#667}
 .b24-warnings{color:#8a5300;font-size:12px}
+.b24-print-only{display:none}
+@media print{.b24-table.b24-print-only{display:table}div.b24-print-only{display:block}.b24-screen-only{display:none !important}}
+.b24-footer{color:#667;font-size:11px;margin-top:24px;border-top:1px solid #eee;padding-top:6px}
 """
 _NUMERIC = {"int", "money", "pct", "ratio", "days", "number", "id"}
 #: kinds / column ids shown on one line (a month ``2026-11`` or a date must not break at its hyphen)
@@ -84,6 +87,9 @@ def _register_template() -> None:
     for axis in (tpl.layout.xaxis, tpl.layout.yaxis):
         axis.exponentformat = "none"
         axis.separatethousands = True
+        # a gap between tick labels and the axis line: the "0" of x and the "0" of y met at
+        # the origin, and a right axis's "0" touched the last month (layout check, issue 20)
+        axis.ticklabelstandoff = 4
     pio.templates["b24reports"] = tpl
 
 
@@ -141,6 +147,32 @@ def escape_figure_text(fig: go.Figure) -> go.Figure:
 SEPARATORS = {"ru": ", ", "en": ".,"}
 
 
+#: px of a chart's top margin the title takes; each row of a legend above the plot adds LEGEND_ROW
+TITLE_BAND = 44
+LEGEND_ROW = 24
+
+
+def _top_legend_rows(fig: go.Figure) -> int:
+    """How many rows a legend placed above the plot (``legend.y`` ≥ 1) takes, 0 when the legend
+    is not above the plot or not shown. As plotly.js lays out a horizontal legend: one row when
+    every entry (~7 px a character plus the symbol) fits the plot's width, else columns as wide
+    as the widest entry; the plot's width is taken small (:data:`FIG_WIDTH` − 220 px of axis
+    labels), so the estimate errs to more room, never to a legend on the title."""
+    leg = fig.layout.legend
+    if leg is None or leg.y is None or leg.y < 1 or fig.layout.showlegend is False:
+        return 0
+    names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    if len(names) < 2 and fig.layout.showlegend is not True:
+        return 0
+    widths = [7 * len(n) + 45 for n in names]
+    room = FIG_WIDTH - 220
+    if leg.orientation != "h":
+        return len(names)
+    if sum(widths) <= room:
+        return 1
+    return -(-len(names) // max(1, room // max(widths)))
+
+
 def style_figure(fig: go.Figure, title: str | None = None, height: int | None = None,
                  lang: str | None = None) -> go.Figure:
     """Apply the report look to ``fig`` in place (template ``b24reports``, fixed width
@@ -159,8 +191,26 @@ def style_figure(fig: go.Figure, title: str | None = None, height: int | None = 
         look["separators"] = SEPARATORS.get(lang, SEPARATORS["en"])
     if title is not None:
         look["title"] = {"text": html.escape(title), "x": 0, "xanchor": "left"}
+        rows = _top_legend_rows(fig)
+        if rows:  # a legend above the plot: the title goes to the very top, the legend below it
+            look["title"].update({"y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}})
+            look["margin"] = {"t": TITLE_BAND + LEGEND_ROW * rows}
     fig.update_layout(look)  # one update: each is a validation pass (ms per figure on a dashboard's redraw)
     return fig
+
+
+def is_dead_link(url: str) -> bool:
+    """True for a link into a portal on a loopback host (the demo's temporary server, gone when
+    ``b24reports demo`` ends): pages and Excel show it as text, ``metrics.json`` keeps it."""
+    from urllib.parse import urlsplit
+
+    from ..auth import is_loopback_host
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(host)
 
 
 def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
@@ -168,6 +218,8 @@ def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
         if value is None or not isinstance(value, str) or not value:
             return ""
         target = html.escape(value, quote=True)
+        if is_dead_link(value):  # the demo's portal server is gone once `demo` ends: no dead link
+            return f'<span class="b24-demo-link">{html.escape(t("demo_link", lang))}</span>'
         if value.lower().startswith(("http://", "https://")):
             return f'<a href="{target}" target="_blank" rel="noopener">{html.escape(t("open", lang))}</a>'
         return target
@@ -176,7 +228,7 @@ def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
 
 def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, max_rows: int | None = None,
                title: str | None = None, labels: Mapping[str, Mapping[Any, str]] | None = None,
-               keys: Collection[str] = (), table_id: str | None = None) -> str:
+               keys: Collection[str] = (), table_id: str | None = None, report: str | None = None) -> str:
     """Localized HTML ``<table>`` of ``df`` (a DataFrame with canonical column ids).
 
     ``spec``: a ``reports.TableSpec`` (its ``columns`` and ``title``) or a list of column
@@ -192,7 +244,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
     a manager or a source in a table can refilter the report; snapshots pass none.
     ``table_id``: the report's id of the table; a plan table's whole-team row then names its
-    owner "Вся команда" (``i18n.team_row_label``, as Excel does).
+    owner "Вся команда" (``i18n.team_row_label``, as Excel does). ``report``: the report's name,
+    for headers it words its own way (``columns.REPORT_HEADERS``).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
     if title is None and hasattr(spec, "title"):
@@ -203,12 +256,18 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labels = labels or {}
     def _head(c: str) -> str:  # a labelled id column shows names: use the *_name header
         if c in labels and c.endswith("_id") and c[:-3] + "_name" in _columns.CATALOG:
-            return _columns.header(c[:-3] + "_name", lang)
-        return _columns.header(c, lang)
+            return _columns.header(c[:-3] + "_name", lang, report)
+        return _columns.header(c, lang, report)
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only
-    parts = _column_parts(cols)
+    split = _column_parts(cols)
+    # a long list stops in the PDF after PRINT_ROWS rows with a note (the page and Excel keep all)
+    long_list = "url" in cols or len(df) > PRINT_LONG
+    print_cut = PRINT_ROWS if (long_list and not keys and n > PRINT_ROWS + PRINT_SLACK) else None
+    # a wide table is split into column parts for A4 only: a screen shows it whole (a live
+    # dashboard, which is not printed, only whole: its cells are click targets)
+    parts = [list(cols)] if keys else ([*split, list(cols)] if len(split) > 1 else split)
     # a "number" column holding only whole numbers (e.g. weighted activity 1974) shows no ",00"
     whole = {c for c in cols if _columns.kind_of(c) == "number" and c not in labels and _all_whole(data[c])}
     tables = []
@@ -237,18 +296,34 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                         else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
                         else _cell(v, k, lang, currency))
                 tds.append(f"<td{cls}>{text}</td>")
-            rows.append("<tr>" + "".join(tds) + "</tr>")
+            cut = print_cut is not None and i >= print_cut  # past the PDF's rows: screen only
+            rows.append(("<tr class=\"b24-screen-only\">" if cut else "<tr>") + "".join(tds) + "</tr>")
         klass = "b24-table"
         if len(part) >= WIDE_COLUMNS:
             klass += " b24-wide"
         if len(parts) > 1:
-            klass += " b24-part"
+            klass += " b24-screen-only" if part is parts[-1] else " b24-part b24-print-only"
         tables.append(f'<table class="{klass}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     more = ""
     if n < len(df):
         k = len(df) - n
-        more = f'<div class="b24-more">{html.escape(t("more_rows", lang, n=format_int(k, lang), noun=plural(k, "row", lang)))}</div>'
+        more = f'<div class="b24-more b24-screen-only">{_more_text(k, lang)}</div>'
+    if print_cut is not None or n < len(df):
+        k = len(df) - (print_cut if print_cut is not None else n)
+        more += f'<div class="b24-more b24-print-only">{_more_text(k, lang)}</div>'
     return f'{cap}{"".join(tables)}{more}'
+
+
+#: rows of a long list (a table with links, or longer than PRINT_LONG rows) a PDF shows; the
+#: rest is "и ещё N строк — полный список в Excel" (cut only when that hides over PRINT_SLACK rows)
+PRINT_ROWS = 25
+PRINT_LONG = 40
+PRINT_SLACK = 5
+
+
+def _more_text(k: int, lang: str) -> str:
+    """"… и ещё 75 строк — полный список в Excel" (escaped)."""
+    return html.escape(t("more_rows", lang, n=format_int(k, lang), noun=plural(k, "row", lang)))
 
 
 def _column_parts(cols: Sequence[str], max_columns: int | None = None) -> list[list[str]]:
@@ -287,6 +362,31 @@ def _columns_null(v: Any) -> bool:
     from ..i18n import is_null
 
     return is_null(v)
+
+
+#: The page that defines every number of every report (one ``## <report>`` section each).
+METRICS_DOC = "docs/metrics.md"
+
+
+def metrics_doc_url(report: str) -> str | None:
+    """``file://`` URL of :data:`METRICS_DOC`'s section of ``report`` when the project's docs are
+    on this machine (a source checkout: ``docs/`` next to ``notebooks/``), else None."""
+    from pathlib import Path
+
+    from ..reports import NOTEBOOKS_DIR
+
+    doc = Path(NOTEBOOKS_DIR).resolve().parent / METRICS_DOC
+    return f"{doc.as_uri()}#{report}" if doc.is_file() else None
+
+
+def footer_html(report: str, lang: str = "ru") -> str:
+    """The foot of a report page: where its numbers are defined (:data:`METRICS_DOC`, section
+    ``report``), linked to the local docs when they are there."""
+    where = f"{METRICS_DOC}#{report}"
+    url = metrics_doc_url(report)
+    link = (f'<a href="{html.escape(url, quote=True)}">{html.escape(where)}</a>' if url else html.escape(where))
+    text = {"ru": "Как считается каждое число этого отчёта:", "en": "How every number of this report is computed:"}[lang]
+    return f'<p class="b24-footer">{html.escape(text)} {link}</p>'
 
 
 def no_data(lang: str = "ru") -> str:

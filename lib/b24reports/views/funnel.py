@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..columns import header
-from ..i18n import add_strings, format_number, format_pct, t
+from ..i18n import add_strings, currency_symbol, format_number, format_pct, plural, t
 from .common import OUTCOME_COLORS, PALETTE
 
 Labels = Mapping[str, Mapping[Any, str]]
@@ -63,12 +63,16 @@ def funnel_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None =
         return None
     names = [_name(labels, "stage_id", x) for x in s["stage_id"]]
     # the first stage's conversion is reached / the pipeline's cohort deals, the others' from the previous stage
-    text = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
-            for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
+    # the bar says the count and the share; what the share is of goes in the hover (long labels
+    # spilled past the chart's edge on narrow bars under long stage names: layout check)
+    text = [f"{int(r)} · {format_pct(p, lang)}" for r, p in zip(s["reached"], s["conversion_from_prev_pct"])]
+    hover = [f"{int(r)} · {format_pct(p, lang)} {_t('from_created' if i == 0 else 'from_prev', lang)}"
+             for i, (r, p) in enumerate(zip(s["reached"], s["conversion_from_prev_pct"]))]
     fig = go.Figure(go.Funnel(y=names, x=[int(r) for r in s["reached"]], text=text, textinfo="text",
                               customdata=[str(x) for x in s["stage_id"]],  # the stage a click refilters to (dashboard)
+                              hovertext=hover, hovertemplate="%{y}: %{hovertext}<extra></extra>",
                               marker={"color": PALETTE[0]}, name=header("reached", lang)))
-    fig.update_layout(margin={"l": 160})
+    fig.update_layout(margin={"l": 160, "r": 40})
     return fig
 
 
@@ -90,21 +94,31 @@ def current_stage_chart(stages: pd.DataFrame, pipeline_id: int, labels: Labels |
     return fig
 
 
-def managers_chart(managers: pd.DataFrame, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
-    """Won amount per manager (horizontal bars, largest on top), labelled with the win rate.
+def managers_chart(managers: pd.DataFrame, labels: Labels | None = None, lang: str = "ru",
+                   currency: str = "RUB") -> go.Figure | None:
+    """Won amount per manager (horizontal bars, largest on top), each bar labelled with what
+    its length is: the won amount (compact money) and the number of won deals; the win rate
+    is in the hover (a label of the win rate on a bar of the amount read as if short bars had
+    big numbers).
 
-    In: table ``managers`` (``employee_id``, ``won_amount``, ``win_rate_pct``). ``None``
-    when empty.
+    In: table ``managers`` (``employee_id``, ``won_amount``, ``won_deals``, ``win_rate_pct``).
+    ``None`` when empty.
     """
+    from .forgotten import compact_money
+
     if managers.empty:
         return None
     m = managers.sort_values("won_amount", kind="stable")
     names = [_name(labels, "employee_id", e) for e in m["employee_id"]]
-    text = [f"{format_pct(p, lang)} {_t('win_rate', lang)}" for p in m["win_rate_pct"]]
+    text = [f"{compact_money(a, currency, lang)} · {int(n)} {plural(int(n), 'deal', lang)}"
+            for a, n in zip(m["won_amount"], m["won_deals"])]
+    rate = [f"{format_pct(p, lang)} {_t('win_rate', lang)}" for p in m["win_rate_pct"]]
     fig = go.Figure(go.Bar(x=[float(a) for a in m["won_amount"]], y=names, orientation="h", text=text,
                            textposition="auto", insidetextfont={"color": "white"}, outsidetextfont={"color": "#333"},
-                           marker={"color": OUTCOME_COLORS["won"]}, name=header("won_amount", lang)))
-    fig.update_layout(xaxis_title=header("won_amount", lang), margin={"l": 160}, height=max(300, 28 * len(m) + 120))
+                           customdata=rate, hovertemplate="%{y}: %{text} · %{customdata}<extra></extra>",
+                           cliponaxis=False, marker={"color": OUTCOME_COLORS["won"]}, name=header("won_amount", lang)))
+    fig.update_layout(xaxis_title=f"{header('won_amount', lang)}, {currency_symbol(currency, lang)}",
+                      yaxis={"automargin": True}, margin={"l": 160, "r": 40}, height=max(300, 28 * len(m) + 120))
     return fig
 
 
@@ -175,20 +189,29 @@ def cycle_histogram(deals: pd.DataFrame, stages: pd.DataFrame, lang: str = "ru")
 
 
 def time_in_stage_chart(time_in_stage: pd.DataFrame, labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
-    """Mean days a visit to each progress stage lasted (bars, one color per pipeline; label
-    shows the days, hover the number of visits). ``None`` when no stage was visited."""
+    """Mean days a visit to each progress stage lasted: horizontal bars (stage names on the
+    y axis read whole, however long; the first stage on top), one colour per pipeline, the
+    label shows the days, the hover the number of visits. A stage name two pipelines share
+    gets its pipeline's name in front. ``None`` when no stage was visited."""
     visited = time_in_stage[time_in_stage["visits"] > 0]
     if visited.empty:
         return None
+    stage_names = [_name(labels, "stage_id", s) for s in visited["stage_id"]]
+    shared = {n for n in stage_names if stage_names.count(n) > 1}
     fig = go.Figure()
     for i, (pid, g) in enumerate(visited.groupby("pipeline_id", sort=False)):
+        pname = _name(labels, "pipeline_id", int(pid))
+        y = [(f"{pname}: {n}" if n in shared else n) for n in (_name(labels, "stage_id", s) for s in g["stage_id"])]
         fig.add_trace(go.Bar(
-            x=[_name(labels, "stage_id", s) for s in g["stage_id"]], y=[float(d) for d in g["avg_days_in_stage"]],
+            y=y, x=[float(d) for d in g["avg_days_in_stage"]], orientation="h",
             text=[format_number(d, lang, 1) for d in g["avg_days_in_stage"]], textposition="outside", cliponaxis=False,
             customdata=[int(n) for n in g["visits"]],
-            hovertemplate="%{x}: %{y} · %{customdata} " + _t("visits", lang) + "<extra></extra>",
-            name=_name(labels, "pipeline_id", int(pid)), marker={"color": PALETTE[i % len(PALETTE)]}))
-    fig.update_layout(yaxis_title=header("avg_days_in_stage", lang), xaxis={"tickangle": -30, "automargin": True}, height=440)
+            hovertemplate="%{y}: %{x} · %{customdata} " + _t("visits", lang) + "<extra></extra>",
+            name=pname, marker={"color": PALETTE[i % len(PALETTE)]}))
+    n = len(visited)
+    fig.update_layout(xaxis_title=header("avg_days_in_stage", lang),
+                      yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
+                      margin={"r": 40}, height=max(300, 24 * n + 150))
     return fig
 
 

@@ -24,7 +24,7 @@ TEXT = {
         "suspicious_calls": "Подозрительно короткие звонки", "record_streak": "3 месяца лучший: риск выгорания",
         "none": "Без флагов", "activity_vs_result": "Активность и результат",
         "calls_out": "Исходящие звонки", "calls_in": "Входящие звонки", "meetings": "Встречи",
-        "emails_out": "Исходящие письма", "other": "Прочие касания (чаты, открытые линии)",
+        "emails_out": "Исходящие письма", "other": "Прочие касания (чаты, линии)",
         "touches": "Касания по видам", "count": "Количество", "monthly": "Взвешенная активность по месяцам",
         "conv": "Конверсия созданных сделок в выигранные, %",
     },
@@ -62,7 +62,8 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
         frame = frame.assign(flags=frame["flags"].map(lambda f: [flag_label(x, view.lang) for x in (f or [])]))
     if title is None:
         title = view.spec.tables[table_id].title.get(view.lang)
-    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", ()))
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels,
+                      keys=getattr(view, "live", ()), report=view.spec.name)
 
 
 def flag_label(flag: str, lang: str = "ru") -> str:
@@ -101,17 +102,20 @@ def activity_vs_result(result: Any, lang: str = "ru", names: Mapping[Any, str] |
     # the guide lines as plain layout shapes (add_vline/add_hline cost ~10 ms a refilter)
     shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
                "line": {"dash": "dot", "color": "#999"}} for x in (80, 120)]
-    annotations = []
     mean = result.notes.get("team_mean_won_amount")
     if mean is not None:
         shapes.append({"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": mean, "y1": mean,
                        "line": {"dash": "dash", "color": PALETTE[0]}})
-        annotations.append({"xref": "paper", "yref": "y", "x": 0, "y": mean, "xanchor": "left", "yanchor": "bottom",
-                            "showarrow": False,
-                            "text": f"{_t(lang, 'team_mean')}: {format_money(mean, currency, lang)}"})
-    fig.update_layout(xaxis={"title": _t(lang, "index"), "rangemode": "tozero"},
-                      yaxis={"title": _t(lang, "won"), "rangemode": "tozero"}, height=480,
-                      shapes=shapes, annotations=annotations)
+        # the mean's label is a legend entry (a line sample): inside the plot, points covered it
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"dash": "dash", "color": PALETTE[0]},
+                                 name=f"{_t(lang, 'team_mean')}: {format_money(mean, currency, lang)}",
+                                 hoverinfo="skip"))
+    # room for the names: a name is centred over its point, so the axes reach past the last point
+    x_max = float(m["activity_index"].astype(float).max())
+    y_max = max(float(m["won_amount"].astype(float).max()), float(mean or 0))
+    fig.update_layout(xaxis={"title": _t(lang, "index"), "range": [0, max(x_max, 120) * 1.18 + 5]},
+                      yaxis={"title": _t(lang, "won"), "range": [0, (y_max or 1) * 1.15]}, height=480,
+                      shapes=shapes)
     return fig
 
 

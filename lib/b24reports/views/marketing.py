@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import count_text, currency_symbol, format_money, plural
 from ..i18n import t as _ui
 from .common import OUTCOME_COLORS, PALETTE
 from .dynamics import period_axis
@@ -22,12 +23,12 @@ TEXT = {
     "ru": {
         "converted": "Сконвертированы в сделку", "in_work": "В работе", "junk": "Некачественные",
         "leads": "Лиды", "quality_leads": "Качественные", "sales": "Продажи", "rpl": "Выручка на лид",
-        "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки", "planned": "лидов",
+        "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки",
     },
     "en": {
         "converted": "Converted to deal", "in_work": "In work", "junk": "Junk", "leads": "Leads",
         "quality_leads": "Quality leads", "sales": "Sales", "rpl": "Revenue per lead",
-        "conv_sale": "Conversion to sale, %", "projected": "Projected revenue", "planned": "leads",
+        "conv_sale": "Conversion to sale, %", "projected": "Projected revenue",
     },
 }
 
@@ -94,7 +95,7 @@ def revenue_per_lead(result: Any, lang: str = "ru", sources: Mapping[Any, str] |
         x=s["_v"], y=[source_label(v, lang, sources) for v in s["source_id"]], orientation="h", marker_color=PALETTE[2],
         customdata=[("—" if v is None else f"{v:.1f} %") for v in s["conversion_to_sale_pct"]],
         hovertemplate="%{y}: %{x:,.0f} (" + _t(lang, "conv_sale") + " %{customdata})<extra></extra>"))
-    fig.update_layout(xaxis={"title": f"{_t(lang, 'rpl')}, {result.params['currency']}"}, showlegend=False,
+    fig.update_layout(xaxis={"title": f"{_t(lang, 'rpl')}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
                       height=max(300, 28 * len(s) + 120))
     return fig
 
@@ -138,27 +139,95 @@ def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | No
     w = w.assign(_v=w["projected_revenue"].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(
         x=w["_v"], y=[source_label(v, lang, sources) for v in w["source_id"]], orientation="h", marker_color=PALETTE[4],
-        text=[f"{p:.0f} {_t(lang, 'planned')}" for p in w["planned_leads"].astype(float)], textposition="auto",
+        text=[count_text(round(p), "lead", lang) for p in w["planned_leads"].astype(float)], textposition="auto",
         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
-    fig.update_layout(xaxis={"title": f"{_t(lang, 'projected')}, {result.params['currency']}"}, showlegend=False,
+    fig.update_layout(xaxis={"title": f"{_t(lang, 'projected')}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
                       height=max(300, 28 * len(w) + 120))
     return fig
 
 
+#: colours of lead statuses still in work (never the green of "converted" or the red of "junk")
+IN_WORK_COLORS = [OUTCOME_COLORS["open"], PALETTE[1], PALETTE[5], PALETTE[4], PALETTE[6], PALETTE[8], PALETTE[9]]
+
+
+def lead_status_semantics(dataset: Any) -> dict[str, str]:
+    """``{STATUS_ID: semantics}`` of the portal's lead statuses (``S`` converted, ``F`` junk,
+    ``P`` in work) in their ``SORT`` order, from ``dataset.statuses``; ``{}`` when unknown."""
+    try:
+        st = dataset.statuses
+        st = st[st["entity_id"].astype(str) == "STATUS"].sort_values("sort")
+        return {str(i): (str(m) if isinstance(m, str) else "P") for i, m in zip(st["status_id"], st["semantics"])}
+    except (AttributeError, KeyError, TypeError):
+        return {}
+
+
 def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None,
-                            statuses: Mapping[Any, str] | None = None) -> go.Figure | None:
-    """Stacked bars: leads per employee split by status (table ``by_employee``). ``None``
-    when empty."""
+                            statuses: Mapping[Any, str] | None = None,
+                            semantics: Mapping[str, str] | None = None) -> go.Figure | None:
+    """Stacked bars: leads per employee split by status (table ``by_employee``). Colours
+    follow the chart of sources above: converted statuses (``semantics`` ``S``) green, junk
+    (``F``) red, statuses in work blue, orange, teal… (:data:`IN_WORK_COLORS`); statuses in the
+    portal's order (``semantics``: :func:`lead_status_semantics`), in work first. ``None`` when
+    empty."""
     b = result.tables["by_employee"]
     if b.empty:
         return None
     p = b.pivot_table(index="employee_id", columns=b["status_id"].astype(object).fillna("—"), values="leads",
                       aggfunc="sum", fill_value=0)
     p = p.loc[p.sum(axis=1).sort_values().index]
+    sem = dict(semantics or {})
+    order = {st: i for i, st in enumerate(sem)}
+    rank = {"P": 0, "S": 1, "F": 2}
+    cols = sorted(p.columns, key=lambda st: (rank.get(sem.get(st, "P"), 0), order.get(st, len(order)), str(st)))
     y = [(names or {}).get(int(e), f"#{int(e)}") for e in p.index]
     fig = go.Figure()
-    for i, st in enumerate(p.columns):
+    in_work = 0
+    for st in cols:
+        kind = sem.get(st, "P")
+        if kind == "S":
+            color = OUTCOME_COLORS["won"]
+        elif kind == "F":
+            color = OUTCOME_COLORS["lost"]
+        else:
+            color = IN_WORK_COLORS[in_work % len(IN_WORK_COLORS)]
+            in_work += 1
         fig.add_trace(go.Bar(x=p[st], y=y, name=(statuses or {}).get(st, str(st)), orientation="h",
-                             marker_color=PALETTE[i % len(PALETTE)]))
+                             marker_color=color))
     fig.update_layout(barmode="stack", height=max(300, 26 * len(p) + 140))
     return fig
+
+
+def what_if_text(result: Any, lang: str = "ru") -> str:
+    """The what-if section's lead-in (Markdown). It says what the planned leads are: with the
+    default (parameter ``planned_leads`` not given) they are the whole period's leads, so the
+    projection is a period's worth of revenue, and the text adds the same per month on average
+    (leads and revenue ÷ months in the period), what a "next month" reading needs; with the
+    parameter given it is that number of leads."""
+    wt = result.tables["what_if_total"].iloc[0]
+    planned = float(wt["planned_leads"])
+    cur = result.params["currency"]
+    projected = wt["projected_revenue"]
+    leads = count_text(round(planned), "lead", lang)
+    money = format_money(projected, cur, lang)
+    if result.params.get("planned_leads") is not None:
+        return {"ru": f"Если придёт **{leads}** в той же пропорции по источникам, то при нынешней выручке на лид "
+                      f"продажи составят **{money}** (число лидов задано параметром «Плановые лиды»).",
+                "en": f"If **{leads}** come in, split by source as now, the current revenue per lead gives "
+                      f"**{money}** of sales (the number of leads is the “Planned leads” parameter)."}[lang]
+    d0, d1 = pd.Timestamp(result.params["date_from"]), pd.Timestamp(result.params["date_to"])
+    months = max(1, (d1.year - d0.year) * 12 + d1.month - d0.month + 1)
+    per_month = count_text(round(planned / months), "lead", lang)
+    money_month = format_money(float(projected) / months if projected is not None else None, cur, lang)
+    period = {"ru": f"{months} {plural(months, 'month', lang)}", "en": f"{months} {plural(months, 'month', lang)}"}[lang]
+    if months == 1:
+        return {"ru": f"Если за месяц придёт **{leads}**, как за период отчёта, в той же пропорции по источникам, то при "
+                      f"нынешней выручке на лид продажи составят **{money}**.",
+                "en": f"If a month brings **{leads}**, as the report's period did, split by source as now, the current "
+                      f"revenue per lead gives **{money}** of sales."}[lang]
+    return {"ru": f"За весь период отчёта ({period}) пришло **{leads}**; при нынешней выручке на лид такой же поток "
+                  f"принесёт **{money}** за {period}, то есть в среднем **{per_month}** и **{money_month}** в месяц. "
+                  "Таблицы и график ниже — на весь период; другое число лидов задаёт параметр «Плановые лиды».",
+            "en": f"The report's whole period ({period}) brought **{leads}**; at the current revenue per lead the same "
+                  f"flow brings **{money}** over {period}, that is **{per_month}** and **{money_month}** a month on "
+                  "average. The tables and chart below are for the whole period; the “Planned leads” parameter sets "
+                  "another number of leads."}[lang]

@@ -158,6 +158,75 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     note = f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}"
     if pd.notna(row["needed_calls"]):
         note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
-    fig.add_annotation(text=html.escape(note), xref="paper", yref="paper", x=1, y=1.08, showarrow=False, xanchor="right")
-    fig.update_layout(height=max(300, 40 * len(steps) + 120))
+    # the row under the title (an annotation above the plot ran into the title: layout check)
+    fig.update_layout(title={"subtitle": {"text": html.escape(note)}}, margin={"t": 80},
+                      height=max(300, 40 * len(steps) + 150))
     return fig
+
+
+#: plan_fact columns that mean nothing for a month that has not started (shown "—" on the page)
+NOT_STARTED_COLUMNS = ("completion_pct", "deals_completion_pct", "projection", "needed_per_day")
+
+
+def plan_fact_display(result: Any) -> pd.DataFrame:
+    """Table ``plan_fact`` as the page shows it: for a month after as_of's month (not started),
+    completion, projection and needed-per-day are blank ("—") instead of a misleading 0,0 %;
+    ``metrics.json`` and Excel keep the computed values."""
+    pf = result.tables["plan_fact"]
+    cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
+    future = pf["month"].astype(str) > cur
+    if not future.any():
+        return pf
+    out = pf.copy()
+    for c in NOT_STARTED_COLUMNS:
+        if c in out.columns:
+            out[c] = out[c].astype(object).where(~future, None)
+    return out
+
+
+def current_month(result: Any) -> str | None:
+    """as_of's month (``YYYY-MM``) when the plan has rows for it, else the plan's latest month
+    (None without plan rows)."""
+    pf = result.tables["plan_fact"]
+    if pf.empty:
+        return None
+    cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
+    return cur if (pf["month"] == cur).any() else str(max(pf["month"]))
+
+
+def stage_needs_html(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
+                     month: str | None = None) -> str:
+    """The reverse funnel at a glance: for plan rows of ``month`` (default :func:`current_month`)
+    one table per pipeline, a row per plan row (who) and a column per progress stage (the won
+    stage last) holding ``needed_at_stage``, the rows with the largest need first. Replaces the
+    long list of ``required_stages`` (plan row × pipeline × stage; Excel keeps it). '' when
+    there is nothing to show."""
+    from ..i18n import format_int
+    from .common import no_data
+
+    month = month or current_month(result)
+    st = result.tables["required_stages"]
+    if month is None or st.empty:
+        return ""
+    st = st[(st["month"] == month) & st["needed_at_stage"].notna()]
+    if st.empty:
+        return no_data(lang)
+    names = (labels or {}).get("stage_id", {})
+    pipes = (labels or {}).get("pipeline_id", {})
+    owner = {ln: row_label(e, d, labels, lang) for ln, e, d in zip(st["line"], st["employee_id"], st["department_id"])}
+    out = []
+    for pid, g in st.groupby("pipeline_id", sort=True):
+        stages = list(dict.fromkeys(g["stage_id"]))  # progress path order, as the table lists them
+        grid = g.pivot_table(index="line", columns="stage_id", values="needed_at_stage", aggfunc="first")
+        grid = grid.reindex(columns=stages).sort_values(stages[0], ascending=False, kind="stable")
+        head = "".join(f"<th>{html.escape(str(names.get(s, s)))}</th>" for s in stages)
+        who = {"ru": "Кто", "en": "Who"}[lang]
+        rows = "".join(
+            f"<tr><td>{html.escape(owner[ln])}</td>"
+            + "".join(f'<td class="num">{format_int(v, lang) if pd.notna(v) else "—"}</td>' for v in grid.loc[ln])
+            + "</tr>" for ln in grid.index)
+        title = {"ru": f"{pipes.get(int(pid), pid)}: сколько сделок должно дойти до стадии, {month}",
+                 "en": f"{pipes.get(int(pid), pid)}: deals that must reach each stage, {month}"}[lang]
+        out.append(f'<div class="b24-caption">{html.escape(title)}</div><table class="b24-table">'
+                   f"<thead><tr><th>{who}</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    return "".join(out)

@@ -14,6 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..i18n import count_text
 from ..metrics.tasks import BENCHMARK_PCT
 from .common import PALETTE
 from .dynamics import period_axis
@@ -26,7 +27,7 @@ TEXT = {
         "open_other": "Открыты, срок не прошёл",
         "coef_by_emp": "Коэффициент исполнения по сотрудникам", "coef_by_period": "Дисциплина исполнения по периодам",
         "outcomes": "Чем закончились задачи со сроком в периоде", "backlog": "Просроченные открытые задачи на конец месяца",
-        "tasks": "задач", "no_project": "Без проекта",
+        "no_project": "Без проекта",
     },
     "en": {
         "coef": "Execution coefficient, %", "benchmark": "Benchmark 64% (80% × 80%)",
@@ -35,7 +36,7 @@ TEXT = {
         "open_other": "Open, not yet due",
         "coef_by_emp": "Execution coefficient by employee", "coef_by_period": "Execution discipline by period",
         "outcomes": "What became of the tasks due in the period", "backlog": "Overdue open tasks at month end",
-        "tasks": "tasks", "no_project": "No project",
+        "no_project": "No project",
     },
 }
 
@@ -61,7 +62,8 @@ def coefficient_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, s
     fig = go.Figure(go.Bar(
         x=e["_v"], y=[_name(names, i) for i in e["employee_id"]], orientation="h", marker_color=colors,
         texttemplate="%{x:.1f}", textposition="outside",
-        customdata=e["total"], hovertemplate="%{y}: %{x:.1f} % (%{customdata} " + _t(lang, "tasks") + ")<extra></extra>"))
+        customdata=[count_text(n, "task", lang) for n in e["total"]],  # 1 задача, 3 задачи, 21 задача
+        hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
     fig.add_vline(x=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3],
                   annotation_text=_t(lang, "benchmark"), annotation_position="top")
     fig.update_layout(xaxis={"title": _t(lang, "coef"), "range": [0, 105]}, showlegend=False,

@@ -1,0 +1,68 @@
+"""The print check of a report PDF (issue 20), from the text boxes ``pdftotext -bbox-layout``
+reads: no page but the last is under :data:`MIN_FILL` filled (from the top margin to the
+lowest text, charts included: their axis labels are text), and no page ends in a section
+heading (a line :data:`HEADING_PX` or more high that is not a number: h1/h2/h3 of the report
+template are 21–25 pt high, body text 12, tables 8, chart titles 14).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+#: the least share of a page's height its content must reach (all but the last page)
+MIN_FILL = 0.40
+#: a text line at least this many points high is a heading (the KPI values are numbers)
+HEADING_PX = 16.5
+#: the report template's page margin (``@page { margin: 12mm }``), in points
+MARGIN_PT = 12 / 25.4 * 72
+
+_PAGE = re.compile(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>', re.S)
+_LINE = re.compile(r'<line xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">(.*?)</line>', re.S)
+_WORD = re.compile(r"<word[^>]*>([^<]*)</word>")
+
+
+@dataclass
+class Page:
+    height: float
+    lines: list[tuple[float, float, str]]  # (top, bottom, text), points from the page's top
+
+    @property
+    def fill(self) -> float:
+        """Share of the content height (between the margins) down to the lowest text."""
+        if not self.lines:
+            return 0.0
+        low = max(b for _, b, _ in self.lines)
+        return (low - MARGIN_PT) / (self.height - 2 * MARGIN_PT)
+
+    @property
+    def last_line(self) -> tuple[float, float, str] | None:
+        return max(self.lines, key=lambda ln: ln[1]) if self.lines else None
+
+
+def pages(pdf: Path) -> list[Page]:
+    out = subprocess.run(["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    res = []
+    for m in _PAGE.finditer(out):
+        lines = [(float(ln[1]), float(ln[2]), " ".join(html.unescape(w) for w in _WORD.findall(ln[3])))
+                 for ln in _LINE.finditer(m[2])]
+        res.append(Page(float(m[1]), lines))
+    return res
+
+
+def problems(pdf: Path) -> list[str]:
+    """What breaks the print rules in ``pdf``: ``"p3: 31 % filled"``, ``"p5 ends in heading
+    'Сделки'"``; ``[]`` when none."""
+    found = []
+    ps = pages(pdf)
+    for i, p in enumerate(ps, start=1):
+        if i < len(ps) and p.fill < MIN_FILL:
+            found.append(f"p{i}: {p.fill:.0%} filled")
+        last = p.last_line
+        if i < len(ps) and last and last[1] - last[0] >= HEADING_PX and not re.fullmatch(r"[\d\s,.%₽$€—-]+", last[2]):
+            found.append(f"p{i} ends in heading {last[2]!r}")
+    return found

@@ -1,0 +1,44 @@
+"""Links into the demo's temporary portal (a loopback host, gone when `make demo` ends) are not
+shown as dead links (issue 20); real portal links stay links; metrics.json keeps every url."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from b24reports.views.common import is_dead_link, table_html
+
+
+def test_loopback_links_are_dead_real_ones_are_not():
+    assert is_dead_link("http://127.0.0.1:43491/crm/deal/details/5/")
+    assert is_dead_link("http://localhost:8000/crm/lead/details/1/")
+    assert not is_dead_link("https://acme.bitrix24.ru/crm/deal/details/5/")
+    assert not is_dead_link("not a url")
+
+
+def test_table_shows_demo_links_as_text():
+    df = pd.DataFrame({"id": [5, 6], "url": ["http://127.0.0.1:43491/crm/deal/details/5/",
+                                             "https://acme.bitrix24.ru/crm/deal/details/6/"]})
+    html = table_html(df, ["id", "url"], "ru")
+    assert "127.0.0.1" not in html and '<span class="b24-demo-link">демо</span>' in html
+    assert '<a href="https://acme.bitrix24.ru/crm/deal/details/6/" target="_blank" rel="noopener">открыть</a>' in html
+    assert "<span class=\"b24-demo-link\">demo</span>" in table_html(df, ["id", "url"], "en")
+
+
+def test_demo_report_excel_has_no_hyperlinks_but_json_keeps_urls(tmp_path, demo_dataset, demo_as_of):
+    import datetime as dt
+
+    import openpyxl
+
+    from b24reports import reports
+    from b24reports.render import RenderJob, write_xlsx
+
+    spec = reports.get("forgotten")
+    res = spec.run(demo_dataset, {"as_of": demo_as_of})
+    urls = res.tables["deals"]["url"].tolist()
+    assert urls and all(u.startswith("http://127.0.0.1:") for u in urls)
+    assert res.to_metrics_json(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))["tables"]["deals"][0]["url"] == urls[0]
+    path = tmp_path / "f.xlsx"
+    write_xlsx(RenderJob(spec=spec, result=res, store=tmp_path / "s", tmp=tmp_path,
+                         generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dataset=demo_dataset), path)
+    ws = openpyxl.load_workbook(path)[spec.tables["deals"].title["ru"][:31]]
+    assert not any(c.hyperlink for row in ws.iter_rows() for c in row)

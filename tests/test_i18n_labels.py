@@ -1,0 +1,61 @@
+"""Texts a head of sales reads (issue 20): a data-quality note names ids as ids, not as a count;
+days and currencies read as in the tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from b24reports import i18n
+
+
+@pytest.mark.parametrize("lang,text", [
+    ("ru", "сумма не указана, посчитана как 0: 1 сделка (№ 501)"),
+    ("en", "amount not set, counted as 0: 1 deal (#501)"),
+])
+def test_empty_amount_note_says_one_deal_number_501(lang, text):
+    shown = i18n.translate_warning("deals with empty OPPORTUNITY counted as 0: 501", lang)
+    assert shown == text and "OPPORTUNITY" not in shown
+
+
+def test_empty_amount_note_counts_ids_with_plurals_and_a_cut_list():
+    assert i18n.translate_warning("leads with empty OPPORTUNITY counted as 0: 5, 7, 9", "ru") == \
+        "сумма не указана, посчитана как 0: 3 лида (№ 5, № 7, № 9)"
+    cut = "deals with empty OPPORTUNITY counted as 0: " + ", ".join(str(i) for i in range(1, 51)) + " …"
+    assert i18n.translate_warning(cut, "ru").startswith("сумма не указана, посчитана как 0: больше 50 сделок (№ 1, № 2,")
+    assert i18n.translate_warning(cut, "en").startswith("amount not set, counted as 0: more than 50 deals (#1, #2,")
+
+
+def test_days_text_has_locale_decimals_and_one_noun():
+    assert i18n.days_text(33.9, "ru") == "33,9 дня"
+    assert i18n.days_text(31.0, "ru") == "31 день"
+    assert i18n.days_text(5, "ru") == "5 дней"
+    assert i18n.days_text(33.9, "en") == "33.9 days" and i18n.days_text(1, "en") == "1 day"
+    assert i18n.days_text(None, "ru") == "—"
+
+
+def test_currency_symbol_matches_the_tables():
+    assert i18n.currency_symbol("RUB", "ru") == "₽" and i18n.currency_symbol("USD", "ru") == "$"
+    assert i18n.currency_symbol("RUB", "en") == "RUB"
+    assert i18n.format_money(1, "RUB", "ru").endswith(i18n.currency_symbol("RUB", "ru"))
+
+
+def test_every_parameter_of_the_seven_reports_has_russian_help():
+    from b24reports import reports
+
+    missing = [p.name for p in reports.COMMON_PARAMS if i18n.param_help(p.name, p.help, "ru") == p.help]
+    for name in ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks"):
+        spec = reports.get(name)
+        missing += [f"{name}.{p.name}" for p in spec.params if i18n.param_help(p.name, p.help, "ru", name) == p.help]
+    assert missing == []
+
+
+def test_tasks_hover_counts_tasks_with_plurals():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from b24reports.views import tasks as vt
+
+    e = pd.DataFrame({"employee_id": [1, 2, 3], "execution_coefficient_pct": [50.0, 60.0, 70.0], "total": [1, 3, 21]})
+    fig = vt.coefficient_by_employee(SimpleNamespace(tables={"employees": e}), "ru", {})
+    assert list(fig.data[0].customdata) == ["1 задача", "3 задачи", "21 задача"]

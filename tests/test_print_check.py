@@ -1,0 +1,60 @@
+"""The print check on the demo's seven report PDFs (issue 20): no page under 40 % filled but a
+report's last, no page ending in a heading, long lists cut in print with a note. The checker
+itself is first shown to catch both faults on a PDF made to have them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nbformat
+import pytest
+
+from b24reports import render
+from b24reports.plan import demo_plan
+from print_check import pages, problems
+
+REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")
+
+
+def _pdf(tmp_path, outputs):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=outputs)])
+    page = tmp_path / "p.html"
+    page.write_text(render.notebook_to_html(nb, "t", "ru"), encoding="utf-8")
+    render.html_to_pdf(page, tmp_path / "p.pdf")
+    return tmp_path / "p.pdf"
+
+
+def _out(mime, data):
+    return nbformat.v4.new_output("display_data", data={mime: data, "text/plain": ""})
+
+
+def test_the_checker_finds_a_near_empty_page_and_a_heading_at_a_page_foot(tmp_path):
+    # a 250 px block, then a block taller than a page: page 1 is ~25 % filled
+    pdf = _pdf(tmp_path, [_out("text/html", '<div style="height:250px">ВЕРХ</div>'),
+                          _out("text/html", '<div class="plotly-graph-div" style="height:1100px">БОЛЬШОЙ</div>')])
+    assert any(p.startswith("p1: ") and p.endswith("filled") for p in problems(pdf))
+    # a heading forced to a page's foot (content after it starts the next page)
+    pdf = _pdf(tmp_path, [_out("text/html", '<div style="height:900px">ВЕРХ</div>'),
+                          _out("text/html", '<h2 style="margin:0">Одинокий заголовок</h2>'),
+                          _out("text/html", '<div style="break-before:page">НИЗ</div>')])
+    assert "p1 ends in heading 'Одинокий заголовок'" in problems(pdf)
+
+
+@pytest.fixture(scope="module")
+def demo_pdfs(demo_store, demo_dataset, demo_as_of, tmp_path_factory):
+    out = tmp_path_factory.mktemp("print")
+    plan = demo_plan(demo_dataset, demo_as_of, out / "plan.csv")
+    done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
+                             dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=REPORTS, workers=2, progress=False)
+    return {name: files["pdf"] for name, files in done.items()}
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_demo_pdf_pages_are_filled_and_no_heading_ends_a_page(demo_pdfs, report):
+    assert problems(demo_pdfs[report]) == []
+
+
+def test_demo_funnel_deal_list_stops_with_a_note(demo_pdfs):
+    text = "\n".join(ln[2] for p in pages(demo_pdfs["funnel"]) for ln in p.lines)
+    assert "полный список в Excel" in text
+    assert len(pages(demo_pdfs["funnel"])) <= 10  # was 13, six of them deal lists

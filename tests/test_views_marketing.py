@@ -1,0 +1,68 @@
+"""What the marketing page says (issue 20): the what-if names what its lead count is, charts use
+plurals and ₽, and the leads-by-employee chart colours junk red and converted green as the chart
+of sources does."""
+
+from __future__ import annotations
+
+import pytest
+
+from b24reports import reports
+from b24reports.views import marketing as v
+from b24reports.views.common import OUTCOME_COLORS
+
+
+@pytest.fixture(scope="module")
+def res(demo_dataset, demo_as_of):
+    return reports.get("marketing").run(demo_dataset, {"as_of": demo_as_of})
+
+
+def test_what_if_default_says_whole_period_and_a_month_on_average(res):
+    wt = res.tables["what_if_total"].iloc[0]
+    leads, projected = float(wt["planned_leads"]), float(wt["projected_revenue"])
+    assert leads == float(res.tables["sources_total"].iloc[0]["leads"])  # the contract's default, unchanged
+    ru = v.what_if_text(res, "ru")
+    # the default period: the 12 full months before as_of's month; e.g. 675 leads -> 56 a month (56.25)
+    d0, d1 = res.params["date_from"], res.params["date_to"]
+    assert (d1.year - d0.year) * 12 + d1.month - d0.month + 1 == 12
+    per_month = round(leads / 12)
+    assert f"**{int(leads)} лид" in ru and "(12 месяцев)" in ru and f"**{per_month} лид" in ru
+    month_money = f"{round(projected / 12):,}".replace(",", "\u00a0")
+    assert f"**{month_money}\u00a0₽** в месяц" in ru
+    assert "следующем месяце" not in ru and "planned_leads" not in ru
+    en = v.what_if_text(res, "en")
+    assert f"**{per_month} leads**" in en and "(12 months)" in en and "planned_leads" not in en
+
+
+def test_what_if_with_the_parameter_names_it(demo_dataset, demo_as_of):
+    r = reports.get("marketing").run(demo_dataset, {"as_of": demo_as_of, "planned_leads": "101"})
+    ru = v.what_if_text(r, "ru")
+    assert "**101 лид**" in ru and "«Плановые лиды»" in ru
+
+
+def test_what_if_bars_use_plurals_and_the_currency_sign(res):
+    fig = v.what_if_chart(res, "ru", {})
+    planned = res.tables["what_if"]["planned_leads"].astype(float).round().astype(int).tolist()
+    assert sorted(fig.data[0].text) == sorted(f"{n} {('лид', 'лида', 'лидов')[_ru_form(n)]}" for n in planned)
+    assert not any(t.endswith(("2 лидов", "3 лидов", "4 лидов")) and not t.endswith(("12 лидов", "13 лидов", "14 лидов"))
+                   for t in fig.data[0].text)
+    assert fig.layout.xaxis.title.text == "Прогноз выручки, ₽"
+    assert v.revenue_per_lead(res, "ru", {}).layout.xaxis.title.text == "Выручка на лид, ₽"
+
+
+def _ru_form(n: int) -> int:
+    if n % 10 == 1 and n % 100 != 11:
+        return 0
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return 1
+    return 2
+
+
+def test_leads_by_employee_colours_follow_lead_outcome(res, demo_dataset):
+    sem = v.lead_status_semantics(demo_dataset)
+    assert sem == {"NEW": "P", "IN_PROCESS": "P", "PROCESSED": "P", "CONVERTED": "S", "JUNK": "F"}
+    fig = v.leads_by_employee_chart(res, "ru", {}, {}, sem)
+    colours = {tr.name: tr.marker.color for tr in fig.data}
+    assert colours["JUNK"] == OUTCOME_COLORS["lost"] and colours["CONVERTED"] == OUTCOME_COLORS["won"]
+    in_work = [colours[s] for s in ("NEW", "IN_PROCESS", "PROCESSED")]
+    assert len(set(in_work)) == 3 and not {OUTCOME_COLORS["won"], OUTCOME_COLORS["lost"]} & set(in_work)
+    assert [tr.name for tr in fig.data] == ["NEW", "IN_PROCESS", "PROCESSED", "CONVERTED", "JUNK"]

@@ -39,12 +39,12 @@ def test_currency_symbol_matches_the_tables():
     assert i18n.format_money(1, "RUB", "ru").endswith(i18n.currency_symbol("RUB", "ru"))
 
 
-def test_every_parameter_of_the_seven_reports_has_russian_help():
+def test_every_parameter_of_every_report_has_russian_help():
     from b24reports import reports
 
     missing = [p.name for p in reports.COMMON_PARAMS if i18n.param_help(p.name, p.help, "ru") == p.help]
-    for name in ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks"):
-        spec = reports.get(name)
+    for spec in reports.all_reports():
+        name = spec.name
         missing += [f"{name}.{p.name}" for p in spec.params if i18n.param_help(p.name, p.help, "ru", name) == p.help]
     assert missing == []
 

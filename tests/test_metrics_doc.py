@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from b24reports import reports
 from b24reports.views.common import footer_html, metrics_doc_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "metrics.md"
-REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")
+REPORTS = tuple(s.name for s in reports.all_reports())  # every registered report, pipeline included
 
 
 def _sections() -> dict[str, str]:

@@ -593,15 +593,15 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     per_report = reports.split_params(params or {}, specs)
     for s in specs:  # syntax errors before any work
         s.parse_params(per_report[s.name])
-    from .store import check_synced
-
-    check_synced(store)
     pool_of_kernels = None
     if warm_kernels and ("html" in fmts or "pdf" in fmts):
         # one warm kernel per worker, started now so that it imports and loads the store while
-        # this process loads it too and checks the parameters
+        # this process loads it too and checks the parameters (a store never synced is refused
+        # first, as _load would)
         from .kernels import KernelPool
+        from .store import check_synced
 
+        check_synced(store)
         _results_dir()  # the kernels inherit the result-cache directory at start
         pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
     try:

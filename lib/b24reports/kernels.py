@@ -69,6 +69,14 @@ def _warm_up_code(store: Path | None) -> str:
                 importlib.import_module("b24reports.views." + _spec.name)
             except ImportError:
                 pass
+        # plotly builds its property validators on first use (~1 s): build one figure of each
+        # trace type the reports draw, with the report template, and serialize it
+        b24reports.nb.setup_plotly()
+        _fig = plotly.graph_objects.Figure([plotly.graph_objects.Bar(x=[1], y=[1]), plotly.graph_objects.Scatter(x=[1], y=[1]),
+                                            plotly.graph_objects.Heatmap(z=[[1]]), plotly.graph_objects.Funnel(x=[1], y=["a"]),
+                                            plotly.graph_objects.Waterfall(x=["a"], y=[1]), plotly.graph_objects.Pie(values=[1])])
+        _fig.update_layout(title="warm-up", legend={"orientation": "h"})
+        plotly.io.to_html(_fig, include_plotlyjs=False, full_html=False)
     """
     if store is not None:
         code += f"""
@@ -102,23 +110,34 @@ class WarmKernel:
         self.store = Path(store).resolve() if store is not None else None
         self.env = dict(env if env is not None else os.environ)
         self.km = KernelManager(kernel_name=kernel_name)
+        self.kc: Any = None  # this object's own client (warm-up and resets), kept open
         self.runs = 0
         self._start()
 
     def _start(self) -> None:
+        from jupyter_client.session import Session
+
         self.km.start_kernel(env=self.env, cwd=os.getcwd(), extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        # a session of its own: a client's shell socket is known to the kernel by its session
+        # id, and papermill's client (km.client()) shares the manager's, so replies to this
+        # client would go to papermill's socket once that one connected
+        self.kc = self.km.client(session=Session(key=self.km.session.key,
+                                                 signature_scheme=self.km.session.signature_scheme))
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=START_TIMEOUT)
         self._execute(_warm_up_code(self.store))
 
     def _execute(self, code: str) -> None:
         """Run ``code`` in the kernel and wait for it; RuntimeError with the kernel's error."""
-        kc = self.km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=START_TIMEOUT)
-            reply = kc.execute_interactive(code, timeout=START_TIMEOUT, output_hook=lambda _msg: None,
-                                           allow_stdin=False)
-        finally:
-            kc.stop_channels()
+        # this client hears every notebook's output on iopub meanwhile: drop that backlog first,
+        # or a full queue could swallow the replies to this request
+        while True:
+            try:
+                self.kc.get_iopub_msg(timeout=0)
+            except queue.Empty:
+                break
+        reply = self.kc.execute_interactive(code, timeout=START_TIMEOUT, output_hook=lambda _msg: None,
+                                            allow_stdin=False)
         if reply["content"].get("status") != "ok":
             c = reply["content"]
             raise RuntimeError(f"kernel warm-up failed: {c.get('ename')}: {c.get('evalue')}")
@@ -135,7 +154,8 @@ class WarmKernel:
         try:
             nb = pm.execute_notebook(input_path, output_path, parameters=dict(parameters), engine_name=ENGINE,
                                      km=self.km, kernel_name=self.kernel_name, progress_bar=False,
-                                     log_output=False, execution_timeout=execution_timeout, report_mode=False)
+                                     log_output=False, execution_timeout=execution_timeout, report_mode=False,
+                                     request_save_on_cell_execute=False)  # one write at the end, not one per cell
         except BaseException:
             self.restart()
             raise
@@ -146,6 +166,7 @@ class WarmKernel:
         """Replace the kernel process with a fresh, warmed-up one."""
         from jupyter_client import KernelManager
 
+        self._close_client()
         try:
             self.km.shutdown_kernel(now=True)
         except Exception:  # noqa: BLE001 - a dead kernel is what we are replacing
@@ -153,8 +174,14 @@ class WarmKernel:
         self.km = KernelManager(kernel_name=self.kernel_name)  # the old one's sockets are closed
         self._start()
 
+    def _close_client(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+
     def shutdown(self) -> None:
         """Stop the kernel process."""
+        self._close_client()
         if self.km.has_kernel:
             self.km.shutdown_kernel(now=True)
 

@@ -140,3 +140,18 @@ def test_record_in_words_ru_and_en():
     worse = forecast_record_md(record(vs={"naive": 1.2, "seasonal_naive": 0.8}), "ru").replace("\u00a0", " ")
     assert "«как год назад» на истории был точнее в 1,2 раза" in worse  # 1 / 0.8 = 1.25 → 1,2 (half to even)
     assert "(25 месяцев)" not in worse and "25 месяцев" in forecast_record_md(record(months=25), "ru").replace("\u00a0", " ")
+
+
+def test_band_is_never_narrower_for_a_later_month_and_the_text_does_not_promise_it_widens():
+    """Alternating 100, 200: the chosen forecast misses by the same amount one, two and three
+    months ahead, so the three bands are equal (100–266.67). The record's words must not say the
+    band widens (the demo reader saw «Чем дальше месяц, тем она шире» over three equal bands)."""
+    from b24reports.i18n import t
+
+    fc = f.forecast_monthly(series([100, 200] * 7))
+    widths = (fc["upper_80"] - fc["lower_80"]).tolist()
+    assert widths == pytest.approx([166.6667] * 3, abs=1e-3)
+    assert all(b >= a for a, b in zip(widths, widths[1:]))
+    for lang, word in (("ru", "шире"), ("en", "widens")):
+        assert word not in t("fc_band", lang)
+    assert "не уже" in t("fc_band", "ru") and "never narrower" in t("fc_band", "en")

@@ -63,3 +63,16 @@ def test_tasks_hover_counts_tasks_with_plurals():
     e = pd.DataFrame({"employee_id": [1, 2, 3], "execution_coefficient_pct": [50.0, 60.0, 70.0], "total": [1, 3, 21]})
     fig = vt.coefficient_by_employee(SimpleNamespace(tables={"employees": e}), "ru", {})
     assert list(fig.data[0].customdata) == ["1 задача", "3 задачи", "21 задача"]
+
+
+def test_russian_headers_put_a_space_before_the_percent_sign():
+    """Russian writes «80 %» (the demo reader saw «Нижняя граница 80%» beside «Полоса 80 %»)."""
+    import re
+
+    from b24reports import columns, reports
+
+    reports.all_reports()  # every spec registered its columns
+    ru = [c.header("ru") for c in columns.CATALOG.values()]
+    ru += [h[0] for own in columns.REPORT_HEADERS.values() for h in own.values()]
+    assert "Нижняя граница 80 %" in ru
+    assert [h for h in ru if re.search(r"\d%", h)] == []

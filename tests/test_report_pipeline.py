@@ -153,3 +153,16 @@ def test_email_headlines(result):
     assert got["delta"] == round(result.notes["end"] - result.notes["start"], 2)
     assert (got["slipped_deals"], got["won_deals"], got["lost_deals"]) == (
         int(b["slipped_deals"].sum()), int(b["won_deals"].sum()), int(b["lost_deals"].sum()))
+
+
+def test_waterfall_axis_starts_at_zero_and_names_the_currency_sign(demo_week_store, demo_as_of):
+    """The demo reader read a −6 % change as a fall of a fifth: the axis began near 92 млн. It
+    starts at 0 now, and its title says what it measures in the page's currency sign."""
+    from b24reports.data import Dataset
+    from b24reports.views.pipeline import waterfall_chart
+
+    res = reports.get("pipeline").run(Dataset.load(demo_week_store), {"as_of": demo_as_of})
+    fig = waterfall_chart(res, "ru")
+    assert fig.layout.yaxis.range[0] == 0.0
+    assert fig.layout.yaxis.title.text == "Открытая воронка, ₽"
+    assert waterfall_chart(res, "en").layout.yaxis.title.text == "Open pipeline, RUB"

@@ -122,8 +122,8 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "days_in_month": ("int", "Дней в месяце", "Days in month"),
     "run_rate": ("money", "Прогноз на месяц (темп)", "Run rate"),
     "forecast": ("money", "Прогноз", "Forecast"),
-    "lower_80": ("money", "Нижняя граница 80%", "Lower 80%"),
-    "upper_80": ("money", "Верхняя граница 80%", "Upper 80%"),
+    "lower_80": ("money", "Нижняя граница 80 %", "Lower 80%"),
+    "upper_80": ("money", "Верхняя граница 80 %", "Upper 80%"),
     "mape_pct": ("pct", "Ошибка модели (MAPE), %", "Model error (MAPE), %"),
     # plan
     "plan_amount": ("money", "План", "Plan"),

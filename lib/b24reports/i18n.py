@@ -73,7 +73,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_is_rule": "{rule} — это и есть выбранный способ",
         "fc_no_rule": "{rule} — истории слишком мало, чтобы его проверить",
         "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: примерно 8 месяцев из 10 попадают в неё. "
-                   "Чем дальше месяц, тем она шире.",
+                   "Для каждого месяца вперёд она своя, по ошибкам прогнозов на столько же месяцев вперёд, "
+                   "и не уже, чем для предыдущего месяца.",
         "fc_mape": "Ошибка в процентах к факту (MAPE) на проверке — {mape}.",
         "fc_no_mape": "Ошибку в процентах к факту (MAPE) не показываем: в истории есть пустые или очень маленькие месяцы, "
                       "для них проценты ничего не значат.",
@@ -125,7 +126,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_is_rule": "{rule} — that is the method chosen",
         "fc_no_rule": "{rule} — too little history to test it",
         "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 fall inside it. "
-                   "It widens with each month ahead.",
+                   "Each month ahead has its own, from the errors of forecasts made that many months ahead, and it is "
+                   "never narrower than the month before.",
         "fc_mape": "Error as a percentage of the actual (MAPE) in the test: {mape}.",
         "fc_no_mape": "No percentage error (MAPE): the history has empty or very small months, where percentages "
                       "mean nothing.",

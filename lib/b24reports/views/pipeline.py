@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..i18n import format_date, format_datetime, format_money, plural, value_label
+from ..i18n import currency_symbol, format_date, format_datetime, format_money, plural, value_label
 from .common import OUTCOME_COLORS, PALETTE
 from .forgotten import compact_money
 
@@ -36,7 +36,7 @@ TEXT = {
         "slipped": "дата закрытия позже на {n} {day} ({a} → {b})", "earlier": "дата закрытия раньше на {n} {day} ({a} → {b})",
         "amount": "сумма {a} → {b}", "owner": "ответственный: {a} → {b}", "pipeline": "воронка: {a} → {b}",
         "new": "новая", "won": "выиграна", "lost": "проиграна", "unchanged": "без изменений",
-        "step_hover": "Шаг", "chart_net": "Изменение воронки по менеджерам",
+        "step_hover": "Шаг", "chart_net": "Изменение воронки по менеджерам", "open_value": "Открытая воронка",
     },
     "en": {
         "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
@@ -54,7 +54,7 @@ TEXT = {
         "slipped": "close date {n} {day} later ({a} → {b})", "earlier": "close date {n} {day} earlier ({a} → {b})",
         "amount": "amount {a} → {b}", "owner": "owner: {a} → {b}", "pipeline": "pipeline: {a} → {b}",
         "new": "new", "won": "won", "lost": "lost", "unchanged": "unchanged",
-        "step_hover": "Step", "chart_net": "Pipeline change by manager",
+        "step_hover": "Step", "chart_net": "Pipeline change by manager", "open_value": "Open pipeline",
     },
 }
 
@@ -133,15 +133,15 @@ def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
         textposition="outside", customdata=steps, hovertext=hover, hoverinfo="text",
         increasing={"marker": {"color": OUTCOME_COLORS["won"]}}, decreasing={"marker": {"color": OUTCOME_COLORS["lost"]}},
         totals={"marker": {"color": PALETTE[0]}}, connector={"line": {"color": "#bbb"}}))
-    # the axis starts near the lowest running total, so that steps of a few per cent are visible
+    # the axis starts at 0: a zoomed axis made a 6 % fall look like a fifth of the pipeline; each
+    # step's amount is written on its bar
     running = [amounts[0]]
     for a in amounts[1:-1]:
         running.append(running[-1] + a)
-    low, high = min(running + [amounts[-1]]), max(running + [amounts[-1]])
-    span = max(high - low, abs(high) * 0.05, 1.0)
-    bottom = max(0.0, low - span * 0.8)
-    fig.update_layout(showlegend=False, height=420, yaxis={"range": [bottom, high + span * 0.25], "title": cur},
-                      xaxis={"tickangle": -30})
+    high = max(running + [amounts[-1]] + [0.0])
+    fig.update_layout(showlegend=False, height=420, xaxis={"tickangle": -30},
+                      yaxis={"range": [0.0, high * 1.12 if high > 0 else 1.0], "rangemode": "tozero",
+                             "title": f"{_t(lang, 'open_value')}, {currency_symbol(cur, lang)}"})
     return fig
 
 

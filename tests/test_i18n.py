@@ -82,7 +82,7 @@ def test_table_html_escapes_crm_text_and_formats():
     assert h.count("<td class=\"num\">—</td>") == 2      # null amount and null pct
     assert '<a href="https://x.bitrix24.ru/crm/deal/details/1/"' in h
     assert 'href="javascript' not in h                  # only http(s) links become links
-    assert "<th>Сумма</th>" in h and "<th>Доля выигранных, %</th>" in h
+    assert "<th>Сумма</th>" in h and "<th>Доля выигранных среди закрытых, %</th>" in h
 
 
 def test_table_html_labels_no_data_and_cut():

@@ -76,3 +76,24 @@ def test_russian_headers_put_a_space_before_the_percent_sign():
     ru += [h[0] for own in columns.REPORT_HEADERS.values() for h in own.values()]
     assert "Нижняя граница 80 %" in ru
     assert [h for h in ru if re.search(r"\d%", h)] == []
+
+
+def test_next_step_reads_without_a_double_negative():
+    """Forgotten deals: «Нет следующего шага: нет» meant a step *is* planned. The column is
+    «Следующий шаг» and its cells say «не запланирован» / «запланирован» (metrics.json keeps
+    the boolean)."""
+    from b24reports import columns
+
+    assert columns.header("no_next_step", "ru") == "Следующий шаг"
+    assert i18n.value_label("no_next_step", True, "ru") == "не запланирован"
+    assert i18n.value_label("no_next_step", False, "ru") == "запланирован"
+    assert i18n.value_label("no_next_step", True, "en") == "none planned"
+
+
+def test_win_rate_header_names_its_base():
+    """Funnel KPI «35,9 % Доля выигранных, %» beside «1 182 Сделки · 371 Выиграно» read as
+    371/1 182 = 31,4 %; the rate is won of closed, and the header says so."""
+    from b24reports import columns
+
+    assert columns.header("win_rate_pct", "ru") == "Доля выигранных среди закрытых, %"
+    assert columns.header("win_rate_pct", "en") == "Win rate (won of closed), %"

@@ -82,7 +82,7 @@ def test_xlsx_sheets_headers_formats_and_no_formulas(full):
     ws = wb["Сделки"]
     # a readable name column follows the key column (users 5 and 7 of the fixture store)
     assert [c.value for c in ws[1]] == ["ID", "Название", "Сотрудник (ID)", "Сотрудник", "Сумма", "Создана",
-                                        "Доля выигранных, %", "Ссылка", "Флаги"]
+                                        "Доля выигранных среди закрытых, %", "Ссылка", "Флаги"]
     assert [ws.cell(row=r, column=4).value for r in range(2, 5)] == ["Иванова Анна", "Иванова Анна", "<b>Петров</b> Пётр"]  # as the HTML tables: surname first
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:I4"
     titles = [ws.cell(row=r, column=2) for r in range(2, 5)]
@@ -106,7 +106,7 @@ def test_xlsx_english_headers_and_formula_text_in_other_columns(env, tmp_path):
     wb = openpyxl.load_workbook(files["xlsx"])
     assert wb.sheetnames == ["Deals", "Summary", "About"]
     assert [c.value for c in wb["Deals"][1]][2:4] == ["Employee ID", "Employee"]
-    assert [c.value for c in wb["Summary"][1]][:3] == ["Deals", "Won amount", "Win rate, %"]
+    assert [c.value for c in wb["Summary"][1]][:3] == ["Deals", "Won amount", "Win rate (won of closed), %"]
     about = {r[0].value: r[1] for r in wb["About"].iter_rows(min_row=2)}
     assert about["note"].value == "=1+1" and about["note"].data_type == "s"
 

@@ -90,7 +90,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "won_deals": ("int", "Выиграно", "Won deals"),
     "won_amount": ("money", "Сумма выигранных", "Won amount"),
     "lost_deals": ("int", "Проиграно", "Lost deals"),
-    "win_rate_pct": ("pct", "Доля выигранных, %", "Win rate, %"),
+    "win_rate_pct": ("pct", "Доля выигранных среди закрытых, %", "Win rate (won of closed), %"),
     "avg_cycle_days": ("days", "Средний цикл, дн.", "Average cycle, days"),
     "median_cycle_days": ("days", "Медианный цикл, дн.", "Median cycle, days"),
     "amount": ("money", "Сумма", "Amount"),
@@ -105,7 +105,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "last_touch": ("datetime", "Последнее касание", "Last touch"),
     "idle_days": ("int", "Дней без касаний", "Idle days"),
     "forgotten": ("bool", "Забыта", "Forgotten"),
-    "no_next_step": ("bool", "Нет следующего шага", "No next step"),
+    "no_next_step": ("bool", "Следующий шаг", "Next step"),  # values say «не запланирован» / «запланирован»
     "forgotten_deals": ("int", "Забытые сделки", "Forgotten deals"),
     "forgotten_deals_amount": ("money", "Сумма забытых сделок", "Forgotten deals amount"),
     "forgotten_leads": ("int", "Забытые лиды", "Forgotten leads"),

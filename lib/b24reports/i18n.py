@@ -513,6 +513,9 @@ def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
 #: mapping for every report (HTML tables and Excel); ``metrics.json`` keeps the raw value.
 VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
     "month": {"overdue": {"ru": "просрочено", "en": "overdue"}},
+    # «Нет следующего шага: нет» read as a double negative (the demo reader): the cell says it
+    "no_next_step": {True: {"ru": "не запланирован", "en": "none planned"},
+                     False: {"ru": "запланирован", "en": "planned"}},
     "basis": {
         "own": {"ru": "свои сделки", "en": "own deals"},
         "team": {"ru": "по команде", "en": "team"},

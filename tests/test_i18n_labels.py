@@ -97,3 +97,10 @@ def test_win_rate_header_names_its_base():
 
     assert columns.header("win_rate_pct", "ru") == "Доля выигранных среди закрытых, %"
     assert columns.header("win_rate_pct", "en") == "Win rate (won of closed), %"
+
+
+def test_activity_index_header_has_no_unexplained_abbreviation():
+    """«Индекс активности (ИАС)»: the abbreviation was never explained anywhere on the page."""
+    from b24reports import columns
+
+    assert columns.header("activity_index", "ru") == "Индекс активности"

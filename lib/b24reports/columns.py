@@ -160,7 +160,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "other": ("int", "Прочее", "Other"),
     "touches": ("int", "Касания", "Touches"),
     "weighted": ("number", "Взвешенная активность", "Weighted activity"),
-    "activity_index": ("number", "Индекс активности (ИАС)", "Activity index"),
+    "activity_index": ("number", "Индекс активности", "Activity index"),  # 100 = the team mean; no unexplained «ИАС»
     "created_deals": ("int", "Создано за период", "Created in the period"),
     "conversion_pct": ("pct", "Из созданных за период выиграно, %", "Of those created, won, %"),
     # marketing

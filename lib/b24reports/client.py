@@ -11,6 +11,10 @@
   empty code), never on the status alone. No message ever contains the webhook secret.
 
 Source: /work/shared/bitrix24-api.md sections 1-3 (limits, paging, batch, fast export).
+
+Length: ~900 lines, one concern — one HTTP client whose retries, limits, batch chaining and
+list readers share its state (bucket, operating budget, counters); the move into an ``ingest``
+package is issue 15's.
 """
 
 from __future__ import annotations

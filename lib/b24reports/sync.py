@@ -30,6 +30,10 @@ An optional entity (tasks, calls, workgroups) whose scope or method the portal l
 skipped with a warning and the rest goes on. Dictionaries without an ID cursor are read so that
 no row can be skipped: ``user.get`` by ``>ID``, the others again until two reads agree.
 
+Length: ~700 lines, one concern — a run's passes, the proofs that guard their deletions and
+watermarks, and its record share one ``_Sync`` state; the split into an ``ingest`` package is
+issue 15's.
+
 Each batch of rows (with its deal versions and cursor) is one store transaction, so a sync
 cut off at any point (exception or SIGKILL) leaves the last consistent state, and the next
 run finishes the job with no row lost or doubled. Every run is recorded in ``sync_runs``.

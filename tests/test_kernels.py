@@ -68,3 +68,22 @@ def test_pool_hands_each_kernel_to_one_taker_at_a_time(tmp_path):
         for th in threads:
             th.join()
     assert len(pids) == 4 and len(set(pids)) == 2, "4 notebooks on exactly 2 kernels"
+
+
+def test_load_dataset_keeps_one_dataset_per_store_until_the_file_changes(demo_store):
+    """What a warm kernel relies on: the second report in it gets the same (read-only) Dataset;
+    a sync that rewrote the file in between gets a fresh one."""
+    import os
+
+    from b24reports import nb
+
+    first = nb.load_dataset(demo_store)
+    assert nb.load_dataset(str(demo_store)) is first
+    st = os.stat(demo_store)
+    try:
+        os.utime(demo_store, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # as a sync would
+        again = nb.load_dataset(demo_store)
+        assert again is not first and len(again.deals) == len(first.deals)
+        assert len([k for k in nb._DATASETS if k[0] == os.path.realpath(demo_store)]) == 1
+    finally:
+        os.utime(demo_store, ns=(st.st_atime_ns, st.st_mtime_ns))

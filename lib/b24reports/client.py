@@ -89,6 +89,15 @@ WAIT_NOTICE_SECONDS = 3.0
 LIST_READS = 4
 
 
+def as_total(value: Any) -> int | None:
+    """A reply's ``total`` (or a batch's ``result_total`` entry) as an int; None when absent or
+    not a number (a method that gives no count)."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _scope_of(method: str) -> str | None:
     for prefix, scope in METHOD_SCOPE.items():
         if method.startswith(prefix):
@@ -820,11 +829,8 @@ class B24Client:
         for _ in range(100_000):
             env = self.call(method, {**params, "start": start})
             pages += 1
-            if total is None and env.get("total") is not None:
-                try:
-                    total = int(env["total"])
-                except (TypeError, ValueError):
-                    total = None
+            if total is None:
+                total = as_total(env.get("total"))
             page = self._unwrap(env.get("result"), result_key, method)
             for r in page:
                 key = r.get(id_field) if (id_field and isinstance(r, dict)) else None
@@ -861,8 +867,8 @@ class B24Client:
             while True:
                 env = self.call(method, {**params, filter_key: {**flt, f">{id_field}": last}, "start": 0})
                 raw = self._unwrap(env.get("result"), None, method)
-                if total is None and env.get("total") is not None:
-                    total = int(env["total"])
+                if total is None:
+                    total = as_total(env.get("total"))
                 page = self._check_page(raw, last, id_field, method)
                 rows += page
                 if page:

@@ -253,8 +253,10 @@ def load_dataset(store: str | os.PathLike) -> Any:
         ds = _DATASETS.get(key)
         if ds is None:
             ds = Dataset.load(store)
-            for old in [k for k in _DATASETS if k[0] == path] + list(_DATASETS)[: max(0, len(_DATASETS) - DATASETS_KEPT + 1)]:
-                _DATASETS.pop(old, None)
+            for old in [k for k in _DATASETS if k[0] == path]:  # an older state of the same file
+                del _DATASETS[old]
+            while len(_DATASETS) >= DATASETS_KEPT:  # then the oldest store
+                del _DATASETS[next(iter(_DATASETS))]
             _DATASETS[key] = ds
         return ds
 

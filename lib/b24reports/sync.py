@@ -52,7 +52,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .auth import Webhook
-from .client import B24Client
+from .client import B24Client, as_total
 from .errors import B24ApiError, B24AuthError, B24ReportsError, BadParameter, SyncIncomplete
 from .i18n import count_text
 from .staging import STAGERS, Warnings, utc_offset_text
@@ -327,11 +327,7 @@ class _Sync:
     def portal_count(self, spec: EntitySpec) -> int | None:
         """The portal's own count of ``spec``'s rows: ``total`` of one offset page (one
         request). None when the method gives no ``total``."""
-        total = self.c.call(spec.method, self.list_params(spec)).get("total")
-        try:
-            return int(total) if total is not None else None
-        except (TypeError, ValueError):
-            return None
+        return as_total(self.c.call(spec.method, self.list_params(spec)).get("total"))
 
     def full_pass(self, spec: EntitySpec, *, ids_only: bool = False, resume: int = 0) -> set[int]:
         """Read every row of ``spec`` by the ID cursor after ``resume``; rows are upserted (the
@@ -486,8 +482,7 @@ class _Sync:
                 cmds["row"] = (spec.method, self.list_params(spec, {"ID": rid}, start=-1))
             br = self.c.batch(cmds, halt=False)
             if k == 0:
-                total = br.result_total.get("window")
-                window_n = int(total) if total is not None else None
+                window_n = as_total(br.result_total.get("window"))
             if rid is None:
                 return None, window_n
             rows = {int(r[spec.row_id]): r for r in self.c._unwrap(br.result.get("row"), spec.result_key, spec.method)}

@@ -124,7 +124,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "forecast": ("money", "Прогноз", "Forecast"),
     "lower_80": ("money", "Нижняя граница 80 %", "Lower 80%"),
     "upper_80": ("money", "Верхняя граница 80 %", "Upper 80%"),
-    "mape_pct": ("pct", "Ошибка модели (MAPE), %", "Model error (MAPE), %"),
+    "mape_pct": ("pct", "Средняя ошибка прогноза, %", "Mean forecast error, %"),
     # plan
     "plan_amount": ("money", "План", "Plan"),
     "plan_deals": ("int", "План, сделок", "Plan, deals"),
@@ -255,6 +255,22 @@ def kind_of(column_id: str) -> str:
 #: number open: ``{report: {column id: (ru, en)}}``. Managers count wins by the date won while
 #: their conversion is of the deals created, so each header names its base.
 REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
+    # funnel: «дошли» counts a deal that skipped a stage too, «заходы» only recorded entries
+    # (the two read as a contradiction: 713 reached, 657 visits); «в работе» is of the cohort
+    "funnel": {
+        "reached": ("Дошли до стадии или дальше", "Reached the stage or beyond"),
+        "visits": ("Заходы в стадию по истории переходов", "Stage entries in the stage history"),
+        "open_deals": ("В работе (из созданных за период)", "Open (of those created in the period)"),
+    },
+    # dynamics: velocity counts every deal open now, whenever created (funnel's «в работе»
+    # counts the period's cohort only); its average won deal is over the lookback window
+    "dynamics": {
+        "open_deals": ("Открыто сейчас (все, любой даты создания)", "Open now (all, created any time)"),
+        "avg_won_amount": ("Средняя выигранная сделка (окно «История, мес.»)", "Average won deal (lookback window)"),
+        "win_rate_pct": ("Доля выигранных среди закрытых (окно «История, мес.»), %", "Win rate of closed (lookback window), %"),
+        "avg_cycle_days": ("Средний цикл (окно «История, мес.»), дн.", "Average cycle (lookback window), days"),
+        "avg_deal": ("Средняя выигранная сделка", "Average won deal"),
+    },
     "managers": {
         "won_deals": ("Выиграно за период (по дате выигрыша)", "Won in the period (by date won)"),
         "won_amount": ("Сумма выигранных за период", "Amount won in the period"),

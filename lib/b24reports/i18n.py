@@ -75,11 +75,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: примерно 8 месяцев из 10 попадают в неё. "
                    "Для каждого месяца вперёд она своя, по ошибкам прогнозов на столько же месяцев вперёд, "
                    "и не уже, чем для предыдущего месяца.",
-        "fc_mape": "Ошибка в процентах к факту (MAPE) на проверке — {mape}.",
-        "fc_no_mape": "Ошибку в процентах к факту (MAPE) не показываем: в истории есть пустые или очень маленькие месяцы, "
+        "fc_mape": "Средняя ошибка прогноза на проверке — {mape} от фактической суммы месяца.",
+        "fc_no_mape": "Среднюю ошибку в процентах от факта не показываем: в истории есть пустые или очень маленькие месяцы, "
                       "для них проценты ничего не значат.",
         "fc_mase_note": "В таблице — ошибка каждого способа на проверке в долях от средней ошибки правила «как в прошлом "
-                        "месяце» по всей истории (MASE): меньше 1 — точнее этого правила.",
+                        "месяце» по всей истории: меньше 1 — точнее этого правила.",
         "fc_rule_naive": "«как в прошлом месяце»",
         "fc_rule_seasonal_naive": "«как год назад»",
         "fc_differ": "**Чем прогнозы отличаются.** Прогноз по истории продолжает прошлые продажи: в нём есть и сделки, "
@@ -88,6 +88,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
                      "месяц.",
         "demo_link": "демо",
+        "demo_portal": "демо-портал",
     },
     "en": {
         "no_data": "No data for the period",
@@ -128,11 +129,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 fall inside it. "
                    "Each month ahead has its own, from the errors of forecasts made that many months ahead, and it is "
                    "never narrower than the month before.",
-        "fc_mape": "Error as a percentage of the actual (MAPE) in the test: {mape}.",
-        "fc_no_mape": "No percentage error (MAPE): the history has empty or very small months, where percentages "
+        "fc_mape": "Mean forecast error in the test: {mape} of the month's actual amount.",
+        "fc_no_mape": "No mean percentage error: the history has empty or very small months, where percentages "
                       "mean nothing.",
         "fc_mase_note": "The table gives each method's test error as a share of the average error of \u201csame as last "
-                        "month\u201d over the whole history (MASE): under 1 means more accurate than that rule.",
+                        "month\u201d over the whole history: under 1 means more accurate than that rule.",
         "fc_rule_naive": "\u201csame as last month\u201d",
         "fc_rule_seasonal_naive": "\u201csame month last year\u201d",
         "fc_differ": "**How the forecasts differ.** The history forecast continues past sales, so it includes deals "
@@ -140,6 +141,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "each times its stage's win probability — usually a floor, the more so for later months, and only as "
                      "good as the managers' close dates. The run rate covers this month only.",
         "demo_link": "demo",
+        "demo_portal": "demo portal",
     },
 }
 
@@ -177,6 +179,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("месяц", "месяца", "месяцев"),
         "time": ("раз", "раза", "раз"),
         "task": ("задача", "задачи", "задач"),
+        "open_deal_gen": ("открытой сделки", "открытых сделок", "открытых сделок"),  # «от 209 открытых сделок»
     },
     "en": {
         "row": ("row", "rows"),
@@ -194,6 +197,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("month", "months"),
         "time": ("time", "times"),
         "task": ("task", "tasks"),
+        "open_deal_gen": ("open deal", "open deals"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}

@@ -253,7 +253,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     import xlsxwriter
 
     from .entity_names import lookup_name, with_name_columns
-    from .views.common import is_dead_link
+    from .views.common import is_dead_link, portal_label
     from .i18n import (
         OWNER_COLUMNS,
         TEAM_ROW_TABLES,
@@ -322,7 +322,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         ws.set_column(1, 1, 60)
         ws.write_string(0, 0, t("parameter", lang), hdr)
         ws.write_string(0, 1, t("value", lang), hdr)
-        rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), res.portal),
+        rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), portal_label(res.portal, lang) or ""),
                 (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
         unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
         rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))

@@ -213,6 +213,16 @@ def is_dead_link(url: str) -> bool:
     return bool(host) and is_loopback_host(host)
 
 
+def portal_label(portal: str | None, lang: str = "ru") -> str | None:
+    """How a report header names its portal: the portal address, or for the demo's temporary
+    server on a loopback host (``http://127.0.0.1:PORT``, gone once ``b24reports demo`` ends)
+    «демо-портал» / "demo portal" — a dead local address means nothing to a reader.
+    ``metrics.json`` keeps the address. ``None`` stays ``None``."""
+    if not portal:
+        return portal
+    return t("demo_portal", lang) if is_dead_link(portal) else portal
+
+
 def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
     if kind == "url":
         if value is None or not isinstance(value, str) or not value:

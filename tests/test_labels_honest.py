@@ -1,0 +1,91 @@
+"""Issue 20, the demo reader's findings: each label says what its number is. Values worked by
+hand on small data; label tests assert the text a head of sales reads."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+import b24reports.specs.dynamics  # noqa: F401  (defines the dynamics columns)
+from b24reports.columns import header
+from b24reports.views import dynamics as dv
+
+
+def _nb(s: str) -> str:
+    return s.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+# ------------------------------------------------------------------ funnel
+
+
+def test_funnel_reached_and_visits_headers_say_why_they_differ():
+    # 713 «дошли» beside 657 «заходы» read as a contradiction: reached counts skipped stages too
+    assert header("reached", "ru", "funnel") == "Дошли до стадии или дальше"
+    assert header("visits", "ru", "funnel") == "Заходы в стадию по истории переходов"
+    assert header("reached", "en", "funnel") == "Reached the stage or beyond"
+    assert header("open_deals", "ru", "funnel") == "В работе (из созданных за период)"
+
+
+# ------------------------------------------------------------------ dynamics
+
+
+def _dyn_result(month="2026-12", date_from="2025-12-01", date_to="2026-11-30"):
+    # 10 open deals × 1 000 ₽ × 50 % ÷ 25 days = 200 ₽ a day; 12 000 ₽ won over 12 months
+    velocity = pd.DataFrame([{"open_deals": 10, "avg_won_amount": 1000.0, "win_rate_pct": 50.0,
+                              "avg_cycle_days": 25.0, "velocity_per_day": 200.0}])
+    won = pd.DataFrame({"period": ["2025-12", "2026-06"], "won_deals": [3, 9], "won_amount": [3000.0, 9000.0]})
+    run_rate = pd.DataFrame([{"month": month, "run_rate": 5000.0}])
+    return SimpleNamespace(tables={"velocity": velocity, "won_by_period": won, "run_rate": run_rate},
+                           params={"date_from": date_from, "date_to": date_to})
+
+
+def test_velocity_is_explained_against_the_monthly_actuals():
+    ru = _nb(dv.velocity_text(_dyn_result(), "ru", "RUB"))
+    # 200 × 30 = 6 000 ₽ projected a month; actual 12 000 ₽ / 12 months = 1 000 ₽ a month
+    assert ru.startswith("**200 ₽ в день** — ожидаемая выручка от 10 открытых сделок сейчас (любой даты создания)")
+    assert "за 30 дней это ≈ 6 000 ₽" in ru and "в среднем 1 000 ₽ в месяц" in ru
+    assert "«В работе» в «Воронке продаж»: там — только созданные за период" in ru
+    en = _nb(dv.velocity_text(_dyn_result(), "en", "RUB"))
+    assert "over 30 days that is ≈ RUB 6,000" in en and "won RUB 1,000 a month" in en
+    assert header("open_deals", "ru", "dynamics") == "Открыто сейчас (все, любой даты создания)"
+    assert header("velocity_per_day", "ru").startswith("Скорость продаж: ожидаемая выручка открытых сделок за день")
+
+
+def test_average_won_deal_has_one_name_with_its_base():
+    assert header("avg_deal", "ru", "dynamics") == "Средняя выигранная сделка"
+    assert header("avg_won_amount", "ru", "dynamics") == "Средняя выигранная сделка (окно «История, мес.»)"
+
+
+def test_run_rate_card_outside_the_period_names_its_month():
+    assert dv.run_rate_kpi(_dyn_result(), "ru") == ("Прогноз на дек 2026 по темпу (после периода)", 5000.0, "money")
+    assert dv.run_rate_kpi(_dyn_result(), "en")[0] == "Dec 2026 run rate (after the period)"
+    inside = dv.run_rate_kpi(_dyn_result(month="2026-11"), "ru")
+    assert inside == ("Темп текущего месяца", 5000.0, "money")
+
+
+def test_dynamics_intro_does_not_promise_quarters_it_does_not_show():
+    from b24reports.reports import get
+
+    ru = get("dynamics").description["ru"]
+    assert "по месяцам, кварталам и годам" not in ru and "«Шаг периода»" in ru
+
+
+def test_forecast_codes_are_plain_words():
+    assert header("mape_pct", "ru") == "Средняя ошибка прогноза, %"
+    assert "MASE" not in header("mase", "ru") and "MAPE" not in header("mape_pct", "en")
+
+
+def test_employee_rows_sorted_by_total_won_not_by_id():
+    emp = pd.DataFrame({"employee_id": [3, 3, 5, 7, 7], "period": ["2026-01", "2026-02", "2026-01", "2026-01", "2026-02"],
+                        "won_deals": [1, 1, 1, 1, 1], "won_amount": [100.0, 50.0, 900.0, 200.0, 300.0]})
+    out = dv.by_employee_amount(emp)
+    # totals: 3 → 150, 5 → 900, 7 → 500
+    assert list(zip(out["employee_id"], out["period"])) == [(5, "2026-01"), (7, "2026-01"), (7, "2026-02"),
+                                                             (3, "2026-01"), (3, "2026-02")]
+
+
+def test_velocity_says_above_the_actuals_only_when_it_is():
+    low = _dyn_result()
+    low.tables["won_by_period"]["won_amount"] = [36000.0, 48000.0]  # 84 000 / 12 = 7 000 a month > 6 000
+    ru = _nb(dv.velocity_text(low, "ru", "RUB"))
+    assert "в среднем 7 000 ₽ в месяц" in ru and "выше факта" not in ru
+    assert "поэтому она выше факта" in dv.velocity_text(_dyn_result(), "ru", "RUB")

@@ -89,3 +89,85 @@ def test_velocity_says_above_the_actuals_only_when_it_is():
     ru = _nb(dv.velocity_text(low, "ru", "RUB"))
     assert "в среднем 7 000 ₽ в месяц" in ru and "выше факта" not in ru
     assert "поэтому она выше факта" in dv.velocity_text(_dyn_result(), "ru", "RUB")
+
+
+# ------------------------------------------------------------------ plan
+
+
+def test_plan_completion_label_stays_at_its_bar_when_the_projection_is_far():
+    from b24reports.views.plan import label_positions
+
+    # demo row Попов: plan 990 000, fact 1 563 000, projection 7 454 308 (top of the axis):
+    # the label sits at the fact bar's end, not 5,9 M to the right by the marker
+    plan, fact = pd.Series([990_000.0, 1_000_000.0]), pd.Series([1_563_000.0, 0.0])
+    proj = pd.Series([7_454_308.0, 1_500_000.0])
+    # row 2: bar ends at 1 000 000, marker at 1 500 000 ≤ 1 000 000 + 0.12 × 7 454 308 → past the marker
+    assert label_positions(plan, fact, proj, 7_454_308.0) == [1_563_000.0, 1_500_000.0]
+
+
+def _plan_result():
+    import datetime as dt
+
+    pf = pd.DataFrame({
+        "line": [2, 3, 4], "month": ["2026-12"] * 3,
+        "employee_id": pd.array([1, 2, None], dtype="Int64"), "department_id": pd.array([None, None, 7], dtype="Int64"),
+        "plan_amount": [1000.0, 500.0, 1500.0], "fact_amount": [300.0, 0.0, 300.0],
+        "projection": [1550.0, 0.0, 1550.0]})
+    st = pd.DataFrame({
+        "line": [2, 2, 2, 2], "month": ["2026-12"] * 4, "employee_id": pd.array([1] * 4, dtype="Int64"),
+        "department_id": pd.array([None] * 4, dtype="Int64"), "pipeline_id": [0, 0, 1, 1],
+        "stage_id": ["NEW", "WON", "C1:NEW", "C1:WON"], "needed_at_stage": [9, 3, 5, 3]})
+    return SimpleNamespace(tables={"plan_fact": pf, "required_stages": st}, as_of=dt.datetime(2026, 12, 6, 12),
+                           notes={"prev_month": {"month": "2026-11", "won_amount": 2100.0, "won_deals": 4}})
+
+
+LABELS = {"employee_id": {1: "Иванова Анна", 2: "Петров Пётр"}, "department_id": {7: "Продажи Москва"},
+          "pipeline_id": {0: "Продажи", 1: "Дилеры"},
+          "stage_id": {"NEW": "Новая", "WON": "Сделка успешна", "C1:NEW": "Заявка", "C1:WON": "Сделка успешна"}}
+
+
+def test_plan_headline_gives_team_plan_fact_and_completion_and_last_month_early_on():
+    from b24reports.views import plan as pv
+
+    # the employees' rows (1 000 + 500 plan, 300 + 0 fact), not the department row on top of them
+    items = pv.headline(_plan_result(), "ru")
+    assert items == [("План на дек 2026 (сотрудники вместе)", 1500.0, "money"),
+                     ("Выиграно за дек 2026", 300.0, "money"),
+                     ("Выполнение плана", 20.0, "pct"),                       # 300 / 1 500
+                     ("Прогноз на конец месяца по темпу", 1550.0, "money"),   # 1 550 + 0
+                     ("Итог прошлого месяца (ноя 2026), вся команда", 2100.0, "money")]  # day 6 ≤ 10
+    late = _plan_result()
+    late.as_of = late.as_of.replace(day=20)
+    assert [x[0] for x in pv.headline(late, "en")] == ["Plan for Dec 2026 (employees together)", "Won in Dec 2026",
+                                                        "Plan completion", "Month-end projection at today's pace"]
+
+
+def test_plan_stage_tables_name_their_pipeline_and_do_not_add_up():
+    from b24reports.views import plan as pv
+
+    html = pv.stage_needs_html(_plan_result(), "ru", LABELS)
+    # «Сделка успешна 3» in both tables read as 6: each carries its pipeline
+    assert "<th>Сделка успешна (Продажи)</th>" in html and "<th>Сделка успешна (Дилеры)</th>" in html
+    assert "<th>Новая</th>" in html  # a name only one pipeline has stays as it is
+    assert "Воронка «Дилеры»: сколько сделок должно дойти до стадии, если все нужные выигрыши пойдут через неё" in html
+    assert "складывать их нельзя" in html
+
+
+def test_plan_basis_headers_say_what_the_basis_covers():
+    import b24reports.specs.plan  # noqa: F401
+
+    assert header("basis", "ru", "plan") == "Основа чека и звонков"
+    assert header("deals_per_won", "ru", "plan") == "Сделок на одну выигранную (вся команда)"
+    assert header("lead_conversion_pct", "ru", "plan") == "Конверсия лид → сделка (вся команда), %"
+
+
+def test_dismissed_employee_note_names_the_person():
+    from b24reports.i18n import translate_warning
+    from b24reports.views.common import warnings_html
+
+    w = "demo_plan.csv line 11: employee 12 is dismissed (inactive); the row still counts"
+    names = {12: "Михайлов Виктор"}
+    assert translate_warning(w, "ru", names) == ("demo_plan.csv, строка 11: сотрудник Михайлов Виктор (ID 12) уволен "
+                                                 "(неактивен); строка всё равно учтена")
+    assert "employee Михайлов Виктор (ID 12) is dismissed" in translate_warning(w, "en", names)
+    assert "Михайлов Виктор (ID 12)" in warnings_html([w], "ru", names=names)

@@ -357,7 +357,9 @@ def test_plan_chart_labels_right_of_the_marker_and_department_in_its_own_panel()
     people, dept = texts
     # rows bottom-up: Петров (plan 500k, fact 600k, projection 650k), Иванова (1M, 840k, 1.1M)
     assert list(people.y) == ["Петров Пётр", "Иванова Анна"]
-    assert list(people.x) == [650_000.0, 1_100_000.0]  # max(plan, fact, projection) of each row
+    # each marker (650k, 1.1M) sits within 12 % of the axis top (1.1M) right of its bar's end
+    # (600k, 1M): the label starts past it
+    assert list(people.x) == [650_000.0, 1_100_000.0]
     assert list(people.text) == ["\u2002120 %", "\u200284 %"] and people.textposition == "middle right"
     assert not any(getattr(tr, "text", None) for tr in fig.data if tr.type == "bar")  # no label under the marker
     # the department (plan 15M) has its own panel and axis: the managers' axis ends at 1.1M × 1.18

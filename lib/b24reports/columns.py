@@ -271,6 +271,16 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "avg_cycle_days": ("Средний цикл (окно «История, мес.»), дн.", "Average cycle (lookback window), days"),
         "avg_deal": ("Средняя выигранная сделка", "Average won deal"),
     },
+    # plan: the basis (own deals or the team's) covers the deal size and calls only; the
+    # deals per won and the lead conversion are always the whole team's
+    "plan": {
+        "basis": ("Основа чека и звонков", "Basis of deal size and calls"),
+        "won_in_window": ("Выиграно за окно (по основе)", "Won in the window (by the basis)"),
+        "avg_won_amount": ("Средняя выигранная сделка (по основе)", "Average won deal (by the basis)"),
+        "calls_per_won": ("Звонков на выигранную сделку (по основе)", "Calls per won deal (by the basis)"),
+        "deals_per_won": ("Сделок на одну выигранную (вся команда)", "Deals per won deal (whole team)"),
+        "lead_conversion_pct": ("Конверсия лид → сделка (вся команда), %", "Lead to deal conversion (whole team), %"),
+    },
     "managers": {
         "won_deals": ("Выиграно за период (по дате выигрыша)", "Won in the period (by date won)"),
         "won_amount": ("Сумма выигранных за период", "Amount won in the period"),

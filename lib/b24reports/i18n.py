@@ -635,7 +635,8 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
      {"ru": "{entity_ru} № {id}: сумма не указана, посчитана как 0",
       "en": "{entity} #{id}: amount not set, counted as 0"}),
     (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
-     {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
+     {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена",
+      "en": "{src} line {line}: employee {emp} is dismissed (inactive); the row still counts"}),
     (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
      {"ru": "сделки в стадии, которой нет в crm.status.list (показаны отдельной строкой): {ids}"}),
     (r"pipeline (?P<pid>\d+): no deal closed in the last (?P<n>\d+) months, its open deals are weighted with probability 0",
@@ -739,10 +740,12 @@ def _warning_regexes():
     return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
 
 
-def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
+def translate_warning(text: str, lang: str = DEFAULT_LANG, names: Mapping[int, str] | None = None) -> str:
     """A data-quality warning of :data:`WARNING_PATTERNS` in ``lang`` (its variable parts —
     ids, line numbers, file names — kept as they are); unknown texts and English are
-    returned unchanged. ``metrics.json`` keeps the original English text."""
+    returned unchanged. ``names`` (``{user id: name}``): an employee id in the warning reads
+    as the person's name, «Петров Пётр (ID 12)» (a reader does not know people by id).
+    ``metrics.json`` keeps the original English text."""
     if not isinstance(text, str):
         return text
     for rx, tpl in _warning_regexes():
@@ -753,6 +756,9 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 src = k[:-3]
                 if src in args:
                     args[k] = table.get(args[src], args[src])
+            emp = args.get("emp")
+            if emp is not None and names and emp.isdigit() and int(emp) in names:
+                args["emp"] = f"{names[int(emp)]} (ID {emp})"
             if "ids" in args:  # a list of entity ids: say how many, and that they are numbers, not a count
                 args.update(_ids_args(args["ids"], args.get("entity", ""), lang))
             return tpl[lang].format(**args)

@@ -169,7 +169,7 @@ class ReportView:
 
     def warnings(self) -> None:
         """Display the run's warnings (nothing when there are none)."""
-        h = vc.warnings_html(self.result.warnings, self.lang)
+        h = vc.warnings_html(self.result.warnings, self.lang, names=self.labels.get("employee_id"))
         if h:
             self.html(h)
 

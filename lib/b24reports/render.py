@@ -327,7 +327,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
         rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
                  for k, v in res.params.to_json().items() if k not in unread]
-        rows += [(t("warnings", lang), translate_warning(w, lang)) for w in res.warnings]
+        rows += [(t("warnings", lang), translate_warning(w, lang, maps.get("employee_id"))) for w in res.warnings]
         for i, (k, v) in enumerate(rows, start=1):
             ws.write_string(i, 0, str(k))
             ws.write_string(i, 1, str(v))

@@ -415,11 +415,12 @@ def kpi_cards(items: Iterable[tuple[str, Any, str]], lang: str = "ru", currency:
     return f'<div class="b24-kpis">{"".join(cards)}</div>'
 
 
-def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20) -> str:
+def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20,
+                  names: Mapping[int, str] | None = None) -> str:
     """HTML list of data-quality warnings (escaped; at most ``limit`` shown), '' if none."""
     if not warnings:
         return ""
-    items = "".join(f"<li>{html.escape(translate_warning(w, lang))}</li>" for w in warnings[:limit])
+    items = "".join(f"<li>{html.escape(translate_warning(w, lang, names))}</li>" for w in warnings[:limit])
     k = len(warnings) - limit
     more = (f"<li>{html.escape(t('more_rows', lang, n=format_int(k, lang), noun=plural(k, 'warning', lang)))}</li>"
             if k > 0 else "")

@@ -171,3 +171,46 @@ def test_dismissed_employee_note_names_the_person():
                                                  "(неактивен); строка всё равно учтена")
     assert "employee Михайлов Виктор (ID 12) is dismissed" in translate_warning(w, "en", names)
     assert "Михайлов Виктор (ID 12)" in warnings_html([w], "ru", names=names)
+
+
+# ------------------------------------------------------------------ managers
+
+
+def test_managers_headers_name_each_base_and_month_rows_say_month():
+    assert header("won_deals", "ru", "managers") == "Выиграно за период по дате выигрыша (создано когда угодно)"
+    assert header("created_deals", "ru", "managers") == "Создано за период (база конверсии)"
+    assert header("conversion_pct", "ru", "managers") == "Конверсия созданных за период: выиграно к дате данных, %"
+    # the month rows of «Динамика по месяцам» said «за период»
+    assert header("won_deals", "ru", "managers", "by_month") == "Выиграно за месяц (по дате выигрыша)"
+    assert header("won_amount", "en", "managers", "by_month") == "Amount won in the month"
+    assert header("won_amount", "ru", "managers", "managers") == "Сумма выигранных за период"
+
+
+def test_indexes_minutes_and_mean_counts_show_no_needless_decimals():
+    from b24reports.views.common import table_html
+
+    df = pd.DataFrame({"activity_index": [137.0, 147.1], "call_minutes": [3444.4, 369.3],
+                       "tasks_per_executor": [68.06, 2.0], "touches": [1627, 258]})
+    html = _nb(table_html(df, list(df.columns), "ru"))
+    # «137,00», «147,10», «3 444,40», «68,06» before
+    assert "<td class=\"num\">137</td>" in html and "<td class=\"num\">147</td>" in html
+    assert "<td class=\"num\">3 444</td>" in html and "<td class=\"num\">68,1</td>" in html
+    assert "<td class=\"num\">2,0</td>" in html
+
+
+def test_short_calls_shown_as_the_share_the_flag_rule_uses():
+    from b24reports.views.managers import with_short_calls_pct
+
+    m = pd.DataFrame({"calls_out": [712, 0], "calls_in": [299, 0], "short_calls": [573, 0]})
+    pct = with_short_calls_pct(m)["short_calls_pct"].tolist()
+    assert round(pct[0], 4) == 56.6766 and pct[1] is None   # 573 / (712 + 299) × 100; no calls → —
+    assert header("short_calls_pct", "ru") == "Короткие звонки, % от всех звонков"
+
+
+def test_month_rows_grouped_by_the_top_seller_first():
+    from b24reports.views.common import grouped_by_total
+
+    df = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-01", "2026-02"], "employee_id": [1, 1, 2, 2],
+                       "won_amount": [10.0, 0.0, 5.0, 30.0]})
+    out = grouped_by_total(df, "employee_id", "won_amount", "month")
+    assert list(zip(out["employee_id"], out["month"])) == [(2, "2026-01"), (2, "2026-02"), (1, "2026-01"), (1, "2026-02")]

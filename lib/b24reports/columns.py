@@ -153,6 +153,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "calls_in": ("int", "Входящие звонки", "Incoming calls"),
     "call_minutes": ("number", "Минуты разговоров", "Call minutes"),
     "short_calls": ("int", "Короткие звонки", "Short calls"),
+    "short_calls_pct": ("pct", "Короткие звонки, % от всех звонков", "Short calls, % of all calls"),
     "meetings": ("int", "Встречи", "Meetings"),
     "emails_out": ("int", "Исходящие письма", "Emails sent"),
     "emails_in": ("int", "Входящие письма", "Emails received"),
@@ -281,17 +282,37 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "deals_per_won": ("Сделок на одну выигранную (вся команда)", "Deals per won deal (whole team)"),
         "lead_conversion_pct": ("Конверсия лид → сделка (вся команда), %", "Lead to deal conversion (whole team), %"),
     },
+    # managers: wins are counted by the date won (whenever created), the conversion is of the
+    # deals created in the period — 89 won beside 131 created and 64,1 % read as a wrong sum
     "managers": {
-        "won_deals": ("Выиграно за период (по дате выигрыша)", "Won in the period (by date won)"),
+        "won_deals": ("Выиграно за период по дате выигрыша (создано когда угодно)",
+                      "Won in the period by date won (created any time)"),
         "won_amount": ("Сумма выигранных за период", "Amount won in the period"),
+        "created_deals": ("Создано за период (база конверсии)", "Created in the period (the conversion's base)"),
+        "conversion_pct": ("Конверсия созданных за период: выиграно к дате данных, %",
+                           "Created in the period and won by the data date, %"),
+    },
+    "managers.by_month": {
+        "won_deals": ("Выиграно за месяц (по дате выигрыша)", "Won in the month (by date won)"),
+        "won_amount": ("Сумма выигранных за месяц", "Amount won in the month"),
     },
 }
 
 
-def header(column_id: str, lang: str, report: str | None = None) -> str:
+#: Digits a page shows for a column whose stored value has more (``metrics.json`` and Excel keep
+#: theirs): an index around 100 or minutes read as whole numbers («137», not «137,00»), a mean
+#: count with one decimal («68,1», not «68,06»).
+DISPLAY_DIGITS: dict[str, int] = {"activity_index": 0, "weighted": 0, "call_minutes": 0, "tasks_per_executor": 1,
+                                  "calls_per_won": 1, "deals_per_won": 1}
+
+
+def header(column_id: str, lang: str, report: str | None = None, table: str | None = None) -> str:
     """Localized header of ``column_id`` (the id itself when not in the catalog); ``report``
-    (a report name) picks that report's own wording (:data:`REPORT_HEADERS`) where it has one."""
-    own = REPORT_HEADERS.get(report or "", {}).get(column_id)
+    (a report name) picks that report's own wording (:data:`REPORT_HEADERS`) where it has one,
+    and ``table`` (a table id of that report) the table's own (key ``"report.table"``), e.g.
+    «за месяц» on the month rows of a table whose report says «за период» elsewhere."""
+    own = REPORT_HEADERS.get(f"{report}.{table}", {}).get(column_id) if report and table else None
+    own = own or REPORT_HEADERS.get(report or "", {}).get(column_id)
     if own is not None:
         return own[0] if lang == "ru" else own[1]
     col = CATALOG.get(column_id)

@@ -266,8 +266,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labels = labels or {}
     def _head(c: str) -> str:  # a labelled id column shows names: use the *_name header
         if c in labels and c.endswith("_id") and c[:-3] + "_name" in _columns.CATALOG:
-            return _columns.header(c[:-3] + "_name", lang, report)
-        return _columns.header(c, lang, report)
+            return _columns.header(c[:-3] + "_name", lang, report, table_id)
+        return _columns.header(c, lang, report, table_id)
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only
@@ -304,6 +304,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                 shown = value_label(c, v, lang)  # enum codes (month "overdue", basis "own") in lang
                 text = (html.escape(shown) if shown is not None
                         else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
+                        else html.escape(format_number(v, lang, _columns.DISPLAY_DIGITS[c]))
+                        if c in _columns.DISPLAY_DIGITS and not _columns_null(v)
                         else _cell(v, k, lang, currency))
                 tds.append(f"<td{cls}>{text}</td>")
             cut = print_cut is not None and i >= print_cut  # past the PDF's rows: screen only
@@ -425,3 +427,16 @@ def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20,
     more = (f"<li>{html.escape(t('more_rows', lang, n=format_int(k, lang), noun=plural(k, 'warning', lang)))}</li>"
             if k > 0 else "")
     return f'<div class="b24-warnings"><b>{html.escape(t("warnings", lang))}</b><ul>{items}{more}</ul></div>'
+
+
+def grouped_by_total(df: Any, key: str, value: str, then: str) -> Any:
+    """Rows of ``df`` grouped by ``key`` (e.g. ``employee_id``), the group with the largest
+    total ``value`` (e.g. ``won_amount``) first, ties by ``key``; inside a group rows by
+    ``then`` (e.g. ``month``), then their original order. Tables a reader scans by who sold
+    most, not by employee ID. Same rows, same columns."""
+    if len(df) == 0:
+        return df
+    total = df.groupby(key)[value].transform("sum")
+    order = df.assign(_total=-total.astype(float), _row=range(len(df))).sort_values(
+        ["_total", key, then, "_row"], kind="stable")
+    return df.loc[order.index]

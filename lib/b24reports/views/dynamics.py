@@ -305,9 +305,7 @@ def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:
 def by_employee_amount(emp: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``won_by_period_employee`` grouped by employee, the employee with the largest
     total ``won_amount`` first (ties: ``employee_id``), each employee's periods in order — a
-    table a reader scans by who sold most, not by employee ID."""
-    if emp.empty:
-        return emp
-    total = emp.groupby("employee_id")["won_amount"].transform("sum")
-    order = emp.assign(_t=-total, _i=range(len(emp))).sort_values(["_t", "employee_id", "period", "_i"], kind="stable")
-    return emp.loc[order.index]
+    table a reader scans by who sold most, not by employee ID (:func:`common.grouped_by_total`)."""
+    from .common import grouped_by_total
+
+    return grouped_by_total(emp, "employee_id", "won_amount", "period")

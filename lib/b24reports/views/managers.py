@@ -58,12 +58,24 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
     from .common import table_html
 
     frame = view.result.tables[table_id] if df is None else df
+    if "short_calls_pct" in columns and "short_calls_pct" not in frame.columns:
+        frame = with_short_calls_pct(frame)
     if "flags" in frame.columns:
         frame = frame.assign(flags=frame["flags"].map(lambda f: [flag_label(x, view.lang) for x in (f or [])]))
     if title is None:
         title = view.spec.tables[table_id].title.get(view.lang)
     return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels,
-                      keys=getattr(view, "live", ()), report=view.spec.name)
+                      keys=getattr(view, "live", ()), report=view.spec.name, table_id=table_id)
+
+
+def with_short_calls_pct(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (rows of table ``managers``) with ``short_calls_pct`` = short_calls ÷
+    (calls_out + calls_in) × 100 (None without calls): the share the "suspiciously short calls"
+    flag tests against 30 %, so the page shows the number the rule speaks of. Display only
+    (``metrics.json`` keeps the count)."""
+    calls = frame["calls_out"].astype(float) + frame["calls_in"].astype(float)
+    pct = (100.0 * frame["short_calls"].astype(float) / calls.where(calls > 0)).astype(object)
+    return frame.assign(short_calls_pct=pct.where(calls > 0, None))
 
 
 def flag_label(flag: str, lang: str = "ru") -> str:
@@ -161,7 +173,7 @@ def conversion_bars(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
         return None
     m = m.assign(_v=m["conversion_pct"].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(x=m["_v"], y=[_name(names, e) for e in m["employee_id"]], orientation="h",
-                           marker_color=PALETTE[2], texttemplate="%{x:.1f}", textposition="outside",
+                           marker_color=PALETTE[2], texttemplate="%{x:.1f} %", textposition="outside",
                            customdata=m["created_deals"], hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
     fig.update_layout(xaxis={"title": _t(lang, "conv"), "range": [0, 105]}, showlegend=False,
                       height=max(300, 26 * len(m) + 120))

@@ -214,3 +214,28 @@ def test_month_rows_grouped_by_the_top_seller_first():
                        "won_amount": [10.0, 0.0, 5.0, 30.0]})
     out = grouped_by_total(df, "employee_id", "won_amount", "month")
     assert list(zip(out["employee_id"], out["month"])) == [(2, "2026-01"), (2, "2026-02"), (1, "2026-01"), (1, "2026-02")]
+
+
+# ------------------------------------------------------------------ marketing
+
+
+def test_marketing_names_say_their_base():
+    import b24reports.specs.forgotten  # noqa: F401
+    import b24reports.specs.marketing  # noqa: F401
+    from b24reports.views.marketing import status_legend
+
+    assert header("share_pct", "ru") == "Доля от всех лидов, %"        # «Доля, %» among revenue columns
+    assert header("quality_leads", "ru") == "Лиды без некачественных"   # beside the status «Качественный лид»
+    assert header("created", "ru", "marketing", "leads") == "Создан"    # a lead, not «Создана»
+    assert header("created", "ru", "forgotten", "leads") == "Создан"
+    assert header("created", "ru", "funnel", "deals") == "Создана"
+    assert status_legend("CONVERTED", "S", {"CONVERTED": "Качественный лид"}, "ru") == \
+        "Качественный лид (сконвертирован в сделку)"
+    assert status_legend("JUNK", "F", {"JUNK": "Некачественный"}, "ru") == "Некачественный"
+
+
+def test_demo_lead_titles_keep_abbreviations():
+    from b24reports.demo.generator import lead_title_product
+
+    assert lead_title_product("Фрезерный центр ЧПУ") == "фрезерный центр ЧПУ"   # «чпу» before
+    assert lead_title_product("Запасные части") == "запасные части"

@@ -168,7 +168,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "leads": ("int", "Лиды", "Leads"),
     "junk": ("int", "Некачественные", "Junk"),
     "junk_pct": ("pct", "Доля некачественных, %", "Junk, %"),
-    "quality_leads": ("int", "Качественные лиды", "Quality leads"),
+    "quality_leads": ("int", "Лиды без некачественных", "Leads not junk"),
     "converted": ("int", "Сконвертированы", "Converted"),
     "in_work": ("int", "В работе", "In work"),
     "conversion_to_deal_pct": ("pct", "Конверсия в сделку, %", "Conversion to deal, %"),
@@ -176,7 +176,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "sales_amount": ("money", "Сумма продаж", "Sales amount"),
     "conversion_to_sale_pct": ("pct", "Конверсия в продажу, %", "Conversion to sale, %"),
     "revenue_per_lead": ("money", "Выручка на лид", "Revenue per lead"),
-    "share_pct": ("pct", "Доля, %", "Share, %"),
+    "share_pct": ("pct", "Доля от всех лидов, %", "Share of all leads, %"),
     "won_cycle_days": ("days", "Цикл лид → продажа, дн.", "Lead to sale, days"),
     "planned_leads": ("int", "Плановые лиды", "Planned leads"),
     "projected_revenue": ("money", "Прогноз выручки", "Projected revenue"),
@@ -292,6 +292,9 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "conversion_pct": ("Конверсия созданных за период: выиграно к дате данных, %",
                            "Created in the period and won by the data date, %"),
     },
+    # a lead is «создан» (a deal «создана»)
+    "marketing.leads": {"created": ("Создан", "Created")},
+    "forgotten.leads": {"created": ("Создан", "Created")},
     "managers.by_month": {
         "won_deals": ("Выиграно за месяц (по дате выигрыша)", "Won in the month (by date won)"),
         "won_amount": ("Сумма выигранных за месяц", "Amount won in the month"),

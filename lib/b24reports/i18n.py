@@ -562,7 +562,7 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
     },
     "stage": {  # marketing funnel steps
         "leads": {"ru": "Лиды", "en": "Leads"},
-        "quality_leads": {"ru": "Качественные лиды", "en": "Quality leads"},
+        "quality_leads": {"ru": "Лиды без некачественных", "en": "Leads not junk"},
         "converted": {"ru": "Сконвертированы в сделку", "en": "Converted to a deal"},
         "sales": {"ru": "Продажи", "en": "Sales"},
     },

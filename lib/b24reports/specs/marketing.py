@@ -10,10 +10,16 @@ notebook: ``notebooks/marketing.ipynb``.
 
 from __future__ import annotations
 
+from .. import columns
 from ..data import Dataset
 from ..metrics import common as c
 from ..metrics import marketing as m
 from ..reports import ParamSpec, Params, ReportResult, ReportSpec, TableSpec, make_result
+
+# the what-if shown for one month (views.marketing.what_if_month): the period's leads and
+# projection ÷ months of the period; metrics.json keeps the period's planned_leads/projected_revenue
+columns.define("leads_per_month", "int", "Лидов в месяц (среднее за период)", "Leads a month (the period's mean)")
+columns.define("revenue_per_month", "money", "Прогноз выручки за месяц", "Projected revenue for a month")
 
 _SRC = ["source_id", *m.SOURCE_COLUMNS, "won_cycle_days"]
 COLUMNS = {

@@ -239,3 +239,49 @@ def test_demo_lead_titles_keep_abbreviations():
 
     assert lead_title_product("Фрезерный центр ЧПУ") == "фрезерный центр ЧПУ"   # «чпу» before
     assert lead_title_product("Запасные части") == "запасные части"
+
+
+# ------------------------------------------------------------------ tasks
+
+
+def _tasks_result():
+    emp = pd.DataFrame({"employee_id": [1, 2], "execution_coefficient_pct": [64.2, 40.0], "total": [36, 10]})
+    by_period = pd.DataFrame({"period": ["2026-01", "2026-02"], "total": [5, 6], "started_on_time_pct": [80.0, 70.0],
+                              "finished_on_time_pct": [70.0, 60.0], "execution_coefficient_pct": [56.0, 42.0]})
+    # month ends: 3 has the largest backlog, 1 and 2 smaller; only 2 grows (flag in 2026-03)
+    acc = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-03"] * 3, "employee_id": [1] * 3 + [2] * 3 + [3] * 3,
+                        "open": [9] * 9, "overdue": [5, 5, 4, 1, 2, 3, 9, 9, 9],
+                        "growing_backlog": [False, False, False, False, False, True, False, False, False]})
+    return SimpleNamespace(tables={"employees": emp, "by_period": by_period, "accumulation": acc})
+
+
+def test_benchmark_label_is_not_drawn_over_the_data():
+    from b24reports.views import tasks as tv
+
+    fig = tv.coefficient_by_employee(_tasks_result(), "ru", {1: "Михайлов Виктор", 2: "Захаров Роман"})
+    assert not fig.layout.annotations     # «Ориентир 64 %» sat on the top bar (64,2)
+    assert fig.layout.xaxis.title.text == "Коэффициент исполнения, % · пунктир — ориентир 64 % (80 % × 80 %)"
+    fig = tv.coefficient_by_period(_tasks_result(), "en")
+    assert not fig.layout.annotations
+    assert [tr.name for tr in fig.data][-1] == "Benchmark 64% (80% × 80%)" and list(fig.data[-1].y) == [64.0, 64.0]
+
+
+def test_backlog_chart_draws_everyone_the_growing_table_names():
+    from b24reports.views import tasks as tv
+
+    names = {1: "Анна", 2: "Борис", 3: "Вера"}
+    # top=2: before, the two largest backlogs (Вера 9, Анна 4) left out Борис, whose backlog grows
+    fig = tv.backlog_chart(_tasks_result(), "ru", names, top=2)
+    assert [tr.name for tr in fig.data] == ["Борис", "Вера"]
+    assert [tr.name for tr in tv.backlog_chart(_tasks_result(), "ru", names, top=3).data] == ["Борис", "Вера", "Анна"]
+
+
+def test_tasks_labels_tell_due_in_period_from_any_deadline_and_no_deadline_stands_apart():
+    import b24reports.specs.tasks  # noqa: F401
+    from b24reports.views import tasks as tv
+
+    assert header("overdue_open", "ru", "tasks") == "Просрочены и открыты (срок в периоде)"
+    assert header("overdue", "ru", "tasks", "accumulation") == "Просрочено на конец месяца (любой срок)"
+    assert header("no_deadline", "ru", "tasks") == "Без срока (не входят во «Всего»)"
+    for page in (tv.EMPLOYEES_PAGE, tv.TEAM_PAGE, tv.DEPARTMENTS_PAGE, tv.GROUPS_PAGE):
+        assert page[-1] == "no_deadline"

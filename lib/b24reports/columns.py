@@ -295,6 +295,16 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
     # a lead is «создан» (a deal «создана»)
     "marketing.leads": {"created": ("Создан", "Created")},
     "forgotten.leads": {"created": ("Создан", "Created")},
+    # tasks: «просрочены и открыты» counts tasks due in the period, the backlog counts every
+    # open overdue task at a month end (any deadline): 31 and 43 side by side read as a contradiction
+    "tasks": {
+        "overdue_open": ("Просрочены и открыты (срок в периоде)", "Overdue, open (due in the period)"),
+        "no_deadline": ("Без срока (не входят во «Всего»)", "No deadline (not in the total)"),
+    },
+    "tasks.accumulation": {
+        "open": ("Открыто на конец месяца (любой срок)", "Open at month end (any deadline)"),
+        "overdue": ("Просрочено на конец месяца (любой срок)", "Overdue at month end (any deadline)"),
+    },
     "managers.by_month": {
         "won_deals": ("Выиграно за месяц (по дате выигрыша)", "Won in the month (by date won)"),
         "won_amount": ("Сумма выигранных за месяц", "Amount won in the month"),

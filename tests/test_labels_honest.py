@@ -285,3 +285,48 @@ def test_tasks_labels_tell_due_in_period_from_any_deadline_and_no_deadline_stand
     assert header("no_deadline", "ru", "tasks") == "Без срока (не входят во «Всего»)"
     for page in (tv.EMPLOYEES_PAGE, tv.TEAM_PAGE, tv.DEPARTMENTS_PAGE, tv.GROUPS_PAGE):
         assert page[-1] == "no_deadline"
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+def _pipe_result():
+    # start 100, new +30, won −20, lost −10, other −5 → end 95
+    total = pd.DataFrame({"step": ["start", "new", "won", "lost", "other", "end"], "deals": [10, 2, 1, 1, 4, 9],
+                          "amount": [100.0, 30.0, -20.0, -10.0, -5.0, 95.0]})
+    deals = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6, 7, 8], "step": ["new", "new", "won", "lost", "other", "other", None, None]})
+    return SimpleNamespace(tables={"waterfall_total": total, "deals": deals}, params={"currency": "RUB"},
+                           notes={"changed": 8})
+
+
+def test_waterfall_paints_the_won_step_green_and_floats_each_step():
+    from b24reports.views.common import OUTCOME_COLORS
+    from b24reports.views.pipeline import waterfall_chart
+
+    fig = waterfall_chart(_pipe_result(), "ru")
+    bar = fig.data[0]
+    colors = dict(zip(bar.customdata, bar.marker.color))
+    assert colors["won"] == OUTCOME_COLORS["won"] and colors["lost"] == OUTCOME_COLORS["lost"]   # won was red
+    # running total 100 → 130 → 110 → 100 → 95: each bar spans [base, base + |step|]
+    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.y) == [100, 30, 20, 10, 5, 95]
+    assert _nb(bar.text[2]).startswith("−")            # one minus sign: «−»
+
+
+def test_waterfall_note_explains_the_other_counts():
+    from b24reports.views.pipeline import kpis, waterfall_note
+
+    ru = waterfall_note(_pipe_result(), "ru")
+    # 6 deals in steps (8 with any change); «Прочее» 4 rows from 2 deals that changed pipeline
+    assert "В шагах водопада — 6 сделок" in ru and "«Сделки с любыми изменениями» (8)" in ru
+    assert "2 сделки дали 4 в столбце «Сделки»" in ru
+    res = _pipe_result()
+    res.notes.update(start=100.0, end=95.0)
+    assert kpis(res, "ru")[3][0] == "Сделки с любыми изменениями (и вне горизонта)"   # «104 Сделок …» before
+    assert header("new_deals", "ru", "pipeline", "by_employee") == "Новые (и вне горизонта)"
+
+
+def test_negative_numbers_use_one_minus_sign():
+    from b24reports.i18n import format_money, format_number, format_pct
+
+    assert _nb(format_money(-7_577_000, "RUB", "ru")) == "−7 577 000 ₽"   # «-7 577 000 ₽» beside «−7,6 млн ₽»
+    assert format_pct(-6.8, "ru").startswith("−6,8") and format_number(-1.5, "en", 1) == "−1.5"

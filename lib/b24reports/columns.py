@@ -305,6 +305,14 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "open": ("Открыто на конец месяца (любой срок)", "Open at month end (any deadline)"),
         "overdue": ("Просрочено на конец месяца (любой срок)", "Overdue at month end (any deadline)"),
     },
+    # pipeline: the manager table counts every change of the manager's deals, beyond the
+    # horizon too (22 new against the waterfall's 7)
+    "pipeline.by_employee": {
+        "new_deals": ("Новые (и вне горизонта)", "New (beyond the horizon too)"),
+        "advanced_deals": ("Продвинулись (и вне горизонта)", "Advanced (beyond the horizon too)"),
+        "won_deals": ("Выиграны (и вне горизонта)", "Won (beyond the horizon too)"),
+        "lost_deals": ("Проиграны (и вне горизонта)", "Lost (beyond the horizon too)"),
+    },
     "managers.by_month": {
         "won_deals": ("Выиграно за месяц (по дате выигрыша)", "Won in the month (by date won)"),
         "won_amount": ("Сумма выигранных за месяц", "Amount won in the month"),

@@ -254,6 +254,16 @@ def _pattern(lang: str, which: str, digits: int):
     return p
 
 
+#: the minus sign of every number a page shows: U+2212, as plotly draws it on chart axes and labels
+#: (tables said «-7 577 000 ₽» beside a chart's «−7,6 млн ₽»)
+MINUS = "\u2212"
+
+
+def _minus(text: str) -> str:
+    """``text`` with the hyphen-minus of a negative number as :data:`MINUS`."""
+    return text.replace("-", MINUS, 1) if "-" in text else text
+
+
 def format_money(value: Any, currency: str, lang: str = DEFAULT_LANG, digits: int = 0) -> str:
     """Amount in ``currency`` (ISO code such as ``RUB``) with ``digits`` decimals in the
     locale's currency pattern: ru ``1 250 000 ₽``, en ``$1,250,000``, ``RUB 88,255,000``. Null -> ``—``."""
@@ -270,14 +280,14 @@ def format_money(value: Any, currency: str, lang: str = DEFAULT_LANG, digits: in
             out = out[:j] + "\u00a0" + out[j:]
         elif i > 0 and out[i - 1].isdigit():
             out = out[:i] + "\u00a0" + out[i:]
-    return out
+    return _minus(out)
 
 
 def format_pct(value: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """Percentage given as 0..100 (METRICS.md): ru ``12,5 %``, en ``12.5%``. Null -> ``—``."""
     if is_null(value):
         return NULL
-    return _pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang))
+    return _minus(_pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang)))
 
 
 def currency_symbol(currency: str, lang: str = DEFAULT_LANG) -> str:
@@ -304,14 +314,14 @@ def format_number(value: Any, lang: str = DEFAULT_LANG, digits: int = 2) -> str:
     if is_null(value):
         return NULL
     fmt = "#,##0" + ("." + "0" * digits if digits else "")
-    return _babel_decimal(float(value), format=fmt, locale=_locale(lang))
+    return _minus(_babel_decimal(float(value), format=fmt, locale=_locale(lang)))
 
 
 def format_int(value: Any, lang: str = DEFAULT_LANG) -> str:
     """Integer with locale grouping (ru ``1 250``, en ``1,250``). Null -> ``—``."""
     if is_null(value):
         return NULL
-    return _babel_decimal(int(round(float(value))), format="#,##0", locale=_locale(lang))
+    return _minus(_babel_decimal(int(round(float(value))), format="#,##0", locale=_locale(lang)))
 
 
 def format_date(value: Any, lang: str = DEFAULT_LANG) -> str:

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-import b24reports.specs.dynamics  # noqa: F401  (defines the dynamics columns)
-from b24reports.columns import header
+import b24reports.reports.specs.dynamics  # noqa: F401  (defines the dynamics columns)
+from b24reports.core.columns import header
 from b24reports.views import dynamics as dv
 
 
@@ -154,7 +154,7 @@ def test_plan_stage_tables_name_their_pipeline_and_do_not_add_up():
 
 
 def test_plan_basis_headers_say_what_the_basis_covers():
-    import b24reports.specs.plan  # noqa: F401
+    import b24reports.reports.specs.plan  # noqa: F401
 
     assert header("basis", "ru", "plan") == "Основа чека и звонков"
     assert header("deals_per_won", "ru", "plan") == "Сделок на одну выигранную (вся команда)"
@@ -162,7 +162,7 @@ def test_plan_basis_headers_say_what_the_basis_covers():
 
 
 def test_dismissed_employee_note_names_the_person():
-    from b24reports.i18n import translate_warning
+    from b24reports.core.i18n import translate_warning
     from b24reports.views.common import warnings_html
 
     w = "demo_plan.csv line 11: employee 12 is dismissed (inactive); the row still counts"
@@ -220,8 +220,8 @@ def test_month_rows_grouped_by_the_top_seller_first():
 
 
 def test_marketing_names_say_their_base():
-    import b24reports.specs.forgotten  # noqa: F401
-    import b24reports.specs.marketing  # noqa: F401
+    import b24reports.reports.specs.forgotten  # noqa: F401
+    import b24reports.reports.specs.marketing  # noqa: F401
     from b24reports.views.marketing import status_legend
 
     assert header("share_pct", "ru") == "Доля от всех лидов, %"        # «Доля, %» among revenue columns
@@ -277,7 +277,7 @@ def test_backlog_chart_draws_everyone_the_growing_table_names():
 
 
 def test_tasks_labels_tell_due_in_period_from_any_deadline_and_no_deadline_stands_apart():
-    import b24reports.specs.tasks  # noqa: F401
+    import b24reports.reports.specs.tasks  # noqa: F401
     from b24reports.views import tasks as tv
 
     assert header("overdue_open", "ru", "tasks") == "Просрочены и открыты (срок в периоде)"
@@ -326,7 +326,7 @@ def test_waterfall_note_explains_the_other_counts():
 
 
 def test_negative_numbers_use_one_minus_sign():
-    from b24reports.i18n import format_money, format_number, format_pct
+    from b24reports.core.i18n import format_money, format_number, format_pct
 
     assert _nb(format_money(-7_577_000, "RUB", "ru")) == "−7 577 000 ₽"   # «-7 577 000 ₽» beside «−7,6 млн ₽»
     assert format_pct(-6.8, "ru").startswith("−6,8") and format_number(-1.5, "en", 1) == "−1.5"

@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..i18n import team_row_label
-from .common import PALETTE
+from b24reports.core.i18n import team_row_label
+from b24reports.views.common import PALETTE
 
 TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
@@ -231,8 +231,8 @@ def stage_needs_html(result: Any, lang: str = "ru", labels: Mapping[str, Mapping
     stage last) holding ``needed_at_stage``, the rows with the largest need first. Replaces the
     long list of ``required_stages`` (plan row × pipeline × stage; Excel keeps it). '' when
     there is nothing to show."""
-    from ..i18n import format_int
-    from .common import no_data
+    from b24reports.core.i18n import format_int
+    from b24reports.views.common import no_data
 
     month = month or current_month(result)
     st = result.tables["required_stages"]
@@ -301,7 +301,7 @@ def headline(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
     :data:`EARLY_DAYS` days of a month, when the pace says little, last month's whole result
     (``notes["prev_month"]``: the team's won amount) stands beside it. ``[]`` without plan rows.
     Source: METRICS.md "plan"; nothing new is computed beyond these sums."""
-    from ..i18n import format_month
+    from b24reports.core.i18n import format_month
 
     month = current_month(result)
     if month is None:

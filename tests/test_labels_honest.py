@@ -330,3 +330,10 @@ def test_negative_numbers_use_one_minus_sign():
 
     assert _nb(format_money(-7_577_000, "RUB", "ru")) == "−7 577 000 ₽"   # «-7 577 000 ₽» beside «−7,6 млн ₽»
     assert format_pct(-6.8, "ru").startswith("−6,8") and format_number(-1.5, "en", 1) == "−1.5"
+
+
+def test_task_tables_list_the_busiest_first_not_by_id():
+    from b24reports.views.tasks import busiest_first
+
+    df = pd.DataFrame({"employee_id": [1, 2, 3, 4], "total": [40, 100, 58, 100]})
+    assert busiest_first(df)["employee_id"].tolist() == [2, 4, 3, 1]

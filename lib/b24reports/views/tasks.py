@@ -141,6 +141,15 @@ def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None
     return fig
 
 
+def busiest_first(df: Any) -> Any:
+    """Rows of table ``employees`` / ``departments`` / ``groups`` with the most tasks due in the
+    period (``total``) first, ties in table order — where a talk about deadlines starts, not
+    the order of employee IDs."""
+    if len(df) == 0:
+        return df
+    return df.assign(_n=-df["total"].astype(float), _i=range(len(df))).sort_values(["_n", "_i"]).drop(columns=["_n", "_i"])
+
+
 #: Columns the page shows (Excel and metrics.json keep every column).
 # «Без срока» stands last: next to «Всего» it read as a part of the total (it is not)
 EMPLOYEES_PAGE = ["employee_id", "total", "finished_on_time", "overdue_open", "started_on_time_pct",

@@ -260,7 +260,7 @@ def test_benchmark_label_is_not_drawn_over_the_data():
 
     fig = tv.coefficient_by_employee(_tasks_result(), "ru", {1: "Михайлов Виктор", 2: "Захаров Роман"})
     assert not fig.layout.annotations     # «Ориентир 64 %» sat on the top bar (64,2)
-    assert fig.layout.xaxis.title.text == "Коэффициент исполнения, % · пунктир — ориентир 64 % (80 % × 80 %)"
+    assert fig.layout.xaxis.title.text == "Коэффициент, % · пунктир — ориентир 64 %"
     fig = tv.coefficient_by_period(_tasks_result(), "en")
     assert not fig.layout.annotations
     assert [tr.name for tr in fig.data][-1] == "Benchmark 64% (80% × 80%)" and list(fig.data[-1].y) == [64.0, 64.0]

@@ -461,7 +461,7 @@ def test_plan_reads_no_period(shell, demo_dataset, demo_as_of, tmp_path):
     """Plan is anchored on as_of and the plan file's months: its dashboard has no period control,
     a click on a month does not drill, and its header names no period (funnel's does)."""
     from b24reports.outputs.nb import ReportView
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
     spec = reports.get("plan")

@@ -248,7 +248,7 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     formats = ",".join(fmts)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
     from b24reports.ingest.dataset import Dataset
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     # the plan report needs a plan file: a plausible one for the demo portal, next to the store
     raw["plan"] = str(demo_plan(Dataset.load(store), raw["as_of"], store.parent / "demo_plan.csv"))

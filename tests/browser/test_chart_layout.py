@@ -47,7 +47,7 @@ def _measure(browser, page_file: Path, width: int) -> list[dict]:
 
 
 def _portal_page(dataset, as_of: str, out: Path) -> Path:
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(dataset, as_of, out.with_suffix(".plan.csv"))
     figs = []

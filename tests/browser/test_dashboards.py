@@ -65,7 +65,7 @@ def _headline(name: str, res: Any) -> tuple[str, str]:
 def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Server-wide parameters: the demo portal's now and a plan file for the plan report."""
     from b24reports.ingest.dataset import Dataset
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(Dataset.load(demo_store), demo_as_of, tmp_path_factory.mktemp("plan") / "plan.csv")
     return {"as_of": demo_as_of, "plan": str(plan)}

@@ -11,41 +11,13 @@ import json
 import pytest
 
 from b24reports.outputs import dashboard as d
+from b24reports.outputs.dashboard.cells import WIDGET_VIEW
 from b24reports.outputs import render
 from b24reports import reports
 from b24reports.outputs import serve
 from b24reports.core.errors import BadParameter, StoreError
 
 D = dt.date
-
-
-@pytest.mark.parametrize(
-    "preset, today, expected",
-    [
-        # 1st of the month .. today
-        ("this_month", D(2026, 11, 30), (D(2026, 11, 1), D(2026, 11, 30))),
-        # whole previous month; January -> December of the previous year
-        ("last_month", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 10, 31))),
-        ("last_month", D(2026, 1, 15), (D(2025, 12, 1), D(2025, 12, 31))),
-        # Q4 starts 1 Oct; Q1 starts 1 Jan
-        ("quarter_to_date", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 11, 30))),
-        ("quarter_to_date", D(2026, 3, 31), (D(2026, 1, 1), D(2026, 3, 31))),
-        # 12 full months before today's month: Nov 2025 .. Oct 2026 (the reports' default)
-        ("last_12_months", D(2026, 11, 30), (D(2025, 11, 1), D(2026, 10, 31))),
-        # February of a leap year ends on the 29th
-        ("last_month", D(2024, 3, 10), (D(2024, 2, 1), D(2024, 2, 29))),
-    ],
-)
-def test_preset_period(preset, today, expected):
-    assert d.preset_period(preset, today) == expected
-
-
-def test_preset_unknown_and_detect():
-    with pytest.raises(BadParameter, match="period"):
-        d.preset_period("custom", D(2026, 11, 30))
-    assert d.detect_preset(D(2026, 10, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_month"
-    assert d.detect_preset(D(2025, 11, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_12_months"
-    assert d.detect_preset(D(2026, 10, 2), D(2026, 10, 31), D(2026, 11, 30)) == "custom"
 
 
 def test_query_to_raw_aliases_and_unknown_keys():
@@ -432,7 +404,7 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     (_src0, out0), (_src, out) = dash.cells
     assert out0.outputs == ()
     shown = out.outputs
-    assert len(shown) == 3 and all(d.WIDGET_VIEW in o["data"] for o in shown)
+    assert len(shown) == 3 and all(WIDGET_VIEW in o["data"] for o in shown)
     md, html, chart = dash.slots[(1, "out", 0)], dash.slots[(1, "html", 1)], dash.slots[(1, "chart", 0)]
     team = int(dash.result.tables["managers"]["won_deals"].sum())
     assert html.html == f"<p class=n>{team}</p>"   # the report's HTML: an HtmlSlot, set in place

@@ -73,6 +73,10 @@ class ReportSpec:
     compute: Callable[[Any, Scope, Params], tuple[dict[str, Any], list[str], dict[str, Any]]]
     tables: dict[str, TableSpec]
     check: Callable[[Any, Params], None] | None = None
+    #: headline numbers of the e-mail summary (``outputs.delivery``): ``(table id, column id, how)``;
+    #: ``how``: ``sum`` over the rows, ``first`` (a one-row table), ``count_true`` (rows where the bool
+    #: column is true). Empty: every number of each one-row table and the row count of the others.
+    headlines: tuple[tuple[str, str, str], ...] = ()
     #: whether the report reads the period (``date_from``/``date_to``); ``False`` for a report
     #: anchored on as_of and its own inputs (plan: the plan file's months, as_of's month): its
     #: header names no period and its dashboard has no period control

@@ -282,3 +282,20 @@ def test_deal_reached_is_reached_index_of_any_subset(demo_dataset, demo_as_of):
     assert len(sub) > 50 and got.index.equals(sub.index)
     assert got.tolist() == want.tolist()
     assert deal_reached(demo_dataset, sub.iloc[:0], as_of).tolist() == []
+
+
+def test_won_in_a_window_is_one_definition_with_both_boundaries():
+    """metrics.common.won_mask: won and start <= won_at < end; through_end keeps won_at == end."""
+    from b24reports.metrics.common import won_in, won_mask
+
+    ts = pd.Timestamp
+    start, end = ts("2026-10-01T00:00:00+03:00"), ts("2026-11-01T00:00:00+03:00")
+    facts = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6],
+        "outcome": ["won", "won", "won", "lost", "won", "open"],
+        "won_at": [start, end - pd.Timedelta(seconds=1), end, start, pd.NaT, start],
+    })
+    # 1 at the start (in), 2 one second before the end (in), 3 at the end (out: half-open),
+    # 4 lost, 5 won without a moment, 6 open: never in a window
+    assert won_mask(facts, start, end).tolist() == [True, True, False, False, False, False]
+    assert won_in(facts, start, end, through_end=True)["id"].tolist() == [1, 2, 3]

@@ -174,6 +174,21 @@ def in_lookback(ts: pd.Series, as_of: pd.Timestamp, months: int) -> pd.Series:
     return (ts > months_back(as_of, months)) & (ts <= as_of)
 
 
+def won_mask(facts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, *, through_end: bool = False) -> pd.Series:
+    """The one definition of "won in a window" (METRICS.md "Conventions"): a boolean mask over
+    ``facts`` rows (:func:`b24reports.metrics.facts.deal_facts`: ``outcome``, ``won_at``) with
+    outcome won and ``start <= won_at < end``; with ``through_end``, ``won_at <= end`` (a window that
+    ends at an instant such as as_of, included). A missing ``won_at`` is never in a window."""
+    w = facts["won_at"]
+    inside = (w >= start) & ((w <= end) if through_end else (w < end))
+    return ((facts["outcome"] == WON) & inside).fillna(False).astype(bool)
+
+
+def won_in(facts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, *, through_end: bool = False) -> pd.DataFrame:
+    """The rows of ``facts`` won in the window (see :func:`won_mask`), same columns."""
+    return facts[won_mask(facts, start, end, through_end=through_end)]
+
+
 def month_start(ts: pd.Timestamp) -> pd.Timestamp:
     """First day of ``ts``'s month, 00:00, same tz."""
     return ts.normalize().replace(day=1)

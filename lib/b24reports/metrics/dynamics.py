@@ -51,6 +51,8 @@ from b24reports.metrics.common import (
     pipeline_stages,
     run_rate,
     shift_key,
+    won_in,
+    won_mask,
     year_ago_key,
 )
 from b24reports.metrics.facts import deal_facts, deal_reached
@@ -227,9 +229,8 @@ def forecast_pipeline(open_deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataF
 
 def won_amount_between(facts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple[float, int]:
     """(Σ amount, count) of deals won with ``start <= won_at <= end``."""
-    w = won_deals(facts)
-    m = (w["won_at"] >= start) & (w["won_at"] <= end)
-    return float(w.loc[m, "amount"].sum()), int(m.sum())
+    m = won_mask(facts, start, end, through_end=True)
+    return float(facts.loc[m, "amount"].sum()), int(m.sum())
 
 
 def velocity(facts: pd.DataFrame, as_of: pd.Timestamp, lookback_months: int = 12) -> dict:
@@ -278,8 +279,7 @@ def monthly_won_history(facts: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
         return pd.Series(dtype="float64")
     months = pd.period_range(start.tz_localize(None), end.tz_localize(None) - pd.Timedelta(days=1), freq="M")
     keys = [p.strftime("%Y-%m") for p in months]
-    w = won_deals(facts)
-    w = w[(w["won_at"] >= start) & (w["won_at"] < end)]
+    w = won_in(facts, start, end)
     amount = w.groupby(period_key(w["won_at"], "month"))["amount"].sum()
     return pd.Series([float(amount.get(k, 0.0)) for k in keys], index=keys, dtype="float64")
 

@@ -16,8 +16,7 @@ import pandas as pd
 
 from b24reports.ingest.dataset import Dataset, memoized
 
-WON, LOST, OPEN = "won", "lost", "open"
-from b24reports.metrics.common import currency_rates, days_between, empty_opportunity_warnings, lead_status_semantics, stage_order, to_report_currency
+from b24reports.metrics.common import LOST, OPEN, WON, currency_rates, days_between, empty_opportunity_warnings, lead_status_semantics, stage_order, to_report_currency
 
 
 # --------------------------------------------------------------------------------------

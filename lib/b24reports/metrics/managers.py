@@ -179,7 +179,7 @@ def deal_results(facts: pd.DataFrame, period: c.Period) -> pd.DataFrame:
     ``created_won`` (of those, won as of as_of). ``conversion_pct`` is computed by the caller.
     """
     f = facts.dropna(subset=["employee_id"])
-    won = f[(f["outcome"] == c.WON) & period.contains(f["won_at"]).fillna(False)]
+    won = c.won_in(f, period.start, period.end)
     created = f[period.contains(f["created"]).fillna(False)]
     g_won = won.groupby("employee_id").agg(won_deals=("id", "size"), won_amount=("amount", "sum"))
     g_cr = created.assign(_won=created["outcome"] == c.WON).groupby("employee_id").agg(
@@ -208,7 +208,7 @@ def record_streak(facts: pd.DataFrame, as_of: pd.Timestamp, months: int = 3) -> 
     for k in range(months, 0, -1):
         m_start = start - pd.DateOffset(months=k)
         m_end = start - pd.DateOffset(months=k - 1)
-        w = won[(won["won_at"] >= m_start) & (won["won_at"] < m_end)]
+        w = c.won_in(won, m_start, m_end)
         sums = w.groupby("employee_id")["amount"].sum()
         top = set() if sums.empty or sums.max() <= 0 else {int(e) for e in sums[sums == sums.max()].index}
         result = top if result is None else result & top
@@ -397,8 +397,7 @@ def monthly_from_counts(
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
     grid = pd.MultiIndex.from_product([ids, months], names=["employee_id", "month"])
     cnt = counts.reindex(index=grid, columns=MONTH_COUNT_COLUMNS, fill_value=0)
-    won = facts[(facts["outcome"] == c.WON) & period.contains(facts["won_at"]).fillna(False)
-                & facts["employee_id"].isin(ids).fillna(False)]
+    won = facts[c.won_mask(facts, period.start, period.end) & facts["employee_id"].isin(ids).fillna(False)]
     won = won.assign(month=c.period_key(won["won_at"], "month"), employee_id=won["employee_id"].astype("int64"))
     wg = won.groupby(["employee_id", "month"]).agg(won_deals=("id", "size"), won_amount=("amount", "sum"))
     out = cnt.join(wg.reindex(grid)).reset_index()

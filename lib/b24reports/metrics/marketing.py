@@ -94,7 +94,7 @@ def cohort_sales(deals: pd.DataFrame, cohort: pd.DataFrame, period: c.Period) ->
     ``id`` (deal), ``lead_id``, ``amount`` (report currency), ``won_at``, plus the lead's
     ``source_id``, ``utm_*`` and ``lead_created``.
     """
-    d = deals[(deals["outcome"] == c.WON) & period.contains(deals["won_at"]).fillna(False)]
+    d = c.won_in(deals, period.start, period.end)
     d = d[d["lead_id"].isin(cohort["id"].dropna().tolist()).fillna(False)]
     lead = cohort.set_index("id")
     out = pd.DataFrame({"id": d["id"].astype("Int64"), "lead_id": d["lead_id"].astype("Int64"),

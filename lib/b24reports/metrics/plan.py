@@ -51,6 +51,7 @@ from b24reports.metrics.common import (
     run_rate,
     stage_reach,
     users_in_departments,
+    won_mask,
 )
 from b24reports.metrics.facts import activity_facts, deal_facts, deal_reached, lead_facts
 from b24reports.metrics.scope import Scope
@@ -96,7 +97,7 @@ def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame
     rows = []
     for (_, r), ppl in zip(plan_rows.iterrows(), people):
         start, end = _month_bounds(r["month"], tz)
-        m = won["employee_id"].isin(sorted(ppl)) & (won["won_at"] >= start) & (won["won_at"] < end)
+        m = won["employee_id"].isin(sorted(ppl)) & won_mask(won, start, end)
         fact, n = float(won.loc[m, "amount"].sum()), int(m.sum())
         plan_amt = float(r["amount"])
         plan_deals = r["deals"]
@@ -138,8 +139,8 @@ def mtd_compare(won: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     cur0 = month_start(as_of)
     prev_end = months_back(as_of, 1)
     prev0 = month_start(prev_end)
-    cur = (won["won_at"] >= cur0) & (won["won_at"] <= as_of)
-    prev = (won["won_at"] >= prev0) & (won["won_at"] <= prev_end)
+    cur = won_mask(won, cur0, as_of, through_end=True)
+    prev = won_mask(won, prev0, prev_end, through_end=True)
 
     def row(mask, emp):
         a, pa = float(won.loc[mask & cur, "amount"].sum()), float(won.loc[mask & prev, "amount"].sum())

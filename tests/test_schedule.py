@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from b24reports.core.errors import B24AuthError, BadParameter, ScheduleFileError
-from b24reports.outputs.schedule import Hooks, is_due, load_schedule, run_schedule
+from b24reports.outputs.schedule import Hooks, run_schedule
+from b24reports.outputs.schedule_file import is_due, load_schedule
 
 D = dt.date
 
@@ -377,8 +378,9 @@ def test_portal_lock_serializes_same_portal_across_dask_tasks(tmp_path, testrep,
     import b24r_fixture_report as fx
     from distributed import Client, LocalCluster
 
-    from b24reports.outputs.schedule import EntryJob, Portal, run_entry
-    from b24reports.outputs.schedule import Entry as E
+    from b24reports.outputs.schedule import EntryJob, run_entry
+    from b24reports.outputs.schedule_file import Entry as E
+    from b24reports.outputs.schedule_file import Portal
 
     monkeypatch.setenv("B24T_GOOD_WEBHOOK", ENV["B24T_GOOD_WEBHOOK"])
     monkeypatch.setenv("B24T_OTHER_WEBHOOK", "http://127.0.0.1:9/rest/1/othersecret42/")

@@ -310,7 +310,8 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
 
     Exit code 1 when any entry failed (the summary table says which and why), 2 when the
     schedule is invalid (nothing ran)."""
-    from b24reports.outputs.schedule import load_schedule, run_schedule
+    from b24reports.outputs.schedule import run_schedule
+    from b24reports.outputs.schedule_file import load_schedule
 
     sched = load_schedule(schedule_file, only=list(only) or None)
     for e in sched.entries:

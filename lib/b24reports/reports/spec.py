@@ -21,7 +21,7 @@ from typing import Any
 from b24reports.core.errors import BadParameter
 from b24reports.core.i18n import LANGS
 from b24reports.core.paths import NOTEBOOKS_DIR
-from b24reports.metrics.scope import Scope
+from b24reports.metrics.scope import Scope, check_period
 from b24reports.reports.params import (
     COMMON_PARAMS,
     Params,
@@ -132,6 +132,8 @@ class ReportSpec:
             if not re.fullmatch(r"[A-Za-z]{3}", str(values["currency"]).strip()):
                 raise BadParameter("currency", values["currency"], "expected a 3-letter currency code")
             values["currency"] = str(values["currency"]).strip().upper()
+        if values.get("date_from") is not None and values.get("date_to") is not None:
+            check_period(values["date_from"], values["date_to"])
         given = frozenset(k for k, v in raw.items() if v is not None)
         return Params(self, values, given)
 

@@ -26,8 +26,7 @@ WIDTHS = (PRINT_WIDTH, 1440)
 @pytest.fixture(scope="module")
 def chromium():
     exe = render.find_chromium()
-    if exe is None:
-        pytest.skip("chromium not installed (make test installs it)")
+    assert exe is not None, "chromium not installed (make test installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -5,8 +5,8 @@ all tests; each test opens a dashboard, reads the headline numbers shown on the 
 compares them with ``ReportSpec.run`` for the same filter, formatted the way the page formats
 them (``i18n.format_value``). Screenshots go to ``test-artifacts/dashboards/``.
 
-Marker ``browser``: deselect with ``-m "not browser"``; skipped when chromium or Playwright
-is missing.
+Marker ``browser``: deselect with ``-m "not browser"``; chromium is required (``make test``
+installs it), a run without it fails rather than skips.
 """
 
 from __future__ import annotations
@@ -74,9 +74,7 @@ def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """One Voila server for the whole session (no preheated pool: kernels start on demand)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium not installed (make test installs it)")
-    pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium not installed (make test installs it)"
     from b24reports.outputs.serve import VoilaServer
 
     log = tmp_path_factory.mktemp("voila") / "voila.log"

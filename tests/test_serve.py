@@ -38,3 +38,16 @@ def test_cli_serve_on_a_busy_port_exits_2(tmp_path, busy_port, capsys):
     out, err = capsys.readouterr()
     assert code == 2
     assert f"port {busy_port} on 127.0.0.1 is in use" in err and f"http://127.0.0.1:{busy_port}/" not in out
+
+
+def test_served_page_links_nothing_off_the_machine(demo_store):
+    """The HTML of a dashboard page names no host but the server's (the lab template's CDN
+    stylesheets and the mermaid loader are dropped by the b24reports template); the browser test
+    tests/browser/test_dashboards.py::test_no_request_leaves_the_machine watches the requests."""
+    import re
+    import urllib.request
+
+    with VoilaServer(demo_store, pool_size=0) as srv:
+        page = urllib.request.urlopen(srv.url + "voila/render/tasks.ipynb", timeout=240).read().decode()
+    assert "b24r-cell" in page  # the report rendered
+    assert re.findall(r"https?://[A-Za-z0-9.\-]+", page) == []

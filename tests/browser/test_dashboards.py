@@ -508,3 +508,27 @@ def test_live_kernels_counts_a_zombie_kernel_as_gone() -> None:
                     Proc(psutil.STATUS_SLEEPING, ["chromium"])]
 
     assert _live_kernels(Server()) == 1
+
+
+def test_no_request_leaves_the_machine(browser, voila_url: str) -> None:
+    """Every request a dashboard page makes (HTML, scripts, styles, fonts, the kernel's
+    websocket) goes to the server itself; none to a CDN or any other host (issue 18: the lab
+    template's FontAwesome stylesheets made every page wait 30 s on a network that drops traffic)."""
+    from urllib.parse import urlsplit
+
+    server = urlsplit(voila_url).netloc
+    seen: list[str] = []
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.on("request", lambda r: seen.append(r.url))
+        pg.on("websocket", lambda ws: seen.append(ws.url))
+        _open(pg, f"{voila_url}voila/render/marketing.ipynb")
+        pg.goto(voila_url)
+        pg.wait_for_selector(".b24r-report")
+    finally:
+        ctx.close()
+    # data: and blob: URLs are made in the page itself (the widgets' modules), not fetched
+    outside = sorted({u for u in seen if not u.startswith(("data:", "blob:")) and urlsplit(u).netloc != server})
+    assert len(seen) > 10 and outside == []

@@ -143,6 +143,18 @@ def test_drill_month_to_day_and_back(demo_dataset, demo_as_of):
     dash.set_filter(*target)
     assert (dash.date_from, dash.date_to) == (D(2026, 3, 5), D(2026, 3, 5))
     assert list(dash.result.tables["won_by_period"]["period"]) == ["2026-03-05"]
+    # a reload (or a copied link) reopens the same view: the day, its day axis and both steps back
+    query = dash.share_query()
+    assert query == "from=2026-03-05&to=2026-03-05&drill=2025-11-01_2026-10-31&drill=2026-03-01_2026-03-31_day&granularity=day"
+    again = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of, **d.query_to_raw(query, spec)})
+    assert (again.date_from, again.date_to) == (D(2026, 3, 5), D(2026, 3, 5))
+    assert list(again.result.tables["won_by_period"]["period"]) == ["2026-03-05"]
+    assert again.drills == dash.drills and again.share_query() == query
+    again.set_filter("drill_up", None)
+    again.set_filter("drill_up", None)
+    assert (again.date_from, again.date_to) == start and again.result.params["granularity"] == "month"
+    with pytest.raises(BadParameter, match="drill"):
+        d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of, "drill": "2026-03-31_2026-03-01"})
     dash.set_filter("drill_up", None)
     assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31))
     dash.set_filter("drill_up", None)

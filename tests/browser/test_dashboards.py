@@ -269,8 +269,8 @@ def test_click_table_cell_refilters(page, voila_url: str, demo_dataset, dash_par
 
 def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> None:
     """Click a month's bar on the won-sales chart: the period becomes that month, the chart and
-    table show days, the numbers equal ReportSpec.run for that month by day; the drill chip
-    brings the year back."""
+    table show days, the numbers equal ReportSpec.run for that month by day; a reload keeps that
+    view (the URL holds the drill); the drill chip brings the year back."""
     import re
 
     spec = reports.get("dynamics")
@@ -293,8 +293,16 @@ def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> 
     assert len(days) == int(date_to[-2:]) and days[0] == date_from
     # the won-by-period table lists the month's days, the last one included
     assert page.locator(".b24r-cell td", has_text=days[-1]).count() >= 1
+    # the address bar holds the drill: a reload shows the same days and the chip that goes back
+    page.wait_for_function("() => location.search.includes('drill=')")
+    assert "granularity=day" in page.evaluate("location.search")
+    page.reload(wait_until="commit")
+    page.wait_for_selector(".b24-kpi", timeout=TIMEOUT_MS)
+    _wait_generation(page, 0)
+    assert _cards(page)[label] == shown
+    assert page.locator(".b24r-cell td", has_text=days[-1]).count() >= 1
     page.locator(".b24r-chip-drill").click()
-    _wait_generation(page, 2)
+    _wait_generation(page, 1)
     label, shown = _headline("dynamics", spec.run(demo_dataset, base))
     assert _cards(page)[label] == shown
     assert page.locator(".b24r-chip-drill").count() == 0

@@ -21,6 +21,23 @@ from b24reports.reports.presets import add_months as _add_months
 from b24reports.reports.presets import detect_preset, preset_period
 
 
+def parse_drills(value: Any) -> list[tuple[dt.date, dt.date, str | None]]:
+    """The drill stack of a link's ``drill`` values (``2025-11-01_2026-10-31[_month]``, several
+    joined by commas, oldest first): ``[(date_from, date_to, granularity or None), …]``. ``None``
+    or ``""`` -> ``[]``; anything else malformed -> ``BadParameter('drill', …)``."""
+    out: list[tuple[dt.date, dt.date, str | None]] = []
+    for item in filter(None, str(value or "").split(",")):
+        parts = item.split("_")
+        try:
+            d0, d1 = dt.date.fromisoformat(parts[0]), dt.date.fromisoformat(parts[1])
+        except (IndexError, ValueError):
+            raise BadParameter("drill", item, "expected YYYY-MM-DD_YYYY-MM-DD[_granularity]") from None
+        if len(parts) > 3 or d0 > d1:
+            raise BadParameter("drill", item, "expected YYYY-MM-DD_YYYY-MM-DD[_granularity], from before to")
+        out.append((d0, d1, parts[2] if len(parts) == 3 and parts[2] else None))
+    return out
+
+
 class Dashboard(CellReplay, FilterBar):
     """The live filter bar of one report inside a Voila kernel.
 
@@ -35,6 +52,7 @@ class Dashboard(CellReplay, FilterBar):
         self.declared = {p.name for p in spec.all_params}
         base = dict(base)
         preset = base.pop("preset", None)
+        drills = parse_drills(base.pop("drill", None))
         self.base = {k: v for k, v in base.items() if k not in DIMENSIONS and k not in ("date_from", "date_to")}
         self.filters: dict[str, str] = {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
                                         for k, v in base.items() if k in DIMENSIONS and k in self.declared and v not in (None, "")}
@@ -65,7 +83,8 @@ class Dashboard(CellReplay, FilterBar):
         self._chip_w: dict[str, Any] = {}
         self._mute = False
         self._open_out: Any = None
-        self.drills: list[tuple[dt.date, dt.date, Any]] = []  # periods before each drill-down
+        # periods before each drill-down (a link's ``drill`` restores them: the chip to go back)
+        self.drills: list[tuple[dt.date, dt.date, Any]] = drills if spec.period else []
         self.on_redraw: list[Callable[[Dashboard], None]] = []
 
     def raw_params(self) -> dict[str, Any]:
@@ -74,8 +93,9 @@ class Dashboard(CellReplay, FilterBar):
                 **{k: v for k, v in self.filters.items() if v}}
 
     def share_query(self) -> str:
-        """The URL query that reopens this page as it is now (filters and period), for the
-        address bar: a reload or a copied link shows the same thing. The period is given as a
+        """The URL query that reopens this page as it is now (filters, period, drill-downs and
+        the granularity they set), for the address bar: a reload or a copied link shows the same
+        thing, the chip that goes back from a drill included. The period is given as a
         preset name (``period=month_to_date``) when it is one, as ``from``/``to`` when custom, and not
         at all when it is the reports' default (last 12 months), so such a link keeps rolling.
         Filters use the link names of :data:`QUERY_ALIASES` (``employee=12``)."""
@@ -88,6 +108,12 @@ class Dashboard(CellReplay, FilterBar):
                 q += [("from", self.date_from.isoformat()), ("to", self.date_to.isoformat())]
             elif preset != "last_12_months":
                 q.append(("period", preset))
+            # a drill-down: the periods before it (for the chip that goes back) and the day view
+            q += [("drill", f"{d0.isoformat()}_{d1.isoformat()}" + (f"_{g}" if g else "")) for d0, d1, g in self.drills]
+        if "granularity" in self.declared:
+            gran = self.base.get("granularity")
+            if gran and gran != self.spec.param("granularity").default:
+                q.append(("granularity", str(gran)))
         q += [(LINK_NAMES.get(k, k), str(v)) for k, v in self.filters.items() if v]
         return urlencode(q)
 

@@ -28,9 +28,10 @@ def query_to_raw(query: str, spec: reports.ReportSpec) -> dict[str, str]:
     ``to``, ``period`` = a preset name). Keys the report does not declare and Voila's own
     (``voila-template``, ``theme``, …) are ignored; repeated keys join with commas. Values
     stay strings: ``ReportSpec.parse_params`` checks them (``BadParameter``). A ``period``
-    preset comes back under the key ``preset``.
+    preset comes back under the key ``preset``; ``drill`` (the periods before a drill-down,
+    :func:`b24reports.outputs.dashboard.board.parse_drills`) as is.
     """
-    declared = {p.name for p in spec.all_params} | {"preset"}
+    declared = {p.name for p in spec.all_params} | {"preset", "drill"}
     out: dict[str, str] = {}
     for k, v in parse_qsl(query or "", keep_blank_values=False):
         name = QUERY_ALIASES.get(k, k)

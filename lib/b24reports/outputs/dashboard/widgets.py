@@ -84,7 +84,7 @@ def ClickBridge(lang: str = "ru") -> Any:  # noqa: N802 - a widget factory named
     culled after being idle, or the server stopped), the page shows a banner in ``lang`` with a
     reload button instead of ignoring the viewer's filters."""
     ui = _UI.get(lang, _UI["ru"])
-    managed = sorted({*QUERY_ALIASES, *QUERY_ALIASES.values(), *DIMENSIONS})
+    managed = sorted({*QUERY_ALIASES, *QUERY_ALIASES.values(), *DIMENSIONS, "drill", "granularity"})
     return _bridge_class()(lost=ui["lost"], reload=ui["reload"], waiting=ui["waiting"], managed=managed)
 
 

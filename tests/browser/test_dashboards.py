@@ -571,3 +571,28 @@ def test_phone_width_fits_and_the_filter_bar_stays(browser, voila_url: str, name
         assert bar[0] == 0 and bar[1] <= 844 / 3
     finally:
         ctx.close()
+
+
+def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser) -> None:
+    """A closed (or reloaded) page ends its kernel at once, long before the idle cull (900 s here):
+    Voila's shutdown beacon is no longer refused for a missing _xsrf cookie (issue 18)."""
+    import time
+
+    import psutil
+
+    from b24reports.outputs.serve import VoilaServer
+
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=900) as srv:
+        assert srv.proc is not None
+        server = psutil.Process(srv.proc.pid)
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        _open(pg, f"{srv.url}voila/render/forgotten.ipynb")
+        assert _live_kernels(server) == 1
+        pg.close(run_before_unload=True)
+        deadline = time.monotonic() + 30
+        while _live_kernels(server) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _live_kernels(server) == 0
+        ctx.close()

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from b24reports.ingest.dataset import Dataset
-from b24reports.ingest.plan_file import demo_plan
+from b24reports.demo.plan import demo_plan
 from b24reports.outputs import render
 
 pytestmark = pytest.mark.browser
@@ -30,8 +30,7 @@ def pages(demo_week_store, demo_as_of, tmp_path_factory):
 @pytest.fixture(scope="module")
 def phone(pages):
     exe = render.find_chromium()
-    if exe is None:
-        pytest.skip("chromium not installed (make test installs it)")
+    assert exe is not None, "chromium not installed (make test installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

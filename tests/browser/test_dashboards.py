@@ -596,3 +596,30 @@ def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser
             time.sleep(0.3)
         assert _live_kernels(server) == 0
         ctx.close()
+
+
+@pytest.mark.parametrize(("query", "pattern"), [
+    ("", r"^(Запускаю отчёт…|Загружаю данные портала…|Считаю отчёт: шаг \d+ из \d+)$"),
+    ("?lang=en", r"^(Starting the report…|Loading the portal's data…|Computing the report: step \d+ of \d+)$"),
+])
+def test_loading_screen_speaks_the_viewers_language(browser, voila_url: str, query: str, pattern: str) -> None:
+    """While the kernel starts and the report computes, the page says what is happening and how
+    far along it is in the viewer's language, never Voila's English "Executing 1 of 9"."""
+    import re
+    import time
+
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        pg.goto(f"{voila_url}voila/render/pipeline.ipynb{query}", wait_until="commit")
+        seen: list[str] = []
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline and not pg.query_selector(".b24-kpi"):
+            text = pg.evaluate("(document.getElementById('loading_text') || {}).textContent || ''")
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+            time.sleep(0.05)
+        assert seen, "the loading screen was never seen"
+        assert all(re.match(pattern, t) for t in seen), seen
+    finally:
+        ctx.close()

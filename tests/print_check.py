@@ -2,7 +2,11 @@
 reads: no page but the last is under :data:`MIN_FILL` filled (from the top margin to the
 lowest text, charts included: their axis labels are text), and no page ends in a section
 heading (a line :data:`HEADING_PX` or more high that is not a number: h1/h2/h3 of the report
-template are 21–25 pt high, body text 12, tables 8, chart titles 14).
+template are 21–25 pt high, body text 12, tables 8, chart titles 14; a rotated axis title,
+taller than wide, is not one), nor strands one: a page's last heading with under
+:data:`MIN_BELOW` of the page below it on a page filled under :data:`FULL` (a heading and its
+intro alone at a page's foot, what it introduces on the next page), or a heading in the page's
+lowest :data:`FOOT`.
 """
 
 from __future__ import annotations
@@ -17,18 +21,26 @@ from pathlib import Path
 MIN_FILL = 0.40
 #: a text line at least this many points high is a heading (the KPI values are numbers)
 HEADING_PX = 16.5
+#: a page's last heading needs this share of the page below it (its intro and the start of what
+#: it introduces), unless the page is :data:`FULL`
+MIN_BELOW = 0.25
+FULL = 0.85
+#: no heading starts in this lowest share of a page (but the last page's)
+FOOT = 0.85
 #: the report template's page margin (``@page { margin: 12mm }``), in points
 MARGIN_PT = 12 / 25.4 * 72
 
 _PAGE = re.compile(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>', re.S)
-_LINE = re.compile(r'<line xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">(.*?)</line>', re.S)
+_LINE = re.compile(r'<line xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</line>', re.S)
 _WORD = re.compile(r"<word[^>]*>([^<]*)</word>")
+_NUMBER = re.compile(r"[\d\s,.%₽$€—−-]+")
 
 
 @dataclass
 class Page:
     height: float
     lines: list[tuple[float, float, str]]  # (top, bottom, text), points from the page's top
+    widths: list[float] | None = None  # each line's width, points (rotated text: narrower than high)
 
     @property
     def fill(self) -> float:
@@ -37,6 +49,17 @@ class Page:
             return 0.0
         low = max(b for _, b, _ in self.lines)
         return (low - MARGIN_PT) / (self.height - 2 * MARGIN_PT)
+
+    def share(self, y: float) -> float:
+        """``y`` (points from the page's top) as a share of the content height."""
+        return (y - MARGIN_PT) / (self.height - 2 * MARGIN_PT)
+
+    def headings(self) -> list[tuple[float, float, str]]:
+        """Lines that are section headings: :data:`HEADING_PX` or more high, not a number, not
+        rotated (an axis title written upwards is taller than wide)."""
+        widths = self.widths or [float("inf")] * len(self.lines)
+        return [ln for ln, w in zip(self.lines, widths)
+                if ln[1] - ln[0] >= HEADING_PX and w > ln[1] - ln[0] and not _NUMBER.fullmatch(ln[2])]
 
     @property
     def last_line(self) -> tuple[float, float, str] | None:
@@ -48,9 +71,9 @@ def pages(pdf: Path) -> list[Page]:
                          check=True).stdout
     res = []
     for m in _PAGE.finditer(out):
-        lines = [(float(ln[1]), float(ln[2]), " ".join(html.unescape(w) for w in _WORD.findall(ln[3])))
-                 for ln in _LINE.finditer(m[2])]
-        res.append(Page(float(m[1]), lines))
+        found = list(_LINE.finditer(m[2]))
+        lines = [(float(ln[2]), float(ln[4]), " ".join(html.unescape(w) for w in _WORD.findall(ln[5]))) for ln in found]
+        res.append(Page(float(m[1]), lines, [float(ln[3]) - float(ln[1]) for ln in found]))
     return res
 
 
@@ -63,6 +86,13 @@ def problems(pdf: Path) -> list[str]:
         if i < len(ps) and p.fill < MIN_FILL:
             found.append(f"p{i}: {p.fill:.0%} filled")
         last = p.last_line
-        if i < len(ps) and last and last[1] - last[0] >= HEADING_PX and not re.fullmatch(r"[\d\s,.%₽$€—-]+", last[2]):
+        if i < len(ps) and last and last in p.headings():
             found.append(f"p{i} ends in heading {last[2]!r}")
+            continue
+        heads = p.headings()
+        if i < len(ps) and heads:
+            top, _b, text = max(heads)
+            at = p.share(top)
+            if at > FOOT or (p.fill - at < MIN_BELOW and p.fill < FULL):
+                found.append(f"p{i} strands heading {text!r} at {at:.0%} of the page")
     return found

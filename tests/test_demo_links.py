@@ -42,3 +42,15 @@ def test_demo_report_excel_has_no_hyperlinks_but_json_keeps_urls(tmp_path, demo_
                          generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dataset=demo_dataset), path)
     ws = openpyxl.load_workbook(path)[spec.tables["deals"].title["ru"][:31]]
     assert not any(c.hyperlink for row in ws.iter_rows() for c in row)
+    # the "about" sheet names the demo portal in words: its loopback address is dead after `demo`
+    assert res.portal.startswith("http://127.0.0.1:")
+    about = {str(r[0].value): str(r[1].value) for r in openpyxl.load_workbook(path).worksheets[-1].iter_rows()}
+    assert about["Портал"] == "демо-портал"
+
+
+def test_report_header_names_the_demo_portal_not_its_loopback_address():
+    from b24reports.views.common import portal_label
+
+    assert portal_label("http://127.0.0.1:33571", "ru") == "демо-портал"
+    assert portal_label("http://localhost:8080", "en") == "demo portal"
+    assert portal_label("https://example.bitrix24.ru", "ru") == "https://example.bitrix24.ru"

@@ -123,7 +123,8 @@ def test_record_in_words_ru_and_en():
     assert "Прогноз — среднее лучших из них: «среднее за 3 месяца», «сглаживание с трендом»." in ru
     assert "на 8–20 % от среднего месяца (80 000 ₽–200 000 ₽)" in ru
     assert "в 1,4 раза точнее, чем «как в прошлом месяце»; «как год назад» — не точнее и не хуже." in ru
-    assert "MAPE) не показываем" in ru
+    assert "Среднюю ошибку в процентах от факта не показываем" in ru
+    assert "MAPE" not in ru and "MASE" not in ru   # the codes are in docs/metrics.md only
     en = forecast_record_md(record(), "en", "RUB").replace("\u00a0", " ")
     assert "The portal has 24 months of history. We went back 21 times" in en
     assert "8–20% of an average month (RUB 80,000–RUB 200,000)" in en
@@ -136,7 +137,8 @@ def test_record_in_words_ru_and_en():
     assert "История портала — 21 месяц. Мы 2 раза строили" in ru
     assert "Лучше всех показал себя способ «как в прошлом месяце», он и даёт прогноз." in ru
     assert "«как в прошлом месяце» — это и есть выбранный способ; «как год назад» — истории слишком мало" in ru
-    assert "(MAPE) на проверке — 12 %." in ru
+    assert "Средняя ошибка прогноза на проверке — 12 % от фактической суммы месяца." in ru
+    assert "MAPE" not in ru and "MASE" not in forecast_record_md(one, "en")
     worse = forecast_record_md(record(vs={"naive": 1.2, "seasonal_naive": 0.8}), "ru").replace("\u00a0", " ")
     assert "«как год назад» на истории был точнее в 1,2 раза" in worse  # 1 / 0.8 = 1.25 → 1,2 (half to even)
     assert "(25 месяцев)" not in worse and "25 месяцев" in forecast_record_md(record(months=25), "ru").replace("\u00a0", " ")

@@ -1,4 +1,4 @@
-"""The print check on the demo's seven report PDFs (issue 20): no page under 40 % filled but a
+"""The print check on the demo's eight report PDFs (issue 20): no page under 40 % filled but a
 report's last, no page ending in a heading, long lists cut in print with a note. The checker
 itself is first shown to catch both faults on a PDF made to have them."""
 
@@ -13,7 +13,7 @@ from b24reports.outputs import render
 from b24reports.demo.plan import demo_plan
 from print_check import pages, problems
 
-REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")
+REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks", "pipeline")
 
 
 def _pdf(tmp_path, outputs):
@@ -38,14 +38,23 @@ def test_the_checker_finds_a_near_empty_page_and_a_heading_at_a_page_foot(tmp_pa
                           _out("text/html", '<h2 style="margin:0">Одинокий заголовок</h2>'),
                           _out("text/html", '<div style="break-before:page">НИЗ</div>')])
     assert "p1 ends in heading 'Одинокий заголовок'" in problems(pdf)
+    # a heading with only its intro below it at a page's foot, the chart on the next page
+    pdf = _pdf(tmp_path, [_out("text/html", '<div style="height:600px">ВЕРХ</div>'),
+                          _out("text/html", '<h2 style="margin:0">Брошенный заголовок</h2><p>Вводный абзац.</p>'),
+                          _out("text/html", '<div style="break-before:page;height:500px">ГРАФИК</div>')])
+    assert any(p.startswith("p1 strands heading 'Брошенный заголовок'") for p in problems(pdf))
 
 
 @pytest.fixture(scope="module")
-def demo_pdfs(demo_store, demo_dataset, demo_as_of, tmp_path_factory):
+def demo_pdfs(demo_store, demo_week_store, demo_dataset, demo_as_of, tmp_path_factory):
     out = tmp_path_factory.mktemp("print")
     plan = demo_plan(demo_dataset, demo_as_of, out / "plan.csv")
+    when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
-                             dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=REPORTS, workers=2, progress=False)
+                             when, names=REPORTS[:-1], workers=2, progress=False)
+    # the pipeline compares two syncs: the store that lived a week
+    done |= render.render_all(demo_week_store, {"as_of": demo_as_of}, out, ("html", "pdf"), when,
+                              names=("pipeline",), workers=1, progress=False)
     return {name: files["pdf"] for name, files in done.items()}
 
 

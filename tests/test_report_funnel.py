@@ -58,11 +58,16 @@ def test_managers_chart_and_kpis(hand_tables):
 
 def test_heatmap_matrix_in_stage_order(hand_tables):
     fig = v.manager_stage_heatmap(hand_tables["manager_stages"], hand_tables["stages"], 0, LABELS, "ru")
-    hm = fig.data[0]
+    hm, closed = fig.data
     assert list(hm.x) == ["Новая", "PREP", "INVOICE", "Успех", "LOSE"]
     assert list(hm.y) == ["Анна", "Борис", "Вера"]
-    # Анна: WON 1, LOSE 2; Борис: NEW, PREP, INVOICE 1 each; Вера: LOSE 1 (deal 8)
-    assert [list(r) for r in hm.z] == [[0, 0, 0, 1, 2], [1, 1, 1, 0, 0], [0, 0, 0, 0, 1]]
+    # Анна: WON 1, LOSE 2; Борис: NEW, PREP, INVOICE 1 each; Вера: LOSE 1 (deal 8).
+    # The open stages on their own scale (max 1: Борис's cells), the won/lost columns on
+    # another (max 2: Анна's LOSE), so the closed pile does not flatten the open stages.
+    assert [list(r) for r in hm.z] == [[0, 0, 0, None, None], [1, 1, 1, None, None], [0, 0, 0, None, None]]
+    assert [list(r) for r in closed.z] == [[None, None, None, 1, 2], [None, None, None, 0, 0], [None, None, None, 0, 1]]
+    assert (hm.zmax, closed.zmax) == (1, 2)
+    assert hm.colorscale[-1][1] != closed.colorscale[-1][1]   # blue vs grey
 
 
 def test_cycle_histogram_splits_won_and_lost(hand_tables):

@@ -11,10 +11,11 @@ from b24reports.views.common import table_html
 
 
 def test_managers_headers_name_their_base():
-    assert columns.header("won_deals", "ru", "managers") == "Выиграно за период (по дате выигрыша)"
-    assert columns.header("created_deals", "ru", "managers") == "Создано за период"
-    assert columns.header("conversion_pct", "ru", "managers") == "Из созданных за период выиграно, %"
-    assert columns.header("won_deals", "en", "managers") == "Won in the period (by date won)"
+    # the demo reader still read 89 won / 131 created / 64,1 % as one base: each says its own
+    assert columns.header("won_deals", "ru", "managers") == "Выиграно за период по дате выигрыша (создано когда угодно)"
+    assert columns.header("created_deals", "ru", "managers") == "Создано за период (база конверсии)"
+    assert columns.header("conversion_pct", "ru", "managers") == "Конверсия созданных за период: выиграно к дате данных, %"
+    assert columns.header("won_deals", "en", "managers") == "Won in the period by date won (created any time)"
     assert columns.header("conversion_pct", "en") == "Of those created, won, %"
     # other reports keep the catalog's header (funnel: won of the deals created)
     assert columns.header("won_deals", "ru", "funnel") == columns.header("won_deals", "ru") == "Выиграно"
@@ -23,6 +24,7 @@ def test_managers_headers_name_their_base():
 def test_managers_result_table_shows_them():
     df = pd.DataFrame({"employee_id": [1], "won_deals": [72], "created_deals": [131], "conversion_pct": [50.4]})
     html = table_html(df, list(df.columns), "ru", report="managers")
-    assert "<th>Выиграно за период (по дате выигрыша)</th><th>Создано за период</th>" in html
-    assert "<th>Из созданных за период выиграно, %</th>" in html
+    assert ("<th>Выиграно за период по дате выигрыша (создано когда угодно)</th>"
+            "<th>Создано за период (база конверсии)</th>") in html
+    assert "<th>Конверсия созданных за период: выиграно к дате данных, %</th>" in html
     assert "<th>Выиграно</th>" in table_html(df, list(df.columns), "ru")

@@ -71,11 +71,11 @@ def _pdf_page_texts(pdf):
     return text.split("\f")
 
 
-def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
+def test_pdf_heading_and_intro_move_with_their_chart(tmp_path):
     """A page that has room for a heading and its intro but not for the chart after them
-    must not end with the heading alone: heading and intro stay together on the page that has
-    room, and the chart starts the next page (round 4: chaining the chart too left pages ~60 %
-    blank; tests/test_static_fixes4.py)."""
+    must not end with the heading and intro alone (issue 20: read as a stranded heading): all
+    three start the next page (tests/test_static_fixes4.py; the print check guards the fill of
+    the page left behind)."""
     import shutil
 
     import nbformat
@@ -101,9 +101,8 @@ def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
     html_path.write_text(render.notebook_to_html(nb, "t", "en"), encoding="utf-8")
     render.html_to_pdf(html_path, tmp_path / "r.pdf")
     pages = _pdf_page_texts(tmp_path / "r.pdf")
-    assert "filler" in pages[0]
-    assert "Orphan check heading" in pages[0] and "Intro paragraph" in pages[0] and "CHART BOX" not in pages[0]
-    assert "CHART BOX" in pages[1]
+    assert "filler" in pages[0] and "Orphan check heading" not in pages[0] and "CHART BOX" not in pages[0]
+    assert "Orphan check heading" in pages[1] and "Intro paragraph" in pages[1] and "CHART BOX" in pages[1]
 
 
 # --------------------------------------------------------------------------- 7. parameter messages
@@ -358,7 +357,9 @@ def test_plan_chart_labels_right_of_the_marker_and_department_in_its_own_panel()
     people, dept = texts
     # rows bottom-up: Петров (plan 500k, fact 600k, projection 650k), Иванова (1M, 840k, 1.1M)
     assert list(people.y) == ["Петров Пётр", "Иванова Анна"]
-    assert list(people.x) == [650_000.0, 1_100_000.0]  # max(plan, fact, projection) of each row
+    # each marker (650k, 1.1M) sits within 12 % of the axis top (1.1M) right of its bar's end
+    # (600k, 1M): the label starts past it
+    assert list(people.x) == [650_000.0, 1_100_000.0]
     assert list(people.text) == ["\u2002120 %", "\u200284 %"] and people.textposition == "middle right"
     assert not any(getattr(tr, "text", None) for tr in fig.data if tr.type == "bar")  # no label under the marker
     # the department (plan 15M) has its own panel and axis: the managers' axis ends at 1.1M × 1.18

@@ -53,8 +53,8 @@ def test_style_figure_separators_by_language_no_si_ticks():
 
 def test_whole_number_column_without_decimals():
     NB = "\u00a0"
-    df = pd.DataFrame({"employee_id": [1, 2], "weighted": [1974.0, 12.0], "activity_index": [1.25, 1.0]})
-    h = vc.table_html(df, ["employee_id", "weighted", "activity_index"], "ru")
+    df = pd.DataFrame({"employee_id": [1, 2], "weighted": [1974.0, 12.0], "value": [1.25, 1.0]})
+    h = vc.table_html(df, ["employee_id", "weighted", "value"], "ru")
     assert f">1{NB}974<" in h and ">12<" in h           # whole column: 1974.0 -> "1 974"
     assert ">1,25<" in h and ">1,00<" in h              # a column with a fraction keeps 2 decimals
     assert f">1{NB}974<" in vc.kpi_cards([("w", 1974.0, "number")], "ru")

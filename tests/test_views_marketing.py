@@ -25,12 +25,18 @@ def test_what_if_default_says_whole_period_and_a_month_on_average(res):
     d0, d1 = res.params["date_from"], res.params["date_to"]
     assert (d1.year - d0.year) * 12 + d1.month - d0.month + 1 == 12
     per_month = round(leads / 12)
-    assert f"**{int(leads)} лид" in ru and "(12 месяцев)" in ru and f"**{per_month} лид" in ru
+    # a one-month projection with its base said: «56 лидов … (675 лидов за 12 месяцев ÷ 12)»
+    assert ru.startswith("**Прогноз на один месяц.**")
+    assert f"**{per_month} лид" in ru and f"({int(leads)} лид" in ru and "за 12 месяцев ÷ 12)" in ru
     month_money = f"{round(projected / 12):,}".replace(",", "\u00a0")
-    assert f"**{month_money}\u00a0₽** в месяц" in ru
+    assert f"продажи за месяц составят **{month_money}\u00a0₽**" in ru
     assert "следующем месяце" not in ru and "planned_leads" not in ru
     en = v.what_if_text(res, "en")
-    assert f"**{per_month} leads**" in en and "(12 months)" in en and "planned_leads" not in en
+    assert f"**{per_month} leads**" in en and "over 12 months ÷ 12)" in en and "planned_leads" not in en
+    # the table beside it is for the month too: leads and revenue ÷ 12
+    month = v.what_if_month(res, "what_if_total").iloc[0]
+    assert month["leads_per_month"] == pytest.approx(leads / 12) and month["revenue_per_month"] == pytest.approx(projected / 12)
+
 
 
 def test_what_if_with_the_parameter_names_it(demo_dataset, demo_as_of):
@@ -41,11 +47,12 @@ def test_what_if_with_the_parameter_names_it(demo_dataset, demo_as_of):
 
 def test_what_if_bars_use_plurals_and_the_currency_sign(res):
     fig = v.what_if_chart(res, "ru", {})
-    planned = res.tables["what_if"]["planned_leads"].astype(float).round().astype(int).tolist()
+    # the bars are one month's: the period's planned leads ÷ 12
+    planned = (res.tables["what_if"]["planned_leads"].astype(float) / 12).round().astype(int).tolist()
     assert sorted(fig.data[0].text) == sorted(f"{n} {('лид', 'лида', 'лидов')[_ru_form(n)]}" for n in planned)
     assert not any(t.endswith(("2 лидов", "3 лидов", "4 лидов")) and not t.endswith(("12 лидов", "13 лидов", "14 лидов"))
                    for t in fig.data[0].text)
-    assert fig.layout.xaxis.title.text == "Прогноз выручки, ₽"
+    assert fig.layout.xaxis.title.text == "Прогноз выручки за месяц, ₽"
     assert v.revenue_per_lead(res, "ru", {}).layout.xaxis.title.text == "Выручка на лид, ₽"
 
 
@@ -62,7 +69,18 @@ def test_leads_by_employee_colours_follow_lead_outcome(res, demo_dataset):
     assert sem == {"NEW": "P", "IN_PROCESS": "P", "PROCESSED": "P", "CONVERTED": "S", "JUNK": "F"}
     fig = v.leads_by_employee_chart(res, "ru", {}, {}, sem)
     colours = {tr.name: tr.marker.color for tr in fig.data}
-    assert colours["JUNK"] == OUTCOME_COLORS["lost"] and colours["CONVERTED"] == OUTCOME_COLORS["won"]
+    conv = "CONVERTED (сконвертирован в сделку)"  # the portal's «Качественный лид» is the converted status
+    assert colours["JUNK"] == OUTCOME_COLORS["lost"] and colours[conv] == OUTCOME_COLORS["won"]
     in_work = [colours[s] for s in ("NEW", "IN_PROCESS", "PROCESSED")]
     assert len(set(in_work)) == 3 and not {OUTCOME_COLORS["won"], OUTCOME_COLORS["lost"]} & set(in_work)
-    assert [tr.name for tr in fig.data] == ["NEW", "IN_PROCESS", "PROCESSED", "CONVERTED", "JUNK"]
+    assert [tr.name for tr in fig.data] == ["NEW", "IN_PROCESS", "PROCESSED", conv, "JUNK"]
+
+
+def test_funnel_chart_says_the_tables_share_of_the_previous_step(res):
+    f = res.tables["funnel"]
+    fig = v.funnel_chart(res, "ru")
+    counts = [int(n) for n in f["count"]]
+    # each bar: count · share of the step above (the table's conversion_from_prev_pct), «29%» of all before
+    prev = [f"{100 * b / a:.1f}".replace(".", ",") for a, b in zip(counts, counts[1:])]
+    assert list(fig.data[0].text) == [str(counts[0])] + [f"{n} · {p}\u00a0%" for n, p in zip(counts[1:], prev)]
+    assert fig.data[0].textinfo == "text" and list(fig.data[0].y)[1] == "Лиды без некачественных"

@@ -45,7 +45,7 @@ def test_a_month_not_started_shows_dashes_not_zero_percent():
 def test_stage_needs_are_a_small_grid_per_pipeline_for_this_month():
     html = v.stage_needs_html(_result(), "ru", LABELS)
     assert html.count("<table") == 2  # one per pipeline
-    assert "Общая: сколько сделок должно дойти до стадии, 2026-12" in html
+    assert "Воронка «Общая»: сколько сделок должно дойти до стадии, если все нужные выигрыши пойдут через неё, 2026-12" in html
     assert "<th>Кто</th><th>Новая</th><th>Успех</th>" in html
     # the larger need first; January (line 4) is not on the page
     assert html.index("<td>Петров Пётр</td><td class=\"num\">12</td><td class=\"num\">3</td>") < \

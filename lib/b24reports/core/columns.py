@@ -124,7 +124,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "forecast": ("money", "Прогноз", "Forecast"),
     "lower_80": ("money", "Нижняя граница 80 %", "Lower 80%"),
     "upper_80": ("money", "Верхняя граница 80 %", "Upper 80%"),
-    "mape_pct": ("pct", "Ошибка модели (MAPE), %", "Model error (MAPE), %"),
+    "mape_pct": ("pct", "Средняя ошибка прогноза, %", "Mean forecast error, %"),
     # plan
     "plan_amount": ("money", "План", "Plan"),
     "plan_deals": ("int", "План, сделок", "Plan, deals"),
@@ -153,6 +153,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "calls_in": ("int", "Входящие звонки", "Incoming calls"),
     "call_minutes": ("number", "Минуты разговоров", "Call minutes"),
     "short_calls": ("int", "Короткие звонки", "Short calls"),
+    "short_calls_pct": ("pct", "Короткие звонки, % от всех звонков", "Short calls, % of all calls"),
     "meetings": ("int", "Встречи", "Meetings"),
     "emails_out": ("int", "Исходящие письма", "Emails sent"),
     "emails_in": ("int", "Входящие письма", "Emails received"),
@@ -167,7 +168,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "leads": ("int", "Лиды", "Leads"),
     "junk": ("int", "Некачественные", "Junk"),
     "junk_pct": ("pct", "Доля некачественных, %", "Junk, %"),
-    "quality_leads": ("int", "Качественные лиды", "Quality leads"),
+    "quality_leads": ("int", "Лиды без некачественных", "Leads not junk"),
     "converted": ("int", "Сконвертированы", "Converted"),
     "in_work": ("int", "В работе", "In work"),
     "conversion_to_deal_pct": ("pct", "Конверсия в сделку, %", "Conversion to deal, %"),
@@ -175,7 +176,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "sales_amount": ("money", "Сумма продаж", "Sales amount"),
     "conversion_to_sale_pct": ("pct", "Конверсия в продажу, %", "Conversion to sale, %"),
     "revenue_per_lead": ("money", "Выручка на лид", "Revenue per lead"),
-    "share_pct": ("pct", "Доля, %", "Share, %"),
+    "share_pct": ("pct", "Доля от всех лидов, %", "Share of all leads, %"),
     "won_cycle_days": ("days", "Цикл лид → продажа, дн.", "Lead to sale, days"),
     "planned_leads": ("int", "Плановые лиды", "Planned leads"),
     "projected_revenue": ("money", "Прогноз выручки", "Projected revenue"),
@@ -255,17 +256,84 @@ def kind_of(column_id: str) -> str:
 #: number open: ``{report: {column id: (ru, en)}}``. Managers count wins by the date won while
 #: their conversion is of the deals created, so each header names its base.
 REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
+    # funnel: «дошли» counts a deal that skipped a stage too, «заходы» only recorded entries
+    # (the two read as a contradiction: 713 reached, 657 visits); «в работе» is of the cohort
+    "funnel": {
+        "reached": ("Дошли до стадии или дальше", "Reached the stage or beyond"),
+        "visits": ("Заходы в стадию по истории переходов", "Stage entries in the stage history"),
+        "open_deals": ("В работе (из созданных за период)", "Open (of those created in the period)"),
+    },
+    # dynamics: velocity counts every deal open now, whenever created (funnel's «в работе»
+    # counts the period's cohort only); its average won deal is over the lookback window
+    "dynamics": {
+        "open_deals": ("Открыто сейчас (все, любой даты создания)", "Open now (all, created any time)"),
+        "avg_won_amount": ("Средняя выигранная сделка (окно «История, мес.»)", "Average won deal (lookback window)"),
+        "win_rate_pct": ("Доля выигранных среди закрытых (окно «История, мес.»), %", "Win rate of closed (lookback window), %"),
+        "avg_cycle_days": ("Средний цикл (окно «История, мес.»), дн.", "Average cycle (lookback window), days"),
+        "avg_deal": ("Средняя выигранная сделка", "Average won deal"),
+    },
+    # plan: the basis (own deals or the team's) covers the deal size and calls only; the
+    # deals per won and the lead conversion are always the whole team's
+    "plan": {
+        "basis": ("Основа чека и звонков", "Basis of deal size and calls"),
+        "won_in_window": ("Выиграно за окно (по основе)", "Won in the window (by the basis)"),
+        "avg_won_amount": ("Средняя выигранная сделка (по основе)", "Average won deal (by the basis)"),
+        "calls_per_won": ("Звонков на выигранную сделку (по основе)", "Calls per won deal (by the basis)"),
+        "deals_per_won": ("Сделок на одну выигранную (вся команда)", "Deals per won deal (whole team)"),
+        "lead_conversion_pct": ("Конверсия лид → сделка (вся команда), %", "Lead to deal conversion (whole team), %"),
+    },
+    # managers: wins are counted by the date won (whenever created), the conversion is of the
+    # deals created in the period — 89 won beside 131 created and 64,1 % read as a wrong sum
     "managers": {
-        "won_deals": ("Выиграно за период (по дате выигрыша)", "Won in the period (by date won)"),
+        "won_deals": ("Выиграно за период по дате выигрыша (создано когда угодно)",
+                      "Won in the period by date won (created any time)"),
         "won_amount": ("Сумма выигранных за период", "Amount won in the period"),
+        "created_deals": ("Создано за период (база конверсии)", "Created in the period (the conversion's base)"),
+        "conversion_pct": ("Конверсия созданных за период: выиграно к дате данных, %",
+                           "Created in the period and won by the data date, %"),
+    },
+    # a lead is «создан» (a deal «создана»)
+    "marketing.leads": {"created": ("Создан", "Created")},
+    "forgotten.leads": {"created": ("Создан", "Created")},
+    # tasks: «просрочены и открыты» counts tasks due in the period, the backlog counts every
+    # open overdue task at a month end (any deadline): 31 and 43 side by side read as a contradiction
+    "tasks": {
+        "overdue_open": ("Просрочены и открыты (срок в периоде)", "Overdue, open (due in the period)"),
+        "no_deadline": ("Без срока (не входят во «Всего»)", "No deadline (not in the total)"),
+    },
+    "tasks.accumulation": {
+        "open": ("Открыто на конец месяца (любой срок)", "Open at month end (any deadline)"),
+        "overdue": ("Просрочено на конец месяца (любой срок)", "Overdue at month end (any deadline)"),
+    },
+    # pipeline: the manager table counts every change of the manager's deals, beyond the
+    # horizon too (22 new against the waterfall's 7)
+    "pipeline.by_employee": {
+        "new_deals": ("Новые (и вне горизонта)", "New (beyond the horizon too)"),
+        "advanced_deals": ("Продвинулись (и вне горизонта)", "Advanced (beyond the horizon too)"),
+        "won_deals": ("Выиграны (и вне горизонта)", "Won (beyond the horizon too)"),
+        "lost_deals": ("Проиграны (и вне горизонта)", "Lost (beyond the horizon too)"),
+    },
+    "managers.by_month": {
+        "won_deals": ("Выиграно за месяц (по дате выигрыша)", "Won in the month (by date won)"),
+        "won_amount": ("Сумма выигранных за месяц", "Amount won in the month"),
     },
 }
 
 
-def header(column_id: str, lang: str, report: str | None = None) -> str:
+#: Digits a page shows for a column whose stored value has more (``metrics.json`` and Excel keep
+#: theirs): an index around 100 or minutes read as whole numbers («137», not «137,00»), a mean
+#: count with one decimal («68,1», not «68,06»).
+DISPLAY_DIGITS: dict[str, int] = {"activity_index": 0, "weighted": 0, "call_minutes": 0, "tasks_per_executor": 1,
+                                  "calls_per_won": 1, "deals_per_won": 1}
+
+
+def header(column_id: str, lang: str, report: str | None = None, table: str | None = None) -> str:
     """Localized header of ``column_id`` (the id itself when not in the catalog); ``report``
-    (a report name) picks that report's own wording (:data:`REPORT_HEADERS`) where it has one."""
-    own = REPORT_HEADERS.get(report or "", {}).get(column_id)
+    (a report name) picks that report's own wording (:data:`REPORT_HEADERS`) where it has one,
+    and ``table`` (a table id of that report) the table's own (key ``"report.table"``), e.g.
+    «за месяц» on the month rows of a table whose report says «за период» elsewhere."""
+    own = REPORT_HEADERS.get(f"{report}.{table}", {}).get(column_id) if report and table else None
+    own = own or REPORT_HEADERS.get(report or "", {}).get(column_id)
     if own is not None:
         return own[0] if lang == "ru" else own[1]
     col = CATALOG.get(column_id)

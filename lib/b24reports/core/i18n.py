@@ -75,11 +75,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: примерно 8 месяцев из 10 попадают в неё. "
                    "Для каждого месяца вперёд она своя, по ошибкам прогнозов на столько же месяцев вперёд, "
                    "и не уже, чем для предыдущего месяца.",
-        "fc_mape": "Ошибка в процентах к факту (MAPE) на проверке — {mape}.",
-        "fc_no_mape": "Ошибку в процентах к факту (MAPE) не показываем: в истории есть пустые или очень маленькие месяцы, "
+        "fc_mape": "Средняя ошибка прогноза на проверке — {mape} от фактической суммы месяца.",
+        "fc_no_mape": "Среднюю ошибку в процентах от факта не показываем: в истории есть пустые или очень маленькие месяцы, "
                       "для них проценты ничего не значат.",
         "fc_mase_note": "В таблице — ошибка каждого способа на проверке в долях от средней ошибки правила «как в прошлом "
-                        "месяце» по всей истории (MASE): меньше 1 — точнее этого правила.",
+                        "месяце» по всей истории: меньше 1 — точнее этого правила.",
         "fc_rule_naive": "«как в прошлом месяце»",
         "fc_rule_seasonal_naive": "«как год назад»",
         "fc_differ": "**Чем прогнозы отличаются.** Прогноз по истории продолжает прошлые продажи: в нём есть и сделки, "
@@ -88,6 +88,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
                      "месяц.",
         "demo_link": "демо",
+        "demo_portal": "демо-портал",
     },
     "en": {
         "no_data": "No data for the period",
@@ -128,11 +129,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 fall inside it. "
                    "Each month ahead has its own, from the errors of forecasts made that many months ahead, and it is "
                    "never narrower than the month before.",
-        "fc_mape": "Error as a percentage of the actual (MAPE) in the test: {mape}.",
-        "fc_no_mape": "No percentage error (MAPE): the history has empty or very small months, where percentages "
+        "fc_mape": "Mean forecast error in the test: {mape} of the month's actual amount.",
+        "fc_no_mape": "No mean percentage error: the history has empty or very small months, where percentages "
                       "mean nothing.",
         "fc_mase_note": "The table gives each method's test error as a share of the average error of \u201csame as last "
-                        "month\u201d over the whole history (MASE): under 1 means more accurate than that rule.",
+                        "month\u201d over the whole history: under 1 means more accurate than that rule.",
         "fc_rule_naive": "\u201csame as last month\u201d",
         "fc_rule_seasonal_naive": "\u201csame month last year\u201d",
         "fc_differ": "**How the forecasts differ.** The history forecast continues past sales, so it includes deals "
@@ -140,6 +141,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "each times its stage's win probability — usually a floor, the more so for later months, and only as "
                      "good as the managers' close dates. The run rate covers this month only.",
         "demo_link": "demo",
+        "demo_portal": "demo portal",
     },
 }
 
@@ -177,6 +179,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("месяц", "месяца", "месяцев"),
         "time": ("раз", "раза", "раз"),
         "task": ("задача", "задачи", "задач"),
+        "open_deal_gen": ("открытой сделки", "открытых сделок", "открытых сделок"),  # «от 209 открытых сделок»
     },
     "en": {
         "row": ("row", "rows"),
@@ -194,6 +197,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("month", "months"),
         "time": ("time", "times"),
         "task": ("task", "tasks"),
+        "open_deal_gen": ("open deal", "open deals"),
     },
 }
 _PLURAL_INDEX = {"ru": {"one": 0, "few": 1, "many": 2, "other": 1}, "en": {"one": 0}}
@@ -250,6 +254,16 @@ def _pattern(lang: str, which: str, digits: int):
     return p
 
 
+#: the minus sign of every number a page shows: U+2212, as plotly draws it on chart axes and labels
+#: (tables said «-7 577 000 ₽» beside a chart's «−7,6 млн ₽»)
+MINUS = "\u2212"
+
+
+def _minus(text: str) -> str:
+    """``text`` with the hyphen-minus of a negative number as :data:`MINUS`."""
+    return text.replace("-", MINUS, 1) if "-" in text else text
+
+
 def format_money(value: Any, currency: str, lang: str = DEFAULT_LANG, digits: int = 0) -> str:
     """Amount in ``currency`` (ISO code such as ``RUB``) with ``digits`` decimals in the
     locale's currency pattern: ru ``1 250 000 ₽``, en ``$1,250,000``, ``RUB 88,255,000``. Null -> ``—``."""
@@ -266,14 +280,14 @@ def format_money(value: Any, currency: str, lang: str = DEFAULT_LANG, digits: in
             out = out[:j] + "\u00a0" + out[j:]
         elif i > 0 and out[i - 1].isdigit():
             out = out[:i] + "\u00a0" + out[i:]
-    return out
+    return _minus(out)
 
 
 def format_pct(value: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """Percentage given as 0..100 (METRICS.md): ru ``12,5 %``, en ``12.5%``. Null -> ``—``."""
     if is_null(value):
         return NULL
-    return _pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang))
+    return _minus(_pattern(lang, "pct", digits).apply(float(value) / 100.0, _locale(lang)))
 
 
 def currency_symbol(currency: str, lang: str = DEFAULT_LANG) -> str:
@@ -300,14 +314,14 @@ def format_number(value: Any, lang: str = DEFAULT_LANG, digits: int = 2) -> str:
     if is_null(value):
         return NULL
     fmt = "#,##0" + ("." + "0" * digits if digits else "")
-    return _babel_decimal(float(value), format=fmt, locale=_locale(lang))
+    return _minus(_babel_decimal(float(value), format=fmt, locale=_locale(lang)))
 
 
 def format_int(value: Any, lang: str = DEFAULT_LANG) -> str:
     """Integer with locale grouping (ru ``1 250``, en ``1,250``). Null -> ``—``."""
     if is_null(value):
         return NULL
-    return _babel_decimal(int(round(float(value))), format="#,##0", locale=_locale(lang))
+    return _minus(_babel_decimal(int(round(float(value))), format="#,##0", locale=_locale(lang)))
 
 
 def format_date(value: Any, lang: str = DEFAULT_LANG) -> str:
@@ -558,7 +572,7 @@ VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
     },
     "stage": {  # marketing funnel steps
         "leads": {"ru": "Лиды", "en": "Leads"},
-        "quality_leads": {"ru": "Качественные лиды", "en": "Quality leads"},
+        "quality_leads": {"ru": "Лиды без некачественных", "en": "Leads not junk"},
         "converted": {"ru": "Сконвертированы в сделку", "en": "Converted to a deal"},
         "sales": {"ru": "Продажи", "en": "Sales"},
     },
@@ -631,7 +645,8 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
      {"ru": "{entity_ru} № {id}: сумма не указана, посчитана как 0",
       "en": "{entity} #{id}: amount not set, counted as 0"}),
     (r"(?P<src>.+) line (?P<line>\d+): employee (?P<emp>\S+) is dismissed \(inactive\); the row still counts",
-     {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена"}),
+     {"ru": "{src}, строка {line}: сотрудник {emp} уволен (неактивен); строка всё равно учтена",
+      "en": "{src} line {line}: employee {emp} is dismissed (inactive); the row still counts"}),
     (r"deals in a stage missing from crm\.status\.list \(shown as its own row\): (?P<ids>.*)",
      {"ru": "сделки в стадии, которой нет в crm.status.list (показаны отдельной строкой): {ids}"}),
     (r"pipeline (?P<pid>\d+): no deal closed in the last (?P<n>\d+) months, its open deals are weighted with probability 0",
@@ -735,10 +750,12 @@ def _warning_regexes():
     return [(re.compile(p, re.S), tpl) for p, tpl in WARNING_PATTERNS]
 
 
-def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
+def translate_warning(text: str, lang: str = DEFAULT_LANG, names: Mapping[int, str] | None = None) -> str:
     """A data-quality warning of :data:`WARNING_PATTERNS` in ``lang`` (its variable parts —
     ids, line numbers, file names — kept as they are); unknown texts and English are
-    returned unchanged. ``metrics.json`` keeps the original English text."""
+    returned unchanged. ``names`` (``{user id: name}``): an employee id in the warning reads
+    as the person's name, «Петров Пётр (ID 12)» (a reader does not know people by id).
+    ``metrics.json`` keeps the original English text."""
     if not isinstance(text, str):
         return text
     for rx, tpl in _warning_regexes():
@@ -749,6 +766,9 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG) -> str:
                 src = k[:-3]
                 if src in args:
                     args[k] = table.get(args[src], args[src])
+            emp = args.get("emp")
+            if emp is not None and names and emp.isdigit() and int(emp) in names:
+                args["emp"] = f"{names[int(emp)]} (ID {emp})"
             if "ids" in args:  # a list of entity ids: say how many, and that they are numbers, not a count
                 args.update(_ids_args(args["ids"], args.get("entity", ""), lang))
             return tpl[lang].format(**args)

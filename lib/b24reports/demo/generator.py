@@ -141,6 +141,12 @@ _UTM = {  # source -> (utm_source, utm_medium, campaigns)
 # month-of-year factor of demand (Jan..Dec) for industrial B2B
 _SEASON = np.array([0.55, 0.85, 1.1, 1.05, 0.8, 0.9, 0.8, 0.85, 1.1, 1.15, 1.2, 1.3])
 
+
+def lead_title_product(product: str) -> str:
+    """A product name as it reads after «Заявка: »: the first letter lower-case, the rest as
+    written, so an abbreviation keeps its capitals («фрезерный центр ЧПУ», not «… чпу»)."""
+    return product[:1].lower() + product[1:]
+
 #: Entity name -> Bitrix24 method that serves it.
 ENTITIES = {
     "deal": "crm.deal.list", "lead": "crm.lead.list", "activity": "crm.activity.list",
@@ -726,7 +732,8 @@ class _Gen:
         for k in utm:
             utm[k] = np.where(utm[k] == "", None, utm[k])
         companies = np.array(self.companies, dtype=object)[co]
-        titles = np.array([f"Заявка: {_PRODUCTS[k].lower()}" for k in range(len(_PRODUCTS))], dtype=object)[title_kind]
+        titles = np.array([f"Заявка: {lead_title_product(_PRODUCTS[k])}" for k in range(len(_PRODUCTS))],
+                          dtype=object)[title_kind]
         data = {
             "ID": ids, "TITLE": titles, "NAME": np.array(_FIRST, dtype=object)[first],
             "SECOND_NAME": np.full(n, None, dtype=object), "LAST_NAME": np.array(_LAST, dtype=object)[last],

@@ -305,5 +305,12 @@ def report_tables(ds, scope: Scope, *, plan, lookback_months: int = 6) -> tuple[
     tables["required"] = rq
     tables["required_stages"] = st
     tables["plan_errors"] = plan.errors.copy()
-    notes = {"as_of": as_of, "lookback_months": lookback, "plan_source": plan.source}
+    # last month's whole result (the team's won amount), for the headline early in a month:
+    # a head of sales on the 6th reads it beside this month's pace (notes only, not metrics.json)
+    this_start = month_start(as_of)
+    prev_start = month_start(this_start - pd.Timedelta(days=1))
+    in_prev = (won["won_at"] >= prev_start) & (won["won_at"] < this_start)
+    prev = {"month": prev_start.strftime("%Y-%m"), "won_amount": float(won.loc[in_prev, "amount"].sum()),
+            "won_deals": int(in_prev.sum())}
+    notes = {"as_of": as_of, "lookback_months": lookback, "plan_source": plan.source, "prev_month": prev}
     return tables, warns, notes

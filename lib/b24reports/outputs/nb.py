@@ -142,7 +142,7 @@ class ReportView:
             period = f"{format_date(p['date_from'], self.lang)} — {format_date(p['date_to'], self.lang)}"
             facts.insert(0, (self.t("period"), period))
         if self.result.portal:
-            facts.append((self.t("portal"), self.result.portal))
+            facts.append((self.t("portal"), vc.portal_label(self.result.portal, self.lang)))
         import html as _h
 
         self.html("<p>" + " · ".join(f"{_h.escape(k)}: <b>{_h.escape(v)}</b>" for k, v in facts) + "</p>")
@@ -156,7 +156,7 @@ class ReportView:
 
     def warnings(self) -> None:
         """Display the run's warnings (nothing when there are none)."""
-        h = vc.warnings_html(self.result.warnings, self.lang)
+        h = vc.warnings_html(self.result.warnings, self.lang, names=self.labels.get("employee_id"))
         if h:
             self.html(h)
 

@@ -253,7 +253,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     import xlsxwriter
 
     from b24reports.metrics.labels import lookup_name, with_name_columns
-    from b24reports.views.common import is_dead_link
+    from b24reports.views.common import is_dead_link, portal_label
     from b24reports.core.i18n import (
         OWNER_COLUMNS,
         TEAM_ROW_TABLES,
@@ -322,12 +322,12 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         ws.set_column(1, 1, 60)
         ws.write_string(0, 0, t("parameter", lang), hdr)
         ws.write_string(0, 1, t("value", lang), hdr)
-        rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), res.portal),
+        rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), portal_label(res.portal, lang) or ""),
                 (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
         unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
         rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
                  for k, v in res.params.to_json().items() if k not in unread]
-        rows += [(t("warnings", lang), translate_warning(w, lang)) for w in res.warnings]
+        rows += [(t("warnings", lang), translate_warning(w, lang, maps.get("employee_id"))) for w in res.warnings]
         for i, (k, v) in enumerate(rows, start=1):
             ws.write_string(i, 0, str(k))
             ws.write_string(i, 1, str(v))

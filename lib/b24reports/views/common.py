@@ -213,6 +213,16 @@ def is_dead_link(url: str) -> bool:
     return bool(host) and is_loopback_host(host)
 
 
+def portal_label(portal: str | None, lang: str = "ru") -> str | None:
+    """How a report header names its portal: the portal address, or for the demo's temporary
+    server on a loopback host (``http://127.0.0.1:PORT``, gone once ``b24reports demo`` ends)
+    «демо-портал» / "demo portal" — a dead local address means nothing to a reader.
+    ``metrics.json`` keeps the address. ``None`` stays ``None``."""
+    if not portal:
+        return portal
+    return t("demo_portal", lang) if is_dead_link(portal) else portal
+
+
 def _cell(value: Any, kind: str, lang: str, currency: str) -> str:
     if kind == "url":
         if value is None or not isinstance(value, str) or not value:
@@ -256,8 +266,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labels = labels or {}
     def _head(c: str) -> str:  # a labelled id column shows names: use the *_name header
         if c in labels and c.endswith("_id") and c[:-3] + "_name" in _columns.CATALOG:
-            return _columns.header(c[:-3] + "_name", lang, report)
-        return _columns.header(c, lang, report)
+            return _columns.header(c[:-3] + "_name", lang, report, table_id)
+        return _columns.header(c, lang, report, table_id)
 
     n = len(df) if max_rows is None else min(len(df), max_rows)
     data = {c: df[c].iloc[:n].tolist() if c in df.columns else [None] * n for c in cols}  # shown rows only
@@ -294,6 +304,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                 shown = value_label(c, v, lang)  # enum codes (month "overdue", basis "own") in lang
                 text = (html.escape(shown) if shown is not None
                         else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
+                        else html.escape(format_number(v, lang, _columns.DISPLAY_DIGITS[c]))
+                        if c in _columns.DISPLAY_DIGITS and not _columns_null(v)
                         else _cell(v, k, lang, currency))
                 tds.append(f"<td{cls}>{text}</td>")
             cut = print_cut is not None and i >= print_cut  # past the PDF's rows: screen only
@@ -405,12 +417,26 @@ def kpi_cards(items: Iterable[tuple[str, Any, str]], lang: str = "ru", currency:
     return f'<div class="b24-kpis">{"".join(cards)}</div>'
 
 
-def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20) -> str:
+def warnings_html(warnings: Sequence[str], lang: str = "ru", limit: int = 20,
+                  names: Mapping[int, str] | None = None) -> str:
     """HTML list of data-quality warnings (escaped; at most ``limit`` shown), '' if none."""
     if not warnings:
         return ""
-    items = "".join(f"<li>{html.escape(translate_warning(w, lang))}</li>" for w in warnings[:limit])
+    items = "".join(f"<li>{html.escape(translate_warning(w, lang, names))}</li>" for w in warnings[:limit])
     k = len(warnings) - limit
     more = (f"<li>{html.escape(t('more_rows', lang, n=format_int(k, lang), noun=plural(k, 'warning', lang)))}</li>"
             if k > 0 else "")
     return f'<div class="b24-warnings"><b>{html.escape(t("warnings", lang))}</b><ul>{items}{more}</ul></div>'
+
+
+def grouped_by_total(df: Any, key: str, value: str, then: str) -> Any:
+    """Rows of ``df`` grouped by ``key`` (e.g. ``employee_id``), the group with the largest
+    total ``value`` (e.g. ``won_amount``) first, ties by ``key``; inside a group rows by
+    ``then`` (e.g. ``month``), then their original order. Tables a reader scans by who sold
+    most, not by employee ID. Same rows, same columns."""
+    if len(df) == 0:
+        return df
+    total = df.groupby(key)[value].transform("sum")
+    order = df.assign(_total=-total.astype(float), _row=range(len(df))).sort_values(
+        ["_total", key, then, "_row"], kind="stable")
+    return df.loc[order.index]

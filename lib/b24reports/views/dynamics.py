@@ -243,3 +243,69 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
         t("fc_mase_note", lang),
     ]
     return "\n\n".join(parts)
+
+
+def _months_in(date_from: Any, date_to: Any) -> int:
+    """Calendar months the period ``date_from``..``date_to`` touches (both ends counted)."""
+    a, b = pd.Timestamp(date_from), pd.Timestamp(date_to)
+    return (b.year - a.year) * 12 + b.month - a.month + 1
+
+
+def velocity_text(result: Any, lang: str = "ru", currency: str = "RUB") -> str:
+    """What the sales-velocity figure is, in words with its numbers (markdown, ``lang``): the
+    expected revenue of the deals open now (``velocity.open_deals``, created any time) spread
+    over the days of one average cycle, × 30 for a month, set against the period's actual
+    monthly mean (Σ ``won_by_period.won_amount`` ÷ calendar months of the period), and why it
+    counts more open deals than the funnel's «В работе». "" when the velocity is null.
+    Source: table ``velocity`` (METRICS.md "dynamics", velocity); the value is not changed."""
+    vel = result.tables["velocity"]
+    if not len(vel) or pd.isna(vel.iloc[0]["velocity_per_day"]):
+        return ""
+    row = vel.iloc[0]
+    per_day = float(row["velocity_per_day"])
+    won = result.tables["won_by_period"]
+    months = _months_in(result.params["date_from"], result.params["date_to"])
+    monthly = float(won["won_amount"].sum()) / months if months else None
+    args = {"v": format_money(per_day, currency, lang), "v30": format_money(per_day * 30, currency, lang),
+            "n": count_text(int(row["open_deals"]), "open_deal_gen", lang),
+            "cycle": format_number(row["avg_cycle_days"], lang, 1),
+            "avg": format_money(monthly, currency, lang) if monthly is not None else "—"}
+    above = monthly is not None and per_day * 30 > monthly  # say "above the actuals" only when it is
+    args["above"] = ("" if not above else ", поэтому она выше факта" if lang == "ru" else ", so it runs above the actuals")
+    if lang == "ru":
+        return ("**{v} в день** — ожидаемая выручка от {n} сейчас (любой даты создания), разложенная на дни "
+                "одного среднего цикла ({cycle} дн.); за 30 дней это ≈ {v30}. Это не фактические продажи: за период "
+                "выигрывалось в среднем {avg} в месяц. Формула считает и давно зависшие сделки так, будто они "
+                "закроются за средний цикл{above}. Открытых сделок здесь больше, чем «В работе» "
+                "в «Воронке продаж»: там — только созданные за период.").format(**args)
+    return ("**{v} per day** is the expected revenue of the {n} now (created any time), spread over the days of "
+            "one average cycle ({cycle} days); over 30 days that is ≈ {v30}. It is not actual sales: the period "
+            "won {avg} a month on average. The formula counts stale open deals too, as if they closed within one "
+            "cycle{above}. It counts more open deals than \"Open\" in the Sales funnel, "
+            "which counts only the deals created in the period.").format(**args)
+
+
+def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:
+    """The run-rate headline card ``(label, value, "money")`` from table ``run_rate``
+    (``month``, ``run_rate``): «Темп текущего месяца» when that month lies in the report
+    period, else the label names the month and says it is after (or before) the period —
+    a card beside the period's figures must not pass for one of them."""
+    rr = result.tables["run_rate"].iloc[0]
+    month = str(rr["month"])
+    first, last = str(result.params["date_from"])[:7], str(result.params["date_to"])[:7]
+    if first <= month <= last:
+        return _t(lang, "run_rate"), rr["run_rate"], "money"
+    where = ("после периода" if month > last else "до периода") if lang == "ru" else (
+        "after the period" if month > last else "before the period")
+    label = (f"Прогноз на {format_month(month, lang)} по темпу ({where})" if lang == "ru"
+             else f"{format_month(month, lang)} run rate ({where})")
+    return label, rr["run_rate"], "money"
+
+
+def by_employee_amount(emp: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``won_by_period_employee`` grouped by employee, the employee with the largest
+    total ``won_amount`` first (ties: ``employee_id``), each employee's periods in order — a
+    table a reader scans by who sold most, not by employee ID (:func:`common.grouped_by_total`)."""
+    from b24reports.views.common import grouped_by_total
+
+    return grouped_by_total(emp, "employee_id", "won_amount", "period")

@@ -28,10 +28,12 @@ Labels = Mapping[str, Mapping[Any, str]]
 # the funnel's own UI words (i18n.STRINGS, prefixed "funnel_")
 add_strings("ru", {"funnel_from_prev": "из предыдущей", "funnel_from_created": "от созданных",
                    "funnel_win_rate": "доля выигранных", "funnel_cycle": "Длительность закрытой сделки, дней",
-                   "funnel_won": "Выиграна", "funnel_lost": "Проиграна", "funnel_visits": "заходов"})
+                   "funnel_won": "Выиграна", "funnel_lost": "Проиграна", "funnel_visits": "заходов",
+                   "funnel_open_stages": "Открытые стадии", "funnel_closed_stages": "Закрытые стадии"})
 add_strings("en", {"funnel_from_prev": "of previous", "funnel_from_created": "of created",
                    "funnel_win_rate": "win rate", "funnel_cycle": "Closed deal cycle, days",
-                   "funnel_won": "Won", "funnel_lost": "Lost", "funnel_visits": "visits"})
+                   "funnel_won": "Won", "funnel_lost": "Lost", "funnel_visits": "visits",
+                   "funnel_open_stages": "Open stages", "funnel_closed_stages": "Closed stages"})
 
 
 def _t(key: str, lang: str) -> str:
@@ -126,8 +128,10 @@ def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pi
                           labels: Labels | None = None, lang: str = "ru") -> go.Figure | None:
     """Stage × manager matrix of one pipeline: how many cohort deals each manager has in each
     stage now (cell text: the count). Columns in stage order (table ``stages``), rows by
-    manager; the color scale spans the open stages' counts. ``None`` when nobody has a deal
-    in the pipeline."""
+    manager. Two heatmap traces on their own scales: the open (progress) stages in blue, zmax =
+    the busiest open cell; the won/lost stages in grey, zmax = the busiest closed cell (so the
+    closed columns, where deals pile up by nature, do not flatten the open ones). ``None``
+    when nobody has a deal in the pipeline."""
     ms = manager_stages[manager_stages["pipeline_id"] == pipeline_id]
     if ms.empty:
         return None
@@ -136,16 +140,27 @@ def manager_stage_heatmap(manager_stages: pd.DataFrame, stages: pd.DataFrame, pi
     grid = ms.groupby(["employee_id", "stage_id"])["current_deals"].sum().unstack(fill_value=0)
     grid = grid.reindex(columns=order, fill_value=0)
     emp = list(grid.index)
-    z = grid.to_numpy(dtype=float).tolist()
-    # the color scale follows the open stages (where deals pile up); won/lost cells saturate
+    # two scales: the open stages (where deals pile up) in blue, each cell against the busiest
+    # open cell; the won/lost columns in grey on their own scale — closed deals pile up by
+    # nature, and on one scale their dark columns made every open stage look the same
     st = stages[stages["pipeline_id"] == pipeline_id]
     won = won_stages(stages)
-    open_cols = [s for s, r in zip(st["stage_id"], st["reached"]) if pd.notna(r) and s not in won]
-    zmax = float(grid[open_cols].to_numpy().max()) if open_cols and len(grid) else 0.0
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[_name(labels, "stage_id", s) for s in order], y=[_name(labels, "employee_id", int(e)) for e in emp],
-        text=[[str(int(v)) if v else "" for v in row] for row in z], texttemplate="%{text}",
-        colorscale="Blues", showscale=False, zmin=0, zmax=zmax or None, hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))
+    open_cols = {s for s, r in zip(st["stage_id"], st["reached"]) if pd.notna(r) and s not in won}
+    x = [_name(labels, "stage_id", s) for s in order]
+    y = [_name(labels, "employee_id", int(e)) for e in emp]
+    fig = go.Figure()
+    for is_open, scale in ((True, "Blues"), (False, [[0, "#ffffff"], [1, "#9e9e9e"]])):
+        cols = [s for s in order if (s in open_cols) == is_open]
+        if not cols:
+            continue
+        part = grid[cols]
+        zmax = float(part.to_numpy().max()) if len(part) else 0.0
+        z = [[(float(v) if s in cols else None) for s, v in zip(order, row)] for row in grid.to_numpy(dtype=float).tolist()]
+        fig.add_trace(go.Heatmap(
+            z=z, x=x, y=y, text=[[str(int(v)) if v else "" for v in row] for row in z],
+            texttemplate="%{text}", colorscale=scale, showscale=False, zmin=0, zmax=zmax or 1, hoverongaps=False,
+            name=_t("open_stages" if is_open else "closed_stages", lang),
+            hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -30, "automargin": True}, margin={"l": 160},
                       height=max(300, 26 * len(emp) + 150))
     return fig

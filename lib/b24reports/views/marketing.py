@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from b24reports.core.i18n import count_text, currency_symbol, format_money, plural
+from b24reports.core.i18n import count_text, currency_symbol, format_money, format_pct, plural
 from b24reports.core.i18n import t as _ui
 from b24reports.views.common import OUTCOME_COLORS, PALETTE
 from b24reports.views.dynamics import period_axis
@@ -22,13 +22,13 @@ from b24reports.views.dynamics import period_axis
 TEXT = {
     "ru": {
         "converted": "Сконвертированы в сделку", "in_work": "В работе", "junk": "Некачественные",
-        "leads": "Лиды", "quality_leads": "Качественные", "sales": "Продажи", "rpl": "Выручка на лид",
-        "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки",
+        "leads": "Лиды", "quality_leads": "Лиды без некачественных", "sales": "Продажи", "rpl": "Выручка на лид",
+        "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки", "projected_month": "Прогноз выручки за месяц",
     },
     "en": {
         "converted": "Converted to deal", "in_work": "In work", "junk": "Junk", "leads": "Leads",
-        "quality_leads": "Quality leads", "sales": "Sales", "rpl": "Revenue per lead",
-        "conv_sale": "Conversion to sale, %", "projected": "Projected revenue",
+        "quality_leads": "Leads not junk", "sales": "Sales", "rpl": "Revenue per lead",
+        "conv_sale": "Conversion to sale, %", "projected": "Projected revenue", "projected_month": "Projected revenue for a month",
     },
 }
 
@@ -65,7 +65,8 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
         frame = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), v) for c, v in fill.items()})
     if title is None:
         title = view.spec.tables[table_id].title.get(view.lang)
-    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels, keys=getattr(view, "live", ()))
+    return table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=view.labels,
+                      keys=getattr(view, "live", ()), report=view.spec.name, table_id=table_id)
 
 
 def lead_states_by_source(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
@@ -118,30 +119,38 @@ def top5_dynamics(result: Any, lang: str = "ru", sources: Mapping[Any, str] | No
 
 
 def funnel_chart(result: Any, lang: str = "ru") -> go.Figure | None:
-    """Marketing + sales funnel (table ``funnel``): leads → quality → converted → sales.
-    ``None`` without leads."""
+    """Marketing + sales funnel (table ``funnel``): leads → not junk → converted → sales, each
+    bar labelled with its count and ``conversion_from_prev_pct`` (the share of the step above,
+    the table's very number, «196 · 40,8 %»; the first step has none). ``None`` without leads."""
     f = result.tables["funnel"]
     if f.empty or int(f["count"].iloc[0]) == 0:
         return None
     labels = [_t(lang, k) for k in ("leads", "quality_leads", "converted", "sales")]
-    fig = go.Figure(go.Funnel(y=labels, x=f["count"].astype(int), textinfo="value+percent initial",
+    text = [f"{int(n)}" if i == 0 or pd.isna(p) else f"{int(n)} · {format_pct(p, lang)}"
+            for i, (n, p) in enumerate(zip(f["count"], f["conversion_from_prev_pct"]))]
+    fig = go.Figure(go.Funnel(y=labels, x=f["count"].astype(int), text=text, textinfo="text",
+                              hovertemplate="%{y}: %{text}<extra></extra>",
                               marker={"color": [PALETTE[0], PALETTE[5], PALETTE[2], PALETTE[1]]}))
     return fig
 
 
 def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
-    """Bars of ``projected_revenue`` per source (table ``what_if``) with the planned leads
-    in the label. ``None`` when nothing is projected."""
-    w = result.tables["what_if"]
-    w = w[w["projected_revenue"].notna()]
-    if w.empty or not (w["projected_revenue"].astype(float) > 0).any():
+    """Bars of the projected revenue per source (table ``what_if``) with the planned leads in
+    the label — for one month (:func:`what_if_month`) with the default planned leads, as the
+    parameter gives them otherwise. ``None`` when nothing is projected."""
+    month = what_if_month(result)
+    w = result.tables["what_if"] if month is None else month
+    value, leads = ("projected_revenue", "planned_leads") if month is None else ("revenue_per_month", "leads_per_month")
+    w = w[w[value].notna()]
+    if w.empty or not (w[value].astype(float) > 0).any():
         return None
-    w = w.assign(_v=w["projected_revenue"].astype(float)).sort_values("_v")
+    w = w.assign(_v=w[value].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(
         x=w["_v"], y=[source_label(v, lang, sources) for v in w["source_id"]], orientation="h", marker_color=PALETTE[4],
-        text=[count_text(round(p), "lead", lang) for p in w["planned_leads"].astype(float)], textposition="auto",
+        text=[count_text(round(p), "lead", lang) for p in w[leads].astype(float)], textposition="auto",
         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
-    fig.update_layout(xaxis={"title": f"{_t(lang, 'projected')}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
+    title = _t(lang, "projected") if month is None else _t(lang, "projected_month")
+    fig.update_layout(xaxis={"title": f"{title}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
                       height=max(300, 28 * len(w) + 120))
     return fig
 
@@ -159,6 +168,16 @@ def lead_status_semantics(dataset: Any) -> dict[str, str]:
         return {str(i): (str(m) if isinstance(m, str) else "P") for i, m in zip(st["status_id"], st["semantics"])}
     except (AttributeError, KeyError, TypeError):
         return {}
+
+
+def status_legend(status_id: Any, semantics: str, statuses: Mapping[Any, str] | None, lang: str = "ru") -> str:
+    """A lead status in a legend: its portal name, and for the converted (``S``) status what it
+    means — the portal's «Качественный лид» is the converted status, not the report's «лиды
+    без некачественных», and the two counts (196 vs 480) read as one name."""
+    name = (statuses or {}).get(status_id, str(status_id))
+    if semantics == "S":
+        return f"{name} (сконвертирован в сделку)" if lang == "ru" else f"{name} (converted to a deal)"
+    return name
 
 
 def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None,
@@ -191,18 +210,38 @@ def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, s
         else:
             color = IN_WORK_COLORS[in_work % len(IN_WORK_COLORS)]
             in_work += 1
-        fig.add_trace(go.Bar(x=p[st], y=y, name=(statuses or {}).get(st, str(st)), orientation="h",
+        fig.add_trace(go.Bar(x=p[st], y=y, name=status_legend(st, kind, statuses, lang), orientation="h",
                              marker_color=color))
     fig.update_layout(barmode="stack", height=max(300, 26 * len(p) + 140))
     return fig
 
 
+def months_of_period(result: Any) -> int:
+    """Calendar months the report period touches (at least 1)."""
+    d0, d1 = pd.Timestamp(result.params["date_from"]), pd.Timestamp(result.params["date_to"])
+    return max(1, (d1.year - d0.year) * 12 + d1.month - d0.month + 1)
+
+
+def what_if_month(result: Any, table: str = "what_if") -> pd.DataFrame | None:
+    """Table ``what_if`` (or ``what_if_total``) for one month, when the planned leads are the
+    default (the whole period's leads): ``leads_per_month`` = planned_leads ÷ months of the
+    period, ``revenue_per_month`` = projected_revenue ÷ months, beside ``source_id`` and
+    ``revenue_per_lead``. ``None`` when parameter ``planned_leads`` is given (then the table is
+    that number of leads as it is). Display only: ``metrics.json`` keeps the period's numbers."""
+    if result.params.get("planned_leads") is not None:
+        return None
+    n = months_of_period(result)
+    w = result.tables[table]
+    return w.assign(leads_per_month=w["planned_leads"].astype(float) / n,
+                    revenue_per_month=w["projected_revenue"].astype(float) / n)
+
+
 def what_if_text(result: Any, lang: str = "ru") -> str:
-    """The what-if section's lead-in (Markdown). It says what the planned leads are: with the
-    default (parameter ``planned_leads`` not given) they are the whole period's leads, so the
-    projection is a period's worth of revenue, and the text adds the same per month on average
-    (leads and revenue ÷ months in the period), what a "next month" reading needs; with the
-    parameter given it is that number of leads."""
+    """The what-if section's lead-in (Markdown): a one-month projection with its base said.
+    With the default (parameter ``planned_leads`` not given) the month's leads are the period's
+    mean (leads ÷ months of the period, the base named: «676 лидов за 12 месяцев ÷ 12») and the
+    month's revenue the period's projection ÷ months (:func:`what_if_month`); with the parameter
+    given it is that number of leads."""
     wt = result.tables["what_if_total"].iloc[0]
     planned = float(wt["planned_leads"])
     cur = result.params["currency"]
@@ -214,20 +253,20 @@ def what_if_text(result: Any, lang: str = "ru") -> str:
                       f"продажи составят **{money}** (число лидов задано параметром «Плановые лиды»).",
                 "en": f"If **{leads}** come in, split by source as now, the current revenue per lead gives "
                       f"**{money}** of sales (the number of leads is the “Planned leads” parameter)."}[lang]
-    d0, d1 = pd.Timestamp(result.params["date_from"]), pd.Timestamp(result.params["date_to"])
-    months = max(1, (d1.year - d0.year) * 12 + d1.month - d0.month + 1)
+    months = months_of_period(result)
     per_month = count_text(round(planned / months), "lead", lang)
     money_month = format_money(float(projected) / months if projected is not None else None, cur, lang)
-    period = {"ru": f"{months} {plural(months, 'month', lang)}", "en": f"{months} {plural(months, 'month', lang)}"}[lang]
+    period = f"{months} {plural(months, 'month', lang)}"
     if months == 1:
-        return {"ru": f"Если за месяц придёт **{leads}**, как за период отчёта, в той же пропорции по источникам, то при "
-                      f"нынешней выручке на лид продажи составят **{money}**.",
-                "en": f"If a month brings **{leads}**, as the report's period did, split by source as now, the current "
-                      f"revenue per lead gives **{money}** of sales."}[lang]
-    return {"ru": f"За весь период отчёта ({period}) пришло **{leads}**; при нынешней выручке на лид такой же поток "
-                  f"принесёт **{money}** за {period}, то есть в среднем **{per_month}** и **{money_month}** в месяц. "
-                  "Таблицы и график ниже — на весь период; другое число лидов задаёт параметр «Плановые лиды».",
-            "en": f"The report's whole period ({period}) brought **{leads}**; at the current revenue per lead the same "
-                  f"flow brings **{money}** over {period}, that is **{per_month}** and **{money_month}** a month on "
-                  "average. The tables and chart below are for the whole period; the “Planned leads” parameter sets "
-                  "another number of leads."}[lang]
+        return {"ru": f"**Прогноз на месяц.** Если за месяц придёт **{leads}**, как за период отчёта, в той же пропорции "
+                      f"по источникам, то при нынешней выручке на лид продажи за месяц составят **{money}**.",
+                "en": f"**A one-month projection.** If a month brings **{leads}**, as the report's period did, split by "
+                      f"source as now, the current revenue per lead gives **{money}** of sales in the month."}[lang]
+    return {"ru": f"**Прогноз на один месяц.** Если в месяц придёт **{per_month}** — в среднем столько, сколько приходило "
+                  f"за период отчёта ({leads} за {period} ÷ {months}), в той же пропорции по источникам, — то при "
+                  f"нынешней выручке на лид продажи за месяц составят **{money_month}**. Таблица и график ниже — "
+                  "на один такой месяц; другое число лидов задаёт параметр «Плановые лиды».",
+            "en": f"**A one-month projection.** If a month brings **{per_month}** — the report period's monthly mean "
+                  f"({leads} over {period} ÷ {months}), split by source as now — the current revenue per lead gives "
+                  f"**{money_month}** of sales in the month. The table and chart below are for one such month; the "
+                  "“Planned leads” parameter sets another number of leads."}[lang]

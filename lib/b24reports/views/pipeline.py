@@ -31,7 +31,7 @@ TEXT = {
         "too_early": "Сравнение с {t0} невозможно: история версий сделок начинается {start} (первая синхронизация). "
                      "Выберите дату сравнения не раньше начала истории.",
         "no_history": "В хранилище ещё нет версий сделок: сравнивать не с чем. Отчёт заполнится после второй синхронизации.",
-        "start": "Было", "end": "Стало", "net": "Изменение", "moved": "Сделок с изменениями",
+        "start": "Было", "end": "Стало", "net": "Изменение", "moved": "Сделки с любыми изменениями (и вне горизонта)",
         "advanced": "продвинулась на {n} {stage}", "moved_back": "откатилась на {n} {stage}",
         "slipped": "дата закрытия позже на {n} {day} ({a} → {b})", "earlier": "дата закрытия раньше на {n} {day} ({a} → {b})",
         "amount": "сумма {a} → {b}", "owner": "ответственный: {a} → {b}", "pipeline": "воронка: {a} → {b}",
@@ -49,7 +49,7 @@ TEXT = {
         "too_early": "Cannot compare with {t0}: deal version history starts {start} (the first sync). "
                      "Pick a compare date no earlier than the start of history.",
         "no_history": "The store has no deal versions yet: nothing to compare with. The report fills after the second sync.",
-        "start": "Start", "end": "End", "net": "Net change", "moved": "Deals that changed",
+        "start": "Start", "end": "End", "net": "Net change", "moved": "Deals with any change (beyond the horizon too)",
         "advanced": "advanced {n} {stage}", "moved_back": "moved back {n} {stage}",
         "slipped": "close date {n} {day} later ({a} → {b})", "earlier": "close date {n} {day} earlier ({a} → {b})",
         "amount": "amount {a} → {b}", "owner": "owner: {a} → {b}", "pipeline": "pipeline: {a} → {b}",
@@ -113,8 +113,23 @@ def kpis(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
             (_t(lang, "moved"), changed, "int")]
 
 
+def step_color(step: str, amount: float) -> str:
+    """Colour of a waterfall bar: start and end blue, «Выиграны» green (money won, not lost),
+    «Проиграны» red, other rises green-blue, other falls orange, «Прочее» grey."""
+    if step in ("start", "end"):
+        return PALETTE[0]
+    if step == "won":
+        return OUTCOME_COLORS["won"]
+    if step == "lost":
+        return OUTCOME_COLORS["lost"]
+    if step == "other":
+        return "#9e9e9e"
+    return PALETTE[5] if amount >= 0 else PALETTE[1]
+
+
 def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
-    """Waterfall of table ``waterfall_total``: start, the signed steps, end. Each bar carries its
+    """Waterfall of table ``waterfall_total``: start, the signed steps, end — bars floating on
+    the running total, coloured by :func:`step_color` (won green, lost red). Each bar carries its
     step id as customdata (a click on a live dashboard lists that step's deals). ``None`` when
     there is no comparison."""
     w = result.tables["waterfall_total"]
@@ -123,16 +138,20 @@ def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     cur = result.params["currency"]
     steps = [str(s) for s in w["step"]]
     names = [value_label("step", s, lang) or s for s in steps]
-    measure = ["absolute" if s == "start" else "total" if s == "end" else "relative" for s in steps]
     amounts = [float(a) for a in w["amount"]]
     text = [compact_money(a, cur, lang) if s in ("start", "end") else _signed(a, cur, lang) for s, a in zip(steps, amounts)]
     hover = [f"{nm}: {format_money(a, cur, lang)} · {int(k)} {plural(int(k), 'deal', lang)}"
              for nm, a, k in zip(names, amounts, w["deals"])]
-    fig = go.Figure(go.Waterfall(
-        x=names, y=[a if s != "end" else 0 for s, a in zip(steps, amounts)], measure=measure, text=text,
-        textposition="outside", customdata=steps, hovertext=hover, hoverinfo="text",
-        increasing={"marker": {"color": OUTCOME_COLORS["won"]}}, decreasing={"marker": {"color": OUTCOME_COLORS["lost"]}},
-        totals={"marker": {"color": PALETTE[0]}}, connector={"line": {"color": "#bbb"}}))
+    # bars floating on the running total (a plotly Waterfall paints every fall red, «Выиграны»
+    # too: a won deal leaves the open pipeline, but it is the good news of the week)
+    base, running = [], 0.0
+    for s_, a in zip(steps, amounts):
+        base.append(0.0 if s_ in ("start", "end") else (running if a >= 0 else running + a))
+        running = a if s_ == "start" else running if s_ == "end" else running + a
+    fig = go.Figure(go.Bar(
+        x=names, y=[abs(a) for a in amounts], base=base, text=text, textposition="outside", cliponaxis=False,
+        constraintext="none",  # the labels kept their size (plotly shrank them to the bar width)
+        customdata=steps, hovertext=hover, hoverinfo="text", marker={"color": [step_color(s_, a) for s_, a in zip(steps, amounts)]}))
     # the axis starts at 0: a zoomed axis made a 6 % fall look like a fifth of the pipeline; each
     # step's amount is written on its bar
     running = [amounts[0]]
@@ -227,3 +246,33 @@ def deals_table_html(view: Any, *, step: str | None = None, changed_only: bool =
         title += " · " + (value_label("step", step, view.lang) or step)
     return _table_html(deals_frame(view, step, changed_only and not step), DEALS_PAGE, view.lang, view.currency, max_rows=max_rows,
                        title=title, labels=view.labels, keys=getattr(view, "live", ()), table_id="deals")
+
+
+def waterfall_note(result: Any, lang: str = "ru") -> str:
+    """Why the counts beside the waterfall differ (markdown, ``lang``; "" without a comparison):
+    the deals with any change (``notes["changed"]``: stage moves and changes beyond the horizon
+    too) against the deals in the waterfall's steps (rows of table ``deals`` with a ``step``),
+    and, when a deal changed pipeline, that «Прочее» counts it in both pipelines (table
+    ``waterfall_total``'s other-step deals against the distinct deals of step ``other``)."""
+    n = result.notes
+    if n.get("changed") is None:
+        return ""
+    d = result.tables["deals"]
+    in_steps = int(d["step"].notna().sum()) if len(d) else 0
+    changed = int(n["changed"])
+    w = result.tables["waterfall_total"]
+    other_rows = int(w.loc[w["step"] == "other", "deals"].sum()) if len(w) else 0
+    other_deals = int((d["step"] == "other").sum()) if len(d) else 0
+    ru = lang == "ru"
+    cnt = lambda k: f"{k} {plural(k, 'deal', lang)}"  # noqa: E731
+    parts = [(f"В шагах водопада — {cnt(in_steps)}: те, что изменили открытую воронку в горизонте. "
+              f"«Сделки с любыми изменениями» ({changed}) считают и продвижение по стадиям, и изменения сделок вне горизонта."
+              if ru else
+              f"The waterfall's steps hold {cnt(in_steps)}: those that changed the open pipeline within the horizon. "
+              f"\"Deals with any change\" ({changed}) also counts stage moves and changes of deals beyond the horizon.")]
+    if other_rows > other_deals:
+        parts.append(f"Сделка, сменившая воронку, в «Прочем» таблицы шагов считается дважды — уходом из одной воронки и "
+                     f"приходом в другую: {cnt(other_deals)} дали {other_rows} в столбце «Сделки»." if ru else
+                     f"A deal that changed pipeline counts twice under \"Other\" in the steps table, leaving one pipeline "
+                     f"and entering another: {cnt(other_deals)} make {other_rows} in the \"Deals\" column.")
+    return " ".join(parts)

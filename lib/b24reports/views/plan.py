@@ -21,10 +21,10 @@ from b24reports.views.common import PALETTE
 TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
            "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
-           "won": "Выигранные сделки", "dept": "отдел"},
+           "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка"},
     "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
            "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
-           "won": "Won deals", "dept": "dept."},
+           "won": "Won deals", "dept": "dept.", "pipeline": "pipeline"},
 }
 
 
@@ -49,17 +49,39 @@ LABEL_ROOM = 0.18
 ROW_PX = 34
 
 
+#: a projection marker this close right of a bar's end (share of the axis) would sit on the label
+MARKER_NEAR = 0.12
+
+
+def label_positions(plan: pd.Series, fact: pd.Series, proj: pd.Series, top: float) -> list[float]:
+    """Where each row's completion label starts: at the end of its plan or fact bar (whichever
+    is longer), so the % reads with its bar; only when the projection marker falls just right of
+    that end (within :data:`MARKER_NEAR` of the axis ``top``) does the label move past the
+    marker. (Placing every label past the farthest marker left labels far from their bars: a
+    7,5 M projection beside a 1,6 M bar.)"""
+    out = []
+    for p, f, j in zip(plan.fillna(0.0), fact.fillna(0.0), proj):
+        end = max(float(p), float(f))
+        if pd.notna(j) and end <= float(j) <= end + MARKER_NEAR * (top or 1.0):
+            end = float(j)
+        out.append(end)
+    return out
+
+
 def _plan_rows(fig: go.Figure, pf: pd.DataFrame, labels: Mapping[str, Mapping[Any, str]] | None, lang: str,
                row: int | None, legend: bool) -> None:
     """Plan (grey), fact (colored) bars, the projection marker and the completion labels of
     the rows ``pf`` (already in display order) into ``fig`` (subplot ``row`` or the figure).
-    The label of a row sits right of its longest bar or marker, so the marker never covers it."""
+    The label of a row sits at the end of its bar, past the marker only when the marker is
+    right there (:func:`label_positions`)."""
     y = [row_label(e, d, labels, lang) for e, d in zip(pf["employee_id"], pf["department_id"])]
     plan, fact = pf["plan_amount"].astype(float), pf["fact_amount"].astype(float)
     proj = pf["projection"].astype(float)
     colors = [PALETTE[2] if f >= p else PALETTE[1] for f, p in zip(fact, plan)]
     text = [f"{c:.0f} %" if pd.notna(c) else "—" for c in pf["completion_pct"]]
     ends = pd.concat([plan, fact, proj], axis=1).max(axis=1, skipna=True).fillna(0.0)
+    top = float(ends.max()) if len(ends) else 0.0
+    at_x = label_positions(plan, fact, proj, top)
     at = {"row": row, "col": 1} if row is not None else {}
     fig.add_trace(go.Bar(x=plan, y=y, orientation="h", name=_t(lang, "plan"), marker_color="#D0D0D0",
                          legendgroup="plan", showlegend=legend), **at)
@@ -69,10 +91,9 @@ def _plan_rows(fig: go.Figure, pf: pd.DataFrame, labels: Mapping[str, Mapping[An
                              showlegend=legend,
                              marker={"symbol": "line-ns-open", "size": 18, "line": {"width": 3}, "color": PALETTE[0]}), **at)
     gap = "\u2002"  # an en space: the label starts clear of the marker's stroke
-    fig.add_trace(go.Scatter(x=ends, y=y, mode="text", text=[gap + x for x in text], textposition="middle right",
+    fig.add_trace(go.Scatter(x=at_x, y=y, mode="text", text=[gap + x for x in text], textposition="middle right",
                              cliponaxis=False,
                              showlegend=False, hoverinfo="skip"), **at)
-    top = float(ends.max()) if len(ends) else 0.0
     fig.update_xaxes(range=[0, (top or 1.0) * (1 + LABEL_ROOM)], **at)
 
 
@@ -124,7 +145,9 @@ def mtd_chart(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, s
     fig = go.Figure()
     fig.add_trace(go.Bar(x=m["prev_mtd_amount"], y=y, orientation="h", name=_t(lang, "prev"), marker_color="#C8C8C8"))
     fig.add_trace(go.Bar(x=m["mtd_amount"], y=y, orientation="h", name=_t(lang, "mtd"), marker_color=PALETTE[0]))
-    fig.update_layout(barmode="group", height=max(300, 30 * len(m) + 140))
+    # 26 px a manager (two bars): at 30 px the 14-manager chart with its heading did not fit below
+    # the plan table and left that PDF page 38 % filled (print check, demo as of the 30th)
+    fig.update_layout(barmode="group", height=max(300, 26 * len(m) + 140))
     return fig
 
 
@@ -155,12 +178,15 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
         return None
     fig = go.Figure(go.Funnel(y=[s for s, _ in steps], x=[int(n) for _, n in steps], textinfo="value",
                               marker={"color": PALETTE[0]}))
+    pname = (labels or {}).get("pipeline_id", {}).get(int(pipeline_id), pipeline_id) if pipeline_id is not None else None
     note = f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}"
+    if pname is not None:
+        note += f" · {_t(lang, 'pipeline')} «{pname}»" if lang == "ru" else f" · {_t(lang, 'pipeline')} \u201c{pname}\u201d"
     if pd.notna(row["needed_calls"]):
         note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
     # the row under the title (an annotation above the plot ran into the title: layout check)
     fig.update_layout(title={"subtitle": {"text": html.escape(note)}}, margin={"t": 80},
-                      height=max(300, 40 * len(steps) + 150))
+                      height=max(300, 34 * len(steps) + 150))  # 40 px a step: did not fit below a table (print check)
     return fig
 
 
@@ -194,6 +220,12 @@ def current_month(result: Any) -> str | None:
     return cur if (pf["month"] == cur).any() else str(max(pf["month"]))
 
 
+def _stage_head(stage: Any, pipeline: str, shared: set[str]) -> str:
+    """A stage column's header: the stage name, with its pipeline when another pipeline has
+    a stage of the same name."""
+    return f"{stage} ({pipeline})" if str(stage) in shared else str(stage)
+
+
 def stage_needs_html(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None,
                      month: str | None = None) -> str:
     """The reverse funnel at a glance: for plan rows of ``month`` (default :func:`current_month`)
@@ -214,19 +246,92 @@ def stage_needs_html(result: Any, lang: str = "ru", labels: Mapping[str, Mapping
     names = (labels or {}).get("stage_id", {})
     pipes = (labels or {}).get("pipeline_id", {})
     owner = {ln: row_label(e, d, labels, lang) for ln, e, d in zip(st["line"], st["employee_id"], st["department_id"])}
+    by_pipe = st.groupby("pipeline_id", sort=True)["stage_id"].unique()
+    seen: dict[str, set] = {}
+    for pid, sids in by_pipe.items():
+        for sid in sids:
+            seen.setdefault(str(names.get(sid, sid)), set()).add(pid)
+    shared = {n for n, p in seen.items() if len(p) > 1}
     out = []
     for pid, g in st.groupby("pipeline_id", sort=True):
         stages = list(dict.fromkeys(g["stage_id"]))  # progress path order, as the table lists them
         grid = g.pivot_table(index="line", columns="stage_id", values="needed_at_stage", aggfunc="first")
         grid = grid.reindex(columns=stages).sort_values(stages[0], ascending=False, kind="stable")
-        head = "".join(f"<th>{html.escape(str(names.get(s, s)))}</th>" for s in stages)
+        pname = str(pipes.get(int(pid), pid))
+        # a stage name two pipelines share («Сделка успешна») carries its pipeline: the two
+        # tables' «Сделка успешна 18» read as 36
+        head = "".join(f"<th>{html.escape(_stage_head(names.get(s, s), pname, shared))}</th>" for s in stages)
         who = {"ru": "Кто", "en": "Who"}[lang]
         rows = "".join(
             f"<tr><td>{html.escape(owner[ln])}</td>"
             + "".join(f'<td class="num">{format_int(v, lang) if pd.notna(v) else "—"}</td>' for v in grid.loc[ln])
             + "</tr>" for ln in grid.index)
-        title = {"ru": f"{pipes.get(int(pid), pid)}: сколько сделок должно дойти до стадии, {month}",
-                 "en": f"{pipes.get(int(pid), pid)}: deals that must reach each stage, {month}"}[lang]
+        title = {"ru": f"Воронка «{pname}»: сколько сделок должно дойти до стадии, если все нужные выигрыши "
+                       f"пойдут через неё, {month}",
+                 "en": f"Pipeline \u201c{pname}\u201d: deals that must reach each stage if every win needed goes "
+                       f"through it, {month}"}[lang]
         out.append(f'<div class="b24-caption">{html.escape(title)}</div><table class="b24-table">'
                    f"<thead><tr><th>{who}</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    if len(out) > 1:  # the pipelines are alternatives for the same wins, not parts of them
+        out.append('<p class="b24-note">' + html.escape(
+            {"ru": "Таблицы воронок — варианты, а не слагаемые: каждая считает все нужные выигрыши через свою "
+                   "воронку, складывать их нельзя.",
+             "en": "The pipelines' tables are alternatives, not parts: each routes every win needed through its "
+                   "own pipeline, so they do not add up."}[lang]) + "</p>")
     return "".join(out)
+
+
+def headline_rows(result: Any, month: str | None = None) -> pd.DataFrame:
+    """The ``plan_fact`` rows of ``month`` (default :func:`current_month`) that together are the
+    team's plan without counting anyone twice: the employee rows when there are any, else the
+    whole-team row, else the department rows."""
+    pf = result.tables["plan_fact"]
+    month = month or current_month(result)
+    pf = pf[pf["month"] == month]
+    people = pf[pf["employee_id"].notna()]
+    if len(people):
+        return people
+    team = pf[pf["employee_id"].isna() & pf["department_id"].isna()]
+    return team if len(team) else pf[pf["department_id"].notna()]
+
+
+def headline(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
+    """Headline cards of the plan report, as ``nb.ReportView.kpis`` items: the team's plan for
+    the current month (:func:`headline_rows` summed: ``plan_amount``), its fact
+    (``fact_amount``), completion = fact ÷ plan × 100 (%; None on a zero plan), and for a month
+    under way the month-end projection at today's pace (Σ ``projection``). In the first
+    :data:`EARLY_DAYS` days of a month, when the pace says little, last month's whole result
+    (``notes["prev_month"]``: the team's won amount) stands beside it. ``[]`` without plan rows.
+    Source: METRICS.md "plan"; nothing new is computed beyond these sums."""
+    from b24reports.core.i18n import format_month
+
+    month = current_month(result)
+    if month is None:
+        return []
+    rows = headline_rows(result, month)
+    plan, fact = float(rows["plan_amount"].sum()), float(rows["fact_amount"].sum())
+    name = format_month(month, lang)
+    ru = lang == "ru"
+    whose = ("сотрудники вместе" if ru else "employees together") if rows["employee_id"].notna().any() else (
+        "отделы вместе" if ru else "departments together") if rows["department_id"].notna().any() else (
+        "вся команда" if ru else "whole team")
+    items = [
+        ((f"План на {name} ({whose})" if ru else f"Plan for {name} ({whose})"), plan, "money"),
+        ((f"Выиграно за {name}" if ru else f"Won in {name}"), fact, "money"),
+        (("Выполнение плана" if ru else "Plan completion"), 100.0 * fact / plan if plan else None, "pct"),
+    ]
+    cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
+    if month == cur:
+        proj = rows["projection"].astype(float)
+        items.append((("Прогноз на конец месяца по темпу" if ru else "Month-end projection at today's pace"),
+                      float(proj.sum()) if proj.notna().any() else None, "money"))
+        prev = (getattr(result, "notes", None) or {}).get("prev_month")
+        if prev and pd.Timestamp(result.as_of).day <= EARLY_DAYS:
+            pname = format_month(prev["month"], lang)
+            items.append(((f"Итог прошлого месяца ({pname}), вся команда" if ru
+                           else f"Last month's result ({pname}), whole team"), prev["won_amount"], "money"))
+    return items
+
+
+#: the first days of a month, when the pace says little: last month's result is shown beside it
+EARLY_DAYS = 10

@@ -22,20 +22,24 @@ from b24reports.views.dynamics import period_axis
 TEXT = {
     "ru": {
         "coef": "Коэффициент исполнения, %", "benchmark": "Ориентир 64 % (80 % × 80 %)",
+        "benchmark_line": "пунктир — ориентир 64 %", "coef_short": "Коэффициент, %",
         "started": "Начаты вовремя, %", "finished": "Завершены в срок, %",
         "on_time": "Завершены в срок", "late": "Завершены с опозданием", "overdue": "Просрочены и открыты",
         "open_other": "Открыты, срок не прошёл",
         "coef_by_emp": "Коэффициент исполнения по сотрудникам", "coef_by_period": "Дисциплина исполнения по периодам",
-        "outcomes": "Чем закончились задачи со сроком в периоде", "backlog": "Просроченные открытые задачи на конец месяца",
+        "outcomes": "Чем закончились задачи со сроком в периоде",
+        "backlog": "Просроченные открытые задачи на конец месяца (любой срок)",
         "no_project": "Без проекта",
     },
     "en": {
         "coef": "Execution coefficient, %", "benchmark": "Benchmark 64% (80% × 80%)",
+        "benchmark_line": "dashed: benchmark 64%", "coef_short": "Coefficient, %",
         "started": "Started on time, %", "finished": "Finished on time, %",
         "on_time": "Finished on time", "late": "Finished late", "overdue": "Overdue, open",
         "open_other": "Open, not yet due",
         "coef_by_emp": "Execution coefficient by employee", "coef_by_period": "Execution discipline by period",
-        "outcomes": "What became of the tasks due in the period", "backlog": "Overdue open tasks at month end",
+        "outcomes": "What became of the tasks due in the period",
+        "backlog": "Overdue open tasks at month end (any deadline)",
         "no_project": "No project",
     },
 }
@@ -64,9 +68,11 @@ def coefficient_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, s
         texttemplate="%{x:.1f}", textposition="outside",
         customdata=[count_text(n, "task", lang) for n in e["total"]],  # 1 задача, 3 задачи, 21 задача
         hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
-    fig.add_vline(x=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3],
-                  annotation_text=_t(lang, "benchmark"), annotation_position="top")
-    fig.update_layout(xaxis={"title": _t(lang, "coef"), "range": [0, 105]}, showlegend=False,
+    # the benchmark is named in the axis title, not by a label on the line (it sat on the bars)
+    fig.add_vline(x=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3])
+    # (short: the whole «… (80 % × 80 %)» was clipped beside 30 long names, layout check)
+    fig.update_layout(xaxis={"title": f"{_t(lang, 'coef_short')} · {_t(lang, 'benchmark_line')}", "range": [0, 105]},
+                      showlegend=False,
                       height=max(300, 28 * len(e) + 120))
     return fig
 
@@ -84,7 +90,10 @@ def coefficient_by_period(result: Any, lang: str = "ru") -> go.Figure | None:
                                    ("execution_coefficient_pct", "coef", PALETTE[2], 3)):
         fig.add_trace(go.Scatter(x=p["period"], y=p[col].astype(float), name=_t(lang, key), mode="lines+markers",
                                  line={"color": color, "width": width}))
-    fig.add_hline(y=BENCHMARK_PCT, line_dash="dash", line_color=PALETTE[3], annotation_text=_t(lang, "benchmark"))
+    # the benchmark as a legend entry, not a label drawn over the lines
+    fig.add_trace(go.Scatter(x=[p["period"].iloc[0], p["period"].iloc[-1]], y=[BENCHMARK_PCT, BENCHMARK_PCT],
+                             mode="lines", name=_t(lang, "benchmark"), hoverinfo="skip",
+                             line={"color": PALETTE[3], "dash": "dash", "width": 1.5}))
     fig.update_layout(yaxis={"range": [0, 105], "ticksuffix": " %"}, xaxis=period_axis(p["period"], lang))
     return fig
 
@@ -108,13 +117,19 @@ def outcomes_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, str]
 
 
 def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None, top: int = 8) -> go.Figure | None:
-    """Lines of ``overdue`` per month end (table ``accumulation``) for the ``top`` employees
-    with the most overdue tasks at the last month end; markers ✕ where ``growing_backlog``."""
+    """Lines of ``overdue`` per month end (table ``accumulation``): every employee with a
+    ``growing_backlog`` month (the ones the «Где просрочка растёт» table lists), then the
+    employees with the most overdue tasks at the last month end, ``top`` lines in all (more
+    when more are flagged); markers ✕ where ``growing_backlog``."""
     a = result.tables["accumulation"]
     if a.empty or not (a["overdue"] > 0).any():
         return None
     last = a[a["month"] == a["month"].max()].sort_values(["overdue", "employee_id"], ascending=[False, True])
-    emps = list(last["employee_id"].head(top))
+    # everyone «Где просрочка растёт» names is drawn (the table named people absent from the
+    # chart), then the largest backlogs up to ``top`` lines
+    growing = list(dict.fromkeys(last.loc[last["employee_id"].isin(a.loc[a["growing_backlog"].astype(bool), "employee_id"]),
+                                          "employee_id"]))
+    emps = growing + [e for e in last["employee_id"] if e not in growing][:max(0, top - len(growing))]
     fig = go.Figure()
     for i, eid in enumerate(emps):
         g = a[a["employee_id"] == eid]
@@ -127,12 +142,22 @@ def backlog_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None
     return fig
 
 
+def busiest_first(df: Any) -> Any:
+    """Rows of table ``employees`` / ``departments`` / ``groups`` with the most tasks due in the
+    period (``total``) first, ties in table order — where a talk about deadlines starts, not
+    the order of employee IDs."""
+    if len(df) == 0:
+        return df
+    return df.assign(_n=-df["total"].astype(float), _i=range(len(df))).sort_values(["_n", "_i"]).drop(columns=["_n", "_i"])
+
+
 #: Columns the page shows (Excel and metrics.json keep every column).
-EMPLOYEES_PAGE = ["employee_id", "total", "finished_on_time", "overdue_open", "no_deadline", "started_on_time_pct",
-                  "finished_on_time_pct", "execution_coefficient_pct"]
-DEPARTMENTS_PAGE = ["department_id", *EMPLOYEES_PAGE[1:], "tasks_per_executor"]
-GROUPS_PAGE = ["group_id", *EMPLOYEES_PAGE[1:], "tasks_per_executor"]
-TEAM_PAGE = [*EMPLOYEES_PAGE[1:], "tasks_per_executor"]
+# «Без срока» stands last: next to «Всего» it read as a part of the total (it is not)
+EMPLOYEES_PAGE = ["employee_id", "total", "finished_on_time", "overdue_open", "started_on_time_pct",
+                  "finished_on_time_pct", "execution_coefficient_pct", "no_deadline"]
+DEPARTMENTS_PAGE = ["department_id", *EMPLOYEES_PAGE[1:-1], "tasks_per_executor", "no_deadline"]
+GROUPS_PAGE = ["group_id", *EMPLOYEES_PAGE[1:-1], "tasks_per_executor", "no_deadline"]
+TEAM_PAGE = [*EMPLOYEES_PAGE[1:-1], "tasks_per_executor", "no_deadline"]
 BY_PERIOD_PAGE = ["period", "total", "finished_on_time", "finished_late", "overdue_open", "started_on_time_pct",
                   "finished_on_time_pct", "execution_coefficient_pct"]
 ACCUMULATION_PAGE = ["month", "employee_id", "open", "overdue"]
@@ -152,4 +177,5 @@ def table_html(view: Any, table_id: str, columns: list[str], df: Any = None, *, 
     title = title if title is not None else (ts.title.get(view.lang) or next(iter(ts.title.values())))
     labels = dict(view.labels)
     labels["group_id"] = {0: _t(view.lang, "no_project"), **labels.get("group_id", {})}
-    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=labels, keys=getattr(view, "live", ()))
+    return _table_html(frame, columns, view.lang, view.currency, max_rows=max_rows, title=title, labels=labels,
+                       keys=getattr(view, "live", ()), report=view.spec.name, table_id=table_id)

@@ -20,7 +20,8 @@ from b24reports.metrics.common import GRANULARITIES
 from b24reports.metrics.scope import Scope
 from b24reports.reports import Params, ParamSpec, ReportSpec, TableSpec
 
-columns.define("velocity_per_day", "money", "Скорость продаж, в день", "Sales velocity per day")
+columns.define("velocity_per_day", "money", "Скорость продаж: ожидаемая выручка открытых сделок за день среднего цикла",
+               "Sales velocity: expected revenue of the open deals per day of an average cycle")
 columns.define("closed_reached", "int", "Закрытых, дошедших до стадии", "Closed deals that reached the stage")
 columns.define("closed_won", "int", "Из них выиграно", "Of them won")
 columns.define("basis", "code", "Основа расчёта", "Basis")
@@ -28,7 +29,8 @@ columns.define("slips", "int", "Переносов даты закрытия", "
 columns.define("first_closedate", "date", "Первая дата закрытия", "First expected close")
 columns.define("closedate", "date", "Ожидаемая дата закрытия", "Expected close")
 columns.define("method", "code", "Способ прогноза", "Forecast method")
-columns.define("mase", "ratio", "Ошибка на истории (MASE)", "Backtest error (MASE)")
+columns.define("mase", "ratio", "Ошибка на проверке к правилу «как в прошлом месяце» (меньше 1 — точнее)",
+               "Test error relative to “same as last month” (under 1: more accurate)")
 columns.define("in_forecast", "bool", "Входит в прогноз", "In the forecast")
 
 def compute(ds, scope: Scope, params: Params) -> tuple[dict, list[str], dict]:
@@ -45,10 +47,10 @@ SPEC = ReportSpec(
                ("forecast_pipeline", "weighted_amount", "sum")),
     title={"ru": "Динамика продаж и прогноз", "en": "Sales dynamics and forecast"},
     description={
-        "ru": "Выигранные сделки по месяцам, кварталам и годам с изменением к прошлому периоду и к прошлому году; "
+        "ru": "Выигранные сделки по месяцам (или кварталам, годам — параметр «Шаг периода») с изменением к прошлому периоду и к прошлому году; "
               "скорость продаж; три независимых прогноза: взвешенная воронка по ожидаемой дате закрытия, "
               "темп текущего месяца и модель временного ряда; сделки, чью дату закрытия переносили.",
-        "en": "Won deals by month, quarter and year with change vs the previous period and year; sales velocity; "
+        "en": "Won deals by month (or quarter, year: the \"Granularity\" parameter) with change vs the previous period and year; sales velocity; "
               "three independent forecasts: weighted pipeline by expected close date, this month's run rate and "
               "a time-series model; deals whose close date keeps moving.",
     },

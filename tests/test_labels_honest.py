@@ -1,0 +1,339 @@
+"""Issue 20, the demo reader's findings: each label says what its number is. Values worked by
+hand on small data; label tests assert the text a head of sales reads."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+import b24reports.reports.specs.dynamics  # noqa: F401  (defines the dynamics columns)
+from b24reports.core.columns import header
+from b24reports.views import dynamics as dv
+
+
+def _nb(s: str) -> str:
+    return s.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+# ------------------------------------------------------------------ funnel
+
+
+def test_funnel_reached_and_visits_headers_say_why_they_differ():
+    # 713 «дошли» beside 657 «заходы» read as a contradiction: reached counts skipped stages too
+    assert header("reached", "ru", "funnel") == "Дошли до стадии или дальше"
+    assert header("visits", "ru", "funnel") == "Заходы в стадию по истории переходов"
+    assert header("reached", "en", "funnel") == "Reached the stage or beyond"
+    assert header("open_deals", "ru", "funnel") == "В работе (из созданных за период)"
+
+
+# ------------------------------------------------------------------ dynamics
+
+
+def _dyn_result(month="2026-12", date_from="2025-12-01", date_to="2026-11-30"):
+    # 10 open deals × 1 000 ₽ × 50 % ÷ 25 days = 200 ₽ a day; 12 000 ₽ won over 12 months
+    velocity = pd.DataFrame([{"open_deals": 10, "avg_won_amount": 1000.0, "win_rate_pct": 50.0,
+                              "avg_cycle_days": 25.0, "velocity_per_day": 200.0}])
+    won = pd.DataFrame({"period": ["2025-12", "2026-06"], "won_deals": [3, 9], "won_amount": [3000.0, 9000.0]})
+    run_rate = pd.DataFrame([{"month": month, "run_rate": 5000.0}])
+    return SimpleNamespace(tables={"velocity": velocity, "won_by_period": won, "run_rate": run_rate},
+                           params={"date_from": date_from, "date_to": date_to})
+
+
+def test_velocity_is_explained_against_the_monthly_actuals():
+    ru = _nb(dv.velocity_text(_dyn_result(), "ru", "RUB"))
+    # 200 × 30 = 6 000 ₽ projected a month; actual 12 000 ₽ / 12 months = 1 000 ₽ a month
+    assert ru.startswith("**200 ₽ в день** — ожидаемая выручка от 10 открытых сделок сейчас (любой даты создания)")
+    assert "за 30 дней это ≈ 6 000 ₽" in ru and "в среднем 1 000 ₽ в месяц" in ru
+    assert "«В работе» в «Воронке продаж»: там — только созданные за период" in ru
+    en = _nb(dv.velocity_text(_dyn_result(), "en", "RUB"))
+    assert "over 30 days that is ≈ RUB 6,000" in en and "won RUB 1,000 a month" in en
+    assert header("open_deals", "ru", "dynamics") == "Открыто сейчас (все, любой даты создания)"
+    assert header("velocity_per_day", "ru").startswith("Скорость продаж: ожидаемая выручка открытых сделок за день")
+
+
+def test_average_won_deal_has_one_name_with_its_base():
+    assert header("avg_deal", "ru", "dynamics") == "Средняя выигранная сделка"
+    assert header("avg_won_amount", "ru", "dynamics") == "Средняя выигранная сделка (окно «История, мес.»)"
+
+
+def test_run_rate_card_outside_the_period_names_its_month():
+    assert dv.run_rate_kpi(_dyn_result(), "ru") == ("Прогноз на дек 2026 по темпу (после периода)", 5000.0, "money")
+    assert dv.run_rate_kpi(_dyn_result(), "en")[0] == "Dec 2026 run rate (after the period)"
+    inside = dv.run_rate_kpi(_dyn_result(month="2026-11"), "ru")
+    assert inside == ("Темп текущего месяца", 5000.0, "money")
+
+
+def test_dynamics_intro_does_not_promise_quarters_it_does_not_show():
+    from b24reports.reports import get
+
+    ru = get("dynamics").description["ru"]
+    assert "по месяцам, кварталам и годам" not in ru and "«Шаг периода»" in ru
+
+
+def test_forecast_codes_are_plain_words():
+    assert header("mape_pct", "ru") == "Средняя ошибка прогноза, %"
+    assert "MASE" not in header("mase", "ru") and "MAPE" not in header("mape_pct", "en")
+
+
+def test_employee_rows_sorted_by_total_won_not_by_id():
+    emp = pd.DataFrame({"employee_id": [3, 3, 5, 7, 7], "period": ["2026-01", "2026-02", "2026-01", "2026-01", "2026-02"],
+                        "won_deals": [1, 1, 1, 1, 1], "won_amount": [100.0, 50.0, 900.0, 200.0, 300.0]})
+    out = dv.by_employee_amount(emp)
+    # totals: 3 → 150, 5 → 900, 7 → 500
+    assert list(zip(out["employee_id"], out["period"])) == [(5, "2026-01"), (7, "2026-01"), (7, "2026-02"),
+                                                             (3, "2026-01"), (3, "2026-02")]
+
+
+def test_velocity_says_above_the_actuals_only_when_it_is():
+    low = _dyn_result()
+    low.tables["won_by_period"]["won_amount"] = [36000.0, 48000.0]  # 84 000 / 12 = 7 000 a month > 6 000
+    ru = _nb(dv.velocity_text(low, "ru", "RUB"))
+    assert "в среднем 7 000 ₽ в месяц" in ru and "выше факта" not in ru
+    assert "поэтому она выше факта" in dv.velocity_text(_dyn_result(), "ru", "RUB")
+
+
+# ------------------------------------------------------------------ plan
+
+
+def test_plan_completion_label_stays_at_its_bar_when_the_projection_is_far():
+    from b24reports.views.plan import label_positions
+
+    # demo row Попов: plan 990 000, fact 1 563 000, projection 7 454 308 (top of the axis):
+    # the label sits at the fact bar's end, not 5,9 M to the right by the marker
+    plan, fact = pd.Series([990_000.0, 1_000_000.0]), pd.Series([1_563_000.0, 0.0])
+    proj = pd.Series([7_454_308.0, 1_500_000.0])
+    # row 2: bar ends at 1 000 000, marker at 1 500 000 ≤ 1 000 000 + 0.12 × 7 454 308 → past the marker
+    assert label_positions(plan, fact, proj, 7_454_308.0) == [1_563_000.0, 1_500_000.0]
+
+
+def _plan_result():
+    import datetime as dt
+
+    pf = pd.DataFrame({
+        "line": [2, 3, 4], "month": ["2026-12"] * 3,
+        "employee_id": pd.array([1, 2, None], dtype="Int64"), "department_id": pd.array([None, None, 7], dtype="Int64"),
+        "plan_amount": [1000.0, 500.0, 1500.0], "fact_amount": [300.0, 0.0, 300.0],
+        "projection": [1550.0, 0.0, 1550.0]})
+    st = pd.DataFrame({
+        "line": [2, 2, 2, 2], "month": ["2026-12"] * 4, "employee_id": pd.array([1] * 4, dtype="Int64"),
+        "department_id": pd.array([None] * 4, dtype="Int64"), "pipeline_id": [0, 0, 1, 1],
+        "stage_id": ["NEW", "WON", "C1:NEW", "C1:WON"], "needed_at_stage": [9, 3, 5, 3]})
+    return SimpleNamespace(tables={"plan_fact": pf, "required_stages": st}, as_of=dt.datetime(2026, 12, 6, 12),
+                           notes={"prev_month": {"month": "2026-11", "won_amount": 2100.0, "won_deals": 4}})
+
+
+LABELS = {"employee_id": {1: "Иванова Анна", 2: "Петров Пётр"}, "department_id": {7: "Продажи Москва"},
+          "pipeline_id": {0: "Продажи", 1: "Дилеры"},
+          "stage_id": {"NEW": "Новая", "WON": "Сделка успешна", "C1:NEW": "Заявка", "C1:WON": "Сделка успешна"}}
+
+
+def test_plan_headline_gives_team_plan_fact_and_completion_and_last_month_early_on():
+    from b24reports.views import plan as pv
+
+    # the employees' rows (1 000 + 500 plan, 300 + 0 fact), not the department row on top of them
+    items = pv.headline(_plan_result(), "ru")
+    assert items == [("План на дек 2026 (сотрудники вместе)", 1500.0, "money"),
+                     ("Выиграно за дек 2026", 300.0, "money"),
+                     ("Выполнение плана", 20.0, "pct"),                       # 300 / 1 500
+                     ("Прогноз на конец месяца по темпу", 1550.0, "money"),   # 1 550 + 0
+                     ("Итог прошлого месяца (ноя 2026), вся команда", 2100.0, "money")]  # day 6 ≤ 10
+    late = _plan_result()
+    late.as_of = late.as_of.replace(day=20)
+    assert [x[0] for x in pv.headline(late, "en")] == ["Plan for Dec 2026 (employees together)", "Won in Dec 2026",
+                                                        "Plan completion", "Month-end projection at today's pace"]
+
+
+def test_plan_stage_tables_name_their_pipeline_and_do_not_add_up():
+    from b24reports.views import plan as pv
+
+    html = pv.stage_needs_html(_plan_result(), "ru", LABELS)
+    # «Сделка успешна 3» in both tables read as 6: each carries its pipeline
+    assert "<th>Сделка успешна (Продажи)</th>" in html and "<th>Сделка успешна (Дилеры)</th>" in html
+    assert "<th>Новая</th>" in html  # a name only one pipeline has stays as it is
+    assert "Воронка «Дилеры»: сколько сделок должно дойти до стадии, если все нужные выигрыши пойдут через неё" in html
+    assert "складывать их нельзя" in html
+
+
+def test_plan_basis_headers_say_what_the_basis_covers():
+    import b24reports.reports.specs.plan  # noqa: F401
+
+    assert header("basis", "ru", "plan") == "Основа чека и звонков"
+    assert header("deals_per_won", "ru", "plan") == "Сделок на одну выигранную (вся команда)"
+    assert header("lead_conversion_pct", "ru", "plan") == "Конверсия лид → сделка (вся команда), %"
+
+
+def test_dismissed_employee_note_names_the_person():
+    from b24reports.core.i18n import translate_warning
+    from b24reports.views.common import warnings_html
+
+    w = "demo_plan.csv line 11: employee 12 is dismissed (inactive); the row still counts"
+    names = {12: "Михайлов Виктор"}
+    assert translate_warning(w, "ru", names) == ("demo_plan.csv, строка 11: сотрудник Михайлов Виктор (ID 12) уволен "
+                                                 "(неактивен); строка всё равно учтена")
+    assert "employee Михайлов Виктор (ID 12) is dismissed" in translate_warning(w, "en", names)
+    assert "Михайлов Виктор (ID 12)" in warnings_html([w], "ru", names=names)
+
+
+# ------------------------------------------------------------------ managers
+
+
+def test_managers_headers_name_each_base_and_month_rows_say_month():
+    assert header("won_deals", "ru", "managers") == "Выиграно за период по дате выигрыша (создано когда угодно)"
+    assert header("created_deals", "ru", "managers") == "Создано за период (база конверсии)"
+    assert header("conversion_pct", "ru", "managers") == "Конверсия созданных за период: выиграно к дате данных, %"
+    # the month rows of «Динамика по месяцам» said «за период»
+    assert header("won_deals", "ru", "managers", "by_month") == "Выиграно за месяц (по дате выигрыша)"
+    assert header("won_amount", "en", "managers", "by_month") == "Amount won in the month"
+    assert header("won_amount", "ru", "managers", "managers") == "Сумма выигранных за период"
+
+
+def test_indexes_minutes_and_mean_counts_show_no_needless_decimals():
+    from b24reports.views.common import table_html
+
+    df = pd.DataFrame({"activity_index": [137.0, 147.1], "call_minutes": [3444.4, 369.3],
+                       "tasks_per_executor": [68.06, 2.0], "touches": [1627, 258]})
+    html = _nb(table_html(df, list(df.columns), "ru"))
+    # «137,00», «147,10», «3 444,40», «68,06» before
+    assert "<td class=\"num\">137</td>" in html and "<td class=\"num\">147</td>" in html
+    assert "<td class=\"num\">3 444</td>" in html and "<td class=\"num\">68,1</td>" in html
+    assert "<td class=\"num\">2,0</td>" in html
+
+
+def test_short_calls_shown_as_the_share_the_flag_rule_uses():
+    from b24reports.views.managers import with_short_calls_pct
+
+    m = pd.DataFrame({"calls_out": [712, 0], "calls_in": [299, 0], "short_calls": [573, 0]})
+    pct = with_short_calls_pct(m)["short_calls_pct"].tolist()
+    assert round(pct[0], 4) == 56.6766 and pct[1] is None   # 573 / (712 + 299) × 100; no calls → —
+    assert header("short_calls_pct", "ru") == "Короткие звонки, % от всех звонков"
+
+
+def test_month_rows_grouped_by_the_top_seller_first():
+    from b24reports.views.common import grouped_by_total
+
+    df = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-01", "2026-02"], "employee_id": [1, 1, 2, 2],
+                       "won_amount": [10.0, 0.0, 5.0, 30.0]})
+    out = grouped_by_total(df, "employee_id", "won_amount", "month")
+    assert list(zip(out["employee_id"], out["month"])) == [(2, "2026-01"), (2, "2026-02"), (1, "2026-01"), (1, "2026-02")]
+
+
+# ------------------------------------------------------------------ marketing
+
+
+def test_marketing_names_say_their_base():
+    import b24reports.reports.specs.forgotten  # noqa: F401
+    import b24reports.reports.specs.marketing  # noqa: F401
+    from b24reports.views.marketing import status_legend
+
+    assert header("share_pct", "ru") == "Доля от всех лидов, %"        # «Доля, %» among revenue columns
+    assert header("quality_leads", "ru") == "Лиды без некачественных"   # beside the status «Качественный лид»
+    assert header("created", "ru", "marketing", "leads") == "Создан"    # a lead, not «Создана»
+    assert header("created", "ru", "forgotten", "leads") == "Создан"
+    assert header("created", "ru", "funnel", "deals") == "Создана"
+    assert status_legend("CONVERTED", "S", {"CONVERTED": "Качественный лид"}, "ru") == \
+        "Качественный лид (сконвертирован в сделку)"
+    assert status_legend("JUNK", "F", {"JUNK": "Некачественный"}, "ru") == "Некачественный"
+
+
+def test_demo_lead_titles_keep_abbreviations():
+    from b24reports.demo.generator import lead_title_product
+
+    assert lead_title_product("Фрезерный центр ЧПУ") == "фрезерный центр ЧПУ"   # «чпу» before
+    assert lead_title_product("Запасные части") == "запасные части"
+
+
+# ------------------------------------------------------------------ tasks
+
+
+def _tasks_result():
+    emp = pd.DataFrame({"employee_id": [1, 2], "execution_coefficient_pct": [64.2, 40.0], "total": [36, 10]})
+    by_period = pd.DataFrame({"period": ["2026-01", "2026-02"], "total": [5, 6], "started_on_time_pct": [80.0, 70.0],
+                              "finished_on_time_pct": [70.0, 60.0], "execution_coefficient_pct": [56.0, 42.0]})
+    # month ends: 3 has the largest backlog, 1 and 2 smaller; only 2 grows (flag in 2026-03)
+    acc = pd.DataFrame({"month": ["2026-01", "2026-02", "2026-03"] * 3, "employee_id": [1] * 3 + [2] * 3 + [3] * 3,
+                        "open": [9] * 9, "overdue": [5, 5, 4, 1, 2, 3, 9, 9, 9],
+                        "growing_backlog": [False, False, False, False, False, True, False, False, False]})
+    return SimpleNamespace(tables={"employees": emp, "by_period": by_period, "accumulation": acc})
+
+
+def test_benchmark_label_is_not_drawn_over_the_data():
+    from b24reports.views import tasks as tv
+
+    fig = tv.coefficient_by_employee(_tasks_result(), "ru", {1: "Михайлов Виктор", 2: "Захаров Роман"})
+    assert not fig.layout.annotations     # «Ориентир 64 %» sat on the top bar (64,2)
+    assert fig.layout.xaxis.title.text == "Коэффициент, % · пунктир — ориентир 64 %"
+    fig = tv.coefficient_by_period(_tasks_result(), "en")
+    assert not fig.layout.annotations
+    assert [tr.name for tr in fig.data][-1] == "Benchmark 64% (80% × 80%)" and list(fig.data[-1].y) == [64.0, 64.0]
+
+
+def test_backlog_chart_draws_everyone_the_growing_table_names():
+    from b24reports.views import tasks as tv
+
+    names = {1: "Анна", 2: "Борис", 3: "Вера"}
+    # top=2: before, the two largest backlogs (Вера 9, Анна 4) left out Борис, whose backlog grows
+    fig = tv.backlog_chart(_tasks_result(), "ru", names, top=2)
+    assert [tr.name for tr in fig.data] == ["Борис", "Вера"]
+    assert [tr.name for tr in tv.backlog_chart(_tasks_result(), "ru", names, top=3).data] == ["Борис", "Вера", "Анна"]
+
+
+def test_tasks_labels_tell_due_in_period_from_any_deadline_and_no_deadline_stands_apart():
+    import b24reports.reports.specs.tasks  # noqa: F401
+    from b24reports.views import tasks as tv
+
+    assert header("overdue_open", "ru", "tasks") == "Просрочены и открыты (срок в периоде)"
+    assert header("overdue", "ru", "tasks", "accumulation") == "Просрочено на конец месяца (любой срок)"
+    assert header("no_deadline", "ru", "tasks") == "Без срока (не входят во «Всего»)"
+    for page in (tv.EMPLOYEES_PAGE, tv.TEAM_PAGE, tv.DEPARTMENTS_PAGE, tv.GROUPS_PAGE):
+        assert page[-1] == "no_deadline"
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+def _pipe_result():
+    # start 100, new +30, won −20, lost −10, other −5 → end 95
+    total = pd.DataFrame({"step": ["start", "new", "won", "lost", "other", "end"], "deals": [10, 2, 1, 1, 4, 9],
+                          "amount": [100.0, 30.0, -20.0, -10.0, -5.0, 95.0]})
+    deals = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6, 7, 8], "step": ["new", "new", "won", "lost", "other", "other", None, None]})
+    return SimpleNamespace(tables={"waterfall_total": total, "deals": deals}, params={"currency": "RUB"},
+                           notes={"changed": 8})
+
+
+def test_waterfall_paints_the_won_step_green_and_floats_each_step():
+    from b24reports.views.common import OUTCOME_COLORS
+    from b24reports.views.pipeline import waterfall_chart
+
+    fig = waterfall_chart(_pipe_result(), "ru")
+    bar = fig.data[0]
+    colors = dict(zip(bar.customdata, bar.marker.color))
+    assert colors["won"] == OUTCOME_COLORS["won"] and colors["lost"] == OUTCOME_COLORS["lost"]   # won was red
+    # running total 100 → 130 → 110 → 100 → 95: each bar spans [base, base + |step|]
+    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.y) == [100, 30, 20, 10, 5, 95]
+    assert _nb(bar.text[2]).startswith("−")            # one minus sign: «−»
+
+
+def test_waterfall_note_explains_the_other_counts():
+    from b24reports.views.pipeline import kpis, waterfall_note
+
+    ru = waterfall_note(_pipe_result(), "ru")
+    # 6 deals in steps (8 with any change); «Прочее» 4 rows from 2 deals that changed pipeline
+    assert "В шагах водопада — 6 сделок" in ru and "«Сделки с любыми изменениями» (8)" in ru
+    assert "2 сделки дали 4 в столбце «Сделки»" in ru
+    res = _pipe_result()
+    res.notes.update(start=100.0, end=95.0)
+    assert kpis(res, "ru")[3][0] == "Сделки с любыми изменениями (и вне горизонта)"   # «104 Сделок …» before
+    assert header("new_deals", "ru", "pipeline", "by_employee") == "Новые (и вне горизонта)"
+
+
+def test_negative_numbers_use_one_minus_sign():
+    from b24reports.core.i18n import format_money, format_number, format_pct
+
+    assert _nb(format_money(-7_577_000, "RUB", "ru")) == "−7 577 000 ₽"   # «-7 577 000 ₽» beside «−7,6 млн ₽»
+    assert format_pct(-6.8, "ru").startswith("−6,8") and format_number(-1.5, "en", 1) == "−1.5"
+
+
+def test_task_tables_list_the_busiest_first_not_by_id():
+    from b24reports.views.tasks import busiest_first
+
+    df = pd.DataFrame({"employee_id": [1, 2, 3, 4], "total": [40, 100, 58, 100]})
+    assert busiest_first(df)["employee_id"].tolist() == [2, 4, 3, 1]

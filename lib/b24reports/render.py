@@ -135,6 +135,44 @@ def _excel_value(v: Any, kind: str) -> Any:
     return reports.json_value(v, kind)
 
 
+def excel_cells(values: Any, kind: str) -> list[Any]:
+    """One column's cell values for Excel, converted column-wise: equal, cell for cell, to
+    ``[_excel_value(v, kind) for v in values]`` (None = empty cell).
+
+    ``values``: a pandas Series (a table column, or a list made one). Numeric kinds
+    (:data:`_XLSX_NUM`) of a numeric dtype go through one float array (ids/ints as int,
+    money/ratio/number to 2 decimals, pct/days to 1, NaN/±inf -> None); datetimes of a
+    datetime64 dtype lose their offset at once (wall-clock time in the portal's zone: Excel
+    has no offsets), dates become ``datetime.date``; text of a string dtype keeps its strings
+    with nulls -> None; bools -> bool/None. Any other column (mixed objects, lists, codes held
+    as numbers) falls back to :func:`_excel_value` per cell."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api import types as pdt
+
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if kind in _XLSX_NUM and (pdt.is_numeric_dtype(s.dtype) and not pdt.is_bool_dtype(s.dtype)):
+        arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        if kind in ("id", "int"):
+            if np.isfinite(arr).all() and (arr == np.floor(arr)).all():
+                return arr.astype(np.int64).tolist()
+            return [None if x != x else (int(x) if x.is_integer() else round(x, 2)) for x in arr.tolist()]
+        d = reports._DIGITS[kind]  # json_value's decimals
+        return [round(x, d) + 0.0 if x - x == 0 else None for x in arr.tolist()]
+    if kind in ("date", "datetime") and pdt.is_datetime64_any_dtype(s.dtype):
+        naive = s.dt.tz_localize(None) if getattr(s.dtype, "tz", None) is not None else s
+        if kind == "date":
+            naive = naive.dt.date
+        cells = naive.astype(object).where(naive.notna(), None)
+        return [x.to_pydatetime() if isinstance(x, pd.Timestamp) else x for x in cells.tolist()] if kind == "datetime" \
+            else cells.tolist()
+    if kind in ("text", "url", "code") and pdt.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.astype(object).where(s.notna(), None).tolist()
+    if kind == "bool" and pdt.is_bool_dtype(s.dtype):
+        return s.astype(object).where(s.notna(), None).tolist()
+    return [_excel_value(v, kind) for v in s.tolist()]
+
+
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 #: Excel's limit on a sheet name, characters
 SHEET_MAX = 31
@@ -240,6 +278,33 @@ def _null_key(value: Any, column_id: str) -> bool:
     return column_id == "group_id" and str(value) in ("0", "0.0")
 
 
+def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dead_link: Callable[[str], bool]) -> None:
+    """Write ``cells`` (:func:`excel_cells`) into column ``j`` of worksheet ``ws`` from row 1:
+    None -> no cell; numbers of a numeric ``kind`` with its number format ``fmt``; bools;
+    dates with the date format; live http(s) links of a ``url`` column as links; anything
+    else as a string (never a formula). xlsxwriter takes one call per cell."""
+    if kind in _XLSX_NUM and all(type(v) in (int, float) or v is None for v in cells):
+        write = ws.write_number
+        for r, v in enumerate(cells, start=1):
+            if v is not None:
+                write(r, j, v, fmt)
+        return
+    for r, v in enumerate(cells, start=1):
+        if v is None:
+            continue
+        if kind == "bool":
+            ws.write_boolean(r, j, bool(v))
+        elif kind in _XLSX_NUM and isinstance(v, int | float):
+            ws.write_number(r, j, v, fmt)
+        elif kind in ("date", "datetime") and isinstance(v, dt.date):
+            ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmt)
+        elif (kind == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
+              and not is_dead_link(v)):
+            ws.write_url(r, j, v, string=v)
+        else:
+            ws.write_string(r, j, str(v))
+
+
 def write_xlsx(job: RenderJob, path: Path) -> None:
     """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
@@ -260,6 +325,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         null_key_label,
         param_label,
         team_row_label,
+        VALUE_LABELS,
         translate_warning,
         value_label,
     )
@@ -267,7 +333,8 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False, "remove_timezone": True})
+                                         "strings_to_numbers": False, "remove_timezone": True,
+                                         "in_memory": True})  # no temp file per sheet part
     try:
         hdr = wb.add_format({"bold": True, "bg_color": "#F2F4F7", "bottom": 1, "text_wrap": True, "valign": "top"})
         fmts = {k: wb.add_format({"num_format": f}) for k, f in _XLSX_NUM.items()}
@@ -297,24 +364,13 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                 empty = null_key_label(col, lang)
                 if empty is not None and (key is not None or _columns.kind_of(c) == "text"):
                     data[j] = [empty if _null_key(raw[col][i], col) else x for i, x in enumerate(data[j])]
-            for i in range(len(df)):
-                for j, k in enumerate(kinds):
-                    label = value_label(layout[j][0], data[j][i], lang) if layout[j][1] is None else None
-                    v = label if label is not None else _excel_value(data[j][i], k)
-                    r = i + 1
-                    if v is None:
-                        ws.write_blank(r, j, None)
-                    elif k == "bool":
-                        ws.write_boolean(r, j, bool(v))
-                    elif k in _XLSX_NUM and isinstance(v, int | float):
-                        ws.write_number(r, j, v, fmts[k])
-                    elif k in ("date", "datetime") and isinstance(v, dt.date):
-                        ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmts[k])
-                    elif (k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
-                          and not is_dead_link(v)):
-                        ws.write_url(r, j, v, string=v)
-                    else:
-                        ws.write_string(r, j, str(v))
+            for j, ((c, key), k) in enumerate(zip(layout, kinds)):
+                # converted a column at a time (excel_cells); enum codes (and plan errors) by label
+                if key is None and (c in VALUE_LABELS or c == "error"):
+                    cells = [lab if (lab := value_label(c, v, lang)) is not None else _excel_value(v, k) for v in data[j]]
+                else:
+                    cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
+                _write_column(ws, j, cells, k, fmts.get(k), is_dead_link)
             ws.freeze_panes(1, 0)
             ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
         ws = wb.add_worksheet(about[:31])

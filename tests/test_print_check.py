@@ -44,9 +44,22 @@ def test_the_checker_finds_a_near_empty_page_and_a_heading_at_a_page_foot(tmp_pa
 def demo_pdfs(demo_store, demo_dataset, demo_as_of, tmp_path_factory):
     out = tmp_path_factory.mktemp("print")
     plan = demo_plan(demo_dataset, demo_as_of, out / "plan.csv")
-    done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
-                             dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=REPORTS, workers=2, progress=False)
-    return {name: files["pdf"] for name, files in done.items()}
+    printed: list[tuple[render.PdfPrinter, str]] = []  # (printer, report) of every PDF (printers kept alive)
+    real_print = render.PdfPrinter.print
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(render.PdfPrinter, "print", lambda self, html, pdf: (printed.append((self, html.parent.name)),
+                                                                        real_print(self, html, pdf))[1])
+        done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
+                                 dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=REPORTS, workers=2, progress=False)
+    pdfs = {name: files["pdf"] for name, files in done.items()}
+    pdfs["printers"] = {p for p, _ in printed}
+    pdfs["printed"] = len(printed)
+    return pdfs
+
+
+def test_one_chromium_prints_the_whole_run(demo_pdfs):
+    assert demo_pdfs["printed"] == len(REPORTS)
+    assert len(demo_pdfs["printers"]) == 1  # one PdfPrinter (one chromium) for the seven PDFs
 
 
 @pytest.mark.parametrize("report", REPORTS)

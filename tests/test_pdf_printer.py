@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from b24reports import render
+from b24reports.outputs import render
 
 pytestmark = pytest.mark.skipif(render.find_chromium() is None or shutil.which("pdftotext") is None,
                                 reason="chromium and pdftotext are part of `make install`")

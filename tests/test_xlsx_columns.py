@@ -12,8 +12,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from b24reports import columns, render, reports
-from b24reports.render import RenderJob, _excel_value, excel_cells, write_xlsx
+from b24reports import reports
+from b24reports.core import columns
+from b24reports.outputs import render
+from b24reports.outputs.render import RenderJob, _excel_value, excel_cells, write_xlsx
 
 
 def test_numbers_dates_and_text_worked_by_hand():

@@ -523,6 +523,11 @@ class PdfPrinter:
         exe = find_chromium()
         if exe is None:
             raise ChromiumNotFound()
+        try:
+            import playwright.async_api  # noqa: F401 - a dependency; checked before any thread starts
+        except ImportError:
+            raise RenderError({"pdf": "PDF needs the Python package playwright (`pip install playwright`; "
+                                      "it drives the system chromium, no browser download)"}) from None
         self.timeout = timeout
         self._dir = Path(tempfile.mkdtemp(prefix="b24r-print-"))
         self._scripts: dict[str, Path] = {}

@@ -42,6 +42,13 @@ def test_print_copy_loads_the_big_script_from_a_file_and_keeps_the_rest(tmp_path
     for pdf in ("a.pdf", "b.pdf"):
         words = _text(tmp_path / pdf).split()
         assert words == ["Отчёт", "ran:150000", "small", "ok"], words
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(tmp_path / "a.pdf"))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and "/MarkInfo" in root  # tagged, as chromium --print-to-pdf made it
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)  # no @page: chromium's Letter
 
 
 def test_a_page_that_never_loads_fails_with_no_pdf(tmp_path):

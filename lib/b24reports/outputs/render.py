@@ -511,7 +511,8 @@ class PdfPrinter:
     Chromium compiles in ~1 s; the page is printed from a copy that loads that script from one
     file instead (:meth:`_print_copy`), so a tab compiles it once and takes it from V8's cache
     for the next report. The copy runs the same code on the same page: the PDF is the one the
-    inline page gives (A4 by the page's ``@page`` CSS, no header/footer, backgrounds).
+    inline page gives, printed as ``chromium --print-to-pdf`` did (A4 by the page's ``@page``
+    CSS, no header/footer, backgrounds, tagged).
 
     Raises ``ChromiumNotFound`` (no chromium) or ``RenderError`` (it would not start) when
     created. Use as a context manager or call :meth:`close`.
@@ -605,7 +606,9 @@ class PdfPrinter:
                 await page.wait_for_function(_CHARTS_DRAWN, timeout=5000)
             except Exception:  # noqa: BLE001 - print what is there, as the command line did
                 log.warning("pdf: charts of %s not drawn within 5 s; printing as is", url)
-            await page.pdf(path=pdf_path, prefer_css_page_size=True, print_background=True)
+            # as chromium --print-to-pdf: backgrounds, the page's @page size, a tagged PDF (its
+            # structure and language for screen readers)
+            await page.pdf(path=pdf_path, prefer_css_page_size=True, print_background=True, tagged=True)
             await page.goto("about:blank")
         finally:
             self._tabs.put_nowait(page)

@@ -6,7 +6,9 @@ prints: the store load time; per report the in-process compute time and table si
 warm kernels, pdf = one chromium for the run), with ``--cold`` also with a fresh kernel per
 report; each beside the same computations done in one process and their ratio; the output
 sizes and PDF page counts. It ends with one summary line per store and format set:
-render time, compute time, ratio, and the machine's load average (``os.getloadavg``).
+render time, CPU seconds of every process it took (this one, kernels, chromium: a figure a
+busy machine inflates less than wall time), compute time, ratio, and the machine's load
+average (``os.getloadavg``).
 
     .venv/bin/python benchmarks/render_bench.py                                  # demo, fresh store
     .venv/bin/python benchmarks/render_bench.py --workers 2 --formats html,xlsx,json --formats html,pdf,xlsx,json \\
@@ -33,6 +35,15 @@ def _demo_store(path: Path, scale: float, anchor: dt.date) -> float:
     with DemoServer(generate_portal(seed=42, scale=scale, anchor=anchor)) as srv:
         sync(srv.webhook_url, path, full=True, progress=False)
     return time.perf_counter() - t
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children (kernels,
+    chromium, Playwright's driver: all stopped by the end of ``render_all``)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _load() -> str:
@@ -70,6 +81,7 @@ def bench_store(label: str, store: Path, raw: dict, fmt_sets: list[tuple[str, ..
             for warm in ((True, False) if cold else (True,)):
                 out = tmp / f"{label.split()[0]}-{'-'.join(fmts)}-w{w}-{'warm' if warm else 'cold'}"
                 load_before = _load()
+                cpu = _cpu()
                 t = time.perf_counter()
                 try:
                     files = render.render_all(store, raw, out, fmts, workers=w, progress=False, warm_kernels=warm)
@@ -77,9 +89,11 @@ def bench_store(label: str, store: Path, raw: dict, fmt_sets: list[tuple[str, ..
                     files = e.outputs
                     print(f"  failures: {e.failures}")
                 el = time.perf_counter() - t
+                cpu = _cpu() - cpu
                 n = len(files)
                 line = (f"{label}: render_all {','.join(fmts)}, workers={w}, {'warm' if warm else 'cold'} kernels: "
-                        f"{el:.1f} s for {n} reports; compute in one process {compute:.1f} s; ratio {el / compute:.1f}x "
+                        f"{el:.1f} s for {n} reports (CPU {cpu:.1f} s, all processes); compute in one process {compute:.1f} s; "
+                        f"ratio {el / compute:.1f}x "
                         f"({load_before} before, {_load()} after)")
                 print(line)
                 summary.append(line)

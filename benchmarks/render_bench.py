@@ -6,9 +6,9 @@ prints: the store load time; per report the in-process compute time and table si
 warm kernels, pdf = one chromium for the run), with ``--cold`` also with a fresh kernel per
 report; each beside the same computations done in one process and their ratio; the output
 sizes and PDF page counts. It ends with one summary line per store and format set:
-render time, CPU seconds of every process it took (this one, kernels, chromium: a figure a
-busy machine inflates less than wall time), compute time, ratio, and the machine's load
-average (``os.getloadavg``).
+render time, CPU seconds of this process and its kernels (a figure a busy machine inflates
+less than wall time; chromium's, under Playwright's driver, is not in it), compute time,
+ratio, and the machine's load average (``os.getloadavg``).
 
     .venv/bin/python benchmarks/render_bench.py                                  # demo, fresh store
     .venv/bin/python benchmarks/render_bench.py --workers 2 --formats html,xlsx,json --formats html,pdf,xlsx,json \\
@@ -38,8 +38,8 @@ def _demo_store(path: Path, scale: float, anchor: dt.date) -> float:
 
 
 def _cpu() -> float:
-    """CPU seconds (user + system) of this process and its finished children (kernels,
-    chromium, Playwright's driver: all stopped by the end of ``render_all``)."""
+    """CPU seconds (user + system) of this process and its children waited for (the kernels,
+    stopped by the end of ``render_all``; measured: not chromium, which Playwright's driver starts)."""
     import resource
 
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -92,7 +92,7 @@ def bench_store(label: str, store: Path, raw: dict, fmt_sets: list[tuple[str, ..
                 cpu = _cpu() - cpu
                 n = len(files)
                 line = (f"{label}: render_all {','.join(fmts)}, workers={w}, {'warm' if warm else 'cold'} kernels: "
-                        f"{el:.1f} s for {n} reports (CPU {cpu:.1f} s, all processes); compute in one process {compute:.1f} s; "
+                        f"{el:.1f} s for {n} reports (CPU {cpu:.1f} s here and in kernels); compute in one process {compute:.1f} s; "
                         f"ratio {el / compute:.1f}x "
                         f"({load_before} before, {_load()} after)")
                 print(line)

@@ -56,3 +56,10 @@ def test_a_page_that_never_loads_fails_with_no_pdf(tmp_path):
         with pytest.raises(render.RenderError, match="pdf"):
             printer.print(tmp_path / "missing.html", tmp_path / "m.pdf")
     assert not (tmp_path / "m.pdf").exists()
+
+
+def test_a_chromium_that_will_not_start_is_a_pdf_error_naming_it(monkeypatch):
+    monkeypatch.setenv("B24REPORTS_CHROMIUM", "/bin/false")  # exists, exits at once
+    with pytest.raises(render.RenderError) as e:
+        render.PdfPrinter(pages=1, timeout=60)
+    assert list(e.value.failures) == ["pdf"] and "chromium would not start" in e.value.failures["pdf"]

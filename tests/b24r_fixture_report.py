@@ -102,7 +102,7 @@ def notebook_json() -> dict:
     params_src = "store = None\n" + "".join(f"{n} = None\n" for n in PARAM_NAMES)
     body = (
         "import plotly.graph_objects as go\n"
-        "from b24reports import nb\n"
+        "from b24reports.outputs import nb\n"
         "r = nb.open_report('testrep', store=store, params=globals())\n"
         "assert r.params.note != 'RAISE', 'the test asked this notebook to fail'\n"
         "r.header()\n"

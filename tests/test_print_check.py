@@ -50,12 +50,26 @@ def demo_pdfs(demo_store, demo_week_store, demo_dataset, demo_as_of, tmp_path_fa
     out = tmp_path_factory.mktemp("print")
     plan = demo_plan(demo_dataset, demo_as_of, out / "plan.csv")
     when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
-                             when, names=REPORTS[:-1], workers=2, progress=False)
-    # the pipeline compares two syncs: the store that lived a week
-    done |= render.render_all(demo_week_store, {"as_of": demo_as_of}, out, ("html", "pdf"), when,
-                              names=("pipeline",), workers=1, progress=False)
-    return {name: files["pdf"] for name, files in done.items()}
+    printed: list[tuple[render.PdfPrinter, str]] = []  # (printer, report) of every PDF (printers kept alive)
+    real_print = render.PdfPrinter.print
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(render.PdfPrinter, "print", lambda self, html, pdf: (printed.append((self, html.parent.name)),
+                                                                        real_print(self, html, pdf))[1])
+        done = render.render_all(demo_store, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
+                                 when, names=REPORTS[:-1], workers=2, progress=False)
+        first_run = {p for p, _ in printed}
+        # the pipeline compares two syncs: the store that lived a week
+        done |= render.render_all(demo_week_store, {"as_of": demo_as_of}, out, ("html", "pdf"), when,
+                                  names=("pipeline",), workers=1, progress=False)
+    pdfs = {name: files["pdf"] for name, files in done.items()}
+    pdfs["printers"] = first_run
+    pdfs["printed"] = len(printed)
+    return pdfs
+
+
+def test_one_chromium_prints_the_whole_run(demo_pdfs):
+    assert demo_pdfs["printed"] == len(REPORTS)
+    assert len(demo_pdfs["printers"]) == 1  # one PdfPrinter (one chromium) for the seven PDFs of one run
 
 
 @pytest.mark.parametrize("report", REPORTS)

@@ -9,7 +9,8 @@
   *resolved* parameters (so ``as_of`` and defaults match the json), then nbconvert with
   ``--no-input`` and the offline template ``templates/b24reports_offline`` (zero external
   requests; plotly.js inlined);
-* ``pdf``: headless chromium prints ``report.html`` (flags from rendering-notes.md).
+* ``pdf``: headless chromium prints ``report.html`` (flags from rendering-notes.md): one
+  chromium for a whole ``render_all`` run, a tab per worker (:class:`PdfPrinter`, Playwright).
 
 Every file is first written to a temporary directory inside ``out_dir`` and moved into place
 only when complete; a format that failed leaves no stale file of a previous run. The
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,8 +37,11 @@ from typing import Any
 
 from b24reports.core import columns as _columns
 from b24reports import reports
+from b24reports.reports import result as _result
 from b24reports.core.errors import B24ReportsError, BadInput, BadParameter
 from b24reports.core.i18n import t
+
+log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "b24reports_offline"
@@ -77,6 +81,7 @@ class RenderJob:
     files: dict[str, Path] = field(default_factory=dict)
     dataset: Any = None  # the loaded Dataset (names for the Excel key columns); None = ids only
     kernel: Any = None   # a kernels.WarmKernel or KernelPool to run the notebook on; None = a fresh kernel
+    printer: Any = None  # the run's PdfPrinter; None = one for this report
 
     @property
     def lang(self) -> str:
@@ -133,6 +138,44 @@ def _excel_value(v: Any, kind: str) -> Any:
             return v if kind == "datetime" else v.date()
         return v
     return reports.json_value(v, kind)
+
+
+def excel_cells(values: Any, kind: str) -> list[Any]:
+    """One column's cell values for Excel, converted column-wise: equal, cell for cell, to
+    ``[_excel_value(v, kind) for v in values]`` (None = empty cell).
+
+    ``values``: a pandas Series (a table column, or a list made one). Numeric kinds
+    (:data:`_XLSX_NUM`) of a numeric dtype go through one float array (ids/ints as int,
+    money/ratio/number to 2 decimals, pct/days to 1, NaN/±inf -> None); datetimes of a
+    datetime64 dtype lose their offset at once (wall-clock time in the portal's zone: Excel
+    has no offsets), dates become ``datetime.date``; text of a string dtype keeps its strings
+    with nulls -> None; bools -> bool/None. Any other column (mixed objects, lists, codes held
+    as numbers) falls back to :func:`_excel_value` per cell."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api import types as pdt
+
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if kind in _XLSX_NUM and (pdt.is_numeric_dtype(s.dtype) and not pdt.is_bool_dtype(s.dtype)):
+        arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        if kind in ("id", "int"):
+            if np.isfinite(arr).all() and (arr == np.floor(arr)).all():
+                return arr.astype(np.int64).tolist()
+            return [None if x != x else (int(x) if x.is_integer() else round(x, 2)) for x in arr.tolist()]
+        d = _result._DIGITS[kind]  # json_value's decimals
+        return [round(x, d) + 0.0 if x - x == 0 else None for x in arr.tolist()]
+    if kind in ("date", "datetime") and pdt.is_datetime64_any_dtype(s.dtype):
+        naive = s.dt.tz_localize(None) if getattr(s.dtype, "tz", None) is not None else s
+        if kind == "date":
+            naive = naive.dt.date
+        cells = naive.astype(object).where(naive.notna(), None)
+        return [x.to_pydatetime() if isinstance(x, pd.Timestamp) else x for x in cells.tolist()] if kind == "datetime" \
+            else cells.tolist()
+    if kind in ("text", "url", "code") and pdt.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.astype(object).where(s.notna(), None).tolist()
+    if kind == "bool" and pdt.is_bool_dtype(s.dtype):
+        return s.astype(object).where(s.notna(), None).tolist()
+    return [_excel_value(v, kind) for v in s.tolist()]
 
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -240,6 +283,33 @@ def _null_key(value: Any, column_id: str) -> bool:
     return column_id == "group_id" and str(value) in ("0", "0.0")
 
 
+def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dead_link: Callable[[str], bool]) -> None:
+    """Write ``cells`` (:func:`excel_cells`) into column ``j`` of worksheet ``ws`` from row 1:
+    None -> no cell; numbers of a numeric ``kind`` with its number format ``fmt``; bools;
+    dates with the date format; live http(s) links of a ``url`` column as links; anything
+    else as a string (never a formula). xlsxwriter takes one call per cell."""
+    if kind in _XLSX_NUM and all(type(v) in (int, float) or v is None for v in cells):
+        write = ws.write_number
+        for r, v in enumerate(cells, start=1):
+            if v is not None:
+                write(r, j, v, fmt)
+        return
+    for r, v in enumerate(cells, start=1):
+        if v is None:
+            continue
+        if kind == "bool":
+            ws.write_boolean(r, j, bool(v))
+        elif kind in _XLSX_NUM and isinstance(v, int | float):
+            ws.write_number(r, j, v, fmt)
+        elif kind in ("date", "datetime") and isinstance(v, dt.date):
+            ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmt)
+        elif (kind == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
+              and not is_dead_link(v)):
+            ws.write_url(r, j, v, string=v)
+        else:
+            ws.write_string(r, j, str(v))
+
+
 def write_xlsx(job: RenderJob, path: Path) -> None:
     """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
@@ -260,6 +330,7 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
         null_key_label,
         param_label,
         team_row_label,
+        VALUE_LABELS,
         translate_warning,
         value_label,
     )
@@ -267,7 +338,8 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False, "remove_timezone": True})
+                                         "strings_to_numbers": False, "remove_timezone": True,
+                                         "in_memory": True})  # no temp file per sheet part
     try:
         hdr = wb.add_format({"bold": True, "bg_color": "#F2F4F7", "bottom": 1, "text_wrap": True, "valign": "top"})
         fmts = {k: wb.add_format({"num_format": f}) for k, f in _XLSX_NUM.items()}
@@ -297,24 +369,13 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
                 empty = null_key_label(col, lang)
                 if empty is not None and (key is not None or _columns.kind_of(c) == "text"):
                     data[j] = [empty if _null_key(raw[col][i], col) else x for i, x in enumerate(data[j])]
-            for i in range(len(df)):
-                for j, k in enumerate(kinds):
-                    label = value_label(layout[j][0], data[j][i], lang) if layout[j][1] is None else None
-                    v = label if label is not None else _excel_value(data[j][i], k)
-                    r = i + 1
-                    if v is None:
-                        ws.write_blank(r, j, None)
-                    elif k == "bool":
-                        ws.write_boolean(r, j, bool(v))
-                    elif k in _XLSX_NUM and isinstance(v, int | float):
-                        ws.write_number(r, j, v, fmts[k])
-                    elif k in ("date", "datetime") and isinstance(v, dt.date):
-                        ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmts[k])
-                    elif (k == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
-                          and not is_dead_link(v)):
-                        ws.write_url(r, j, v, string=v)
-                    else:
-                        ws.write_string(r, j, str(v))
+            for j, ((c, key), k) in enumerate(zip(layout, kinds)):
+                # converted a column at a time (excel_cells); enum codes (and plan errors) by label
+                if key is None and (c in VALUE_LABELS or c == "error"):
+                    cells = [lab if (lab := value_label(c, v, lang)) is not None else _excel_value(v, k) for v in data[j]]
+                else:
+                    cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
+                _write_column(ws, j, cells, k, fmts.get(k), is_dead_link)
             ws.freeze_panes(1, 0)
             ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
         ws = wb.add_worksheet(about[:31])
@@ -340,11 +401,10 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
 
 def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
-    the executed notebook node. Parameters injected: the resolved ``Params.to_raw()`` and
+    the executed notebook node (papermill's, the one it wrote: not read back). Parameters injected: the resolved ``Params.to_raw()`` and
     ``store`` (absolute path). The kernel runs in this process's working directory, so
     relative paths (e.g. ``plan=params/plan.csv``) mean the same as in-process. Raises
     ``RenderError`` with the failing cell's error."""
-    import nbformat
     import papermill as pm
 
     nb_path = job.spec.notebook_path
@@ -353,14 +413,12 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
     try:
         if job.kernel is not None:
-            job.kernel.execute_notebook(str(nb_path), str(out_ipynb), params, execution_timeout=job.timeout)
-        else:
-            pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
-                                progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
-                                report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+            return job.kernel.execute_notebook(str(nb_path), str(out_ipynb), params, execution_timeout=job.timeout)
+        return pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
+                                   progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
+                                   report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e:
         raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
-    return nbformat.read(str(out_ipynb), as_version=4)
 
 
 _EXPORTER = threading.local()
@@ -368,7 +426,7 @@ _EXPORTER = threading.local()
 
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
-    template, stderr streams dropped."""
+    template, stderr streams dropped (from ``nb`` itself)."""
     from nbconvert import HTMLExporter
 
     for cell in nb.cells:
@@ -434,29 +492,190 @@ def find_chromium() -> str | None:
     return None
 
 
+#: an inline ``<script>`` whose code is this long (plotly.js, ~4.8 MB) is printed from a file
+BIG_SCRIPT = 100_000
+#: JS: true once every plotly chart given data has been drawn (``Plotly.newPlot`` finished)
+_CHARTS_DRAWN = ("() => [...document.querySelectorAll('.plotly-graph-div')]"
+                 ".every(d => !d.data || (d._fullLayout && d.querySelector('.main-svg')))")
+#: Chromium flags of the print (rendering-notes.md); Playwright adds headless and no-sandbox
+_CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+class PdfPrinter:
+    """One headless Chromium for a whole run, printing pages in parallel (``pages`` tabs).
+
+    Playwright drives the system chromium (:func:`find_chromium`) from a thread of its own,
+    so :meth:`print` may be called from any thread and blocks until its PDF is written. Each
+    tab is reused from report to report: a report page inlines plotly.js (~4.8 MB), which
+    Chromium compiles in ~1 s; the page is printed from a copy that loads that script from one
+    file instead (:meth:`_print_copy`), so a tab compiles it once and takes it from V8's cache
+    for the next report. The copy runs the same code on the same page: the PDF is the one the
+    inline page gives, printed as ``chromium --print-to-pdf`` did (A4 by the page's ``@page``
+    CSS, no header/footer, backgrounds, tagged).
+
+    Raises ``ChromiumNotFound`` (no chromium) or ``RenderError`` (it would not start) when
+    created. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, pages: int = 2, timeout: int = 120):
+        import asyncio
+
+        exe = find_chromium()
+        if exe is None:
+            raise ChromiumNotFound()
+        try:
+            import playwright.async_api  # noqa: F401 - a dependency; checked before any thread starts
+        except ImportError:
+            raise RenderError({"pdf": "PDF needs the Python package playwright (`pip install playwright`; "
+                                      "it drives the system chromium, no browser download)"}) from None
+        self.timeout = timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="b24r-print-"))
+        self._scripts: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="b24r-pdf", daemon=True)
+        self._thread.start()
+        try:
+            self._call(self._start(exe, max(1, int(pages))), timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _call(self, coro: Any, timeout: float) -> Any:
+        import asyncio
+
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        except TimeoutError:
+            raise RenderError({"pdf": f"chromium did not finish within {timeout:.0f} s"}) from None
+
+    async def _start(self, exe: str, pages: int) -> None:
+        import asyncio
+
+        from playwright.async_api import async_playwright
+
+        self._pw = await async_playwright().start()
+        try:
+            self._browser = await self._pw.chromium.launch(executable_path=exe, args=_CHROMIUM_ARGS)
+        except Exception as e:
+            await self._pw.stop()
+            self._pw = None
+            raise RenderError({"pdf": f"chromium would not start: {str(e).splitlines()[0][:200]}"}) from None
+        context = await self._browser.new_context(viewport={"width": 800, "height": 600})  # chromium's own default
+        self._tabs: asyncio.Queue = asyncio.Queue()
+        for _ in range(pages):
+            self._tabs.put_nowait(await context.new_page())
+
+    def _print_copy(self, html_path: Path) -> Path:
+        """``html_path`` with each big inline script (:data:`BIG_SCRIPT`) replaced by a
+        ``<script src>`` of a file holding the same code (one file per distinct code, named by
+        its sha256), written next to it as ``.print-<name>``."""
+        import hashlib
+
+        html = html_path.read_text(encoding="utf-8")
+        parts, pos = [], 0
+        # each "</script>" closes the last "<script" before it (a CSS comment may say "<script>")
+        while (close := html.find("</script>", pos)) >= 0:
+            start = html.rfind("<script", pos, close)
+            open_end = html.find(">", start, close) if start >= 0 else -1
+            if open_end < 0:
+                parts.append(html[pos:close])
+            elif close - open_end - 1 >= BIG_SCRIPT and " src=" not in html[start:open_end]:
+                code = html[open_end + 1:close]
+                digest = hashlib.sha256(code.encode("utf-8")).hexdigest()[:16]
+                with self._lock:
+                    if digest not in self._scripts:
+                        f = self._dir / f"{digest}.js"
+                        f.write_text(code, encoding="utf-8")
+                        self._scripts[digest] = f
+                parts.append(html[pos:open_end] + f' src="{self._scripts[digest].as_uri()}">')
+            else:
+                parts.append(html[pos:close])
+            parts.append("</script>")
+            pos = close + len("</script>")
+        copy = html_path.with_name(f".print-{html_path.name}")
+        copy.write_text("".join(parts) + html[pos:], encoding="utf-8")
+        return copy
+
+    async def _print(self, url: str, pdf_path: str) -> None:
+        page = await self._tabs.get()
+        try:
+            await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
+            try:  # charts drawn (as the command line's --virtual-time-budget=5000 waited for)
+                await page.wait_for_function(_CHARTS_DRAWN, timeout=5000)
+            except Exception:  # noqa: BLE001 - print what is there, as the command line did
+                log.warning("pdf: charts of %s not drawn within 5 s; printing as is", url)
+            # as chromium --print-to-pdf: backgrounds, the page's @page size, a tagged PDF (its
+            # structure and language for screen readers)
+            await page.pdf(path=pdf_path, prefer_css_page_size=True, print_background=True, tagged=True)
+            await page.goto("about:blank")
+        finally:
+            self._tabs.put_nowait(page)
+
+    def print(self, html_path: Path, pdf_path: Path) -> None:
+        """Print ``html_path`` to ``pdf_path`` (A4 by the page's print CSS). Raises
+        ``RenderError`` (chromium failed or took over ``timeout`` s) with no PDF left behind."""
+        try:
+            copy = self._print_copy(Path(html_path))
+        except OSError as e:
+            raise RenderError({"pdf": f"cannot read {Path(html_path).name}: {e.strerror}"}) from None
+        try:
+            self._call(self._print(copy.resolve().as_uri(), str(pdf_path)), self.timeout)
+        except RenderError:
+            Path(pdf_path).unlink(missing_ok=True)
+            raise
+        except Exception as e:
+            Path(pdf_path).unlink(missing_ok=True)
+            raise RenderError({"pdf": f"chromium failed: {str(e).splitlines()[0][:200]}"}) from None
+        finally:
+            copy.unlink(missing_ok=True)
+        if not Path(pdf_path).exists() or Path(pdf_path).stat().st_size == 0:
+            raise RenderError({"pdf": "chromium wrote no PDF"})
+
+    async def _stop(self) -> None:
+        if getattr(self, "_pw", None) is not None:
+            try:
+                await self._browser.close()
+            finally:
+                await self._pw.stop()
+
+    def close(self) -> None:
+        """Stop chromium and the printing thread; remove the script files."""
+        import asyncio
+
+        if self._loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+            except Exception:  # noqa: BLE001 - best effort at the end of a run
+                log.debug("chromium did not stop cleanly", exc_info=True)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+        self._loop.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> PdfPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def html_to_pdf(html_path: Path, pdf_path: Path, timeout: int = 120) -> None:
     """Print ``html_path`` to ``pdf_path`` (A4, by the page's print CSS) with headless
-    chromium. Raises ``ChromiumNotFound`` or ``RenderError``."""
-    exe = find_chromium()
-    if exe is None:
-        raise ChromiumNotFound()
-    with tempfile.TemporaryDirectory(prefix="b24r-chromium-") as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--no-pdf-header-footer", "--virtual-time-budget=5000",
-               f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RenderError({"pdf": f"chromium did not finish within {timeout} s"}) from None
-    if not pdf_path.exists() or pdf_path.stat().st_size == 0:
-        last = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise RenderError({"pdf": f"chromium exited {proc.returncode} without a PDF: {last[0][:200]}"})
+    chromium (a :class:`PdfPrinter` of one tab, for this page only). Raises
+    ``ChromiumNotFound`` or ``RenderError``."""
+    with PdfPrinter(pages=1, timeout=timeout) as printer:
+        printer.print(html_path, pdf_path)
 
 
 def write_pdf(job: RenderJob, path: Path) -> None:
-    """``report.pdf`` from the ``report.html`` built in the same run."""
-    html_to_pdf(job.files["html"], path)
+    """``report.pdf`` from the ``report.html`` built in the same run, printed by the run's
+    :class:`PdfPrinter` (``job.printer``), else by one of its own."""
+    if job.printer is not None:
+        job.printer.print(job.files["html"], path)
+    else:
+        html_to_pdf(job.files["html"], path)
 
 
 register_exporter(Exporter("json", "metrics.json", write_json))
@@ -491,7 +710,7 @@ def _load(store: Any) -> Any:
 def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
                   formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                   dataset: Any = None, kernel_name: str = "python3", timeout: int = 600,
-                  kernel: Any = None) -> dict[str, Path]:
+                  kernel: Any = None, printer: PdfPrinter | None = None) -> dict[str, Path]:
     """Render report ``name`` from the DuckDB ``store`` into ``out_dir/<name>/``.
 
     ``params``: raw parameter values (CLI strings or Python values) of the report's declared
@@ -499,7 +718,8 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     the run's timestamp (default now, UTC). ``dataset``: an already loaded Dataset of the same
     store (saves a reload; the notebook still reads ``store``). ``kernel``: a
     :class:`~b24reports.outputs.kernels.WarmKernel` or ``KernelPool`` to run the notebook on (default:
-    a fresh kernel).
+    a fresh kernel). ``printer``: a :class:`PdfPrinter` to print the PDF with (default: one
+    started for this report).
 
     Returns {format: Path of the written file}. Raises ``BadParameter``/``BadInput`` before
     writing anything; ``RenderError`` (``.outputs`` holds what was written) when some
@@ -515,7 +735,8 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=out_root))
-    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds, kernel=kernel)
+    job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds, kernel=kernel,
+                    printer=printer)
     todo: list[str] = []
     for f in fmts:
         for dep in (*EXPORTERS[f].needs, f):
@@ -576,7 +797,8 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
     (threads). With ``warm_kernels`` (default) each worker runs its notebooks on one
     :class:`~b24reports.outputs.kernels.WarmKernel` (started, imported and loaded with the store once,
-    its namespace cleared between reports); without, each notebook gets a fresh kernel.
+    its namespace cleared between reports); without, each notebook gets a fresh kernel. PDFs
+    are printed by one chromium for the whole run (:class:`PdfPrinter`, a tab per worker).
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
     no report declares, or any value a report refuses, raises ``BadParameter`` before
@@ -604,17 +826,25 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
         check_synced(store)
         _results_dir()  # the kernels inherit the result-cache directory at start
         pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
+    printer = None
     try:
+        if "pdf" in fmts:
+            try:  # one chromium for the run, a tab per worker
+                printer = PdfPrinter(pages=min(max(1, workers), len(specs)))
+            except (ChromiumNotFound, RenderError) as e:  # each report's PDF then fails with the reason
+                log.warning("pdf: %s", e)
         return _render_specs(specs, per_report, store, out_dir, fmts, generated_at, workers, progress,
-                             kernel_name, pool_of_kernels)
+                             kernel_name, pool_of_kernels, printer)
     finally:
+        if printer is not None:
+            printer.close()
         if pool_of_kernels is not None:
             pool_of_kernels.close()
 
 
 def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts: tuple[str, ...],
                   generated_at: dt.datetime | None, workers: int, progress: bool, kernel_name: str,
-                  pool_of_kernels: Any) -> dict[str, dict[str, Path]]:
+                  pool_of_kernels: Any, printer: PdfPrinter | None = None) -> dict[str, dict[str, Path]]:
     """:func:`render_all` once its syntax checks passed and its kernels are starting."""
     ds = _load(store)
     now = dt.datetime.now(getattr(ds, "timezone", None) or dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -639,7 +869,7 @@ def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts:
         started[name] = time.monotonic()
         # the pool lends a kernel only while the notebook runs, not while this process computes
         return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
-                             kernel_name=kernel_name, kernel=pool_of_kernels)
+                             kernel_name=kernel_name, kernel=pool_of_kernels, printer=printer)
 
     _run_all(specs, run_one, outputs, failures, bar, started, workers)
     if bar is not None:

@@ -113,7 +113,7 @@ def test_excel_names_the_team_row_like_html(tmp_path, monkeypatch):
     result.params = types.SimpleNamespace(to_json=lambda: {"lang": "ru"})
     job = render.RenderJob(spec, result, tmp_path / "s.duckdb", tmp_path, dt.datetime(2026, 11, 30))
     monkeypatch.setattr(type(job), "lang", property(lambda self: "ru"))
-    monkeypatch.setattr(render, "excel_name_maps", lambda job: {"employee_id": {3: "Козлов Дмитрий"}})
+    monkeypatch.setattr(render.xlsx, "excel_name_maps", lambda job: {"employee_id": {3: "Козлов Дмитрий"}})
     render.write_xlsx(job, tmp_path / "r.xlsx")
     import openpyxl
 

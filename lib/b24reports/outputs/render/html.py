@@ -1,0 +1,94 @@
+"""The ``html`` exporter: papermill runs the report's notebook (on a warm kernel when given), then
+nbconvert with the offline template (plotly.js inlined, no external request)."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from b24reports import reports
+
+log = logging.getLogger(__name__)
+from b24reports.outputs.render.job import TEMPLATE_NAME, TEMPLATES_DIR, RenderError, RenderJob
+
+def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
+    """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
+    the executed notebook node (papermill's, the one it wrote: not read back). Parameters injected: the resolved ``Params.to_raw()`` and
+    ``store`` (absolute path). The kernel runs in this process's working directory, so
+    relative paths (e.g. ``plan=params/plan.csv``) mean the same as in-process. Raises
+    ``RenderError`` with the failing cell's error."""
+    import papermill as pm
+
+    nb_path = job.spec.notebook_path
+    if not nb_path.exists():
+        raise RenderError({f"{job.spec.name}/html": f"notebook {nb_path} does not exist"})
+    params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
+    try:
+        if job.kernel is not None:
+            return job.kernel.execute_notebook(str(nb_path), str(out_ipynb), params, execution_timeout=job.timeout)
+        return pm.execute_notebook(str(nb_path), str(out_ipynb), parameters=params, kernel_name=job.kernel_name,
+                                   progress_bar=False, log_output=False, cwd=None, execution_timeout=job.timeout,
+                                   report_mode=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except pm.PapermillExecutionError as e:
+        raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
+
+
+_EXPORTER = threading.local()
+
+
+def notebook_to_html(nb: Any, title: str, lang: str) -> str:
+    """Executed notebook -> self-contained HTML without code (``--no-input``), offline
+    template, stderr streams dropped (from ``nb`` itself)."""
+    from nbconvert import HTMLExporter
+
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata["title"] = title
+    exp = getattr(_EXPORTER, "html", None)
+    if exp is None:  # one per thread: its template is compiled once, not once per report
+        exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+        exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+        _EXPORTER.html = exp
+    exp.language_code = lang
+    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    return body
+
+
+_RESULTS_LOCK = threading.Lock()
+_RESULTS_DIR: Path | None = None
+#: Environment variable naming the (0700) directory where render leaves computed results
+#: for the notebook kernels it starts (``nb.open_report`` reads them; see ``write_html``).
+RESULT_CACHE_ENV = "B24REPORTS_RESULT_CACHE"
+
+
+def _results_dir() -> Path:
+    global _RESULTS_DIR
+    with _RESULTS_LOCK:
+        if _RESULTS_DIR is None or not _RESULTS_DIR.exists():
+            _RESULTS_DIR = Path(tempfile.mkdtemp(prefix="b24reports-results-"))
+            atexit.register(shutil.rmtree, _RESULTS_DIR, True)
+        os.environ[RESULT_CACHE_ENV] = str(_RESULTS_DIR)  # kernels inherit it at launch
+        return _RESULTS_DIR
+
+
+def write_html(job: RenderJob, path: Path) -> None:
+    """``report.html``: papermill + nbconvert (see module docstring). The in-process result
+    is pickled for the kernel (key ``reports.result_cache_key``), so the notebook shows the
+    very numbers of ``metrics.json``/Excel and does not compute the report again."""
+    import pickle
+
+    cache = _results_dir() / f"{reports.result_cache_key(job.result.params, job.store)}.pkl"
+    res = job.result
+    cache.write_bytes(pickle.dumps({"tables": res.tables, "warnings": res.warnings, "notes": res.notes}))
+    try:
+        nb = execute_notebook(job, job.tmp / "report.ipynb")
+    finally:
+        cache.unlink(missing_ok=True)
+    path.write_text(notebook_to_html(nb, job.spec.title.get(job.lang, job.spec.name), job.lang), encoding="utf-8")

@@ -25,11 +25,18 @@ from .errors import B24ReportsError, BadParameter, SyncIncomplete
 _SECRETS: list[str] = []
 
 
+#: Redactors of live secrets that change while running (an application token refreshed mid-sync).
+_REDACTORS: list[Any] = []
+
+
 def redact(text: str) -> str:
-    """``text`` with every webhook URL this process saw (and its token path) masked."""
+    """``text`` with every webhook URL this process saw (and its token path), the client secret
+    and the application's access/refresh tokens masked."""
     for s in _SECRETS:
         if s:
             text = text.replace(s, "***")
+    for r in _REDACTORS:
+        text = r(text)
     return text
 
 
@@ -115,15 +122,37 @@ def _print_sync(rep: Any) -> None:
 @cli.command("sync")
 @click.option("--webhook", envvar="B24_WEBHOOK_URL", metavar="URL", show_envvar=True,
               help="Inbound webhook URL (https://<portal>/rest/<user>/<token>/). Better: set B24_WEBHOOK_URL.")
+@click.option("--app", "use_app", is_flag=True,
+              help="Sync as the installed local application: its tokens are kept next to --store "
+                   "(<store>.app-tokens.json, written by `serve --app` at install); B24_CLIENT_ID and "
+                   "B24_CLIENT_SECRET from the environment, B24_OAUTH_URL optional.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB store (default data/<host>.duckdb).")
 @click.option("--full", is_flag=True, help="Re-read every table (stage history and calls too), add what the store lacks "
                                             "and delete what the portal no longer has, once its count agrees.")
-def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
+def sync_cmd(webhook: str | None, use_app: bool, store: Path | None, full: bool) -> None:
     """Pull the portal's CRM data into the local DuckDB store (incremental by default)."""
-    if not webhook:
-        raise BadParameter("webhook", None, "give --webhook URL or set B24_WEBHOOK_URL")
-    _remember_secret(webhook)
     from .sync import sync
+
+    if use_app:
+        from .auth import AppToken, app_tokens_path
+        from .client import B24Client
+
+        if store is None:
+            raise BadParameter("store", None, "--app needs --store: the application's tokens are kept next to it")
+        _SECRETS.append(os.environ.get("B24_CLIENT_SECRET", ""))
+        auth = AppToken.load(app_tokens_path(store))
+        _REDACTORS.append(auth.redact)
+        with B24Client(auth) as client:
+            try:
+                rep = sync(client, store, full=full, progress=True, log=_sync_log)
+            except SyncIncomplete as e:
+                _print_sync(e.report)
+                raise
+        _print_sync(rep)
+        return
+    if not webhook:
+        raise BadParameter("webhook", None, "give --webhook URL or set B24_WEBHOOK_URL (or --app)")
+    _remember_secret(webhook)
 
     try:
         rep = sync(webhook, store, full=full, progress=True, log=_sync_log)

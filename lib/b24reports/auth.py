@@ -180,7 +180,60 @@ def _portal_of(url: str, what: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-class AppToken:
+class UserToken:
+    """One user's access token (a viewer's ``AUTH_ID``): ``auth=<token>`` on every call, no
+    refresh. The calls act with that user's rights on the portal (bitrix24-api.md §8).
+
+    Raises:
+        BadParameter("portal", ...): not ``https://`` (``http://`` only on loopback).
+        BadParameter("AUTH_ID", "<redacted>", ...): empty.
+    """
+
+    def __init__(self, portal: str, access_token: str):
+        self._portal = _portal_of(portal, "portal")
+        self._access = str(access_token or "")
+        if not self._access:
+            raise BadParameter("AUTH_ID", "<redacted>", "empty")
+        self._old: list[str] = []
+
+    @property
+    def portal(self) -> str:
+        """``scheme://host[:port]`` of the portal (safe to show and store)."""
+        return self._portal
+
+    @property
+    def access_token(self) -> str:
+        """The current access token (only for the HTTP layer; never print it)."""
+        return self._access
+
+    def method_url(self, method: str) -> str:
+        """URL to POST ``method`` to, with ``auth=<access token>`` in the query (a secret)."""
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", method or ""):
+            raise BadParameter("method", method, "a Bitrix24 method name has only letters, digits, '.' and '_'")
+        return f"{self._portal}/rest/{method}.json?auth={self._access}"
+
+    def redacted(self) -> str:
+        return f"{self._portal}/rest/ (token ***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this auth knows (current and spent), for :meth:`redact`."""
+        return (self._access, *self._old)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of :meth:`secrets` masked."""
+        text = str(text)
+        for s in self.secrets():
+            if s:
+                text = text.replace(s, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.redacted()!r})"
+
+    __str__ = redacted
+
+
+class AppToken(UserToken):
     """A local application's OAuth tokens: ``auth=<access token>`` on every call, refreshed at
     the OAuth server when the portal answers ``expired_token``.
 
@@ -208,7 +261,7 @@ class AppToken:
     def __init__(self, portal: str, access_token: str, refresh_token: str, *, client_id: str | None = None,
                  client_secret: str | None = None, oauth_url: str | None = None, token_file: Path | None = None,
                  member_id: str = "", user_id: int | None = None, http: "httpx.Client | None" = None):
-        self._portal = _portal_of(portal, "portal")
+        super().__init__(portal, access_token or "-")
         self._access, self._refresh = str(access_token or ""), str(refresh_token or "")
         if not self._access or not self._refresh:
             raise BadParameter("app tokens", "<redacted>", "access and refresh tokens are required; install the application")
@@ -227,42 +280,15 @@ class AppToken:
         self.token_file = Path(token_file) if token_file else None
         self.member_id, self.user_id = str(member_id or ""), user_id
         self._http = http
-        self._old: list[str] = []  # spent tokens, still scrubbed from any text
         self._lock = threading.Lock()
         self.refreshes = 0
-
-    # ---- the Auth protocol
-    @property
-    def portal(self) -> str:
-        """``scheme://host[:port]`` of the portal (safe to show and store)."""
-        return self._portal
-
-    @property
-    def access_token(self) -> str:
-        """The current access token (only for the HTTP layer; never print it)."""
-        return self._access
-
-    def method_url(self, method: str) -> str:
-        """URL to POST ``method`` to, with ``auth=<access token>`` in the query (a secret)."""
-        if not re.fullmatch(r"[A-Za-z0-9_.]+", method or ""):
-            raise BadParameter("method", method, "a Bitrix24 method name has only letters, digits, '.' and '_'")
-        return f"{self._portal}/rest/{method}.json?auth={self._access}"
 
     def redacted(self) -> str:
         return f"{self._portal}/rest/ (application token ***)"
 
-    def redact(self, text: str) -> str:
-        """``text`` with the access/refresh tokens (current and spent) and the client secret masked."""
-        text = str(text)
-        for s in (self._access, self._refresh, self._secret, *self._old):
-            if s:
-                text = text.replace(s, "***")
-        return text
-
-    def __repr__(self) -> str:
-        return f"AppToken({self.redacted()!r})"
-
-    __str__ = redacted
+    def secrets(self) -> tuple[str, ...]:
+        """The access/refresh tokens (current and spent) and the client secret."""
+        return (self._access, self._refresh, self._secret, *self._old)
 
     # ---- refresh
     def refresh(self, spent: str | None = None) -> None:

@@ -300,10 +300,27 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
               help="Plan file for the plan dashboard [default: demo_plan.csv next to the store when "
                    "`b24reports demo` wrote one, else params/plan.csv].")
 @click.option("--param", "param", multiple=True, metavar="NAME=VALUE", help="A report parameter for every dashboard.")
+@click.option("--app", "app_mode", is_flag=True,
+              help="Bitrix24 local application mode: /b24/install and /b24/app; every viewer sees what their "
+                   "Bitrix24 rights allow (README, \"installing the local application\").")
+@click.option("--portal", metavar="https://DOMAIN", help="With --app: the only portal that may install and open it "
+                                                        "(default: the first install decides).")
+@click.option("--public-url", metavar="URL", help="With --app: the https address Bitrix24 reaches this server at "
+                                                  "(behind a reverse proxy); default: the request's own.")
 def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
-              param: tuple[str, ...]) -> int:
+              param: tuple[str, ...], app_mode: bool, portal: str | None, public_url: str | None) -> int:
     """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
     from .serve import serve
+
+    app = None
+    if app_mode:
+        from .appmode import AppConfig
+        from .auth import _portal_of
+
+        app = AppConfig(store=str(store.resolve()), portal=_portal_of(portal, "portal") if portal else None,
+                        public_url=public_url)
+    elif portal or public_url:
+        raise BadParameter("portal", portal or public_url, "--portal and --public-url go with --app")
 
     raw = _parse_kv(param)
     demo_plan = store.parent / "demo_plan.csv"  # the plan `demo` rendered its plan report with
@@ -315,7 +332,7 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
 
     _echo(f"plan dashboard reads: {raw.get('plan') or plan_path(None)}")
     return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
-                 echo=_echo)
+                 echo=_echo, app=app)
 
 
 # --------------------------------------------------------------------------- run-schedule

@@ -2,7 +2,7 @@
 
 Generates the demo portal (default scale 40 ≈ 100k deals), stages the tables the funnel reads
 (deals, deal stage history, statuses, currencies, users, departments) with the real staging
-functions into a :class:`b24reports.data.Dataset` (no HTTP, no store: this measures the
+functions into a :class:`b24reports.ingest.dataset.Dataset` (no HTTP, no store: this measures the
 metrics, not the sync), then times :func:`b24reports.metrics.funnel.funnel_tables` — best of
 ``--runs`` — for the default 12-month period and for the whole history, with a breakdown of
 its steps. Prints figures; asserts nothing.
@@ -18,8 +18,9 @@ import time
 
 import pandas as pd
 
-from b24reports import staging
-from b24reports.data import Dataset
+from b24reports.ingest import staging
+from b24reports.metrics.scope import Scope
+from b24reports.ingest.dataset import Dataset
 from b24reports.demo.generator import generate_portal
 from b24reports.metrics import common as c
 from b24reports.metrics import funnel as f
@@ -70,8 +71,8 @@ def main() -> None:
     last_year = dict(date_from=dt.date(2025, 11, 1), date_to=dt.date(2026, 10, 31), as_of=AS_OF)
     everything = dict(date_from=dt.date(2020, 1, 1), date_to=ANCHOR, as_of=AS_OF)
     for label, kw in (("12 months", last_year), ("whole history", everything)):
-        tables, _ = f.funnel_tables(ds, **kw)
-        secs = best_of(a.runs, lambda: f.funnel_tables(ds, **kw))
+        tables, _, _ = f.report_tables(ds, Scope.build(ds, **kw))
+        secs = best_of(a.runs, lambda: f.report_tables(ds, Scope.build(ds, **kw)))
         print(f"funnel_tables, {label}: {secs:.3f} s (best of {a.runs}); cohort {len(tables['deals']):,} deals")
 
     # breakdown on the whole history

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from b24reports import reports
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
 
 ANCHOR = dt.date(2026, 11, 30)
 
@@ -22,7 +22,7 @@ ANCHOR = dt.date(2026, 11, 30)
 def build_store(scale: float) -> Path:
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     path = Path(tempfile.mkdtemp(prefix="bench-tf-")) / "demo.duckdb"
     with DemoServer(generate_portal(seed=42, scale=scale, anchor=ANCHOR)) as server:

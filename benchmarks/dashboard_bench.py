@@ -6,7 +6,7 @@ Usage::
 
 With no STORE a demo portal of scale S (default 1.0; 40 = the benchmark-size portal, 100k
 deals) is generated, served on loopback and synced into a temporary store. One Voila server
-(``b24reports.serve.VoilaServer``, ``--pool`` preheated kernels per report) serves every report.
+(``b24reports.outputs.serve.VoilaServer``, ``--pool`` preheated kernels per report) serves every report.
 
 Figures, per report (issue 7 targets: first paint ≤ 5 s, refilter ≤ 300 ms):
 
@@ -46,7 +46,7 @@ AS_OF = f"{ANCHOR.isoformat()}T12:00:00+03:00"
 def build_store(scale: float) -> Path:
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     path = Path(tempfile.mkdtemp(prefix="bench-dash-")) / "demo.duckdb"
     with DemoServer(generate_portal(seed=42, scale=scale, anchor=ANCHOR)) as server:
@@ -117,9 +117,9 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from b24reports import reports
-    from b24reports.data import Dataset
-    from b24reports.plan import demo_plan
-    from b24reports.serve import POOL_FILL_DELAY_S, VoilaServer
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.outputs.serve import POOL_FILL_DELAY_S, VoilaServer
 
     t0 = time.perf_counter()
     store = Path(a.store) if a.store else build_store(a.scale)

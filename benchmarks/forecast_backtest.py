@@ -9,7 +9,7 @@ loopback and syncs it into a temporary store, as ``b24reports demo`` does.
 
 What it measures (monthly won amount of full months, :func:`metrics.dynamics.monthly_won_history`):
 
-* **history forecast** (:func:`b24reports.forecast.forecast_monthly` through
+* **history forecast** (:func:`b24reports.metrics.forecast.forecast_monthly` through
   :func:`metrics.dynamics.forecast_trend`; synthetic series: ``forecast_synthetic.py``): rolling origin —
   for every origin with at least ``--min-train`` months of training data, fit, forecast 3
   months, and score MAPE per horizon (1, 2, 3 months ahead) and the share of actuals inside
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
 from b24reports.metrics import dynamics as d
 
@@ -40,7 +40,7 @@ ANCHOR = dt.date(2026, 11, 30)
 def build_store(scale: float) -> Path:
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     store = Path(tempfile.mkdtemp(prefix="b24r-backtest-")) / "demo.duckdb"
     portal = generate_portal(seed=42, scale=scale, anchor=ANCHOR)

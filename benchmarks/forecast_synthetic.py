@@ -1,4 +1,4 @@
-"""Out-of-sample check of :func:`b24reports.forecast.forecast_monthly` on synthetic monthly sales.
+"""Out-of-sample check of :func:`b24reports.metrics.forecast.forecast_monthly` on synthetic monthly sales.
 
 Usage::
 
@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from b24reports.forecast import HORIZON, forecast_monthly
+from b24reports.metrics.forecast import HORIZON, forecast_monthly
 
 TYPES = ("flat", "trend", "seasonal", "trend_seasonal", "intermittent", "level_shift")
 ORIGINS = 3  # forecasts per series: from the first L, L+1, L+2 months

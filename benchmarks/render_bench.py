@@ -22,7 +22,7 @@ from pathlib import Path
 def _demo_store(path: Path, scale: float, anchor: dt.date) -> float:
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     t = time.perf_counter()
     with DemoServer(generate_portal(seed=42, scale=scale, anchor=anchor)) as srv:
@@ -40,8 +40,10 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="also time a fresh kernel per report (before issue 19)")
     args = ap.parse_args()
 
-    from b24reports import render, reports
-    from b24reports.data import Dataset
+    from b24reports.outputs import render
+
+    from b24reports import reports
+    from b24reports.ingest.dataset import Dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="b24r-render-bench-"))
     anchor = dt.date.fromisoformat(args.anchor)

@@ -146,7 +146,7 @@ def funnel_metrics(ds, runs: int) -> dict[str, float]:
         times, n = [], 0
         for _ in range(runs):
             t = time.perf_counter()
-            tables, _ = fm.funnel_tables(ds, date_from=d0, date_to=d1, as_of=as_of)
+            tables, _, _ = fm.report_tables(ds, Scope.build(ds, date_from=d0, date_to=d1, as_of=as_of))
             times.append(time.perf_counter() - t)
             n = len(tables["deals"])
         metric_s[label] = min(times)
@@ -158,7 +158,7 @@ def run_peers(args, srv, cm, meter, rows_of, per_entity, export_s, summary, coun
     """fast-bitrix24 ``get_all`` of each ``--peer`` entity in a child process with a deadline,
     against b24reports' export of it (from the sync, or — ``counting`` client, ``--peer-only``
     — a fresh ``B24Client.export`` run first); prints and appends ratios to ``summary``."""
-    from b24reports.sync import ENTITIES
+    from b24reports.ingest.sync import ENTITIES
 
     s = args.time_scale
     # fast-bitrix24 opens up to 50 connections at once; the stdlib server's listen backlog is 5
@@ -260,7 +260,7 @@ def main() -> None:  # noqa: C901, PLR0915 -- a linear script
     args = ap.parse_args()
     s = args.time_scale
     if args.metrics_only:
-        from b24reports.data import Dataset
+        from b24reports.ingest.dataset import Dataset
 
         ds = Dataset.load(args.metrics_only)
         print(f"{args.metrics_only}: {len(ds.deals):,} deals")
@@ -270,11 +270,13 @@ def main() -> None:  # noqa: C901, PLR0915 -- a linear script
     t_all = time.perf_counter()
     summary: list[tuple[str, str]] = []  # (figure, value) for the markdown table
 
-    from b24reports import render, reports
-    from b24reports.client import B24Client
-    from b24reports.data import Dataset
+    from b24reports.outputs import render
+
+    from b24reports import reports
+    from b24reports.ingest.client import B24Client
+    from b24reports.ingest.dataset import Dataset
     from b24reports.demo import CostModel, DemoServer, RateLimit, generate_portal
-    from b24reports.sync import ENTITIES, sync
+    from b24reports.ingest.sync import ENTITIES, sync
 
     t = time.perf_counter()
     portal = generate_portal(seed=args.seed, scale=args.scale, anchor=ANCHOR)

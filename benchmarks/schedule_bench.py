@@ -41,7 +41,7 @@ def main() -> int:
     from b24reports import reports
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import CostModel, DemoServer, RateLimit
-    from b24reports.schedule import load_schedule, run_schedule
+    from b24reports.outputs.schedule import load_schedule, run_schedule
 
     anchor = dt.date(2026, 11, 30)
     n_reports = len(reports.all_reports()) if args.reports == "all" else len(args.reports.split(","))

@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from b24reports.client import B24Client
+from b24reports.ingest.client import B24Client
 from b24reports.demo import CostModel, DemoServer, RateLimit, generate_portal
-from b24reports.sync import ENTITIES, sync
+from b24reports.ingest.sync import ENTITIES, sync
 
 DEMO_ENTITY = {"deals": "deal", "leads": "lead", "activities": "activity", "tasks": "task",
                "deal_stage_history": "deal_stage_history", "lead_status_history": "lead_status_history",

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from b24reports import sync as sync_mod
-from b24reports.client import B24Client
+from b24reports.ingest import sync as sync_mod
+from b24reports.ingest.client import B24Client
 from b24reports.demo import DemoServer, generate_portal
 from b24reports.demo.generator import fmt_dt
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from b24reports.store import open_store
+from b24reports.ingest.store import open_store
 
 MSK = timezone(timedelta(hours=3))
 

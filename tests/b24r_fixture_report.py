@@ -24,24 +24,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from b24reports import columns, reports
-from b24reports.errors import BadParameter
+from b24reports.core import columns
+
+from b24reports import reports
+from b24reports.core.errors import BadParameter
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "b24r_fixture_report.ipynb"
 
 
-def compute(ds, params):
-    """Deals created in the period (deal amount in report currency), and a summary row."""
-    tz = params.tzinfo
-    start = pd.Timestamp(params.date_from).tz_localize(tz)
-    end = (pd.Timestamp(params.date_to) + pd.Timedelta(days=1)).tz_localize(tz)
+def compute(ds, scope, params):
+    """Deals created in the scope's period (deal amount in report currency), and a summary row."""
     d = ds.deals
-    d = d[(d["date_create"] >= start) & (d["date_create"] < end)]
-    if params.pipelines:
-        d = d[d["category_id"].isin(list(params.pipelines))]
+    d = d[scope.period.contains(d["date_create"])]
+    if scope.pipelines:
+        d = d[d["category_id"].isin(list(scope.pipelines))]
     rates = {c: float(a) / float(n) for c, a, n in zip(ds.currencies["currency"], ds.currencies["amount"], ds.currencies["amount_cnt"])}
-    to = rates[params.currency]
+    to = rates[scope.currency]
     amount = [0.0 if pd.isna(o) else float(o) * rates[c] / to for o, c in zip(d["opportunity"], d["currency_id"])]
     deals = pd.DataFrame({
         "id": d["id"].astype("Int64").tolist(),
@@ -64,8 +63,7 @@ def compute(ds, params):
         "avg_cycle_days": 10.0 if won else None,
     }])
     warnings = [f"deal {int(i)}: empty OPPORTUNITY counted as 0" for i, o in zip(d["id"], d["opportunity"]) if pd.isna(o)]
-    return reports.make_result(ds, params, {"deals": deals, "summary": summary}, warnings,
-                               notes={"note": params.note, "pid": os.getpid()})
+    return {"deals": deals, "summary": summary}, warnings, {"note": params.note, "pid": os.getpid()}
 
 
 def check(ds, params):
@@ -98,7 +96,7 @@ PARAM_NAMES = [p.name for p in SPEC.all_params]
 
 def notebook_json() -> dict:
     """The fixture notebook: parameters cell (every declared param + store), then a thin
-    body calling ``b24reports.nb`` and drawing one plotly chart."""
+    body calling ``b24reports.outputs.nb`` and drawing one plotly chart."""
     def code(src, tags=()):
         return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src, "outputs": [], "execution_count": None}
 
@@ -142,7 +140,7 @@ def write_store(path: Path) -> Path:
     """Create the tiny DuckDB store described in the module docstring."""
     import duckdb
 
-    from b24reports import schema
+    from b24reports.ingest import schema
 
     Path(path).unlink(missing_ok=True)
     con = duckdb.connect(str(path))

@@ -3,7 +3,7 @@
 The demo portal is generated with a fixed anchor (:data:`DEMO_ANCHOR`), so every run sees the
 same data and a report run with ``as_of = DEMO_AS_OF`` is repeatable. It is served on
 loopback by :class:`b24reports.demo.server.DemoServer` and pulled into a temporary DuckDB
-store by the real sync path (:func:`b24reports.sync.sync`), once per session: tests that
+store by the real sync path (:func:`b24reports.ingest.sync.sync`), once per session: tests that
 need a store share it and must treat it as read-only.
 
 Fixtures:
@@ -11,7 +11,7 @@ Fixtures:
 * ``demo_anchor`` — the portal's today (``datetime.date``); its "now" is 12:00 +03:00;
 * ``demo_as_of`` — that "now" as an ISO string, the ``as_of`` end-to-end tests pass;
 * ``demo_store`` — ``pathlib.Path`` of the synced store;
-* ``demo_dataset`` — :class:`b24reports.data.Dataset` loaded from it (shared, do not mutate);
+* ``demo_dataset`` — :class:`b24reports.ingest.dataset.Dataset` loaded from it (shared, do not mutate);
 * ``demo_week_store`` — the same portal synced a week earlier, then after each half of that
   week (deal history: the pipeline report, the dynamics slips).
 """
@@ -53,7 +53,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     into a fresh DuckDB store, once per session. Returns the store's path."""
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     portal = generate_portal(seed=42, scale=DEMO_SCALE, anchor=DEMO_ANCHOR)
     store = tmp_path_factory.mktemp("demo_store") / "demo.duckdb"
@@ -70,7 +70,7 @@ def demo_week_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Its "now" is :data:`DEMO_AS_OF` too. Read-only, once per session."""
     from b24reports.demo.generator import generate_portal, sync_with_history
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     portal = generate_portal(seed=42, scale=DEMO_SCALE, anchor=DEMO_ANCHOR - dt.timedelta(days=7))
     store = tmp_path_factory.mktemp("demo_week_store") / "demo.duckdb"
@@ -81,7 +81,7 @@ def demo_week_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_dataset(demo_store: Path):
-    """The session's demo store loaded as a :class:`~b24reports.data.Dataset` (read-only)."""
-    from b24reports.data import Dataset
+    """The session's demo store loaded as a :class:`~b24reports.ingest.dataset.Dataset` (read-only)."""
+    from b24reports.ingest.dataset import Dataset
 
     return Dataset.load(demo_store)

@@ -12,10 +12,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from b24reports import appmode, nb
+from b24reports import appmode
+from b24reports.outputs import nb
 from b24reports.appmode import AppConfig, Viewer, ViewerRefused
-from b24reports.auth import app_tokens_path
-from b24reports.data import Dataset
+from b24reports.ingest.auth import app_tokens_path
+from b24reports.ingest.dataset import Dataset
 from b24reports.demo import DemoServer, generate_portal
 from b24reports.visibility import cached_visibility
 

@@ -10,7 +10,7 @@ import pytest
 import hardening_summary as hs
 from b24reports import cli
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.sync import sync
+from b24reports.ingest.sync import sync
 
 AS_OF = "2026-11-30T12:00:00+03:00"
 

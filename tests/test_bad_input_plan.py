@@ -15,8 +15,8 @@ import pytest
 
 import hardening_summary as hs
 from b24reports import cli
-from b24reports.errors import PlanFileError
-from b24reports.plan import read_plan
+from b24reports.core.errors import PlanFileError
+from b24reports.ingest.plan_file import read_plan
 
 USERS = pd.DataFrame({"id": pd.array([1, 2, 3], dtype="Int64"), "active": [True, True, False]})
 DEPS = pd.DataFrame({"id": pd.array([10, 11], dtype="Int64")})

@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from b24reports.auth import Webhook
-from b24reports.client import B24Client, BatchRef, LeakyBucket, php_query
-from b24reports.errors import (
+from b24reports.ingest.auth import Webhook
+from b24reports.ingest.client import B24Client, BatchRef, LeakyBucket, php_query
+from b24reports.core.errors import (
     B24ApiError,
     B24AuthError,
     B24BatchError,

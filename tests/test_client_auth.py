@@ -2,8 +2,8 @@
 
 import pytest
 
-from b24reports.auth import Webhook
-from b24reports.errors import BadParameter
+from b24reports.ingest.auth import Webhook
+from b24reports.core.errors import BadParameter
 
 SECRET = "abc123secretXYZ"
 

@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
 
 TZ = "+03:00"

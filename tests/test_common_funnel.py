@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
 
 from test_common import CUR, STATUSES

@@ -105,7 +105,7 @@ def _decimals(x: float) -> int:
 
 @pytest.fixture(scope="module")
 def documents(demo_store, demo_dataset, demo_as_of, tmp_path_factory):
-    from b24reports import render
+    from b24reports.outputs import render
 
     out = tmp_path_factory.mktemp("contract_json")
     docs = {}

@@ -10,9 +10,11 @@ import json
 
 import pytest
 
-from b24reports import dashboard as d
-from b24reports import render, reports, serve
-from b24reports.errors import BadParameter, StoreError
+from b24reports.outputs import dashboard as d
+from b24reports.outputs import render
+from b24reports import reports
+from b24reports.outputs import serve
+from b24reports.core.errors import BadParameter, StoreError
 
 D = dt.date
 
@@ -183,7 +185,7 @@ def test_drill_month_to_day_and_back(demo_dataset, demo_as_of):
 def test_bridge_messages_refilter(demo_dataset, demo_as_of):
     """Clicks reported by the page: a manager's table cell or chart point sets the employee
     filter; a source cell on a report without a source filter, or a value axis, does nothing."""
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     spec = reports.get("managers")
     dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
@@ -284,7 +286,7 @@ def test_landing_and_voila_argv(tmp_path):
 
 def test_not_voila_means_static(monkeypatch, demo_store, demo_as_of):
     """Outside Voila open_report builds no dashboard (static snapshots hold no widgets)."""
-    from b24reports import nb
+    from b24reports.outputs import nb
 
     monkeypatch.delenv("VOILA_KERNEL_ID", raising=False)
     assert not d.is_voila()
@@ -313,7 +315,7 @@ def test_static_snapshot_has_no_widgets(demo_store, demo_as_of, tmp_path):
 def test_stage_click_refilters_funnel(demo_dataset, demo_as_of):
     """A stage clicked in the funnel (its id in the point's customdata, or a table cell) limits the
     report to deals now in that stage; a stage name two pipelines share is no target by itself."""
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     spec = reports.get("funnel")
     dash = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of})
@@ -363,8 +365,8 @@ def test_error_card_speaks_the_page_language_and_the_links_names():
 
 def test_default_plan_found_from_any_working_directory(tmp_path, monkeypatch):
     """Voila starts kernels in notebooks/: the default params/plan.csv is still the project's."""
-    from b24reports.plan import DEFAULT_PLAN, plan_path
-    from b24reports.reports import NOTEBOOKS_DIR
+    from b24reports.ingest.plan_file import DEFAULT_PLAN, plan_path
+    from b24reports.core.paths import NOTEBOOKS_DIR
 
     monkeypatch.chdir(tmp_path)
     assert plan_path(None) == NOTEBOOKS_DIR.parent / DEFAULT_PLAN
@@ -408,7 +410,7 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     """A refilter re-runs the remembered cells, but the page's cells keep the same outputs
     (widget views): a chart slot gets the new figure (template not resent), an Output per
     display gets new HTML only where it changed, and an unchanged display sends nothing."""
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     ip = shell
     spec = reports.get("managers")
@@ -458,8 +460,8 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
 def test_plan_reads_no_period(shell, demo_dataset, demo_as_of, tmp_path):
     """Plan is anchored on as_of and the plan file's months: its dashboard has no period control,
     a click on a month does not drill, and its header names no period (funnel's does)."""
-    from b24reports.nb import ReportView
-    from b24reports.plan import demo_plan
+    from b24reports.outputs.nb import ReportView
+    from b24reports.ingest.plan_file import demo_plan
 
     plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
     spec = reports.get("plan")

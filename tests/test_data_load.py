@@ -5,9 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import StoreError
-from b24reports.store import Store
+from b24reports.ingest.dataset import Dataset
+from b24reports.core.errors import StoreError
+from b24reports.ingest.store import Store
 
 
 def _store_with_runs(path, statuses):
@@ -35,7 +35,7 @@ def test_a_later_failed_sync_keeps_the_last_consistent_state_readable(tmp_path):
 
 
 def test_memo_computes_once_and_hands_out_independent_copies():
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
 
     ds = Dataset.from_frames()
     calls = []
@@ -57,7 +57,7 @@ def test_memo_computes_once_and_hands_out_independent_copies():
 
 
 def test_memo_drops_least_recently_used_beyond_its_size():
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
 
     ds = Dataset.from_frames()
     for i in range(Dataset.MEMO_SIZE + 1):
@@ -69,7 +69,7 @@ def test_memo_drops_least_recently_used_beyond_its_size():
 
 
 def test_deal_facts_cached_per_arguments():
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
     from b24reports.metrics import common as c
 
     deals = pd.DataFrame({"id": [1], "category_id": [0], "stage_id": ["NEW"], "stage_semantic_id": ["P"],

@@ -10,8 +10,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
+from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
 from b24reports.metrics import dynamics as d
 from b24reports.metrics import tasks as mt
@@ -164,7 +165,7 @@ def _deals(rows):
 
 
 def test_spec_dynamics_day_one_month():
-    from b24reports.specs.dynamics import SPEC
+    from b24reports.reports.specs.dynamics import SPEC
 
     ds = Dataset.from_frames(deals=_deals([(1, 100, "2028-02-01T10:00:00+03:00"), (2, 400, "2028-02-29T18:00:00+03:00"),
                                            (3, 700, "2028-03-01T09:00:00+03:00")]),
@@ -183,8 +184,8 @@ def test_spec_dynamics_day_one_month():
 
 
 def test_spec_granularity_day_accepted_and_unknown_refused():
-    from b24reports.specs.dynamics import SPEC as DYN
-    from b24reports.specs.tasks import SPEC as TASKS
+    from b24reports.reports.specs.dynamics import SPEC as DYN
+    from b24reports.reports.specs.tasks import SPEC as TASKS
 
     assert DYN.parse_params({"granularity": "day"}).granularity == "day"
     assert TASKS.parse_params({"granularity": "day"}).granularity == "day"
@@ -223,7 +224,7 @@ TASK_AS_OF = pd.Timestamp("2026-10-05T12:00:00+03:00")
 def test_tasks_by_period_day_hand_computed():
     ds = Dataset.from_frames(tasks=_tasks(TASK_ROWS), timezone=TZ)
     p = c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 3), ds.timezone)
-    bp = mt.compute_tables(ds, p, TASK_AS_OF, granularity="day")["by_period"].set_index("period")
+    bp = mt.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=TASK_AS_OF), granularity="day")[0]["by_period"].set_index("period")
     assert list(bp.index) == ["2026-10-01", "2026-10-02", "2026-10-03"]
     # 10-01: tasks 1, 2 → total 2, on time 1, late 1, started on time 1 (task 1);
     # shares 1/2 = 50 %, 50 %; coefficient 100 × 1×1 / 2² = 25 %; executors 1 and 2 → 2/2 = 1.0
@@ -271,7 +272,7 @@ def test_charts_with_day_keys():
     assert fig.layout.xaxis.tickangle == -45 and list(fig.layout.xaxis.categoryarray) == w["period"].tolist()
     ds = Dataset.from_frames(tasks=_tasks(TASK_ROWS), timezone=TZ)
     p = c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), ds.timezone)
-    bp = mt.compute_tables(ds, p, TASK_AS_OF, granularity="day")["by_period"]
+    bp = mt.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=TASK_AS_OF), granularity="day")[0]["by_period"]
     fig = vt.coefficient_by_period(_Result({"by_period": bp}), "ru")
     assert len(fig.data[2].x) == 31 and fig.layout.xaxis.tickangle == -45
     # months: the axis is a plain category axis as before

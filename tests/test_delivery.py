@@ -10,7 +10,7 @@ from email import policy
 
 import pytest
 
-from b24reports.delivery import (
+from b24reports.outputs.delivery import (
     SmtpSettings,
     build_message,
     headline_numbers,
@@ -19,7 +19,7 @@ from b24reports.delivery import (
     subject_line,
     summary_html,
 )
-from b24reports.errors import BadParameter, DeliveryError
+from b24reports.core.errors import BadParameter, DeliveryError
 
 FUNNEL = {
     "report": "funnel", "portal": "https://acme.bitrix24.ru", "params": {"currency": "RUB"},

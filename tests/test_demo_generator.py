@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from b24reports.demo.generator import PIPELINES, ROLES, generate_portal
-from b24reports.errors import BadParameter
+from b24reports.core.errors import BadParameter
 
 ANCHOR = dt.date(2026, 11, 30)
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+03:00$")

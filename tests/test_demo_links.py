@@ -30,7 +30,7 @@ def test_demo_report_excel_has_no_hyperlinks_but_json_keeps_urls(tmp_path, demo_
     import openpyxl
 
     from b24reports import reports
-    from b24reports.render import RenderJob, write_xlsx
+    from b24reports.outputs.render import RenderJob, write_xlsx
 
     spec = reports.get("forgotten")
     res = spec.run(demo_dataset, {"as_of": demo_as_of})

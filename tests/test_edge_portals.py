@@ -16,10 +16,12 @@ import openpyxl
 import pytest
 
 import hardening_summary as hs
-from b24reports import cli, render, reports
+from b24reports import cli
+from b24reports.outputs import render
+from b24reports import reports
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.plan import write_plan_template
-from b24reports.sync import sync
+from b24reports.ingest.plan_file import write_plan_template
+from b24reports.ingest.sync import sync
 
 ANCHOR = dt.date(2026, 11, 30)
 AS_OF = "2026-11-30T12:00:00+03:00"

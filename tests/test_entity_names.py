@@ -1,4 +1,4 @@
-"""Readable names for key columns (b24reports.entity_names), Excel sheet names and the
+"""Readable names for key columns (b24reports.metrics.labels), Excel sheet names and the
 display labels of i18n (enum values, parameter labels, warnings)."""
 
 from __future__ import annotations
@@ -8,9 +8,13 @@ import datetime as dt
 import openpyxl
 import pandas as pd
 
-from b24reports import i18n, render, reports
-from b24reports.data import Dataset
-from b24reports.entity_names import lookup_name, name_maps, with_name_columns
+from b24reports.core import i18n
+
+from b24reports.outputs import render
+
+from b24reports import reports
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.labels import lookup_name, name_maps, with_name_columns
 
 
 def _ds() -> Dataset:

@@ -24,12 +24,12 @@ import pytest
 
 import hardening_summary as hs
 from b24reports import cli
-from b24reports.client import B24Client
+from b24reports.ingest.client import B24Client
 from b24reports.demo import DemoServer, Fault, FaultPlan, generate_portal
-from b24reports.errors import B24AuthError, B24BatchError, B24TransportError, B24UnreachableError
-from b24reports.schema import TABLES
-from b24reports.store import open_store
-from b24reports.sync import sync
+from b24reports.core.errors import B24AuthError, B24BatchError, B24TransportError, B24UnreachableError
+from b24reports.ingest.schema import TABLES
+from b24reports.ingest.store import open_store
+from b24reports.ingest.sync import sync
 from test_sync_demo import ENTITIES, assert_exact, server_state, store_state
 
 SCALE = 0.01  # 25 deals, 15 leads, 382 activities, 175 calls: ~40 requests a sync with 1-page batches
@@ -187,7 +187,7 @@ def test_sigkill_at_seeded_points_then_rerun_is_exact(tmp_path, kill_at):
             import sys
             sys.path.insert(0, {os.path.dirname(__file__)!r})
             from test_faults import PagedClient
-            from b24reports.sync import sync
+            from b24reports.ingest.sync import sync
             sync(PagedClient({srv.webhook_url!r}), {str(db)!r}, progress=False)
         """)
         child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ},

@@ -1,10 +1,10 @@
-"""b24reports.forecast.forecast_monthly on small series worked out by hand (issue 17)."""
+"""b24reports.metrics.forecast.forecast_monthly on small series worked out by hand (issue 17)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from b24reports import forecast as f
+from b24reports.metrics import forecast as f
 
 
 def months(n: int, start: str = "2025-01") -> list[str]:
@@ -146,7 +146,7 @@ def test_band_is_never_narrower_for_a_later_month_and_the_text_does_not_promise_
     """Alternating 100, 200: the chosen forecast misses by the same amount one, two and three
     months ahead, so the three bands are equal (100–266.67). The record's words must not say the
     band widens (the demo reader saw «Чем дальше месяц, тем она шире» over three equal bands)."""
-    from b24reports.i18n import t
+    from b24reports.core.i18n import t
 
     fc = f.forecast_monthly(series([100, 200] * 7))
     widths = (fc["upper_80"] - fc["lower_80"]).tolist()

@@ -187,7 +187,7 @@ def test_chart_text_is_escaped_once_and_numbers_untouched():
 
 def test_dashboard_click_matches_an_escaped_chart_name():
     """Chart names are entity-escaped; a click on one still refilters to that manager."""
-    from b24reports.dashboard import click_target
+    from b24reports.outputs.dashboard import click_target
 
     labels = {"employee_id": {7: "A&B <b>x</b>", 8: "Ivan"}}
     # the chart carries html.escape(name, quote=False) of the display name

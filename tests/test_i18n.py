@@ -1,4 +1,4 @@
-"""Formatting (Babel) and UI strings of b24reports.i18n; HTML helpers of views.common."""
+"""Formatting (Babel) and UI strings of b24reports.core.i18n; HTML helpers of views.common."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from b24reports import i18n
-from b24reports.errors import BadParameter
+from b24reports.core import i18n
+from b24reports.core.errors import BadParameter
 from b24reports.reports import TableSpec
 from b24reports.views import common as vc
 

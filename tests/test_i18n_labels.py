@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from b24reports import i18n
+from b24reports.core import i18n
 
 
 @pytest.mark.parametrize("lang,text", [
@@ -69,7 +69,9 @@ def test_russian_headers_put_a_space_before_the_percent_sign():
     """Russian writes «80 %» (the demo reader saw «Нижняя граница 80%» beside «Полоса 80 %»)."""
     import re
 
-    from b24reports import columns, reports
+    from b24reports.core import columns
+
+    from b24reports import reports
 
     reports.all_reports()  # every spec registered its columns
     ru = [c.header("ru") for c in columns.CATALOG.values()]
@@ -82,7 +84,7 @@ def test_next_step_reads_without_a_double_negative():
     """Forgotten deals: «Нет следующего шага: нет» meant a step *is* planned. The column is
     «Следующий шаг» and its cells say «не запланирован» / «запланирован» (metrics.json keeps
     the boolean)."""
-    from b24reports import columns
+    from b24reports.core import columns
 
     assert columns.header("no_next_step", "ru") == "Следующий шаг"
     assert i18n.value_label("no_next_step", True, "ru") == "не запланирован"
@@ -93,7 +95,7 @@ def test_next_step_reads_without_a_double_negative():
 def test_win_rate_header_names_its_base():
     """Funnel KPI «35,9 % Доля выигранных, %» beside «1 182 Сделки · 371 Выиграно» read as
     371/1 182 = 31,4 %; the rate is won of closed, and the header says so."""
-    from b24reports import columns
+    from b24reports.core import columns
 
     assert columns.header("win_rate_pct", "ru") == "Доля выигранных среди закрытых, %"
     assert columns.header("win_rate_pct", "en") == "Win rate (won of closed), %"
@@ -101,6 +103,6 @@ def test_win_rate_header_names_its_base():
 
 def test_activity_index_header_has_no_unexplained_abbreviation():
     """«Индекс активности (ИАС)»: the abbreviation was never explained anywhere on the page."""
-    from b24reports import columns
+    from b24reports.core import columns
 
     assert columns.header("activity_index", "ru") == "Индекс активности"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from b24reports.kernels import KernelPool, WarmKernel
+from b24reports.outputs.kernels import KernelPool, WarmKernel
 
 
 def notebook(path, *cells: str):
@@ -75,7 +75,7 @@ def test_load_dataset_keeps_one_dataset_per_store_until_the_file_changes(demo_st
     a sync that rewrote the file in between gets a fresh one."""
     import os
 
-    from b24reports import nb
+    from b24reports.outputs import nb
 
     first = nb.load_dataset(demo_store)
     assert nb.load_dataset(str(demo_store)) is first

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from b24reports import forecast
-from b24reports.data import Dataset
+from b24reports.metrics import forecast
+from b24reports.metrics.scope import Scope
+from b24reports.reports import parse_timezone
+from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
 from b24reports.metrics import dynamics as d
 
@@ -72,9 +74,17 @@ def params(**kw):
     return base
 
 
+def run(data, p):
+    """The dynamics entry point for a dict of parameters (the report's own two are options)."""
+    p = dict(p)
+    opts = {k: p.pop(k) for k in ("granularity", "lookback_months")}
+    tz = parse_timezone(p.pop("timezone")) if p.get("timezone") else None
+    return d.report_tables(data, Scope.build(data, tz=tz, **p), **opts)
+
+
 @pytest.fixture(scope="module")
 def tables():
-    return d.compute_tables(ds(), params())
+    return run(ds(), params())
 
 
 def test_won_by_period_month_prev_and_yoy(tables):
@@ -228,17 +238,17 @@ def test_forecast_trend_fits_a_series_once_per_process():
 
 
 def test_filters_pipeline_and_employee():
-    t, _, _ = d.compute_tables(ds(), params(employees=(2,)))
+    t, _, _ = run(ds(), params(employees=(2,)))
     w = t["won_by_period"].set_index("period")
     # employee 2 only: Feb 4500, Mar 200; Jan 0
     assert w["won_amount"].tolist() == pytest.approx([0, 4500, 200])
-    t, _, _ = d.compute_tables(ds(), params(pipelines=(1,)))
+    t, _, _ = run(ds(), params(pipelines=(1,)))
     assert t["forecast_pipeline"]["month"].tolist() == ["2026-04"] and t["won_by_period"]["won_amount"].sum() == 0
 
 
 def test_empty_dataset():
     e = Dataset.from_frames(statuses=STATUSES, currencies=CUR, timezone=TZ)
-    t, warns, _ = d.compute_tables(e, params())
+    t, warns, _ = run(e, params())
     assert t["forecast_pipeline"].empty and t["forecast_trend"].empty and t["close_date_slips"].empty
     assert t["won_by_period"]["won_deals"].tolist() == [0, 0, 0]
     assert t["run_rate"].iloc[0]["run_rate"] == 0.0
@@ -249,20 +259,20 @@ def test_report_timezone_moves_month_buckets():
     rows = [(1, 0, "WON", "S", 100, "RUB", 1, "2026-01-05", "2026-01-20", None)]
     deals = deals_frame(rows).assign(moved_time="2026-02-01T01:00:00+03:00")
     e = Dataset.from_frames(deals=deals, statuses=STATUSES, currencies=CUR, timezone=TZ)
-    portal = d.compute_tables(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28)))[0]["won_by_period"]
-    utc = d.compute_tables(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28), timezone="+00:00"))[0]["won_by_period"]
+    portal = run(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28)))[0]["won_by_period"]
+    utc = run(e, params(date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 28), timezone="+00:00"))[0]["won_by_period"]
     assert portal["won_deals"].tolist() == [0, 1] and utc["won_deals"].tolist() == [1, 0]
 
 
 def test_unknown_currency_is_a_bad_parameter():
-    from b24reports.errors import BadParameter
+    from b24reports.core.errors import BadParameter
 
     with pytest.raises(BadParameter, match="currency"):
-        d.compute_tables(ds(), params(currency="EUR"))
+        run(ds(), params(currency="EUR"))
 
 
 def test_employee_filter_keeps_pipeline_probabilities():
-    t, _, _ = d.compute_tables(ds(), params(employees=(1,)))
+    t, _, _ = run(ds(), params(employees=(1,)))
     f = t["forecast_pipeline"].set_index("month")
     # employee 1 alone closed deals 1 (won) and 4 (lost) → 50 %, but p is the pipeline's: 3/4 → 2000 × 0.75
     assert list(f.index) == ["2026-03"] and f.loc["2026-03", "weighted_amount"] == pytest.approx(1500)

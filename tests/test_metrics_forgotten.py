@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
 from b24reports.metrics import forgotten as m
 
 TZ = "+03:00"
@@ -114,7 +115,7 @@ def test_deal_rows_last_touch_and_idle_days(ds):
 
 
 def test_deals_list_worst_first(ds):
-    tabs, warnings, summary = m.compute_tables(ds, AS_OF)
+    tabs, warnings, summary = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     lst = tabs["deals"]
     # forgotten first: 7 and 1 (60 d; 7 is bigger: 2000 > 1000), 3 (29 d), 4 (14 d); then 6 (no next step only)
     assert lst["id"].tolist() == [7, 1, 3, 4, 6]
@@ -125,7 +126,7 @@ def test_deals_list_worst_first(ds):
 
 
 def test_leads_list(ds):
-    lst = m.compute_tables(ds, AS_OF)[0]["leads"]
+    lst = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))[0]["leads"]
     # lead 2 converted today and lead 4 junk are not in work
     # 3: last status move 11-10 12:00 → 20 d → forgotten, has a planned activity
     # 1: touched 11-29 12:00 → 1 d, no planned activity → listed for no next step
@@ -138,7 +139,7 @@ def test_leads_list(ds):
 
 
 def test_by_employee_and_summary(ds):
-    tabs, warnings, s = m.compute_tables(ds, AS_OF)
+    tabs, warnings, s = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     be = tabs["by_employee"]
     # emp 2: deals 4 (9000) + 7 (2000) forgotten = 11000, lead 3 forgotten; no next step deals 4, 7; lead 3 has one
     # emp 1: deals 1 (1000) + 3 (5000) = 6000; no next step: deal 1, lead 1
@@ -157,24 +158,24 @@ def test_by_employee_and_summary(ds):
 
 def test_thresholds_per_entity_and_per_stage(ds):
     # deal threshold 30: only 1 and 7 (60 d) stay forgotten; lead threshold 21: lead 3 (20 d) is not
-    tabs, _, s = m.compute_tables(ds, AS_OF, deal_idle_days=30, lead_idle_days=21)
+    tabs, _, s = m.report_tables(ds, Scope.build(ds, as_of=AS_OF), deal_idle_days=30, lead_idle_days=21)
     assert tabs["deals"].loc[tabs["deals"]["forgotten"], "id"].tolist() == [7, 1]
     assert s["forgotten_leads"] == 0
     # rotting days per stage: C1:NEW allows 90 days → deal 7 (60 d) is not forgotten, still listed (no next step)
-    tabs, _, _ = m.compute_tables(ds, AS_OF, stage_idle_days={"C1:NEW": 90})
+    tabs, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF), stage_idle_days={"C1:NEW": 90})
     r7 = tabs["deals"].set_index("id").loc[7]
     assert not r7["forgotten"] and r7["no_next_step"]
 
 
 def test_filters(ds):
-    tabs, _, s = m.compute_tables(ds, AS_OF, pipelines=[0])
+    tabs, _, s = m.report_tables(ds, Scope.build(ds, as_of=AS_OF, pipelines=[0]))
     assert 7 not in tabs["deals"]["id"].tolist()
-    tabs, _, s = m.compute_tables(ds, AS_OF, employees={3})
+    tabs, _, s = m.report_tables(ds, Scope.build(ds, as_of=AS_OF, employees={3}))
     assert tabs["deals"]["id"].tolist() == [6] and tabs["leads"].empty
     assert tabs["by_employee"]["employee_id"].tolist() == [3]
 
 
 def test_empty_store():
-    tabs, warnings, s = m.compute_tables(Dataset.from_frames(timezone=TZ), AS_OF)
+    tabs, warnings, s = m.report_tables(Dataset.from_frames(timezone=TZ), Scope.build(Dataset.from_frames(timezone=TZ), as_of=AS_OF))
     assert tabs["deals"].empty and tabs["leads"].empty and tabs["by_employee"].empty
     assert s["forgotten_deals"] == 0 and s["forgotten_deals_amount"] == 0.0 and warnings == []

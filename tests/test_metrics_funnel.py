@@ -25,8 +25,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
+from b24reports.core.errors import BadParameter
 from b24reports.metrics import funnel as f
 
 TZ = "+03:00"
@@ -91,7 +92,7 @@ def rows(df, key):
 
 
 def test_stages_current_reached_and_conversions():
-    tables, _ = f.funnel_tables(ds(), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     st = tables["stages"]
     assert list(st.columns) == f.STAGES_COLUMNS
     # path first, then lost; pipeline 0 then 1
@@ -118,7 +119,7 @@ def test_stages_current_reached_and_conversions():
 
 
 def test_managers_counts_win_rate_and_cycle():
-    tables, _ = f.funnel_tables(ds(), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     m = tables["managers"]
     assert list(m.columns) == f.MANAGERS_COLUMNS
     # sorted by won_amount desc: 9 (180), 7 (100), 8 (0)
@@ -140,7 +141,7 @@ def test_managers_counts_win_rate_and_cycle():
 
 
 def test_manager_stages_sparse_in_stage_order():
-    tables, _ = f.funnel_tables(ds(), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     ms = tables["manager_stages"]
     assert list(ms.columns) == f.MANAGER_STAGES_COLUMNS
     got = [tuple(x) for x in ms[["employee_id", "pipeline_id", "stage_id", "current_deals", "current_amount"]].itertuples(index=False)]
@@ -152,7 +153,7 @@ def test_manager_stages_sparse_in_stage_order():
 
 
 def test_deals_list_durations_and_links():
-    tables, _ = f.funnel_tables(ds(), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     d = tables["deals"]
     assert list(d.columns) == f.DEALS_COLUMNS
     assert d["id"].tolist() == [1, 2, 3, 4, 5, 8, 9, 10]
@@ -167,7 +168,7 @@ def test_deals_list_durations_and_links():
 
 
 def test_time_in_stage_mean_visit_length():
-    tables, _ = f.funnel_tables(ds(), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     ts = tables["time_in_stage"]
     assert list(ts.columns) == f.TIME_IN_STAGE_COLUMNS
     assert ts["stage_id"].tolist() == ["NEW", "PREP", "INVOICE", "C1:NEW"]  # progress (P) stages only
@@ -184,15 +185,15 @@ def test_time_in_stage_mean_visit_length():
 
 
 def test_warnings_name_empty_opportunity_of_cohort_deals_only():
-    _, warnings = f.funnel_tables(ds(), **JAN)
+    _, warnings, _ = f.report_tables(ds(), Scope.build(ds(), **JAN))
     assert warnings == ["deals with empty OPPORTUNITY counted as 0: 3"]
     # deal 3 is created 01-05: a February period has no such deal → no warning
-    _, feb = f.funnel_tables(ds(), date_from=dt.date(2026, 2, 1), date_to=dt.date(2026, 2, 28), as_of=AS_OF)
+    _, feb, _ = f.report_tables(ds(), Scope.build(ds(), date_from=dt.date(2026, 2, 1), date_to=dt.date(2026, 2, 28), as_of=AS_OF))
     assert feb == []
 
 
 def test_pipeline_filter():
-    tables, _ = f.funnel_tables(ds(), pipelines=[1], **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), pipelines=[1], **JAN))
     assert tables["stages"]["stage_id"].tolist() == ["C1:NEW", "C1:WON", "C1:LOSE"]
     assert tables["deals"]["id"].tolist() == [5]
     assert tables["managers"]["employee_id"].tolist() == [9]
@@ -202,18 +203,18 @@ def test_pipeline_filter():
 
 def test_employee_and_department_filters():
     # department 1 includes its child 2, where employee 7 works: deals 1, 2, 10
-    tables, _ = f.funnel_tables(ds(), departments=[1], **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), departments=[1], **JAN))
     assert tables["deals"]["id"].tolist() == [1, 2, 10]
     # first stage: reached 2 (deals 1, 2) of 3 pipeline-0 deals → 66.7
     st = rows(tables["stages"], "stage_id")
     assert st["NEW"]["conversion_from_prev_pct"] == 66.7
-    tables, _ = f.funnel_tables(ds(), employees=[8, 9], departments=[3], **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), employees=[8, 9], departments=[3], **JAN))
     assert tables["managers"]["employee_id"].tolist() == [9, 8]
 
 
 def test_zero_denominators_are_null():
     # only deal 8 (lost, no history: reached nothing) in the period
-    tables, _ = f.funnel_tables(ds(), date_from=dt.date(2026, 1, 31), date_to=dt.date(2026, 1, 31), as_of=AS_OF)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), date_from=dt.date(2026, 1, 31), date_to=dt.date(2026, 1, 31), as_of=AS_OF))
     st = rows(tables["stages"], "stage_id")
     # NEW: 0 reached of 1 deal → 0.0; to won 0/0 → None; PREP: 0/0 → None
     assert (st["NEW"]["reached"], st["NEW"]["conversion_from_prev_pct"], st["NEW"]["conversion_to_won_pct"]) == (0, 0.0, None)
@@ -223,7 +224,7 @@ def test_zero_denominators_are_null():
 
 
 def test_empty_cohort_gives_empty_tables_with_columns():
-    tables, warnings = f.funnel_tables(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=AS_OF)
+    tables, warnings, _ = f.report_tables(ds(), Scope.build(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=AS_OF))
     assert set(tables) == set(f.TABLES)
     for name, cols in [("stages", f.STAGES_COLUMNS), ("managers", f.MANAGERS_COLUMNS),
                        ("manager_stages", f.MANAGER_STAGES_COLUMNS), ("deals", f.DEALS_COLUMNS),
@@ -233,7 +234,7 @@ def test_empty_cohort_gives_empty_tables_with_columns():
 
 
 def test_empty_dataset():
-    tables, _ = f.funnel_tables(Dataset.from_frames(timezone=TZ), **JAN)
+    tables, _, _ = f.report_tables(Dataset.from_frames(timezone=TZ), Scope.build(Dataset.from_frames(timezone=TZ), **JAN))
     assert all(tables[n].empty for n in f.TABLES)
 
 
@@ -242,7 +243,7 @@ def test_unknown_stage_gets_own_row_and_warning():
                                             "currency_id": ["RUB"], "assigned_by_id": [8],
                                             "date_create": [t("01-12T00:00")]})], ignore_index=True)
     d = Dataset.from_frames(deals=extra, deal_stage_history=HISTORY, statuses=STATUSES, currencies=CUR, timezone=TZ)
-    tables, warnings = f.funnel_tables(d, **JAN)
+    tables, warnings, _ = f.report_tables(d, Scope.build(d, **JAN))
     st = tables["stages"]
     assert st["stage_id"].tolist()[:6] == ["NEW", "PREP", "INVOICE", "WON", "LOSE", "OLD"]
     old = rows(st, "stage_id")["OLD"]
@@ -252,13 +253,13 @@ def test_unknown_stage_gets_own_row_and_warning():
 
 def test_bad_parameters_name_the_input():
     with pytest.raises(BadParameter, match="date_from"):
-        f.funnel_tables(ds(), date_from=dt.date(2026, 2, 1), date_to=dt.date(2026, 1, 1), as_of=AS_OF)
+        f.report_tables(ds(), Scope.build(ds(), date_from=dt.date(2026, 2, 1), date_to=dt.date(2026, 1, 1), as_of=AS_OF))
     with pytest.raises(BadParameter, match="currency"):
-        f.funnel_tables(ds(), currency="EUR", **JAN)
+        f.report_tables(ds(), Scope.build(ds(), currency="EUR", **JAN))
 
 
 def test_report_currency_conversion():
-    tables, _ = f.funnel_tables(ds(), currency="USD", **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), currency="USD", **JAN))
     # deal 4: 10 USD stays 10; deal 1: 100 RUB / 90 = 1.11
     d = rows(tables["deals"], "id")
     assert (d[4]["amount"], d[1]["amount"]) == (10.0, 1.11)
@@ -268,13 +269,13 @@ def test_report_timezone_moves_period_bounds():
     # in UTC deal 8 (01-31 23:59:59 +03:00 = 20:59:59 UTC) is still in January; deal 6
     # (2025-12-31 23:00 +03:00 = 20:00 UTC Dec 31) still out; times come out in UTC
     import datetime as _dt
-    tables, _ = f.funnel_tables(ds(), timezone=_dt.timezone.utc, **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), tz=_dt.timezone.utc, **JAN))
     d = rows(tables["deals"], "id")
     assert 8 in d and 6 not in d
     assert d[1]["created"] == pd.Timestamp("2026-01-01T07:00:00+00:00")
     assert str(d[1]["created"].tz) == "UTC"
     # a UTC+10 report: deal 8 is created 02-01 06:59:59 local → out of January
-    tables, _ = f.funnel_tables(ds(), timezone=_dt.timezone(_dt.timedelta(hours=10)), **JAN)
+    tables, _, _ = f.report_tables(ds(), Scope.build(ds(), tz=_dt.timezone(_dt.timedelta(hours=10)), **JAN))
     assert 8 not in set(tables["deals"]["id"])
 
 

@@ -5,8 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
+from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
 from b24reports.metrics import managers as m
 
@@ -230,7 +231,7 @@ def test_report_tables_from_cached_aggregates_equal_direct_tables(demo_dataset, 
     facts, _ = c.deal_facts(ds, as_of, tz=ds.timezone)
     ids = facts["employee_id"].dropna().astype(int).value_counts().index.tolist()
     employees = {"all": None, "one": {ids[0]}, "several": set(ids[1:4]) | {999_999}}[pick]
-    tables, _, notes = m.report_tables(ds, period, as_of, employees=employees, short_call_seconds=15)
+    tables, _, notes = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=as_of, employees=employees), short_call_seconds=15)
     acts = c.activity_facts(ds)
     acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
     want, want_notes = m.managers_table(acts, facts, period, as_of, employees=employees, short_call_seconds=15)

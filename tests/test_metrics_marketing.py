@@ -5,7 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
 from b24reports.metrics import common as c
 from b24reports.metrics import marketing as mk
 
@@ -73,7 +74,9 @@ def _ds(with_leads=True):
 def _run(ds=None, **kw):
     ds = ds or _ds()
     period = c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), ds.timezone)
-    return mk.report_tables(ds, period, AS_OF, **kw)
+    scope_kw = {k: kw.pop(k) for k in ("currency", "pipelines", "employees") if k in kw}
+    return mk.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz,
+                                            as_of=AS_OF, **scope_kw), **kw)
 
 
 def _rec(df):
@@ -144,7 +147,9 @@ def test_top5_daily_and_by_employee_and_list():
     t, _, _ = _run()
     top = t["top5"]
     # 3 sources × 31 days; WEB leads on 10-01..10-04 and 10-09; not set on 10-07 and 10-08
-    assert len(top) == 93 and list(top.columns) == ["source_id", "day", "leads"]
+    # one shape whatever the granularity: the unused ``month`` column is all null
+    assert len(top) == 93 and list(top.columns) == ["source_id", "day", "month", "leads"]
+    assert top["month"].isna().all()
     web = top[top.source_id == "WEB"].set_index("day")["leads"]
     assert web["2026-10-01"] == 1 and web["2026-10-05"] == 0 and web.sum() == 5
     ns = top[top.source_id.isna()].set_index("day")["leads"]
@@ -160,9 +165,9 @@ def test_top5_daily_and_by_employee_and_list():
 def test_monthly_top5_for_long_periods():
     ds = _ds()
     period = c.Period(dt.date(2026, 9, 1), dt.date(2026, 11, 30), ds.timezone)  # 91 days > 62 → months
-    t, _, _ = mk.report_tables(ds, period, AS_OF)
+    t, _, _ = mk.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))
     top = t["top5"]
-    assert list(top.columns) == ["source_id", "month", "leads"]
+    assert list(top.columns) == ["source_id", "day", "month", "leads"] and top["day"].isna().all()
     # ADVERTISING now has lead 9 (September)
     adv = top[top.source_id == "ADVERTISING"].set_index("month")["leads"].to_dict()
     assert adv == {"2026-09": 1, "2026-10": 0, "2026-11": 0}
@@ -189,7 +194,7 @@ def test_filters_utm_breakdown_and_not_set_token():
 def test_no_leads_in_period_gives_nulls_not_errors():
     ds = _ds()
     period = c.Period(dt.date(2025, 1, 1), dt.date(2025, 1, 31), ds.timezone)
-    t, _, _ = mk.report_tables(ds, period, AS_OF)
+    t, _, _ = mk.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))
     # every dictionary source is listed with zeros; with no lead at all even share_pct is null
     assert t["sources"]["leads"].tolist() == [0, 0, 0] and t["sources"]["share_pct"].tolist() == [None] * 3
     assert t["top5"].empty and t["what_if"].empty
@@ -215,7 +220,7 @@ def test_report_timezone_moves_days_and_period_edges():
     ds = _ds()
     ds.leads.loc[ds.leads["id"] == 3, "date_create"] = pd.Timestamp("2026-10-01T01:00:00+03:00")
     utc = dt.timezone.utc
-    t, _, _ = mk.report_tables(ds, c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), utc), AS_OF)
+    t, _, _ = mk.report_tables(ds, Scope.build(ds, date_from=c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), utc).date_from, date_to=c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), utc).date_to, tz=c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), utc).tz, as_of=AS_OF))
     # lead 3 was created 2026-09-30 22:00 UTC: outside October in UTC, so WEB has 4 leads; the rest are in
     assert t["sources"].set_index("source_id").loc["WEB", "leads"] == 4
     # lead 1 (10-01 09:00 +03:00 = 06:00 UTC) stays on 10-01 in UTC

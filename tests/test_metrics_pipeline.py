@@ -29,8 +29,9 @@ end   = 1000+2500+1000+700+800+900+100+1100+1200+900+300     = 10 500 (11 deals)
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
+from b24reports.core.errors import BadParameter
 from b24reports.metrics import pipeline as m
 
 AS_OF = pd.Timestamp("2026-11-30T12:00:00+03:00")
@@ -128,7 +129,7 @@ def _steps(table):
 
 
 def test_waterfall_adds_up_exactly_with_every_step(ds):
-    t, warnings, notes = m.compute_tables(ds, AS_OF)
+    t, warnings, notes = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     w = _steps(t["waterfall_total"])
     assert w == {"start": 15600.0, "new": 800.0, "amount_up": 500.0, "amount_down": -2000.0, "won": -4000.0,
                  "lost": -500.0, "pushed_out": -600.0, "pulled_in": 700.0, "other": 0.0, "end": 10500.0}
@@ -140,7 +141,7 @@ def test_waterfall_adds_up_exactly_with_every_step(ds):
 
 
 def test_waterfall_per_pipeline_moves_a_deal_between_pipelines(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF)
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     p0 = _steps(t["waterfall"][t["waterfall"]["pipeline_id"] == 0])
     p1 = _steps(t["waterfall"][t["waterfall"]["pipeline_id"] == 1])
     assert p0["start"] == 15600.0 and p0["other"] == -1200.0 and p0["end"] == 9300.0  # 10 500 − 1 200
@@ -151,7 +152,7 @@ def test_waterfall_per_pipeline_moves_a_deal_between_pipelines(ds):
 
 
 def test_each_deal_carries_its_change(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF)
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     d = t["deals"].set_index("id")
     assert set(d.index) == set(range(1, 16))  # 16 was closed before t0
     expect = {1: "unchanged", 2: "amount_up", 3: "amount_down", 4: "won", 5: "lost", 6: "slipped",
@@ -172,7 +173,7 @@ def test_each_deal_carries_its_change(ds):
 
 
 def test_when_stage_moves_and_field_changes_are_known(ds):
-    t, _, notes = m.compute_tables(ds, AS_OF)
+    t, _, notes = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     d = t["deals"].set_index("id")
     assert d.loc[9, "stage_moved_at"] == pd.Timestamp("2026-11-25T10:00+03:00")  # stage history: exact
     # an amount change is known only between the sync that saw the old value and the one that saw the new
@@ -183,7 +184,7 @@ def test_when_stage_moves_and_field_changes_are_known(ds):
 
 
 def test_by_employee_summary(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF)
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF))
     b = t["by_employee"].set_index("employee_id")
     # 1: start 15 600 − 900 (deal 13 of 3) = 14 700; end 10 500 − 1 100 (11 now of 2) − 900 = 8 500
     assert b.loc[1, ["open_amount_start", "open_amount_end", "net_change"]].tolist() == [14700.0, 8500.0, -6200.0]
@@ -196,7 +197,7 @@ def test_by_employee_summary(ds):
 
 
 def test_employee_filter_counts_a_handover_as_other(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF, employees={1})
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF, employees={1}))
     w = _steps(t["waterfall_total"])
     # owner 1 at t0: 14 700; at t1: 8 500; deal 11 went to employee 2: other −1 100
     assert w["start"] == 14700.0 and w["end"] == 8500.0 and w["other"] == -1100.0
@@ -204,21 +205,21 @@ def test_employee_filter_counts_a_handover_as_other(ds):
 
 
 def test_pipeline_filter(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF, pipelines=[1])
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF, pipelines=[1]))
     w = _steps(t["waterfall_total"])
     assert (w["start"], w["other"], w["end"]) == (0.0, 1200.0, 1200.0)
     assert list(t["deals"]["id"]) == [12]
 
 
 def test_horizon_all_has_no_pushed_or_pulled(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF, horizon="all")
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF), horizon="all")
     w = _steps(t["waterfall_total"])
     # every open deal counts: start 15 600 + 700 (7) + 5 000 (14) = 21 300; end 10 500 + 600 (6) + 5 000 = 16 100
     assert (w["start"], w["end"], w["pushed_out"], w["pulled_in"]) == (21300.0, 16100.0, 0.0, 0.0)
 
 
 def test_compare_before_history_start_is_said_not_zeroed(ds):
-    t, _, notes = m.compute_tables(ds, AS_OF, compare_to="2026-11-15")
+    t, _, notes = m.report_tables(ds, Scope.build(ds, as_of=AS_OF), compare_to="2026-11-15")
     assert notes["too_early"] and notes["history_start"] == pd.Timestamp(T(S0))
     assert all(len(x) == 0 for x in t.values())
     assert notes["start"] is None  # not 0
@@ -240,7 +241,7 @@ def test_compare_moments():
 
 
 def test_other_currency_report(ds):
-    t, _, _ = m.compute_tables(ds, AS_OF, currency="USD")
+    t, _, _ = m.report_tables(ds, Scope.build(ds, as_of=AS_OF, currency="USD"))
     w = _steps(t["waterfall_total"])
     assert w["start"] == pytest.approx(15600 / 90) and w["end"] == pytest.approx(10500 / 90)
 
@@ -248,7 +249,7 @@ def test_other_currency_report(ds):
 def test_page_table_escapes_crm_text_and_writes_changes_out():
     """A deal titled with HTML shows as text; its change reads in words with the sync bracket."""
     from b24reports import reports
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
     from b24reports.views import pipeline as v
 
     deals, versions, history = _frames()

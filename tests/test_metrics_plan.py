@@ -1,14 +1,15 @@
-"""METRICS.md "plan" and the plan file (b24reports.plan) on hand-made data; expected values by hand."""
+"""METRICS.md "plan" and the plan file (b24reports.ingest.plan_file) on hand-made data; expected values by hand."""
 
 import datetime as dt
 
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
-from b24reports.errors import PlanFileError
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
+from b24reports.core.errors import PlanFileError
 from b24reports.metrics import plan as mp
-from b24reports.plan import read_plan, write_plan_template
+from b24reports.ingest.plan_file import read_plan, write_plan_template
 
 TZ = "+03:00"
 AS_OF = pd.Timestamp("2026-03-15T12:00:00+03:00")
@@ -93,6 +94,13 @@ PLAN_CSV = """month,employee_id,department_id,amount,deals
 """
 
 
+def run(ds, params, plan):
+    """The plan entry point for a dict of parameters (``lookback_months`` is the report's own)."""
+    p = dict(params)
+    lookback = p.pop("lookback_months")
+    return mp.report_tables(ds, Scope.build(ds, **p), plan=plan, lookback_months=lookback)
+
+
 @pytest.fixture(scope="module")
 def plan_path(tmp_path_factory):
     p = tmp_path_factory.mktemp("plan") / "plan.csv"
@@ -105,7 +113,7 @@ def result(plan_path):
     ds = dataset()
     plan = read_plan(plan_path, ds.users, ds.departments)
     params = {"as_of": AS_OF, "currency": "RUB", "lookback_months": 6, "pipelines": (), "employees": (), "departments": ()}
-    return mp.compute_tables(ds, params, plan)
+    return run(ds, params, plan)
 
 
 def test_bad_rows_reported_with_line_numbers(plan_path):
@@ -261,7 +269,7 @@ def test_shipped_example_and_template_parse():
 
 
 def test_demo_plan(tmp_path):
-    from b24reports.plan import demo_plan
+    from b24reports.ingest.plan_file import demo_plan
 
     ds = dataset()
     p = demo_plan(ds, AS_OF, tmp_path / "demo_plan.csv", round_to=1)
@@ -292,7 +300,7 @@ def test_filtered_plan_keeps_rows_whose_people_are_all_shown(plan_path, flt, lin
     plan = read_plan(plan_path, ds.users, ds.departments)
     params = {"as_of": AS_OF, "currency": "RUB", "lookback_months": 6, "pipelines": (), "employees": (),
               "departments": (), **flt}
-    tables, _, _ = mp.compute_tables(ds, params, plan)
+    tables, _, _ = run(ds, params, plan)
     pf = tables["plan_fact"]
     assert sorted(pf["line"].tolist()) == lines
     assert sorted(tables["required"]["line"].tolist()) == lines

@@ -5,7 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.scope import Scope
 from b24reports.metrics import common as c
 from b24reports.metrics import tasks as m
 
@@ -96,7 +97,7 @@ def test_task_flags_edge_cases(ds):
 
 
 def test_employees_table(ds, period):
-    tabs = m.compute_tables(ds, period, AS_OF)
+    tabs = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))[0]
     e = tabs["employees"]
     assert e["employee_id"].tolist() == [1, 2]  # emp 3's only task is outside the cohort
     r1 = row(e, "employee_id", 1)
@@ -117,7 +118,7 @@ def test_employees_table(ds, period):
 
 
 def test_team_row_and_tasks_per_executor(ds, period):
-    t = m.compute_tables(ds, period, AS_OF)["team"].iloc[0].to_dict()
+    t = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))[0]["team"].iloc[0].to_dict()
     # 6 cohort tasks (1,2,3,4,5,8): on time 2, late 1, overdue 3, not started 1, started on time 3
     assert [t[k] for k in m.COUNT_COLUMNS] == [6, 2, 1, 3, 1, 3]
     # 3/6 = 50.0; 2/6 = 33.3; 0.5 × 0.3333 × 100 = 16.67 → 16.7 (unrounded shares); 6 tasks / 2 executors = 3.0
@@ -127,7 +128,7 @@ def test_team_row_and_tasks_per_executor(ds, period):
 
 
 def test_groups_table(ds, period):
-    g = m.compute_tables(ds, period, AS_OF)["groups"]
+    g = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))[0]["groups"]
     assert g["group_id"].tolist() == [0, 5, 7]
     g0 = row(g, "group_id", 0)  # tasks 3, 8 (no project): both overdue, both started on time
     assert (g0["total"], g0["overdue_open"], g0["started_on_time"], g0["started_on_time_pct"], g0["finished_on_time_pct"],
@@ -140,7 +141,7 @@ def test_groups_table(ds, period):
 
 
 def test_departments_roll_up_sub_departments(ds, period):
-    d = m.compute_tables(ds, period, AS_OF)["departments"]
+    d = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF))[0]["departments"]
     # dept 3 (emp 3) has no cohort task → no row; dept 1 includes its child 2 → the whole team
     assert d["department_id"].tolist() == [1, 2]
     d1, d2 = row(d, "department_id", 1), row(d, "department_id", 2)
@@ -156,33 +157,33 @@ def test_zero_denominators_give_none():
 
 def test_by_period_every_bucket(ds):
     p = c.Period(dt.date(2026, 9, 1), dt.date(2026, 10, 31), ds.timezone)
-    bp = m.compute_tables(ds, p, AS_OF, granularity="month")["by_period"]
+    bp = m.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=AS_OF), granularity="month")[0]["by_period"]
     assert bp["period"].tolist() == ["2026-09", "2026-10"]
     sep, octo = bp.iloc[0].to_dict(), bp.iloc[1].to_dict()
     assert sep["total"] == 0 and sep["execution_coefficient_pct"] is None  # empty bucket: zero counts, null ratios
     assert (octo["total"], octo["execution_coefficient_pct"]) == (6, 16.7)
-    bq = m.compute_tables(ds, p, AS_OF, granularity="quarter")["by_period"]
+    bq = m.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=AS_OF), granularity="quarter")[0]["by_period"]
     # Q3 holds none of the deadlines, Q4 all six
     assert bq["period"].tolist() == ["2026-Q3", "2026-Q4"] and bq["total"].tolist() == [0, 6]
 
 
 def test_employee_filter_and_viewer_mode(ds, period):
-    only2 = m.compute_tables(ds, period, AS_OF, employees={2})
+    only2 = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF, employees={2}))[0]
     assert only2["team"].iloc[0]["total"] == 2
-    v = m.compute_tables(ds, period, AS_OF, viewer=1)
+    v = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF), viewer=1)[0]
     assert v["employees"]["employee_id"].tolist() == [1]
     assert set(v["tasks"]["employee_id"]) == {1}
     assert v["team"].iloc[0]["total"] == 6  # team average stays the whole team
 
 
 def test_task_list_titles_and_links(ds, period):
-    lst = m.compute_tables(ds, period, AS_OF, title_chars=30)["tasks"]
+    lst = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF), title_chars=30)[0]["tasks"]
     # overdue open first (3, 4, 8 by deadline), then late (2), then on time (1, 5)
     assert lst["id"].tolist() == [3, 4, 8, 2, 1, 5]
     assert lst["state"].tolist() == ["overdue_open"] * 3 + ["finished_late"] + ["finished_on_time"] * 2
     assert lst.iloc[0]["title"] == TITLE[:30] + "…"
     assert lst.iloc[0]["url"] == "https://demo.bitrix24.ru/company/personal/user/1/tasks/task/view/3/"
-    assert m.compute_tables(ds, period, AS_OF, title_chars=0)["tasks"]["title"].isna().all()
+    assert m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=AS_OF), title_chars=0)[0]["tasks"]["title"].isna().all()
     assert m.cut_title("short", 30) == "short"
 
 
@@ -207,7 +208,7 @@ def test_accumulation_and_growing_backlog():
     ds = Dataset.from_frames(tasks=tasks_frame(rows), timezone=TZ)
     as_of = pd.Timestamp("2026-10-15T12:00:00+03:00")
     p = c.Period(dt.date(2026, 7, 1), dt.date(2026, 10, 31), ds.timezone)
-    acc = m.compute_tables(ds, p, as_of)["accumulation"]
+    acc = m.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=as_of))[0]["accumulation"]
     e5 = acc[acc["employee_id"] == 5]
     # overdue at Apr..Oct ends: 1, 2, 3, 4 (a b c d), 4 (Aug), 4 (Sep: b closed, f overdue), 3 (Oct: f closed)
     # open: Jul a b c d = 4; Aug + f = 5; Sep a c d f = 4; Oct (t = as_of) a c d e = 4
@@ -233,7 +234,7 @@ def test_accumulation_without_creation_date_or_responsible():
     ds = Dataset.from_frames(tasks=tasks_frame(rows), timezone=TZ)
     as_of = pd.Timestamp("2026-10-15T12:00:00+03:00")
     p = c.Period(dt.date(2026, 8, 1), dt.date(2026, 10, 31), ds.timezone)
-    acc = m.compute_tables(ds, p, as_of)["accumulation"]
+    acc = m.report_tables(ds, Scope.build(ds, date_from=p.date_from, date_to=p.date_to, tz=p.tz, as_of=as_of))[0]["accumulation"]
     assert acc["employee_id"].tolist() == [7, 7, 7]
     # Aug end: 21 and 23 open; Sep end: 21 only (23 closed at that instant); Oct (as_of): 21
     assert acc["open"].tolist() == [2, 1, 1] and acc["overdue"].tolist() == [1, 1, 1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from b24reports import i18n
+from b24reports.core import i18n
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from b24reports.errors import PlanFileError
-from b24reports.plan import read_plan
+from b24reports.core.errors import PlanFileError
+from b24reports.ingest.plan_file import read_plan
 
 USERS = pd.DataFrame({"id": pd.array([1, 2], dtype="Int64"), "active": [True, True]})
 DEPS = pd.DataFrame({"id": pd.array([10], dtype="Int64")})

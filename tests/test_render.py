@@ -1,4 +1,4 @@
-"""Renderers of b24reports.render on the fixture report ``testrep`` (tests/b24r_fixture_report.py):
+"""Renderers of b24reports.outputs.render on the fixture report ``testrep`` (tests/b24r_fixture_report.py):
 offline HTML (papermill + nbconvert), PDF (chromium), Excel, metrics.json, atomic outputs."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import b24r_fixture_report as fx
-from b24reports import render, reports
-from b24reports.errors import BadParameter
+from b24reports.outputs import render
+from b24reports import reports
+from b24reports.core.errors import BadParameter
 
 GEN = dt.datetime(2026, 4, 1, 8, 0, tzinfo=dt.timezone.utc)
 RAW = {"date_from": "2026-01-01", "date_to": "2026-03-31", "as_of": "2026-03-31T12:00:00"}
@@ -66,7 +67,7 @@ def test_notebook_shows_the_in_process_result(full):
 
 
 def test_metrics_json_file_equals_in_process_result(full, env):
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
 
     doc = json.loads(full[1]["json"].read_text(encoding="utf-8"))
     res = reports.get("testrep").run(Dataset.load(env["store"]), RAW)
@@ -208,7 +209,7 @@ def test_plotly_renderer_choice_and_offline_bundle(monkeypatch):
     import plotly.graph_objects as go
     import plotly.io as pio
 
-    from b24reports import nb
+    from b24reports.outputs import nb
 
     monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # restore afterwards
     monkeypatch.setenv("VOILA_KERNEL_ID", "k-1")

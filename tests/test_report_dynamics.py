@@ -5,7 +5,9 @@ import json
 
 import openpyxl
 
-from b24reports import reports, render
+from b24reports import reports
+
+from b24reports.outputs import render
 
 GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 

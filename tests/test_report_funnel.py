@@ -7,7 +7,10 @@ import re
 import openpyxl
 import pytest
 
-from b24reports import render, reports
+from b24reports.outputs import render
+from b24reports.metrics.scope import Scope
+
+from b24reports import reports
 from b24reports.metrics import funnel as m
 from b24reports.views import funnel as v
 
@@ -18,7 +21,7 @@ LABELS = {"stage_id": {"NEW": "Новая", "WON": "Успех"}, "employee_id":
 
 @pytest.fixture(scope="module")
 def hand_tables():
-    tables, _ = m.funnel_tables(ds(), **JAN)
+    tables, _, _ = m.report_tables(ds(), Scope.build(ds(), **JAN))
     return tables
 
 
@@ -93,7 +96,7 @@ def test_deals_by_amount_ties_by_id_and_missing_amount_last():
 
 
 def test_views_on_empty_tables_give_none():
-    tables, _ = m.funnel_tables(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=JAN["as_of"])
+    tables, _, _ = m.report_tables(ds(), Scope.build(ds(), date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 1, 31), as_of=JAN["as_of"]))
     assert v.pipelines_of(tables["stages"]) == []
     assert v.managers_chart(tables["managers"]) is None
     assert v.cycle_histogram(tables["deals"], tables["stages"]) is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from b24reports import columns
+from b24reports.core import columns
 from b24reports.views.common import table_html
 
 

@@ -6,8 +6,10 @@ import json
 import openpyxl
 import pytest
 
-from b24reports import render, reports
-from b24reports.errors import BadParameter
+from b24reports.outputs import render
+
+from b24reports import reports
+from b24reports.core.errors import BadParameter
 
 GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 PARAMS = {"date_from": "2026-06-01", "date_to": "2026-10-31"}

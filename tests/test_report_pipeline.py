@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from b24reports import dashboard as d
+from b24reports.outputs import dashboard as d
 from b24reports import reports
-from b24reports.data import Dataset
-from b24reports.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
+from b24reports.core.errors import BadParameter
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_bad_parameters_name_themselves(week, demo_as_of):
 
 
 def test_dashboard_filters_and_a_click_on_a_step(week, demo_as_of):
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     spec = reports.get("pipeline")
     dash = d.Dashboard(spec, week, {"as_of": demo_as_of})
@@ -131,7 +131,7 @@ def test_dashboard_filters_and_a_click_on_a_step(week, demo_as_of):
 def test_render_html_pdf_xlsx_json(demo_week_store, week, demo_as_of, tmp_path):
     from openpyxl import load_workbook
 
-    from b24reports import render
+    from b24reports.outputs import render
 
     files = render.render_report("pipeline", demo_week_store, {"as_of": demo_as_of, "lang": "en"}, tmp_path,
                                  formats="html,xlsx,json", dataset=week)
@@ -145,7 +145,7 @@ def test_render_html_pdf_xlsx_json(demo_week_store, week, demo_as_of, tmp_path):
 
 def test_email_headlines(result):
     """The scheduled e-mail's headline numbers: net change of the pipeline, slipped, won, lost deals."""
-    from b24reports.delivery import headline_numbers
+    from b24reports.outputs.delivery import headline_numbers
 
     doc = result.to_metrics_json(generated_at="x")
     got = dict((c, v) for c, v, _k in headline_numbers(doc))
@@ -158,7 +158,7 @@ def test_email_headlines(result):
 def test_waterfall_axis_starts_at_zero_and_names_the_currency_sign(demo_week_store, demo_as_of):
     """The demo reader read a −6 % change as a fall of a fifth: the axis began near 92 млн. It
     starts at 0 now, and its title says what it measures in the page's currency sign."""
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
     from b24reports.views.pipeline import waterfall_chart
 
     res = reports.get("pipeline").run(Dataset.load(demo_week_store), {"as_of": demo_as_of})

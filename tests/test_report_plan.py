@@ -7,8 +7,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from b24reports import reports, render
-from b24reports.errors import PlanFileError
+from b24reports import reports
+
+from b24reports.outputs import render
+from b24reports.core.errors import PlanFileError
 
 GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 PLAN = Path(__file__).resolve().parents[1] / "params" / "plan.csv"
@@ -67,7 +69,7 @@ def test_remaining_days_read_as_whole_days():
     written to metrics.json as 31."""
     import pandas as pd
 
-    from b24reports.columns import kind_of
+    from b24reports.core.columns import kind_of
     from b24reports.reports import json_value
     from b24reports.views.common import table_html
 

@@ -5,7 +5,9 @@ import json
 
 import openpyxl
 
-from b24reports import reports, render
+from b24reports import reports
+
+from b24reports.outputs import render
 
 GEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -62,7 +64,7 @@ def test_tasks_repeatable_and_viewer_mode(demo_dataset, demo_as_of):
 def test_tasks_bad_viewer_names_the_parameter(demo_dataset, demo_as_of):
     import pytest
 
-    from b24reports.errors import BadParameter
+    from b24reports.core.errors import BadParameter
 
     with pytest.raises(BadParameter, match="viewer"):
         reports.get("tasks").run(demo_dataset, {"as_of": demo_as_of, "viewer": 999999})

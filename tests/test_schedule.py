@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from b24reports.errors import B24AuthError, BadParameter, ScheduleFileError
-from b24reports.presets import preset_period
-from b24reports.schedule import Hooks, is_due, load_schedule, run_schedule
+from b24reports.core.errors import B24AuthError, BadParameter, ScheduleFileError
+from b24reports.reports.presets import preset_period
+from b24reports.outputs.schedule import Hooks, is_due, load_schedule, run_schedule
 
 D = dt.date
 
@@ -276,7 +276,7 @@ def inbox():
 
 
 def make_sync(good_store_writer, log_path: Path):
-    """A stand-in for b24reports.sync.sync: the 'good' webhook writes the fixture store,
+    """A stand-in for b24reports.ingest.sync.sync: the 'good' webhook writes the fixture store,
     the 'wrong' one fails as Bitrix24 does for a bad token (401). Each call appends
     "<portal> <start> <end>" (monotonic seconds) to ``log_path`` (Dask pickles the task, so
     a shared file, not a list, records the calls)."""
@@ -409,8 +409,8 @@ def test_portal_lock_serializes_same_portal_across_dask_tasks(tmp_path, testrep,
     import b24r_fixture_report as fx
     from distributed import Client, LocalCluster
 
-    from b24reports.schedule import EntryJob, Portal, run_entry
-    from b24reports.schedule import Entry as E
+    from b24reports.outputs.schedule import EntryJob, Portal, run_entry
+    from b24reports.outputs.schedule import Entry as E
 
     monkeypatch.setenv("B24T_GOOD_WEBHOOK", ENV["B24T_GOOD_WEBHOOK"])
     monkeypatch.setenv("B24T_OTHER_WEBHOOK", "http://127.0.0.1:9/rest/1/othersecret42/")
@@ -442,7 +442,7 @@ def test_cli_invalid_schedule_exits_2_naming_entry_and_line(tmp_path, testrep, c
 
 
 def test_place_moves_files_and_drops_a_stale_file_of_a_failed_format(tmp_path):
-    from b24reports.schedule import _place
+    from b24reports.outputs.schedule import _place
 
     src = tmp_path / "tmp" / "funnel"
     src.mkdir(parents=True)
@@ -485,7 +485,7 @@ def test_an_incomplete_sync_still_renders_but_fails_the_entry(tmp_path, testrep,
     nothing: the entry renders and mails as usual, and the summary fails it with the reason."""
     import b24r_fixture_report as fx
 
-    from b24reports.errors import SyncIncomplete
+    from b24reports.core.errors import SyncIncomplete
 
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)

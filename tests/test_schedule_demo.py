@@ -60,7 +60,9 @@ def demo_portal():
 
 
 def test_run_schedule_cli_two_demo_portals_one_broken(tmp_path, demo_portal, monkeypatch, capsys):
-    from b24reports import cli, columns, i18n
+    from b24reports import cli
+    from b24reports.core import columns
+    from b24reports.core import i18n
     from b24reports.demo.server import DemoServer
 
     with Inbox() as inbox, DemoServer(demo_portal) as acme, DemoServer(demo_portal) as globex:

@@ -14,8 +14,8 @@ import pytest
 
 import hardening_summary as hs
 from b24reports.demo import DemoServer, Fault, FaultPlan
-from b24reports.errors import B24AuthError
-from b24reports.sync import sync
+from b24reports.core.errors import B24AuthError
+from b24reports.ingest.sync import sync
 from test_hostile import SECRET, hostile_portal, hostile_run
 
 
@@ -60,8 +60,8 @@ def test_executed_notebooks_hold_only_the_store_path(run, tmp_path):
     """The notebooks papermill executes get the store path and report parameters, never a
     webhook: run one the way render.py does and grep the executed notebook itself."""
     from b24reports import reports
-    from b24reports.data import Dataset
-    from b24reports.render import RenderJob, execute_notebook
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.outputs.render import RenderJob, execute_notebook
 
     import datetime as dt
 

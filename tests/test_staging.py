@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from b24reports import staging as st
-from b24reports.errors import B24ApiError
-from b24reports.store import columns
+from b24reports.ingest import staging as st
+from b24reports.core.errors import B24ApiError
+from b24reports.ingest.store import columns
 
 PLUS2 = timezone(timedelta(hours=2))
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 from b24reports import cli
-from b24reports.errors import StoreNotSynced
-from b24reports.store import Store, check_synced
+from b24reports.core.errors import StoreNotSynced
+from b24reports.ingest.store import Store, check_synced
 
 T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -79,7 +79,7 @@ def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
     import shutil
 
     import nbformat
-    from b24reports import render
+    from b24reports.outputs import render
 
     if render.find_chromium() is None or shutil.which("pdftotext") is None:
         pytest.skip("needs chromium and pdftotext")
@@ -124,7 +124,7 @@ def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
     ("bool", "maybe", "expected true or false"),
 ])
 def test_bad_parameter_names_value_and_expected_format_not_python_internals(kind, value, message):
-    from b24reports.errors import BadParameter
+    from b24reports.core.errors import BadParameter
     from b24reports.reports import ParamSpec
 
     with pytest.raises(BadParameter) as e:
@@ -150,7 +150,7 @@ def test_cli_bad_date_exit_2_message(tmp_path, capsys):
 
 
 def test_plan_errors_in_report_language():
-    from b24reports.i18n import translate_plan_error, translate_warning, value_label
+    from b24reports.core.i18n import translate_plan_error, translate_warning, value_label
 
     assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "ru") == "plan.csv, строка 4: amount 'abc' — не число"
     assert translate_warning("plan.csv line 7: duplicate of line 3 (2026-11, employee_id 5)", "ru") == \
@@ -163,8 +163,8 @@ def test_plan_errors_in_report_language():
 
 def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
     """Every bad-row error read_plan writes has a Russian text (none stays English)."""
-    from b24reports.i18n import translate_plan_error
-    from b24reports.plan import read_plan
+    from b24reports.core.i18n import translate_plan_error
+    from b24reports.ingest.plan_file import read_plan
 
     f = tmp_path / "plan.csv"
     f.write_text("month,employee_id,department_id,amount,deals\n"
@@ -181,7 +181,7 @@ def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
 
 
 def test_plural_forms_ru_en():
-    from b24reports.i18n import count_text, plural
+    from b24reports.core.i18n import count_text, plural
 
     # CLDR ru: one = n%10==1 and n%100!=11; few = n%10 in 2..4 and n%100 not in 12..14; many = the rest
     assert [count_text(n, "warning", "ru") for n in (1, 2, 5, 11, 12, 21, 22, 25, 111)] == [
@@ -227,7 +227,7 @@ def test_forgotten_summary_plural():
 
 
 def test_sheet_names_cut_after_a_whole_word_without_dangling_words():
-    from b24reports.render import excel_sheet_names
+    from b24reports.outputs.render import excel_sheet_names
 
     # "Накопление открытых и просроченных" is 34 chars: the words within 31 end with "и" -> dropped
     assert excel_sheet_names(["Накопление открытых и просроченных"]) == ["Накопление открытых"]
@@ -241,7 +241,7 @@ def test_sheet_names_cut_after_a_whole_word_without_dangling_words():
 
 def test_every_report_sheet_name_is_whole_words():
     from b24reports import reports
-    from b24reports.render import _DANGLING, xlsx_sheet_names
+    from b24reports.outputs.render import _DANGLING, xlsx_sheet_names
 
     reports.discover()
     for spec in reports.all_reports():
@@ -260,8 +260,10 @@ def test_every_report_sheet_name_is_whole_words():
 def test_excel_names_are_the_html_labels(tmp_path):
     import openpyxl
     import pandas as pd
-    from b24reports import nb, render, reports
-    from b24reports.data import Dataset
+    from b24reports.outputs import nb
+    from b24reports.outputs import render
+    from b24reports import reports
+    from b24reports.ingest.dataset import Dataset
     from b24reports.views.common import table_html
 
     ds = Dataset.from_frames(
@@ -291,7 +293,7 @@ def test_excel_names_are_the_html_labels(tmp_path):
 
 
 def test_format_month():
-    from b24reports.i18n import format_month
+    from b24reports.core.i18n import format_month
 
     assert format_month("2025-11", "ru") == "ноя 2025" and format_month("2025-11", "en") == "Nov 2025"
     assert format_month("2026-01-01", "ru") == "янв 2026"
@@ -303,7 +305,7 @@ def test_month_axis_shows_month_names_keeps_keys_for_the_drill_down():
     from types import SimpleNamespace
 
     import pandas as pd
-    from b24reports.dashboard import click_target
+    from b24reports.outputs.dashboard import click_target
     from b24reports.views import dynamics, tasks
 
     res = SimpleNamespace(tables={"won_by_period": pd.DataFrame({"period": ["2025-11", "2025-12", "2026-01"],

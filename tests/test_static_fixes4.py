@@ -12,8 +12,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from b24reports import reports, render
-from b24reports.i18n import TEAM_LABEL, count_text, team_row_label
+from b24reports import reports
+
+from b24reports.outputs import render
+from b24reports.core.i18n import TEAM_LABEL, count_text, team_row_label
 from b24reports.views import common as vc
 from b24reports.views import dynamics as vd
 from b24reports.views import plan as vp
@@ -175,10 +177,10 @@ def test_render_all_without_a_terminal_writes_plain_lines(monkeypatch, capsys):
 
 
 def test_sync_logs_one_line_per_table_with_plurals(tmp_path):
-    from b24reports.client import B24Client
+    from b24reports.ingest.client import B24Client
     from b24reports.demo.generator import generate_portal
     from b24reports.demo.server import DemoServer
-    from b24reports.sync import sync
+    from b24reports.ingest.sync import sync
 
     lines: list[str] = []
     with DemoServer(generate_portal(seed=7, scale=0.05)) as srv:

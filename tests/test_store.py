@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from b24reports.errors import BadParameter, StoreError
-from b24reports.store import columns, default_store_path, open_store
+from b24reports.core.errors import BadParameter, StoreError
+from b24reports.ingest.store import columns, default_store_path, open_store
 
 MSK = timezone(timedelta(hours=3))
 

@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from b24reports.auth import Webhook
-from b24reports.client import B24Client
-from b24reports.errors import B24TransportError
-from b24reports.store import open_store
-from b24reports.sync import sync
+from b24reports.ingest.auth import Webhook
+from b24reports.ingest.client import B24Client
+from b24reports.core.errors import B24TransportError
+from b24reports.ingest.store import open_store
+from b24reports.ingest.sync import sync
 
 MSK = timezone(timedelta(hours=3))
 URL = "https://acme.bitrix24.ru/rest/1/topsecretcode/"

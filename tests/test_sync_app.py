@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from b24reports import cli
-from b24reports.auth import AppToken, app_tokens_path
-from b24reports.client import B24Client
+from b24reports.ingest.auth import AppToken, app_tokens_path
+from b24reports.ingest.client import B24Client
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.errors import B24AppRevokedError, BadParameter
-from b24reports.store import TABLES, open_store
-from b24reports.sync import sync
+from b24reports.core.errors import B24AppRevokedError, BadParameter
+from b24reports.ingest.store import TABLES, open_store
+from b24reports.ingest.sync import sync
 
 ANCHOR = dt.date(2026, 11, 30)
 SCALE = 0.03

@@ -21,12 +21,12 @@ import pytest
 
 import hardening_summary as hs
 from b24reports import cli
-from b24reports.client import B24Client
+from b24reports.ingest.client import B24Client
 from b24reports.demo import DemoServer, Fault, FaultPlan, generate_portal
 from b24reports.demo.generator import fmt_dt
-from b24reports.errors import B24RedirectError, SyncIncomplete
-from b24reports.store import open_store
-from b24reports.sync import sync
+from b24reports.core.errors import B24RedirectError, SyncIncomplete
+from b24reports.ingest.store import open_store
+from b24reports.ingest.sync import sync
 from test_faults import TOKEN, PagedClient, store_checksum
 from test_sync_demo import assert_exact, data_diff, server_state, store_state
 

@@ -13,10 +13,10 @@ from datetime import datetime
 import pytest
 
 import hardening_summary as hs
-from b24reports.client import B24Client
+from b24reports.ingest.client import B24Client
 from b24reports.demo import DemoServer, Fault, FaultPlan, RateLimit, generate_portal
-from b24reports.store import open_store
-from b24reports.sync import sync
+from b24reports.ingest.store import open_store
+from b24reports.ingest.sync import sync
 
 SCALE = 0.03
 
@@ -127,7 +127,7 @@ def test_sync_killed_mid_run_then_rerun_is_exact(tmp_path, portal_factory):
     faults = FaultPlan([Fault("slow", method="batch", times=0, seconds=0.3)])
     with DemoServer(portal, faults=faults) as srv:
         script = textwrap.dedent(f"""
-            from b24reports.sync import sync
+            from b24reports.ingest.sync import sync
             sync({srv.webhook_url!r}, {str(db)!r}, progress=False)
         """)
         child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
@@ -184,7 +184,7 @@ def test_missing_optional_scopes_warn(tmp_path, portal_factory):
 
 
 def test_bad_token_is_auth_error_without_secret(tmp_path, portal_factory):
-    from b24reports.errors import B24AuthError
+    from b24reports.core.errors import B24AuthError
 
     portal = portal_factory()
     with DemoServer(portal) as srv:

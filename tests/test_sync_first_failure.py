@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.errors import B24AuthError
-from b24reports.sync import sync
+from b24reports.core.errors import B24AuthError
+from b24reports.ingest.sync import sync
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,7 @@ def test_whole_number_column_without_decimals():
 
 
 def test_english_money_in_rubles_has_a_space():
-    from b24reports.i18n import format_money
+    from b24reports.core.i18n import format_money
 
     # en has no ruble symbol: Babel gives "RUB88,255,000"; CLDR spacing wants "RUB 88,255,000"
     assert format_money(88_255_000, "RUB", "en") == "RUB\u00a088,255,000"

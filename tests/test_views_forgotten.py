@@ -3,7 +3,7 @@
 import pandas as pd
 
 from b24reports import reports
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
 from b24reports.views import forgotten as v
 
 STATUSES = pd.DataFrame({"entity_id": ["DEAL_STAGE", "DEAL_STAGE"], "status_id": ["NEW", "WON"], "sort": [10, 20],

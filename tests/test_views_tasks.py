@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 
 from b24reports import reports
-from b24reports.data import Dataset
+from b24reports.ingest.dataset import Dataset
 from b24reports.views import tasks as v
 
 TZ = "+03:00"

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from b24reports import reports
-from b24reports.render import RenderJob, write_xlsx
+from b24reports.outputs.render import RenderJob, write_xlsx
 
 
 def _sheet(tmp_path, demo_dataset, demo_as_of, report: str, title: str, lang: str = "ru", **raw):

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .auth import UserToken, _portal_of, app_tokens_path, read_secret_json, write_secret_json
-from .errors import B24ApiError, B24AuthError, B24ReportsError, BadParameter
-from .i18n import t
+from b24reports.ingest.auth import UserToken, _portal_of, app_tokens_path, read_secret_json, write_secret_json
+from b24reports.core.errors import B24ApiError, B24AuthError, B24ReportsError, BadParameter
+from b24reports.core.i18n import t
 
 #: URL query key of the viewer's session token.
 SESSION_PARAM = "b24s"
@@ -197,7 +197,7 @@ def refused_page(reason: str, lang: str) -> str:
 
 def reports_page(session: str, lang: str) -> str:
     """The app's first page: the report list, each link carrying the session token."""
-    from .serve import landing_html
+    from b24reports.outputs.serve import landing_html
 
     q = urlencode({SESSION_PARAM: session, **({"lang": "en"} if lang == "en" else {})})
     return _PAGE.format(lang=lang, title=html.escape(t("app_reports", lang)), head="",
@@ -233,7 +233,7 @@ def request_fields(query: str, body: bytes, content_type: str = "") -> dict[str,
 
 
 def _client(portal: str, token: str) -> Any:
-    from .client import B24Client
+    from b24reports.ingest.client import B24Client
 
     return B24Client(UserToken(portal, token), max_retries=1, timeout=15)
 
@@ -308,7 +308,7 @@ def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
         except (B24AuthError, KeyError, TypeError, ValueError):
             raise ViewerRefused("bad_auth") from None
         viewer = Viewer(user_id, admin, inst["member_id"], lang_of(fields.get("LANG")))
-        from .visibility import cache_visibility
+        from b24reports.visibility import cache_visibility
 
         cache_visibility(cfg, viewer, c)
     return viewer, issue_session(viewer)

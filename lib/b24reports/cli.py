@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from .errors import B24ReportsError, BadParameter, SyncIncomplete
+from b24reports.core.errors import B24ReportsError, BadParameter, SyncIncomplete
 
 _SECRETS: list[str] = []
 
@@ -69,8 +69,8 @@ def cli(debug: bool) -> None:
 @click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Language of the list.")
 def list_cmd(lang: str) -> None:
     """List the reports and their parameters."""
-    from . import reports
-    from .i18n import LIST_WORDS, param_help
+    from b24reports import reports
+    from b24reports.core.i18n import LIST_WORDS, param_help
 
     words = LIST_WORDS[lang]
     specs = reports.all_reports()
@@ -105,7 +105,7 @@ def _sync_log(msg: str) -> None:
 
 
 def _print_sync(rep: Any) -> None:
-    from .i18n import count_text, translate_warning
+    from b24reports.core.i18n import count_text, translate_warning
 
     rows = sum((getattr(rep, "rows", {}) or {}).values())
     _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
@@ -131,11 +131,11 @@ def _print_sync(rep: Any) -> None:
                                             "and delete what the portal no longer has, once its count agrees.")
 def sync_cmd(webhook: str | None, use_app: bool, store: Path | None, full: bool) -> None:
     """Pull the portal's CRM data into the local DuckDB store (incremental by default)."""
-    from .sync import sync
+    from b24reports.ingest.sync import sync
 
     if use_app:
-        from .auth import AppToken, app_tokens_path
-        from .client import B24Client
+        from b24reports.ingest.auth import AppToken, app_tokens_path
+        from b24reports.ingest.client import B24Client
 
         if store is None:
             raise BadParameter("store", None, "--app needs --store: the application's tokens are kept next to it")
@@ -187,7 +187,8 @@ def _print_outputs(outputs: dict[str, dict[str, Path]]) -> None:
 
 
 def _render(report: str, store: Path, raw: dict[str, Any], out: Path, formats: str, workers: int, progress: bool) -> None:
-    from . import render, reports
+    from b24reports.outputs import render
+    from b24reports import reports
 
     names = None if report == "all" else [reports.get(report).name]
     fmts = render.parse_formats(formats)
@@ -245,9 +246,9 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
              advance_days: int) -> None:
     """Generate a demo portal, serve it on loopback, sync it, let it live a week and sync again
     (so the pipeline report and the dynamics slips have history), render every report."""
-    from .demo.generator import generate_portal, sync_with_history
-    from .demo.server import DemoServer
-    from .sync import sync
+    from b24reports.demo.generator import generate_portal, sync_with_history
+    from b24reports.demo.server import DemoServer
+    from b24reports.ingest.sync import sync
 
     try:
         day = dt.date.fromisoformat(anchor) if anchor else dt.date.today()
@@ -267,7 +268,7 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         for rep in sync_with_history(portal, srv.webhook_url, store, advance_days, sync=sync, on_advance=lived,
                                      progress=True, log=_sync_log):
             _print_sync(rep)
-    from .render import find_chromium, parse_formats
+    from b24reports.outputs.render import find_chromium, parse_formats
 
     fmts = parse_formats(formats)
     if "pdf" in fmts and find_chromium() is None:
@@ -275,8 +276,8 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         fmts = tuple(f for f in fmts if f != "pdf")
     formats = ",".join(fmts)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
-    from .data import Dataset
-    from .plan import demo_plan
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.plan_file import demo_plan
 
     # the plan report needs a plan file: a plausible one for the demo portal, next to the store
     raw["plan"] = str(demo_plan(Dataset.load(store), raw["as_of"], store.parent / "demo_plan.csv"))
@@ -310,12 +311,12 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
 def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
               param: tuple[str, ...], app_mode: bool, portal: str | None, public_url: str | None) -> int:
     """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
-    from .serve import serve
+    from b24reports.outputs.serve import serve
 
     app = None
     if app_mode:
-        from .appmode import AppConfig
-        from .auth import _portal_of
+        from b24reports.appmode import AppConfig
+        from b24reports.ingest.auth import _portal_of
 
         app = AppConfig(store=str(store.resolve()), portal=_portal_of(portal, "portal") if portal else None,
                         public_url=public_url)
@@ -328,7 +329,7 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
         plan = str(demo_plan)
     if plan:
         raw["plan"] = str(Path(plan).resolve())
-    from .plan import plan_path
+    from b24reports.ingest.plan_file import plan_path
 
     _echo(f"plan dashboard reads: {raw.get('plan') or plan_path(None)}")
     return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
@@ -355,13 +356,13 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
 
     Exit code 1 when any entry failed (the summary table says which and why), 2 when the
     schedule is invalid (nothing ran)."""
-    from .schedule import load_schedule, run_schedule
+    from b24reports.outputs.schedule import load_schedule, run_schedule
 
     sched = load_schedule(schedule_file, only=list(only) or None)
     for e in sched.entries:
         _remember_secret(os.environ.get(e.portal.webhook_env))
     if check:
-        from .i18n import count_text
+        from b24reports.core.i18n import count_text
 
         _echo(f"{schedule_file}: {count_text(len(sched.entries), 'entry', 'en')} OK")
         return 0

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .auth import read_secret_json, write_secret_json
-from .errors import BadParameter
+from b24reports.ingest.auth import read_secret_json, write_secret_json
+from b24reports.core.errors import BadParameter
 
 if TYPE_CHECKING:
-    from .appmode import AppConfig, Viewer
-    from .client import B24Client
-    from .data import Dataset
+    from b24reports.appmode import AppConfig, Viewer
+    from b24reports.ingest.client import B24Client
+    from b24reports.ingest.dataset import Dataset
 
 #: (key, method, result key, id key in the rows) of the three entities rights are asked for;
 #: each is selected, filtered and ordered by ``ID``.
@@ -70,7 +70,7 @@ class Visibility:
 
 
 def _total(env_total: Any) -> int:
-    from .client import as_total
+    from b24reports.ingest.client import as_total
 
     n = as_total(env_total)
     return -1 if n is None else n
@@ -122,7 +122,7 @@ def restrict(ds: Dataset, vis: Visibility) -> Dataset:
     In: a :class:`~b24reports.data.Dataset`. Out: a new Dataset with the same tables and
     columns and fewer rows (the same object back when ``vis.sees_all``).
     """
-    from .data import Dataset
+    from b24reports.ingest.dataset import Dataset
 
     if vis.sees_all:
         return ds
@@ -198,9 +198,9 @@ def cache_visibility(cfg: AppConfig, viewer: Viewer, client: B24Client) -> Visib
 def _app_counts(cfg: AppConfig) -> dict[str, int] | None:
     """The portal's totals with the application's (admin) token, or None when it cannot be
     used (no client id/secret in the environment, or the portal refused)."""
-    from .auth import AppToken
-    from .client import B24Client
-    from .errors import B24ReportsError
+    from b24reports.ingest.auth import AppToken
+    from b24reports.ingest.client import B24Client
+    from b24reports.core.errors import B24ReportsError
 
     try:
         with B24Client(AppToken.load(cfg.tokens_path), max_retries=1, timeout=15) as c:

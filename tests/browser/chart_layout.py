@@ -29,7 +29,7 @@ TOLERANCE = 2.0
 def report_figures(name: str, dataset: Any, params: dict[str, Any]) -> list[tuple[str, Any]]:
     """``[(title, figure)]`` of every chart report ``name``'s notebook shows for ``params``
     (raw values, e.g. ``{"as_of": …, "lang": "en"}``) on ``dataset``, styled as on the page."""
-    from b24reports import nb
+    from b24reports.outputs import nb
 
     cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"

@@ -11,7 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from b24reports import render
+from b24reports.outputs import render
 from b24reports.views.common import style_figure
 from chart_layout import MEASURE_JS, build_edge_store, figures_page, layout_problems, report_figures
 
@@ -47,7 +47,7 @@ def _measure(browser, page_file: Path, width: int) -> list[dict]:
 
 
 def _portal_page(dataset, as_of: str, out: Path) -> Path:
-    from b24reports.plan import demo_plan
+    from b24reports.ingest.plan_file import demo_plan
 
     plan = demo_plan(dataset, as_of, out.with_suffix(".plan.csv"))
     figs = []
@@ -62,7 +62,7 @@ def _portal_page(dataset, as_of: str, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def portal_pages(demo_store, demo_dataset, demo_as_of, tmp_path_factory):
-    from b24reports.data import Dataset
+    from b24reports.ingest.dataset import Dataset
 
     tmp = tmp_path_factory.mktemp("layout")
     edge = Dataset.load(build_edge_store(demo_store, tmp / "edge.duckdb"))

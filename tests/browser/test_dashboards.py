@@ -1,6 +1,6 @@
 """Every report as a live Voila dashboard, driven in headless Debian chromium (Playwright).
 
-One Voila server (``b24reports.serve.VoilaServer``) over the session's demo store serves
+One Voila server (``b24reports.outputs.serve.VoilaServer``) over the session's demo store serves
 all tests; each test opens a dashboard, reads the headline numbers shown on the page and
 compares them with ``ReportSpec.run`` for the same filter, formatted the way the page formats
 them (``i18n.format_value``). Screenshots go to ``test-artifacts/dashboards/``.
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from b24reports import reports
-from b24reports.i18n import format_value
+from b24reports.core.i18n import format_value
 
 pytestmark = pytest.mark.browser
 
@@ -64,8 +64,8 @@ def _headline(name: str, res: Any) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Server-wide parameters: the demo portal's now and a plan file for the plan report."""
-    from b24reports.data import Dataset
-    from b24reports.plan import demo_plan
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.plan_file import demo_plan
 
     plan = demo_plan(Dataset.load(demo_store), demo_as_of, tmp_path_factory.mktemp("plan") / "plan.csv")
     return {"as_of": demo_as_of, "plan": str(plan)}
@@ -77,7 +77,7 @@ def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: p
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium not installed (make test installs it)")
     pytest.importorskip("playwright.sync_api")
-    from b24reports.serve import VoilaServer
+    from b24reports.outputs.serve import VoilaServer
 
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     with VoilaServer(demo_store, pool_size=0, params=dash_params, show_tracebacks=True, log_path=log) as srv:
@@ -146,7 +146,7 @@ def _shot(page, name: str) -> None:
 @pytest.fixture(scope="session")
 def top_manager(demo_dataset, demo_as_of: str) -> tuple[int, str]:
     """(id, shown name) of the manager with the largest won amount in the default period."""
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     res = reports.get("managers").run(demo_dataset, {"as_of": demo_as_of})
     m = res.tables["managers"].sort_values(["won_amount", "employee_id"], ascending=[False, True])
@@ -195,7 +195,7 @@ def test_dashboard_filter_recomputes(page, voila_url: str, name: str, demo_datas
 def test_click_manager_refilters(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:
     """Click a manager's bar in a managers chart: the report refilters to that manager (chip
     shown, numbers equal ReportSpec.run for him); the chip clears it."""
-    from b24reports.nb import ReportView
+    from b24reports.outputs.nb import ReportView
 
     spec = reports.get("managers")
     _open(page, f"{voila_url}voila/render/managers.ipynb")
@@ -324,7 +324,7 @@ def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None
 
     import psutil
 
-    from b24reports.serve import VoilaServer
+    from b24reports.outputs.serve import VoilaServer
 
     with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
         assert srv.proc is not None
@@ -390,7 +390,7 @@ def test_culled_kernel_page_says_so(browser, demo_store: Path, dash_params: dict
 
     import psutil
 
-    from b24reports.serve import VoilaServer
+    from b24reports.outputs.serve import VoilaServer
 
     with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -431,7 +431,7 @@ def test_excel_button_downloads_what_is_shown(page, voila_url: str, demo_dataset
 
     import openpyxl
 
-    from b24reports import render
+    from b24reports.outputs import render
 
     spec = reports.get("funnel")
     uid, _name = top_manager
@@ -450,8 +450,8 @@ def test_click_on_a_waterfall_step_lists_its_deals(browser, demo_week_store, dem
     """The pipeline dashboard over the demo that lived a week: a click on the waterfall's "won"
     bar keeps that step's deals in the deals table (chip shown, rows = the step's deals); the
     chip clears it."""
-    from b24reports.data import Dataset
-    from b24reports.serve import VoilaServer
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.outputs.serve import VoilaServer
 
     spec = reports.get("pipeline")
     full = spec.run(Dataset.load(demo_week_store), {"as_of": demo_as_of})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .generator import ROLES, DemoPortal, generate_portal
+from b24reports.demo.generator import ROLES, DemoPortal, generate_portal
 
 _SERVER_NAMES = ("DemoServer", "RateLimit", "CostModel", "Fault", "FaultPlan")
 
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
     # server names are imported lazily so that ``python -m b24reports.demo.server`` runs the
     # module once (no runpy double-import warning)
     if name in _SERVER_NAMES:
-        from . import server
+        from b24reports.demo import server
 
         return getattr(server, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .table import NULL, TZ, Table, fmt_dt
+from b24reports.demo.table import NULL, TZ, Table, fmt_dt
 
 DAY = 86400
 
@@ -333,7 +333,7 @@ class _Advance:
             "CATEGORY_ID": cat, "STAGE_SEMANTIC_ID": sem, "STAGE_ID": stage})
 
     def run(self) -> dict[str, list[int]]:
-        from .table import parse_dt
+        from b24reports.demo.table import parse_dt
 
         p, rng = self.p, self.rng
         deals = p.table("deal")
@@ -459,7 +459,7 @@ def sync_with_history(portal: DemoPortal, webhook_url: str, store: Any, days: in
     ``days`` (:func:`stretches`, :meth:`DemoPortal.advance`) with a sync after each stretch, so
     the store holds versions of the deals that changed: history for the pipeline report and the
     close-date slips of dynamics. The portal's clock is frozen first (syncs record its simulated
-    time). ``sync``: :func:`b24reports.sync.sync` (passed in: the generator does not depend on
+    time). ``sync``: :func:`b24reports.ingest.sync.sync` (passed in: the generator does not depend on
     the sync layer); ``on_advance(days, changes)`` is called after each stretch. Returns the
     sync reports."""
     portal.freeze_clock()
@@ -490,7 +490,7 @@ def generate_portal(*, seed: int = 42, scale: float = 1.0, anchor: dt.date | Non
     ``anchor``: the portal's today (default ``date.today()``). Deterministic in all three.
     Raises ``BadParameter`` for scale <= 0 or a non-date anchor.
     """
-    from ..errors import BadParameter
+    from b24reports.core.errors import BadParameter
 
     if not isinstance(scale, (int, float)) or not scale > 0:
         raise BadParameter("scale", scale, "must be a positive number")

@@ -41,8 +41,8 @@ from typing import Callable
 
 import numpy as np
 
-from .generator import DemoPortal
-from .table import NULL
+from b24reports.demo.generator import DemoPortal
+from b24reports.demo.table import NULL
 
 #: Demo users at each access level (the three a browser test opens the app as).
 DEMO_VIEWERS = {"all": 1, "department": 3, "own": 6}

@@ -68,9 +68,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .generator import DemoPortal
-from .oauth import DemoApp, OAuthError
-from .table import PAGE_SIZE, TZ, QueryError, Table
+from b24reports.demo.generator import DemoPortal
+from b24reports.demo.oauth import DemoApp, OAuthError
+from b24reports.demo.table import PAGE_SIZE, TZ, QueryError, Table
 
 #: Every scope the demo portal knows; the default grant.
 ALL_SCOPES = frozenset({"crm", "task", "user", "user_brief", "user_basic", "department", "telephony", "sonet_group",
@@ -954,7 +954,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m b24reports.demo.server --scale 1 --port 8765``: serve a demo portal until Ctrl+C."""
     import click
 
-    from .generator import generate_portal
+    from b24reports.demo.generator import generate_portal
 
     @click.command()
     @click.option("--scale", type=float, default=1.0, show_default=True, help="Portal size factor.")

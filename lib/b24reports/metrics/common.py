@@ -1,6 +1,6 @@
 """Shared definitions of METRICS.md "Conventions", used by every report. Defined once here.
 
-All functions are pure: frames in (as :class:`b24reports.data.Dataset` gives them), frames or
+All functions are pure: frames in (as :class:`b24reports.ingest.dataset.Dataset` gives them), frames or
 scalars out. Times are tz-aware in portal time. Money is in the report currency.
 
 Choices where METRICS.md is silent (kept consistent across reports):
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, memoized
-from ..errors import BadParameter
+from b24reports.ingest.dataset import Dataset, memoized
+from b24reports.core.errors import BadParameter
 
 WON, LOST, OPEN = "won", "lost", "open"
 

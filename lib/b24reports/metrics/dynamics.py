@@ -23,7 +23,7 @@ Choices where METRICS.md is silent:
 * **forecast_trend.** Monthly won amount of *full* months: from the month of the first
   deal's DATE_CREATE (that month only if the first deal was created on its 1st day at 00:00,
   else the month after) to the month before as_of's month; empty months are zeros. Model:
-  :func:`b24reports.forecast.forecast_monthly` (issue 17): candidates scored by a
+  :func:`b24reports.metrics.forecast.forecast_monthly` (issue 17): candidates scored by a
   rolling-origin backtest inside this history (MASE), the forecast = the mean of the three
   best, the 80% band from their backtest errors (split-conformal per horizon); forecasts and
   bounds are clipped at 0 (won amount cannot be negative). ``mape_pct`` = the forecast's
@@ -38,18 +38,24 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..forecast import CANDIDATES, ForecastRecord, forecast_monthly
-from .common import (
+from b24reports.metrics.forecast import CANDIDATES, ForecastRecord, forecast_monthly
+from b24reports.metrics.common import (
     OPEN,
     WON,
     days_between,
+    deal_facts,
+    deal_reached,
+    deal_url,
     in_lookback,
     month_start,
     period_buckets,
     period_key,
+    pipeline_stages,
+    run_rate,
     shift_key,
     year_ago_key,
 )
+from b24reports.metrics.scope import Scope
 
 #: Minimum number of full months of history for the time-series forecast (METRICS.md).
 MIN_TREND_MONTHS = 12
@@ -286,7 +292,7 @@ BACKTEST_COLUMNS = ["method", "mase", "in_forecast"]
 def forecast_trend(history: pd.Series, horizon: int = HORIZON,
                    min_months: int = MIN_TREND_MONTHS) -> tuple[pd.DataFrame, pd.DataFrame, ForecastRecord | None, str | None]:
     """Next ``horizon`` months of won amount with an 80% band (METRICS.md ``forecast_trend``),
-    by :func:`b24reports.forecast.forecast_monthly` (method chosen by a backtest in the history).
+    by :func:`b24reports.metrics.forecast.forecast_monthly` (method chosen by a backtest in the history).
 
     In: :func:`monthly_won_history` (full months, ``YYYY-MM`` index). Out: (trend, backtest,
     record, note). ``trend`` rows ``month, forecast, lower_80, upper_80, mape_pct`` (money
@@ -355,66 +361,49 @@ def close_date_slips(versions: pd.DataFrame, open_deals: pd.DataFrame, as_of: pd
 # --------------------------------------------------------------------------------------
 
 
-def report_tz(ds, params):
-    """The report timezone: parameter ``timezone`` (``+03:00`` or IANA name) or the portal's offset."""
-    if params.get("timezone"):
-        from ..reports import parse_timezone
-
-        return parse_timezone(params["timezone"])
-    return ds.timezone
-
-
-def filtered_facts(ds, params) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Timestamp]:
-    """:func:`common.deal_facts` as of ``params.as_of`` in ``params.currency``, times in the
-    report timezone. Returns (facts restricted to the ``pipelines`` and
-    ``employees``/``departments`` filters, facts restricted to the pipelines only — the base of
-    stage probabilities, which belong to a pipeline, not to a person —, warnings, as_of).
-    Raises ``BadParameter`` for an unknown currency."""
-    from .common import deal_facts, employee_filter, to_timestamp
-
-    tz = report_tz(ds, params)
-    as_of = to_timestamp(params["as_of"], tz)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"), tz=tz)
-    if params.get("pipelines"):
-        facts = facts[facts["pipeline_id"].isin([int(p) for p in params["pipelines"]])]
+def filtered_facts(ds, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """:func:`common.deal_facts` as of ``scope.as_of`` in ``scope.currency``, times in the
+    report timezone. Returns (facts of the scope's pipelines and people, facts of its pipelines
+    only — the base of stage probabilities, which belong to a pipeline, not to a person —,
+    warnings). Raises ``BadParameter`` for an unknown currency."""
+    facts, warns = deal_facts(ds, scope.as_of, scope.currency, tz=scope.tz)
+    facts = scope.of_pipelines(facts)
     pipeline_facts = facts.reset_index(drop=True)
-    allowed = employee_filter(ds, list(params.get("employees") or ()), list(params.get("departments") or ()))
-    if allowed is not None:
-        facts = facts[facts["employee_id"].isin(sorted(allowed))]
-    return facts.reset_index(drop=True), pipeline_facts, warns, as_of
+    return scope.of_people(facts).reset_index(drop=True), pipeline_facts, warns
 
 
-def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Every table of the dynamics report (canonical ids, unrounded) plus warnings and notes.
+def report_tables(ds, scope: Scope, *, granularity: str = "month", lookback_months: int = 12
+                  ) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """Every table of the dynamics report (canonical ids, unrounded) plus warnings and notes: the
+    entry point of this module.
 
-    ``params``: a mapping with ``as_of``, ``date_from``, ``date_to``, ``currency``,
+    In: the run's :class:`Scope` (period, as_of, currency, timezone, pipelines, people);
     ``granularity`` (month | quarter | year; day for the dashboard's drill-down; only
-    ``won_by_period*`` use it), ``lookback_months`` (int ≥ 1), ``pipelines``,
-    ``employees``, ``departments``, ``timezone``. Stage probabilities use every deal of the
-    chosen pipelines (the employee filter applies to the deals weighted, not to p). Tables: ``won_by_period``, ``won_by_period_employee``,
-    ``velocity``, ``forecast_pipeline``, ``stage_probabilities``, ``run_rate``,
-    ``forecast_trend``, ``forecast_backtest``, ``close_date_slips``. Source: METRICS.md "dynamics".
+    ``won_by_period*`` use it), ``lookback_months`` (int ≥ 1). Stage probabilities use every deal
+    of the scope's pipelines (the people filter applies to the deals weighted, not to p). Tables:
+    ``won_by_period``, ``won_by_period_employee``, ``velocity``, ``forecast_pipeline``,
+    ``stage_probabilities``, ``run_rate``, ``forecast_trend``, ``forecast_backtest``,
+    ``close_date_slips`` (with each deal's ``url``). Source: METRICS.md "dynamics".
     """
-    from .common import deal_reached, pipeline_stages, run_rate
-
-    facts, pipeline_facts, warns, as_of = filtered_facts(ds, params)
-    gran = params.get("granularity") or "month"
-    lookback = int(params.get("lookback_months") or 12)
+    facts, pipeline_facts, warns = filtered_facts(ds, scope)
+    as_of = scope.as_of
+    gran = granularity or "month"
+    lookback = int(lookback_months or 12)
     tables: dict[str, pd.DataFrame] = {}
-    tables["won_by_period"] = won_by_period(facts, params["date_from"], params["date_to"], gran)
-    tables["won_by_period_employee"] = won_by_period(facts, params["date_from"], params["date_to"], gran, by_employee=True)
+    tables["won_by_period"] = won_by_period(facts, scope.date_from, scope.date_to, gran)
+    tables["won_by_period_employee"] = won_by_period(facts, scope.date_from, scope.date_to, gran, by_employee=True)
     tables["velocity"] = pd.DataFrame([velocity(facts, as_of, lookback)])
 
     def pipeline_probabilities() -> tuple[pd.DataFrame, list[str], dict[int, float]]:
-        stages = pipeline_stages(ds, list(params.get("pipelines") or ()))
+        stages = pipeline_stages(ds, list(scope.pipelines))
         reached = deal_reached(ds, pipeline_facts, as_of)
         probs, pwarn = stage_probabilities(pipeline_facts, reached, stages, as_of, lookback)
         return probs, pwarn, pipeline_win_rates(pipeline_facts, as_of, lookback)
 
     # p(stage) and win rates belong to the pipelines, not to the people filtered: computed once
     # per pipelines × as_of × window × currency × timezone and reused by every employee filter
-    key = (__name__, "pipeline_probabilities", tuple(sorted(int(p) for p in params.get("pipelines") or ())),
-           as_of, lookback, params.get("currency"), str(as_of.tz))
+    key = (__name__, "pipeline_probabilities", tuple(sorted(scope.pipelines)), as_of, lookback, scope.currency,
+           str(as_of.tz))
     probs, pwarn, win_rates = ds.memo(key, pipeline_probabilities)
     warns += pwarn
     op = open_deal_probabilities(facts, probs, win_rates)
@@ -435,16 +424,6 @@ def compute_tables(ds, params) -> tuple[dict[str, pd.DataFrame], list[str], dict
     if note:
         warns.append(note)
 
-    tables["close_date_slips"] = close_date_slips(ds.deal_versions, facts[facts["outcome"] == OPEN], as_of)
-    return tables, warns, notes
-
-
-def compute(ds, params):
-    """The dynamics report's :class:`b24reports.reports.ReportResult` (spec ``compute`` hook)."""
-    from ..metrics.common import deal_url
-    from ..reports import make_result
-
-    tables, warns, notes = compute_tables(ds, params)
-    slips = tables["close_date_slips"]
+    slips = close_date_slips(ds.deal_versions, facts[facts["outcome"] == OPEN], as_of)
     tables["close_date_slips"] = slips.assign(url=deal_url(ds.portal, slips["id"]) if len(slips) else pd.Series(dtype=object))
-    return make_result(ds, params, tables, warns, notes)
+    return tables, warns, notes

@@ -39,8 +39,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, memoized
-from . import common as c
+from b24reports.ingest.dataset import Dataset, memoized
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 DEFAULT_IDLE_DAYS = 14
 #: OWNER_TYPE_ID of crm.activity.list.
@@ -271,20 +272,21 @@ def summary(deals: pd.DataFrame, leads: pd.DataFrame) -> dict:
     }
 
 
-def compute_tables(
+def report_tables(
     ds: Dataset,
-    as_of: pd.Timestamp,
+    scope: Scope,
     *,
-    currency: str | None = None,
     deal_idle_days: int = DEFAULT_IDLE_DAYS,
     lead_idle_days: int = DEFAULT_IDLE_DAYS,
     stage_idle_days: dict[str, int] | None = None,
-    pipelines: list[int] | None = None,
-    employees: set[int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Tables ``deals``, ``leads`` (lists), ``by_employee``; warnings; summary (notes)."""
+    """The entry point of this module: for the run's :class:`Scope` (as_of, currency, pipelines,
+    people; the period does not apply), tables ``deals``, ``leads`` (lists), ``by_employee``;
+    warnings; notes = :func:`summary` plus the two thresholds (``deal_idle_days``, ``lead_idle_days``)."""
+    as_of, currency, employees = scope.as_of, scope.currency, scope.people
+    pipelines = list(scope.pipelines) or None
     d, wd = deal_rows(ds, as_of, currency=currency, idle_days=deal_idle_days, stage_idle_days=stage_idle_days,
                       pipelines=pipelines, employees=employees)
     ld, wl = lead_rows(ds, as_of, currency=currency, idle_days=lead_idle_days, employees=employees)
     tables = {"deals": listed(d), "leads": listed(ld), "by_employee": by_employee(d, ld)}
-    return tables, wd + wl, summary(d, ld)
+    return tables, wd + wl, {**summary(d, ld), "deal_idle_days": deal_idle_days, "lead_idle_days": lead_idle_days}

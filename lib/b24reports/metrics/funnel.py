@@ -36,13 +36,12 @@ Choices where METRICS.md is silent (written here, kept consistent with the other
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pandas as pd
 
-from ..data import Dataset, memoized
-from ..errors import BadParameter
-from . import common as c
+from b24reports.ingest.dataset import Dataset, memoized
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 #: Table ids of the report, in display order (METRICS.md "funnel").
 TABLES = ("stages", "managers", "manager_stages", "deals", "time_in_stage")
@@ -300,40 +299,22 @@ def time_in_stage_table(visits: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFr
     return _frame(rows, TIME_IN_STAGE_COLUMNS, ints=["pipeline_id", "visits"])
 
 
-def funnel_tables(
-    ds: Dataset,
-    *,
-    date_from: dt.date,
-    date_to: dt.date,
-    as_of: pd.Timestamp,
-    currency: str | None = None,
-    pipelines: list[int] | None = None,
-    departments: list[int] | None = None,
-    employees: list[int] | None = None,
-    timezone: dt.tzinfo | None = None,
-    stage_ids: list[str] | None = None,
-) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Every table of METRICS.md "funnel" for one run, and the run's data-quality warnings.
+def report_tables(ds: Dataset, scope: Scope, *, stage_ids: list[str] | tuple[str, ...] = ()
+                  ) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """Every table of METRICS.md "funnel" for one run: the entry point of this module.
 
-    In: a :class:`Dataset`; the period ``date_from..date_to`` (inclusive, portal time);
-    ``as_of`` (tz-aware, or naive = portal time); report ``currency`` (default: portal base);
-    filters ``pipelines`` (CATEGORY_ID), ``departments`` (with sub-departments), ``employees``
-    (ASSIGNED_BY_ID); ``timezone`` of the period and of the output times (default: the
-    portal's offset); ``stage_ids`` (STAGE_ID list; None/empty = all): only cohort deals whose
-    stage as of as_of is one of these (the dashboard's click on a stage; an extension of
-    METRICS.md, which has no stage filter). Out: ``({table id: frame}, warnings)`` with the tables of
-    :data:`TABLES`. Warnings: the Dataset's own, empty OPPORTUNITY of cohort deals (by id),
-    unknown stages. Raises ``BadParameter`` for ``date_from > date_to`` or an unknown
-    ``currency``.
+    In: a :class:`Dataset`; the run's :class:`Scope` (period = the creation cohort, as_of,
+    currency, pipelines, people); ``stage_ids`` (STAGE_ID list; empty = all): only cohort deals
+    whose stage as of as_of is one of these (the dashboard's click on a stage; an extension of
+    METRICS.md, which has no stage filter). Out: ``({table id: frame}, warnings, notes)`` with the
+    tables of :data:`TABLES`; notes are empty. Warnings: the Dataset's own, empty OPPORTUNITY of
+    cohort deals (by id), unknown stages. Raises ``BadParameter`` for an unknown ``currency``.
     """
-    if date_from > date_to:
-        raise BadParameter("date_from", date_from.isoformat(), f"is after date_to {date_to.isoformat()}")
-    tz = timezone or ds.timezone
-    as_of = c.to_timestamp(as_of, tz)
-    facts, _ = c.deal_facts(ds, as_of, currency, tz=tz)
+    as_of = scope.as_of
+    facts, _ = c.deal_facts(ds, as_of, scope.currency, tz=scope.tz)
+    pipelines = list(scope.pipelines) or None
     stages = c.pipeline_stages(ds, pipelines)
-    allowed = c.employee_filter(ds, employees, departments)
-    deals = cohort(facts, c.Period(date_from, date_to, tz), pipelines, allowed)
+    deals = cohort(facts, scope.period, pipelines, scope.people)
     if stage_ids:
         deals = deals[deals["stage_id"].isin(list(stage_ids))].reset_index(drop=True)
     reached = c.deal_reached(ds, deals, as_of)
@@ -347,7 +328,7 @@ def funnel_tables(
         "time_in_stage": time_in_stage_table(visits, stages[stages["pipeline_id"].isin(deals["pipeline_id"].unique())]),
     }
     warnings = [*ds.warnings, *c.empty_opportunity_warnings(deals, "deals"), *unknown_stage_warnings(deals, stages)]
-    return tables, warnings
+    return tables, warnings, {}
 
 
 # ------------------------------------------------------------------------------------------
@@ -368,5 +349,5 @@ def _frame(rows: list[dict], columns: list[str], ints: list[str]) -> pd.DataFram
 
 __all__ = [
     "TABLES", "cohort", "stages_table", "managers_table", "manager_stages_table", "deals_table",
-    "stage_visits", "deal_visits", "time_in_stage_table", "funnel_tables", "unknown_stage_warnings",
+    "stage_visits", "deal_visits", "time_in_stage_table", "report_tables", "unknown_stage_warnings",
 ]

@@ -34,9 +34,10 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from ..data import memoized
-from ..errors import BadParameter
-from . import common as c
+from b24reports.ingest.dataset import memoized
+from b24reports.core.errors import BadParameter
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 #: Default weights of METRICS.md: call 1, meeting 5, email 1, other 1.
 DEFAULT_WEIGHTS: dict[str, float] = {"call": 1.0, "meeting": 5.0, "email": 1.0, "other": 1.0}
@@ -428,16 +429,13 @@ def _period_aggregates(ds, period: c.Period, short_call_seconds: float) -> tuple
 
 def report_tables(
     ds,
-    period: c.Period,
-    as_of: pd.Timestamp,
+    scope: Scope,
     *,
-    currency: str | None = None,
-    pipelines: tuple[int, ...] = (),
-    employees: set[int] | None = None,
     short_call_seconds: float = 10,
     weights: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Every table of the managers report (METRICS.md "managers") for one Dataset.
+    """Every table of the managers report (METRICS.md "managers") for one Dataset and the run's
+    :class:`Scope` (period, as_of, currency, pipelines, people): the entry point of this module.
 
     Returns (tables, warnings, notes): ``managers`` (:func:`managers_table`) and ``by_month``
     (:func:`monthly_activity`, the employees of ``managers``); warnings = empty OPPORTUNITY of
@@ -446,6 +444,7 @@ def report_tables(
     ``period.tz`` (month keys). Raises ``BadParameter`` for an unknown currency,
     ``BadParameter`` for bad weights or ``short_call_seconds``.
     """
+    period, as_of, currency, pipelines, employees = scope.period, scope.as_of, scope.currency, scope.pipelines, scope.people
     tz = period.tz
     facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:

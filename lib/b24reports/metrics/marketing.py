@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import common as c
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 NOT_SET = "-"  # filter token for "no source"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
@@ -316,12 +317,8 @@ def source_names(statuses: pd.DataFrame) -> dict[str, str]:
 
 def report_tables(
     ds,
-    period: c.Period,
-    as_of: pd.Timestamp,
+    scope: Scope,
     *,
-    currency: str | None = None,
-    pipelines: tuple[int, ...] = (),
-    employees: set[int] | None = None,
     sources: tuple[str, ...] = (),
     utm_source: tuple[str, ...] = (),
     utm_medium: tuple[str, ...] = (),
@@ -329,7 +326,8 @@ def report_tables(
     utm_group: tuple[str, ...] = ("utm_source",),
     planned_leads: float | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Every table of the marketing report (METRICS.md "marketing") for one Dataset.
+    """Every table of the marketing report (METRICS.md "marketing") for one Dataset and the run's
+    :class:`Scope` (period, as_of, currency, pipelines, people): the entry point of this module.
 
     Returns (tables, warnings, notes): tables ``sources``, ``sources_total``, ``utm``
     (grouped by ``utm_group`` ⊆ UTM fields; the other UTM columns are None), ``top5``,
@@ -340,6 +338,7 @@ def report_tables(
     Times (``created``, day/month keys) are read in ``period.tz`` (the report timezone).
     Raises ``BadParameter`` for an unknown currency, ``ValueError`` for bad ``utm_group``.
     """
+    period, as_of, currency, pipelines, employees = scope.period, scope.as_of, scope.currency, scope.pipelines, scope.people
     bad = [f for f in utm_group if f not in UTM_FIELDS]
     if bad:
         raise ValueError(f"utm_group {bad[0]!r}: expected one of {', '.join(UTM_FIELDS)}")
@@ -388,5 +387,11 @@ def report_tables(
         "what_if_total": wi_total,
         "leads": lst,
     }
+    top = tables["top5"]  # one shape whatever the granularity: both ``day`` and ``month``, the unused one null
+    for col in ("day", "month"):
+        if col not in top.columns:
+            top[col] = None
+    tables["top5"] = top[["source_id", "day", "month", "leads"]]
+    lst["created"] = lst["created"].dt.tz_convert(period.tz)
     notes = {"mode": mode, "source_names": source_names(ds.statuses), "daily": period.days <= 62}
     return tables, warnings, notes

@@ -59,9 +59,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, memoized
-from ..errors import BadParameter
-from . import common as c
+from b24reports.ingest.dataset import Dataset, memoized
+from b24reports.core.errors import BadParameter
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 HORIZONS = ("month", "quarter", "year", "all")
 COMPARE_WORDS = ("week", "month")
@@ -452,16 +453,17 @@ def _sort_deals(rows: pd.DataFrame) -> pd.DataFrame:
     return r.sort_values(["_u", "_a", "_r", "id"], kind="stable").drop(columns=["_u", "_a", "_r"]).reset_index(drop=True)
 
 
-def compute_tables(ds: Dataset, as_of: pd.Timestamp, *, compare_to: str | None = "week", currency: str | None = None,
-                   horizon: str = "quarter", pipelines: list[int] | None = None, employees: set[int] | None = None,
-                   tz: dt.tzinfo | None = None, step: str | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Tables ``waterfall``, ``waterfall_total``, ``deals``, ``by_employee``; warnings; notes
+def report_tables(ds: Dataset, scope: Scope, *, compare_to: str | None = "week", horizon: str = "quarter",
+                  step: str | None = None) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """The entry point of this module: for the run's :class:`Scope` (as_of = the later moment, currency,
+    timezone, pipelines, people; the period does not apply), tables ``waterfall``, ``waterfall_total``, ``deals``, ``by_employee``; warnings; notes
     (``t0``, ``t1``, ``history_start``, ``too_early``, ``horizon_end``, ``syncs`` in (t0, t1]
     and the last one before, ``start``/``end`` totals, ``changed`` deals). ``step``: table ``deals`` keeps only
     the deals of that waterfall step (the waterfall and the summary stay whole)."""
-    tz = tz or ds.timezone
-    currency = currency or ds.base_currency
-    t1 = c.to_timestamp(as_of, tz)
+    tz = scope.tz
+    currency = scope.currency or ds.base_currency
+    pipelines, employees = list(scope.pipelines) or None, scope.people
+    t1 = scope.as_of
     t0 = compare_moment(compare_to, t1)
     end = horizon_end(horizon, t1)
     hs = history_start(ds.deal_versions)

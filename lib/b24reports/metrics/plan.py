@@ -2,7 +2,7 @@
 funnel (what the plan requires).
 
 Source: ``/work/shared/METRICS.md`` section "plan" (and "Conventions"); the plan file is
-parsed by :mod:`b24reports.plan`. Money is in the report currency, unrounded here (the
+parsed by :mod:`b24reports.ingest.plan_file`. Money is in the report currency, unrounded here (the
 report rounds final aggregates on output).
 
 Choices where METRICS.md is silent:
@@ -41,17 +41,22 @@ import math
 
 import pandas as pd
 
-from ..data import memoized
-from .common import (
+from b24reports.ingest.dataset import memoized
+from b24reports.metrics.common import (
     WON,
     activity_facts,
+    deal_facts,
+    deal_reached,
     in_lookback,
+    lead_facts,
     month_start,
     months_back,
+    pipeline_stages,
     run_rate,
     stage_reach,
     users_in_departments,
 )
+from b24reports.metrics.scope import Scope
 
 #: A row's own rates are used from this many won deals in the window (else the team's).
 MIN_OWN_WON = 3
@@ -83,7 +88,7 @@ def _month_bounds(month: str, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
 def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Plan versus fact per plan row (METRICS.md plan ``plan_fact``).
 
-    In: ``plan_rows`` (:class:`b24reports.plan.Plan` ``rows``), ``people`` (:func:`row_people`),
+    In: ``plan_rows`` (:class:`b24reports.ingest.plan_file.Plan` ``rows``), ``people`` (:func:`row_people`),
     ``won`` = won deals as of as_of (:func:`common.deal_facts` rows: ``employee_id``,
     ``won_at``, ``amount``). Out, one row per plan row: ``line, month, employee_id,
     department_id, plan_amount, plan_deals, fact_amount, fact_deals, completion_pct (%),
@@ -253,27 +258,23 @@ def _calls_window(ds, as_of: pd.Timestamp, lookback: int) -> pd.DataFrame:
     return acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]
 
 
-def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """Every table of the plan report (canonical ids, unrounded) plus warnings and notes.
+def report_tables(ds, scope: Scope, *, plan, lookback_months: int = 6) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """Every table of the plan report (canonical ids, unrounded) plus warnings and notes: the entry
+    point of this module.
 
-    ``params``: mapping with ``as_of``, ``currency``, ``lookback_months`` (default 6),
-    ``pipelines``, ``employees``, ``departments``. ``plan``: a :class:`b24reports.plan.Plan`.
-    Tables: ``plan_fact``, ``mtd_compare``, ``required``, ``required_stages``, ``plan_errors``
-    (bad plan rows: ``line``, ``error``). Source: METRICS.md "plan".
+    In: the run's :class:`Scope` (as_of, currency, timezone, pipelines, people; the period does not
+    apply: the plan's months do); ``plan``: a :class:`b24reports.ingest.plan_file.Plan`;
+    ``lookback_months`` (window of the rates the reverse funnel uses). Tables: ``plan_fact``,
+    ``mtd_compare``, ``required``, ``required_stages``, ``plan_errors`` (bad plan rows: ``line``,
+    ``error``). Source: METRICS.md "plan".
     """
-    from .common import deal_facts, deal_reached, employee_filter, lead_facts, pipeline_stages, to_timestamp
-
-    from .dynamics import report_tz
-
-    tz = report_tz(ds, params)
-    as_of = to_timestamp(params["as_of"], tz)
-    lookback = int(params.get("lookback_months") or 6)
-    facts, warns = deal_facts(ds, as_of, params.get("currency"), tz=tz)
+    as_of = scope.as_of
+    lookback = int(lookback_months or 6)
+    facts, warns = deal_facts(ds, as_of, scope.currency, tz=scope.tz)
     warns = list(warns) + plan.warnings()
-    pipes = [int(p) for p in (params.get("pipelines") or ())]
-    if pipes:
-        facts = facts[facts["pipeline_id"].isin(pipes)]
-    allowed = employee_filter(ds, list(params.get("employees") or ()), list(params.get("departments") or ()))
+    pipes = list(scope.pipelines)
+    facts = scope.of_pipelines(facts)
+    allowed = scope.people
     rows = plan.rows
     ppl = row_people(rows, ds.users, ds.departments)
     if allowed is not None:
@@ -282,7 +283,7 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
         keep = [bool(p) and p <= allowed for p in ppl]
         rows = rows[keep].reset_index(drop=True)
         ppl = [p for p, k in zip(ppl, keep) if k]
-        facts = facts[facts["employee_id"].isin(sorted(allowed))]
+        facts = scope.of_people(facts)
     facts = facts.reset_index(drop=True)
     won = facts[(facts["outcome"] == WON) & facts["won_at"].notna()]
 
@@ -308,17 +309,3 @@ def compute_tables(ds, params, plan) -> tuple[dict[str, pd.DataFrame], list[str]
     tables["plan_errors"] = plan.errors.copy()
     notes = {"as_of": as_of, "lookback_months": lookback, "plan_source": plan.source}
     return tables, warns, notes
-
-
-def compute(ds, params):
-    """The plan report's :class:`b24reports.reports.ReportResult` (spec ``compute`` hook).
-
-    Reads the plan file of parameter ``plan`` (default ``params/plan.csv``). Raises
-    :class:`b24reports.errors.PlanFileError` when it is missing or empty.
-    """
-    from ..plan import plan_path, read_plan
-    from ..reports import make_result
-
-    plan = read_plan(plan_path(params.get("plan")), ds.users, ds.departments)
-    tables, warns, notes = compute_tables(ds, params, plan)
-    return make_result(ds, params, tables, warns, notes)

@@ -52,8 +52,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..data import Dataset, memoized
-from . import common as c
+from b24reports.ingest.dataset import Dataset, memoized
+from b24reports.metrics import common as c
+from b24reports.metrics.scope import Scope
 
 #: Count columns of every aggregate table, in output order.
 COUNT_COLUMNS = ["total", "finished_on_time", "finished_late", "overdue_open", "not_started", "started_on_time"]
@@ -326,31 +327,32 @@ def task_list(cohort_facts: pd.DataFrame, portal: str, title_chars: int = 30) ->
     return out.reset_index(drop=True)
 
 
-def compute_tables(
+def report_tables(
     ds: Dataset,
-    period: c.Period,
-    as_of: pd.Timestamp,
+    scope: Scope,
     *,
-    employees: set[int] | None = None,
     granularity: str = "month",
     title_chars: int = 30,
     viewer: int | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Every table of the "tasks" report: ``team`` (one row), ``employees``,
+) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+    """The entry point of this module: for the run's :class:`Scope` (period = the DEADLINE cohort,
+    as_of, people; METRICS.md "Who": tasks belong to RESPONSIBLE_ID), every table of the "tasks" report: ``team`` (one row), ``employees``,
     ``departments``, ``groups``, ``by_period``, ``accumulation``, ``tasks``.
 
-    ``employees``: the employee filter (None = everyone; METRICS.md "Who": tasks belong to
-    RESPONSIBLE_ID). ``viewer``: see the module docstring.
+    ``viewer``: see the module docstring. Warnings: none, or that the store holds no task (the
+    webhook may lack the ``task`` scope). Notes: ``benchmark_pct`` (64.0), ``viewer``.
     """
+    period, as_of, employees = scope.period, scope.as_of, scope.people
     facts = _task_facts(ds, as_of, period.tz)
     if employees is not None:
-        facts = facts[facts["employee_id"].isin(employees)]
+        facts = facts[facts["employee_id"].isin(sorted(employees))]
     co, nd = cohort(facts, period)
     team = _frame([summarize(co, nd)], [*COUNT_COLUMNS, "no_deadline", *RATIO_COLUMNS])
     emp_co, emp_nd, emp_all = co, nd, facts
     if viewer is not None:
         emp_co, emp_nd = co[co["employee_id"] == viewer], nd[nd["employee_id"] == viewer]
         emp_all = facts[facts["employee_id"] == viewer]
+    warnings = [] if len(ds.tasks) else ["no tasks in the store (the webhook may lack the 'task' scope)"]
     return {
         "team": team,
         "employees": by_employee(emp_co, emp_nd),
@@ -359,4 +361,4 @@ def compute_tables(
         "by_period": by_period(co, period, granularity),
         "accumulation": accumulation(emp_all, period, as_of),
         "tasks": task_list(emp_co, ds.portal, title_chars),
-    }
+    }, warnings, {"benchmark_pct": BENCHMARK_PCT, "viewer": viewer}

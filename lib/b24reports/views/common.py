@@ -18,8 +18,8 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .. import columns as _columns
-from ..i18n import (
+from b24reports.core import columns as _columns
+from b24reports.core.i18n import (
     OWNER_COLUMNS,
     format_int,
     format_number,
@@ -204,7 +204,7 @@ def is_dead_link(url: str) -> bool:
     ``b24reports demo`` ends): pages and Excel show it as text, ``metrics.json`` keeps it."""
     from urllib.parse import urlsplit
 
-    from ..auth import is_loopback_host
+    from b24reports.ingest.auth import is_loopback_host
 
     try:
         host = urlsplit(url).hostname
@@ -232,7 +232,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     """Localized HTML ``<table>`` of ``df`` (a DataFrame with canonical column ids).
 
     ``spec``: a ``reports.TableSpec`` (its ``columns`` and ``title``) or a list of column
-    ids. Headers from ``b24reports.columns`` in ``lang``; values formatted by column kind
+    ids. Headers from ``b24reports.core.columns`` in ``lang``; values formatted by column kind
     (money in ``currency``, ``_pct`` as ``12,5 %``, null ratios ``—``). ``labels`` maps a
     column's raw values to display text (e.g. ``{"employee_id": {5: "Иванова"}}``).
     ``max_rows`` cuts long tables with a note (Excel keeps all rows). Every value and header
@@ -359,7 +359,7 @@ def _all_whole(values: Sequence[Any]) -> bool:
 
 
 def _columns_null(v: Any) -> bool:
-    from ..i18n import is_null
+    from b24reports.core.i18n import is_null
 
     return is_null(v)
 
@@ -373,7 +373,7 @@ def metrics_doc_url(report: str) -> str | None:
     on this machine (a source checkout: ``docs/`` next to ``notebooks/``), else None."""
     from pathlib import Path
 
-    from ..reports import NOTEBOOKS_DIR
+    from b24reports.core.paths import NOTEBOOKS_DIR
 
     doc = Path(NOTEBOOKS_DIR).resolve().parent / METRICS_DOC
     return f"{doc.as_uri()}#{report}" if doc.is_file() else None

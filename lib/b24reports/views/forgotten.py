@@ -13,8 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 from babel.numbers import format_compact_currency
 
-from ..i18n import plural as _plural
-from .common import PALETTE
+from b24reports.core.i18n import plural as _plural
+from b24reports.views.common import PALETTE
 
 TEXT = {
     "ru": {
@@ -112,7 +112,7 @@ LEADS_PAGE = ["title", "employee_id", "status_id", "amount", "idle_days", "no_ne
 def table_html(view: Any, table_id: str, columns: list[str], *, max_rows: int | None = 100) -> str:
     """A page-width HTML table of ``columns`` of table ``table_id`` of a ``nb.ReportView``
     (localized headers, names for key columns, escaped CRM text, links)."""
-    from .common import table_html as _table_html
+    from b24reports.views.common import table_html as _table_html
 
     ts = view.spec.tables[table_id]
     title = ts.title.get(view.lang) or next(iter(ts.title.values()))

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..columns import header
-from ..i18n import add_strings, currency_symbol, format_number, format_pct, plural, t
-from .common import OUTCOME_COLORS, PALETTE
+from b24reports.core.columns import header
+from b24reports.core.i18n import add_strings, currency_symbol, format_number, format_pct, plural, t
+from b24reports.views.common import OUTCOME_COLORS, PALETTE
 
 Labels = Mapping[str, Mapping[Any, str]]
 
@@ -104,7 +104,7 @@ def managers_chart(managers: pd.DataFrame, labels: Labels | None = None, lang: s
     In: table ``managers`` (``employee_id``, ``won_amount``, ``won_deals``, ``win_rate_pct``).
     ``None`` when empty.
     """
-    from .forgotten import compact_money
+    from b24reports.views.forgotten import compact_money
 
     if managers.empty:
         return None
@@ -219,7 +219,7 @@ def kpis(managers: pd.DataFrame, lang: str = "ru") -> list[tuple[str, Any, str]]
     """Headline numbers of the cohort, as ``nb.ReportView.kpis`` items ``(label, value, kind)``:
     deals, won deals, won amount (report currency) and the win rate won/(won+lost) in % —
     sums over table ``managers`` (cohort deals that have an owner, ASSIGNED_BY_ID)."""
-    from ..metrics.common import pct
+    from b24reports.metrics.common import pct
 
     deals, won, lost = (int(managers[c].sum()) if len(managers) else 0 for c in ("deals", "won_deals", "lost_deals"))
     amount = float(managers["won_amount"].sum()) if len(managers) else 0.0

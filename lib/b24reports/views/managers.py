@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..i18n import format_money
-from .common import PALETTE
-from .dynamics import period_axis
+from b24reports.core.i18n import format_money
+from b24reports.views.common import PALETTE
+from b24reports.views.dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -55,7 +55,7 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
                title: str | None = None, max_rows: int | None = 50) -> str:
     """Localized HTML of some ``columns`` of a result table (wide tables are split for A4),
     with names for id columns and flag ids translated. ``view``: an ``nb.ReportView``."""
-    from .common import table_html
+    from b24reports.views.common import table_html
 
     frame = view.result.tables[table_id] if df is None else df
     if "flags" in frame.columns:

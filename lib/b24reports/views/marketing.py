@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..i18n import count_text, currency_symbol, format_money, plural
-from ..i18n import t as _ui
-from .common import OUTCOME_COLORS, PALETTE
-from .dynamics import period_axis
+from b24reports.core.i18n import count_text, currency_symbol, format_money, plural
+from b24reports.core.i18n import t as _ui
+from b24reports.views.common import OUTCOME_COLORS, PALETTE
+from b24reports.views.dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -56,7 +56,7 @@ def table_part(view: Any, table_id: str, columns: list[str], df: pd.DataFrame | 
     """Localized HTML of some ``columns`` of a result table (wide tables are split for A4),
     with names for id columns and null source / UTM values shown as localized "not set".
     ``view``: an ``nb.ReportView``."""
-    from .common import table_html
+    from b24reports.views.common import table_html
 
     frame = view.result.tables[table_id] if df is None else df
     fill = {c: _not_set(view.lang) for c in ("source_id", "utm_source", "utm_medium", "utm_campaign")

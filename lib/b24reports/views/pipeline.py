@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..i18n import currency_symbol, format_date, format_datetime, format_money, plural, value_label
-from .common import OUTCOME_COLORS, PALETTE
-from .forgotten import compact_money
+from b24reports.core.i18n import currency_symbol, format_date, format_datetime, format_money, plural, value_label
+from b24reports.views.common import OUTCOME_COLORS, PALETTE
+from b24reports.views.forgotten import compact_money
 
 TEXT = {
     "ru": {
@@ -219,7 +219,7 @@ def deals_frame(view: Any, step: str | None = None, changed_only: bool = False) 
 def deals_table_html(view: Any, *, step: str | None = None, changed_only: bool = True, max_rows: int | None = 60) -> str:
     """A page-width HTML table of the deals (changed ones, or those of one waterfall ``step``),
     biggest contribution first, with their changes written out; escaped CRM text, portal links."""
-    from .common import table_html as _table_html
+    from b24reports.views.common import table_html as _table_html
 
     ts = view.spec.tables["deals"]
     title = ts.title.get(view.lang) or next(iter(ts.title.values()))

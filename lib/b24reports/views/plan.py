@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..i18n import team_row_label
-from .common import PALETTE
+from b24reports.core.i18n import team_row_label
+from b24reports.views.common import PALETTE
 
 TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
@@ -201,8 +201,8 @@ def stage_needs_html(result: Any, lang: str = "ru", labels: Mapping[str, Mapping
     stage last) holding ``needed_at_stage``, the rows with the largest need first. Replaces the
     long list of ``required_stages`` (plan row × pipeline × stage; Excel keeps it). '' when
     there is nothing to show."""
-    from ..i18n import format_int
-    from .common import no_data
+    from b24reports.core.i18n import format_int
+    from b24reports.views.common import no_data
 
     month = month or current_month(result)
     st = result.tables["required_stages"]

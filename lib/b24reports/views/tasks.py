@@ -14,10 +14,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..i18n import count_text
-from ..metrics.tasks import BENCHMARK_PCT
-from .common import PALETTE
-from .dynamics import period_axis
+from b24reports.core.i18n import count_text
+from b24reports.metrics.tasks import BENCHMARK_PCT
+from b24reports.views.common import PALETTE
+from b24reports.views.dynamics import period_axis
 
 TEXT = {
     "ru": {
@@ -145,7 +145,7 @@ def table_html(view: Any, table_id: str, columns: list[str], df: Any = None, *, 
     ``nb.ReportView``: localized headers, names for key columns (``view.labels``), escaped
     text; the title defaults to the table's title. Excel keeps every column. Tasks outside
     any project (``group_id`` 0, Bitrix24 ``GROUP_ID`` = 0) show "Без проекта" / "No project"."""
-    from .common import table_html as _table_html
+    from b24reports.views.common import table_html as _table_html
 
     ts = view.spec.tables[table_id]
     frame = view.result.tables[table_id] if df is None else df

@@ -1,0 +1,241 @@
+"""``b24reports serve``: the report notebooks as live Voila dashboards.
+
+One Voila server over ``notebooks/`` with the ``b24reports`` Voila template
+(``templates/voila/b24reports``: the landing page listing every registered report with its
+one-line description, and a loading indicator while a kernel starts). Each report page is the
+report notebook run by Voila; under Voila the notebook shows a filter bar
+(:mod:`b24reports.outputs.dashboard`).
+
+Server settings (:func:`voila_argv`):
+
+* the store path reaches the kernels through ``B24REPORTS_STORE`` (never a webhook);
+* ``pool_size`` preheated kernels per notebook (``--preheat_kernel``): the kernel has
+  imported the stack and loaded the store before a viewer arrives, then waits for the
+  request's URL query (``voila.utils.get_query_string``) before computing;
+* idle kernels are culled (``MappingKernelManager.cull_idle_timeout``, seconds);
+* viewers cannot run code: Voila executes only the notebook and refuses execute requests
+  from the page; it has no login, so bind to 127.0.0.1 (the default) and put an
+  authenticating reverse proxy in front for shared use (README "Dashboards");
+* or ``app=AppConfig(...)`` (``serve --app``): the Bitrix24 local application mode of
+  :mod:`b24reports.appmode`: Voila with ``/b24/install`` and ``/b24/app``, each viewer
+  identified on the portal and shown only what their Bitrix24 rights allow.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from b24reports import reports
+from b24reports.core.errors import BadParameter, StoreError
+
+TEMPLATE_NAME = "b24reports"
+TEMPLATE_SRC = Path(__file__).parent / "templates" / "voila" / TEMPLATE_NAME
+
+_LANDING = {
+    "ru": ("Отчёты по продажам", "Выберите отчёт: откроется живой дашборд с фильтрами."),
+    "en": ("Sales reports", "Pick a report: it opens as a live dashboard with filters."),
+}
+
+
+def landing_html(lang: str = "ru", base_url: str = "/", query: str | None = None) -> str:
+    """HTML fragment of the landing page: a heading and one ``<li>`` per registered report
+    (``reports.all_reports()``, by name) with its title, link ``{base_url}voila/render/
+    <notebook>`` and one-line description, in ``lang`` (``ru``/``en``; else
+    ``BadParameter('lang', …)``). ``query``: the links' URL query (default ``lang=en`` in
+    English, none in Russian; app mode adds the viewer's session). Everything is escaped."""
+    if lang not in _LANDING:
+        raise BadParameter("lang", lang, "expected ru or en")
+    title, sub = _LANDING[lang]
+    items = []
+    for spec in reports.all_reports():
+        name = spec.title.get(lang) or spec.name
+        desc = (spec.description or {}).get(lang, "") if isinstance(spec.description, dict) else str(spec.description or "")
+        first = desc.strip().split("\n")[0]
+        if ". " in first:
+            first = first.split(". ")[0] + "."
+        q = query if query is not None else ("lang=en" if lang == "en" else "")
+        href = f"{base_url}voila/render/{Path(spec.notebook).name}" + (f"?{q}" if q else "")
+        items.append(f'<li class="b24r-report" data-report="{html.escape(spec.name)}"><a href="{html.escape(href)}">'
+                     f"{html.escape(name)}</a><p>{html.escape(first)}</p></li>")
+    return (f'<div class="b24r-landing"><h1>{html.escape(title)}</h1><p>{html.escape(sub)}</p>'
+            f'<ul>{"".join(items)}</ul></div>')
+
+
+def prepare_template(root: Path, lang: str = "ru") -> Path:
+    """Write the ``b24reports`` Voila template under ``root/share/jupyter/voila/templates``
+    (the packaged files plus the generated ``b24r_landing.html``); returns ``root/share/
+    jupyter``, the directory to put on ``JUPYTER_PATH``."""
+    jp = Path(root) / "share" / "jupyter"
+    dest = jp / "voila" / "templates" / TEMPLATE_NAME
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(TEMPLATE_SRC, dest)
+    (dest / "b24r_landing.html").write_text("{% raw %}" + landing_html(lang) + "{% endraw %}", encoding="utf-8")
+    return jp
+
+
+#: Seconds before Voila starts a kernel to replace one a viewer took from the preheated pool.
+POOL_FILL_DELAY_S = 10.0
+
+
+def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
+               pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
+               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S) -> list[str]:
+    """The ``voila`` command line of :func:`serve` (without the executable).
+
+    ``pool_size`` preheated kernels per notebook (0 = none); ``cull_idle_timeout`` seconds
+    after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s;
+    ``fill_delay`` seconds before a used pool kernel is replaced.
+    """
+    nb_dir = Path(notebooks_dir or reports.NOTEBOOKS_DIR)
+    argv = [str(nb_dir), "--no-browser", f"--port={int(port)}", f"--Voila.ip={ip}",
+            f"--template={TEMPLATE_NAME}", f"--show_tracebacks={show_tracebacks}",
+            "--VoilaConfiguration.file_allowlist=[]",
+            f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+            f"--MappingKernelManager.cull_interval={int(cull_interval)}",
+            "--MappingKernelManager.cull_connected=True"]
+    if pool_size > 0:
+        # refill the pool only after the page that took a kernel has painted: a new kernel's
+        # warm-up (imports, report run) would otherwise compete for the CPU with that page
+        argv += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}",
+                 f"--VoilaKernelManager.fill_delay={float(fill_delay)}"]
+    return argv
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VoilaServer:
+    """A Voila server over the report notebooks, as a context manager.
+
+    ``store``: the DuckDB store (must exist: ``StoreError``); ``port`` (0 = a free one);
+    ``params``: raw report parameters for every dashboard that declares them (e.g. ``plan``,
+    ``as_of``), passed as ``$B24REPORTS_DASHBOARD_PARAMS``;
+    other arguments as :func:`voila_argv`. ``url`` is ``http://ip:port/``. Used by
+    :func:`serve`, the browser tests and ``benchmarks/dashboard_bench.py``.
+    """
+
+    def __init__(self, store: str | os.PathLike, *, port: int = 0, ip: str = "127.0.0.1", lang: str = "ru",
+                 pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
+                 show_tracebacks: bool = False, log_path: Path | None = None,
+                 params: dict[str, Any] | None = None, app: Any = None):
+        self.store = Path(store)
+        self.app = app  # appmode.AppConfig: Bitrix24 local application mode
+        if not self.store.is_file():
+            raise StoreError(f"store {self.store} does not exist (b24reports sync --store PATH, or make demo)")
+        self.ip, self.port = ip, int(port) or _free_port()
+        self.lang, self.log_path = lang, log_path
+        self.params = {k: str(v) for k, v in (params or {}).items()}
+        self.argv = voila_argv(port=self.port, ip=ip, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
+                               cull_interval=cull_interval, show_tracebacks=show_tracebacks)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}/"
+
+    def env(self, jupyter_path: Path) -> dict[str, str]:
+        """The server's environment: ``B24REPORTS_STORE``, ``JUPYTER_PATH`` with the template."""
+        env = dict(os.environ)
+        env["B24REPORTS_STORE"] = str(self.store.resolve())
+        env["B24REPORTS_DASHBOARD_PARAMS"] = json.dumps(self.params, ensure_ascii=False)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH", "")]))
+        if self.app is not None:
+            import secrets
+
+            from b24reports.appmode import CONFIG_ENV, KEY_ENV
+
+            env[CONFIG_ENV] = self.app.to_env()
+            # the session signing key: random per start unless the operator fixed one (never printed)
+            env[KEY_ENV] = os.environ.get(KEY_ENV) or getattr(self, "_key", None) or secrets.token_urlsafe(32)
+            self._key = env[KEY_ENV]
+        else:
+            env.pop("B24REPORTS_APP", None)
+        return env
+
+    def start(self, timeout: float = 60.0) -> VoilaServer:
+        """Start Voila and wait until it answers on :attr:`url` (``TimeoutError`` after ``timeout`` s)."""
+        self._tmp = tempfile.TemporaryDirectory(prefix="b24r-voila-")
+        jp = prepare_template(Path(self._tmp.name), self.lang)
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        module = "b24reports.appmode" if self.app is not None else "voila"
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *self.argv], env=self.env(jp),
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=str(reports.NOTEBOOKS_DIR))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"voila exited with code {self.proc.returncode}")
+            try:
+                with socket.create_connection((self.ip, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"voila did not answer on {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        """Stop the server (and its kernels) and remove the template directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> VoilaServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(store: str | os.PathLike, *, port: int = 8866, ip: str = "127.0.0.1", lang: str = "ru",
+          pool_size: int = 1, cull_idle_timeout: int = 900, params: dict[str, Any] | None = None,
+          echo: Any = print, argv_extra: Sequence[str] = (), app: Any = None) -> int:
+    """Run the dashboard server in the foreground until Ctrl-C or SIGTERM (both stop Voila and its
+    kernels); returns the exit code.
+
+    Prints the landing page URL (never the store's webhook: the store holds none).
+    """
+    srv = VoilaServer(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
+                      params=params, app=app)
+    srv.argv += list(argv_extra)
+
+    def stop_on_term(_signum: int, _frame: Any) -> None:  # `kill PID` stops it like Ctrl-C: Voila and its kernels too
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_on_term)
+    try:
+        srv.start()
+        echo(f"b24reports dashboards: {srv.url}  (Ctrl-C stops)")
+        if app is not None:
+            echo(f"local application: install handler {srv.url}b24/install, app handler {srv.url}b24/app "
+                 f"(Bitrix24 needs them over https: README, \"installing the local application\")")
+        assert srv.proc is not None
+        return srv.proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        srv.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -90,6 +90,8 @@ class DemoApp:
     _access: dict[str, _Token] = field(default_factory=dict, repr=False)
     _refresh: dict[str, int] = field(default_factory=dict, repr=False)
     _counter: int = field(default=0, repr=False)
+    #: every token handed out so far (tests grep outputs for them)
+    minted: list[str] = field(default_factory=list, repr=False)
     _expire_after: int | None = field(default=None, repr=False)
     _calls: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -98,7 +100,9 @@ class DemoApp:
     def _mint(self, kind: str, user_id: int) -> str:
         self._counter += 1
         raw = f"{self.client_secret}|{kind}|{user_id}|{self._counter}".encode()
-        return hashlib.sha256(raw).hexdigest()[:64]
+        token = hashlib.sha256(raw).hexdigest()[:64]
+        self.minted.append(token)
+        return token
 
     def issue(self, user_id: int) -> dict:
         """A fresh token pair for ``user_id`` (what Bitrix24 POSTs when the user opens the app):

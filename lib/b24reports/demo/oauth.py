@@ -270,3 +270,52 @@ class DemoApp:
 
 
 __all__ = ["DemoApp", "OAuthError", "DEMO_VIEWERS", "LEVELS"]
+
+
+# --------------------------------------------------------------------------- the stand-in portal page
+def portal_page(app: DemoApp, *, domain: str, user_id: int, lang: str = "ru", target: str | None = None,
+                install: bool = False) -> str:
+    """A page standing in for the portal around the app, as Bitrix24 opens it: a user switcher
+    and an iframe into which a form is POSTed to ``target`` (the bound ``LEFT_MENU`` handler by
+    default) with ``DOMAIN``, ``PROTOCOL``, ``LANG``, ``APP_SID`` in the query and a fresh
+    ``AUTH_ID``/``REFRESH_ID`` of ``user_id`` with ``member_id``, ``status``, ``PLACEMENT``,
+    ``PLACEMENT_OPTIONS`` in the body. ``install=True``: the same POST to ``target`` as the
+    install call (the admin's pair). Served by the demo server at ``/portal/``.
+
+    Raises:
+        KeyError: no such user.
+    """
+    import html as h
+    import json as j
+    from urllib.parse import urlencode
+
+    users = app.portal.table("user")
+    names = {int(u["ID"]): f'{u["NAME"]} {u["LAST_NAME"]}' for u in users.rows()}
+    if int(user_id) not in names:
+        raise KeyError(user_id)
+    if target is None:
+        bound = {b["PLACEMENT"]: b["HANDLER"] for b in app.placements}
+        target = bound.get("LEFT_MENU")
+    opts = "".join(
+        f'<option value="{u}"{" selected" if u == int(user_id) else ""}>{h.escape(n)} — {app.level(u)}</option>'
+        for u, n in names.items())
+    switcher = (f'<form method="get" action="/portal/"><label>Пользователь / User <select name="user" '
+                f'onchange="this.form.submit()">{opts}</select></label><input type="hidden" name="lang" '
+                f'value="{h.escape(lang)}"></form>')
+    if not target:
+        body = ('<p class="portal-note">Приложение не установлено: откройте /portal/?install=URL_установки. / '
+                'The application is not installed: open /portal/?install=INSTALL_URL.</p>')
+    else:
+        pair = app.issue(1 if install else int(user_id))
+        query = urlencode({"DOMAIN": domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": f"demo{app._counter}"})
+        fields = {"AUTH_ID": pair["access_token"], "AUTH_EXPIRES": str(pair["expires_in"]),
+                  "REFRESH_ID": pair["refresh_token"], "member_id": app.member_id, "status": "L",
+                  "PLACEMENT": "DEFAULT" if install else "LEFT_MENU", "PLACEMENT_OPTIONS": j.dumps({})}
+        hidden = "".join(f'<input type="hidden" name="{k}" value="{h.escape(v)}">' for k, v in fields.items())
+        sep = "&" if "?" in target else "?"
+        body = (f'<form id="b24open" method="post" target="b24app" action="{h.escape(target + sep + query)}">{hidden}'
+                f'</form><iframe name="b24app" id="b24app" style="width:100%;height:85vh;border:1px solid #ccd"></iframe>'
+                '<script>document.getElementById("b24open").submit()</script>')
+    return (f'<!DOCTYPE html><html lang="{h.escape(lang)}"><head><meta charset="utf-8"><title>Демо-портал Битрикс24'
+            f'</title></head><body style="font-family:Arial,sans-serif;margin:12px"><h3>Демо-портал Битрикс24 '
+            f'(stand-in)</h3>{switcher}{body}</body></html>')

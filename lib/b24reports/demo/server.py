@@ -669,6 +669,8 @@ class DemoServer:
         t_start = time.time()
         if path.rstrip("/") == self.oauth_path.rstrip("/"):
             return self._token(query, body, content_type)
+        if path.rstrip("/") == "/portal":
+            return self._portal_page(query)
         m = re.match(r"^/rest/([^/]+)/([^/]+)/([A-Za-z0-9_.]+?)(?:\.json)?/?$", path)
         m_app = None if m else re.match(r"^/rest/([A-Za-z0-9_.]+?)(?:\.json)?/?$", path)
         method = m.group(3).lower() if m else (m_app.group(1).lower() if m_app else "")
@@ -745,6 +747,21 @@ class DemoServer:
         if trickle:
             action = (trickle[0], action)
         return status, "application/json; charset=utf-8", data, action
+
+    def _portal_page(self, query: str):
+        """``/portal/?user=6&lang=ru[&app=URL][&install=URL]``: the stand-in portal page
+        (:func:`b24reports.demo.oauth.portal_page`)."""
+        from b24reports.demo.oauth import portal_page
+
+        q = dict(parse_qsl(query))
+        try:
+            page = portal_page(self.app, domain=f"{self.host}:{self.port}", user_id=int(q.get("user", "1")),
+                               lang=q.get("lang", "ru"), target=q.get("install") or q.get("app"),
+                               install=bool(q.get("install")))
+            status = 200
+        except (KeyError, ValueError):
+            page, status = "<p>unknown user</p>", 404
+        return status, "text/html; charset=utf-8", page.encode(), None
 
     def _token(self, query: str, body: bytes, content_type: str):
         """oauth.bitrix.info's ``/oauth/token/`` on the demo (see :meth:`DemoApp.token_endpoint`)."""
@@ -971,6 +988,8 @@ def main(argv: list[str] | None = None) -> None:
         srv = DemoServer(portal, host=host, port=port, rate_limit=RateLimit() if rate_limit else None)
         srv.start()
         click.echo(f"demo webhook (fake token): {srv.webhook_url}")
+        click.echo(f"local application: token endpoint {srv.oauth_url}, stand-in portal page {srv.base_url}/portal/ "
+                   f"(README, \"installing the local application\")")
         try:
             while True:
                 time.sleep(3600)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import stat
 
 import httpx
@@ -210,15 +211,24 @@ def test_http_contract(srv, cfg, http_app, attacker):
         assert r.headers["content-security-policy"] == f"frame-ancestors {srv.base_url}"
         f = fields(srv, 6, LANG="en")
         q = {k: f.pop(k) for k in ("DOMAIN", "PROTOCOL", "LANG", "APP_SID")}
-        r = h.post(f"{http_app}/b24/app", params=q, data=f)
+        before = srv.requests.total
+        first = h.post(f"{http_app}/b24/app", params=q, data=f)  # at once, before asking the portal
+        assert first.status_code == 200 and "Checking your access in Bitrix24…" in first.text
+        assert srv.requests.total == before
+        nonce = re.search(r"body:'n=([^']+)'", first.text).group(1)
+        r = h.post(f"{http_app}/b24/check", data={"n": nonce})
         assert r.status_code == 200
         assert r.headers["content-security-policy"] == f"frame-ancestors {srv.base_url}"
-        assert "set-cookie" not in r.headers
+        assert "set-cookie" not in r.headers and "set-cookie" not in first.headers
         assert "Sales reports" in r.text and "b24s=" in r.text and "lang=en" in r.text
         for secret in (f["AUTH_ID"], f["REFRESH_ID"], srv.app.client_secret):
-            assert secret not in r.text
+            assert secret not in r.text and secret not in first.text
+        again = h.post(f"{http_app}/b24/check", data={"n": nonce})  # a nonce is used once
+        assert again.status_code == 403 and "Откройте отчёты из Битрикс24" in again.text
         bad = h.post(f"{http_app}/b24/app", data=fields(attacker, 1, LANG="en"))
         assert bad.status_code == 403 and "installed for another Bitrix24 portal" in bad.text
         assert attacker.requests.total == 0
-        ru = h.post(f"{http_app}/b24/app", data=fields(srv, 6, AUTH_ID="forged"))
+        first = h.post(f"{http_app}/b24/app", data=fields(srv, 6, AUTH_ID="forged"))
+        assert "Проверяю доступ в Битрикс24…" in first.text
+        ru = h.post(f"{http_app}/b24/check", data={"n": re.search(r"body:'n=([^']+)'", first.text).group(1)})
         assert ru.status_code == 403 and "Битрикс24 не подтвердил вход" in ru.text

@@ -15,7 +15,8 @@ issue's contract (issue 21):
   place. A ``DOMAIN``/``PROTOCOL`` or ``member_id`` that is not the installed portal is
   refused (403) WITHOUT any request to that domain. Otherwise the viewer is identified on the
   installed portal with their own token (``user.current``, ``user.admin``), what they may open
-  is asked the same way (:func:`b24reports.visibility.fetch_visibility`, cached per viewer),
+  is asked the same way (meanwhile the page says «Проверяю доступ в Битрикс24…» and fetches
+  ``/b24/check`` with a one-time nonce; the viewer's token stays on the server) (:func:`b24reports.visibility.fetch_visibility`, cached per viewer),
   and the page lists the reports, each link carrying a signed, expiring session token
   (``?b24s=…``; itsdangerous). No cookie is set: Chromium blocks third-party cookies in the
   portal's iframe.
@@ -36,6 +37,8 @@ from __future__ import annotations
 import html
 import json
 import os
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,8 @@ from b24reports.core.i18n import t
 SESSION_PARAM = "b24s"
 CONFIG_ENV = "B24REPORTS_APP"
 KEY_ENV = "B24REPORTS_SESSION_KEY"
+#: Seconds a ``/b24/app`` open may take to ask ``/b24/check`` (one-time nonce).
+CHECK_NONCE_TTL = 60.0
 #: Placements bound at install when the portal offers them (``placement.list``).
 PLACEMENTS = ("LEFT_MENU", "CRM_ANALYTICS_MENU")
 _SALT = "b24reports-viewer-session"
@@ -204,6 +209,17 @@ def reports_page(session: str, lang: str) -> str:
                         body=landing_html(lang, "/", query=q))
 
 
+def checking_page(nonce: str, lang: str) -> str:
+    """Shown at once while the viewer's rights are asked of the portal («Проверяю доступ в
+    Битрикс24…»): its script POSTs the one-time ``nonce`` to ``/b24/check`` and replaces the
+    page with the answer (the report list, or a refusal). The page holds no token."""
+    body = (f'<p class="b24r-checking">{html.escape(t("app_checking", lang))}</p>'
+            "<script>fetch('check',{method:'POST',headers:{'Content-Type':'application/x-www-form-urlencoded'},"
+            f"body:'n={nonce}'}}).then(r=>r.text()).then(h=>{{document.open();document.write(h);document.close();}});"
+            "</script>")
+    return _PAGE.format(lang=lang, title=html.escape(t("app_reports", lang)), head="", body=body)
+
+
 def installed_page(lang: str, notes: list[str]) -> str:
     """After install: tells Bitrix24 the install is finished (``BX24.installFinish``)."""
     head = ('<script src="//api.bitrix24.com/api/v1/"></script>'
@@ -283,6 +299,24 @@ def install(cfg: AppConfig, fields: dict[str, str], *, public_url: str) -> list[
     return notes
 
 
+def precheck(cfg: AppConfig, fields: dict[str, str]) -> tuple[dict, str]:
+    """What ``/b24/app`` checks before any request: -> (installation, portal origin).
+
+    Raises:
+        ViewerRefused: ``not_installed``; ``wrong_portal`` (DOMAIN/PROTOCOL or member_id not
+            the installed portal); ``bad_auth`` (no AUTH_ID).
+    """
+    inst = cfg.installation()
+    if inst is None:
+        raise ViewerRefused("not_installed")
+    origin = portal_origin(fields)
+    if origin != inst.get("portal") or fields.get("member_id", "").strip() != inst.get("member_id"):
+        raise ViewerRefused("wrong_portal")
+    if not fields.get("AUTH_ID", ""):
+        raise ViewerRefused("bad_auth")
+    return inst, origin
+
+
 def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
     """Handle ``/b24/app``: identify the viewer on the installed portal, ask what they may
     open (cached per viewer), and return ``(viewer, session token)``.
@@ -292,16 +326,8 @@ def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
             the installed portal: no request is made); ``bad_auth`` (expired or forged
             AUTH_ID: the portal refused it).
     """
-    inst = cfg.installation()
-    if inst is None:
-        raise ViewerRefused("not_installed")
-    origin = portal_origin(fields)
-    if origin != inst.get("portal") or fields.get("member_id", "").strip() != inst.get("member_id"):
-        raise ViewerRefused("wrong_portal")
-    access = fields.get("AUTH_ID", "")
-    if not access:
-        raise ViewerRefused("bad_auth")
-    with _client(origin, access) as c:
+    inst, origin = precheck(cfg, fields)
+    with _client(origin, fields["AUTH_ID"]) as c:
         try:
             user_id = int(c.call("user.current")["result"]["ID"])
             admin = c.call("user.admin")["result"] is True
@@ -389,9 +415,37 @@ def _handlers(cfg: AppConfig) -> list:
 
         get = post
 
+    pending: dict[str, tuple[float, dict[str, str]]] = {}  # one-time nonce -> (deadline, fields)
+
     class AppHandler(_Base):
+        """Refuses at once what needs no request (not installed, another portal); otherwise
+        answers «Проверяю доступ в Битрикс24…» and keeps the fields for ``/b24/check``."""
+
         async def post(self) -> None:
             f = self.fields()
+            lang = lang_of(f.get("LANG"))
+            try:
+                precheck(cfg, f)
+            except ViewerRefused as e:
+                return self.refuse(e, lang)
+            now = time.monotonic()
+            for k in [k for k, (deadline, _) in pending.items() if deadline < now]:
+                del pending[k]
+            nonce = secrets.token_urlsafe(24)
+            pending[nonce] = (now + CHECK_NONCE_TTL, f)
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(checking_page(nonce, lang))
+
+        get = post
+
+    class CheckHandler(_Base):
+        """The rights check the checking page asks for: the report list, or a refusal (403)."""
+
+        async def post(self) -> None:
+            item = pending.pop(self.get_body_argument("n", ""), None)
+            if item is None or item[0] < time.monotonic():
+                return self.refuse(ViewerRefused("no_session"), "ru")
+            f = item[1]
             lang = lang_of(f.get("LANG"))
             try:
                 _viewer, session = await self.work(lambda: open_app(cfg, f))
@@ -400,9 +454,7 @@ def _handlers(cfg: AppConfig) -> list:
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(reports_page(session, lang))
 
-        get = post
-
-    return [(r"/b24/install/?", InstallHandler), (r"/b24/app/?", AppHandler)]
+    return [(r"/b24/install/?", InstallHandler), (r"/b24/app/?", AppHandler), (r"/b24/check/?", CheckHandler)]
 
 
 def _voila_class() -> type:

@@ -188,3 +188,17 @@ def test_webhook_path_still_sees_everything(srv, portal):
     assert r.json()["total"] == len(portal.table("deal"))
     assert HTTP.post(srv.webhook_url + "user.current", json={}).json()["result"]["ID"] == "1"
     assert HTTP.post(srv.webhook_url + "user.admin", json={}).json()["result"] is True
+
+
+def test_rights_follow_a_reassignment():
+    """The cached rights mask is recomputed when the table changes: a deal handed to manager 6
+    becomes visible to him on the next request, and his former one disappears."""
+    portal = generate_portal(seed=42, scale=0.03, anchor=ANCHOR)
+    with DemoServer(portal) as s:
+        tok = s.app.issue(6)["access_token"]
+        before = all_ids(s, "crm.deal.list", tok)
+        deals = portal.table("deal")
+        other = next(i for i, a in zip(deals.column("ID").tolist(), deals.column("ASSIGNED_BY_ID").tolist()) if a != 6)
+        portal.update("deal", other, ASSIGNED_BY_ID=6)
+        portal.update("deal", before[0], ASSIGNED_BY_ID=7)
+        assert all_ids(s, "crm.deal.list", tok) == sorted(set(before) - {before[0]} | {other})

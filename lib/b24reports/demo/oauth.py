@@ -33,6 +33,7 @@ unless ``clock`` is given), so two runs hand out the same tokens in the same ord
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 import time
@@ -95,6 +96,7 @@ class DemoApp:
     _expire_after: int | None = field(default=None, repr=False)
     _calls: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _masks: collections.OrderedDict = field(default_factory=collections.OrderedDict, repr=False)
 
     # ------------------------------------------------------------------ tokens
     def _mint(self, kind: str, user_id: int) -> str:
@@ -227,21 +229,47 @@ class DemoApp:
         if users is None:
             return None
         allowed = np.array(sorted(users), dtype=np.int64)
+        key = (entity, int(user_id), tuple(allowed.tolist()))
+
+        def owners(name: str) -> tuple:
+            t = self.portal.table(name)
+            return (t.column("ID"), t.column("ASSIGNED_BY_ID"))
+
         if entity in ("deal", "lead"):
-            return lambda cols: np.isin(cols["ASSIGNED_BY_ID"], allowed)
+            return lambda cols: self._mask(key, (cols["ASSIGNED_BY_ID"],),
+                                           lambda: np.isin(cols["ASSIGNED_BY_ID"], allowed))
         if entity == "task":
-            return lambda cols: np.isin(cols["RESPONSIBLE_ID"], allowed) | np.isin(cols["CREATED_BY"], allowed)
+            return lambda cols: self._mask(key, (cols["RESPONSIBLE_ID"], cols["CREATED_BY"]), lambda: (
+                np.isin(cols["RESPONSIBLE_ID"], allowed) | np.isin(cols["CREATED_BY"], allowed)))
         if entity in ("deal_stage_history", "lead_status_history"):
             owner = "deal" if entity == "deal_stage_history" else "lead"
-            return lambda cols: np.isin(cols["OWNER_ID"], self._visible_ids(owner, allowed))
+            return lambda cols: self._mask(key, (cols["OWNER_ID"], *owners(owner)), lambda: (
+                np.isin(cols["OWNER_ID"], self._visible_ids(owner, allowed))))
         if entity == "activity":
             def act(cols: dict) -> np.ndarray:
                 deals, leads = self._visible_ids("deal", allowed), self._visible_ids("lead", allowed)
                 own = (cols["OWNER_TYPE_ID"] == 2) & np.isin(cols["OWNER_ID"], deals)
                 own |= (cols["OWNER_TYPE_ID"] == 1) & np.isin(cols["OWNER_ID"], leads)
                 return own | (cols["RESPONSIBLE_ID"] == int(user_id))
-            return act
+            return lambda cols: self._mask(key, (cols["OWNER_TYPE_ID"], cols["OWNER_ID"], cols["RESPONSIBLE_ID"],
+                                                 *owners("deal"), *owners("lead")), lambda: act(cols))
         return None
+
+    def _mask(self, key: tuple, arrays: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` cached while the ``arrays`` it reads are the same objects (a table
+        change replaces the arrays it touches), so paging through a viewer's list does not
+        recompute the rights mask for every page."""
+        k = key + tuple(id(a) for a in arrays)
+        with self._lock:
+            hit = self._masks.get(k)
+        if hit is not None:
+            return hit[1]
+        mask = compute()
+        with self._lock:
+            self._masks[k] = (arrays, mask)  # the arrays are kept: their ids stay unique while cached
+            while len(self._masks) > 64:
+                self._masks.popitem(last=False)
+        return mask
 
     def _visible_ids(self, entity: str, allowed: np.ndarray) -> np.ndarray:
         t = self.portal.table(entity)

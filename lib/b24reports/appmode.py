@@ -328,9 +328,9 @@ def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
     """
     inst, origin = precheck(cfg, fields)
     with _client(origin, fields["AUTH_ID"]) as c:
-        try:
-            user_id = int(c.call("user.current")["result"]["ID"])
-            admin = c.call("user.admin")["result"] is True
+        try:  # one request: who, and whether a portal admin
+            who = c.batch({"me": ("user.current", {}), "admin": ("user.admin", {})}).result
+            user_id, admin = int(who["me"]["ID"]), who["admin"] is True
         except (B24AuthError, KeyError, TypeError, ValueError):
             raise ViewerRefused("bad_auth") from None
         viewer = Viewer(user_id, admin, inst["member_id"], lang_of(fields.get("LANG")))

@@ -92,7 +92,8 @@ def fetch_visibility(client: B24Client, *, full_counts: dict[str, int] | None = 
     ``user.admin`` proves that.
 
     Cost: 1 request when the viewer sees everything; else 1 + about ids/2,500 requests per
-    entity (deals, leads, tasks).
+    entity (deals, leads, tasks), the three entities read at the same time (a client each on
+    ``client.auth``).
 
     Raises:
         B24AuthError: the token was refused (expired, forged). And what ``client.export`` raises.
@@ -105,14 +106,24 @@ def fetch_visibility(client: B24Client, *, full_counts: dict[str, int] | None = 
     mine = {k: _total(res.result_total.get(k)) for k, *_ in _ENTITIES}
     if res.result.get("admin") is True or (full_counts and all(mine[k] == full_counts.get(k) for k in mine)):
         return Visibility(user_id, True)
-    ids: dict[str, frozenset[int]] = {}
-    for k, m, rkey, idf in _ENTITIES:
-        got: set[int] = set()
-        if mine[k] != 0:
-            for page in client.export(m, select=["ID"], row_id_field=idf, result_key=rkey,
-                                      first_chain=1 if mine[k] <= 50 else 50):
+    def read(entity: tuple) -> frozenset[int]:
+        k, m, rkey, idf = entity
+        if mine[k] == 0:
+            return frozenset()
+        # the three lists are read at once, each through its own client (one HTTP pool each)
+        with B24Client(client.auth, max_retries=client.max_retries, timeout=client.timeout) as c:
+            got: set[int] = set()
+            for page in c.export(m, select=["ID"], row_id_field=idf, result_key=rkey,
+                                 first_chain=1 if mine[k] <= 50 else 50):
                 got.update(int(r[idf]) for r in page)
-        ids[k] = frozenset(got)
+            return frozenset(got)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from b24reports.ingest.client import B24Client
+
+    with ThreadPoolExecutor(max_workers=len(_ENTITIES)) as pool:
+        ids = dict(zip((e[0] for e in _ENTITIES), pool.map(read, _ENTITIES)))
     return Visibility(user_id, False, ids["deal"], ids["lead"], ids["task"])
 
 

@@ -68,7 +68,7 @@ def browser(world):
 
 @pytest.fixture()
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     yield pg
@@ -169,6 +169,25 @@ def test_forgotten_deal_lists_follow_the_viewers_rights(installed, page, user):
     assert got == want
     if VIEWERS[user] is not None:
         assert {e for _, e in got} <= VIEWERS[user]
+
+
+@pytest.mark.parametrize("user", [3, 6])
+def test_excel_download_holds_only_the_viewers_deals(installed, page, user):
+    import io
+
+    import openpyxl
+
+    from b24reports.outputs import render
+
+    frame = open_report(page, installed, user, "funnel")
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        frame.locator(".b24r-excel button, button.b24r-excel").first.click()
+    wb = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    spec = reports.get("funnel")
+    want = spec.run(hand_dataset(installed["store"], VIEWERS[user]), {"as_of": AS_OF, "lang": "ru"})
+    full = spec.run(hand_dataset(installed["store"], None), {"as_of": AS_OF, "lang": "ru"})
+    ws = wb[render.xlsx_sheet_names(spec, "ru")["deals"]]
+    assert ws.max_row == len(want.tables["deals"]) + 1 < len(full.tables["deals"]) + 1  # header + the viewer's deals
 
 
 def test_bare_dashboard_url_shows_only_the_sign_in_hint(installed, page):

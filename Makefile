@@ -28,7 +28,7 @@ all: help
 
 help:
 	@echo "make demo   - install, then generate a demo portal, sync it and render every report into outputs/demo/"
-	@echo "make test   - install, then run the test suite"
+	@echo "make test   - install, then check the layer contract (lint-imports) and run the test suite"
 	@echo "make bench  - install, then run the issue 2 benchmark (benchmarks/run_all.py \$$BENCH_ARGS; ~25 min at scale 40)"
 
 $(BIN)/python:
@@ -63,6 +63,7 @@ demo: install chromium
 	$(BIN)/b24reports demo --formats $$formats
 
 test: install chromium poppler
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -3,7 +3,7 @@
 Generates the demo portal (default scale 40 ≈ 100k deals), stages the tables the funnel reads
 (deals, deal stage history, statuses, currencies, users, departments) with the real staging
 functions into a :class:`b24reports.ingest.dataset.Dataset` (no HTTP, no store: this measures the
-metrics, not the sync), then times :func:`b24reports.metrics.funnel.funnel_tables` — best of
+metrics, not the sync), then times :func:`b24reports.metrics.funnel.report_tables` — best of
 ``--runs`` — for the default 12-month period and for the whole history, with a breakdown of
 its steps. Prints figures; asserts nothing.
 
@@ -23,6 +23,7 @@ from b24reports.metrics.scope import Scope
 from b24reports.ingest.dataset import Dataset
 from b24reports.demo.generator import generate_portal
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts, reached_index
 from b24reports.metrics import funnel as f
 
 ANCHOR = dt.date(2026, 11, 30)
@@ -73,17 +74,17 @@ def main() -> None:
     for label, kw in (("12 months", last_year), ("whole history", everything)):
         tables, _, _ = f.report_tables(ds, Scope.build(ds, **kw))
         secs = best_of(a.runs, lambda: f.report_tables(ds, Scope.build(ds, **kw)))
-        print(f"funnel_tables, {label}: {secs:.3f} s (best of {a.runs}); cohort {len(tables['deals']):,} deals")
+        print(f"funnel report_tables, {label}: {secs:.3f} s (best of {a.runs}); cohort {len(tables['deals']):,} deals")
 
     # breakdown on the whole history
-    facts, _ = c.deal_facts(ds, AS_OF)
+    facts, _ = deal_facts(ds, AS_OF)
     stages = c.stage_order(ds.statuses)
     cohort = f.cohort(facts, c.Period(everything["date_from"], everything["date_to"], TZ))
-    reached = c.reached_index(cohort, ds.deal_stage_history, stages, AS_OF)
+    reached = reached_index(cohort, ds.deal_stage_history, stages, AS_OF)
     visits = f.stage_visits(cohort, ds.deal_stage_history, stages, AS_OF)
     steps = {
-        "common.deal_facts": lambda: c.deal_facts(ds, AS_OF),
-        "common.reached_index": lambda: c.reached_index(cohort, ds.deal_stage_history, stages, AS_OF),
+        "facts.deal_facts": lambda: deal_facts(ds, AS_OF),
+        "facts.reached_index": lambda: reached_index(cohort, ds.deal_stage_history, stages, AS_OF),
         "stages_table": lambda: f.stages_table(cohort, reached, stages),
         "managers_table": lambda: f.managers_table(cohort),
         "manager_stages_table": lambda: f.manager_stages_table(cohort, stages),

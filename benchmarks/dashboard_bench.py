@@ -118,7 +118,7 @@ def main() -> None:
 
     from b24reports import reports
     from b24reports.ingest.dataset import Dataset
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
     from b24reports.outputs.serve import POOL_FILL_DELAY_S, VoilaServer
 
     t0 = time.perf_counter()

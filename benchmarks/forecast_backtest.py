@@ -32,6 +32,7 @@ import pandas as pd
 
 from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts
 from b24reports.metrics import dynamics as d
 
 ANCHOR = dt.date(2026, 11, 30)
@@ -61,7 +62,7 @@ def main() -> None:
     store = args.store or build_store(args.scale)
     ds = Dataset.load(store)
     as_of = c.to_timestamp(args.as_of, ds.timezone)
-    facts, _ = c.deal_facts(ds, as_of)
+    facts, _ = deal_facts(ds, as_of)
     hist = d.monthly_won_history(facts, as_of)
     print(f"store ready in {time.perf_counter() - t0:.1f} s; {len(hist)} full months of history "
           f"({hist.index[0]} .. {hist.index[-1]}), mean won per month {hist.mean():,.0f}")

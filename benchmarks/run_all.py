@@ -7,7 +7,7 @@ activities) served by :class:`b24reports.demo.DemoServer` with rate limiting (2 
 * per entity: rows, HTTP requests the full sync used vs the floor ceil(rows / 2500), the
   export seconds (batch calls, rate waits included), modelled server execution seconds;
 * sync wall time, store size;
-* funnel metrics compute time (``metrics.funnel.funnel_tables``) on the synced store, best of
+* funnel metrics compute time (``metrics.funnel.report_tables``) on the synced store, best of
   ``--runs`` (target ≤ 1 s on 100k deals);
 * render time per format (html, pdf, xlsx, json) of the funnel report;
 * the same export by fast-bitrix24 (``Bitrix.get_all``, benchmark-only dependency) per entity,
@@ -133,11 +133,12 @@ def wait_window_clear(cm, method: str, limit: float) -> None:
 
 
 def funnel_metrics(ds, runs: int) -> dict[str, float]:
-    """Best-of-``runs`` seconds of ``metrics.funnel.funnel_tables`` on ``ds`` for the last 12
+    """Best-of-``runs`` seconds of ``metrics.funnel.report_tables`` on ``ds`` for the last 12
     months and for the whole history; prints them."""
     import pandas as pd
 
     from b24reports.metrics import funnel as fm
+    from b24reports.metrics.scope import Scope
 
     as_of = pd.Timestamp(AS_OF)
     metric_s = {}

@@ -7,7 +7,7 @@ Usage::
 Without a store it writes the blank template shipped in ``params/``. With ``--store`` it also
 lists the portal's employees and departments on their own sheets and pre-fills one row per
 active employee × month (amount 0) to overwrite. The reader is
-:func:`b24reports.ingest.plan_file.read_plan`; the writer :func:`b24reports.ingest.plan_file.write_plan_template`.
+:func:`b24reports.ingest.plan_file.read_plan`; the writer :func:`b24reports.outputs.plan_template.write_plan_template`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from b24reports.ingest.plan_file import write_plan_template
+from b24reports.outputs.plan_template import write_plan_template
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from b24reports.core import columns
 
 from b24reports import reports
 from b24reports.core.errors import BadParameter

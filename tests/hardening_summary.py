@@ -41,12 +41,31 @@ def bad_input(n: int = 1) -> None:
     COUNTS["bad_inputs"] += int(n)
 
 
+SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    """Remember every skipped test: ``make test`` installs what every test needs (chromium,
+    pdftotext), so a skip means a test did not run, and the run fails (:func:`pytest_sessionfinish`)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run in which any test skipped fails (exit status 1), naming the skipped tests."""
+    if SKIPPED and exitstatus == 0:
+        session.exitstatus = 1
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001 - pytest hook signature
     """Print the hardening summary line in the run's summary (only when something was counted).
 
     A first-running wrapper, so the line comes before pytest's own closing "N passed" line,
     which stays the last line CI reads."""
+    if SKIPPED:
+        terminalreporter.write_line(f"FAILED: {len(SKIPPED)} test(s) skipped; every test must run in make test: "
+                                    + ", ".join(SKIPPED[:10]), red=True)
     if COUNTS["faults"] or COUNTS["bad_inputs"] or COUNTS["data_checks"]:
         terminalreporter.write_sep("-", "hardening")
         terminalreporter.write_line(

@@ -8,6 +8,7 @@ import pytest
 from b24reports.ingest.dataset import Dataset
 from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import activity_facts, deal_facts, deal_reached, lead_facts, reached_index
 
 TZ = "+03:00"
 
@@ -101,7 +102,7 @@ def test_deal_facts_closed_at_fallbacks_and_money():
         }
     )
     ds = ds_with(deals, hist)
-    f, warns = c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"))
+    f, warns = deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"))
     f = f.set_index("id")
     # deal 1: last S/F record = WON 01-10 (the earlier LOSE was reopened)
     assert f.loc[1, "closed_at"] == pd.Timestamp("2026-01-10T10:00:00+03:00")
@@ -114,14 +115,14 @@ def test_deal_facts_closed_at_fallbacks_and_money():
     assert f.loc[5, "amount"] == 180.0 and f.loc[3, "amount"] == 0.0
     assert warns == ["deals with empty OPPORTUNITY counted as 0: 3"]
     # as_of before the win: deal 1 was in PREP (open) then
-    g, _ = c.deal_facts(ds, pd.Timestamp("2026-01-07T00:00:00+03:00"))
+    g, _ = deal_facts(ds, pd.Timestamp("2026-01-07T00:00:00+03:00"))
     g = g.set_index("id")
     assert g.loc[1, "outcome"] == "open" and g.loc[1, "stage_id"] == "PREP" and pd.isna(g.loc[1, "closed_at"])
     # report currency USD: 100 RUB = 100/90 USD
-    h, _ = c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="USD")
+    h, _ = deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="USD")
     assert h.set_index("id").loc[1, "amount"] == pytest.approx(100 / 90)
     with pytest.raises(BadParameter, match="currency='EUR'"):
-        c.deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="EUR")
+        deal_facts(ds, pd.Timestamp("2026-02-01T00:00:00+03:00"), currency="EUR")
 
 
 def test_reached_skipped_backward_lost_and_won():
@@ -147,9 +148,9 @@ def test_reached_skipped_backward_lost_and_won():
     )
     ds = ds_with(deals, hist)
     as_of = pd.Timestamp("2026-02-01T00:00:00+03:00")
-    f, _ = c.deal_facts(ds, as_of)
+    f, _ = deal_facts(ds, as_of)
     so = c.stage_order(ds.statuses)
-    r = c.reached_index(f, ds.deal_stage_history, so, as_of)
+    r = reached_index(f, ds.deal_stage_history, so, as_of)
     # deal 3 won without history: reached every stage (WON index 3); deal 4 lost without history: -1
     assert r.tolist() == [2, 2, 3, -1]
 
@@ -192,9 +193,9 @@ def test_stage_reach_counts_and_conversions():
                          "created_time": ["2026-01-01T10:00:00+03:00", "2026-01-02T10:00:00+03:00"]})
     ds = ds_with(deals, hist)
     as_of = pd.Timestamp("2026-02-01T00:00:00+03:00")
-    f, _ = c.deal_facts(ds, as_of)
+    f, _ = deal_facts(ds, as_of)
     so = c.stage_order(ds.statuses)
-    sr = c.stage_reach(f, c.reached_index(f, ds.deal_stage_history, so, as_of), so)
+    sr = c.stage_reach(f, reached_index(f, ds.deal_stage_history, so, as_of), so)
     p0 = sr[sr.pipeline_id == 0].set_index("stage_id")
     # reached index: d1 = 1 (PREP), d2 = 1 (current PREP), d3 = 3 (won), d4 = -1
     assert p0["reached"].tolist() == [3, 3, 1, 1]  # NEW, PREP, INVOICE, WON
@@ -217,7 +218,7 @@ def test_activity_kinds_and_call_duration_sources():
         }
     )
     calls = pd.DataFrame({"id": [100], "crm_activity_id": [2], "call_duration": [95]})
-    af = c.activity_facts(Dataset.from_frames(activities=acts, calls=calls)).set_index("id")
+    af = activity_facts(Dataset.from_frames(activities=acts, calls=calls)).set_index("id")
     assert af["kind"].tolist() == ["call_out", "call_in", "meeting", "email_out", "email_in", "other", "task"]
     # call 1: no telephony row -> END−START = 8 s; call 2: telephony 95 s wins over 120 s
     assert af.loc[1, "duration_sec"] == 8.0 and af.loc[1, "duration_source"] == "activity"
@@ -249,7 +250,7 @@ def test_outcome_from_own_fields_unless_history_moves_after_as_of():
     hist = pd.DataFrame({"id": [1, 2, 3], "owner_id": [2, 3, 3], "stage_id": ["PREP", "PREP", "WON"],
                          "stage_semantic_id": ["P", "P", "S"],
                          "created_time": ["2026-01-02T10:00:00+03:00", "2026-01-05T10:00:00+03:00", "2026-01-20T10:00:00+03:00"]})
-    f, _ = c.deal_facts(ds_with(deals, hist), pd.Timestamp("2026-01-15T00:00:00+03:00"))
+    f, _ = deal_facts(ds_with(deals, hist), pd.Timestamp("2026-01-15T00:00:00+03:00"))
     f = f.set_index("id")
     assert f["outcome"].tolist() == ["open", "won", "open"]
     assert f.loc[3, "stage_id"] == "PREP"
@@ -263,7 +264,7 @@ def test_lead_outcome_from_own_fields_unless_history_moves_after_as_of():
     hist = pd.DataFrame({"id": [1, 2], "owner_id": [3, 3], "status_id": ["NEW", "CONVERTED"], "status_semantic_id": ["P", "S"],
                          "created_time": ["2026-01-01T10:00:00+03:00", "2026-01-20T10:00:00+03:00"]})
     ds = Dataset.from_frames(leads=leads, lead_status_history=hist, statuses=STATUSES, timezone=TZ)
-    lf = c.lead_facts(ds, pd.Timestamp("2026-01-15T00:00:00+03:00")).set_index("id")
+    lf = lead_facts(ds, pd.Timestamp("2026-01-15T00:00:00+03:00")).set_index("id")
     # lead 3 was converted on 01-20, after as_of: in work as of 01-15
     assert lf["outcome"].tolist() == ["converted", "junk", "in_work"]
 
@@ -273,11 +274,28 @@ def test_deal_reached_is_reached_index_of_any_subset(demo_dataset, demo_as_of):
     from b24reports.metrics import common as c
 
     as_of = c.to_timestamp(demo_as_of, demo_dataset.timezone)
-    facts, _ = c.deal_facts(demo_dataset, as_of)
+    facts, _ = deal_facts(demo_dataset, as_of)
     sub = facts[(facts["employee_id"] == facts["employee_id"].iloc[0]) | (facts["outcome"] == c.WON)].iloc[::3]
     stages = c.stage_order(demo_dataset.statuses, None)
-    want = c.reached_index(sub, demo_dataset.deal_stage_history, stages, as_of)
-    got = c.deal_reached(demo_dataset, sub, as_of)
+    want = reached_index(sub, demo_dataset.deal_stage_history, stages, as_of)
+    got = deal_reached(demo_dataset, sub, as_of)
     assert len(sub) > 50 and got.index.equals(sub.index)
     assert got.tolist() == want.tolist()
-    assert c.deal_reached(demo_dataset, sub.iloc[:0], as_of).tolist() == []
+    assert deal_reached(demo_dataset, sub.iloc[:0], as_of).tolist() == []
+
+
+def test_won_in_a_window_is_one_definition_with_both_boundaries():
+    """metrics.common.won_mask: won and start <= won_at < end; through_end keeps won_at == end."""
+    from b24reports.metrics.common import won_in, won_mask
+
+    ts = pd.Timestamp
+    start, end = ts("2026-10-01T00:00:00+03:00"), ts("2026-11-01T00:00:00+03:00")
+    facts = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6],
+        "outcome": ["won", "won", "won", "lost", "won", "open"],
+        "won_at": [start, end - pd.Timedelta(seconds=1), end, start, pd.NaT, start],
+    })
+    # 1 at the start (in), 2 one second before the end (in), 3 at the end (out: half-open),
+    # 4 lost, 5 won without a moment, 6 open: never in a window
+    assert won_mask(facts, start, end).tolist() == [True, True, False, False, False, False]
+    assert won_in(facts, start, end, through_end=True)["id"].tolist() == [1, 2, 3]

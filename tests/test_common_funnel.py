@@ -1,9 +1,10 @@
-"""common.reached_index (vectorized for the funnel's 100k-deal target): edge cases, by hand."""
+"""facts.reached_index (vectorized for the funnel's 100k-deal target): edge cases, by hand."""
 
 import pandas as pd
 
 from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts, reached_index
 
 from test_common import CUR, STATUSES
 
@@ -33,9 +34,9 @@ def test_reached_index_uses_current_pipeline_and_keeps_index():
     )
     ds = Dataset.from_frames(deals=deals, deal_stage_history=hist, statuses=STATUSES, currencies=CUR, timezone="+03:00")
     as_of = pd.Timestamp("2026-02-01T00:00:00+03:00")
-    f, _ = c.deal_facts(ds, as_of)
+    f, _ = deal_facts(ds, as_of)
     f.index = [10, 11, 12]
-    r = c.reached_index(f, ds.deal_stage_history, c.stage_order(ds.statuses), as_of)
+    r = reached_index(f, ds.deal_stage_history, c.stage_order(ds.statuses), as_of)
     # deal 3 won in pipeline 1: its S stage C1:WON has path index 1
     assert r.index.tolist() == [10, 11, 12]
     assert r.tolist() == [0, -1, 1]

@@ -11,41 +11,13 @@ import json
 import pytest
 
 from b24reports.outputs import dashboard as d
+from b24reports.outputs.dashboard.cells import WIDGET_VIEW
 from b24reports.outputs import render
 from b24reports import reports
 from b24reports.outputs import serve
 from b24reports.core.errors import BadParameter, StoreError
 
 D = dt.date
-
-
-@pytest.mark.parametrize(
-    "preset, today, expected",
-    [
-        # 1st of the month .. today
-        ("this_month", D(2026, 11, 30), (D(2026, 11, 1), D(2026, 11, 30))),
-        # whole previous month; January -> December of the previous year
-        ("last_month", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 10, 31))),
-        ("last_month", D(2026, 1, 15), (D(2025, 12, 1), D(2025, 12, 31))),
-        # Q4 starts 1 Oct; Q1 starts 1 Jan
-        ("quarter_to_date", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 11, 30))),
-        ("quarter_to_date", D(2026, 3, 31), (D(2026, 1, 1), D(2026, 3, 31))),
-        # 12 full months before today's month: Nov 2025 .. Oct 2026 (the reports' default)
-        ("last_12_months", D(2026, 11, 30), (D(2025, 11, 1), D(2026, 10, 31))),
-        # February of a leap year ends on the 29th
-        ("last_month", D(2024, 3, 10), (D(2024, 2, 1), D(2024, 2, 29))),
-    ],
-)
-def test_preset_period(preset, today, expected):
-    assert d.preset_period(preset, today) == expected
-
-
-def test_preset_unknown_and_detect():
-    with pytest.raises(BadParameter, match="period"):
-        d.preset_period("custom", D(2026, 11, 30))
-    assert d.detect_preset(D(2026, 10, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_month"
-    assert d.detect_preset(D(2025, 11, 1), D(2026, 10, 31), D(2026, 11, 30)) == "last_12_months"
-    assert d.detect_preset(D(2026, 10, 2), D(2026, 10, 31), D(2026, 11, 30)) == "custom"
 
 
 def test_query_to_raw_aliases_and_unknown_keys():
@@ -171,6 +143,18 @@ def test_drill_month_to_day_and_back(demo_dataset, demo_as_of):
     dash.set_filter(*target)
     assert (dash.date_from, dash.date_to) == (D(2026, 3, 5), D(2026, 3, 5))
     assert list(dash.result.tables["won_by_period"]["period"]) == ["2026-03-05"]
+    # a reload (or a copied link) reopens the same view: the day, its day axis and both steps back
+    query = dash.share_query()
+    assert query == "from=2026-03-05&to=2026-03-05&drill=2025-11-01_2026-10-31&drill=2026-03-01_2026-03-31_day&granularity=day"
+    again = d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of, **d.query_to_raw(query, spec)})
+    assert (again.date_from, again.date_to) == (D(2026, 3, 5), D(2026, 3, 5))
+    assert list(again.result.tables["won_by_period"]["period"]) == ["2026-03-05"]
+    assert again.drills == dash.drills and again.share_query() == query
+    again.set_filter("drill_up", None)
+    again.set_filter("drill_up", None)
+    assert (again.date_from, again.date_to) == start and again.result.params["granularity"] == "month"
+    with pytest.raises(BadParameter, match="drill"):
+        d.Dashboard(spec, demo_dataset, {"as_of": demo_as_of, "drill": "2026-03-31_2026-03-01"})
     dash.set_filter("drill_up", None)
     assert (dash.date_from, dash.date_to) == (D(2026, 3, 1), D(2026, 3, 31))
     dash.set_filter("drill_up", None)
@@ -432,7 +416,7 @@ def test_refilter_updates_outputs_in_place(shell, demo_dataset, demo_as_of):
     (_src0, out0), (_src, out) = dash.cells
     assert out0.outputs == ()
     shown = out.outputs
-    assert len(shown) == 3 and all(d.WIDGET_VIEW in o["data"] for o in shown)
+    assert len(shown) == 3 and all(WIDGET_VIEW in o["data"] for o in shown)
     md, html, chart = dash.slots[(1, "out", 0)], dash.slots[(1, "html", 1)], dash.slots[(1, "chart", 0)]
     team = int(dash.result.tables["managers"]["won_deals"].sum())
     assert html.html == f"<p class=n>{team}</p>"   # the report's HTML: an HtmlSlot, set in place
@@ -461,7 +445,7 @@ def test_plan_reads_no_period(shell, demo_dataset, demo_as_of, tmp_path):
     """Plan is anchored on as_of and the plan file's months: its dashboard has no period control,
     a click on a month does not drill, and its header names no period (funnel's does)."""
     from b24reports.outputs.nb import ReportView
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
     spec = reports.get("plan")

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.facts import deal_facts
 from b24reports.core.errors import StoreError
 from b24reports.ingest.store import Store
 
@@ -70,16 +71,15 @@ def test_memo_drops_least_recently_used_beyond_its_size():
 
 def test_deal_facts_cached_per_arguments():
     from b24reports.ingest.dataset import Dataset
-    from b24reports.metrics import common as c
 
     deals = pd.DataFrame({"id": [1], "category_id": [0], "stage_id": ["NEW"], "stage_semantic_id": ["P"],
                           "assigned_by_id": [5], "opportunity": [100.0], "currency_id": ["RUB"],
                           "date_create": [pd.Timestamp("2026-01-10T10:00:00+03:00")]})
     ds = Dataset.from_frames(deals=deals)
     a = pd.Timestamp("2026-02-01T00:00:00+03:00")
-    f1, _ = c.deal_facts(ds, a)
-    f2, _ = c.deal_facts(ds, a)
-    f3, _ = c.deal_facts(ds, pd.Timestamp("2026-01-01T00:00:00+03:00"))
+    f1, _ = deal_facts(ds, a)
+    f2, _ = deal_facts(ds, a)
+    f3, _ = deal_facts(ds, pd.Timestamp("2026-01-01T00:00:00+03:00"))
     assert f1["id"].tolist() == [1] and f2["id"].tolist() == [1]
     assert len(f3) == 0  # created after that as_of: a different key, computed anew
     assert f1 is not f2

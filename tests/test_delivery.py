@@ -52,7 +52,7 @@ def test_headline_numbers_by_report():
 
 
 def test_headline_numbers_generic_report():
-    # not in HEADLINES: the numbers of each one-row table (kind from the column catalog,
+    # a report without ReportSpec.headlines: the numbers of each one-row table (kind from the column catalog,
     # "number" for an unknown id), the row count of the others; text and bools are skipped
     doc = {"report": "custom", "tables": {
         "summary": [{"deals": 4, "win_rate_pct": 25.0, "score_x": 1.5, "label": "x", "ok": True}],

@@ -20,7 +20,6 @@ from b24reports import cli
 from b24reports.outputs import render
 from b24reports import reports
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.ingest.plan_file import write_plan_template
 from b24reports.ingest.sync import sync
 
 ANCHOR = dt.date(2026, 11, 30)

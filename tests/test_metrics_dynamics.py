@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,6 +10,7 @@ from b24reports.metrics.scope import Scope
 from b24reports.reports import parse_timezone
 from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts
 from b24reports.metrics import dynamics as d
 
 TZ = "+03:00"
@@ -104,14 +104,14 @@ def test_won_by_period_month_prev_and_yoy(tables):
 
 
 def test_won_by_period_month_without_won_deals_is_zero():
-    t = d.won_by_period(c.deal_facts(ds(), AS_OF)[0], dt.date(2025, 11, 1), dt.date(2025, 12, 31))
+    t = d.won_by_period(deal_facts(ds(), AS_OF)[0], dt.date(2025, 11, 1), dt.date(2025, 12, 31))
     # no won deal in Nov/Dec 2025: zeros, avg_deal None (0 deals), changes None (zero bases)
     assert t["won_deals"].tolist() == [0, 0] and t["won_amount"].tolist() == [0.0, 0.0]
     assert t["avg_deal"].isna().all() and t["change_prev_pct"].isna().all()
 
 
 def test_won_by_period_quarter_and_year():
-    facts = c.deal_facts(ds(), AS_OF)[0]
+    facts = deal_facts(ds(), AS_OF)[0]
     q = d.won_by_period(facts, dt.date(2026, 1, 1), dt.date(2026, 3, 31), "quarter")
     # Q1 2026: 100 + 4500 + 200 = 4800 over 3 deals → avg 1600; Q1 2025: 1000 → yoy +380 %; Q4 2025: 0 → None
     assert q["period"].tolist() == ["2026-Q1"] and q["won_amount"].iloc[0] == pytest.approx(4800)
@@ -201,7 +201,7 @@ def test_close_date_slips_counts_later_moves_up_to_as_of(tables):
 
 
 def test_monthly_history_full_months_and_trend_gate():
-    facts = c.deal_facts(ds(), AS_OF)[0]
+    facts = deal_facts(ds(), AS_OF)[0]
     h = d.monthly_won_history(facts, AS_OF)
     # first deal created 2025-02-01 00:00 → Feb 2025 is full; up to Feb 2026: 13 months
     assert list(h.index)[0] == "2025-02" and list(h.index)[-1] == "2026-02" and len(h) == 13

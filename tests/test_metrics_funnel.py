@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from b24reports.ingest.dataset import Dataset
+from b24reports.metrics.facts import deal_facts
 from b24reports.metrics.scope import Scope
 from b24reports.core.errors import BadParameter
 from b24reports.metrics import funnel as f
@@ -285,7 +286,7 @@ def test_deal_visits_is_stage_visits_of_any_subset(demo_dataset, demo_as_of):
     from b24reports.metrics import common as c
 
     as_of = c.to_timestamp(demo_as_of, demo_dataset.timezone)
-    facts, _ = c.deal_facts(demo_dataset, as_of)
+    facts, _ = deal_facts(demo_dataset, as_of)
     sub = facts[(facts["employee_id"] == facts["employee_id"].iloc[0]) | (facts["outcome"] == c.OPEN)].iloc[::3]
     stages = c.stage_order(demo_dataset.statuses, None)
     want = f.stage_visits(sub, demo_dataset.deal_stage_history, stages, as_of)

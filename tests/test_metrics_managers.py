@@ -9,6 +9,7 @@ from b24reports.ingest.dataset import Dataset
 from b24reports.metrics.scope import Scope
 from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import activity_facts, deal_facts
 from b24reports.metrics import managers as m
 
 TZ = "+03:00"
@@ -109,8 +110,8 @@ def _ds():
 def _table(employees=None, weights=None):
     ds = _ds()
     period = c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), ds.timezone)
-    facts, _ = c.deal_facts(ds, AS_OF)
-    return m.managers_table(c.activity_facts(ds), facts, period, AS_OF, employees=employees, weights=weights)
+    facts, _ = deal_facts(ds, AS_OF)
+    return m.managers_table(activity_facts(ds), facts, period, AS_OF, employees=employees, weights=weights)
 
 
 def test_activity_counts_per_kind_durations_and_short_calls():
@@ -186,7 +187,7 @@ def test_custom_weights_and_bad_weights():
     with pytest.raises(BadParameter, match="activity_weights"):
         m.parse_weights({"call": -1})
     with pytest.raises(BadParameter, match="short_call_seconds"):
-        m.activity_counts(c.activity_facts(_ds()), -1)
+        m.activity_counts(activity_facts(_ds()), -1)
 
 
 def test_no_weighted_activity_gives_null_index_and_no_busy_flags():
@@ -201,8 +202,8 @@ def test_no_weighted_activity_gives_null_index_and_no_busy_flags():
 def test_empty_inputs_give_empty_table():
     ds = Dataset.from_frames(statuses=STATUSES, currencies=CUR, timezone=TZ)
     period = c.Period(dt.date(2026, 10, 1), dt.date(2026, 10, 31), ds.timezone)
-    facts, _ = c.deal_facts(ds, AS_OF)
-    t, notes = m.managers_table(c.activity_facts(ds), facts, period, AS_OF)
+    facts, _ = deal_facts(ds, AS_OF)
+    t, notes = m.managers_table(activity_facts(ds), facts, period, AS_OF)
     assert t.empty and list(t.columns)[: len(m.MANAGER_COLUMNS)] == m.MANAGER_COLUMNS
     assert notes["team_mean_won_amount"] is None
 
@@ -210,8 +211,8 @@ def test_empty_inputs_give_empty_table():
 def test_monthly_activity_dynamics():
     ds = _ds()
     period = c.Period(dt.date(2026, 9, 1), dt.date(2026, 10, 31), ds.timezone)
-    facts, _ = c.deal_facts(ds, AS_OF)
-    bm = m.monthly_activity(c.activity_facts(ds), facts, period, [1, 4]).set_index(["employee_id", "month"])
+    facts, _ = deal_facts(ds, AS_OF)
+    bm = m.monthly_activity(activity_facts(ds), facts, period, [1, 4]).set_index(["employee_id", "month"])
     # e1 September: call #10 (ended 09-30 23:59); won deal 10 (200). October: calls #1 #2, #3 in; won deal 1 (1000)
     assert bm.loc[(1, "2026-09"), ["calls_out", "touches", "won_deals", "won_amount"]].tolist() == [1, 1, 1, 200.0]
     assert bm.loc[(1, "2026-10"), ["calls_out", "calls_in", "touches", "weighted"]].tolist() == [2, 1, 6, 10.0]
@@ -228,11 +229,11 @@ def test_report_tables_from_cached_aggregates_equal_direct_tables(demo_dataset, 
     ds = demo_dataset
     as_of = c.to_timestamp(demo_as_of, ds.timezone)
     period = c.Period(dt.date(2026, 6, 1), dt.date(2026, 11, 30), ds.timezone)
-    facts, _ = c.deal_facts(ds, as_of, tz=ds.timezone)
+    facts, _ = deal_facts(ds, as_of, tz=ds.timezone)
     ids = facts["employee_id"].dropna().astype(int).value_counts().index.tolist()
     employees = {"all": None, "one": {ids[0]}, "several": set(ids[1:4]) | {999_999}}[pick]
     tables, _, notes = m.report_tables(ds, Scope.build(ds, date_from=period.date_from, date_to=period.date_to, tz=period.tz, as_of=as_of, employees=employees), short_call_seconds=15)
-    acts = c.activity_facts(ds)
+    acts = activity_facts(ds)
     acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
     want, want_notes = m.managers_table(acts, facts, period, as_of, employees=employees, short_call_seconds=15)
     pd.testing.assert_frame_equal(tables["managers"], want)

@@ -9,7 +9,8 @@ from b24reports.ingest.dataset import Dataset
 from b24reports.metrics.scope import Scope
 from b24reports.core.errors import PlanFileError
 from b24reports.metrics import plan as mp
-from b24reports.ingest.plan_file import read_plan, write_plan_template
+from b24reports.ingest.plan_file import read_plan
+from b24reports.outputs.plan_template import write_plan_template
 
 TZ = "+03:00"
 AS_OF = pd.Timestamp("2026-03-15T12:00:00+03:00")
@@ -269,7 +270,7 @@ def test_shipped_example_and_template_parse():
 
 
 def test_demo_plan(tmp_path):
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     ds = dataset()
     p = demo_plan(ds, AS_OF, tmp_path / "demo_plan.csv", round_to=1)

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from b24reports.outputs import render
-from b24reports.ingest.plan_file import demo_plan
+from b24reports.demo.plan import demo_plan
 from print_check import pages, problems
 
 REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")

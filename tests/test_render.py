@@ -112,7 +112,6 @@ def test_xlsx_english_headers_and_formula_text_in_other_columns(env, tmp_path):
     assert about["note"].value == "=1+1" and about["note"].data_type == "s"
 
 
-@pytest.mark.skipif(render.find_chromium() is None, reason="chromium not installed (apt-get install chromium)")
 def test_pdf_contains_the_chart(full):
     from pypdf import PdfReader
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -83,6 +82,7 @@ def test_spec_definition_errors():
 @pytest.mark.parametrize("raw, name", [
     ({"date_from": "2026-13-01"}, "date_from"),
     ({"date_to": "yesterday"}, "date_to"),
+    ({"date_from": "2026-05-01", "date_to": "2026-04-30"}, "date_from"),  # refused before any store is read
     ({"as_of": "30/11/2026"}, "as_of"),
     ({"lang": "de"}, "lang"),
     ({"pipelines": "1,x"}, "pipelines"),

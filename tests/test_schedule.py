@@ -21,41 +21,10 @@ from pathlib import Path
 import pytest
 
 from b24reports.core.errors import B24AuthError, BadParameter, ScheduleFileError
-from b24reports.reports.presets import preset_period
-from b24reports.outputs.schedule import Hooks, is_due, load_schedule, run_schedule
+from b24reports.outputs.schedule import Hooks, run_schedule
+from b24reports.outputs.schedule_file import is_due, load_schedule
 
 D = dt.date
-
-
-# --------------------------------------------------------------------------- presets
-
-
-@pytest.mark.parametrize(("name", "as_of", "expected"), [
-    # Monday 2026-11-30: the previous ISO week is Mon 23 .. Sun 29 November
-    ("last_week", D(2026, 11, 30), (D(2026, 11, 23), D(2026, 11, 29))),
-    # Sunday 2026-11-29 is still in the week of Mon 23, so last week = 16..22
-    ("last_week", D(2026, 11, 29), (D(2026, 11, 16), D(2026, 11, 22))),
-    # across a year boundary: Thu 2026-01-01 is in the week Mon 2025-12-29 .. -> 22..28 Dec
-    ("last_week", D(2026, 1, 1), (D(2025, 12, 22), D(2025, 12, 28))),
-    ("last_month", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 10, 31))),
-    ("last_month", D(2026, 1, 15), (D(2025, 12, 1), D(2025, 12, 31))),
-    ("last_month", D(2024, 3, 1), (D(2024, 2, 1), D(2024, 2, 29))),  # leap February
-    ("month_to_date", D(2026, 11, 30), (D(2026, 11, 1), D(2026, 11, 30))),
-    ("month_to_date", D(2026, 11, 1), (D(2026, 11, 1), D(2026, 11, 1))),
-    ("quarter_to_date", D(2026, 11, 30), (D(2026, 10, 1), D(2026, 11, 30))),  # Q4 starts 1 Oct
-    ("quarter_to_date", D(2026, 3, 31), (D(2026, 1, 1), D(2026, 3, 31))),
-    ("quarter_to_date", D(2026, 4, 1), (D(2026, 4, 1), D(2026, 4, 1))),
-])
-def test_preset_period(name, as_of, expected):
-    assert preset_period(name, as_of) == expected
-
-
-def test_preset_period_takes_the_date_of_a_datetime_and_rejects_unknown():
-    assert preset_period("month_to_date", dt.datetime(2026, 2, 20, 23, 59)) == (D(2026, 2, 1), D(2026, 2, 20))
-    with pytest.raises(BadParameter, match="last_year"):
-        preset_period("last_year", D(2026, 1, 1))
-    with pytest.raises(BadParameter, match="as_of"):
-        preset_period("last_week", "2026-01-01")
 
 
 # --------------------------------------------------------------------------- cron
@@ -409,8 +378,9 @@ def test_portal_lock_serializes_same_portal_across_dask_tasks(tmp_path, testrep,
     import b24r_fixture_report as fx
     from distributed import Client, LocalCluster
 
-    from b24reports.outputs.schedule import EntryJob, Portal, run_entry
-    from b24reports.outputs.schedule import Entry as E
+    from b24reports.outputs.schedule import EntryJob, run_entry
+    from b24reports.outputs.schedule_file import Entry as E
+    from b24reports.outputs.schedule_file import Portal
 
     monkeypatch.setenv("B24T_GOOD_WEBHOOK", ENV["B24T_GOOD_WEBHOOK"])
     monkeypatch.setenv("B24T_OTHER_WEBHOOK", "http://127.0.0.1:9/rest/1/othersecret42/")

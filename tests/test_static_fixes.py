@@ -81,8 +81,7 @@ def test_pdf_heading_stays_with_its_intro_the_chart_may_move(tmp_path):
     import nbformat
     from b24reports.outputs import render
 
-    if render.find_chromium() is None or shutil.which("pdftotext") is None:
-        pytest.skip("needs chromium and pdftotext")
+    assert render.find_chromium() and shutil.which("pdftotext"), "make test installs chromium and poppler-utils"
 
     def out(mime, data):
         return nbformat.v4.new_output("display_data", data={mime: data})

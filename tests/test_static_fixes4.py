@@ -4,7 +4,6 @@ HTML and Excel, whole count ticks on the dynamics chart, progress lines in logs,
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 import types
 
@@ -22,7 +21,6 @@ from b24reports.views import plan as vp
 
 # --------------------------------------------------------------------------- 1. print CSS
 
-_PRINT = render.find_chromium() is not None and shutil.which("pdftotext") is not None
 
 
 def _md(text: str) -> dict:
@@ -48,7 +46,7 @@ def _pdf_pages(tmp_path, outputs: list[dict]) -> list[str]:
     return text.split("\f")
 
 
-@pytest.mark.skipif(not _PRINT, reason="needs chromium and pdftotext")
+
 def test_heading_and_intro_stay_on_a_page_with_room_while_a_tall_chart_moves(tmp_path):
     # A4 at 12 mm margins: ~1030 px of content. 600 px filler + heading + intro (~100 px)
     # leave ~330 px, less than the 700 px "chart": the chart alone goes to page 2; before the
@@ -63,7 +61,7 @@ def test_heading_and_intro_stay_on_a_page_with_room_while_a_tall_chart_moves(tmp
     assert "CHARTBODY" in pages[1] and "CHARTBODY" not in pages[0]
 
 
-@pytest.mark.skipif(not _PRINT, reason="needs chromium and pdftotext")
+
 def test_table_does_not_start_at_a_page_bottom_and_repeats_its_header(tmp_path):
     # filler leaves room for ~2 rows (rows ~24 px): the table must not start there (header +
     # 3 rows kept together), so its caption, header and row 1 all open page 2; 60 rows run

@@ -1,6 +1,5 @@
 """Figures of the tasks report drawn from a tiny hand-made result."""
 
-import datetime as dt
 
 import pandas as pd
 

@@ -277,7 +277,7 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     formats = ",".join(fmts)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
     from b24reports.ingest.dataset import Dataset
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     # the plan report needs a plan file: a plausible one for the demo portal, next to the store
     raw["plan"] = str(demo_plan(Dataset.load(store), raw["as_of"], store.parent / "demo_plan.csv"))
@@ -356,7 +356,8 @@ def run_schedule_cmd(schedule_file: Path, only: tuple[str, ...], run_all: bool, 
 
     Exit code 1 when any entry failed (the summary table says which and why), 2 when the
     schedule is invalid (nothing ran)."""
-    from b24reports.outputs.schedule import load_schedule, run_schedule
+    from b24reports.outputs.schedule import run_schedule
+    from b24reports.outputs.schedule_file import load_schedule
 
     sched = load_schedule(schedule_file, only=list(only) or None)
     for e in sched.entries:

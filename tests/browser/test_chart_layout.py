@@ -26,8 +26,7 @@ WIDTHS = (PRINT_WIDTH, 1440)
 @pytest.fixture(scope="module")
 def chromium():
     exe = render.find_chromium()
-    if exe is None:
-        pytest.skip("chromium not installed (make test installs it)")
+    assert exe is not None, "chromium not installed (make test installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -47,7 +46,7 @@ def _measure(browser, page_file: Path, width: int) -> list[dict]:
 
 
 def _portal_page(dataset, as_of: str, out: Path) -> Path:
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(dataset, as_of, out.with_suffix(".plan.csv"))
     figs = []

@@ -5,8 +5,8 @@ all tests; each test opens a dashboard, reads the headline numbers shown on the 
 compares them with ``ReportSpec.run`` for the same filter, formatted the way the page formats
 them (``i18n.format_value``). Screenshots go to ``test-artifacts/dashboards/``.
 
-Marker ``browser``: deselect with ``-m "not browser"``; skipped when chromium or Playwright
-is missing.
+Marker ``browser``: deselect with ``-m "not browser"``; chromium is required (``make test``
+installs it), a run without it fails rather than skips.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _headline(name: str, res: Any) -> tuple[str, str]:
 def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Server-wide parameters: the demo portal's now and a plan file for the plan report."""
     from b24reports.ingest.dataset import Dataset
-    from b24reports.ingest.plan_file import demo_plan
+    from b24reports.demo.plan import demo_plan
 
     plan = demo_plan(Dataset.load(demo_store), demo_as_of, tmp_path_factory.mktemp("plan") / "plan.csv")
     return {"as_of": demo_as_of, "plan": str(plan)}
@@ -74,9 +74,7 @@ def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """One Voila server for the whole session (no preheated pool: kernels start on demand)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium not installed (make test installs it)")
-    pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium not installed (make test installs it)"
     from b24reports.outputs.serve import VoilaServer
 
     log = tmp_path_factory.mktemp("voila") / "voila.log"
@@ -271,8 +269,8 @@ def test_click_table_cell_refilters(page, voila_url: str, demo_dataset, dash_par
 
 def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> None:
     """Click a month's bar on the won-sales chart: the period becomes that month, the chart and
-    table show days, the numbers equal ReportSpec.run for that month by day; the drill chip
-    brings the year back."""
+    table show days, the numbers equal ReportSpec.run for that month by day; a reload keeps that
+    view (the URL holds the drill); the drill chip brings the year back."""
     import re
 
     spec = reports.get("dynamics")
@@ -295,8 +293,16 @@ def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> 
     assert len(days) == int(date_to[-2:]) and days[0] == date_from
     # the won-by-period table lists the month's days, the last one included
     assert page.locator(".b24r-cell td", has_text=days[-1]).count() >= 1
+    # the address bar holds the drill: a reload shows the same days and the chip that goes back
+    page.wait_for_function("() => location.search.includes('drill=')")
+    assert "granularity=day" in page.evaluate("location.search")
+    page.reload(wait_until="commit")
+    page.wait_for_selector(".b24-kpi", timeout=TIMEOUT_MS)
+    _wait_generation(page, 0)
+    assert _cards(page)[label] == shown
+    assert page.locator(".b24r-cell td", has_text=days[-1]).count() >= 1
     page.locator(".b24r-chip-drill").click()
-    _wait_generation(page, 2)
+    _wait_generation(page, 1)
     label, shown = _headline("dynamics", spec.run(demo_dataset, base))
     assert _cards(page)[label] == shown
     assert page.locator(".b24r-chip-drill").count() == 0
@@ -510,3 +516,27 @@ def test_live_kernels_counts_a_zombie_kernel_as_gone() -> None:
                     Proc(psutil.STATUS_SLEEPING, ["chromium"])]
 
     assert _live_kernels(Server()) == 1
+
+
+def test_no_request_leaves_the_machine(browser, voila_url: str) -> None:
+    """Every request a dashboard page makes (HTML, scripts, styles, fonts, the kernel's
+    websocket) goes to the server itself; none to a CDN or any other host (issue 18: the lab
+    template's FontAwesome stylesheets made every page wait 30 s on a network that drops traffic)."""
+    from urllib.parse import urlsplit
+
+    server = urlsplit(voila_url).netloc
+    seen: list[str] = []
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.on("request", lambda r: seen.append(r.url))
+        pg.on("websocket", lambda ws: seen.append(ws.url))
+        _open(pg, f"{voila_url}voila/render/marketing.ipynb")
+        pg.goto(voila_url)
+        pg.wait_for_selector(".b24r-report")
+    finally:
+        ctx.close()
+    # data: and blob: URLs are made in the page itself (the widgets' modules), not fetched
+    outside = sorted({u for u in seen if not u.startswith(("data:", "blob:")) and urlsplit(u).netloc != server})
+    assert len(seen) > 10 and outside == []

@@ -27,6 +27,11 @@ What is in it (scale 1; ``scale`` multiplies deals, leads, activities, tasks):
 * ~35,000 activities (calls with voximplant statistics, meetings, e-mails, open-line chats,
   to-dos, legacy tasks), planned next steps, forgotten open deals;
 * ~3,000 tasks in 4 workgroups.
+
+Length: ~1,100 lines, one concern. Every entity is drawn from one random stream in a fixed order
+(users, then leads, deals and their history, activities, tasks), and each draws on what the
+earlier ones made; split across modules, the order that makes the portal repeatable would be
+spread over files that must still be read together.
 """
 
 from __future__ import annotations

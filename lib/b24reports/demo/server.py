@@ -50,6 +50,10 @@ Options (off by default): :class:`RateLimit` (leaky bucket -> 503 ``QUERY_LIMIT_
 :class:`CostModel` (per-method execution time in ten 1-minute buckets -> 429
 ``OPERATION_TIME_LIMIT`` with ``time.operating_reset_at``), :class:`FaultPlan` (deterministic
 fault injection for tests).
+
+Length: ~900 lines, one concern: one HTTP endpoint of a portal. The method handlers, ``batch``, the
+fault plan, the rate limit and the cost model all act on the same request in one dispatch path;
+the list-query engine they share is :mod:`b24reports.demo.table`.
 """
 
 from __future__ import annotations

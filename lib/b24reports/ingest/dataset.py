@@ -195,7 +195,7 @@ class Dataset:
         """``compute()``, cached on this dataset under ``key`` (a hashable tuple naming the
         function and its arguments besides the dataset).
 
-        Used for the facts every filter of a report shares (``metrics.common.deal_facts``,
+        Used for the facts every filter of a report shares (``metrics.facts.deal_facts``,
         ``lead_facts``, ``activity_facts``): a live dashboard recomputes a report on every filter
         change, and on a 100k-deal portal these take most of the time. A Dataset is treated as
         read-only once built: change its frames and cached results go stale (build a new one).

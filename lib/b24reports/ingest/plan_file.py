@@ -1,5 +1,5 @@
 """Sales plan input: read ``params/plan.csv`` (or an .xlsx with the same columns), check every
-row, and write the Excel template users fill in.
+row (the Excel template users fill in is written by :mod:`b24reports.outputs.plan_template`).
 
 Source: METRICS.md "plan" (plan input, bad rows). Columns (header row, any order, case- and
 space-insensitive): ``month`` (``YYYY-MM``), ``employee_id`` *or* ``department_id`` (exactly
@@ -28,7 +28,6 @@ Rules:
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import math
 import re
@@ -38,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from b24reports.core.errors import PlanFileError
+from b24reports.core.paths import PROJECT_DIR
 
 #: Columns of a plan file, in template order.
 PLAN_COLUMNS = ("month", "employee_id", "department_id", "amount", "deals")
@@ -197,9 +197,7 @@ def plan_path(given: str | Path | None) -> Path:
     ``notebooks/``, the CLI in the project)."""
     path = Path(given or DEFAULT_PLAN)
     if not path.is_absolute() and not path.exists():
-        from b24reports.core.paths import NOTEBOOKS_DIR
-
-        alt = Path(NOTEBOOKS_DIR).parent / path
+        alt = PROJECT_DIR / path
         if alt.exists():
             return alt
     return path
@@ -316,136 +314,3 @@ def read_plan(path: str | Path, users: pd.DataFrame | None = None, departments: 
 
 class _Bad(Exception):
     """A bad plan row (internal)."""
-
-
-def write_plan_template(path: str | Path, users: pd.DataFrame | None = None, departments: pd.DataFrame | None = None,
-                        months: list[str] | None = None) -> Path:
-    """Write the Excel plan template users fill in (xlsxwriter).
-
-    Sheet ``plan``: the header of :data:`PLAN_COLUMNS`, input validation (month as text
-    ``YYYY-MM``, whole-number ids, amount ≥ 0, deals whole ≥ 0), example rows for ``months``
-    (default none) × active ``users`` when given. Sheet ``help``: what each column means (ru
-    and en). Sheets ``employees``/``departments`` list ids and names when the tables are
-    given. Returns the path.
-    """
-    import xlsxwriter
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path))
-    wb.set_properties({"title": "b24reports plan", "created": dt.datetime(2026, 1, 1)})  # repeatable bytes
-    try:
-        head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-        text = wb.add_format({"num_format": "@"})
-        money = wb.add_format({"num_format": "#,##0.00"})
-        whole = wb.add_format({"num_format": "0"})
-        ws = wb.add_worksheet("plan")
-        for i, c in enumerate(PLAN_COLUMNS):
-            ws.write_string(0, i, c, head)
-        ws.set_column(0, 0, 12, text)
-        ws.set_column(1, 2, 15, whole)
-        ws.set_column(3, 3, 16, money)
-        ws.set_column(4, 4, 10, whole)
-        last = 1000
-        ws.data_validation(1, 0, last, 0, {"validate": "length", "criteria": "==", "value": 7,
-                                           "input_title": "month", "input_message": "YYYY-MM, e.g. 2026-12",
-                                           "error_message": "Month as YYYY-MM / Месяц в формате ГГГГ-ММ"})
-        for col, name in ((1, "employee_id"), (2, "department_id")):
-            ws.data_validation(1, col, last, col, {"validate": "integer", "criteria": ">", "value": 0,
-                                                   "input_title": name,
-                                                   "input_message": "Bitrix24 id; fill employee_id OR department_id"})
-        ws.data_validation(1, 3, last, 3, {"validate": "decimal", "criteria": ">=", "value": 0,
-                                           "input_title": "amount", "input_message": "plan, report currency, ≥ 0"})
-        ws.data_validation(1, 4, last, 4, {"validate": "integer", "criteria": ">=", "value": 0,
-                                           "input_title": "deals", "input_message": "optional: won deals planned"})
-        ws.freeze_panes(1, 0)
-        r = 1
-        if users is not None and months:
-            act = users[users["active"].fillna(True).astype(bool)].sort_values("id")
-            for m in months:
-                for uid in act["id"]:
-                    ws.write_string(r, 0, m, text)
-                    ws.write_number(r, 1, int(uid), whole)
-                    ws.write_number(r, 3, 0, money)
-                    r += 1
-
-        hp = wb.add_worksheet("help")
-        hp.set_column(0, 0, 16)
-        hp.set_column(1, 2, 70)
-        hp.write_row(0, 0, ["column", "ru", "en"], head)
-        helps = [
-            ("month", "Месяц плана в формате ГГГГ-ММ (текст), например 2026-12",
-             "Plan month as YYYY-MM (text), e.g. 2026-12"),
-            ("employee_id", "ID сотрудника Bitrix24 (ASSIGNED_BY_ID); заполните его ИЛИ department_id",
-             "Bitrix24 user id (ASSIGNED_BY_ID); fill it OR department_id"),
-            ("department_id", "ID отдела (вместе с подотделами); заполните его ИЛИ employee_id",
-             "Department id (sub-departments included); fill it OR employee_id"),
-            ("amount", "План продаж в валюте отчёта, ≥ 0", "Sales plan in the report currency, ≥ 0"),
-            ("deals", "Необязательно: план по числу выигранных сделок", "Optional: planned number of won deals"),
-            ("", "Ошибочная строка попадёт в предупреждения отчёта с номером строки; остальные строки учитываются.",
-             "A bad row is listed in the report's warnings with its row number; the other rows still count."),
-        ]
-        for i, row in enumerate(helps, start=1):
-            hp.write_row(i, 0, row)
-        if users is not None:
-            us = wb.add_worksheet("employees")
-            us.write_row(0, 0, ["employee_id", "name", "active"], head)
-            from b24reports.metrics.common import user_names
-
-            names = user_names(users)  # surname first, as in the reports
-            for i, (uid, a) in enumerate(zip(users["id"], users["active"]), start=1):
-                us.write_row(i, 0, [int(uid), names[int(uid)], "yes" if (pd.isna(a) or bool(a)) else "no"])
-            us.set_column(1, 1, 30)
-        if departments is not None:
-            dp = wb.add_worksheet("departments")
-            dp.write_row(0, 0, ["department_id", "name"], head)
-            for i, (did, n) in enumerate(zip(departments["id"], departments["name"]), start=1):
-                dp.write_row(i, 0, [int(did), str(n) if isinstance(n, str) else ""])
-            dp.set_column(1, 1, 40)
-    finally:
-        wb.close()
-    return path
-
-
-def demo_plan(ds, as_of, path: str | Path, uplift: float = 1.1, lookback_months: int = 6, round_to: int = 10_000) -> Path:
-    """Write a plausible plan CSV for a portal (the demo uses it: ``b24reports demo``).
-
-    For as_of's month and the next one: one row per employee with won deals in the last
-    ``lookback_months`` (dismissed employees only in as_of's month), ``amount`` = ``uplift`` ×
-    their average monthly won amount (rounded to ``round_to``), ``deals`` = ceil(uplift × average
-    monthly won deals); plus one row for the department most of them belong to (the sum of
-    its members' rows). ``ds`` is a :class:`b24reports.ingest.dataset.Dataset`, ``as_of`` a timestamp.
-    Returns the path.
-    """
-    from b24reports.metrics.common import deal_facts, in_lookback, to_timestamp, user_department
-
-    as_of = to_timestamp(as_of, ds.timezone)
-    facts, _ = deal_facts(ds, as_of)
-    won = facts[(facts["outcome"] == "won") & in_lookback(facts["won_at"], as_of, lookback_months)]
-    by = won.groupby("employee_id").agg(amount=("amount", "sum"), deals=("id", "size"))
-    active = {int(i): (bool(a) if not pd.isna(a) else True) for i, a in zip(ds.users["id"], ds.users["active"])}
-    dep_of = user_department(ds.users)
-    m0 = as_of.strftime("%Y-%m")
-    m1 = (as_of.normalize().replace(day=1) + pd.DateOffset(months=1)).strftime("%Y-%m")
-    lines = ["month,employee_id,department_id,amount,deals",
-             f"# demo plan written by b24reports for as_of {as_of.isoformat()}: {uplift:.0%} of each manager's "
-             f"average month over the last {lookback_months} months"]
-    deps: dict[int, list[int]] = {}
-    for month in (m0, m1):
-        for eid, r in by.sort_index().iterrows():
-            eid = int(eid)
-            if month == m1 and not active.get(eid, True):
-                continue
-            amount = round(uplift * r["amount"] / lookback_months / round_to) * round_to
-            deals = math.ceil(uplift * r["deals"] / lookback_months)
-            lines.append(f"{month},{eid},,{amount:.0f},{deals}")
-            if month == m0 and dep_of.get(eid) is not None:
-                deps.setdefault(int(dep_of[eid]), []).append(eid)
-    if deps:
-        dep, members = max(deps.items(), key=lambda kv: (len(kv[1]), -kv[0]))
-        total = sum(round(uplift * by.loc[e, "amount"] / lookback_months / round_to) * round_to for e in members)
-        lines.append(f"{m0},,{dep},{total:.0f},")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path

@@ -43,8 +43,6 @@ from b24reports.metrics.common import (
     OPEN,
     WON,
     days_between,
-    deal_facts,
-    deal_reached,
     deal_url,
     in_lookback,
     month_start,
@@ -53,8 +51,11 @@ from b24reports.metrics.common import (
     pipeline_stages,
     run_rate,
     shift_key,
+    won_in,
+    won_mask,
     year_ago_key,
 )
+from b24reports.metrics.facts import deal_facts, deal_reached
 from b24reports.metrics.scope import Scope
 
 #: Minimum number of full months of history for the time-series forecast (METRICS.md).
@@ -80,14 +81,14 @@ def _change_pct(cur: float, base: float):
 
 
 def won_deals(facts: pd.DataFrame) -> pd.DataFrame:
-    """Deals won as of as_of: the rows of :func:`common.deal_facts` with outcome won and a won_at."""
+    """Deals won as of as_of: the rows of :func:`facts.deal_facts` with outcome won and a won_at."""
     return facts[(facts["outcome"] == WON) & facts["won_at"].notna()]
 
 
 def won_by_period(facts: pd.DataFrame, date_from, date_to, granularity: str = "month", by_employee: bool = False) -> pd.DataFrame:
     """Won deals and amount per bucket of ``won_at`` (METRICS.md dynamics ``won_by_period``).
 
-    In: ``facts`` = :func:`common.deal_facts` rows (already filtered by pipeline/employee),
+    In: ``facts`` = :func:`facts.deal_facts` rows (already filtered by pipeline/employee),
     ``date_from``/``date_to`` (dates, inclusive), ``granularity`` month | quarter | year
     (METRICS.md) or day (an extension for the dashboard's drill-down into a month: keys
     ``YYYY-MM-DD``). Out: one row per bucket overlapping the period (empty ones as zeros), in order; with
@@ -136,7 +137,7 @@ def stage_probabilities(facts: pd.DataFrame, reached: pd.Series, stages: pd.Data
                         lookback_months: int = 12) -> tuple[pd.DataFrame, list[str]]:
     """Historical win probability p(stage) per pipeline × progress-path stage.
 
-    In: ``facts`` (:func:`common.deal_facts`), ``reached`` (:func:`common.reached_index`
+    In: ``facts`` (:func:`facts.deal_facts`), ``reached`` (:func:`facts.reached_index`
     aligned with facts), ``stages`` (:func:`common.stage_order`). Closed deals = won or lost
     with ``closed_at`` in ``(as_of − lookback_months, as_of]``. Out (one row per pipeline ×
     path stage): ``pipeline_id, stage_id, path_index, closed_reached`` (closed deals of the
@@ -228,9 +229,8 @@ def forecast_pipeline(open_deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataF
 
 def won_amount_between(facts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple[float, int]:
     """(Σ amount, count) of deals won with ``start <= won_at <= end``."""
-    w = won_deals(facts)
-    m = (w["won_at"] >= start) & (w["won_at"] <= end)
-    return float(w.loc[m, "amount"].sum()), int(m.sum())
+    m = won_mask(facts, start, end, through_end=True)
+    return float(facts.loc[m, "amount"].sum()), int(m.sum())
 
 
 def velocity(facts: pd.DataFrame, as_of: pd.Timestamp, lookback_months: int = 12) -> dict:
@@ -279,8 +279,7 @@ def monthly_won_history(facts: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
         return pd.Series(dtype="float64")
     months = pd.period_range(start.tz_localize(None), end.tz_localize(None) - pd.Timedelta(days=1), freq="M")
     keys = [p.strftime("%Y-%m") for p in months]
-    w = won_deals(facts)
-    w = w[(w["won_at"] >= start) & (w["won_at"] < end)]
+    w = won_in(facts, start, end)
     amount = w.groupby(period_key(w["won_at"], "month"))["amount"].sum()
     return pd.Series([float(amount.get(k, 0.0)) for k in keys], index=keys, dtype="float64")
 
@@ -326,7 +325,7 @@ def close_date_slips(versions: pd.DataFrame, open_deals: pd.DataFrame, as_of: pd
     """Open deals whose expected close date (CLOSEDATE) moved later ``min_slips``+ times.
 
     In: ``versions`` = store ``deal_versions`` (``id, valid_from, closedate``), ``open_deals``
-    = open rows of :func:`common.deal_facts`. Versions with ``valid_from <= as_of`` in
+    = open rows of :func:`facts.deal_facts`. Versions with ``valid_from <= as_of`` in
     ``valid_from`` order; a slip is a version whose CLOSEDATE is later than the previous
     version's (missing dates skipped). Out: ``id, title, employee_id, stage_id, amount,
     slips (int), first_closedate, closedate`` (dates ``YYYY-MM-DD``), most slips first.
@@ -362,7 +361,7 @@ def close_date_slips(versions: pd.DataFrame, open_deals: pd.DataFrame, as_of: pd
 
 
 def filtered_facts(ds, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """:func:`common.deal_facts` as of ``scope.as_of`` in ``scope.currency``, times in the
+    """:func:`facts.deal_facts` as of ``scope.as_of`` in ``scope.currency``, times in the
     report timezone. Returns (facts of the scope's pipelines and people, facts of its pipelines
     only — the base of stage probabilities, which belong to a pipeline, not to a person —,
     warnings). Raises ``BadParameter`` for an unknown currency."""

@@ -41,6 +41,7 @@ import pandas as pd
 
 from b24reports.ingest.dataset import Dataset, memoized
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts, lead_facts
 from b24reports.metrics.scope import Scope
 
 DEFAULT_IDLE_DAYS = 14
@@ -151,7 +152,7 @@ def deal_rows(
     data-quality warnings (empty OPPORTUNITY among these deals). Raises ``BadParameter`` for an
     unknown currency.
     """
-    facts, _ = c.deal_facts(ds, as_of, currency)
+    facts, _ = deal_facts(ds, as_of, currency)
     d = facts[facts["outcome"] == c.OPEN]
     if pipelines:
         d = d[d["pipeline_id"].isin([int(p) for p in pipelines])]
@@ -196,7 +197,7 @@ def lead_rows(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Every lead in work in scope with its touch facts. Out: :data:`LEAD_COLUMNS` plus
     ``threshold`` and ``created``; plus warnings (empty OPPORTUNITY among these leads)."""
-    lf = c.lead_facts(ds, as_of)
+    lf = lead_facts(ds, as_of)
     lf = lf[lf["outcome"] == "in_work"]
     if employees is not None:
         lf = lf[lf["employee_id"].isin(employees)]

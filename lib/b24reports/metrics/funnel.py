@@ -6,7 +6,7 @@ aggregates (money 2 decimals, ``_pct`` 1 decimal, days 1 decimal).
 
 Cohort: deals with ``DATE_CREATE`` in the period (portal time, inclusive) that exist as of
 ``as_of``, in the chosen pipelines (``CATEGORY_ID``), owned (``ASSIGNED_BY_ID``) by the chosen
-employees/departments. Stages and outcomes are as of ``as_of`` (:func:`common.deal_facts`).
+employees/departments. Stages and outcomes are as of ``as_of`` (:func:`facts.deal_facts`).
 
 Choices where METRICS.md is silent (written here, kept consistent with the other reports):
 
@@ -41,6 +41,7 @@ import pandas as pd
 
 from b24reports.ingest.dataset import Dataset, memoized
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts, deal_reached
 from b24reports.metrics.scope import Scope
 
 #: Table ids of the report, in display order (METRICS.md "funnel").
@@ -64,7 +65,7 @@ def cohort(
 ) -> pd.DataFrame:
     """The report's cohort: ``facts`` rows created in ``period`` in the chosen pipelines/owners.
 
-    In: ``facts`` as :func:`common.deal_facts` gives; ``pipelines`` (CATEGORY_ID list, None or
+    In: ``facts`` as :func:`facts.deal_facts` gives; ``pipelines`` (CATEGORY_ID list, None or
     empty = all); ``employees`` (ASSIGNED_BY_ID set from :func:`common.employee_filter`, None =
     everyone). Out: the matching rows, same columns, index reset.
     """
@@ -79,8 +80,8 @@ def cohort(
 def stages_table(deals: pd.DataFrame, reached: pd.Series, stages: pd.DataFrame) -> pd.DataFrame:
     """Table ``stages``: one row per pipeline × stage (progress path first, then lost stages).
 
-    In: ``deals`` (cohort rows of :func:`common.deal_facts`), ``reached``
-    (:func:`common.reached_index` aligned with ``deals``), ``stages``
+    In: ``deals`` (cohort rows of :func:`facts.deal_facts`), ``reached``
+    (:func:`facts.reached_index` aligned with ``deals``), ``stages``
     (:func:`common.stage_order` of the chosen pipelines). Out columns: ``pipeline_id`` (int),
     ``stage_id``, ``current_deals`` (cohort deals in the stage as of as_of), ``current_amount``
     (their amount, report currency, 2 decimals), ``reached`` (progress path only),
@@ -133,7 +134,7 @@ def unknown_stage_warnings(deals: pd.DataFrame, stages: pd.DataFrame) -> list[st
 def managers_table(deals: pd.DataFrame) -> pd.DataFrame:
     """Table ``managers``: one row per employee (ASSIGNED_BY_ID) owning cohort deals.
 
-    In: cohort rows of :func:`common.deal_facts`. Out columns: ``employee_id``, ``deals``,
+    In: cohort rows of :func:`facts.deal_facts`. Out columns: ``employee_id``, ``deals``,
     ``open_deals``, ``won_deals``, ``won_amount`` (report currency, 2 decimals),
     ``lost_deals``, ``win_rate_pct`` = won/(won+lost) × 100 (1 decimal, null when nothing
     closed), ``avg_cycle_days`` and ``median_cycle_days`` over closed deals
@@ -179,7 +180,7 @@ def managers_table(deals: pd.DataFrame) -> pd.DataFrame:
 def manager_stages_table(deals: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
     """Table ``manager_stages``: employee × stage counts of cohort deals now in the stage.
 
-    In: cohort rows of :func:`common.deal_facts`; ``stages`` (:func:`common.stage_order`) for
+    In: cohort rows of :func:`facts.deal_facts`; ``stages`` (:func:`common.stage_order`) for
     the stage order. Out columns: ``employee_id``, ``pipeline_id``, ``stage_id``,
     ``current_deals``, ``current_amount`` (report currency, 2 decimals). Only pairs holding a
     deal; sorted by employee_id, pipeline_id, stage order (unknown stages last).
@@ -200,7 +201,7 @@ def manager_stages_table(deals: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFr
 def deals_table(deals: pd.DataFrame, as_of: pd.Timestamp, portal: str) -> pd.DataFrame:
     """Table ``deals``: the cohort's deals with links into the portal.
 
-    In: cohort rows of :func:`common.deal_facts`; ``as_of``; ``portal`` (scheme://host).
+    In: cohort rows of :func:`facts.deal_facts`; ``as_of``; ``portal`` (scheme://host).
     Out columns: ``id``, ``title``, ``employee_id``, ``pipeline_id``, ``stage_id`` (as of
     as_of), ``amount`` (report currency, 2 decimals), ``created`` (DATE_CREATE),
     ``closed_at`` (NaT when open), ``duration_days`` = (closed_at or as_of) − DATE_CREATE in
@@ -230,7 +231,7 @@ def stage_visits(
 ) -> pd.DataFrame:
     """Every visit of a cohort deal to a stage, with its length (see module docstring).
 
-    In: cohort rows of :func:`common.deal_facts` (``id``, ``stage_id``, ``outcome``,
+    In: cohort rows of :func:`facts.deal_facts` (``id``, ``stage_id``, ``outcome``,
     ``created``), ``history`` = ``deal_stage_history`` (crm.stagehistory.list), ``stages``
     (:func:`common.stage_order`). Out columns: ``deal_id``, ``pipeline_id`` (the stage's
     pipeline, from crm.status.list; NA for an unknown stage), ``stage_id``, ``start``,
@@ -260,7 +261,7 @@ def stage_visits(
 
 
 def deal_visits(ds: Dataset, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """:func:`stage_visits` of ``deals`` (rows of :func:`common.deal_facts` for this ``as_of``,
+    """:func:`stage_visits` of ``deals`` (rows of :func:`facts.deal_facts` for this ``as_of``,
     any subset), from the visits of every deal, computed once per dataset and as_of and cached
     (``Dataset.memo``): a deal's visits depend only on its own history, stage and outcome, so a
     refilter only picks rows. Same columns and row order as :func:`stage_visits`; ``pipeline_id``
@@ -271,7 +272,7 @@ def deal_visits(ds: Dataset, deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.Dat
 
 @memoized
 def _visits_of_every_deal(ds: Dataset, as_of: pd.Timestamp, zone: str) -> pd.DataFrame:
-    facts, _ = c.deal_facts(ds, as_of)
+    facts, _ = deal_facts(ds, as_of)
     return stage_visits(facts, ds.deal_stage_history, c.pipeline_stages(ds), as_of)
 
 
@@ -311,13 +312,13 @@ def report_tables(ds: Dataset, scope: Scope, *, stage_ids: list[str] | tuple[str
     cohort deals (by id), unknown stages. Raises ``BadParameter`` for an unknown ``currency``.
     """
     as_of = scope.as_of
-    facts, _ = c.deal_facts(ds, as_of, scope.currency, tz=scope.tz)
+    facts, _ = deal_facts(ds, as_of, scope.currency, tz=scope.tz)
     pipelines = list(scope.pipelines) or None
     stages = c.pipeline_stages(ds, pipelines)
     deals = cohort(facts, scope.period, pipelines, scope.people)
     if stage_ids:
         deals = deals[deals["stage_id"].isin(list(stage_ids))].reset_index(drop=True)
-    reached = c.deal_reached(ds, deals, as_of)
+    reached = deal_reached(ds, deals, as_of)
     visits = deal_visits(ds, deals, as_of)
     tables = {
         "stages": stages_table(deals, reached, stages),

@@ -1,7 +1,7 @@
 """managers — activity and result per manager (METRICS.md "managers").
 
-Pure functions over :func:`b24reports.metrics.common.activity_facts` and
-:func:`~b24reports.metrics.common.deal_facts` frames. Sources: ``crm.activity.list``
+Pure functions over :func:`b24reports.metrics.facts.activity_facts` and
+:func:`~b24reports.metrics.facts.deal_facts` frames. Sources: ``crm.activity.list``
 (TYPE_ID, DIRECTION, COMPLETED, START_TIME, END_TIME, RESPONSIBLE_ID),
 ``voximplant.statistic.get`` (CALL_DURATION, CRM_ACTIVITY_ID) when synced, ``crm.deal.list`` +
 ``crm.stagehistory.list`` (won_at, DATE_CREATE, ASSIGNED_BY_ID).
@@ -37,6 +37,7 @@ import pandas as pd
 from b24reports.ingest.dataset import memoized
 from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import activity_facts, deal_facts
 from b24reports.metrics.scope import Scope
 
 #: Default weights of METRICS.md: call 1, meeting 5, email 1, other 1.
@@ -87,7 +88,7 @@ def parse_weights(value: Mapping | None) -> dict[str, float]:
 def period_activities(acts: pd.DataFrame, period: c.Period, employees: set[int] | None = None) -> pd.DataFrame:
     """Activities counted in the period: ``completed`` and ``end_time`` in the period.
 
-    In/out: :func:`common.activity_facts` rows (same columns), restricted to ``employees``
+    In/out: :func:`facts.activity_facts` rows (same columns), restricted to ``employees``
     (RESPONSIBLE_ID) when given. Source: METRICS.md "managers" first line.
     """
     m = acts["completed"] & period.contains(acts["end_time"]).fillna(False)
@@ -171,14 +172,14 @@ def activity_index(weighted: pd.Series) -> pd.Series:
 def deal_results(facts: pd.DataFrame, period: c.Period) -> pd.DataFrame:
     """Per-employee deal result (deals belong to ASSIGNED_BY_ID).
 
-    In: :func:`common.deal_facts` rows (already restricted to allowed employees/pipelines).
+    In: :func:`facts.deal_facts` rows (already restricted to allowed employees/pipelines).
     Out, one row per ``employee_id`` with a created or won deal in the period:
     ``won_deals`` (won, ``won_at`` in the period), ``won_amount`` (their Σ amount, report
     currency, unrounded), ``created_deals`` (DATE_CREATE in the period),
     ``created_won`` (of those, won as of as_of). ``conversion_pct`` is computed by the caller.
     """
     f = facts.dropna(subset=["employee_id"])
-    won = f[(f["outcome"] == c.WON) & period.contains(f["won_at"]).fillna(False)]
+    won = c.won_in(f, period.start, period.end)
     created = f[period.contains(f["created"]).fillna(False)]
     g_won = won.groupby("employee_id").agg(won_deals=("id", "size"), won_amount=("amount", "sum"))
     g_cr = created.assign(_won=created["outcome"] == c.WON).groupby("employee_id").agg(
@@ -197,7 +198,7 @@ def record_streak(facts: pd.DataFrame, as_of: pd.Timestamp, months: int = 3) -> 
     """Employees with the top won_amount in each of the ``months`` full calendar months
     before as_of's month (a burnout watch).
 
-    In: :func:`common.deal_facts` rows (restricted to the allowed employees/pipelines).
+    In: :func:`facts.deal_facts` rows (restricted to the allowed employees/pipelines).
     Per month: won deals by ``won_at`` in that month, Σ amount per ``employee_id``; the top
     is every employee at the maximum when it is > 0. Out: ids on top in every month.
     """
@@ -207,7 +208,7 @@ def record_streak(facts: pd.DataFrame, as_of: pd.Timestamp, months: int = 3) -> 
     for k in range(months, 0, -1):
         m_start = start - pd.DateOffset(months=k)
         m_end = start - pd.DateOffset(months=k - 1)
-        w = won[(won["won_at"] >= m_start) & (won["won_at"] < m_end)]
+        w = c.won_in(won, m_start, m_end)
         sums = w.groupby("employee_id")["amount"].sum()
         top = set() if sums.empty or sums.max() <= 0 else {int(e) for e in sums[sums == sums.max()].index}
         result = top if result is None else result & top
@@ -255,7 +256,7 @@ def managers_table(
 ) -> tuple[pd.DataFrame, dict]:
     """The ``managers`` table (METRICS.md "managers"), one row per employee shown.
 
-    In: ``acts`` = :func:`common.activity_facts` (all), ``facts`` = :func:`common.deal_facts`
+    In: ``acts`` = :func:`facts.activity_facts` (all), ``facts`` = :func:`facts.deal_facts`
     restricted to the pipelines filter; ``employees`` the allowed ids (None = all).
     Out: (frame with :data:`MANAGER_COLUMNS` plus ``calls``, ``created_won``; sorted by
     won_amount desc, weighted desc, employee_id; counts int, ``call_minutes`` 1 decimal,
@@ -347,7 +348,7 @@ def monthly_activity(
 ) -> pd.DataFrame:
     """Month-by-month activity dynamics per manager (table ``by_month``).
 
-    In: :func:`common.activity_facts`, :func:`common.deal_facts` (filtered as for
+    In: :func:`facts.activity_facts`, :func:`facts.deal_facts` (filtered as for
     :func:`managers_table`), the employees shown. Out, one row per month overlapping the
     period × employee (zeros included), sorted by employee then month: ``month``
     (``YYYY-MM`` of END_TIME / won_at, only inside the period), ``employee_id``,
@@ -396,8 +397,7 @@ def monthly_from_counts(
         return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
     grid = pd.MultiIndex.from_product([ids, months], names=["employee_id", "month"])
     cnt = counts.reindex(index=grid, columns=MONTH_COUNT_COLUMNS, fill_value=0)
-    won = facts[(facts["outcome"] == c.WON) & period.contains(facts["won_at"]).fillna(False)
-                & facts["employee_id"].isin(ids).fillna(False)]
+    won = facts[c.won_mask(facts, period.start, period.end) & facts["employee_id"].isin(ids).fillna(False)]
     won = won.assign(month=c.period_key(won["won_at"], "month"), employee_id=won["employee_id"].astype("int64"))
     wg = won.groupby(["employee_id", "month"]).agg(won_deals=("id", "size"), won_amount=("amount", "sum"))
     out = cnt.join(wg.reindex(grid)).reset_index()
@@ -421,7 +421,7 @@ def _period_aggregates(ds, period: c.Period, short_call_seconds: float) -> tuple
     employee's activities counted in ``period`` (``end_time`` read in ``period.tz``), cached on
     the dataset: a refilter to other employees only picks rows instead of scanning every
     activity again (1.6 M on a big portal)."""
-    acts = c.activity_facts(ds)
+    acts = activity_facts(ds)
     acts["end_time"] = acts["end_time"].dt.tz_convert(period.tz)
     pa = period_activities(acts, period)
     return activity_counts(pa, short_call_seconds), call_duration_sources(pa), month_counts(pa)
@@ -446,7 +446,7 @@ def report_tables(
     """
     period, as_of, currency, pipelines, employees = scope.period, scope.as_of, scope.currency, scope.pipelines, scope.people
     tz = period.tz
-    facts, warnings = c.deal_facts(ds, as_of, currency, tz=tz)
+    facts, warnings = deal_facts(ds, as_of, currency, tz=tz)
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
     counts, sources, months = _period_aggregates(ds, period, _short_call_limit(short_call_seconds))

@@ -1,7 +1,7 @@
 """marketing — lead sources and UTM (METRICS.md "marketing").
 
-Pure functions over :func:`b24reports.metrics.common.lead_facts` and
-:func:`~b24reports.metrics.common.deal_facts`. Sources: ``crm.lead.list`` (SOURCE_ID,
+Pure functions over :func:`b24reports.metrics.facts.lead_facts` and
+:func:`~b24reports.metrics.facts.deal_facts`. Sources: ``crm.lead.list`` (SOURCE_ID,
 STATUS_SEMANTIC_ID, UTM_*, DATE_CREATE, ASSIGNED_BY_ID), ``crm.stagehistory.list``
 (lead statuses as of as_of; deals' won_at), ``crm.deal.list`` (LEAD_ID, OPPORTUNITY),
 ``crm.status.list`` ENTITY_ID ``SOURCE`` (source names).
@@ -36,6 +36,7 @@ from __future__ import annotations
 import pandas as pd
 
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts, lead_facts
 from b24reports.metrics.scope import Scope
 
 NOT_SET = "-"  # filter token for "no source"
@@ -66,7 +67,7 @@ def lead_cohort(
 ) -> pd.DataFrame:
     """Leads created in the period after the filters.
 
-    In: :func:`common.lead_facts` rows (``id``, ``employee_id``, ``status_id``, ``outcome``,
+    In: :func:`facts.lead_facts` rows (``id``, ``employee_id``, ``status_id``, ``outcome``,
     ``source_id``, ``utm_*``, ``created``, ``title``). Out: the same columns, filtered; empty
     UTM values are ``None``. ``sources`` may hold ``-`` for "not set".
     """
@@ -89,11 +90,11 @@ def lead_cohort(
 def cohort_sales(deals: pd.DataFrame, cohort: pd.DataFrame, period: c.Period) -> pd.DataFrame:
     """Sales of the cohort: deals whose LEAD_ID is a cohort lead, won with won_at in the period.
 
-    In: :func:`common.deal_facts` rows, :func:`lead_cohort` rows. Out: one row per sale deal:
+    In: :func:`facts.deal_facts` rows, :func:`lead_cohort` rows. Out: one row per sale deal:
     ``id`` (deal), ``lead_id``, ``amount`` (report currency), ``won_at``, plus the lead's
     ``source_id``, ``utm_*`` and ``lead_created``.
     """
-    d = deals[(deals["outcome"] == c.WON) & period.contains(deals["won_at"]).fillna(False)]
+    d = c.won_in(deals, period.start, period.end)
     d = d[d["lead_id"].isin(cohort["id"].dropna().tolist()).fillna(False)]
     lead = cohort.set_index("id")
     out = pd.DataFrame({"id": d["id"].astype("Int64"), "lead_id": d["lead_id"].astype("Int64"),
@@ -111,7 +112,7 @@ def deals_as_cohort(deals: pd.DataFrame, period: c.Period, employees: set[int] |
                     **filters: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deals-only portals: (cohort, sales) built from deals created in the period.
 
-    In: :func:`common.deal_facts` rows. The cohort has the :func:`lead_cohort` columns
+    In: :func:`facts.deal_facts` rows. The cohort has the :func:`lead_cohort` columns
     (``status_id`` = deal stage, ``outcome`` = ``converted``); sales = cohort deals won with
     won_at in the period, with the :func:`cohort_sales` columns (``lead_id`` = deal id).
     """
@@ -343,7 +344,7 @@ def report_tables(
     if bad:
         raise ValueError(f"utm_group {bad[0]!r}: expected one of {', '.join(UTM_FIELDS)}")
     utm_group = tuple(utm_group) or ("utm_source",)
-    facts, warnings = c.deal_facts(ds, as_of, currency, tz=period.tz)  # day/month keys in the report timezone
+    facts, warnings = deal_facts(ds, as_of, currency, tz=period.tz)  # day/month keys in the report timezone
     if pipelines:
         facts = facts[facts["pipeline_id"].isin([int(p) for p in pipelines])]
     filt = dict(sources=tuple(sources), utm_source=tuple(utm_source), utm_medium=tuple(utm_medium),
@@ -355,7 +356,7 @@ def report_tables(
         url = c.deal_url(ds.portal, cohort["id"]) if len(cohort) else pd.Series(dtype=object)
     else:
         mode = "leads"
-        lf = c.lead_facts(ds, as_of)
+        lf = lead_facts(ds, as_of)
         lf["created"] = lf["created"].dt.tz_convert(period.tz)
         cohort = lead_cohort(lf, period, employees=employees, **filt)
         sales = cohort_sales(facts, cohort, period)

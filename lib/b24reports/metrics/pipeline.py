@@ -10,7 +10,7 @@ Definitions (the contract; docs/metrics.md "## pipeline" says the same in prose)
 * **Moments.** ``t1`` = as_of; ``t0`` = the compare moment (:func:`compare_moment`:
   ``week`` = t1 − 7 days, ``month`` = t1 − 1 calendar month, a date = the end of that day).
 * **State of a deal at t.** Stage and outcome (won / lost / open) as of t exactly as every
-  report reads them (:func:`common.deal_facts`: stage history, METRICS.md Conventions).
+  report reads them (:func:`facts.deal_facts`: stage history, METRICS.md Conventions).
   Pipeline, owner, OPPORTUNITY, currency and CLOSEDATE from the version valid at t
   (``valid_from ≤ t < valid_to``). A deal that existed at t but whose first version a sync
   saw only later (created between two syncs and changed before the next one) takes its first
@@ -62,6 +62,7 @@ import pandas as pd
 from b24reports.ingest.dataset import Dataset, memoized
 from b24reports.core.errors import BadParameter
 from b24reports.metrics import common as c
+from b24reports.metrics.facts import deal_facts
 from b24reports.metrics.scope import Scope
 
 HORIZONS = ("month", "quarter", "year", "all")
@@ -157,12 +158,12 @@ def deal_states(ds: Dataset, t: pd.Timestamp, currency: str, tz: dt.tzinfo) -> p
     """One row per deal existing at ``t`` (DATE_CREATE ≤ t) with its state then.
 
     Out columns: ``id``, ``title``, ``created``, ``stage_id``, ``outcome`` (won/lost/open,
-    :func:`common.deal_facts`), ``pipeline_id``, ``employee_id``, ``amount`` (report currency),
+    :func:`facts.deal_facts`), ``pipeline_id``, ``employee_id``, ``amount`` (report currency),
     ``closedate`` (naive date), ``known`` (False: the version at t was not seen, see module
     doc), ``valid_from``, ``seen_at`` of the version used. Raises ``BadParameter`` for an
     unknown currency. Cached on the dataset (the same for every filter of a dashboard).
     """
-    facts, _ = c.deal_facts(ds, t, currency, tz=tz)
+    facts, _ = deal_facts(ds, t, currency, tz=tz)
     f = facts.set_index("id")
     ver = versions_at(ds.deal_versions, t) if len(ds.deal_versions) else pd.DataFrame()
     ver = ver.reindex(f.index)

@@ -44,18 +44,16 @@ import pandas as pd
 from b24reports.ingest.dataset import memoized
 from b24reports.metrics.common import (
     WON,
-    activity_facts,
-    deal_facts,
-    deal_reached,
     in_lookback,
-    lead_facts,
     month_start,
     months_back,
     pipeline_stages,
     run_rate,
     stage_reach,
     users_in_departments,
+    won_mask,
 )
+from b24reports.metrics.facts import activity_facts, deal_facts, deal_reached, lead_facts
 from b24reports.metrics.scope import Scope
 
 #: A row's own rates are used from this many won deals in the window (else the team's).
@@ -89,7 +87,7 @@ def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame
     """Plan versus fact per plan row (METRICS.md plan ``plan_fact``).
 
     In: ``plan_rows`` (:class:`b24reports.ingest.plan_file.Plan` ``rows``), ``people`` (:func:`row_people`),
-    ``won`` = won deals as of as_of (:func:`common.deal_facts` rows: ``employee_id``,
+    ``won`` = won deals as of as_of (:func:`facts.deal_facts` rows: ``employee_id``,
     ``won_at``, ``amount``). Out, one row per plan row: ``line, month, employee_id,
     department_id, plan_amount, plan_deals, fact_amount, fact_deals, completion_pct (%),
     deals_completion_pct (%), gap (= max(plan − fact, 0)), projection, remaining_days,
@@ -99,7 +97,7 @@ def plan_fact(plan_rows: pd.DataFrame, people: list[set[int]], won: pd.DataFrame
     rows = []
     for (_, r), ppl in zip(plan_rows.iterrows(), people):
         start, end = _month_bounds(r["month"], tz)
-        m = won["employee_id"].isin(sorted(ppl)) & (won["won_at"] >= start) & (won["won_at"] < end)
+        m = won["employee_id"].isin(sorted(ppl)) & won_mask(won, start, end)
         fact, n = float(won.loc[m, "amount"].sum()), int(m.sum())
         plan_amt = float(r["amount"])
         plan_deals = r["deals"]
@@ -141,8 +139,8 @@ def mtd_compare(won: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     cur0 = month_start(as_of)
     prev_end = months_back(as_of, 1)
     prev0 = month_start(prev_end)
-    cur = (won["won_at"] >= cur0) & (won["won_at"] <= as_of)
-    prev = (won["won_at"] >= prev0) & (won["won_at"] <= prev_end)
+    cur = won_mask(won, cur0, as_of, through_end=True)
+    prev = won_mask(won, prev0, prev_end, through_end=True)
 
     def row(mask, emp):
         a, pa = float(won.loc[mask & cur, "amount"].sum()), float(won.loc[mask & prev, "amount"].sum())
@@ -252,7 +250,7 @@ def required(plan_fact_rows: pd.DataFrame, people: list[set[int]], won_window: p
 
 @memoized
 def _calls_window(ds, as_of: pd.Timestamp, lookback: int) -> pd.DataFrame:
-    """Completed outgoing calls (:func:`common.activity_facts` kind ``call_out``) of every
+    """Completed outgoing calls (:func:`facts.activity_facts` kind ``call_out``) of every
     employee with END_TIME in the ``lookback``-month window of ``as_of``; cached on the dataset."""
     acts = activity_facts(ds)
     return acts[(acts["kind"] == "call_out") & acts["completed"] & in_lookback(acts["end_time"], as_of, lookback)]

@@ -33,6 +33,14 @@ from b24reports.core.errors import BadParameter
 from b24reports.metrics.common import Period, employee_filter, to_timestamp
 
 
+def check_period(date_from: dt.date, date_to: dt.date) -> None:
+    """The one check of a period's order: ``BadParameter('date_from', …)`` when ``date_from`` is
+    after ``date_to``. Called by every :class:`Scope`, and early by ``ReportSpec.parse_params`` when
+    both dates are given (bad input is refused before a store is loaded)."""
+    if date_from > date_to:
+        raise BadParameter("date_from", date_from.isoformat(), f"is after date_to={date_to.isoformat()}")
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one report run covers (see the module docstring). Immutable and hashable."""
@@ -47,8 +55,7 @@ class Scope:
     visible: Any = None
 
     def __post_init__(self):
-        if self.date_from > self.date_to:  # the one check of the period's order
-            raise BadParameter("date_from", self.date_from.isoformat(), f"is after date_to={self.date_to.isoformat()}")
+        check_period(self.date_from, self.date_to)
 
     @classmethod
     def build(cls, ds: Any, *, as_of: Any, date_from: dt.date | None = None, date_to: dt.date | None = None,

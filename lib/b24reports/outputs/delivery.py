@@ -35,29 +35,6 @@ from b24reports.core.errors import BadParameter, DeliveryError
 #: Environment variables read when the schedule file's ``smtp`` section lacks a value.
 ENV_HOST, ENV_PORT, ENV_STARTTLS, ENV_SENDER = "B24_SMTP_HOST", "B24_SMTP_PORT", "B24_SMTP_STARTTLS", "B24_SMTP_FROM"
 
-#: Headline numbers of the email summary, per report: (table id, column id, how).
-#: ``how``: ``sum`` over the rows, ``first`` (a one-row table), ``count_true`` (rows where
-#: the bool column is true), ``rows`` (row count; the column id is only the label).
-#: Reports not listed get the row count of each of their tables.
-HEADLINES: dict[str, list[tuple[str, str, str]]] = {
-    "funnel": [("managers", "deals", "sum"), ("managers", "won_deals", "sum"),
-               ("managers", "won_amount", "sum"), ("managers", "lost_deals", "sum")],
-    "forgotten": [("deals", "forgotten", "count_true"), ("leads", "forgotten", "count_true"),
-                  ("by_employee", "forgotten_deals_amount", "sum")],
-    "dynamics": [("run_rate", "won_amount_mtd", "first"), ("run_rate", "run_rate", "first"),
-                 ("forecast_pipeline", "weighted_amount", "sum")],
-    "plan": [("plan_fact", "plan_amount", "sum"), ("plan_fact", "fact_amount", "sum"),
-             ("plan_fact", "gap", "sum")],
-    "managers": [("managers", "touches", "sum"), ("managers", "won_deals", "sum"),
-                 ("managers", "won_amount", "sum")],
-    "marketing": [("sources_total", "leads", "first"), ("sources_total", "conversion_to_deal_pct", "first"),
-                  ("sources_total", "sales_amount", "first")],
-    "tasks": [("employees", "total", "sum"), ("employees", "finished_late", "sum"),
-              ("employees", "overdue_open", "sum")],
-    "pipeline": [("deals", "delta", "sum"), ("by_employee", "slipped_deals", "sum"),
-                 ("by_employee", "won_deals", "sum"), ("by_employee", "lost_deals", "sum")],
-}
-
 _TEXT = {
     "ru": {"subject": "Отчёты Bitrix24 — {entry}: {period}", "period": "Период", "portal": "Портал",
            "report": "Отчёт", "value": "Значение", "rows": "строк в «{table}»", "warnings": "Предупреждения",
@@ -137,17 +114,29 @@ def _kind(column: str) -> str:
     return _columns.kind_of(column)
 
 
+def _headlines(report: str) -> tuple[tuple[str, str, str], ...] | None:
+    """The report's ``ReportSpec.headlines``, ``None`` for a report without any (or unknown)."""
+    from b24reports import reports
+    from b24reports.core.errors import BadParameter
+
+    try:
+        return reports.get(report).headlines or None
+    except BadParameter:
+        return None
+
+
 def headline_numbers(metrics: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
     """Headline numbers of one report run from its ``metrics.json`` document.
 
-    Returns ``[(column id or label, value, kind), …]`` following :data:`HEADLINES`
+    Returns ``[(column id or label, value, kind), …]`` following the report's
+    ``ReportSpec.headlines``
     (``sum`` ignores nulls; a sum over zero rows is 0; ``first`` of an empty table is
     ``None``). For a report not listed: every numeric value of each one-row table (a
     totals row), and ``("rows:<table>", n, "int")`` for each other table.
     A table or column missing from the document is skipped (the summary shows what exists).
     """
     tables = metrics.get("tables") or {}
-    plan = HEADLINES.get(str(metrics.get("report")))
+    plan = _headlines(str(metrics.get("report")))
     out: list[tuple[str, Any, str]] = []
     if plan is None:  # generic: every number of each one-row table, the row count of the others
         for tid, rows in tables.items():

@@ -31,7 +31,7 @@ from typing import Any
 from b24reports import reports
 from b24reports.core.errors import BadParameter
 from b24reports.core.i18n import format_date, format_datetime, t
-from b24reports.metrics.common import user_names
+from b24reports.metrics.labels import name_maps
 from b24reports.views import common as vc
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": False}
@@ -112,22 +112,9 @@ class ReportView:
     def labels(self) -> dict[str, dict[Any, str]]:
         """Display names for key columns: ``employee_id`` (user name), ``pipeline_id``,
         ``stage_id`` (deal stage names), ``status_id`` (lead statuses), ``source_id``,
-        ``department_id``, ``group_id``; used by :meth:`table`."""
-        ds, out = self.dataset, {}
-        try:
-            u = ds.users
-            out["employee_id"] = user_names(u)
-            out["pipeline_id"] = {int(i): str(n) for i, n in zip(ds.pipelines["id"], ds.pipelines["name"]) if n is not None}
-            out["department_id"] = {int(i): str(n) for i, n in zip(ds.departments["id"], ds.departments["name"]) if n is not None}
-            out["group_id"] = {int(i): str(n) for i, n in zip(ds.workgroups["id"], ds.workgroups["name"]) if n is not None}
-            st = ds.statuses
-            ent = st["entity_id"].astype(str)
-            for col, mask in (("stage_id", ent.str.startswith("DEAL_STAGE")), ("status_id", ent == "STATUS"), ("source_id", ent == "SOURCE")):
-                sub = st[mask]
-                out[col] = {s: str(n) for s, n in zip(sub["status_id"], sub["name"]) if n is not None}
-        except (AttributeError, KeyError, TypeError, ValueError):
-            pass
-        return out
+        ``department_id``, ``group_id`` (:func:`b24reports.metrics.labels.name_maps`, the one
+        definition the Excel export uses too); used by :meth:`table`."""
+        return name_maps(self.dataset)
 
     # ---- display helpers (each displays and returns None, so a cell's last line shows nothing more)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from b24reports import reports
-from b24reports.core.errors import BadParameter, StoreError
+from b24reports.core.errors import BadInput, BadParameter, StoreError
 
 TEMPLATE_NAME = "b24reports"
 TEMPLATE_SRC = Path(__file__).parent / "templates" / "voila" / TEMPLATE_NAME
@@ -102,7 +102,7 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
     nb_dir = Path(notebooks_dir or reports.NOTEBOOKS_DIR)
     argv = [str(nb_dir), "--no-browser", f"--port={int(port)}", f"--Voila.ip={ip}",
             f"--template={TEMPLATE_NAME}", f"--show_tracebacks={show_tracebacks}",
-            "--VoilaConfiguration.file_allowlist=[]",
+            "--VoilaConfiguration.file_allowlist=[]", "--Voila.port_retries=0",
             f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
             f"--MappingKernelManager.cull_interval={int(cull_interval)}",
             "--MappingKernelManager.cull_connected=True"]
@@ -112,6 +112,22 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
         argv += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}",
                  f"--VoilaKernelManager.fill_delay={float(fill_delay)}"]
     return argv
+
+
+class PortInUse(BadInput):
+    """The port ``serve`` was asked to listen on is taken (exit code 2): nothing is started, so
+    the printed address never leads to another server."""
+
+
+def check_port_free(ip: str, port: int) -> None:
+    """Raise :class:`PortInUse` naming ``ip:port`` when something already listens there (a bind
+    test; Voila would otherwise move to the next port while the old address is printed)."""
+    with socket.socket() as s:
+        try:
+            s.bind((ip, int(port)))
+        except OSError:
+            raise PortInUse(f"port {port} on {ip} is in use (another b24reports serve?); stop it or choose "
+                            f"another with --port") from None
 
 
 def _free_port() -> int:
@@ -170,7 +186,9 @@ class VoilaServer:
         return env
 
     def start(self, timeout: float = 60.0) -> VoilaServer:
-        """Start Voila and wait until it answers on :attr:`url` (``TimeoutError`` after ``timeout`` s)."""
+        """Start Voila and wait until it answers on :attr:`url` (``TimeoutError`` after ``timeout`` s).
+        A port already in use is :class:`PortInUse` before anything starts."""
+        check_port_free(self.ip, self.port)
         self._tmp = tempfile.TemporaryDirectory(prefix="b24r-voila-")
         jp = prepare_template(Path(self._tmp.name), self.lang)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115

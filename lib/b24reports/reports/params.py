@@ -8,7 +8,7 @@ Common parameters (every report has them, :data:`COMMON_PARAMS`):
   months before as_of's month (as_of 2026-11-30 -> 2025-11-01..2026-10-31). Only
   ``date_from`` given -> ``date_to`` = as_of's date; only ``date_to`` given -> ``date_from``
   = first day of the 12-month window ending with ``date_to``'s month.
-* ``as_of`` (ISO datetime; default now). Naive values are portal time; a date alone
+* ``as_of`` (ISO datetime; default now). Naive values are report time (the portal's unless ``timezone`` is given); a date alone
   (``2026-11-30``) means the end of that day (23:59:59). Converted to the report timezone.
 * ``lang`` (``ru`` | ``en``, default ``ru``), ``currency`` (ISO code, default the portal
   base currency), ``timezone`` (``+03:00`` or an IANA name, default the portal offset seen

@@ -21,7 +21,7 @@ from typing import Any
 from b24reports.core.errors import BadParameter
 from b24reports.core.i18n import LANGS
 from b24reports.core.paths import NOTEBOOKS_DIR
-from b24reports.metrics.scope import Scope
+from b24reports.metrics.scope import Scope, check_period
 from b24reports.reports.params import (
     COMMON_PARAMS,
     Params,
@@ -73,6 +73,10 @@ class ReportSpec:
     compute: Callable[[Any, Scope, Params], tuple[dict[str, Any], list[str], dict[str, Any]]]
     tables: dict[str, TableSpec]
     check: Callable[[Any, Params], None] | None = None
+    #: headline numbers of the e-mail summary (``outputs.delivery``): ``(table id, column id, how)``;
+    #: ``how``: ``sum`` over the rows, ``first`` (a one-row table), ``count_true`` (rows where the bool
+    #: column is true). Empty: every number of each one-row table and the row count of the others.
+    headlines: tuple[tuple[str, str, str], ...] = ()
     #: whether the report reads the period (``date_from``/``date_to``); ``False`` for a report
     #: anchored on as_of and its own inputs (plan: the plan file's months, as_of's month): its
     #: header names no period and its dashboard has no period control
@@ -128,6 +132,8 @@ class ReportSpec:
             if not re.fullmatch(r"[A-Za-z]{3}", str(values["currency"]).strip()):
                 raise BadParameter("currency", values["currency"], "expected a 3-letter currency code")
             values["currency"] = str(values["currency"]).strip().upper()
+        if values.get("date_from") is not None and values.get("date_to") is not None:
+            check_period(values["date_from"], values["date_to"])
         given = frozenset(k for k, v in raw.items() if v is not None)
         return Params(self, values, given)
 

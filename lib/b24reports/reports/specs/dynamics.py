@@ -41,6 +41,8 @@ PERIOD_COLUMNS = ["period", "won_deals", "won_amount", "avg_deal", "change_prev_
 
 SPEC = ReportSpec(
     name="dynamics",
+    headlines=(("run_rate", "won_amount_mtd", "first"), ("run_rate", "run_rate", "first"),
+               ("forecast_pipeline", "weighted_amount", "sum")),
     title={"ru": "Динамика продаж и прогноз", "en": "Sales dynamics and forecast"},
     description={
         "ru": "Выигранные сделки по месяцам, кварталам и годам с изменением к прошлому периоду и к прошлому году; "

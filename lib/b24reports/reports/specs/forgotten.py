@@ -47,6 +47,8 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="forgotten",
+    headlines=(("deals", "forgotten", "count_true"), ("leads", "forgotten", "count_true"),
+               ("by_employee", "forgotten_deals_amount", "sum")),
     title={"ru": "Забытые сделки и лиды", "en": "Forgotten deals and leads"},
     description={
         "ru": "Открытые сделки и лиды в работе, которых давно никто не касался (нет завершённых дел, "

@@ -33,6 +33,8 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="funnel",
+    headlines=(("managers", "deals", "sum"), ("managers", "won_deals", "sum"),
+               ("managers", "won_amount", "sum"), ("managers", "lost_deals", "sum")),
     title={"ru": "Воронка продаж", "en": "Sales funnel"},
     description={
         "ru": "Сделки, созданные за период: где они сейчас, сколько дошло до каждой стадии, "

@@ -37,6 +37,7 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="managers",
+    headlines=(("managers", "touches", "sum"), ("managers", "won_deals", "sum"), ("managers", "won_amount", "sum")),
     title={"ru": "Эффективность менеджеров", "en": "Manager efficiency"},
     description={
         "ru": "Активность каждого менеджера (звонки, встречи, письма, прочие касания) рядом с результатом "

@@ -47,6 +47,8 @@ def compute(ds: Dataset, scope: Scope, params: Params) -> tuple[dict, list[str],
 
 SPEC = ReportSpec(
     name="marketing",
+    headlines=(("sources_total", "leads", "first"), ("sources_total", "conversion_to_deal_pct", "first"),
+               ("sources_total", "sales_amount", "first")),
     title={"ru": "Маркетинг: источники лидов и UTM", "en": "Marketing: lead sources and UTM"},
     description={
         "ru": "Лиды, созданные за период, по источникам и UTM-меткам: сколько пришло, сколько некачественных, "

@@ -86,6 +86,8 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="pipeline",
+    headlines=(("deals", "delta", "sum"), ("by_employee", "slipped_deals", "sum"),
+               ("by_employee", "won_deals", "sum"), ("by_employee", "lost_deals", "sum")),
     title={"ru": "Что изменилось в воронке", "en": "What changed in the pipeline"},
     description={
         "ru": "Открытая воронка в двух моментах (по умолчанию — неделю назад и сейчас): водопад от «было» к «стало» "

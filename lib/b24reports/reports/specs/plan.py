@@ -47,6 +47,7 @@ def compute(ds, scope: Scope, params: Params) -> tuple[dict, list[str], dict]:
 
 SPEC = ReportSpec(
     name="plan",
+    headlines=(("plan_fact", "plan_amount", "sum"), ("plan_fact", "fact_amount", "sum"), ("plan_fact", "gap", "sum")),
     period=False,  # plan rows carry their months; month to date is as_of's month
     title={"ru": "План продаж и обратная воронка", "en": "Sales plan and the reverse funnel"},
     description={

@@ -54,6 +54,7 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="tasks",
+    headlines=(("employees", "total", "sum"), ("employees", "finished_late", "sum"), ("employees", "overdue_open", "sum")),
     title={"ru": "Задачи: продуктивность команды", "en": "Tasks: team productivity"},
     description={
         "ru": "Задачи со сроком в периоде: сколько закрыто в срок, сколько просрочено, кто начинает вовремя, "

@@ -1,0 +1,95 @@
+// plotly.js comes with jupyterlab-plotly's renderer extension, which sets window.Plotly when the
+// page loads; a slot waits for it rather than shipping its own copy (~5 MB) over the kernel link.
+function whenPlotly(timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const poll = () => {
+      const P = window.Plotly;
+      if (P && typeof P.react === "function") resolve(P);
+      else if (Date.now() - t0 > timeoutMs) resolve(null);
+      else setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+// Charts off screen (beyond MARGIN px) are redrawn when the page is idle or when scrolled to,
+// so a refilter first redraws what the viewer sees; such a chart is marked data-b24r-stale
+// until drawn, a chart being drawn data-b24r-pending.
+const MARGIN = 200;
+const MAX_WIDTH = 1100;  // px: a chart wider than this reads worse, not better
+const later = (fn) => (window.requestIdleCallback ? window.requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 100));
+const cancelLater = (id) => (window.cancelIdleCallback ? window.cancelIdleCallback(id) : clearTimeout(id));
+export default {
+  async render({ model, el }) {
+    el.classList.add("b24r-chart");
+    // the chart's own box, of the figure's size, whose insides never change the page's layout:
+    // plotly measures text many times per drawing, and each measurement then lays out this box only
+    const box = document.createElement("div");
+    const gd = document.createElement("div");
+    box.appendChild(gd);
+    el.appendChild(box);
+    el.dataset.b24rPending = "1";
+    const P = await whenPlotly(60000);
+    if (!P) { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; return; }
+    let tplSrc = null, tpl = null, next = null, drawing = 0, idle = null, gone = false, avail = 0;
+    const cellWidth = () => el.clientWidth;  // a block as wide as its cell, whatever the chart's size
+    const prepare = () => {
+      const fig = JSON.parse(model.get("figure") || "{}");
+      const src = model.get("template") || "";
+      if (src !== tplSrc) { tpl = src ? JSON.parse(src) : null; tplSrc = src; }
+      const layout = fig.layout || {};
+      if (tpl) layout.template = tpl;
+      const tl = (tpl && tpl.layout) || {};
+      let w = layout.width || tl.width;
+      const h = layout.height || tl.height;
+      // figures are built at the print width; on a wider screen a chart takes the cell's width
+      // (up to MAX_WIDTH), so long labels are not cut and the page is not half empty
+      if (!avail) avail = cellWidth();
+      if (w && avail - 16 > w) w = layout.width = Math.min(MAX_WIDTH, avail - 16);
+      if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
+      return { data: fig.data || [], layout };
+    };
+    const onScreen = () => {
+      const r = box.getBoundingClientRect();
+      return r.bottom > -MARGIN && r.top < window.innerHeight + MARGIN;
+    };
+    const drawNow = () => {
+      if (idle !== null) { cancelLater(idle); idle = null; }
+      if (next === null || gone) return;
+      const fig = next;
+      next = null;
+      delete el.dataset.b24rStale;
+      drawing += 1;
+      el.dataset.b24rPending = "1";
+      Promise.resolve(P.react(gd, fig.data, fig.layout, model.get("config") || {}))
+        .catch(() => {})
+        .finally(() => { drawing -= 1; if (!drawing) delete el.dataset.b24rPending; });
+    };
+    const update = () => {
+      try { next = prepare(); } catch (e) { return; }
+      if (onScreen()) { drawNow(); return; }
+      el.dataset.b24rStale = "1";
+      if (!drawing) delete el.dataset.b24rPending;
+      if (idle === null) idle = later(() => { idle = null; drawNow(); });
+    };
+    const seen = new IntersectionObserver((entries) => {
+      if (next !== null && entries.some((e) => e.isIntersecting)) drawNow();
+    }, { rootMargin: MARGIN + "px" });
+    seen.observe(box);
+    const resized = new ResizeObserver(() => {
+      const a = cellWidth();
+      if (a && Math.abs(a - avail) > 40) { avail = a; update(); }
+    });
+    resized.observe(el);
+    update();
+    model.on("change:figure", update);
+    return () => {
+      gone = true;
+      model.off("change:figure", update);
+      seen.disconnect();
+      resized.disconnect();
+      if (idle !== null) cancelLater(idle);
+      try { P.purge(gd); } catch (e) { /* gone */ }
+    };
+  },
+};

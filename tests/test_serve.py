@@ -1,0 +1,53 @@
+"""``b24reports serve``: a busy port fails at once with a clear message (exit 2) and starts nothing,
+so the printed address never leads to another server (issue 18)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from b24reports import cli
+from b24reports.outputs.serve import PortInUse, VoilaServer, voila_argv
+
+
+@pytest.fixture
+def busy_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def test_busy_port_is_refused_before_voila_starts(tmp_path, busy_port):
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(b"")
+    srv = VoilaServer(store, port=busy_port)
+    with pytest.raises(PortInUse, match=f"port {busy_port} on 127.0.0.1 is in use"):
+        srv.start()
+    assert srv.proc is None  # nothing started
+    # and Voila itself never moves to the next port
+    assert "--Voila.port_retries=0" in voila_argv(port=busy_port)
+
+
+def test_cli_serve_on_a_busy_port_exits_2(tmp_path, busy_port, capsys):
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(b"")
+    code = cli.run(["serve", "--store", str(store), "--port", str(busy_port)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert f"port {busy_port} on 127.0.0.1 is in use" in err and f"http://127.0.0.1:{busy_port}/" not in out
+
+
+def test_served_page_links_nothing_off_the_machine(demo_store):
+    """The HTML of a dashboard page names no host but the server's (the lab template's CDN
+    stylesheets and the mermaid loader are dropped by the b24reports template); the browser test
+    tests/browser/test_dashboards.py::test_no_request_leaves_the_machine watches the requests."""
+    import re
+    import urllib.request
+
+    with VoilaServer(demo_store, pool_size=0) as srv:
+        page = urllib.request.urlopen(srv.url + "voila/render/tasks.ipynb", timeout=240).read().decode()
+    assert "b24r-cell" in page  # the report rendered
+    assert re.findall(r"https?://[A-Za-z0-9.\-]+", page) == []

@@ -472,6 +472,8 @@ def _voila_class() -> type:
             cfg = AppConfig.from_env()
             headers = dict(self.tornado_settings.get("headers") or {})
             headers["Content-Security-Policy"] = frame_ancestors(cfg)  # updated by /b24/install
+            # dashboard URLs carry the viewer's session: no Referer hands it to a linked site
+            headers["Referrer-Policy"] = "no-referrer"
             self.tornado_settings = {**self.tornado_settings, "headers": headers}
             super().start()
 

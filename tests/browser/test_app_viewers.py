@@ -191,7 +191,10 @@ def test_excel_download_holds_only_the_viewers_deals(installed, page, user):
 
 
 def test_bare_dashboard_url_shows_only_the_sign_in_hint(installed, page):
-    page.goto(f"{installed['voila']}voila/render/funnel.ipynb", timeout=TIMEOUT_MS)
+    resp = page.goto(f"{installed['voila']}voila/render/funnel.ipynb", timeout=TIMEOUT_MS)
+    # Voila's own pages may be framed by the installed portal only, and send no Referer
+    assert resp.headers["content-security-policy"] == f"frame-ancestors {installed['demo'].base_url}"
+    assert resp.headers["referrer-policy"] == "no-referrer" and "set-cookie" not in resp.headers
     page.locator(".b24r-signin").wait_for(timeout=TIMEOUT_MS)
     assert "Откройте отчёты из Битрикс24" in page.locator(".b24r-signin").inner_text()
     assert page.locator(".b24-kpi").count() == 0 and page.locator(".b24r-filterbar").count() == 0

@@ -140,3 +140,19 @@ def test_app_token_is_never_shown(srv, env):
     assert "ACCESS" not in repr(auth) and "ACCESS" not in str(auth)
     assert auth.redact("x ACCESS-abcdef y REFRESH-abcdef z " + srv.app.client_secret) == "x *** y *** z ***"
     assert auth.method_url("crm.deal.list") == f"{srv.base_url}/rest/crm.deal.list.json?auth=ACCESS-abcdef"
+
+
+def test_a_refresh_by_another_process_is_taken_not_repeated(srv, env, tmp_path):
+    """`serve --app` and `sync --app` share the token file: when one has refreshed, the other
+    takes the saved pair instead of trading the spent refresh token (which Bitrix24 would
+    refuse as invalid_grant, read as a revoked application)."""
+    store = tmp_path / "app.duckdb"
+    install(srv, store)
+    a, b = AppToken.load(app_tokens_path(store)), AppToken.load(app_tokens_path(store))
+    srv.app.expire_all()
+    a.refresh()
+    assert a.refreshes == 1
+    b.refresh()  # no request to the OAuth server: it adopts a's pair
+    assert b.refreshes == 0 and (b.access_token, b._refresh) == (a.access_token, a._refresh)
+    with B24Client(b) as client:
+        assert int(client.call("user.current")["result"]["ID"]) == 1

@@ -295,7 +295,10 @@ class AppToken(UserToken):
         """Trade the refresh token for a new pair at ``oauth_url`` and save it.
 
         ``spent``: the access token a call was refused with; when another thread has refreshed
-        since, nothing is done (the caller just retries with the new token).
+        since, nothing is done (the caller just retries with the new token). Across processes
+        (``serve --app`` and ``sync --app`` share ``token_file``) the refresh runs under a file
+        lock, and a pair another process saved meanwhile is taken as is: a refresh token works
+        once, so refreshing with the spent one would look like a revoked application.
 
         Raises:
             B24AppRevokedError: ``invalid_client`` / ``invalid_grant`` (the app was deleted, the
@@ -306,9 +309,20 @@ class AppToken(UserToken):
 
         from b24reports.core.errors import B24AppRevokedError, B24TransportError
 
-        with self._lock:
+        import contextlib
+
+        from filelock import FileLock
+
+        lock = FileLock(str(self.token_file) + ".lock") if self.token_file is not None else contextlib.nullcontext()
+        with self._lock, lock:
             if spent is not None and spent != self._access:
                 return
+            if self.token_file is not None and self.token_file.exists():
+                kept = read_secret_json(self.token_file)
+                if kept.get("refresh_token") and kept["refresh_token"] != self._refresh:  # refreshed elsewhere
+                    self._old += [self._access, self._refresh]
+                    self._access, self._refresh = str(kept["access_token"]), str(kept["refresh_token"])
+                    return
             params = {"grant_type": "refresh_token", "client_id": self.client_id, "client_secret": self._secret,
                       "refresh_token": self._refresh}
             http = self._http or httpx.Client(timeout=30)

@@ -89,9 +89,11 @@ def installed(world, browser):
     return world
 
 
-def hand_dataset(store: Path, users: set[int] | None):
+def hand_dataset(store: Path, users: set[int] | None, viewer: int | None = None):
     """The store's dataset with only the records a viewer at that level may open, filtered
-    directly by responsible (the demo's rights), for the funnel and forgotten reports."""
+    directly by responsible (the demo's rights): deals and leads by owner, their history, tasks
+    by responsible or creator, activities on those deals and leads or of the ``viewer``, calls
+    of those activities or of the ``viewer``."""
     from b24reports.ingest.dataset import Dataset
 
     ds = Dataset.load(store)
@@ -107,7 +109,11 @@ def hand_dataset(store: Path, users: set[int] | None):
     f["deal_versions"] = f["deal_versions"][f["deal_versions"]["id"].isin(list(d_ids))]
     a = f["activities"]
     f["activities"] = a[((a["owner_type_id"] == 2) & a["owner_id"].isin(list(d_ids)))
-                        | ((a["owner_type_id"] == 1) & a["owner_id"].isin(list(l_ids)))]
+                        | ((a["owner_type_id"] == 1) & a["owner_id"].isin(list(l_ids))) | (a["responsible_id"] == viewer)]
+    t = f["tasks"]
+    f["tasks"] = t[t["responsible_id"].isin(list(users)) | t["created_by"].isin(list(users))]
+    c = f["calls"]
+    f["calls"] = c[c["crm_activity_id"].isin(f["activities"]["id"].tolist()) | (c["portal_user_id"] == viewer)]
     return Dataset(frames={k: v.reset_index(drop=True) for k, v in f.items()}, portal=ds.portal, timezone=ds.timezone,
                    base_currency=ds.base_currency, telephony=ds.telephony)
 
@@ -139,7 +145,7 @@ def test_funnel_totals_follow_the_viewers_rights(installed, page, user):
     frame = open_report(page, installed, user, "funnel")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"funnel-user{user}.png"))
-    res = reports.get("funnel").run(hand_dataset(installed["store"], VIEWERS[user]), {"as_of": AS_OF, "lang": "ru"})
+    res = reports.get("funnel").run(hand_dataset(installed["store"], VIEWERS[user], user), {"as_of": AS_OF, "lang": "ru"})
     want = {label: format_value(value, kind, "ru", "RUB") for label, value, kind in v.kpis(res.tables["managers"], "ru")}
     assert cards(frame) == want
     # the employee filter offers only people whose records the viewer sees: never the regional
@@ -159,7 +165,7 @@ def test_forgotten_deal_lists_follow_the_viewers_rights(installed, page, user):
     whose portal links are placeholders) equals the report run by hand over the viewer's records."""
     frame = open_report(page, installed, user, "forgotten")
     page.screenshot(path=str(ARTIFACTS / f"forgotten-user{user}.png"))
-    res = reports.get("forgotten").run(hand_dataset(installed["store"], VIEWERS[user]), {"as_of": AS_OF, "lang": "ru"})
+    res = reports.get("forgotten").run(hand_dataset(installed["store"], VIEWERS[user], user), {"as_of": AS_OF, "lang": "ru"})
     d = res.tables["deals"]
     want = [(str(t), int(e)) for t, e in zip(d["title"], d["employee_id"])][:50]
     deals_table = frame.locator("table.b24-table").filter(has=frame.locator("th", has_text="Стадия"))  # leads have «Статус»
@@ -184,10 +190,33 @@ def test_excel_download_holds_only_the_viewers_deals(installed, page, user):
         frame.locator(".b24r-excel button, button.b24r-excel").first.click()
     wb = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
     spec = reports.get("funnel")
-    want = spec.run(hand_dataset(installed["store"], VIEWERS[user]), {"as_of": AS_OF, "lang": "ru"})
+    want = spec.run(hand_dataset(installed["store"], VIEWERS[user], user), {"as_of": AS_OF, "lang": "ru"})
     full = spec.run(hand_dataset(installed["store"], None), {"as_of": AS_OF, "lang": "ru"})
     ws = wb[render.xlsx_sheet_names(spec, "ru")["deals"]]
     assert ws.max_row == len(want.tables["deals"]) + 1 < len(full.tables["deals"]) + 1  # header + the viewer's deals
+
+
+@pytest.mark.parametrize("user", list(VIEWERS))
+def test_managers_rows_and_team_numbers_follow_the_viewers_rights(installed, page, user):
+    """The managers report: its headline numbers (managers shown, touches, won deals and amount:
+    the team the means and flags are taken over) and the managers table's rows equal the hand run."""
+    frame = open_report(page, installed, user, "managers")
+    res = reports.get("managers").run(hand_dataset(installed["store"], VIEWERS[user], user), {"as_of": AS_OF, "lang": "ru"})
+    m = res.tables["managers"]
+    want = {"Менеджеров в отчёте": format_value(len(m), "int", "ru", "RUB"),
+            "Касаний за период": format_value(int(m["touches"].sum()), "int", "ru", "RUB"),
+            "Выиграно сделок": format_value(int(m["won_deals"].sum()), "int", "ru", "RUB"),
+            "Сумма выигранных": format_value(float(m["won_amount"].sum()), "money", "ru", "RUB")}
+    assert cards(frame) == want
+    # the managers' activity table (it has «Касания» and no «Месяц»): one row per manager shown
+    shown = frame.locator("table.b24-table").evaluate_all("""ts => {
+        const t = ts.find(t => { const h = [...t.querySelectorAll('th')].map(x => x.textContent);
+                                 return h.includes('Касания') && !h.includes('Месяц'); });
+        return t ? [...t.querySelectorAll('tbody tr td:first-child')].map(e => e.getAttribute('data-b24r-value')) : null;
+    }""")
+    assert sorted(int(x) for x in shown if x) == sorted(int(x) for x in m["employee_id"])
+    if VIEWERS[user] is not None:
+        assert set(int(x) for x in m["employee_id"]) <= VIEWERS[user]
 
 
 def test_bare_dashboard_url_shows_only_the_sign_in_hint(installed, page):

@@ -540,3 +540,86 @@ def test_no_request_leaves_the_machine(browser, voila_url: str) -> None:
     # data: and blob: URLs are made in the page itself (the widgets' modules), not fetched
     outside = sorted({u for u in seen if not u.startswith(("data:", "blob:")) and urlsplit(u).netloc != server})
     assert len(seen) > 10 and outside == []
+
+
+@pytest.mark.parametrize("name", ["funnel", "managers"])
+def test_phone_width_fits_and_the_filter_bar_stays(browser, voila_url: str, name: str) -> None:
+    """At 390 px (a phone) no chart, table or card is wider than the screen (charts are redrawn at
+    the cell's width, wide tables scroll inside their own box), the page never scrolls sideways,
+    and the filter bar stays at the top, at most a third of the screen, after scrolling down."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        _open(pg, f"{voila_url}voila/render/{name}.ipynb")
+        # scroll through the page so that every chart is drawn (charts off screen draw lazily)
+        total = pg.evaluate("document.getElementById('rendered_cells').scrollHeight")
+        for y in range(0, total, 600):
+            pg.evaluate(f"document.getElementById('rendered_cells').scrollTo(0, {y})")
+            pg.wait_for_timeout(150)
+        pg.wait_for_function("() => !document.querySelector('[data-b24r-stale], [data-b24r-pending]')")
+        _shot(pg, f"{name}-phone")
+        widths = pg.evaluate("""() => ({
+            page: document.getElementById('rendered_cells').scrollWidth, doc: document.documentElement.scrollWidth,
+            over: [...document.querySelectorAll('.b24r-cell .main-svg, .b24r-cell .b24-table, .b24r-cell .b24-kpi')]
+                  .map(e => e.getBoundingClientRect().right).filter(r => r > innerWidth + 1).length,
+            charts: document.querySelectorAll('.b24r-cell .main-svg').length })""")
+        assert widths["charts"] > 0 and widths["over"] == 0
+        assert widths["page"] <= 390 and widths["doc"] <= 390
+        bar = pg.evaluate("(() => { const r = document.querySelector('.b24r-filterbar').getBoundingClientRect();"
+                          " return [r.top, r.height]; })()")
+        assert bar[0] == 0 and bar[1] <= 844 / 3
+    finally:
+        ctx.close()
+
+
+def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser) -> None:
+    """A closed (or reloaded) page ends its kernel at once, long before the idle cull (900 s here):
+    Voila's shutdown beacon is no longer refused for a missing _xsrf cookie (issue 18)."""
+    import time
+
+    import psutil
+
+    from b24reports.outputs.serve import VoilaServer
+
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=900) as srv:
+        assert srv.proc is not None
+        server = psutil.Process(srv.proc.pid)
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        _open(pg, f"{srv.url}voila/render/forgotten.ipynb")
+        assert _live_kernels(server) == 1
+        pg.close(run_before_unload=True)
+        deadline = time.monotonic() + 30
+        while _live_kernels(server) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _live_kernels(server) == 0
+        ctx.close()
+
+
+@pytest.mark.parametrize(("query", "pattern"), [
+    ("", r"^(Запускаю отчёт…|Загружаю данные портала…|Считаю отчёт: шаг \d+ из \d+)$"),
+    ("?lang=en", r"^(Starting the report…|Loading the portal's data…|Computing the report: step \d+ of \d+)$"),
+])
+def test_loading_screen_speaks_the_viewers_language(browser, voila_url: str, query: str, pattern: str) -> None:
+    """While the kernel starts and the report computes, the page says what is happening and how
+    far along it is in the viewer's language, never Voila's English "Executing 1 of 9"."""
+    import re
+    import time
+
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        pg.goto(f"{voila_url}voila/render/pipeline.ipynb{query}", wait_until="commit")
+        seen: list[str] = []
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline and not pg.query_selector(".b24-kpi"):
+            text = pg.evaluate("(document.getElementById('loading_text') || {}).textContent || ''")
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+            time.sleep(0.05)
+        assert seen, "the loading screen was never seen"
+        assert all(re.match(pattern, t) for t in seen), seen
+    finally:
+        ctx.close()

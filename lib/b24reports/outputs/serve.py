@@ -105,7 +105,12 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             "--VoilaConfiguration.file_allowlist=[]", "--Voila.port_retries=0",
             f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
             f"--MappingKernelManager.cull_interval={int(cull_interval)}",
-            "--MappingKernelManager.cull_connected=True"]
+            "--MappingKernelManager.cull_connected=True",
+            # a closed page shuts its kernel down at once (Voila's beforeunload beacon); the beacon
+            # carries the _xsrf cookie, which Voila never sets, so the shutdown was refused (403)
+            # and every closed page held its kernel (~290 MiB) until the idle cull. The server
+            # keeps no login cookie for a cross-site request to ride on: the check guards nothing.
+            '--Voila.tornado_settings={"disable_check_xsrf": True}']
     if pool_size > 0:
         # refill the pool only after the page that took a kernel has painted: a new kernel's
         # warm-up (imports, report run) would otherwise compete for the CPU with that page

@@ -108,9 +108,28 @@ function watchKernel(model) {
     document.removeEventListener("click", onClick, true);
   } };
 }
+// The filter bar is sticky (dashboard.css), but sticky holds only inside the nearest ancestor
+// that clips or scrolls, and the output area around a widget does both: the bar scrolled away
+// with its cell. It is moved to the top of the page's own scroller (Voila's #rendered_cells),
+// where it already stands, so it stays in view with the chips that show and clear the filters.
+function pinBar(el, tries) {
+  const bar = el.closest(".b24r-filterbar");
+  const page = document.getElementById("rendered_cells");
+  if (!bar || !page) {
+    if (tries > 0) requestAnimationFrame(() => pinBar(el, tries - 1));
+    return;
+  }
+  if (bar.parentElement !== page) {
+    page.prepend(bar);
+    bar.classList.add("b24r-pinned");
+    // stick to the very top edge, over the scroller's own padding (nothing shows above the bar)
+    bar.style.top = `-${parseFloat(getComputedStyle(page).paddingTop) || 0}px`;
+  }
+}
 export default {
   render({ model, el }) {
     el.classList.add("b24r-bridge");
+    pinBar(el, 600);
     let watch = null;
     setTimeout(() => { watch = watchKernel(model); }, 0);  // the filter bar is on the page by then
     const onQuery = () => mirrorQuery(model);

@@ -17,6 +17,7 @@ function whenPlotly(timeoutMs) {
 // until drawn, a chart being drawn data-b24r-pending.
 const MARGIN = 200;
 const MAX_WIDTH = 1100;  // px: a chart wider than this reads worse, not better
+const MIN_WIDTH = 280;  // px: the narrowest a chart is drawn (a 320 px phone)
 const later = (fn) => (window.requestIdleCallback ? window.requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 100));
 const cancelLater = (id) => (window.cancelIdleCallback ? window.cancelIdleCallback(id) : clearTimeout(id));
 export default {
@@ -46,6 +47,9 @@ export default {
       // (up to MAX_WIDTH), so long labels are not cut and the page is not half empty
       if (!avail) avail = cellWidth();
       if (w && avail - 16 > w) w = layout.width = Math.min(MAX_WIDTH, avail - 16);
+      // on a phone (a cell narrower than the figure) the chart is redrawn at the cell's width:
+      // nothing is cut off and the page never scrolls sideways
+      else if (w && avail > 0 && avail - 4 < w) w = layout.width = Math.max(MIN_WIDTH, avail - 4);
       if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
       return { data: fig.data || [], layout };
     };

@@ -116,3 +116,62 @@ def test_logs_and_failure_records_never_show_the_token(tmp_path, caplog):
     finally:
         con.close()
     assert err and "expired" in err and SECRET not in err
+
+
+# ----------------------------------------------------------------- the local application (issue 21)
+APP_SECRET = "CLIENT-SECRET-q7Zx91LmNwPe"
+
+
+def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkeypatch):
+    """Sync as the application through a refresh (and a 503 retry) at DEBUG, then the install
+    and app handlers' pages and a refused open: the client secret and every access and refresh
+    token ever handed out are in no log line, stream, store cell, page or viewer cache."""
+    from b24reports import appmode, cli
+    from b24reports.demo.oauth import DemoApp
+    from b24reports.ingest.auth import app_tokens_path
+    from test_appmode import fields
+
+    caplog.set_level(logging.DEBUG)
+    portal = hostile_portal()
+    app = DemoApp(portal, client_secret=APP_SECRET)
+    store = tmp_path / "app.duckdb"
+    with DemoServer(portal, app=app, faults=FaultPlan([Fault("503", method="batch", nth=2)])) as srv:
+        monkeypatch.setenv("B24_CLIENT_ID", app.client_id)
+        monkeypatch.setenv("B24_CLIENT_SECRET", APP_SECRET)
+        monkeypatch.setenv("B24_OAUTH_URL", srv.oauth_url)
+        monkeypatch.setenv(appmode.KEY_ENV, "k" * 32)
+        cfg = appmode.AppConfig(store=str(store))
+        appmode.install(cfg, fields(srv, 1), public_url="https://reports.example.com")
+        app.expire_all(after_calls=4)  # the token lapses mid-sync: one refresh
+        assert cli.run(["sync", "--app", "--store", str(store)]) == 0
+        viewer, session = appmode.open_app(cfg, fields(srv, 6))
+        pages = [appmode.reports_page(session, "ru"), appmode.refused_page("bad_auth", "en"),
+                 appmode.installed_page("ru", ["LEFT_MENU: bound"]), appmode.signin_hint_html("ru")]
+        app.revoke()
+        assert cli.run(["sync", "--app", "--store", str(store)]) == 2  # a clear refusal, secrets masked
+        minted = list(app.minted)
+    streams = capsys.readouterr()
+    secrets = [APP_SECRET, *minted]
+    assert len(minted) >= 6  # install pair, viewer pairs, the refreshed pair
+    texts = {"stdout": streams.out, "stderr": streams.err,
+             "log": "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+             "pages": "\n".join(pages)}
+    assert "sync" in texts["stderr"] and "Отчёты" in texts["pages"]
+    for name, text in texts.items():
+        for s in secrets:
+            assert s not in text, name
+    raw = store.read_bytes()
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        cells = repr([con.execute(f'SELECT * FROM "{t}"').fetchall()
+                      for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()])
+    finally:
+        con.close()
+    for s in secrets:
+        assert s.encode() not in raw and s not in cells
+    # next to the store: the token file holds the current pair (0600) but never the client secret;
+    # the viewer caches hold ids only
+    assert APP_SECRET not in app_tokens_path(store).read_text()
+    for p in (store.parent / (store.name + ".viewers")).iterdir():
+        text = p.read_text()
+        assert all(s not in text for s in secrets), p

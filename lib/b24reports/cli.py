@@ -25,11 +25,18 @@ from b24reports.core.errors import B24ReportsError, BadParameter, SyncIncomplete
 _SECRETS: list[str] = []
 
 
+#: Redactors of live secrets that change while running (an application token refreshed mid-sync).
+_REDACTORS: list[Any] = []
+
+
 def redact(text: str) -> str:
-    """``text`` with every webhook URL this process saw (and its token path) masked."""
+    """``text`` with every webhook URL this process saw (and its token path), the client secret
+    and the application's access/refresh tokens masked."""
     for s in _SECRETS:
         if s:
             text = text.replace(s, "***")
+    for r in _REDACTORS:
+        text = r(text)
     return text
 
 
@@ -115,15 +122,37 @@ def _print_sync(rep: Any) -> None:
 @cli.command("sync")
 @click.option("--webhook", envvar="B24_WEBHOOK_URL", metavar="URL", show_envvar=True,
               help="Inbound webhook URL (https://<portal>/rest/<user>/<token>/). Better: set B24_WEBHOOK_URL.")
+@click.option("--app", "use_app", is_flag=True,
+              help="Sync as the installed local application: its tokens are kept next to --store "
+                   "(<store>.app-tokens.json, written by `serve --app` at install); B24_CLIENT_ID and "
+                   "B24_CLIENT_SECRET from the environment, B24_OAUTH_URL optional.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB store (default data/<host>.duckdb).")
 @click.option("--full", is_flag=True, help="Re-read every table (stage history and calls too), add what the store lacks "
                                             "and delete what the portal no longer has, once its count agrees.")
-def sync_cmd(webhook: str | None, store: Path | None, full: bool) -> None:
+def sync_cmd(webhook: str | None, use_app: bool, store: Path | None, full: bool) -> None:
     """Pull the portal's CRM data into the local DuckDB store (incremental by default)."""
-    if not webhook:
-        raise BadParameter("webhook", None, "give --webhook URL or set B24_WEBHOOK_URL")
-    _remember_secret(webhook)
     from b24reports.ingest.sync import sync
+
+    if use_app:
+        from b24reports.ingest.auth import AppToken, app_tokens_path
+        from b24reports.ingest.client import B24Client
+
+        if store is None:
+            raise BadParameter("store", None, "--app needs --store: the application's tokens are kept next to it")
+        _SECRETS.append(os.environ.get("B24_CLIENT_SECRET", ""))
+        auth = AppToken.load(app_tokens_path(store))
+        _REDACTORS.append(auth.redact)
+        with B24Client(auth) as client:
+            try:
+                rep = sync(client, store, full=full, progress=True, log=_sync_log)
+            except SyncIncomplete as e:
+                _print_sync(e.report)
+                raise
+        _print_sync(rep)
+        return
+    if not webhook:
+        raise BadParameter("webhook", None, "give --webhook URL or set B24_WEBHOOK_URL (or --app)")
+    _remember_secret(webhook)
 
     try:
         rep = sync(webhook, store, full=full, progress=True, log=_sync_log)
@@ -272,10 +301,27 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
               help="Plan file for the plan dashboard [default: demo_plan.csv next to the store when "
                    "`b24reports demo` wrote one, else params/plan.csv].")
 @click.option("--param", "param", multiple=True, metavar="NAME=VALUE", help="A report parameter for every dashboard.")
+@click.option("--app", "app_mode", is_flag=True,
+              help="Bitrix24 local application mode: /b24/install and /b24/app; every viewer sees what their "
+                   "Bitrix24 rights allow (README, \"installing the local application\").")
+@click.option("--portal", metavar="https://DOMAIN", help="With --app: the only portal that may install and open it "
+                                                        "(default: the first install decides).")
+@click.option("--public-url", metavar="URL", help="With --app: the https address Bitrix24 reaches this server at "
+                                                  "(behind a reverse proxy); default: the request's own.")
 def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
-              param: tuple[str, ...]) -> int:
+              param: tuple[str, ...], app_mode: bool, portal: str | None, public_url: str | None) -> int:
     """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
     from b24reports.outputs.serve import serve
+
+    app = None
+    if app_mode:
+        from b24reports.appmode import AppConfig
+        from b24reports.ingest.auth import _portal_of
+
+        app = AppConfig(store=str(store.resolve()), portal=_portal_of(portal, "portal") if portal else None,
+                        public_url=public_url)
+    elif portal or public_url:
+        raise BadParameter("portal", portal or public_url, "--portal and --public-url go with --app")
 
     raw = _parse_kv(param)
     demo_plan = store.parent / "demo_plan.csv"  # the plan `demo` rendered its plan report with
@@ -287,7 +333,7 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
 
     _echo(f"plan dashboard reads: {raw.get('plan') or plan_path(None)}")
     return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
-                 echo=_echo)
+                 echo=_echo, app=app)
 
 
 # --------------------------------------------------------------------------- run-schedule

@@ -111,3 +111,12 @@ class ScheduleFileError(BadInput):
 
 class DeliveryError(B24ReportsError):
     """A report could not be delivered (e.g. SMTP send failed after retries); files stay on disk."""
+
+
+class B24AppRevokedError(B24AuthError):
+    """The local application's tokens cannot be refreshed any more (``invalid_client``: the app
+    was deleted or its secret changed; ``invalid_grant``: the refresh token is spent or older
+    than its ~28 days). The admin must reinstall or reopen the application (exit code 2). The
+    message never contains a token or the client secret."""
+
+    exit_code = 2

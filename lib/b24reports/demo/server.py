@@ -7,7 +7,11 @@ against a real portal::
     with DemoServer(portal) as srv:           # stdlib ThreadingHTTPServer on 127.0.0.1
         sync(srv.webhook_url, ...)            # http://127.0.0.1:<port>/rest/1/<token>/
 
-Transport: ``/rest/<user>/<token>/<method>[.json]``; GET query strings, POST form bodies in
+Transport: ``/rest/<user>/<token>/<method>[.json]`` (webhook; sees everything) or
+``/rest/<method>[.json]`` with ``auth=<access token>`` in the query or body (a local
+application's per-user token: the user's CRM rights apply, see :mod:`b24reports.demo.oauth`;
+``user.admin``, ``placement.bind`` and ``placement.list`` answer here); the token endpoint is
+at ``oauth_path`` (default ``/oauth/token/``). GET query strings, POST form bodies in
 PHP ``http_build_query`` nesting (``filter[>ID]=5&select[]=ID&order[ID]=ASC``) and POST JSON
 bodies; top-level parameter names are case-insensitive. Wrong user/token -> 401
 ``NO_AUTH_FOUND``; a method outside the granted scopes -> 401 ``insufficient_scope``;
@@ -69,6 +73,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from b24reports.demo.generator import DemoPortal
+from b24reports.demo.oauth import DemoApp, OAuthError
 from b24reports.demo.table import PAGE_SIZE, TZ, QueryError, Table
 
 #: Every scope the demo portal knows; the default grant.
@@ -395,12 +400,12 @@ def _as_dict(v: Any, name: str) -> dict:
     raise ApiError(400, "", f"Parameter '{name}' must be array.")
 
 
-def _list(table: Table, p: dict, *, filter_key="filter", order_key="order", select_key="select") -> _Reply:
+def _list(table: Table, p: dict, *, filter_key="filter", order_key="order", select_key="select", allow=None) -> _Reply:
     filt = _as_dict(p.get(filter_key), filter_key)
     order = p.get(order_key)
     order = _as_dict(order, order_key) if not isinstance(order, list) else order
     start = _start(p)
-    rows, total, nxt = table.query(filt, order, p.get(select_key), start)
+    rows, total, nxt = table.query(filt, order, p.get(select_key), start, allow=allow)
     return _Reply(rows, total, nxt, rows=len(rows), counted=total if start >= 0 else None)
 
 
@@ -413,12 +418,27 @@ class _Methods:
         "tasks.task.list": "task", "user.get": "user", "user.current": "user", "department.get": "department",
         "voximplant.statistic.get": "telephony", "sonet_group.get": "sonet_group",
         "scope": None, "profile": None, "server.time": None, "batch": None,
+        "user.admin": None, "placement.bind": None, "placement.list": None,  # app tokens only
     }
 
     def __init__(self, portal: DemoPortal, server: "DemoServer"):
         self.portal, self.server = portal, server
+        self._viewer = threading.local()
 
-    def call(self, method: str, params: dict) -> _Reply:
+    @property
+    def viewer(self) -> int | None:
+        """The user an OAuth ``auth=`` token acts for in this request; None = the webhook (admin view)."""
+        return getattr(self._viewer, "user_id", None)
+
+    def _allow(self, entity: str):
+        v = self.viewer
+        return None if v is None else self.server.app.row_filter(entity, v)
+
+    def call(self, method: str, params: dict, viewer: int | None = None) -> _Reply:
+        """Run ``method`` as ``viewer`` (an OAuth token's user; None = the webhook's user, who sees all)."""
+        self._viewer.user_id = viewer
+        if viewer is None and method.startswith("placement."):
+            raise ApiError(401, "insufficient_scope", "placement methods need an application token")
         fn = getattr(self, "m_" + method.replace(".", "_"), None)
         if fn is None or method not in self.SCOPES:
             raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
@@ -432,25 +452,25 @@ class _Methods:
             raise ApiError(e.status, e.code, e.description) from None
 
     def m_crm_deal_list(self, p):
-        return _list(self.portal.table("deal"), p)
+        return _list(self.portal.table("deal"), p, allow=self._allow("deal"))
 
     def m_crm_lead_list(self, p):
-        return _list(self.portal.table("lead"), p)
+        return _list(self.portal.table("lead"), p, allow=self._allow("lead"))
 
     def m_crm_activity_list(self, p):
-        return _list(self.portal.table("activity"), p)
+        return _list(self.portal.table("activity"), p, allow=self._allow("activity"))
 
     def m_crm_stagehistory_list(self, p):
         et = str(p.get("entitytypeid", ""))
         table = {"1": "lead_status_history", "2": "deal_stage_history"}.get(et)
         if table is None:
             raise ApiError(400, "ENTITY_TYPE_NOT_SUPPORTED", f"Entity type {et or '(none)'} is not supported")
-        r = _list(self.portal.table(table), p)
+        r = _list(self.portal.table(table), p, allow=self._allow(table))
         r.result = {"items": r.result}
         return r
 
     def m_tasks_task_list(self, p):
-        r = _list(self.portal.table("task"), p)
+        r = _list(self.portal.table("task"), p, allow=self._allow("task"))
         r.result = {"tasks": r.result}
         return r
 
@@ -464,7 +484,21 @@ class _Methods:
         return _Reply(rows, total, nxt, rows=len(rows), counted=total)
 
     def m_user_current(self, p):
-        return _Reply(self.portal.table("user").get(self.server.user_id))
+        v = self.viewer
+        return _Reply(self.portal.table("user").get(self.server.user_id if v is None else v))
+
+    def m_user_admin(self, p):
+        v = self.viewer
+        return _Reply((self.server.user_id if v is None else v) in self.server.app.admins)
+
+    def m_placement_bind(self, p):
+        try:
+            return _Reply(self.server.app.bind(self.viewer, p))
+        except OAuthError as e:
+            raise ApiError(e.status, e.code, e.description) from None
+
+    def m_placement_list(self, p):
+        return _Reply(list(self.server.app.offered_placements))
 
     def m_department_get(self, p):
         reserved = {"sort", "order", "start", "auth"}
@@ -566,14 +600,20 @@ class DemoServer:
 
     ``webhook_url`` = ``http://127.0.0.1:<port>/rest/<user_id>/<token>/`` (a fake demo token);
     ``requests``: :class:`RequestStats`; ``scopes``: granted scopes (default all).
+    ``app``: the installed local application (:class:`~b24reports.demo.oauth.DemoApp`, a
+    default one when not given): ``/rest/<method>?auth=<access token>`` acts with that token's
+    user's rights, ``oauth_url`` (``oauth_path``) answers refresh requests. The webhook path is
+    unchanged: it acts as ``user_id`` and sees everything.
     ``start()``/``stop()`` or use as a context manager.
     """
 
     def __init__(self, portal: DemoPortal, *, host: str = "127.0.0.1", port: int = 0, user_id: int = 1,
                  token: str = "demo-webhook-token", scopes: set[str] | frozenset[str] | None = None,
                  rate_limit: RateLimit | None = None, faults: FaultPlan | None = None,
-                 cost_model: CostModel | None = None):
+                 cost_model: CostModel | None = None, app: DemoApp | None = None, oauth_path: str = "/oauth/token/"):
         self.portal, self.host, self.port, self.user_id, self.token = portal, host, port, int(user_id), token
+        self.app = app if app is not None else DemoApp(portal)
+        self.oauth_path = oauth_path
         self.scopes = frozenset(ALL_SCOPES if scopes is None else scopes)
         self.rate_limit, self.faults, self.cost_model = rate_limit, faults, cost_model
         self.requests = RequestStats()
@@ -616,6 +656,12 @@ class DemoServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def oauth_url(self) -> str:
+        """The token endpoint (oauth.bitrix.info's ``/oauth/token/`` on the demo): set
+        ``B24_OAUTH_URL`` to it."""
+        return f"{self.base_url}{self.oauth_path}"
+
+    @property
     def webhook_url(self) -> str:
         """The inbound-webhook base URL, ending with ``/``."""
         return f"{self.base_url}/rest/{self.user_id}/{self.token}/"
@@ -625,14 +671,25 @@ class DemoServer:
         """-> (status, content_type, body bytes, action) where action is None, "reset" or a callable
         to run after replying."""
         t_start = time.time()
+        if path.rstrip("/") == self.oauth_path.rstrip("/"):
+            return self._token(query, body, content_type)
+        if path.rstrip("/") == "/portal":
+            return self._portal_page(query)
         m = re.match(r"^/rest/([^/]+)/([^/]+)/([A-Za-z0-9_.]+?)(?:\.json)?/?$", path)
-        method = m.group(3).lower() if m else ""
+        m_app = None if m else re.match(r"^/rest/([A-Za-z0-9_.]+?)(?:\.json)?/?$", path)
+        method = m.group(3).lower() if m else (m_app.group(1).lower() if m_app else "")
         req_no = self.requests.add(method or path)
         after: list[Callable[[], None]] = []
+        viewer: int | None = None
         try:
-            if not m:
+            if m_app is not None:  # an application call: auth=<access token> in the query or body
+                try:
+                    viewer = self.app.viewer(str(self._params(query, body, content_type, keep_auth=True).get("auth", "")))
+                except OAuthError as e:
+                    raise ApiError(e.status, e.code, e.description) from None
+            elif not m:
                 raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
-            if m.group(1) != str(self.user_id) or m.group(2) != self.token:
+            elif m.group(1) != str(self.user_id) or m.group(2) != self.token:
                 raise ApiError(401, "NO_AUTH_FOUND", "Wrong authorization data")
             if self.rate_limit is not None and not self.rate_limit.allow(client, time.monotonic()):
                 raise ApiError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
@@ -673,9 +730,9 @@ class DemoServer:
                     after.append("truncated")
             params = self._params(query, body, content_type)
             if method == "batch":
-                payload, processing = self._batch(params, batch_fail, content)
+                payload, processing = self._batch(params, batch_fail, content, viewer)
             else:
-                payload, processing = self._single(method, params, content)
+                payload, processing = self._single(method, params, content, viewer)
             payload["time"] = self.portal.stamp_time(_time_block(t_start, time.time(), processing, payload.pop("_time_extra", None)))
             status = 200
         except ApiError as e:
@@ -695,7 +752,33 @@ class DemoServer:
             action = (trickle[0], action)
         return status, "application/json; charset=utf-8", data, action
 
-    def _params(self, query: str, body: bytes, content_type: str) -> dict:
+    def _portal_page(self, query: str):
+        """``/portal/?user=6&lang=ru[&app=URL][&install=URL]``: the stand-in portal page
+        (:func:`b24reports.demo.oauth.portal_page`)."""
+        from b24reports.demo.oauth import portal_page
+
+        q = dict(parse_qsl(query))
+        try:
+            page = portal_page(self.app, domain=f"{self.host}:{self.port}", user_id=int(q.get("user", "1")),
+                               lang=q.get("lang", "ru"), target=q.get("install") or q.get("app"),
+                               install=bool(q.get("install")))
+            status = 200
+        except (KeyError, ValueError):
+            page, status = "<p>unknown user</p>", 404
+        return status, "text/html; charset=utf-8", page.encode(), None
+
+    def _token(self, query: str, body: bytes, content_type: str):
+        """oauth.bitrix.info's ``/oauth/token/`` on the demo (see :meth:`DemoApp.token_endpoint`)."""
+        try:
+            params = self._params(query, body, content_type, keep_auth=True)
+            payload, status = self.app.token_endpoint(params, domain=f"{self.host}:{self.port}"), 200
+        except OAuthError as e:
+            payload, status = {"error": e.code, "error_description": e.description}, e.status
+        except ApiError as e:
+            payload, status = {"error": "invalid_request", "error_description": e.description}, 400
+        return status, "application/json; charset=utf-8", json.dumps(payload).encode(), None
+
+    def _params(self, query: str, body: bytes, content_type: str, *, keep_auth: bool = False) -> dict:
         params = php_parse_qs(query) if query else {}
         if body:
             if "json" in content_type.lower():
@@ -708,10 +791,11 @@ class DemoServer:
                 params.update(data)
             else:
                 params.update(php_parse_qs(body.decode("utf-8", "replace")))
-        params.pop("auth", None)
+        if not keep_auth:
+            params.pop("auth", None)
         return params
 
-    def _run(self, method: str, params: dict, content: list[Fault] = ()) -> tuple[_Reply, float, dict]:
+    def _run(self, method: str, params: dict, content: list[Fault] = (), viewer: int | None = None) -> tuple[_Reply, float, dict]:
         """Run one (possibly nested) method with the cost model and the silent ``content``
         faults; -> (reply, execution s, time extras)."""
         if any(f.kind == "date_misread" for f in content):
@@ -724,7 +808,7 @@ class DemoServer:
                 raise ApiError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.",
                                {"operating_reset_at": int(reset), "operating": total})
         t0 = time.perf_counter()
-        reply = self.methods.call(method, params)
+        reply = self.methods.call(method, params, viewer)
         execution = time.perf_counter() - t0
         for f in content:
             if f.kind in ("empty", "short"):
@@ -740,8 +824,8 @@ class DemoServer:
             extra = {"operating": total, "operating_reset_at": int(reset)}
         return reply, execution, extra
 
-    def _single(self, method: str, params: dict, content: list[Fault] = ()) -> tuple[dict, float]:
-        reply, execution, extra = self._run(method, params, content)
+    def _single(self, method: str, params: dict, content: list[Fault] = (), viewer: int | None = None) -> tuple[dict, float]:
+        reply, execution, extra = self._run(method, params, content, viewer)
         payload: dict = {"result": reply.result}
         if reply.total is not None:
             payload["total"] = reply.total
@@ -750,7 +834,7 @@ class DemoServer:
         payload["_time_extra"] = extra
         return payload, execution
 
-    def _batch(self, params: dict, batch_fail: dict, content: list[Fault] = ()) -> tuple[dict, float]:
+    def _batch(self, params: dict, batch_fail: dict, content: list[Fault] = (), viewer: int | None = None) -> tuple[dict, float]:
         p = _ci(params)
         cmd = p.get("cmd")
         if isinstance(cmd, list):
@@ -784,7 +868,7 @@ class DemoServer:
                 if method == "batch":
                     raise ApiError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method not allowed in batch")
                 sub = resolve_references(php_parse_qs(query), ctx)
-                reply, execution, extra = self._run(method, sub if isinstance(sub, dict) else {}, sub_content)
+                reply, execution, extra = self._run(method, sub if isinstance(sub, dict) else {}, sub_content, viewer)
                 processing += execution
                 ctx["result"][key] = reply.result
                 if reply.total is not None:
@@ -908,6 +992,8 @@ def main(argv: list[str] | None = None) -> None:
         srv = DemoServer(portal, host=host, port=port, rate_limit=RateLimit() if rate_limit else None)
         srv.start()
         click.echo(f"demo webhook (fake token): {srv.webhook_url}")
+        click.echo(f"local application: token endpoint {srv.oauth_url}, stand-in portal page {srv.base_url}/portal/ "
+                   f"(README, \"installing the local application\")")
         try:
             while True:
                 time.sleep(3600)

@@ -26,7 +26,7 @@ import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -226,6 +226,7 @@ class Table:
         select: list | None = None,
         start: int = 0,
         page_size: int = PAGE_SIZE,
+        allow: Callable[[dict], np.ndarray] | None = None,
     ) -> tuple[list[dict], int | None, int | None]:
         """One Bitrix24 list page: (rows, total, next).
 
@@ -235,7 +236,9 @@ class Table:
         the condition). ``order``: ``{FIELD: "ASC"|"DESC"}``. ``select``: field names,
         ``"*"`` or empty = all; ``ID`` is always returned. ``start`` >= 0: offset paging,
         ``total`` = all matches, ``next`` = start+50 while rows remain; ``start`` = -1: the
-        first 50 matches, ``total`` = 0, ``next`` = None (no COUNT).
+        first 50 matches, ``total`` = 0, ``next`` = None (no COUNT). ``allow``: a predicate
+        over the column snapshot giving the rows the caller may read (the viewer's rights);
+        the others are invisible to filter, total and paging alike.
         Raises :class:`QueryError` (``INVALID_ARG_VALUE``) for unknown fields or bad values.
         """
         cols = self._cols
@@ -265,6 +268,8 @@ class Table:
             cond = self._condition(cols[f][lo:hi], self.fields[f].kind, op, value, fname)
             if cond is not None:
                 mask &= cond
+        if allow is not None:
+            mask &= np.asarray(allow(cols), dtype=bool)[lo:hi]
         idx = np.flatnonzero(mask) + lo
         keys = self._order_keys(order)
         if keys == [("ID", True)]:

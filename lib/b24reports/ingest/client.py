@@ -6,7 +6,9 @@
 * Retries (tenacity, jittered exponential backoff): 503 ``QUERY_LIMIT_EXCEEDED``, 500/502/504,
   ``INTERNAL_SERVER_ERROR``, non-JSON (HTML) or truncated JSON bodies, connection errors and
   timeouts. 429 ``OPERATION_TIME_LIMIT`` waits until that method's ``operating_reset_at``.
-  Auth/scope errors (401/403 codes) are never retried -> :class:`B24AuthError`.
+  Auth/scope errors (401/403 codes) are never retried -> :class:`B24AuthError`, except
+  ``expired_token`` with an application token (:class:`~b24reports.auth.AppToken`): the token
+  is refreshed once and the call repeated (a sync outlives the token's hour).
 * Errors are keyed on the reply's ``error`` string (method errors can be HTTP 400 with an
   empty code), never on the status alone. No message ever contains the webhook secret.
 
@@ -539,8 +541,19 @@ class B24Client:
             before_sleep=self._before_sleep,
             reraise=True,
         )
+        refresh = getattr(self.auth, "refresh", None)
         try:
-            return retrying(self._send_once, method, params)
+            try:
+                sent_with = getattr(self.auth, "access_token", None)
+                return retrying(self._send_once, method, params)
+            except B24AuthError as e:
+                # an application token lapsed (they live an hour) or was dropped: refresh once, then
+                # retry the call; a refresh the OAuth server refuses is B24AppRevokedError
+                if e.code not in ("expired_token", "invalid_token", "NO_AUTH_FOUND") or refresh is None:
+                    raise
+                refresh(sent_with)
+                self.retries[e.code] += 1
+                return retrying(self._send_once, method, params)
         except _Retry as r:
             e = r.error
             if isinstance(e, B24TransportError):

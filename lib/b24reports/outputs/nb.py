@@ -248,6 +248,38 @@ def load_dataset(store: str | os.PathLike) -> Any:
         return ds
 
 
+def viewer_dataset(dataset: Any, query: str) -> Any:
+    """The dataset a dashboard page may show: the whole store, or in app mode (``serve --app``,
+    ``$B24REPORTS_APP`` set) only the records of the viewer whose signed session token is in
+    the page's URL ``query`` (``appmode.viewer_of_query``; ``visibility.restrict`` over the
+    ids the app handler asked the portal with the viewer's token). The one place the viewer's
+    rights meet the data (the lead moves it into the report ``Scope``).
+
+    Raises:
+        appmode.ViewerRefused: app mode and no valid session, or no fresh visibility for the
+            viewer: only a sign-in hint is displayed, in the URL's language.
+    """
+    from b24reports import appmode
+
+    cfg = appmode.AppConfig.from_env()
+    if cfg is None:
+        return dataset
+    from urllib.parse import parse_qsl
+
+    from b24reports.visibility import cached_visibility, restrict
+
+    lang = "en" if dict(parse_qsl(query or "")).get("lang") == "en" else "ru"
+    try:
+        viewer = appmode.viewer_of_query(query, cfg)
+        vis = cached_visibility(cfg, viewer, max_age=cfg.session_ttl)
+        if vis is None or vis.user_id != viewer.user_id:
+            raise appmode.ViewerRefused("no_session")
+    except appmode.ViewerRefused:
+        _display_html(appmode.signin_hint_html(lang))
+        raise
+    return restrict(dataset, vis)
+
+
 def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None = None, **kw: Any) -> ReportView:
     """Load the store, parse and validate the parameters, compute report ``name``.
 
@@ -281,7 +313,7 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
     if _dash.is_voila():  # live dashboard: filter bar, cells re-run on every filter change
         setup_plotly()
         _display_html(f"<style>{vc.CSS}{_dash.CSS}</style>")
-        return _dash.open_live(spec, dataset, raw, lambda res: ReportView(res, dataset))
+        return _dash.open_live(spec, dataset, raw, ReportView, scope=viewer_dataset)
     result = _cached_result(spec, raw, dataset, store) or spec.run(dataset, raw)
     setup_plotly()
     try:

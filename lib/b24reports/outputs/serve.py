@@ -15,7 +15,10 @@ Server settings (:func:`voila_argv`):
 * idle kernels are culled (``MappingKernelManager.cull_idle_timeout``, seconds);
 * viewers cannot run code: Voila executes only the notebook and refuses execute requests
   from the page; it has no login, so bind to 127.0.0.1 (the default) and put an
-  authenticating reverse proxy in front for shared use (README "Dashboards").
+  authenticating reverse proxy in front for shared use (README "Dashboards");
+* or ``app=AppConfig(...)`` (``serve --app``): the Bitrix24 local application mode of
+  :mod:`b24reports.appmode`: Voila with ``/b24/install`` and ``/b24/app``, each viewer
+  identified on the portal and shown only what their Bitrix24 rights allow.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ _LANDING = {
 }
 
 
-def landing_html(lang: str = "ru", base_url: str = "/") -> str:
+def landing_html(lang: str = "ru", base_url: str = "/", query: str | None = None) -> str:
     """HTML fragment of the landing page: a heading and one ``<li>`` per registered report
     (``reports.all_reports()``, by name) with its title, link ``{base_url}voila/render/
     <notebook>`` and one-line description, in ``lang`` (``ru``/``en``; else
-    ``BadParameter('lang', …)``). Everything is escaped."""
+    ``BadParameter('lang', …)``). ``query``: the links' URL query (default ``lang=en`` in
+    English, none in Russian; app mode adds the viewer's session). Everything is escaped."""
     if lang not in _LANDING:
         raise BadParameter("lang", lang, "expected ru or en")
     title, sub = _LANDING[lang]
@@ -61,7 +65,8 @@ def landing_html(lang: str = "ru", base_url: str = "/") -> str:
         first = desc.strip().split("\n")[0]
         if ". " in first:
             first = first.split(". ")[0] + "."
-        href = f"{base_url}voila/render/{Path(spec.notebook).name}" + ("?lang=en" if lang == "en" else "")
+        q = query if query is not None else ("lang=en" if lang == "en" else "")
+        href = f"{base_url}voila/render/{Path(spec.notebook).name}" + (f"?{q}" if q else "")
         items.append(f'<li class="b24r-report" data-report="{html.escape(spec.name)}"><a href="{html.escape(href)}">'
                      f"{html.escape(name)}</a><p>{html.escape(first)}</p></li>")
     return (f'<div class="b24r-landing"><h1>{html.escape(title)}</h1><p>{html.escape(sub)}</p>'
@@ -149,8 +154,9 @@ class VoilaServer:
     def __init__(self, store: str | os.PathLike, *, port: int = 0, ip: str = "127.0.0.1", lang: str = "ru",
                  pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
                  show_tracebacks: bool = False, log_path: Path | None = None,
-                 params: dict[str, Any] | None = None):
+                 params: dict[str, Any] | None = None, app: Any = None):
         self.store = Path(store)
+        self.app = app  # appmode.AppConfig: Bitrix24 local application mode
         if not self.store.is_file():
             raise StoreError(f"store {self.store} does not exist (b24reports sync --store PATH, or make demo)")
         self.ip, self.port = ip, int(port) or _free_port()
@@ -171,6 +177,17 @@ class VoilaServer:
         env["B24REPORTS_STORE"] = str(self.store.resolve())
         env["B24REPORTS_DASHBOARD_PARAMS"] = json.dumps(self.params, ensure_ascii=False)
         env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH", "")]))
+        if self.app is not None:
+            import secrets
+
+            from b24reports.appmode import CONFIG_ENV, KEY_ENV
+
+            env[CONFIG_ENV] = self.app.to_env()
+            # the session signing key: random per start unless the operator fixed one (never printed)
+            env[KEY_ENV] = os.environ.get(KEY_ENV) or getattr(self, "_key", None) or secrets.token_urlsafe(32)
+            self._key = env[KEY_ENV]
+        else:
+            env.pop("B24REPORTS_APP", None)
         return env
 
     def start(self, timeout: float = 60.0) -> VoilaServer:
@@ -180,7 +197,8 @@ class VoilaServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="b24r-voila-")
         jp = prepare_template(Path(self._tmp.name), self.lang)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "voila", *self.argv], env=self.env(jp),
+        module = "b24reports.appmode" if self.app is not None else "voila"
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *self.argv], env=self.env(jp),
                                      stdout=out, stderr=subprocess.STDOUT, cwd=str(reports.NOTEBOOKS_DIR))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -217,14 +235,14 @@ class VoilaServer:
 
 def serve(store: str | os.PathLike, *, port: int = 8866, ip: str = "127.0.0.1", lang: str = "ru",
           pool_size: int = 1, cull_idle_timeout: int = 900, params: dict[str, Any] | None = None,
-          echo: Any = print, argv_extra: Sequence[str] = ()) -> int:
+          echo: Any = print, argv_extra: Sequence[str] = (), app: Any = None) -> int:
     """Run the dashboard server in the foreground until Ctrl-C or SIGTERM (both stop Voila and its
     kernels); returns the exit code.
 
     Prints the landing page URL (never the store's webhook: the store holds none).
     """
     srv = VoilaServer(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
-                      params=params)
+                      params=params, app=app)
     srv.argv += list(argv_extra)
 
     def stop_on_term(_signum: int, _frame: Any) -> None:  # `kill PID` stops it like Ctrl-C: Voila and its kernels too
@@ -234,6 +252,9 @@ def serve(store: str | os.PathLike, *, port: int = 8866, ip: str = "127.0.0.1", 
     try:
         srv.start()
         echo(f"b24reports dashboards: {srv.url}  (Ctrl-C stops)")
+        if app is not None:
+            echo(f"local application: install handler {srv.url}b24/install, app handler {srv.url}b24/app "
+                 f"(Bitrix24 needs them over https: README, \"installing the local application\")")
         assert srv.proc is not None
         return srv.proc.wait()
     except KeyboardInterrupt:

@@ -113,10 +113,13 @@ def warm(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any]) -> str 
 
 
 def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
-              make_view: Callable[[reports.ReportResult], Any]) -> Any:
+              make_view: Callable[[reports.ReportResult, Any], Any],
+              scope: Callable[[Any, str], Any] | None = None) -> Any:
     """Voila path of ``nb.open_report``: build (or, while re-running cells, reuse) the
     dashboard, display the filter bar, start capturing cells, and return the ``ReportView``
-    made by ``make_view(result)``. URL query parameters override the notebook's."""
+    made by ``make_view(result, dataset)``. URL query parameters override the notebook's.
+    ``scope(dataset, url_query)``: the dataset this page may show (app mode: the viewer's
+    records; it raises, after showing a sign-in hint, when the URL has no valid session)."""
     global _CURRENT
     if _CURRENT is not None and _CURRENT.replaying and _CURRENT.spec.name == spec.name:
         return _CURRENT.view
@@ -126,7 +129,10 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     given = {**server_params(spec), **dict(raw)}
     warmed = warm(spec, dataset, given) if preheating() else None
     t_warm = time.monotonic()
-    query = query_to_raw(url_query(), spec)  # a preheated kernel waits here for its viewer
+    query_string = url_query()  # a preheated kernel waits here for its viewer
+    if scope is not None:
+        dataset = scope(dataset, query_string)
+    query = query_to_raw(query_string, spec)
     if warmed is not None and "as_of" not in given and time.monotonic() - t_warm < WARM_AS_OF_MAX_AGE_S:
         given["as_of"] = warmed  # same as_of as the warm-up run: its cached facts are reused
     base = {**given, **query}
@@ -135,7 +141,7 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     except B24ReportsError as e:  # bad input (a link's filter, the plan file): say what, not a blank page
         display(HTML(error_card(e, str(base.get("lang") or "ru"))))
         raise
-    dash.view = make_view(dash.result)
+    dash.view = make_view(dash.result, dataset)
     dash.view.figure_hook = dash.show_figure
     # tables mark the cells of key columns the report can filter by as clickable (views.common.table_html)
     dash.view.live = frozenset(col for col, param in KEY_PARAMS.items() if param in dash.declared)

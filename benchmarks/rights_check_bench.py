@@ -21,10 +21,10 @@ import time
 
 import pandas as pd
 
-from b24reports import appmode
+from b24reports.outputs import appmode
 from b24reports.demo import DemoServer, generate_portal
 from b24reports.ingest.dataset import Dataset
-from b24reports.visibility import cached_visibility, restrict
+from b24reports.ingest.visibility import cached_visibility, restrict
 
 VIEWERS = {"admin (all)": 1, "sales director (department + 2 sub)": 2, "head Moscow (department)": 3,
            "manager (own)": 6}

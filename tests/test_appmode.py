@@ -13,13 +13,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from b24reports import appmode
+from b24reports.outputs import appmode
 from b24reports.outputs import nb
-from b24reports.appmode import AppConfig, Viewer, ViewerRefused
-from b24reports.ingest.auth import app_tokens_path
+from b24reports.outputs.appmode import AppConfig, Viewer, ViewerRefused
 from b24reports.ingest.dataset import Dataset
 from b24reports.demo import DemoServer, generate_portal
-from b24reports.visibility import cached_visibility
+from b24reports.ingest.visibility import cached_visibility
 
 ANCHOR = dt.date(2026, 11, 30)
 KEY = "test-session-key-0123456789"

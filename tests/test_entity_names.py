@@ -8,7 +8,7 @@ import datetime as dt
 import openpyxl
 import pandas as pd
 
-from b24reports.core import i18n
+from b24reports.core import texts
 
 from b24reports.outputs import render
 
@@ -94,17 +94,17 @@ def test_xlsx_names_are_text_and_labels_localized(tmp_path):
 
 def test_translate_warning_and_value_label():
     w = "demo_plan.csv line 11: employee 12 is dismissed (inactive); the row still counts"
-    assert i18n.translate_warning(w, "ru") == "demo_plan.csv, строка 11: сотрудник 12 уволен (неактивен); строка всё равно учтена"
-    assert i18n.translate_warning(w, "en") == w
-    assert i18n.translate_warning("something new", "ru") == "something new"
-    assert i18n.value_label("month", "overdue", "ru") == "просрочено"
-    assert i18n.value_label("month", "2026-11", "ru") is None
-    assert i18n.value_label("basis", "team", "en") == "team"
-    assert i18n.value_label("status", 5.0, "ru") == "завершена"
+    assert texts.translate_warning(w, "ru") == "demo_plan.csv, строка 11: сотрудник 12 уволен (неактивен); строка всё равно учтена"
+    assert texts.translate_warning(w, "en") == w
+    assert texts.translate_warning("something new", "ru") == "something new"
+    assert texts.value_label("month", "overdue", "ru") == "просрочено"
+    assert texts.value_label("month", "2026-11", "ru") is None
+    assert texts.value_label("basis", "team", "en") == "team"
+    assert texts.value_label("status", 5.0, "ru") == "завершена"
     # flags: each known item labelled, unknown kept; a list without known items is not touched
-    assert i18n.value_label("flags", ["won", "growing_backlog"], "ru") == "won, Растёт просрочка"
-    assert i18n.value_label("flags", ["won"], "ru") is None and i18n.value_label("flags", [], "ru") is None
-    assert i18n.param_label("date_from", "ru") == "Период с" and i18n.param_label("nope", "ru") == "nope"
+    assert texts.value_label("flags", ["won", "growing_backlog"], "ru") == "won, Растёт просрочка"
+    assert texts.value_label("flags", ["won"], "ru") is None and texts.value_label("flags", [], "ru") is None
+    assert texts.param_label("date_from", "ru") == "Период с" and texts.param_label("nope", "ru") == "nope"
 
 
 def test_html_table_and_warnings_localized():
@@ -120,4 +120,4 @@ def test_html_table_and_warnings_localized():
 
 
 def i18n_ru(text: str) -> str:
-    return i18n.translate_warning(text, "ru")
+    return texts.translate_warning(text, "ru")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from b24reports.core import i18n
+from b24reports.core import texts
 
 
 @pytest.mark.parametrize("lang,text", [
@@ -15,16 +16,16 @@ from b24reports.core import i18n
     ("en", "amount not set, counted as 0: 1 deal (#501)"),
 ])
 def test_empty_amount_note_says_one_deal_number_501(lang, text):
-    shown = i18n.translate_warning("deals with empty OPPORTUNITY counted as 0: 501", lang)
+    shown = texts.translate_warning("deals with empty OPPORTUNITY counted as 0: 501", lang)
     assert shown == text and "OPPORTUNITY" not in shown
 
 
 def test_empty_amount_note_counts_ids_with_plurals_and_a_cut_list():
-    assert i18n.translate_warning("leads with empty OPPORTUNITY counted as 0: 5, 7, 9", "ru") == \
+    assert texts.translate_warning("leads with empty OPPORTUNITY counted as 0: 5, 7, 9", "ru") == \
         "сумма не указана, посчитана как 0: 3 лида (№ 5, № 7, № 9)"
     cut = "deals with empty OPPORTUNITY counted as 0: " + ", ".join(str(i) for i in range(1, 51)) + " …"
-    assert i18n.translate_warning(cut, "ru").startswith("сумма не указана, посчитана как 0: больше 50 сделок (№ 1, № 2,")
-    assert i18n.translate_warning(cut, "en").startswith("amount not set, counted as 0: more than 50 deals (#1, #2,")
+    assert texts.translate_warning(cut, "ru").startswith("сумма не указана, посчитана как 0: больше 50 сделок (№ 1, № 2,")
+    assert texts.translate_warning(cut, "en").startswith("amount not set, counted as 0: more than 50 deals (#1, #2,")
 
 
 def test_days_text_has_locale_decimals_and_one_noun():
@@ -44,12 +45,12 @@ def test_currency_symbol_matches_the_tables():
 def test_every_parameter_of_every_report_has_russian_help():
     from b24reports import reports
 
-    missing = [p.name for p in reports.COMMON_PARAMS if i18n.param_help(p.name, p.help, "ru") == p.help]
+    missing = [p.name for p in reports.COMMON_PARAMS if texts.param_help(p.name, p.help, "ru") == p.help]
     shipped = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
     assert "pipeline" in shipped and len(shipped) == 8
     for name in shipped:  # not all_reports(): other tests register fixture reports
         spec = reports.get(name)
-        missing += [f"{name}.{p.name}" for p in spec.params if i18n.param_help(p.name, p.help, "ru", name) == p.help]
+        missing += [f"{name}.{p.name}" for p in spec.params if texts.param_help(p.name, p.help, "ru", name) == p.help]
     assert missing == []
 
 
@@ -87,9 +88,9 @@ def test_next_step_reads_without_a_double_negative():
     from b24reports.core import columns
 
     assert columns.header("no_next_step", "ru") == "Следующий шаг"
-    assert i18n.value_label("no_next_step", True, "ru") == "не запланирован"
-    assert i18n.value_label("no_next_step", False, "ru") == "запланирован"
-    assert i18n.value_label("no_next_step", True, "en") == "none planned"
+    assert texts.value_label("no_next_step", True, "ru") == "не запланирован"
+    assert texts.value_label("no_next_step", False, "ru") == "запланирован"
+    assert texts.value_label("no_next_step", True, "en") == "none planned"
 
 
 def test_win_rate_header_names_its_base():

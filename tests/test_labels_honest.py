@@ -162,7 +162,7 @@ def test_plan_basis_headers_say_what_the_basis_covers():
 
 
 def test_dismissed_employee_note_names_the_person():
-    from b24reports.core.i18n import translate_warning
+    from b24reports.core.texts import translate_warning
     from b24reports.views.common import warnings_html
 
     w = "demo_plan.csv line 11: employee 12 is dismissed (inactive); the row still counts"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from b24reports.core import i18n
+from b24reports.core import texts
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ("funnel", "forgotten", "dynamics", "plan", "managers", "marketing", "tasks")
@@ -31,7 +31,7 @@ def test_every_figure_call_passes_a_title(report):
 
 
 def test_marketing_funnel_steps_are_capitalized_like_the_chart():
-    assert [i18n.value_label("stage", k, "ru") for k in ("leads", "quality_leads", "converted", "sales")] == \
+    assert [texts.value_label("stage", k, "ru") for k in ("leads", "quality_leads", "converted", "sales")] == \
         ["Лиды", "Лиды без некачественных", "Сконвертированы в сделку", "Продажи"]
     # not «Качественные лиды»: the portal's converted status is named «Качественный лид»
-    assert i18n.value_label("stage", "quality_leads", "en") == "Leads not junk"
+    assert texts.value_label("stage", "quality_leads", "en") == "Leads not junk"

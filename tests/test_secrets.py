@@ -126,7 +126,8 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
     """Sync as the application through a refresh (and a 503 retry) at DEBUG, then the install
     and app handlers' pages and a refused open: the client secret and every access and refresh
     token ever handed out are in no log line, stream, store cell, page or viewer cache."""
-    from b24reports import appmode, cli
+    from b24reports import cli
+    from b24reports.outputs import appmode
     from b24reports.demo.oauth import DemoApp
     from b24reports.ingest.auth import app_tokens_path
     from test_appmode import fields

@@ -148,7 +148,7 @@ def test_cli_bad_date_exit_2_message(tmp_path, capsys):
 
 
 def test_plan_errors_in_report_language():
-    from b24reports.core.i18n import translate_plan_error, translate_warning, value_label
+    from b24reports.core.texts import translate_plan_error, translate_warning, value_label
 
     assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "ru") == "plan.csv, строка 4: amount 'abc' — не число"
     assert translate_warning("plan.csv line 7: duplicate of line 3 (2026-11, employee_id 5)", "ru") == \
@@ -161,7 +161,7 @@ def test_plan_errors_in_report_language():
 
 def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
     """Every bad-row error read_plan writes has a Russian text (none stays English)."""
-    from b24reports.core.i18n import translate_plan_error
+    from b24reports.core.texts import translate_plan_error
     from b24reports.ingest.plan_file import read_plan
 
     f = tmp_path / "plan.csv"

@@ -14,7 +14,8 @@ import pytest
 from b24reports import reports
 
 from b24reports.outputs import render
-from b24reports.core.i18n import TEAM_LABEL, count_text, team_row_label
+from b24reports.core.i18n import count_text
+from b24reports.core.texts import TEAM_LABEL, team_row_label
 from b24reports.views import common as vc
 from b24reports.views import dynamics as vd
 from b24reports.views import plan as vp

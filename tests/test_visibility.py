@@ -8,13 +8,13 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from b24reports.appmode import AppConfig, Viewer
+from b24reports.outputs.appmode import AppConfig, Viewer
 from b24reports.demo import DemoServer, generate_portal
 from b24reports.demo.oauth import DemoApp
 from b24reports.ingest.auth import UserToken
 from b24reports.ingest.client import B24Client
 from b24reports.ingest.dataset import Dataset
-from b24reports.visibility import Visibility, cache_visibility, cached_visibility, fetch_visibility, restrict
+from b24reports.ingest.visibility import Visibility, cache_visibility, cached_visibility, fetch_visibility, restrict
 
 ANCHOR = dt.date(2026, 11, 30)
 
@@ -98,7 +98,7 @@ def test_admin_sees_all_in_one_request(srv):
 
 def test_all_role_without_admin_is_proven_by_the_counts(srv):
     with client_for(srv, 1) as admin:
-        from b24reports.visibility import portal_counts
+        from b24reports.ingest.visibility import portal_counts
 
         full = portal_counts(admin)
     with client_for(srv, 2) as c:

@@ -70,7 +70,7 @@ def cli(debug: bool) -> None:
 def list_cmd(lang: str) -> None:
     """List the reports and their parameters."""
     from b24reports import reports
-    from b24reports.core.i18n import LIST_WORDS, param_help
+    from b24reports.core.texts import LIST_WORDS, param_help
 
     words = LIST_WORDS[lang]
     specs = reports.all_reports()
@@ -105,7 +105,8 @@ def _sync_log(msg: str) -> None:
 
 
 def _print_sync(rep: Any) -> None:
-    from b24reports.core.i18n import count_text, translate_warning
+    from b24reports.core.i18n import count_text
+    from b24reports.core.texts import translate_warning
 
     rows = sum((getattr(rep, "rows", {}) or {}).values())
     _echo(f"sync {getattr(rep, 'mode', '?')}: {getattr(rep, 'status', '?')}, {count_text(rows, 'row', 'en')} written, "
@@ -315,7 +316,7 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
 
     app = None
     if app_mode:
-        from b24reports.appmode import AppConfig
+        from b24reports.outputs.appmode import AppConfig
         from b24reports.ingest.auth import _portal_of
 
         app = AppConfig(store=str(store.resolve()), portal=_portal_of(portal, "portal") if portal else None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -33,7 +32,7 @@ VIEWERS = {1: None, 3: {3, 6, 7, 8, 9, 10, 11, 12}, 6: {6}}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Demo portal + its store + `serve --app` over it, installed through the stand-in page."""
-    from b24reports.appmode import AppConfig
+    from b24reports.outputs.appmode import AppConfig
     from b24reports.demo import DemoServer, generate_portal
     from b24reports.ingest.sync import sync
     from b24reports.outputs.serve import VoilaServer

@@ -18,6 +18,10 @@ Column kinds (how a value is stored -> how it goes on the wire):
 
 Mutations replace whole column arrays under a lock (copy on write), so readers that took
 a snapshot never see a half-applied change.
+
+Length: ~550 lines, one concern: a columnar table and the Bitrix24 list-query engine over it
+(filters with their prefixes, order, select, paging); the query parser and the column store
+share the type coercions, so they stay together.
 """
 
 from __future__ import annotations

@@ -259,14 +259,14 @@ def viewer_dataset(dataset: Any, query: str) -> Any:
         appmode.ViewerRefused: app mode and no valid session, or no fresh visibility for the
             viewer: only a sign-in hint is displayed, in the URL's language.
     """
-    from b24reports import appmode
+    from b24reports.outputs import appmode
 
     cfg = appmode.AppConfig.from_env()
     if cfg is None:
         return dataset
     from urllib.parse import parse_qsl
 
-    from b24reports.visibility import cached_visibility, restrict
+    from b24reports.ingest.visibility import cached_visibility, restrict
 
     lang = "en" if dict(parse_qsl(query or "")).get("lang") == "en" else "ru"
     try:

@@ -17,7 +17,7 @@ Server settings (:func:`voila_argv`):
   from the page; it has no login, so bind to 127.0.0.1 (the default) and put an
   authenticating reverse proxy in front for shared use (README "Dashboards");
 * or ``app=AppConfig(...)`` (``serve --app``): the Bitrix24 local application mode of
-  :mod:`b24reports.appmode`: Voila with ``/b24/install`` and ``/b24/app``, each viewer
+  :mod:`b24reports.outputs.appmode`: Voila with ``/b24/install`` and ``/b24/app``, each viewer
   identified on the portal and shown only what their Bitrix24 rights allow.
 """
 
@@ -180,7 +180,7 @@ class VoilaServer:
         if self.app is not None:
             import secrets
 
-            from b24reports.appmode import CONFIG_ENV, KEY_ENV
+            from b24reports.outputs.appmode import CONFIG_ENV, KEY_ENV
 
             env[CONFIG_ENV] = self.app.to_env()
             # the session signing key: random per start unless the operator fixed one (never printed)
@@ -197,7 +197,7 @@ class VoilaServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="b24r-voila-")
         jp = prepare_template(Path(self._tmp.name), self.lang)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        module = "b24reports.appmode" if self.app is not None else "voila"
+        module = "b24reports.outputs.appmode" if self.app is not None else "voila"
         self.proc = subprocess.Popen([sys.executable, "-m", module, *self.argv], env=self.env(jp),
                                      stdout=out, stderr=subprocess.STDOUT, cwd=str(reports.NOTEBOOKS_DIR))
         deadline = time.monotonic() + timeout

@@ -19,17 +19,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from b24reports.core import columns as _columns
-from b24reports.core.i18n import (
-    OWNER_COLUMNS,
-    format_int,
-    format_number,
-    format_value,
-    plural,
-    t,
-    team_row_label,
-    translate_warning,
-    value_label,
-)
+from b24reports.core.i18n import format_int, format_number, format_value, plural, t
+from b24reports.core.texts import OWNER_COLUMNS, team_row_label, translate_warning, value_label
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380
@@ -254,7 +245,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
     a manager or a source in a table can refilter the report; snapshots pass none.
     ``table_id``: the report's id of the table; a plan table's whole-team row then names its
-    owner "Вся команда" (``i18n.team_row_label``, as Excel does). ``report``: the report's name,
+    owner "Вся команда" (``texts.team_row_label``, as Excel does). ``report``: the report's name,
     for headers it words its own way (``columns.REPORT_HEADERS``).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))

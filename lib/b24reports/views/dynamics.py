@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from b24reports.core.i18n import count_text, format_money, format_month, format_number, format_pct, t, value_label
+from b24reports.core.i18n import count_text, format_money, format_month, format_number, format_pct, t
+from b24reports.core.texts import value_label
 from b24reports.views.common import PALETTE
 
 TEXT = {
@@ -220,7 +221,7 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
     25th–75th percentiles of its backtest errors), the comparison with "same as last month" and
     "same month last year", what the 80 % band means, and MAPE only when no month scored is
     empty or small, and what the MASE of table ``forecast_backtest`` means. ``record``: :class:`b24reports.metrics.forecast.ForecastRecord`. Strings:
-    ``i18n.STRINGS`` ``fc_*``, method names ``i18n.VALUE_LABELS["method"]``."""
+    ``i18n.STRINGS`` ``fc_*``, method names ``texts.VALUE_LABELS["method"]``."""
     def label(c: str) -> str:
         return f"«{value_label('method', c, lang)}»" if lang == "ru" else f"\u201c{value_label('method', c, lang)}\u201d"
 

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from b24reports.core.i18n import currency_symbol, format_date, format_datetime, format_money, plural, value_label
+from b24reports.core.i18n import currency_symbol, format_date, format_datetime, format_money, plural
+from b24reports.core.texts import value_label
 from b24reports.views.common import OUTCOME_COLORS, PALETTE
 from b24reports.views.forgotten import compact_money
 

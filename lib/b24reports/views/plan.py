@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from b24reports.core.i18n import team_row_label
+from b24reports.core.texts import team_row_label
 from b24reports.views.common import PALETTE
 
 TEXT = {
@@ -34,7 +34,7 @@ def _t(lang: str, key: str) -> str:
 
 def row_label(emp: Any, dep: Any, labels: Mapping[str, Mapping[Any, str]] | None, lang: str = "ru") -> str:
     """"Name" of an employee plan row, "Department (dept.)" of a department row, or the
-    whole-team label (``i18n.team_row_label``: "Вся команда", as in the HTML and Excel tables)."""
+    whole-team label (``texts.team_row_label``: "Вся команда", as in the HTML and Excel tables)."""
     labels = labels or {}
     if pd.notna(emp):
         return labels.get("employee_id", {}).get(int(emp), f"#{int(emp)}")

@@ -93,9 +93,9 @@ def filter_options(dataset: Any, spec: reports.ReportSpec, lang: str = "ru") -> 
 
 
 def _step_labels() -> dict[str, dict[str, str]]:
-    """Waterfall steps a click or the filter bar can pick (``i18n.VALUE_LABELS['step']`` without
+    """Waterfall steps a click or the filter bar can pick (``texts.VALUE_LABELS['step']`` without
     the start and end totals)."""
-    from b24reports.core.i18n import VALUE_LABELS
+    from b24reports.core.texts import VALUE_LABELS
 
     return {k: v for k, v in VALUE_LABELS.get("step", {}).items() if k not in ("start", "end")}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from b24reports import reports
 from b24reports.core.errors import B24ReportsError, BadParameter
-from b24reports.core.i18n import translate_parameter_error
+from b24reports.core.texts import translate_parameter_error
 from b24reports.outputs.dashboard.board import Dashboard
 from b24reports.outputs.dashboard.filters import KEY_PARAMS, filter_options
 from b24reports.outputs.dashboard.url import (

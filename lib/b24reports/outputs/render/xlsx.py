@@ -216,24 +216,15 @@ def write_xlsx(job: RenderJob, path: Path) -> None:
     kind, frozen header row and autofilter. Each key column (employee, department, project,
     pipeline, stage, lead status, source id) is followed by a readable name column, named as
     in the HTML tables (:func:`excel_name_maps`, from ``job.dataset``); the plan's whole-team
-    row names its owner "Вся команда" like the HTML (``i18n.team_row_label``); enum codes show their localized
-    label (``i18n.value_label``). Then an "about" sheet (localized parameter labels with raw
+    row names its owner "Вся команда" like the HTML (``texts.team_row_label``); enum codes show their localized
+    label (``texts.value_label``). Then an "about" sheet (localized parameter labels with raw
     values, as_of, portal, warnings in ``lang``). Text cells are written as strings, never as
     formulas (CRM text like ``=HYPERLINK(...)`` stays text, names included)."""
     import xlsxwriter
 
     from b24reports.metrics.labels import lookup_name, with_name_columns
     from b24reports.views.common import is_dead_link, portal_label
-    from b24reports.core.i18n import (
-        OWNER_COLUMNS,
-        TEAM_ROW_TABLES,
-        null_key_label,
-        param_label,
-        team_row_label,
-        VALUE_LABELS,
-        translate_warning,
-        value_label,
-    )
+    from b24reports.core.texts import OWNER_COLUMNS, TEAM_ROW_TABLES, null_key_label, param_label, team_row_label, VALUE_LABELS, translate_warning, value_label
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)

@@ -13,7 +13,8 @@ docs/metrics.md "## pipeline"); views: :mod:`b24reports.views.pipeline`; noteboo
 
 from __future__ import annotations
 
-from b24reports.core import columns, i18n
+from b24reports.core import columns
+from b24reports.core import texts
 from b24reports.core.errors import BadParameter
 from b24reports.ingest.dataset import Dataset
 from b24reports.metrics import common as c
@@ -64,9 +65,9 @@ _CHANGE_LABELS = {
     "owner_changed": ("сменился ответственный", "owner changed"), "pipeline_changed": ("сменилась воронка", "pipeline changed"),
     "unchanged": ("без изменений", "unchanged"),
 }
-i18n.VALUE_LABELS["step"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _STEP_LABELS.items()}
-i18n.VALUE_LABELS["change"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _CHANGE_LABELS.items()}
-i18n.VALUE_LABELS["changes"] = i18n.VALUE_LABELS["change"]
+texts.VALUE_LABELS["step"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _STEP_LABELS.items()}
+texts.VALUE_LABELS["change"] = {k: {"ru": ru, "en": en} for k, (ru, en) in _CHANGE_LABELS.items()}
+texts.VALUE_LABELS["changes"] = texts.VALUE_LABELS["change"]
 
 
 def compute(ds: Dataset, scope: Scope, params: Params) -> tuple[dict, list[str], dict]:

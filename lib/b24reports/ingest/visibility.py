@@ -38,7 +38,7 @@ from b24reports.ingest.auth import read_secret_json, write_secret_json
 from b24reports.core.errors import BadParameter
 
 if TYPE_CHECKING:
-    from b24reports.appmode import AppConfig, Viewer
+    from b24reports.outputs.appmode import AppConfig, Viewer
     from b24reports.ingest.client import B24Client
     from b24reports.ingest.dataset import Dataset
 

@@ -16,7 +16,7 @@ issue's contract (issue 21):
   refused (403) WITHOUT any request to that domain. Otherwise the viewer is identified on the
   installed portal with their own token (``user.current``, ``user.admin``), what they may open
   is asked the same way (meanwhile the page says «Проверяю доступ в Битрикс24…» and fetches
-  ``/b24/check`` with a one-time nonce; the viewer's token stays on the server) (:func:`b24reports.visibility.fetch_visibility`, cached per viewer),
+  ``/b24/check`` with a one-time nonce; the viewer's token stays on the server) (:func:`b24reports.ingest.visibility.fetch_visibility`, cached per viewer),
   and the page lists the reports, each link carrying a signed, expiring session token
   (``?b24s=…``; itsdangerous). No cookie is set: Chromium blocks third-party cookies in the
   portal's iframe.
@@ -27,7 +27,7 @@ issue's contract (issue 21):
   (``'none'`` before install when no ``--portal`` was given).
 
 The server is Voila with two more handlers (:class:`AppVoila`), started as
-``python -m b24reports.appmode <voila args>``; its settings come from ``$B24REPORTS_APP``
+``python -m b24reports.outputs.appmode <voila args>``; its settings come from ``$B24REPORTS_APP``
 (JSON: store, portal, public_url, session_ttl, visibility_ttl) and the signing key from
 ``$B24REPORTS_SESSION_KEY`` (random per start unless set; never printed).
 """
@@ -334,7 +334,7 @@ def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
         except (B24AuthError, KeyError, TypeError, ValueError):
             raise ViewerRefused("bad_auth") from None
         viewer = Viewer(user_id, admin, inst["member_id"], lang_of(fields.get("LANG")))
-        from b24reports.visibility import cache_visibility
+        from b24reports.ingest.visibility import cache_visibility
 
         cache_visibility(cfg, viewer, c)
     return viewer, issue_session(viewer)
@@ -481,7 +481,7 @@ def _voila_class() -> type:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m b24reports.appmode <voila args>``: Voila with the app handlers."""
+    """``python -m b24reports.outputs.appmode <voila args>``: Voila with the app handlers."""
     import sys
 
     _voila_class().launch_instance(argv=sys.argv[1:] if argv is None else argv)

@@ -240,7 +240,7 @@ def test_sheet_names_cut_after_a_whole_word_without_dangling_words():
 def test_every_report_sheet_name_is_whole_words():
     from b24reports import reports
     from b24reports.outputs.render import xlsx_sheet_names
-    from b24reports.outputs.render.xlsx import _DANGLING
+    from b24reports.outputs.excel import _DANGLING
 
     reports.discover()
     for spec in reports.all_reports():

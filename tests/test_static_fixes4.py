@@ -11,6 +11,7 @@ import nbformat
 import pandas as pd
 import pytest
 
+from b24reports.outputs import excel
 from b24reports import reports
 
 from b24reports.outputs import render
@@ -114,7 +115,7 @@ def test_excel_names_the_team_row_like_html(tmp_path, monkeypatch):
     result.params = types.SimpleNamespace(to_json=lambda: {"lang": "ru"})
     job = render.RenderJob(spec, result, tmp_path / "s.duckdb", tmp_path, dt.datetime(2026, 11, 30))
     monkeypatch.setattr(type(job), "lang", property(lambda self: "ru"))
-    monkeypatch.setattr(render.xlsx, "excel_name_maps", lambda job: {"employee_id": {3: "Козлов Дмитрий"}})
+    monkeypatch.setattr(excel, "excel_name_maps", lambda job: {"employee_id": {3: "Козлов Дмитрий"}})
     render.write_xlsx(job, tmp_path / "r.xlsx")
     import openpyxl
 

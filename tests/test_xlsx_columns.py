@@ -12,11 +12,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from b24reports.outputs import excel
 from b24reports import reports
 from b24reports.core import columns
-from b24reports.outputs import render
 from b24reports.outputs.render import RenderJob, excel_cells, write_xlsx
-from b24reports.outputs.render.xlsx import _excel_value
+from b24reports.outputs.excel import _excel_value
 
 
 def test_numbers_dates_and_text_worked_by_hand():
@@ -77,7 +77,7 @@ def test_file_equals_the_cell_by_cell_writer_on_the_demo(demo_results, demo_data
                               generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), dataset=demo_dataset))
     for job in jobs:
         write_xlsx(job, tmp_path / f"{job.spec.name}.new.xlsx")
-    monkeypatch.setattr(render.xlsx, "excel_cells", lambda values, kind: [_excel_value(v, kind) for v in list(values)])
+    monkeypatch.setattr(excel, "excel_cells", lambda values, kind: [_excel_value(v, kind) for v in list(values)])
     for job in jobs:
         write_xlsx(job, tmp_path / f"{job.spec.name}.old.xlsx")
     for job in jobs:

@@ -202,7 +202,7 @@ def refused_page(reason: str, lang: str) -> str:
 
 def reports_page(session: str, lang: str) -> str:
     """The app's first page: the report list, each link carrying the session token."""
-    from b24reports.outputs.serve import landing_html
+    from b24reports.outputs.landing import landing_html
 
     q = urlencode({SESSION_PARAM: session, **({"lang": "en"} if lang == "en" else {})})
     return _PAGE.format(lang=lang, title=html.escape(t("app_reports", lang)), head="",

@@ -232,16 +232,13 @@ class Dashboard(CellReplay, FilterBar):
         return target
 
     def excel_bytes(self) -> bytes:
-        """The Excel file of the current result (``render.write_xlsx``: one sheet per table,
-        plus the parameters), as bytes."""
-        from b24reports.outputs import render
+        """The Excel file of the current result (:func:`b24reports.outputs.excel.write_result_xlsx`:
+        one sheet per table, plus the parameters, as the snapshot's), as bytes."""
+        from b24reports.outputs.excel import write_result_xlsx
 
         with tempfile.TemporaryDirectory(prefix="b24r-xlsx-") as tmp:
             path = Path(tmp) / f"{self.spec.name}.xlsx"
-            job = render.RenderJob(spec=self.spec, result=self.result, store=Path(tmp), tmp=Path(tmp),
-                                   generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
-                                   dataset=self.dataset)
-            render.write_xlsx(job, path)
+            write_result_xlsx(self.result, path, dataset=self.dataset)
             return path.read_bytes()
 
     def excel_filename(self) -> str:

@@ -1,5 +1,6 @@
 """Render reports to files: an exporters registry keyed by format (html, pdf, xlsx, json), one
-module per exporter (``html``, ``pdf``, ``xlsx``, ``metrics_json``; the registry in ``job``).
+module per exporter (``html``, ``pdf``, ``metrics_json``; ``xlsx`` is :mod:`b24reports.outputs.excel`,
+which the dashboards' download shares; the registry in ``job``).
 
 ``render_report(name, store, params, out_dir)`` writes ``OUT/<report>/report.html``,
 ``report.pdf``, ``report.xlsx`` and ``metrics.json`` (METRICS.md "Outputs"):
@@ -41,7 +42,7 @@ from b24reports.outputs.render.job import (
 )
 from b24reports.outputs.render.metrics_json import write_json
 from b24reports.outputs.render.pdf import CHROMIUM_NAMES, PdfPrinter, find_chromium, html_to_pdf, write_pdf
-from b24reports.outputs.render.xlsx import (
+from b24reports.outputs.excel import (
     excel_cells, excel_name_maps, excel_sheet_names, write_xlsx, xlsx_sheet_names,
 )
 

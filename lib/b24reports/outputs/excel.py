@@ -1,5 +1,7 @@
-"""The ``xlsx`` exporter: one sheet per table of the in-process result, names beside ids, an
-"about" sheet; cells converted a column at a time (xlsxwriter)."""
+"""The Excel file of a report run: one sheet per table (names beside ids, localized headers and
+values), an "about" sheet with the parameters; cells converted a column at a time (xlsxwriter).
+Used by the ``xlsx`` exporter of :mod:`b24reports.outputs.render` and by the dashboards' download.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,28 @@ from b24reports import reports
 from b24reports.reports import result as _result
 from b24reports.core.i18n import t
 
+
+@dataclass(frozen=True)
+class XlsxJob:
+    """What the Excel file of one report run is made from: the ``result`` (a
+    :class:`~b24reports.reports.ReportResult`), the run's ``generated_at`` and the ``dataset`` the
+    names come from (``None``: ids only). A render's ``RenderJob`` has the same attributes."""
+
+    result: Any
+    generated_at: dt.datetime
+    dataset: Any = None
+
+    @property
+    def lang(self) -> str:
+        return self.result.lang
+
+
+def write_result_xlsx(result: Any, path: Path, *, dataset: Any = None, generated_at: dt.datetime | None = None) -> None:
+    """Write the Excel file of ``result`` to ``path`` (:func:`write_xlsx`); the dashboards' download."""
+    when = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    write_xlsx(XlsxJob(result, when, dataset), path)
+
 log = logging.getLogger(__name__)
-from b24reports.outputs.render.job import RenderJob
 
 _XLSX_NUM = {"money": "#,##0.00", "pct": "0.0", "ratio": "0.00", "number": "#,##0.00", "days": "0.0", "int": "#,##0", "id": "0"}
 
@@ -142,16 +165,16 @@ def _key_header(col: str, lang: str) -> str:
     return f"{h} (ID)" if lang == "ru" else f"{h} ID"
 
 
-def excel_name_maps(job: RenderJob) -> dict[str, dict[Any, str]]:
+def excel_name_maps(job: XlsxJob) -> dict[str, dict[Any, str]]:
     """``{key column id: {raw value: name}}`` for Excel's name columns: the very labels the
-    HTML/PDF tables show (``nb.ReportView.labels``, one definition: employees "Surname Name",
+    HTML/PDF tables show (:func:`b24reports.metrics.labels.name_maps`, one definition: employees "Surname Name",
     pipelines, stages, lead statuses, sources, departments, projects from the store), with
     ``responsible_id`` named like ``employee_id``. ``{}`` without a dataset (ids only)."""
     if job.dataset is None:
         return {}
-    from b24reports.outputs.nb import ReportView
+    from b24reports.metrics.labels import name_maps
 
-    maps = dict(ReportView(job.result, job.dataset).labels)
+    maps = dict(name_maps(job.dataset))
     if "employee_id" in maps:
         maps.setdefault("responsible_id", maps["employee_id"])
     return maps
@@ -210,7 +233,7 @@ def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dea
             ws.write_string(r, j, str(v))
 
 
-def write_xlsx(job: RenderJob, path: Path) -> None:
+def write_xlsx(job: XlsxJob, path: Path) -> None:
     """One sheet per declared table, named by its localized ``TableSpec.title`` (Excel-safe,
     unique: :func:`excel_sheet_names`) with localized headers, number formats by column
     kind, frozen header row and autofilter. Each key column (employee, department, project,

@@ -208,25 +208,20 @@ def value_label(column_id: str, value: Any, lang: str = DEFAULT_LANG) -> str | N
     return (hit.get(lang) or hit.get("en")) if hit else None
 
 
-#: Tables (ids; the plan report, METRICS.md "plan") that hold a whole-team row: the row whose
-#: owner columns (``employee_id``, and ``department_id`` where the table has it) are all null —
-#: ``mtd_compare``'s first row, a plan row for the whole team. Elsewhere a null employee is
-#: just unknown and keeps showing ``—``.
-TEAM_ROW_TABLES = frozenset({"plan_fact", "mtd_compare", "required", "required_stages"})
 #: owner columns of a plan-style row, in the order a label is put into
 OWNER_COLUMNS = ("employee_id", "department_id")
 TEAM_LABEL = {"ru": "Вся команда", "en": "Whole team"}
 
 
-def team_row_label(table_id: str | None, column_id: str, row: Mapping[str, Any], lang: str = DEFAULT_LANG) -> str | None:
+def team_row_label(team_row: bool, column_id: str, row: Mapping[str, Any], lang: str = DEFAULT_LANG) -> str | None:
     """The label of the whole-team row's owner cell, shared by the HTML tables
     (``views.common.table_html``), Excel (``render.write_xlsx``) and the plan charts
-    (``views.plan.row_label``): ``"Вся команда"`` / ``"Whole team"`` when ``table_id`` is one of
-    :data:`TEAM_ROW_TABLES`, ``column_id`` is ``employee_id`` (the column that names a row's
+    (``views.plan.row_label``): ``"Вся команда"`` / ``"Whole team"`` when the table holds a
+    whole-team row (``team_row``: its ``TableSpec.team_row``, the plan report's tables), ``column_id`` is ``employee_id`` (the column that names a row's
     owner) and every owner column present in ``row`` (``{column id: value}``) is null; else
     ``None`` (show the cell as usual). ``BadParameter`` for an unknown ``lang``."""
     check_lang(lang)
-    if table_id not in TEAM_ROW_TABLES or column_id != "employee_id":
+    if not team_row or column_id != "employee_id":
         return None
     owners = [row[c] for c in OWNER_COLUMNS if c in row]
     if not owners or not all(is_null(v) for v in owners):

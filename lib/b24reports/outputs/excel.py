@@ -247,7 +247,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
 
     from b24reports.metrics.labels import lookup_name, with_name_columns
     from b24reports.views.common import is_dead_link, portal_label
-    from b24reports.core.texts import OWNER_COLUMNS, TEAM_ROW_TABLES, null_key_label, param_label, team_row_label, VALUE_LABELS, translate_warning, value_label
+    from b24reports.core.texts import OWNER_COLUMNS, null_key_label, param_label, team_row_label, VALUE_LABELS, translate_warning, value_label
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
@@ -274,9 +274,9 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
             data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]
             owners = [o for o in OWNER_COLUMNS if o in raw]
             for j, (c, key) in enumerate(layout):  # the whole-team row's name cell: "Вся команда", as in HTML
-                if key in owners and tid in TEAM_ROW_TABLES:
+                if key in owners and ts.team_row:
                     data[j] = [name if name is not None else
-                               team_row_label(tid, key, {o: raw[o][i] for o in owners}, lang)
+                               team_row_label(True, key, {o: raw[o][i] for o in owners}, lang)
                                for i, name in enumerate(data[j])]
             for j, (c, key) in enumerate(layout):  # a null source, UTM tag or project: "Не указан", "Без проекта"
                 col = key or c  # a name column (of key column ``key``) or a text column (UTM tags)

@@ -38,11 +38,15 @@ from b24reports.reports.result import ReportResult, make_result
 @dataclass(frozen=True)
 class TableSpec:
     """One output table: ``columns`` (canonical ids, METRICS.md, in export order),
-    ``title`` ({lang: str}), ``sheet_name`` (Excel sheet; ≤ 31 chars, no ``[]:*?/\\``)."""
+    ``title`` ({lang: str}), ``sheet_name`` (Excel sheet; ≤ 31 chars, no ``[]:*?/\\``),
+    ``team_row``: the table holds a whole-team row (its owner columns ``employee_id`` and
+    ``department_id`` all null), shown as «Вся команда» in HTML, Excel and charts
+    (``core.texts.team_row_label``); elsewhere a null employee is just unknown (``—``)."""
 
     columns: list[str]
     title: dict[str, str]
     sheet_name: str
+    team_row: bool = False
 
     def __post_init__(self):
         if len(self.sheet_name) > 31 or re.search(r"[\[\]:*?/\\]", self.sheet_name) or not self.sheet_name:

@@ -244,11 +244,12 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
     ``keys`` (live dashboards only): key columns (e.g. ``employee_id``, ``source_id``) whose
     labelled cells carry their raw value as ``data-b24r-key``/``data-b24r-value``, so a click on
     a manager or a source in a table can refilter the report; snapshots pass none.
-    ``table_id``: the report's id of the table; a plan table's whole-team row then names its
-    owner "Вся команда" (``texts.team_row_label``, as Excel does). ``report``: the report's name,
-    for headers it words its own way (``columns.REPORT_HEADERS``).
+    A ``TableSpec`` with ``team_row`` names the owner of its whole-team row "Вся команда"
+    (``texts.team_row_label``, as Excel does). ``table_id`` and ``report``: the table's id and the
+    report's name, for headers a report words its own way (``columns.REPORT_HEADERS``).
     """
     cols: Sequence[str] = list(getattr(spec, "columns", spec))
+    team_row = bool(getattr(spec, "team_row", False))  # TableSpec.team_row
     if title is None and hasattr(spec, "title"):
         title = spec.title.get(lang) or next(iter(spec.title.values()), None)
     cap = f'<div class="b24-caption">{html.escape(title)}</div>' if title else ""
@@ -280,8 +281,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
             for c in part:
                 k = _columns.kind_of(c)
                 v = data[c][i]
-                if c in labels and _columns_null(v) and table_id:  # the whole-team row (plan): "Вся команда"
-                    team = team_row_label(table_id, c, {o: data[o][i] for o in OWNER_COLUMNS if o in data}, lang)
+                if c in labels and _columns_null(v) and team_row:  # the whole-team row (plan): "Вся команда"
+                    team = team_row_label(True, c, {o: data[o][i] for o in OWNER_COLUMNS if o in data}, lang)
                     if team is not None:
                         tds.append(f"<td>{html.escape(team)}</td>")
                         continue

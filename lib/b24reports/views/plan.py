@@ -40,7 +40,7 @@ def row_label(emp: Any, dep: Any, labels: Mapping[str, Mapping[Any, str]] | None
         return labels.get("employee_id", {}).get(int(emp), f"#{int(emp)}")
     if pd.notna(dep):
         return f"{labels.get('department_id', {}).get(int(dep), f'#{int(dep)}')} ({_t(lang, 'dept')})"
-    return team_row_label("plan_fact", "employee_id", {"employee_id": emp, "department_id": dep}, lang) or _t(lang, "team")
+    return team_row_label(True, "employee_id", {"employee_id": emp, "department_id": dep}, lang) or _t(lang, "team")
 
 
 #: room right of a row's longest bar or marker for its completion label, share of the axis

@@ -56,6 +56,25 @@ def test_restrict_by_hand():
     assert list(out.deals.columns) == list(ds.deals.columns) and out.deals["id"].dtype == ds.deals["id"].dtype
 
 
+def test_the_restricted_dataset_carries_the_visibility_into_the_report_scope():
+    """The viewer's rights are one more constraint of the Scope: restrict() records them on the
+    dataset and resolve_scope() puts them on the scope every metric reads."""
+    from b24reports.metrics.scope import Scope
+    from b24reports.reports.params import resolve_scope
+
+    ds = small()
+    vis = Visibility(6, False, frozenset({10, 12}), frozenset({20}), frozenset({30, 31}))
+    out = restrict(ds, vis)
+    assert out.visibility is vis and ds.visibility is None
+    assert Scope.build(out, as_of="2026-11-30", visible=out.visibility).visible is vis
+    from b24reports import reports
+
+    spec = reports.get("forgotten")
+    params = spec.parse_params({"as_of": "2026-11-30T12:00", "currency": "RUB"}).validate_against(out)
+    assert resolve_scope(out, params).visible is vis
+    assert resolve_scope(ds, params.validate_against(ds)).visible is None
+
+
 def test_restrict_sees_all_is_the_same_dataset():
     ds = small()
     assert restrict(ds, Visibility(1, True)) is ds

@@ -177,7 +177,9 @@ class Dataset:
     ``workgroups``, ``pipelines``, ``statuses``, ``currencies``, ``deal_versions``.
     ``portal`` is ``scheme://host`` (never the webhook path), ``timezone`` the portal's UTC
     offset, ``base_currency`` the portal's base currency, ``warnings`` data-quality warnings
-    found on load, ``telephony`` whether call statistics were synced.
+    found on load, ``telephony`` whether call statistics were synced, ``visibility`` what a
+    viewer may open when this dataset was cut to their Bitrix24 rights
+    (:func:`b24reports.ingest.visibility.restrict`; ``None``: the whole store).
     """
 
     frames: dict[str, pd.DataFrame]
@@ -186,6 +188,7 @@ class Dataset:
     base_currency: str = "RUB"
     telephony: bool = False
     warnings: list[str] = field(default_factory=list)
+    visibility: Any = None
     _memo: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
 
     #: Most derived frames kept by :meth:`memo` (least recently used dropped first).

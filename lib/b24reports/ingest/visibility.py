@@ -164,7 +164,7 @@ def restrict(ds: Dataset, vis: Visibility) -> Dataset:
             people.update(int(x) for x in f[table][col].dropna().tolist())
     f["users"] = keep(f["users"], "id", people)
     return Dataset(frames=f, portal=ds.portal, timezone=ds.timezone, base_currency=ds.base_currency,
-                   telephony=ds.telephony, warnings=list(ds.warnings))
+                   telephony=ds.telephony, warnings=list(ds.warnings), visibility=vis)
 
 
 # --------------------------------------------------------------------------- cache per viewer

@@ -436,7 +436,9 @@ class Params(Mapping[str, Any]):
 def resolve_scope(dataset: Any, params: Params) -> Scope:
     """The run's :class:`~b24reports.metrics.scope.Scope` from resolved ``params``: the one place
     where the period, as_of, timezone, currency, pipelines and the set of people are decided (the
-    CLI, the dashboards and the schedule all come through here, via ``ReportSpec.run``).
+    CLI, the dashboards and the schedule all come through here, via ``ReportSpec.run``). ``visible``
+    is the viewer's Bitrix24 visibility the dataset was cut to (``Dataset.visibility``, applied
+    once where a viewer's dashboard opens its data, before any metric runs).
 
     ``params`` unresolved are validated against ``dataset`` first. Raises ``BadParameter`` for
     ``date_from`` after ``date_to`` (and whatever validation raises).
@@ -445,7 +447,8 @@ def resolve_scope(dataset: Any, params: Params) -> Scope:
         params = params.validate_against(dataset)
     return Scope.build(dataset, as_of=params["as_of"], date_from=params["date_from"], date_to=params["date_to"],
                        tz=params.tzinfo, currency=params["currency"], pipelines=params["pipelines"] or (),
-                       employees=params["employees"] or (), departments=params["departments"] or ())
+                       employees=params["employees"] or (), departments=params["departments"] or (),
+                       visible=getattr(dataset, "visibility", None))
 
 
 def _jsonable(val: Any) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
-import pytest
-
 import b24r_fixture_report as fx
+import pytest
 from b24reports import cli
+from b24reports.ingest.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,36 @@ def test_redact_masks_url_and_token():
     cli._remember_secret("https://acme.bitrix24.ru/rest/7/abcdef123456/")
     msg = cli.redact("failed at https://acme.bitrix24.ru/rest/7/abcdef123456/crm.deal.list and abcdef123456")
     assert "abcdef123456" not in msg and "***" in msg
+
+
+T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def _store_with_runs(path, statuses):
+    with Store(path) as st:
+        for status in statuses:
+            rid = st.start_run("full", T0)
+            st.finish_run(rid, status=status, finished_at=T0, requests=1, rows={},
+                          warnings=[], error=None if status == "ok" else "B24AuthError: expired_token\nline two")
+            if status == "ok":
+                st.set_info("portal", "https://x.bitrix24.ru")
+    return path
+
+
+def test_cli_bad_date_exit_2_message(tmp_path, capsys):
+    store = _store_with_runs(tmp_path / "p.duckdb", ["ok"])
+    code, _, err = _run(capsys, "render", "funnel", "--store", str(store), "--out", str(tmp_path / "o"),
+                        "--from", "2025-13-01", "--no-progress")
+    assert code == 2
+    assert err.strip() == ("error: parameter date_from='2025-13-01': 2025-13-01 is not a calendar date; "
+                           "expected a date YYYY-MM-DD, e.g. 2026-01-31")
+
+
+def test_cli_sync_summary_singular(capsys):
+    from types import SimpleNamespace
+
+    cli._print_sync(SimpleNamespace(mode="full", status="ok", rows={"deals": 1}, requests=1, seconds=0.5,
+                                    store_path="s.duckdb", warnings=["deal 501: empty OPPORTUNITY (counted as 0)"]))
+    err = capsys.readouterr().err
+    assert "ok, 1 row written, 1 request, 0.5 s" in err
+    assert "  1 data-quality warning (shown in the reports); first: deal #501: amount not set, counted as 0" in err

@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
 from b24reports.core import i18n
 from b24reports.core.errors import BadParameter
+from b24reports.core.i18n import count_text
 from b24reports.reports import TableSpec
 from b24reports.views import common as vc
 
@@ -106,3 +106,31 @@ def test_style_figure_fixed_width():
     fig = vc.style_figure(go.Figure(go.Bar(x=[1], y=[2])), title="<b>x</b>")
     assert fig.layout.width == vc.FIG_WIDTH and 600 <= vc.FIG_WIDTH <= 700
     assert fig.layout.title.text == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_plural_forms_ru_en():
+    from b24reports.core.i18n import count_text, plural
+
+    # CLDR ru: one = n%10==1 and n%100!=11; few = n%10 in 2..4 and n%100 not in 12..14; many = the rest
+    assert [count_text(n, "warning", "ru") for n in (1, 2, 5, 11, 12, 21, 22, 25, 111)] == [
+        "1 замечание", "2 замечания", "5 замечаний", "11 замечаний", "12 замечаний", "21 замечание",
+        "22 замечания", "25 замечаний", "111 замечаний"]
+    assert [count_text(n, "data_warning", "en") for n in (0, 1, 2)] == [
+        "0 data-quality warnings", "1 data-quality warning", "2 data-quality warnings"]
+    assert plural(1.5, "day", "ru") == "дня"  # 1,5 дня
+    assert count_text(1234, "row", "ru") == "1\u00a0234 строки"
+
+
+def test_format_month():
+    from b24reports.core.i18n import format_month
+
+    assert format_month("2025-11", "ru") == "ноя 2025" and format_month("2025-11", "en") == "Nov 2025"
+    assert format_month("2026-01-01", "ru") == "янв 2026"
+    assert format_month(dt.date(2026, 5, 17), "en") == "May 2026"
+    assert format_month("overdue", "ru") == "overdue" and format_month("2025-13", "ru") == "2025-13"
+
+
+def test_plural_nouns_added():
+    assert count_text(1, "attempt", "en") == "1 attempt" and count_text(3, "attempt", "en") == "3 attempts"
+    assert count_text(2, "attempt", "ru") == "2 попытки" and count_text(5, "report", "ru") == "5 отчётов"
+    assert count_text(21, "report", "ru") == "21 отчёт"

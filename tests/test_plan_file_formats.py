@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from b24reports.core.errors import PlanFileError
 from b24reports.ingest.plan_file import read_plan
 
@@ -47,3 +46,35 @@ def test_a_header_without_plan_columns_says_how_to_save(tmp_path):
     p.write_bytes("Месяц;Сотрудник;Сумма\r\n2026-12;1;100\r\n".encode("cp1251"))
     with pytest.raises(PlanFileError, match="header lacks month, amount.*Save As"):
         read_plan(p, USERS, DEPS)
+
+
+def test_plan_errors_in_report_language():
+    from b24reports.core.texts import (
+        translate_plan_error,
+        translate_warning,
+        value_label,
+    )
+
+    assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "ru") == "plan.csv, строка 4: amount 'abc' — не число"
+    assert translate_warning("plan.csv line 7: duplicate of line 3 (2026-11, employee_id 5)", "ru") == \
+        "plan.csv, строка 7: повтор строки 3 (2026-11, employee_id 5)"
+    assert translate_warning("plan.csv line 4: amount 'abc' is not a number", "en") == "plan.csv line 4: amount 'abc' is not a number"
+    assert translate_plan_error("month '2026-13' is not YYYY-MM", "ru") == "месяц '2026-13' не в формате ГГГГ-ММ"
+    assert value_label("error", "unknown department_id 9", "ru") == "department_id 9 нет в портале"
+    assert value_label("error", "unknown department_id 9", "en") is None  # English shown as is
+
+
+def test_plan_file_errors_in_tables_match_the_reader(tmp_path):
+    """Every bad-row error read_plan writes has a Russian text (none stays English)."""
+    from b24reports.core.texts import translate_plan_error
+    from b24reports.ingest.plan_file import read_plan
+
+    f = tmp_path / "plan.csv"
+    f.write_text("month,employee_id,department_id,amount,deals\n"
+                 ",1,,5,\n2026-13,1,,5,\n2026-11,,,5,\n2026-11,x,,5,\n2026-11,,y,5,\n2026-11,1,,,\n"
+                 "2026-11,1,,abc,\n2026-11,1,,-5,\n2026-11,1,,5,1.5\n2026-11,1,,5,-1\n2026-11,1,,5,\n2026-11,1,,6,\n",
+                 encoding="utf-8")
+    plan = read_plan(f)
+    errs = plan.errors["error"].tolist()
+    assert len(errs) == 11  # every line but the first good 2026-11 employee 1 row (line 12)
+    assert [e for e in errs if translate_plan_error(e, "ru") == e] == []

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import types
 from pathlib import Path
 
-import pytest
-
 import b24r_fixture_report as fx
-from b24reports.outputs import render
+import pytest
 from b24reports import reports
 from b24reports.core.errors import BadParameter
+from b24reports.outputs import render
 
 GEN = dt.datetime(2026, 4, 1, 8, 0, tzinfo=dt.timezone.utc)
 RAW = {"date_from": "2026-01-01", "date_to": "2026-03-31", "as_of": "2026-03-31T12:00:00"}
@@ -207,7 +207,6 @@ def test_render_all_hands_params_to_declaring_reports(env, tmp_path):
 def test_plotly_renderer_choice_and_offline_bundle(monkeypatch):
     import plotly.graph_objects as go
     import plotly.io as pio
-
     from b24reports.outputs import nb
 
     monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # restore afterwards
@@ -219,3 +218,24 @@ def test_plotly_renderer_choice_and_offline_bundle(monkeypatch):
     html = bundle["text/html"]
     assert "Plotly.newPlot" in html
     assert "mathjax" not in html.lower() and "https://" not in html   # no CDN script per figure
+
+
+def test_progress_line():
+    assert render.progress_line(3, 7, "funnel", 6.14) == "report 3/7 funnel: 6.1 s"
+    assert render.progress_line(1, 2, "plan", 0.25, ok=False) == "report 1/2 plan: failed after 0.2 s"
+
+
+def test_render_all_without_a_terminal_writes_plain_lines(monkeypatch, capsys):
+    specs = [types.SimpleNamespace(name=n) for n in ("a", "b")]
+    monkeypatch.setattr(render.reports, "all_reports", lambda: specs)
+    monkeypatch.setattr(render.reports, "split_params", lambda p, s: {x.name: {} for x in s})
+    for s in specs:
+        s.parse_params = lambda raw: types.SimpleNamespace(validate_against=lambda ds: None)
+    monkeypatch.setattr(render, "_load", lambda store: types.SimpleNamespace(timezone=None))
+    monkeypatch.setattr(render, "render_report", lambda name, *a, **k: {"json": f"{name}.json"})
+    out = render.render_all("s.duckdb", {}, "out", "json", workers=1, progress=True)
+    err = capsys.readouterr().err  # capsys: stderr is not a TTY
+    lines = err.strip().splitlines()
+    assert out == {"a": {"json": "a.json"}, "b": {"json": "b.json"}}
+    assert len(lines) == 2 and lines[0].startswith("report 1/2 ") and lines[1].startswith("report 2/2 ")
+    assert "\r" not in err and "%|" not in err

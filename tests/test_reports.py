@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import b24r_fixture_report as fx
 import pandas as pd
 import pytest
-
-import b24r_fixture_report as fx
-from b24reports.core import columns
 from b24reports import reports
-from b24reports.ingest.dataset import Dataset
+from b24reports.core import columns
 from b24reports.core.errors import BadParameter
+from b24reports.ingest.dataset import Dataset
 
 MSK = dt.timezone(dt.timedelta(hours=3))
 
@@ -291,3 +290,33 @@ def test_every_registered_report_has_a_notebook_with_a_parameters_cell(env):
             if f"{name} =" not in src and f"{name}=" not in src:
                 problems.append(f"{s.name}: parameter {name} not in the parameters cell")
     assert problems == []
+
+
+@pytest.mark.parametrize("kind,value,message", [
+    ("date", "2025-13-01", "2025-13-01 is not a calendar date; expected a date YYYY-MM-DD, e.g. 2026-01-31"),
+    ("date", "01.11.2025", "expected a date YYYY-MM-DD, e.g. 2026-01-31"),
+    ("datetime", "2025-11-31T10:00", "2025-11-31 is not a calendar date; expected a date YYYY-MM-DD or a date and "
+                                     "time YYYY-MM-DDTHH:MM[:SS][±HH:MM], e.g. 2026-11-30T12:00, or now"),
+    ("int", "1.5", "expected a whole number, e.g. 14"),
+    ("int", "x", "expected a whole number, e.g. 14"),
+    ("float", "abc", "expected a number, e.g. 0.5"),
+    ("id_list", "0,a", "'a' is not a whole-number id; expected comma-separated whole-number ids, e.g. 0,2"),
+    ("json", "{x", "not valid JSON at character 2; expected a JSON object or name=value pairs, "
+                   'e.g. {"NEW": 7} or NEW=7,PREPARATION=14'),
+    ("bool", "maybe", "expected true or false"),
+])
+def test_bad_parameter_names_value_and_expected_format_not_python_internals(kind, value, message):
+    from b24reports.core.errors import BadParameter
+    from b24reports.reports import ParamSpec
+
+    with pytest.raises(BadParameter) as e:
+        ParamSpec("p", kind, None, "help").parse(value)
+    assert str(e.value) == f"parameter p={value!r}: {message}"
+    assert "isoformat" not in str(e.value) and "literal" not in str(e.value)
+
+
+def test_int_parameter_still_takes_whole_numbers():
+    from b24reports.reports import ParamSpec
+
+    spec = ParamSpec("p", "int", None, "help")
+    assert [spec.parse(v) for v in ("14", " 7 ", "14.0", 3, 5.0)] == [14, 7, 14, 3, 5]

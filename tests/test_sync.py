@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-
+from b24reports.core.errors import B24TransportError
+from b24reports.core.i18n import count_text
 from b24reports.ingest.auth import Webhook
 from b24reports.ingest.client import B24Client
-from b24reports.core.errors import B24TransportError
 from b24reports.ingest.store import open_store
 from b24reports.ingest.sync import sync
 
@@ -258,3 +258,20 @@ def test_full_sync_deletes_and_is_idempotent(tmp_path):
     rep = sync(client_for(portal), db, full=True, progress=False)
     assert rep.mode == "full" and rep.deleted["deals"] == 1 and rep.deleted["deal_stage_history"] == 1
     assert store_deals(db) == portal_deals(portal)
+
+
+def test_sync_logs_one_line_per_table_with_plurals(tmp_path):
+    from b24reports.demo.generator import generate_portal
+    from b24reports.demo.server import DemoServer
+    from b24reports.ingest.client import B24Client
+    from b24reports.ingest.sync import sync
+
+    lines: list[str] = []
+    with DemoServer(generate_portal(seed=7, scale=0.05)) as srv:
+        client = B24Client(srv.webhook_url, rate=1000, burst=1000, backoff_base=0.01, backoff_max=0.05)
+        rep = sync(client, tmp_path / "x.duckdb", progress=True, log=lines.append)
+    for table in ("deals", "users", "pipelines"):
+        n = rep.rows[table]
+        assert f"{table}: {count_text(n, 'row', 'en')} written" in lines
+    assert lines[-1].startswith(f"sync full ok: {count_text(rep.requests, 'request', 'en')}, ")
+    assert not any(" 1 rows" in x or " 1 requests" in x for x in lines)

@@ -1,9 +1,10 @@
 """Layout of the shared report look (views.common): wide tables split to fit A4 portrait,
 chart number separators by language."""
 
+
 import pandas as pd
 import plotly.graph_objects as go
-
+from b24reports import reports
 from b24reports.views import common as vc
 
 
@@ -92,7 +93,6 @@ def test_a_legend_above_the_plot_sits_below_the_title():
     from types import SimpleNamespace
 
     import pandas as pd
-
     from b24reports.views import managers as mv
     from b24reports.views.common import LEGEND_ROW, TITLE_BAND, style_figure
 
@@ -127,3 +127,28 @@ def test_a_long_list_stops_in_the_pdf_with_a_note():
     assert "b24-print-only" not in vc.table_html(df.head(30), ["id", "url"], "ru")
     # a table without links up to PRINT_LONG rows is not a list: printed whole
     assert "b24-print-only" not in vc.table_html(df.head(40)[["id"]], ["id"], "ru")
+
+
+def test_more_rows_note_agrees_with_its_number():
+    import pandas as pd
+    from b24reports.views.common import table_html, warnings_html
+
+    df = pd.DataFrame({"line": [1, 2, 3]})
+    assert "… и ещё 1 строка — полный список в Excel" in table_html(df, ["line"], "ru", max_rows=2)
+    assert "… and 1 more row — full list in Excel" in table_html(df, ["line"], "en", max_rows=2)
+    assert "… and 1 more warning — full list in Excel" in warnings_html(["w"] * 3, "en", limit=2)
+    assert "… и ещё 2 замечания — полный список в Excel" in warnings_html(["w"] * 4, "ru", limit=2)
+    assert "… и ещё 5 строк" in table_html(pd.DataFrame({"line": range(7)}), ["line"], "ru", max_rows=2)
+
+
+def _mtd() -> pd.DataFrame:
+    return pd.DataFrame({"employee_id": pd.array([None, 3], dtype="Int64"), "month": ["2026-11", "2026-11"],
+                         "mtd_amount": [100.0, 40.0], "prev_mtd_amount": [80.0, 50.0], "mtd_deals": [3, 1],
+                         "prev_mtd_deals": [2, 2], "change_pct": [25.0, -20.0]})
+
+
+def test_html_table_names_the_team_row():
+    spec = reports.get("plan").tables["mtd_compare"]
+    out = vc.table_html(_mtd(), spec, "ru", labels={"employee_id": {3: "Козлов Дмитрий"}}, table_id="mtd_compare")
+    first, second = out.split("<tr>")[2:4]  # [1] is the header row
+    assert first.startswith("<td>Вся команда</td>") and "Козлов Дмитрий" in second

@@ -1,7 +1,7 @@
 """Views of the forgotten report on a tiny hand-made store."""
 
-import pandas as pd
 
+import pandas as pd
 from b24reports import reports
 from b24reports.ingest.dataset import Dataset
 from b24reports.views import forgotten as v
@@ -52,3 +52,11 @@ def test_nothing_forgotten():
     r = _result(deal_idle_days="100")
     assert v.by_employee_chart(r) is None
     assert v.summary_text(r, "en").startswith("No next step: 3 deals")
+
+
+def test_forgotten_summary_plural():
+    from b24reports.views.forgotten import plural
+
+    assert [plural(n, "deal", "ru") for n in (1, 3, 5, 21)] == ["сделка", "сделки", "сделок", "сделка"]
+    assert [plural(n, "lead", "en") for n in (1, 2)] == ["lead", "leads"]
+    assert [plural(n, "day", "ru") for n in (14, 21, 3)] == ["дней", "день", "дня"]  # "21+ день без касаний"

@@ -4,10 +4,11 @@ list of every person × pipeline × stage × month."""
 
 from __future__ import annotations
 
+import datetime as dt
 from types import SimpleNamespace
 
 import pandas as pd
-
+import pytest
 from b24reports.views import plan as v
 
 LABELS = {"employee_id": {1: "Иванова Анна", 2: "Петров Пётр"}, "department_id": {7: "Продажи"},
@@ -51,3 +52,79 @@ def test_stage_needs_are_a_small_grid_per_pipeline_for_this_month():
     assert html.index("<td>Петров Пётр</td><td class=\"num\">12</td><td class=\"num\">3</td>") < \
         html.index("<td>Иванова Анна</td><td class=\"num\">8</td><td class=\"num\">2</td>")
     assert ">20<" not in html and ">15<" not in html
+
+
+def _plan_result():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    pf = pd.DataFrame({
+        "month": ["2026-11"] * 3,
+        "employee_id": pd.array([1, 2, None], dtype="Int64"),
+        "department_id": pd.array([None, None, 7], dtype="Int64"),
+        "plan_amount": [1_000_000.0, 500_000.0, 15_000_000.0],
+        "fact_amount": [840_000.0, 600_000.0, 1_440_000.0],
+        "completion_pct": [84.0, 120.0, 9.6],
+        "projection": [1_100_000.0, 650_000.0, 1_750_000.0],
+    })
+    return SimpleNamespace(tables={"plan_fact": pf}, as_of=dt.datetime(2026, 11, 30, 12))
+
+
+def test_plan_chart_labels_right_of_the_marker_and_department_in_its_own_panel():
+    from b24reports.views.plan import plan_fact_chart
+
+    labels = {"employee_id": {1: "Иванова Анна", 2: "Петров Пётр"}, "department_id": {7: "Продажи"}}
+    fig = plan_fact_chart(_plan_result(), "ru", labels)
+    texts = [tr for tr in fig.data if tr.type == "scatter" and tr.mode == "text"]
+    assert len(texts) == 2
+    people, dept = texts
+    # rows bottom-up: Петров (plan 500k, fact 600k, projection 650k), Иванова (1M, 840k, 1.1M)
+    assert list(people.y) == ["Петров Пётр", "Иванова Анна"]
+    # each marker (650k, 1.1M) sits within 12 % of the axis top (1.1M) right of its bar's end
+    # (600k, 1M): the label starts past it
+    assert list(people.x) == [650_000.0, 1_100_000.0]
+    assert list(people.text) == ["\u2002120 %", "\u200284 %"] and people.textposition == "middle right"
+    assert not any(getattr(tr, "text", None) for tr in fig.data if tr.type == "bar")  # no label under the marker
+    # the department (plan 15M) has its own panel and axis: the managers' axis ends at 1.1M × 1.18
+    assert list(dept.y) == ["Продажи (отдел)"] and dept.xaxis == "x2" and list(dept.text) == ["\u200210 %"]
+    assert tuple(fig.layout.xaxis.range) == pytest.approx((0, 1_298_000.0))
+    assert tuple(fig.layout.xaxis2.range) == pytest.approx((0, 17_700_000.0))
+    # same bar thickness in both panels: domain height per row equal (2 manager rows, 1 department row)
+    d1, d2 = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert (d1[1] - d1[0]) / 2 == pytest.approx(d2[1] - d2[0], rel=1e-6)
+    assert fig.layout.height == 34 * 3 + 140 + 70
+
+
+def test_plan_chart_without_department_row_is_one_panel():
+    from b24reports.views.plan import plan_fact_chart
+
+    res = _plan_result()
+    res.tables["plan_fact"] = res.tables["plan_fact"].iloc[:2]
+    fig = plan_fact_chart(res, "en", {})
+    assert "xaxis2" not in fig.layout and fig.layout.height == 300  # max(300, 34 × 2 + 140)
+    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120 %", "\u200284 %"]]
+
+
+def test_headline_note_says_the_department_plan_is_not_added(demo_dataset, demo_as_of, tmp_path):
+    """The demo's plan file has the employees' rows and one department row (the sum of its people):
+    the cards add the employees' plans, and a sentence names the department plan that is not added."""
+    from b24reports import reports
+    from b24reports.demo.plan import demo_plan
+    from b24reports.outputs.nb import ReportView
+    from b24reports.views import plan as v
+
+    plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
+    res = reports.get("plan").run(demo_dataset, {"as_of": demo_as_of, "plan": str(plan)})
+    labels = ReportView(res, demo_dataset).labels
+    note = v.headline_note(res, "ru", labels)
+    pf = res.tables["plan_fact"]
+    month = v.current_month(res)
+    dep = pf[(pf["month"] == month) & pf["employee_id"].isna() & pf["department_id"].notna()].iloc[0]
+    name = labels["department_id"][int(dep["department_id"])]
+    assert note.startswith("Карточки складывают планы сотрудников.")
+    assert f"«{name}» — " in note and "не прибавляются" in note
+    # a plan of employees only needs no note
+    only = res.tables["plan_fact"]
+    res.tables["plan_fact"] = only[only["employee_id"].notna()]
+    assert v.headline_note(res, "ru", labels) is None

@@ -262,6 +262,12 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "reached": ("Дошли до стадии или дальше", "Reached the stage or beyond"),
         "visits": ("Заходы в стадию по истории переходов", "Stage entries in the stage history"),
         "open_deals": ("В работе (из созданных за период)", "Open (of those created in the period)"),
+        # the funnel counts the period's cohort: its won deals are of those created in the period,
+        # the managers and dynamics reports count every deal won in the period (406 vs 371)
+        "deals": ("Сделки, созданные за период", "Deals created in the period"),
+        "won_deals": ("Выиграно (из созданных за период)", "Won (of those created in the period)"),
+        "won_amount": ("Сумма выигранных (из созданных за период)", "Won amount (of those created in the period)"),
+        "lost_deals": ("Проиграно (из созданных за период)", "Lost (of those created in the period)"),
     },
     # dynamics: velocity counts every deal open now, whenever created (funnel's «в работе»
     # counts the period's cohort only); its average won deal is over the lookback window

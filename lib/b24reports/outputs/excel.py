@@ -285,11 +285,14 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
                     data[j] = [empty if _null_key(raw[col][i], col) else x for i, x in enumerate(data[j])]
             for j, ((c, key), k) in enumerate(zip(layout, kinds)):
                 # converted a column at a time (excel_cells); enum codes (and plan errors) by label
-                if key is None and (c in VALUE_LABELS or c == "error"):
+                labelled = key is None and (c in VALUE_LABELS or c == "error")
+                if labelled:
                     cells = [lab if (lab := value_label(c, v, lang)) is not None else _excel_value(v, k) for v in data[j]]
                 else:
                     cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
-                _write_column(ws, j, cells, k, fmts.get(k), is_dead_link)
+                # a labelled bool («Следующий шаг: не запланирован») is its label, as in HTML, not TRUE
+                kind = "text" if labelled and k == "bool" else k
+                _write_column(ws, j, cells, kind, fmts.get(kind), is_dead_link)
             ws.freeze_panes(1, 0)
             ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
         ws = wb.add_worksheet(about[:31])

@@ -239,9 +239,9 @@ def kpis(managers: pd.DataFrame, lang: str = "ru") -> list[tuple[str, Any, str]]
     deals, won, lost = (int(managers[c].sum()) if len(managers) else 0 for c in ("deals", "won_deals", "lost_deals"))
     amount = float(managers["won_amount"].sum()) if len(managers) else 0.0
     return [
-        (header("deals", lang), deals, "int"),
-        (header("won_deals", lang), won, "int"),
-        (header("won_amount", lang), amount, "money"),
+        (header("deals", lang, "funnel"), deals, "int"),
+        (header("won_deals", lang, "funnel"), won, "int"),
+        (header("won_amount", lang, "funnel"), amount, "money"),
         (header("win_rate_pct", lang), pct(won, won + lost), "pct"),
     ]
 

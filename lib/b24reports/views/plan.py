@@ -335,3 +335,32 @@ def headline(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
 
 #: the first days of a month, when the pace says little: last month's result is shown beside it
 EARLY_DAYS = 10
+
+
+def headline_note(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[Any, str]] | None = None) -> str | None:
+    """One sentence under the headline cards when the month's plan file has department rows
+    beside the employees' rows the cards add up: the department's plan (its amount named) is the
+    same department planned as a whole, its people are already in the cards, so it is not added
+    (the demo reader saw 25 110 000 ₽ on the card and 16 520 000 ₽ on the department row and
+    could not tell which was the plan). ``labels``: ``ReportView.labels`` (department names).
+    ``None`` otherwise."""
+    from b24reports.core.i18n import format_money
+
+    month = current_month(result)
+    if month is None:
+        return None
+    pf = result.tables["plan_fact"]
+    pf = pf[pf["month"] == month]
+    deps = pf[pf["employee_id"].isna() & pf["department_id"].notna()]
+    if deps.empty or not pf["employee_id"].notna().any():
+        return None
+    cur = result.params["currency"]
+    names = (labels or {}).get("department_id") or {}
+    parts = [f"«{names.get(int(d), d)}» — {format_money(a, cur, lang)}" for d, a in zip(deps["department_id"], deps["plan_amount"])]
+    if lang == "ru":
+        return ("Карточки складывают планы сотрудников. Планы отделов в файле (" + ", ".join(parts) + ") — это те же "
+                "люди, запланированные отделом целиком; к карточкам они не прибавляются, их выполнение — в строке "
+                "отдела таблицы «План и факт».")
+    return ("The cards add up the employees' plans. The department plans in the file (" + ", ".join(parts) + ") plan the "
+            "same people as a whole department; they are not added to the cards, their completion is on the "
+            "department's row of «Plan vs fact».")

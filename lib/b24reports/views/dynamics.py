@@ -274,16 +274,16 @@ def velocity_text(result: Any, lang: str = "ru", currency: str = "RUB") -> str:
     above = monthly is not None and per_day * 30 > monthly  # say "above the actuals" only when it is
     args["above"] = ("" if not above else ", поэтому она выше факта" if lang == "ru" else ", so it runs above the actuals")
     if lang == "ru":
-        return ("**{v} в день** — ожидаемая выручка от {n} сейчас (любой даты создания), разложенная на дни "
-                "одного среднего цикла ({cycle} дн.); за 30 дней это ≈ {v30}. Это не фактические продажи: за период "
-                "выигрывалось в среднем {avg} в месяц. Формула считает и давно зависшие сделки так, будто они "
-                "закроются за средний цикл{above}. Открытых сделок здесь больше, чем «В работе» "
-                "в «Воронке продаж»: там — только созданные за период.").format(**args)
-    return ("**{v} per day** is the expected revenue of the {n} now (created any time), spread over the days of "
-            "one average cycle ({cycle} days); over 30 days that is ≈ {v30}. It is not actual sales: the period "
-            "won {avg} a month on average. The formula counts stale open deals too, as if they closed within one "
-            "cycle{above}. It counts more open deals than \"Open\" in the Sales funnel, "
-            "which counts only the deals created in the period.").format(**args)
+        return ("За период выигрывалось в среднем **{avg} в месяц**. Скорость продаж по формуле — {v} в день "
+                "(≈ {v30} за 30 дней): ожидаемая выручка от {n} сейчас (любой даты создания), разложенная на "
+                "дни одного среднего цикла ({cycle} дн.). Это не прогноз продаж: формула считает и давно "
+                "зависшие сделки так, будто они закроются за средний цикл{above}. Открытых сделок здесь больше, "
+                "чем в «Воронке продаж»: там — только созданные за период.").format(**args)
+    return ("The period won **{avg} a month** on average. Sales velocity by its formula is {v} per day (≈ {v30} "
+            "over 30 days): the expected revenue of the {n} now (created any time), spread over the days of one "
+            "average cycle ({cycle} days). It is no sales forecast: the formula counts stale open deals too, as if "
+            "they closed within one cycle{above}. It counts more open deals than the Sales funnel, which counts "
+            "only the deals created in the period.").format(**args)
 
 
 def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:

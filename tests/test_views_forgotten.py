@@ -60,3 +60,18 @@ def test_forgotten_summary_plural():
     assert [plural(n, "deal", "ru") for n in (1, 3, 5, 21)] == ["сделка", "сделки", "сделок", "сделка"]
     assert [plural(n, "lead", "en") for n in (1, 2)] == ["lead", "leads"]
     assert [plural(n, "day", "ru") for n in (14, 21, 3)] == ["дней", "день", "дня"]  # "21+ день без касаний"
+
+
+def test_list_note_splits_the_list_into_forgotten_and_no_next_step(demo_dataset, demo_as_of):
+    """A forgotten list holds the forgotten ones and those only without a next step: the note over
+    it says both counts, so its length does not contradict the headline (30 forgotten, 89 rows)."""
+    from b24reports import reports
+    from b24reports.views import forgotten as vf
+
+    res = reports.get("forgotten").run(demo_dataset, {"as_of": demo_as_of})
+    d = res.tables["deals"]
+    n, f = len(d), int(d["forgotten"].sum())
+    assert 0 < f < n
+    note = vf.list_note(res, "deals", "ru")
+    assert note.startswith(f"В списке {n} ") and f"забытых (давно без касаний) — {f}, ещё {n - f} — в работе" in note
+    assert vf.list_note(res, "leads", "en").startswith(f"The list holds {len(res.tables['leads'])} lead")

@@ -13,6 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 from babel.numbers import format_compact_currency
 
+from b24reports.core.i18n import count_text
 from b24reports.core.i18n import plural as _plural
 from b24reports.views.common import PALETTE
 
@@ -118,3 +119,19 @@ def table_html(view: Any, table_id: str, columns: list[str], *, max_rows: int | 
     title = ts.title.get(view.lang) or next(iter(ts.title.values()))
     return _table_html(view.result.tables[table_id], columns, view.lang, view.currency, max_rows=max_rows, title=title,
                        labels=view.labels, keys=getattr(view, "live", ()))
+
+
+def list_note(result: Any, table: str, lang: str = "ru") -> str:
+    """One sentence over a forgotten list (``deals`` or ``leads``): how many rows it has and how
+    they split into forgotten ones and ones only without a next step, so the list's length does not
+    contradict the headline's count of forgotten ones (the demo reader expected 30 rows and saw 89).
+    Source: the table's ``forgotten`` and ``no_next_step`` columns."""
+    df = result.tables[table]
+    n, forgotten = len(df), int(df["forgotten"].sum()) if len(df) else 0
+    rest = n - forgotten
+    noun = "deal" if table == "deals" else "lead"
+    if lang == "ru":
+        return (f"В списке {count_text(n, noun, 'ru')}: забытых (давно без касаний) — {forgotten}, "
+                f"ещё {rest} — в работе, но без следующего шага.")
+    return (f"The list holds {count_text(n, noun, 'en')}: {forgotten} forgotten (untouched for long), "
+            f"{rest} more in work but without a next step.")

@@ -119,14 +119,14 @@ def test_record_in_words_ru_and_en():
     from b24reports.views.dynamics import forecast_record_md
 
     ru = forecast_record_md(record(), "ru", "RUB").replace("\u00a0", " ")
-    assert "История портала — 24 месяца. Мы 21 раз строили прогноз задним числом" in ru
+    assert "История портала — 24 месяца (на графике — последние 18 месяцев). Мы 21 раз строили прогноз задним числом" in ru
     assert "Прогноз — среднее лучших из них: «среднее за 3 месяца», «сглаживание с трендом»." in ru
     assert "на 8–20 % от среднего месяца (80 000 ₽–200 000 ₽)" in ru
     assert "в 1,4 раза точнее, чем «как в прошлом месяце»; «как год назад» — не точнее и не хуже." in ru
     assert "Среднюю ошибку в процентах от факта не показываем" in ru
     assert "MAPE" not in ru and "MASE" not in ru   # the codes are in docs/metrics.md only
     en = forecast_record_md(record(), "en", "RUB").replace("\u00a0", " ")
-    assert "The portal has 24 months of history. We went back 21 times" in en
+    assert "The portal has 24 months of history (the chart shows the last 18 months). We went back 21 times" in en
     assert "8–20% of an average month (RUB 80,000–RUB 200,000)" in en
     assert "1.4 times as accurate as \u201csame as last month\u201d; \u201csame month last year\u201d — about as accurate." in en
     # plural forms and the other comparisons: 21 месяц, 2 раза; naive chosen alone; no seasonal rule;
@@ -134,7 +134,7 @@ def test_record_in_words_ru_and_en():
     one = record(method="naive", parts=("naive",), months=21, origins=2, vs={"naive": 1.0, "seasonal_naive": None},
                  mape_pct=12.4)
     ru = forecast_record_md(one, "ru").replace("\u00a0", " ")
-    assert "История портала — 21 месяц. Мы 2 раза строили" in ru
+    assert "История портала — 21 месяц (на графике — последние 18 месяцев). Мы 2 раза строили" in ru
     assert "Лучше всех показал себя способ «как в прошлом месяце», он и даёт прогноз." in ru
     assert "«как в прошлом месяце» — это и есть выбранный способ; «как год назад» — истории слишком мало" in ru
     assert "Средняя ошибка прогноза на проверке — 12 % от фактической суммы месяца." in ru

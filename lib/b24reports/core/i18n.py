@@ -66,7 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Значение",
         "parameter": "Параметр",
         "open": "открыть",
-        "fc_chosen": "**Как выбран прогноз.** История портала — {months}. Мы {origins} строили прогноз задним числом: "
+        "fc_chosen": "**Как выбран прогноз.** История портала — {months} (на графике — последние {shown}). Мы {origins} строили прогноз задним числом: "
                      "только по месяцам до некоторого месяца — и сравнивали с тем, что случилось потом. "
                      "Испытанные способы: {candidates}. {choice}",
         "fc_choice_one": "Лучше всех показал себя способ «{method}», он и даёт прогноз.",
@@ -130,7 +130,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "value": "Value",
         "parameter": "Parameter",
         "open": "open",
-        "fc_chosen": "**How the forecast was chosen.** The portal has {months} of history. We went back {origins}: made a "
+        "fc_chosen": "**How the forecast was chosen.** The portal has {months} of history (the chart shows the last {shown}). We went back {origins}: made a "
                      "forecast from the months before a given month only and compared it with what happened next. "
                      "Methods tried: {candidates}. {choice}",
         "fc_choice_one": "The best one was \u201c{method}\u201d; it gives the forecast.",

@@ -143,7 +143,11 @@ def employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | Non
     return fig
 
 
-def forecast_chart(result: Any, lang: str = "ru", months: int = 18) -> go.Figure | None:
+#: months of history the forecast chart shows (the text that explains the forecast says so)
+FORECAST_CHART_MONTHS = 18
+
+
+def forecast_chart(result: Any, lang: str = "ru", months: int = FORECAST_CHART_MONTHS) -> go.Figure | None:
     """The last ``months`` of won amount by month, the model's next 3 months with the 80%
     band (table ``forecast_trend``), the weighted pipeline of the coming months (table
     ``forecast_pipeline``) and this month's run rate (table ``run_rate``) — the three
@@ -236,6 +240,7 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
                   hi=format_pct(record.error_high_pct, lang, 0), **money)
     parts = [
         t("fc_chosen", lang, months=count_text(record.months, "month", lang), origins=count_text(record.origins, "time", lang),
+          shown=count_text(min(record.months, FORECAST_CHART_MONTHS), "month", lang),
           candidates=", ".join(label(c) for c in tried), choice=choice),
         error,
         t("fc_vs", lang, naive=_rule_text(record, "naive", lang), seasonal=_rule_text(record, "seasonal_naive", lang)),

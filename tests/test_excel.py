@@ -97,7 +97,7 @@ def test_excel_names_the_team_row_like_html(tmp_path, monkeypatch):
 
 
 def test_a_labelled_bool_is_its_label_not_true(tmp_path, demo_dataset, demo_as_of):
-    """The forgotten lists' «Следующий шаг» says «не запланирован» in Excel as on the page (it
+    """The forgotten lists' «Следующий шаг» says «нет открытых дел» in Excel as on the page (it
     was TRUE, the opposite of what the header reads)."""
     import openpyxl
 
@@ -108,7 +108,35 @@ def test_a_labelled_bool_is_its_label_not_true(tmp_path, demo_dataset, demo_as_o
     write_result_xlsx(res, tmp_path / "f.xlsx", dataset=demo_dataset)
     ws = openpyxl.load_workbook(tmp_path / "f.xlsx").worksheets[0]
     head = [c.value for c in ws[1]]
-    col = head.index("Следующий шаг")
+    col = head.index("Следующий шаг (открытое дело, срок может быть уже прошёл)")
     shown = [r[col].value for r in ws.iter_rows(min_row=2)]
-    want = ["не запланирован" if x else "запланирован" for x in res.tables["deals"]["no_next_step"]]
-    assert shown == want and "не запланирован" in shown
+    want = ["нет открытых дел" if x else "есть открытое дело" for x in res.tables["deals"]["no_next_step"]]
+    assert shown == want and "нет открытых дел" in shown
+
+
+def test_excel_shows_what_the_page_shows(tmp_path, demo_dataset, demo_as_of):
+    """Headers of a table that words its columns its own way (managers' month rows: «за месяц») and
+    a table's display (plan: a month not started shows blanks, not 0 %) are the page's in Excel too."""
+    import openpyxl
+
+    from b24reports import reports
+    from b24reports.demo.plan import demo_plan
+    from b24reports.outputs.excel import write_result_xlsx
+
+    res = reports.get("managers").run(demo_dataset, {"as_of": demo_as_of})
+    write_result_xlsx(res, tmp_path / "m.xlsx", dataset=demo_dataset)
+    wb = openpyxl.load_workbook(tmp_path / "m.xlsx")
+    month_sheet = wb[[n for n in wb.sheetnames if n.startswith("Динамика")][0]]
+    heads = [c.value for c in month_sheet[1]]
+    assert any("за месяц" in h for h in heads) and not any("за период" in h for h in heads)
+
+    plan = demo_plan(demo_dataset, demo_as_of, tmp_path / "plan.csv")
+    res = reports.get("plan").run(demo_dataset, {"as_of": demo_as_of, "plan": str(plan)})
+    write_result_xlsx(res, tmp_path / "p.xlsx", dataset=demo_dataset)
+    ws = openpyxl.load_workbook(tmp_path / "p.xlsx").worksheets[0]
+    heads = [c.value for c in ws[1]]
+    month, done = heads.index("Месяц"), heads.index("Выполнение, %")
+    rows = [(r[month].value, r[done].value) for r in ws.iter_rows(min_row=2)]
+    nxt = max(m for m, _ in rows)  # the demo plan's second month has not started on as_of
+    assert nxt > demo_as_of[:7]
+    assert all(v is None for m, v in rows if m == nxt) and any(v is not None for m, v in rows if m != nxt)

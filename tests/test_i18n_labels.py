@@ -87,10 +87,11 @@ def test_next_step_reads_without_a_double_negative():
     the boolean)."""
     from b24reports.core import columns
 
-    assert columns.header("no_next_step", "ru") == "Следующий шаг"
-    assert texts.value_label("no_next_step", True, "ru") == "не запланирован"
-    assert texts.value_label("no_next_step", False, "ru") == "запланирован"
-    assert texts.value_label("no_next_step", True, "en") == "none planned"
+    # «запланирован» read as a future step even when the only open to-do was past due (third reader)
+    assert columns.header("no_next_step", "ru") == "Следующий шаг (открытое дело, срок может быть уже прошёл)"
+    assert texts.value_label("no_next_step", True, "ru") == "нет открытых дел"
+    assert texts.value_label("no_next_step", False, "ru") == "есть открытое дело"
+    assert texts.value_label("no_next_step", True, "en") == "no open to-do"
 
 
 def test_win_rate_header_names_its_base():

@@ -105,7 +105,8 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "last_touch": ("datetime", "Последнее касание", "Last touch"),
     "idle_days": ("int", "Дней без касаний", "Idle days"),
     "forgotten": ("bool", "Забыта", "Forgotten"),
-    "no_next_step": ("bool", "Следующий шаг", "Next step"),  # values say «не запланирован» / «запланирован»
+    "no_next_step": ("bool", "Следующий шаг (открытое дело, срок может быть уже прошёл)",
+                     "Next step (an open to-do, possibly past due)"),  # values: «нет открытых дел» / «есть открытое дело»
     "forgotten_deals": ("int", "Забытые сделки", "Forgotten deals"),
     "forgotten_deals_amount": ("money", "Сумма забытых сделок", "Forgotten deals amount"),
     "forgotten_leads": ("int", "Забытые лиды", "Forgotten leads"),
@@ -170,7 +171,8 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "junk_pct": ("pct", "Доля некачественных, %", "Junk, %"),
     "quality_leads": ("int", "Лиды без некачественных", "Leads not junk"),
     "converted": ("int", "Сконвертированы", "Converted"),
-    "in_work": ("int", "В работе", "In work"),
+    # not the portal's status «В работе»: every lead still open (neither converted nor junk)
+    "in_work": ("int", "Открытые (ещё не закрыты)", "Open (not closed yet)"),
     "conversion_to_deal_pct": ("pct", "Конверсия в сделку, %", "Conversion to deal, %"),
     "sales": ("int", "Продажи", "Sales"),
     "sales_amount": ("money", "Сумма продаж", "Sales amount"),

@@ -127,8 +127,10 @@ def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
 VALUE_LABELS: dict[str, dict[Any, dict[str, str]]] = {
     "month": {"overdue": {"ru": "просрочено", "en": "overdue"}},
     # «Нет следующего шага: нет» read as a double negative (the demo reader): the cell says it
-    "no_next_step": {True: {"ru": "не запланирован", "en": "none planned"},
-                     False: {"ru": "запланирован", "en": "planned"}},
+    # and «запланирован» read as a future step even when the open to-do was already overdue (the
+    # third reader): what is known is whether an open to-do exists
+    "no_next_step": {True: {"ru": "нет открытых дел", "en": "no open to-do"},
+                     False: {"ru": "есть открытое дело", "en": "an open to-do"}},
     "basis": {
         "own": {"ru": "свои сделки", "en": "own deals"},
         "team": {"ru": "по команде", "en": "team"},

@@ -47,6 +47,9 @@ class TableSpec:
     title: dict[str, str]
     sheet_name: str
     team_row: bool = False
+    #: how people see the table, on the page and in Excel: ``display(result) -> DataFrame`` (e.g. a
+    #: value that means nothing yet shown blank); ``None``: as computed. metrics.json keeps the values.
+    display: Callable[[Any], Any] | None = None
 
     def __post_init__(self):
         if len(self.sheet_name) > 31 or re.search(r"[\[\]:*?/\\]", self.sheet_name) or not self.sheet_name:

@@ -21,7 +21,7 @@ from b24reports.views.dynamics import period_axis
 
 TEXT = {
     "ru": {
-        "converted": "Сконвертированы в сделку", "in_work": "В работе", "junk": "Некачественные",
+        "converted": "Сконвертированы в сделку", "in_work": "Открытые (ещё не закрыты)", "junk": "Некачественные",
         "leads": "Лиды", "quality_leads": "Лиды без некачественных", "sales": "Продажи", "rpl": "Выручка на лид",
         "conv_sale": "Конверсия в продажу, %", "projected": "Прогноз выручки", "projected_month": "Прогноз выручки за месяц",
     },

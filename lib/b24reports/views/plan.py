@@ -190,24 +190,13 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     return fig
 
 
-#: plan_fact columns that mean nothing for a month that has not started (shown "—" on the page)
-NOT_STARTED_COLUMNS = ("completion_pct", "deals_completion_pct", "projection", "needed_per_day")
-
-
 def plan_fact_display(result: Any) -> pd.DataFrame:
-    """Table ``plan_fact`` as the page shows it: for a month after as_of's month (not started),
-    completion, projection and needed-per-day are blank ("—") instead of a misleading 0,0 %;
-    ``metrics.json`` and Excel keep the computed values."""
-    pf = result.tables["plan_fact"]
-    cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
-    future = pf["month"].astype(str) > cur
-    if not future.any():
-        return pf
-    out = pf.copy()
-    for c in NOT_STARTED_COLUMNS:
-        if c in out.columns:
-            out[c] = out[c].astype(object).where(~future, None)
-    return out
+    """Table ``plan_fact`` as the page shows it: its ``TableSpec.display``
+    (:func:`b24reports.reports.specs.plan.plan_fact_display`: a month not started shows "—" for
+    completion, projection and needed-per-day, as Excel does)."""
+    from b24reports.reports.specs.plan import plan_fact_display as display
+
+    return display(result)
 
 
 def current_month(result: Any) -> str | None:

@@ -25,6 +25,27 @@ columns.define("lead_conversion_pct", "pct", "Конверсия лид → сд
 
 KEY = ["line", "month", "employee_id", "department_id"]
 
+#: plan_fact columns that mean nothing for a month that has not started (blank on the page and in Excel)
+NOT_STARTED_COLUMNS = ("completion_pct", "deals_completion_pct", "projection", "needed_per_day")
+
+
+def plan_fact_display(result):
+    """Table ``plan_fact`` as people see it (page and Excel): for a month after as_of's month (not
+    started), completion, projection and needed-per-day are blank ("—") instead of a misleading
+    0,0 %; ``metrics.json`` keeps the computed values."""
+    import pandas as pd
+
+    pf = result.tables["plan_fact"]
+    cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
+    future = pf["month"].astype(str) > cur
+    if not future.any():
+        return pf
+    out = pf.copy()
+    for c in NOT_STARTED_COLUMNS:
+        if c in out.columns:
+            out[c] = out[c].astype(object).where(~future, None)
+    return out
+
 
 def check(ds, params) -> None:
     """Read the plan file before any render work, so a missing/unreadable one is bad input
@@ -68,7 +89,8 @@ SPEC = ReportSpec(
     tables={
         "plan_fact": TableSpec([*KEY, "plan_amount", "plan_deals", "fact_amount", "fact_deals", "completion_pct",
                                 "deals_completion_pct", "gap", "projection", "remaining_days", "needed_per_day"],
-                               {"ru": "План и факт", "en": "Plan vs fact"}, "plan_fact", team_row=True),
+                               {"ru": "План и факт", "en": "Plan vs fact"}, "plan_fact", team_row=True,
+                               display=plan_fact_display),
         "mtd_compare": TableSpec(["employee_id", "month", "mtd_amount", "prev_mtd_amount", "mtd_deals", "prev_mtd_deals",
                                   "change_pct"],
                                  {"ru": "Месяц к прошлому на ту же дату", "en": "Month to date vs previous month"},

@@ -469,7 +469,9 @@ def test_click_on_a_waterfall_step_lists_its_deals(browser, demo_week_store, dem
         page.set_default_timeout(TIMEOUT_MS)
         try:
             _open(page, f"{srv.url}voila/render/pipeline.ipynb")
-            bars = page.locator(".b24r-cell .js-plotly-plot .waterfalllayer .point path")
+            # the waterfall: one bar trace floating on the running total (its y axis is the open pipeline)
+            chart = page.locator(".b24r-cell .js-plotly-plot", has_text="Открытая воронка").first
+            bars = chart.locator(".barlayer .point path")
             bars.first.wait_for(timeout=TIMEOUT_MS)
             assert bars.count() == 10  # start, eight steps, end
             bar = bars.nth(4)  # start, new, amount up, amount down, won

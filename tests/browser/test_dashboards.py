@@ -82,7 +82,7 @@ def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: p
         yield srv.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: one Playwright per thread at a time, the next module starts its own
 def browser(voila_url: str):
     from playwright.sync_api import sync_playwright
 

@@ -42,21 +42,6 @@ def test_one_kernel_runs_notebooks_one_after_another_without_leaking_state(tmp_p
     assert seen == "False True report B", "B sees its own parameter and nothing A left"
 
 
-def test_the_first_notebook_sees_nothing_of_the_warm_up(tmp_path):
-    """The warm-up leaves ``_fig``, ``_spec``, ``importlib``, ``b24reports`` in the namespace;
-    the reset sent right after it has cleared them by the time the first notebook runs, and
-    the reset sent after a notebook clears that one's variables before the next."""
-    k = WarmKernel("python3")
-    try:
-        probe = "print([n for n in ('_fig', '_spec', 'importlib', 'b24reports', 'LEFT') if n in globals()])"
-        first = notebook(tmp_path / "first.ipynb", probe + "\nLEFT = 1")
-        assert outputs(k.execute_notebook(first, str(tmp_path / "f1.ipynb"), {})) == ["[]\n"]
-        assert outputs(k.execute_notebook(first, str(tmp_path / "f2.ipynb"), {})) == ["[]\n"]
-        assert k.runs == 2
-    finally:
-        k.shutdown()
-
-
 def test_a_failed_notebook_restarts_the_kernel_and_the_next_one_runs(tmp_path, kernel):
     import papermill as pm
 

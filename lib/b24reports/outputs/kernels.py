@@ -7,9 +7,8 @@ the store (docs/benchmarks.md "Snapshots"). A :class:`WarmKernel` pays it once: 
 ``nb.load_dataset``), then runs any number of report notebooks, one after another, through
 papermill's engine ``b24reports_warm`` (the stock nbclient engine on a kernel it does not own).
 
-State does not leak from one report into the next: the kernel's user namespace is reset
-(``InteractiveShell.reset``) right after the warm-up and after each notebook, and a notebook
-starts only once that reset has answered, so a variable a notebook left behind is gone;
+State does not leak from one report into the next: before each notebook the kernel's user
+namespace is reset (``InteractiveShell.reset``), so a variable a notebook left behind is gone;
 what survives are imported modules and the read-only Dataset cache, which are the same for
 every report. A notebook that failed or timed out gets a restarted kernel, never a half-run one.
 
@@ -40,19 +39,21 @@ START_TIMEOUT = 120
 
 
 class WarmEngine(NBClientEngine):
-    """papermill engine: nbclient on the kernel manager ``km`` and the ready kernel client
-    ``kc`` given by the caller, both kept open after the notebook (a new client per notebook
-    costs ~0.2 s: jupyter_client's ``wait_for_ready`` listens 0.2 s for stray output)."""
+    """papermill engine: nbclient on the kernel manager ``km`` given by the caller (kept
+    running after the notebook); its kernel client is closed when the notebook ends."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
                                  start_timeout=60, execution_timeout=None, **kwargs):
-        km, kc = kwargs.pop("km"), kwargs.pop("kc")
+        km = kwargs.pop("km")
         client = PapermillNotebookClient(nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
                                          kernel_name=kernel_name, log=log, log_output=log_output,
                                          stdout_file=stdout_file, stderr_file=stderr_file)
-        client.kc = kc  # nbclient starts no client of its own, and stops none (it does not own km)
-        return client.execute()
+        try:
+            return client.execute()
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
 
 
 papermill_engines.register(ENGINE, WarmEngine)
@@ -109,9 +110,7 @@ class WarmKernel:
         self.store = Path(store).resolve() if store is not None else None
         self.env = dict(env if env is not None else os.environ)
         self.km = KernelManager(kernel_name=kernel_name)
-        self.kc: Any = None  # this object's own client (warm-up and resets; shell channel only), kept open
-        self._reset: str | None = None  # id of a namespace reset sent and not yet waited for
-        self.nb_kc: Any = None  # the notebooks' client (papermill/nbclient), kept open
+        self.kc: Any = None  # this object's own client (warm-up and resets), kept open
         self.runs = 0
         self._start()
 
@@ -119,34 +118,26 @@ class WarmKernel:
         from jupyter_client.session import Session
 
         self.km.start_kernel(env=self.env, cwd=os.getcwd(), extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
-        self.nb_kc = self.km.client()  # what nbclient would start per notebook, started once
-        self.nb_kc.start_channels()
-        self.nb_kc.wait_for_ready(timeout=START_TIMEOUT)
-        self.nb_kc.allow_stdin = False
         # a session of its own: a client's shell socket is known to the kernel by its session
-        # id, and the notebooks' client shares the manager's, so replies to this client would
-        # go to that one's socket. No iopub channel: it would receive (and have to drop) every
-        # notebook's output, 5 MB a report
+        # id, and papermill's client (km.client()) shares the manager's, so replies to this
+        # client would go to papermill's socket once that one connected
         self.kc = self.km.client(session=Session(key=self.km.session.key,
                                                  signature_scheme=self.km.session.signature_scheme))
-        self.kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=START_TIMEOUT)
         self._execute(_warm_up_code(self.store))
-        self._reset = self.kc.execute(RESET_CODE, silent=True, store_history=False, allow_stdin=False)
 
     def _execute(self, code: str) -> None:
-        """Run ``code`` in the kernel (silently) and wait for it (:meth:`_wait`)."""
-        self._wait(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
-
-    def _wait(self, msg_id: str) -> None:
-        """Wait for the shell reply to request ``msg_id``; RuntimeError with the kernel's
-        error; TimeoutError after :data:`START_TIMEOUT` s."""
+        """Run ``code`` in the kernel and wait for it; RuntimeError with the kernel's error."""
+        # this client hears every notebook's output on iopub meanwhile: drop that backlog first,
+        # or a full queue could swallow the replies to this request
         while True:
             try:
-                reply = self.kc.get_shell_msg(timeout=START_TIMEOUT)
+                self.kc.get_iopub_msg(timeout=0)
             except queue.Empty:
-                raise TimeoutError(f"the render kernel did not answer within {START_TIMEOUT} s") from None
-            if reply["parent_header"].get("msg_id") == msg_id:
                 break
+        reply = self.kc.execute_interactive(code, timeout=START_TIMEOUT, output_hook=lambda _msg: None,
+                                            allow_stdin=False)
         if reply["content"].get("status") != "ok":
             c = reply["content"]
             raise RuntimeError(f"kernel warm-up failed: {c.get('ename')}: {c.get('evalue')}")
@@ -159,26 +150,16 @@ class WarmKernel:
         again, so the next notebook starts clean."""
         import papermill as pm
 
-        # the namespace was reset right after the previous notebook (or the warm-up), while
-        # this process converted that one to HTML: IPython's reset ends in a gc.collect() over
-        # the loaded store, ~0.1 s on the demo
-        pending, self._reset = self._reset, None
-        try:
-            self._wait(pending) if pending is not None else self._execute(RESET_CODE)
-        except (RuntimeError, TimeoutError):  # a namespace that could not be cleared: a fresh kernel
-            self.restart()
-            pending, self._reset = self._reset, None
-            self._wait(pending)
+        self._execute(RESET_CODE)
         try:
             nb = pm.execute_notebook(input_path, output_path, parameters=dict(parameters), engine_name=ENGINE,
-                                     km=self.km, kc=self.nb_kc, kernel_name=self.kernel_name, progress_bar=False,
+                                     km=self.km, kernel_name=self.kernel_name, progress_bar=False,
                                      log_output=False, execution_timeout=execution_timeout, report_mode=False,
                                      request_save_on_cell_execute=False)  # one write at the end, not one per cell
         except BaseException:
             self.restart()
             raise
         self.runs += 1
-        self._reset = self.kc.execute(RESET_CODE, silent=True, store_history=False, allow_stdin=False)
         return nb
 
     def restart(self) -> None:
@@ -194,10 +175,9 @@ class WarmKernel:
         self._start()
 
     def _close_client(self) -> None:
-        for kc in (self.kc, self.nb_kc):
-            if kc is not None:
-                kc.stop_channels()
-        self.kc = self.nb_kc = None
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
 
     def shutdown(self) -> None:
         """Stop the kernel process."""

@@ -76,7 +76,8 @@ def test_dynamics_html_shows_the_forecast_record(demo_store, demo_dataset, demo_
     out = render.render_report("dynamics", demo_store, {"as_of": demo_as_of, "lang": "en"}, tmp_path, ("html",), GEN,
                                dataset=demo_dataset)
     page = html_lib.unescape(out["html"].read_text(encoding="utf-8")).replace("\u00a0", " ")
-    assert f"The portal has {rec.months} months of history. We went back {rec.origins} times" in page
+    assert (f"The portal has {rec.months} months of history (the chart shows the last {min(rec.months, 18)} months). "
+            f"We went back {rec.origins} times") in page
     assert "Typical error" in page and "Against the simple rules:" in page and "How the forecasts differ." in page
     assert "Forecast methods tested on the history" in page and "same month last year" in page
     assert "Model error on 3 months" not in page  # the old 3-month holdout MAPE card is gone

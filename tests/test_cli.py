@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import b24r_fixture_report as fx
 import pytest
 from b24reports import cli
-from b24reports.ingest.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -126,23 +124,8 @@ def test_redact_masks_url_and_token():
     assert "abcdef123456" not in msg and "***" in msg
 
 
-T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
-
-
-def _store_with_runs(path, statuses):
-    with Store(path) as st:
-        for status in statuses:
-            rid = st.start_run("full", T0)
-            st.finish_run(rid, status=status, finished_at=T0, requests=1, rows={},
-                          warnings=[], error=None if status == "ok" else "B24AuthError: expired_token\nline two")
-            if status == "ok":
-                st.set_info("portal", "https://x.bitrix24.ru")
-    return path
-
-
-def test_cli_bad_date_exit_2_message(tmp_path, capsys):
-    store = _store_with_runs(tmp_path / "p.duckdb", ["ok"])
-    code, _, err = _run(capsys, "render", "funnel", "--store", str(store), "--out", str(tmp_path / "o"),
+def test_cli_bad_date_exit_2_message(env, tmp_path, capsys):
+    code, _, err = _run(capsys, "render", "funnel", "--store", str(env["store"]), "--out", str(tmp_path / "o"),
                         "--from", "2025-13-01", "--no-progress")
     assert code == 2
     assert err.strip() == ("error: parameter date_from='2025-13-01': 2025-13-01 is not a calendar date; "

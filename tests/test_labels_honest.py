@@ -311,8 +311,22 @@ def test_waterfall_paints_the_won_step_green_and_floats_each_step():
     colors = dict(zip(bar.customdata, bar.marker.color))
     assert colors["won"] == OUTCOME_COLORS["won"] and colors["lost"] == OUTCOME_COLORS["lost"]   # won was red
     # running total 100 → 130 → 110 → 100 → 95: each bar spans [base, base + |step|]
-    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.y) == [100, 30, 20, 10, 5, 95]
+    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.x) == [100, 30, 20, 10, 5, 95]
     assert _nb(bar.text[2]).startswith("−")            # one minus sign: «−»
+
+
+def test_waterfall_gives_each_step_a_row_of_its_own():
+    """The third round of issue 20: upright bars put neighbouring labels on one line and
+    «+1,5 млн ₽» ran into «−974 тыс. ₽». The bars lie now, one row per step from the top (start
+    first), each label at its bar's right end; the x axis leaves room for the longest bar's label."""
+    from b24reports.views.pipeline import waterfall_chart
+
+    fig = waterfall_chart(_pipe_result(), "ru")
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.y) == ["Было", "Новые", "Выиграны", "Проиграны", "Прочее", "Стало"]
+    assert fig.layout.yaxis.autorange == "reversed" and bar.textposition == "outside"
+    # highest running total 130 (start 100 + new 30): the axis runs to 130 × 1.25
+    assert list(fig.layout.xaxis.range) == [0.0, 162.5]
 
 
 def test_waterfall_note_explains_the_other_counts():

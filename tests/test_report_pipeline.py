@@ -163,6 +163,6 @@ def test_waterfall_axis_starts_at_zero_and_names_the_currency_sign(demo_week_sto
 
     res = reports.get("pipeline").run(Dataset.load(demo_week_store), {"as_of": demo_as_of})
     fig = waterfall_chart(res, "ru")
-    assert fig.layout.yaxis.range[0] == 0.0
-    assert fig.layout.yaxis.title.text == "Открытая воронка, ₽"
-    assert waterfall_chart(res, "en").layout.yaxis.title.text == "Open pipeline, RUB"
+    assert fig.layout.xaxis.range[0] == 0.0
+    assert fig.layout.xaxis.title.text == "Открытая воронка, ₽"
+    assert waterfall_chart(res, "en").layout.xaxis.title.text == "Open pipeline, RUB"

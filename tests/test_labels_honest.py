@@ -354,3 +354,59 @@ def test_task_tables_list_the_busiest_first_not_by_id():
 
     df = pd.DataFrame({"employee_id": [1, 2, 3, 4], "total": [40, 100, 58, 100]})
     assert busiest_first(df)["employee_id"].tolist() == [2, 4, 3, 1]
+
+
+# ------------------------------------------------------------------ the demo's "now"
+
+
+def test_a_demo_store_renders_at_its_portals_now_in_any_language(demo_store, tmp_path):
+    """The second reader rendered the demo store in English without --as-of and read another
+    «as of» than the Russian demo's (the machine's clock, not the demo portal's noon). `b24reports
+    demo` writes its portal's now into the store (portal_info «clock»); a report without as_of
+    takes it, in either language; a store without it (a real portal) takes the machine's now."""
+    import datetime as dt
+    import shutil
+
+    from b24reports import reports
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.store import open_store
+
+    spec = reports.get("forgotten")
+    plain = Dataset.load(demo_store)
+    assert plain.clock is None
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    got = spec.parse_params({"lang": "en"}).validate_against(plain)["as_of"]
+    assert before <= got <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+    store = tmp_path / "demo.duckdb"
+    shutil.copy(demo_store, store)
+    with open_store(store) as st:
+        st.set_info("clock", "2026-11-30T12:00:00")  # what `b24reports demo` writes: portal time
+    ds = Dataset.load(store)
+    noon = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    for lang in ("ru", "en"):
+        p = spec.parse_params({"lang": lang}).validate_against(ds)
+        assert p["as_of"] == noon and p["as_of"].utcoffset() == dt.timedelta(hours=3)
+    # an explicit as_of still wins
+    assert spec.parse_params({"as_of": "2026-11-01T09:00:00"}).validate_against(ds)["as_of"].day == 1
+
+
+def test_the_demo_command_writes_its_portals_now_into_the_store(tmp_path):
+    """`b24reports demo` (a small portal, one sync, JSON only) leaves its portal's now in the
+    store, the as_of its own reports were rendered with."""
+    import datetime as dt
+    import json
+
+    from click.testing import CliRunner
+
+    from b24reports.cli import cli
+    from b24reports.ingest.dataset import Dataset
+
+    store = tmp_path / "demo.duckdb"
+    res = CliRunner().invoke(cli, ["demo", "--scale", "0.05", "--anchor", "2026-11-30", "--advance-days", "0",
+                                   "--formats", "json", "--store", str(store), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    ds = Dataset.load(store)
+    assert ds.clock == dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    rendered = json.loads((tmp_path / "out" / "forgotten" / "metrics.json").read_text(encoding="utf-8"))
+    assert rendered["as_of"].startswith("2026-11-30T12:00:00")

@@ -24,7 +24,7 @@ TEXT = {
     "ru": {
         "summary": "Открытая воронка {scope}: {start} → {end} ({delta}) с {t0} по {t1}.",
         "scope_all": "(все открытые сделки)",
-        "scope_end": "с ожидаемым закрытием до {end}",
+        "scope_end": "с ожидаемым закрытием до {end}, просроченные тоже",
         "history": "История версий сделок начинается {start} (первая синхронизация). Смены стадий известны точно "
                    "(история стадий); сумма, дата закрытия, ответственный и воронка — только между синхронизациями: {syncs}.",
         "between": "между синхронизациями {a} и {b}",
@@ -42,7 +42,7 @@ TEXT = {
     "en": {
         "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
         "scope_all": "(every open deal)",
-        "scope_end": "expected to close by {end}",
+        "scope_end": "expected to close by {end}, overdue ones included",
         "history": "Deal version history starts {start} (the first sync). Stage moves are known exactly (stage "
                    "history); amount, close date, owner and pipeline changes only between two syncs: {syncs}.",
         "between": "between the syncs of {a} and {b}",

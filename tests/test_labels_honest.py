@@ -410,3 +410,21 @@ def test_the_demo_command_writes_its_portals_now_into_the_store(tmp_path):
     assert ds.clock == dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
     rendered = json.loads((tmp_path / "out" / "forgotten" / "metrics.json").read_text(encoding="utf-8"))
     assert rendered["as_of"].startswith("2026-11-30T12:00:00")
+
+
+def test_tasks_backlog_text_names_what_the_page_shows():
+    """The page spoke of a «флаг «Растёт просрочка»» that only Excel has (the page shows a cross and
+    the table «Где просрочка растёт»), and of «три месяца подряд» where the rule is a rise at each of
+    the last three month ends (metrics.tasks.accumulation), the first ones measured against months
+    the chart does not show."""
+    import json
+    from pathlib import Path
+
+    from b24reports.core.columns import header
+
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "tasks.ipynb").read_text(encoding="utf-8"))["cells"]
+    src = next("".join(c["source"]) for c in cells if "Накопление просрочки" in "".join(c["source"]))
+    assert "«Где просрочка растёт»" in src and "Где просрочка растёт" in src.split("title=")[1]
+    assert "на каждом из трёх последних концов месяца" in src and "флаг" not in src
+    assert f"в Excel это столбец «{header('growing_backlog', 'ru')}»" in src
+    assert "rose at each of the last three month ends" in src and 'a row in \\"Where the backlog grows\\"' in src

@@ -56,10 +56,11 @@ def test_report_pages_end_with_their_definitions(report):
     cells = json.loads((ROOT / "notebooks" / f"{report}.ipynb").read_text(encoding="utf-8"))["cells"]
     assert "".join(cells[-1]["source"]).strip() == "r.footer()"
     s = _sections()
-    for lang, head, rules in (("ru", "## Как считается каждое число этого отчёта", "### Общие правила всех отчётов"),
-                              ("en", "## How every number of this report is computed", "### Rules common to every report")):
-        text = metrics_appendix(report, lang)
-        assert text.startswith(head + "\n\n") and rules in text
+    for lang, head, rules in (("ru", "## Как считается каждое число этого отчёта", "Общие правила всех отчётов"),
+                              ("en", "## How every number of this report is computed", "Rules common to every report")):
+        blocks = metrics_appendix(report, lang)
+        text = "\n\n".join(blocks)
+        assert blocks[0].startswith(head + "\n\n") and blocks[-1].startswith(f"**{rules}**\n\n")
         pars = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
         assert [p[:60] for p in pars if _paragraph_lang(p) not in (None, lang)] == []
         # every paragraph of the doc's section in this language is there, word for word

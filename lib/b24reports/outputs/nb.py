@@ -154,11 +154,12 @@ class ReportView:
         """The page's foot: how every number of this report is computed — its section of
         docs/metrics.md and the common rules, in the page's language, on the page itself
         (``views.common.metrics_appendix``); a line naming the file when the docs are not here."""
-        text = vc.metrics_appendix(self.spec.name, self.lang)
-        if text is None:
+        blocks = vc.metrics_appendix(self.spec.name, self.lang)
+        if blocks is None:
             self.html(vc.footer_html(self.spec.name, self.lang))
-        else:
-            self.html('<div class="b24-footer"></div>')
+            return
+        self.html('<div class="b24-footer"></div>')
+        for text in blocks:  # the print CSS keeps the first (heading) whole and lets the rest break
             self.md(text)
 
     def warnings(self) -> None:

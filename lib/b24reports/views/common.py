@@ -438,18 +438,26 @@ def metrics_section(name: str, lang: str = "ru") -> str | None:
     return "\n\n".join(out) if out else None
 
 
-def metrics_appendix(report: str, lang: str = "ru") -> str | None:
-    """The definitions at the foot of a report page (markdown, ``lang``): a heading, this
-    report's section of :data:`METRICS_DOC` and its common rules (:func:`metrics_section`), so
-    an e-mailed HTML or PDF carries them (a link to the repository's file was dead there:
-    second reader of issue 20). ``None`` without the docs (then :func:`footer_html`)."""
+def metrics_appendix(report: str, lang: str = "ru") -> list[str] | None:
+    """The definitions at the foot of a report page, as markdown blocks shown one after another
+    (``lang``): the heading with the first paragraph of this report's section of
+    :data:`METRICS_DOC` (kept together on a page), the rest of the section, and the common rules
+    under a bold line (:func:`metrics_section`). So an e-mailed HTML or PDF carries them (a link
+    to the repository's file was dead there: second reader of issue 20). ``None`` without the
+    docs (then :func:`footer_html`)."""
+    import re
+
     body = metrics_section(report, lang)
     if body is None:
         return None
     common = metrics_section("Общие правила / Common rules", lang)
     head = {"ru": "Как считается каждое число этого отчёта", "en": "How every number of this report is computed"}[lang]
     rules = {"ru": "Общие правила всех отчётов", "en": "Rules common to every report"}[lang]
-    return f"## {head}\n\n{body}" + (f"\n\n### {rules}\n\n{common}" if common else "")
+    first, *rest = re.split(r"\n\s*\n", body, maxsplit=1)
+    blocks = [f"## {head}\n\n{first}"] + [r for r in rest if r.strip()]
+    if common:
+        blocks.append(f"**{rules}**\n\n{common}")
+    return blocks
 
 
 def footer_html(report: str, lang: str = "ru") -> str:

@@ -208,8 +208,10 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
         bases.append(_t(lang, "stage_base").format(won=won, won_w=won_w, pipe=pname))
     sub = "<br>".join(html.escape(t, quote=False) for t in [note, *bases])
     # the row under the title (an annotation above the plot ran into the title: layout check)
-    fig.update_layout(title={"subtitle": {"text": sub}}, margin={"t": 80 + 16 * len(bases)},
-                      height=max(300, 34 * len(steps) + 150 + 16 * len(bases)))  # 40 px a step: did not fit below a table (print check)
+    # 28 px a step: the two formula lines keep the chart as tall as before them (a taller one moved
+    # the section to the next page and left the page before 38 % filled: print check)
+    fig.update_layout(title={"subtitle": {"text": sub}}, margin={"t": 90 + 16 * len(bases)},
+                      height=max(300, 28 * len(steps) + 150 + 16 * len(bases)))
     return fig
 
 

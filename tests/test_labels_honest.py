@@ -326,7 +326,7 @@ def test_waterfall_gives_each_step_a_row_of_its_own():
     assert bar.orientation == "h" and list(bar.y) == ["Было", "Новые", "Выиграны", "Проиграны", "Прочее", "Стало"]
     assert fig.layout.yaxis.autorange == "reversed" and bar.textposition == "outside"
     # highest running total 130 (start 100 + new 30): the axis runs to 130 × 1.25
-    assert list(fig.layout.xaxis.range) == [0.0, 162.5]
+    assert list(fig.layout.xaxis.range) == [0.0, 162.5] and fig.layout.xaxis.nticks == 5
 
 
 def test_waterfall_note_explains_the_other_counts():
@@ -428,3 +428,16 @@ def test_tasks_backlog_text_names_what_the_page_shows():
     assert "на каждом из трёх последних концов месяца" in src and "флаг" not in src
     assert f"в Excel это столбец «{header('growing_backlog', 'ru')}»" in src
     assert "rose at each of the last three month ends" in src and 'a row in \\"Where the backlog grows\\"' in src
+
+
+def test_dynamics_employee_table_shows_zero_months():
+    """The employee table dropped months without a win, and the next month's «К предыдущему» was
+    «—» after a gap nobody could see. Hand data: A wins in 2026-01 and 2026-03, none in 2026-02;
+    B never wins. Rows: A's three months (the zero one too); B left out."""
+    emp = pd.DataFrame({"employee_id": [1, 1, 1, 2, 2, 2], "period": ["2026-01", "2026-02", "2026-03"] * 2,
+                        "won_deals": [2, 0, 1, 0, 0, 0], "won_amount": [300.0, 0.0, 100.0, 0.0, 0.0, 0.0],
+                        "change_prev_pct": [None, -100.0, None, None, None, None]})
+    rows = dv.employee_rows(emp)
+    assert rows["employee_id"].tolist() == [1, 1, 1] and rows["period"].tolist() == ["2026-01", "2026-02", "2026-03"]
+    assert rows["won_deals"].tolist() == [2, 0, 1]
+    assert dv.employee_rows(emp.iloc[0:0]).empty

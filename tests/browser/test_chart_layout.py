@@ -94,9 +94,15 @@ def test_the_check_finds_clipped_overlapping_and_covered_text(chromium, tmp_path
     covered.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"}, margin={"t": 30})
     style_figure(covered, "Заголовок графика под легендой")
     covered.update_layout(margin={"t": 30})  # undo the room style_figure makes: the old fault
+    # a bar label past the plot area of a trace clipped to its axes (the funnel's «388 · 81,3 %» at a phone's width)
+    in_plot = go.Figure(go.Funnel(y=["Новая", "Счёт"], x=[938, 388], textposition="outside",
+                                  texttemplate="%{value} · %{percentInitial:.1%} подпись за краем"))
+    in_plot.update_layout(width=300, height=200)
     page = tmp_path / "faults.html"
-    page.write_text(figures_page([("clipped", clipped), ("overlap", overlap), ("covered", covered)]), encoding="utf-8")
+    page.write_text(figures_page([("clipped", clipped), ("overlap", overlap), ("covered", covered), ("in_plot", in_plot)]),
+                    encoding="utf-8")
     found = {c["name"]: layout_problems(c) for c in _measure(chromium, page, 1440)}
     assert any("clipped by the chart" in p for p in found["clipped"])
     assert any("'Первая подпись' overlaps annotation 'Вторая подпись'" in p for p in found["overlap"])
     assert any("the legend covers title" in p or ("legend" in p and "title" in p) for p in found["covered"])
+    assert any("is clipped by the plot area" in p for p in found["in_plot"])

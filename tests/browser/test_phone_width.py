@@ -50,7 +50,8 @@ def test_report_page_fits_a_phone(phone, pages, report):
 #: chart's edge, or a bar label past the plot area that clips it; the same rule as the template's)
 _CHARTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   const box = gd.querySelector('.main-svg').getBoundingClientRect();
-  const areas = [...gd.querySelectorAll('.draglayer .nsewdrag')].map(d => d.getBoundingClientRect());
+  const areas = Object.values(gd._fullLayout._plots || {}).map(p => ({left: box.left + p.xaxis._offset,
+                                                                  right: box.left + p.xaxis._offset + p.xaxis._length}));
   const cut = [...gd.querySelectorAll('svg text')].filter(t => {
     const r = t.getBoundingClientRect();
     if (!(r.width > 0 && (t.textContent || '').trim())) return false;

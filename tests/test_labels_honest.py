@@ -389,6 +389,14 @@ def test_a_demo_store_renders_at_its_portals_now_in_any_language(demo_store, tmp
         assert p["as_of"] == noon and p["as_of"].utcoffset() == dt.timedelta(hours=3)
     # an explicit as_of still wins
     assert spec.parse_params({"as_of": "2026-11-01T09:00:00"}).validate_against(ds)["as_of"].day == 1
+    # and the render path (which fixes one "now" for a whole run) takes the clock too
+    import json
+
+    from b24reports.outputs import render
+
+    done = render.render_all(store, {"lang": "en"}, tmp_path / "out", ("json",), names=("forgotten",), workers=1,
+                             progress=False)
+    assert json.loads(done["forgotten"]["json"].read_text(encoding="utf-8"))["as_of"] == "2026-11-30T12:00:00+03:00"
 
 
 def test_the_demo_command_writes_its_portals_now_into_the_store(tmp_path):

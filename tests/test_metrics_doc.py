@@ -42,7 +42,7 @@ def test_every_numbered_column_of_a_report_is_explained():
         "plan": ("Нужно в день", "needed at a stage", "Обратная воронка"),
         "tasks": ("Коэффициент исполнения", "Tasks per executor", "Накопление"),
         "dynamics": ("Скорость продаж", "Stage probability", "Темп месяца"),
-        "forgotten": ("Дней без движения", "Next step: none planned", "Последнее касание"),
+        "forgotten": ("Дней без движения", "Next step: no open to-do", "Следующий шаг: нет открытых дел", "Последнее касание"),
     }.items():
         assert all(w in s[report] for w in words), report
 

@@ -134,7 +134,7 @@ def test_reverse_funnel_names_the_base_of_each_chain():
     """The leads bar and the stage bars have different bases (metrics.plan.required): leads =
     needed won × deals per won ÷ lead conversion, whole team and all pipelines; a stage = needed
     won ÷ its conversion to won in one pipeline. The second reader read 222 leads → 66 deals as a
-    conversion the page never gave. Line 2 needs 2 wins: 2 × 3,25 ÷ 25 % = 26 leads; pipeline 0's
+    conversion the page never gave. Deals per won with the digits of the table beside it (1). Line 2 needs 2 wins: 2 × 3,25 ÷ 25 % = 26 leads; pipeline 0's
     stages 8 and 2."""
     res = _result()
     res.tables["required"] = pd.DataFrame({
@@ -147,9 +147,9 @@ def test_reverse_funnel_names_the_base_of_each_chain():
     assert list(f.y) == ["Лиды (все воронки)", "Новая", "Успех"] and list(f.x) == [26, 8, 2]
     assert fig.layout.title.subtitle.text.replace("\xa0", " ").split("<br>") == [
         "Иванова Анна · 2026-12 · воронка «Общая» · Звонки: 40",
-        "Лиды: 2 выигрыша × 3,25 сделки на выигрыш ÷ конверсия лидов 25,0 % — вся команда, все воронки",
+        "Лиды: 2 выигрыша × 3,2 сделки на выигрыш ÷ конверсия лидов 25,0 % (округлены) — вся команда, все воронки",
         "Стадии: 2 выигрыша ÷ конверсия стадии в выигрыш — воронка «Общая»"]
     en = v.reverse_funnel_chart(res, 3, "en", LABELS)
     assert en.data[0].y[0] == "Leads (all pipelines)"
     assert en.layout.title.subtitle.text.replace("\xa0", " ").split("<br>")[1] == (
-        "Leads: 1 win × 3.25 deals per win ÷ lead conversion 25.0 %: whole team, all pipelines")
+        "Leads: 1 win × 3.2 deals per win ÷ lead conversion 25.0 % (rounded): whole team, all pipelines")

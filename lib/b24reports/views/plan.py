@@ -22,12 +22,12 @@ TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
            "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
            "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка", "leads_all": "Лиды (все воронки)",
-           "lead_base": "Лиды: {won} {won_w} × {dpw} сделки на выигрыш ÷ конверсия лидов {conv} — вся команда, все воронки",
+           "lead_base": "Лиды: {won} {won_w} × {dpw} сделки на выигрыш ÷ конверсия лидов {conv} (округлены) — вся команда, все воронки",
            "stage_base": "Стадии: {won} {won_w} ÷ конверсия стадии в выигрыш — воронка «{pipe}»"},
     "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
            "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
            "won": "Won deals", "dept": "dept.", "pipeline": "pipeline", "leads_all": "Leads (all pipelines)",
-           "lead_base": "Leads: {won} {won_w} × {dpw} deals per win ÷ lead conversion {conv}: whole team, all pipelines",
+           "lead_base": "Leads: {won} {won_w} × {dpw} deals per win ÷ lead conversion {conv} (rounded): whole team, all pipelines",
            "stage_base": "Stages: {won} {won_w} ÷ the stage's conversion to won: pipeline \u201c{pipe}\u201d"},
 }
 
@@ -168,6 +168,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     named «Лиды (все воронки)» and a second subtitle line gives both formulas with this row's
     figures (the second reader of issue 20 read 222 leads → 66 deals as a 29,7 % conversion
     where the page says 28,8 %)."""
+    from b24reports.core.columns import DISPLAY_DIGITS
     from b24reports.core.i18n import format_number
     from b24reports.core.i18n import plural as _plural
 
@@ -202,7 +203,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     won_w = _plural(won, "win", lang if lang in ("ru", "en") else "en")
     bases = []
     if pd.notna(row["needed_leads"]) and pd.notna(row["deals_per_won"]) and pd.notna(row["lead_conversion_pct"]):
-        bases.append(_t(lang, "lead_base").format(won=won, won_w=won_w, dpw=format_number(row["deals_per_won"], lang, 2),
+        bases.append(_t(lang, "lead_base").format(won=won, won_w=won_w, dpw=format_number(row["deals_per_won"], lang, DISPLAY_DIGITS["deals_per_won"]),
                                                   conv=format_number(row["lead_conversion_pct"], lang, 1) + "\u00a0%"))
     if pname is not None and len(steps) > (1 if bases else 0):
         bases.append(_t(lang, "stage_base").format(won=won, won_w=won_w, pipe=pname))

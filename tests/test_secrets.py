@@ -7,6 +7,7 @@ and the DuckDB store for it.
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 
 import duckdb
@@ -176,3 +177,41 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
     for p in (store.parent / (store.name + ".viewers")).iterdir():
         text = p.read_text()
         assert all(s not in text for s in secrets), p
+
+
+def test_dashboard_kernels_start_without_the_servers_secrets(tmp_path, monkeypatch):
+    """Voila's kernel manager of `serve` (kernel_env.VOILA_FLAG) starts a real kernel with what
+    Voila gives it (os.environ + request variables): the kernel's os.environ has the store
+    path and the session key, and no client secret, webhook or token (issue 21)."""
+    import asyncio
+    import json
+
+    from b24reports.outputs import kernel_env
+    from b24reports.outputs.serve import voila_argv
+
+    assert kernel_env.VOILA_FLAG in voila_argv(pool_size=0) and kernel_env.VOILA_FLAG in voila_argv(pool_size=1)
+    webhook = f"https://acme.bitrix24.ru/rest/1/{SECRET}/"
+    given = {**os.environ, "B24_CLIENT_SECRET": SECRET, "B24_CLIENT_ID": "local.abc", "ACME_HOOK": webhook,
+             "B24_SMTP_PASSWORD": SECRET, "MY_API_TOKEN": SECRET, "B24REPORTS_SESSION_KEY": "kept-key",
+             "B24REPORTS_STORE": "/x/store.duckdb", "QUERY_STRING": "b24s=abc"}
+    out = tmp_path / "env.json"
+
+    async def run() -> dict:
+        km = kernel_env.SecretFreeKernelManager()
+        kid = await km.start_kernel(kernel_name="python3", env=given)
+        try:
+            kc = km.get_kernel(kid).client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive(f"import os, json; json.dump(dict(os.environ), open({str(out)!r}, 'w'))",
+                                         timeout=60)
+            kc.stop_channels()
+        finally:
+            await km.shutdown_kernel(kid, now=True)
+        return json.loads(out.read_text())
+
+    env = asyncio.run(run())
+    assert {"B24_CLIENT_SECRET", "B24_CLIENT_ID", "ACME_HOOK", "B24_SMTP_PASSWORD", "MY_API_TOKEN"}.isdisjoint(env)
+    assert SECRET not in json.dumps(env)
+    assert (env["B24REPORTS_SESSION_KEY"], env["B24REPORTS_STORE"], env["QUERY_STRING"]) == (
+        "kept-key", "/x/store.duckdb", "b24s=abc")

@@ -26,6 +26,7 @@ import threading
 import warnings as _warnings
 from collections.abc import Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from b24reports import reports
@@ -198,12 +199,15 @@ def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: An
     import pickle
     from pathlib import Path
 
+    from b24reports.ingest.visibility import fingerprint
+
     folder = os.environ.get("B24REPORTS_RESULT_CACHE")
     if not folder or not isinstance(store, str | os.PathLike):
         return None
     try:
         params = spec.parse_params(raw).validate_against(dataset)
-        f = Path(folder) / f"{reports.result_cache_key(params, store)}.pkl"
+        key = reports.result_cache_key(params, store, fingerprint(getattr(dataset, "visibility", None)))
+        f = Path(folder) / f"{key}.pkl"
         if not f.exists():
             return None
         d = pickle.loads(f.read_bytes())
@@ -308,6 +312,13 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
         dataset = load_dataset(store)
     else:
         dataset = store
+    vis_file = dict(params or {}).get("b24_visibility")  # render.html.VISIBILITY_PARAM: a recipient's slice
+    if vis_file:
+        import json
+
+        from b24reports.ingest.visibility import Visibility, restrict
+
+        dataset = restrict(dataset, Visibility.from_json(json.loads(Path(vis_file).read_text(encoding="utf-8"))))
     _warnings.filterwarnings("ignore", category=FutureWarning)
     _warnings.filterwarnings("ignore", category=DeprecationWarning)
     if _dash.is_voila():  # live dashboard: filter bar, cells re-run on every filter change

@@ -146,9 +146,16 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
         appmode.install(cfg, fields(srv, 1), public_url="https://reports.example.com")
         app.expire_all(after_calls=4)  # the token lapses mid-sync: one refresh
         assert cli.run(["sync", "--app", "--store", str(store)]) == 0
-        viewer, session = appmode.open_app(cfg, fields(srv, 6))
-        pages = [appmode.reports_page(session, "ru"), appmode.refused_page("bad_auth", "en"),
-                 appmode.installed_page("ru", ["LEFT_MENU: bound"]), appmode.signin_hint_html("ru")]
+        f6 = fields(srv, 6)
+        viewer, session = appmode.open_app(cfg, f6)
+        listing = appmode.reports_page(session, "ru", f6["AUTH_ID"])
+        # the list holds this open's own AUTH_ID (Bitrix24 POSTed it into this frame) in its
+        # form, once, for /b24/open; nowhere else, and no other token
+        assert listing.count(f6["AUTH_ID"]) == 1 and f'name="AUTH_ID" value="{f6["AUTH_ID"]}"' in listing
+        dashboard = appmode.open_report_url(cfg, {"b24s": session, "AUTH_ID": f6["AUTH_ID"], "report": "funnel"})
+        pages = [listing.replace(f6["AUTH_ID"], ""), dashboard, appmode.refused_page("bad_auth", "en"),
+                 appmode.refused_page("other_viewer", "ru"), appmode.installed_page("ru", ["LEFT_MENU: bound"]),
+                 appmode.signin_hint_html("ru")]
         app.revoke()
         assert cli.run(["sync", "--app", "--store", str(store)]) == 2  # a clear refusal, secrets masked
         minted = list(app.minted)
@@ -174,7 +181,9 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
     # next to the store: the token file holds the current pair (0600) but never the client secret;
     # the viewer caches hold ids only
     assert APP_SECRET not in app_tokens_path(store).read_text()
-    for p in (store.parent / (store.name + ".viewers")).iterdir():
+    kept = [p for p in (store.parent / (store.name + ".viewers")).rglob("*") if p.is_file()]
+    assert any(p.parent.name == "tickets" for p in kept)  # the dashboard open's one-time ticket
+    for p in kept:
         text = p.read_text()
         assert all(s not in text for s in secrets), p
 

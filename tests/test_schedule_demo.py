@@ -152,6 +152,8 @@ def test_each_user_recipient_gets_their_own_slice(tmp_path, monkeypatch, capsys)
     from b24reports import cli, reports
     from b24reports.core.i18n import format_value
     from b24reports.demo import DemoServer, generate_portal
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.metrics.labels import name_maps
     from b24reports.views import funnel as v
     from hand_filter import hand_dataset
 
@@ -171,6 +173,7 @@ def test_each_user_recipient_gets_their_own_slice(tmp_path, monkeypatch, capsys)
         emails = dict(con.execute("select id, email from users where id in (3, 6, 7)").fetchall())
     assert sorted(m["To"] for m in messages) == sorted(emails.values())
     spec = reports.get("funnel")
+    names = name_maps(Dataset.load(store))["employee_id"]
     seen = {}
     for user, people in SLICES.items():
         folder = tmp_path / "out" / "acme" / "users" / str(user) / "funnel" / "2026-11-30"
@@ -188,6 +191,9 @@ def test_each_user_recipient_gets_their_own_slice(tmp_path, monkeypatch, capsys)
         text = _squash("".join(p.extract_text() or "" for p in PdfReader(folder / "report.pdf").pages))
         for label, value, kind in v.kpis(want.tables["managers"], "ru"):
             assert _squash(format_value(value, kind, "ru", "RUB")) in text, (user, label)
+        # and says whose records they are (nothing for the one who sees everything)
+        whose = _squash(f"Данные, доступные сотруднику: {names[user]}")
+        assert (whose in text) == (people is not None), user
         mail = next(m for m in messages if m["To"] == emails[user])
         assert [a.get_filename() for a in mail.iter_attachments()] == ["funnel.pdf"]
         assert mail.get_body(("html",)).get_content().count("<tr>") >= 3

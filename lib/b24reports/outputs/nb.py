@@ -135,7 +135,8 @@ class ReportView:
 
     def header(self) -> None:
         """Title, period (if the report reads one, ``ReportSpec.period``), as_of, portal,
-        currency and data-quality warnings of the run."""
+        currency, whose records when the data is cut to one person's Bitrix24 rights (a
+        viewer in app mode, a scheduled recipient), and data-quality warnings of the run."""
         p = self.params
         self.heading(self.spec.title, 1)
         facts = [(self.t("as_of"), format_datetime(p["as_of"], self.lang)), (self.t("currency"), p["currency"])]
@@ -144,6 +145,10 @@ class ReportView:
             facts.insert(0, (self.t("period"), period))
         if self.result.portal:
             facts.append((self.t("portal"), vc.portal_label(self.result.portal, self.lang)))
+        vis = getattr(self.dataset, "visibility", None)
+        if vis is not None and not vis.sees_all:
+            who = self.labels.get("employee_id", {}).get(vis.user_id) or f"#{vis.user_id}"
+            facts.append((self.t("visible_to"), who))
         import html as _h
 
         self.html("<p>" + " · ".join(f"{_h.escape(k)}: <b>{_h.escape(v)}</b>" for k, v in facts) + "</p>")

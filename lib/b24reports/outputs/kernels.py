@@ -95,7 +95,8 @@ class WarmKernel:
     Args:
         kernel_name: the Jupyter kernel (``python3``).
         store: a DuckDB store to load while warming up (None: load on first use).
-        env: environment of the kernel process (default this process's).
+        env: environment of the kernel process (default this process's); either way without
+            its secrets (``kernel_env.kernel_env``: no webhook, client secret or token).
 
     Raises:
         RuntimeError: the kernel did not start or its warm-up failed (the message names the
@@ -108,7 +109,9 @@ class WarmKernel:
 
         self.kernel_name = kernel_name
         self.store = Path(store).resolve() if store is not None else None
-        self.env = dict(env if env is not None else os.environ)
+        from b24reports.outputs.kernel_env import kernel_env
+
+        self.env = kernel_env(env if env is not None else os.environ)
         self.km = KernelManager(kernel_name=kernel_name)
         self.kc: Any = None  # this object's own client (warm-up and resets), kept open
         self.runs = 0

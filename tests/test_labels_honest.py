@@ -311,8 +311,22 @@ def test_waterfall_paints_the_won_step_green_and_floats_each_step():
     colors = dict(zip(bar.customdata, bar.marker.color))
     assert colors["won"] == OUTCOME_COLORS["won"] and colors["lost"] == OUTCOME_COLORS["lost"]   # won was red
     # running total 100 → 130 → 110 → 100 → 95: each bar spans [base, base + |step|]
-    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.y) == [100, 30, 20, 10, 5, 95]
+    assert list(bar.base) == [0.0, 100.0, 110.0, 100.0, 95.0, 0.0] and list(bar.x) == [100, 30, 20, 10, 5, 95]
     assert _nb(bar.text[2]).startswith("−")            # one minus sign: «−»
+
+
+def test_waterfall_gives_each_step_a_row_of_its_own():
+    """The third round of issue 20: upright bars put neighbouring labels on one line and
+    «+1,5 млн ₽» ran into «−974 тыс. ₽». The bars lie now, one row per step from the top (start
+    first), each label at its bar's right end; the x axis leaves room for the longest bar's label."""
+    from b24reports.views.pipeline import waterfall_chart
+
+    fig = waterfall_chart(_pipe_result(), "ru")
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.y) == ["Было", "Новые", "Выиграны", "Проиграны", "Прочее", "Стало"]
+    assert fig.layout.yaxis.autorange == "reversed" and bar.textposition == "outside"
+    # highest running total 130 (start 100 + new 30): the axis runs to 130 × 1.25
+    assert list(fig.layout.xaxis.range) == [0.0, 162.5] and fig.layout.xaxis.nticks == 5
 
 
 def test_waterfall_note_explains_the_other_counts():
@@ -340,3 +354,98 @@ def test_task_tables_list_the_busiest_first_not_by_id():
 
     df = pd.DataFrame({"employee_id": [1, 2, 3, 4], "total": [40, 100, 58, 100]})
     assert busiest_first(df)["employee_id"].tolist() == [2, 4, 3, 1]
+
+
+# ------------------------------------------------------------------ the demo's "now"
+
+
+def test_a_demo_store_renders_at_its_portals_now_in_any_language(demo_store, tmp_path):
+    """The second reader rendered the demo store in English without --as-of and read another
+    «as of» than the Russian demo's (the machine's clock, not the demo portal's noon). `b24reports
+    demo` writes its portal's now into the store (portal_info «clock»); a report without as_of
+    takes it, in either language; a store without it (a real portal) takes the machine's now."""
+    import datetime as dt
+    import shutil
+
+    from b24reports import reports
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.store import open_store
+
+    spec = reports.get("forgotten")
+    plain = Dataset.load(demo_store)
+    assert plain.clock is None
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    got = spec.parse_params({"lang": "en"}).validate_against(plain)["as_of"]
+    assert before <= got <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+    store = tmp_path / "demo.duckdb"
+    shutil.copy(demo_store, store)
+    with open_store(store) as st:
+        st.set_info("clock", "2026-11-30T12:00:00")  # what `b24reports demo` writes: portal time
+    ds = Dataset.load(store)
+    noon = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    for lang in ("ru", "en"):
+        p = spec.parse_params({"lang": lang}).validate_against(ds)
+        assert p["as_of"] == noon and p["as_of"].utcoffset() == dt.timedelta(hours=3)
+    # an explicit as_of still wins
+    assert spec.parse_params({"as_of": "2026-11-01T09:00:00"}).validate_against(ds)["as_of"].day == 1
+    # and the render path (which fixes one "now" for a whole run) takes the clock too
+    import json
+
+    from b24reports.outputs import render
+
+    done = render.render_all(store, {"lang": "en"}, tmp_path / "out", ("json",), names=("forgotten",), workers=1,
+                             progress=False)
+    assert json.loads(done["forgotten"]["json"].read_text(encoding="utf-8"))["as_of"] == "2026-11-30T12:00:00+03:00"
+
+
+def test_the_demo_command_writes_its_portals_now_into_the_store(tmp_path):
+    """`b24reports demo` (a small portal, one sync, JSON only) leaves its portal's now in the
+    store, the as_of its own reports were rendered with."""
+    import datetime as dt
+    import json
+
+    from click.testing import CliRunner
+
+    from b24reports.cli import cli
+    from b24reports.ingest.dataset import Dataset
+
+    store = tmp_path / "demo.duckdb"
+    res = CliRunner().invoke(cli, ["demo", "--scale", "0.05", "--anchor", "2026-11-30", "--advance-days", "0",
+                                   "--formats", "json", "--store", str(store), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    ds = Dataset.load(store)
+    assert ds.clock == dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    rendered = json.loads((tmp_path / "out" / "forgotten" / "metrics.json").read_text(encoding="utf-8"))
+    assert rendered["as_of"].startswith("2026-11-30T12:00:00")
+
+
+def test_tasks_backlog_text_names_what_the_page_shows():
+    """The page spoke of a «флаг «Растёт просрочка»» that only Excel has (the page shows a cross and
+    the table «Где просрочка растёт»), and of «три месяца подряд» where the rule is a rise at each of
+    the last three month ends (metrics.tasks.accumulation), the first ones measured against months
+    the chart does not show."""
+    import json
+    from pathlib import Path
+
+    from b24reports.core.columns import header
+
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "tasks.ipynb").read_text(encoding="utf-8"))["cells"]
+    src = next("".join(c["source"]) for c in cells if "Накопление просрочки" in "".join(c["source"]))
+    assert "«Где просрочка растёт»" in src and "Где просрочка растёт" in src.split("title=")[1]
+    assert "на каждом из трёх последних концов месяца" in src and "флаг" not in src
+    assert f"в Excel это столбец «{header('growing_backlog', 'ru')}»" in src
+    assert "rose at each of the last three month ends" in src and 'a row in \\"Where the backlog grows\\"' in src
+
+
+def test_dynamics_employee_table_shows_zero_months():
+    """The employee table dropped months without a win, and the next month's «К предыдущему» was
+    «—» after a gap nobody could see. Hand data: A wins in 2026-01 and 2026-03, none in 2026-02;
+    B never wins. Rows: A's three months (the zero one too); B left out."""
+    emp = pd.DataFrame({"employee_id": [1, 1, 1, 2, 2, 2], "period": ["2026-01", "2026-02", "2026-03"] * 2,
+                        "won_deals": [2, 0, 1, 0, 0, 0], "won_amount": [300.0, 0.0, 100.0, 0.0, 0.0, 0.0],
+                        "change_prev_pct": [None, -100.0, None, None, None, None]})
+    rows = dv.employee_rows(emp)
+    assert rows["employee_id"].tolist() == [1, 1, 1] and rows["period"].tolist() == ["2026-01", "2026-02", "2026-03"]
+    assert rows["won_deals"].tolist() == [2, 0, 1]
+    assert dv.employee_rows(emp.iloc[0:0]).empty

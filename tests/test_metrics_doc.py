@@ -42,19 +42,54 @@ def test_every_numbered_column_of_a_report_is_explained():
         "plan": ("Нужно в день", "needed at a stage", "Обратная воронка"),
         "tasks": ("Коэффициент исполнения", "Tasks per executor", "Накопление"),
         "dynamics": ("Скорость продаж", "Stage probability", "Темп месяца"),
-        "forgotten": ("Дней без движения", "Next step: none planned", "Последнее касание"),
+        "forgotten": ("Дней без движения", "Next step: no open to-do", "Следующий шаг: нет открытых дел", "Последнее касание"),
     }.items():
         assert all(w in s[report] for w in words), report
 
 
 @pytest.mark.parametrize("report", REPORTS)
-def test_report_pages_end_with_a_link_to_their_section(report):
+def test_report_pages_end_with_their_definitions(report):
+    """A link to docs/metrics.md was dead in an e-mailed HTML or PDF (second reader of issue 20):
+    the page ends with the report's section and the common rules, in the page's language only."""
+    from b24reports.views.common import _paragraph_lang, metrics_appendix
+
     cells = json.loads((ROOT / "notebooks" / f"{report}.ipynb").read_text(encoding="utf-8"))["cells"]
     assert "".join(cells[-1]["source"]).strip() == "r.footer()"
-    html = footer_html(report, "ru")
-    assert f"docs/metrics.md#{report}</a>" in html and "Как считается каждое число" in html
-    assert metrics_doc_url(report) == f"{DOC.resolve().as_uri()}#{report}"
-    assert "How every number" in footer_html(report, "en")
+    s = _sections()
+    for lang, head, rules in (("ru", "## Как считается каждое число этого отчёта", "Общие правила всех отчётов"),
+                              ("en", "## How every number of this report is computed", "Rules common to every report")):
+        blocks = metrics_appendix(report, lang)
+        text = "\n\n".join(blocks)
+        assert blocks[0].startswith(head + "\n\n") and blocks[-1].startswith(f"**{rules}**\n\n")
+        pars = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+        assert [p[:60] for p in pars if _paragraph_lang(p) not in (None, lang)] == []
+        # every paragraph of the doc's section in this language is there, word for word
+        own = [p.strip() for p in re.split(r"\n\s*\n", s[report]) if _paragraph_lang(p) == lang
+               and p.strip() not in ("### Русский", "### English", "**По-русски.**", "**In English.**")]
+        assert own and all(p in text for p in own)
+    assert metrics_doc_url(report) == f"{DOC.resolve().as_uri()}#{report}"  # the file's line, without the docs
+    assert f"docs/metrics.md#{report}</a>" in footer_html(report, "ru")
+
+
+def test_an_english_paragraph_quoting_russian_names_stays_english():
+    from b24reports.views.common import _paragraph_lang
+
+    assert _paragraph_lang("Stages of pipeline «Продажи»: the stage's conversion to won") == "en"
+    assert _paragraph_lang("Стадии воронки «Sales»: конверсия стадии в выигрыш") == "ru"
+    assert _paragraph_lang("= 2 × 3 ÷ 4") is None
+
+
+def test_the_rendered_page_carries_the_definitions(demo_store, demo_as_of, tmp_path):
+    import datetime as dt
+
+    from b24reports.outputs import render
+
+    done = render.render_all(demo_store, {"as_of": demo_as_of, "lang": "en"}, tmp_path, ("html",),
+                             dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=("forgotten",), workers=1, progress=False)
+    page = done["forgotten"]["html"].read_text(encoding="utf-8")
+    assert "How every number of this report is computed" in page and "Rules common to every report" in page
+    assert "<strong>Idle days</strong> = whole days from the last touch to the data date." in page
+    assert "Дней без движения" not in page
 
 
 def test_readme_points_to_docs_metrics():

@@ -205,3 +205,21 @@ def test_no_log_record_contains_the_secret(tmp_path, portal_factory, caplog):
     assert rep.status == "ok" and caplog.records  # retries and progress were logged
     assert "demo-webhook-token" not in caplog.text
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+def test_a_sync_drops_a_demo_clock(tmp_path, portal_factory):
+    """`b24reports demo` writes its simulated portal's now into the store (portal_info «clock»,
+    the default as_of of reports on it). A later sync reads a live portal, after which that clock
+    no longer says when the data is from: the sync removes it."""
+    from b24reports.ingest.dataset import Dataset
+
+    db = tmp_path / "demo.duckdb"
+    with DemoServer(portal_factory()) as srv:
+        sync(fast_client(srv.webhook_url), db, progress=False)
+        with open_store(db) as s:
+            s.set_info("clock", "2026-11-30T12:00:00")
+        assert Dataset.load(db).clock is not None
+        sync(fast_client(srv.webhook_url), db, progress=False)
+    with open_store(db, read_only=True) as s:
+        assert "clock" not in s.portal_info()
+    assert Dataset.load(db).clock is None

@@ -62,16 +62,22 @@ def test_forgotten_summary_plural():
     assert [plural(n, "day", "ru") for n in (14, 21, 3)] == ["дней", "день", "дня"]  # "21+ день без касаний"
 
 
-def test_list_note_splits_the_list_into_forgotten_and_no_next_step(demo_dataset, demo_as_of):
-    """A forgotten list holds the forgotten ones and those only without a next step: the note over
-    it says both counts, so its length does not contradict the headline (30 forgotten, 89 rows)."""
-    from b24reports import reports
-    from b24reports.views import forgotten as vf
+def test_lists_split_forgotten_from_in_work_and_tie_to_the_cards():
+    """The second reader of issue 20 saw «забытые» and «без следующего шага» mixed in one list
+    under cards of 30 and 71. Now two tables, each captioned with its kind and length, and a note
+    that ties them to the cards. Hand data: deals 1 and 2 forgotten (idle 60 and 30 days), deal 3
+    idle 2 days; none has a planned activity, so all three lack a next step."""
+    from types import SimpleNamespace
 
-    res = reports.get("forgotten").run(demo_dataset, {"as_of": demo_as_of})
-    d = res.tables["deals"]
-    n, f = len(d), int(d["forgotten"].sum())
-    assert 0 < f < n
-    note = vf.list_note(res, "deals", "ru")
-    assert note.startswith(f"В списке {n} ") and f"забытых (давно без касаний) — {f}, ещё {n - f} — в работе" in note
-    assert vf.list_note(res, "leads", "en").startswith(f"The list holds {len(res.tables['leads'])} lead")
+    r = _result()
+    p = v.list_parts(r, "deals")
+    assert p["forgotten"]["id"].tolist() == [1, 2] and p["no_next_only"]["id"].tolist() == [3]
+    assert (p["no_next"], p["no_next_forgotten"]) == (3, 2)
+    assert v.list_note(r, "deals", "ru") == ("Забытых — 2, это первый список. Без следующего шага — 3 сделки: "
+                                             "забытые из них (2) стоят в первом списке, ещё 1 в работе — второй список.")
+    assert v.list_note(r, "deals", "en").startswith("Forgotten: 2, the first list. Without a next step: 3 deals; 2 of them")
+    view = SimpleNamespace(result=r, lang="ru", currency="RUB", labels={"employee_id": {1: "Анна", 2: "Борис"}})
+    html = v.lists_html(view, "deals", v.DEALS_PAGE)
+    first, second = html.split("Сделки в работе без следующего шага — 1")
+    assert "Забытые сделки — 2" in first and first.count("<tr") == 3      # header + deals 1, 2
+    assert second.count("<tr") == 2 and ">z<" in second                   # header + deal 3

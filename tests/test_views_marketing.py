@@ -24,15 +24,15 @@ def test_what_if_default_says_whole_period_and_a_month_on_average(res):
     # the default period: the 12 full months before as_of's month; e.g. 675 leads -> 56 a month (56.25)
     d0, d1 = res.params["date_from"], res.params["date_to"]
     assert (d1.year - d0.year) * 12 + d1.month - d0.month + 1 == 12
-    per_month = round(leads / 12)
-    # a one-month projection with its base said: «56 лидов … (675 лидов за 12 месяцев ÷ 12)»
+    per_month = f"{leads / 12:.1f}".replace(".", ",")  # one decimal, as the mean is (56,3; not 56)
+    # a one-month projection with its base said: «56,3 лида … (675 лидов за 12 месяцев ÷ 12)»
     assert ru.startswith("**Прогноз на один месяц.**")
     assert f"**{per_month} лид" in ru and f"({int(leads)} лид" in ru and "за 12 месяцев ÷ 12)" in ru
     month_money = f"{round(projected / 12):,}".replace(",", "\u00a0")
     assert f"продажи за месяц составят **{month_money}\u00a0₽**" in ru
     assert "следующем месяце" not in ru and "planned_leads" not in ru
     en = v.what_if_text(res, "en")
-    assert f"**{per_month} leads**" in en and "over 12 months ÷ 12)" in en and "planned_leads" not in en
+    assert f"**{per_month.replace(',', '.')} leads**" in en and "over 12 months ÷ 12)" in en and "planned_leads" not in en
     # the table beside it is for the month too: leads and revenue ÷ 12
     month = v.what_if_month(res, "what_if_total").iloc[0]
     assert month["leads_per_month"] == pytest.approx(leads / 12) and month["revenue_per_month"] == pytest.approx(projected / 12)
@@ -47,9 +47,11 @@ def test_what_if_with_the_parameter_names_it(demo_dataset, demo_as_of):
 
 def test_what_if_bars_use_plurals_and_the_currency_sign(res):
     fig = v.what_if_chart(res, "ru", {})
-    # the bars are one month's: the period's planned leads ÷ 12
-    planned = (res.tables["what_if"]["planned_leads"].astype(float) / 12).round().astype(int).tolist()
-    assert sorted(fig.data[0].text) == sorted(f"{n} {('лид', 'лида', 'лидов')[_ru_form(n)]}" for n in planned)
+    # the bars are one month's: the period's planned leads ÷ 12, with one decimal when not whole
+    planned = (res.tables["what_if"]["planned_leads"].astype(float) / 12).round(1).tolist()
+    assert sorted(fig.data[0].text) == sorted(
+        f"{int(n)} {('лид', 'лида', 'лидов')[_ru_form(int(n))]}" if n.is_integer() else f"{n:.1f} лида".replace(".", ",")
+        for n in planned)
     assert not any(t.endswith(("2 лидов", "3 лидов", "4 лидов")) and not t.endswith(("12 лидов", "13 лидов", "14 лидов"))
                    for t in fig.data[0].text)
     assert fig.layout.xaxis.title.text == "Прогноз выручки за месяц, ₽"
@@ -84,3 +86,14 @@ def test_funnel_chart_says_the_tables_share_of_the_previous_step(res):
     prev = [f"{100 * b / a:.1f}".replace(".", ",") for a, b in zip(counts, counts[1:])]
     assert list(fig.data[0].text) == [str(counts[0])] + [f"{n} · {p}\u00a0%" for n, p in zip(counts[1:], prev)]
     assert fig.data[0].textinfo == "text" and list(fig.data[0].y)[1] == "Лиды без некачественных"
+
+
+def test_what_if_month_leads_keep_a_decimal():
+    """Rounded to whole leads, «8 лидов» beside 686 667 ₽ at 87 660 ₽ a lead did not multiply
+    out (7,83 leads a month did). Labels and text keep one decimal; the table two (kind number)."""
+    from b24reports.core.columns import kind_of
+
+    assert [v.leads_text(x, "ru") for x in (12.0, 7.8333, 2.25, 1.0, 21.04)] == [
+        "12 лидов", "7,8 лида", "2,2 лида", "1 лид", "21 лид"]
+    assert v.leads_text(7.8333, "en") == "7.8 leads"
+    assert kind_of("leads_per_month") == "number"

@@ -128,3 +128,28 @@ def test_headline_note_says_the_department_plan_is_not_added(demo_dataset, demo_
     only = res.tables["plan_fact"]
     res.tables["plan_fact"] = only[only["employee_id"].notna()]
     assert v.headline_note(res, "ru", labels) is None
+
+
+def test_reverse_funnel_names_the_base_of_each_chain():
+    """The leads bar and the stage bars have different bases (metrics.plan.required): leads =
+    needed won × deals per won ÷ lead conversion, whole team and all pipelines; a stage = needed
+    won ÷ its conversion to won in one pipeline. The second reader read 222 leads → 66 deals as a
+    conversion the page never gave. Deals per won with the digits of the table beside it (1). Line 2 needs 2 wins: 2 × 3,25 ÷ 25 % = 26 leads; pipeline 0's
+    stages 8 and 2."""
+    res = _result()
+    res.tables["required"] = pd.DataFrame({
+        "line": [2, 3], "month": ["2026-12", "2026-12"], "employee_id": pd.array([1, 2], dtype="Int64"),
+        "department_id": pd.array([None, None], dtype="Int64"), "gap": [500_000.0, 100_000.0],
+        "needed_won": [2, 1], "deals_per_won": [3.25, 3.25], "lead_conversion_pct": [25.0, 25.0],
+        "needed_leads": [26, 13], "needed_calls": [40, 20]})
+    fig = v.reverse_funnel_chart(res, None, "ru", LABELS)
+    f = fig.data[0]
+    assert list(f.y) == ["Лиды (все воронки)", "Новая", "Успех"] and list(f.x) == [26, 8, 2]
+    assert fig.layout.title.subtitle.text.replace("\xa0", " ").split("<br>") == [
+        "Иванова Анна · 2026-12 · воронка «Общая» · Звонки: 40",
+        "Лиды: 2 выигрыша × 3,2 сделки на выигрыш ÷ конверсия лидов 25,0 % (округлены) — вся команда, все воронки",
+        "Стадии: 2 выигрыша ÷ конверсия стадии в выигрыш — воронка «Общая»"]
+    en = v.reverse_funnel_chart(res, 3, "en", LABELS)
+    assert en.data[0].y[0] == "Leads (all pipelines)"
+    assert en.layout.title.subtitle.text.replace("\xa0", " ").split("<br>")[1] == (
+        "Leads: 1 win × 3.2 deals per win ÷ lead conversion 25.0 % (rounded): whole team, all pipelines")

@@ -179,3 +179,11 @@ def test_structure_visibility_by_hand():
         structure_visibility(ds, 6, "boss")
     with pytest.raises(BadParameter, match="no such user"):
         structure_visibility(ds, 99)
+
+
+def test_restrict_keeps_a_demo_stores_clock():
+    """A viewer's slice of a demo store reports at the same now as the whole store (Dataset.clock)."""
+    ds = small()
+    ds.clock = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    out = restrict(ds, Visibility(6, False, frozenset({10}), frozenset(), frozenset()))
+    assert out.clock == ds.clock and out.deals["id"].tolist() == [10]

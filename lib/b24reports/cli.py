@@ -277,6 +277,12 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
         fmts = tuple(f for f in fmts if f != "pdf")
     formats = ",".join(fmts)
     raw: dict[str, Any] = {"as_of": f"{day.isoformat()}T12:00:00"}  # the demo portal's "now"
+    from b24reports.ingest.store import open_store
+
+    # a later `render`/`serve` of this store without --as-of takes the same "now" (in any language),
+    # not the machine's clock: the reports of the demo and of a re-render agree
+    with open_store(store) as st:
+        st.set_info("clock", raw["as_of"])
     from b24reports.ingest.dataset import Dataset
     from b24reports.demo.plan import demo_plan
 

@@ -7,7 +7,8 @@ styles it. :func:`figures_page` puts them on one self-contained HTML page (plotl
 rendered SVG text, and :func:`layout_problems` names what is wrong:
 
 * a tick label, axis title, annotation, legend entry, bar/point label or title clipped by its
-  chart (outside the chart's box) or by the page (outside the viewport's width);
+  chart (outside the chart's box) or by the page (outside the viewport's width), or a bar/point
+  label of a trace clipped to its axes (``cliponaxis``) that runs past the plot area;
 * two texts that overlap (tick labels of one axis excepted: plotly thins those itself; rotated
   tick labels too: their upright boxes overlap where the slanted text does not);
 * the legend's box over the chart title or over a data label.
@@ -101,11 +102,17 @@ MEASURE_JS = r"""
     return r.width > 0 && r.height > 0 && (t.textContent || '').trim() && s.display !== 'none'
       && s.visibility !== 'hidden' && parseFloat(s.opacity || '1') > 0 && parseFloat(t.getAttribute('opacity') ?? '1') > 0;
   }).map(t => { const r = t.getBoundingClientRect();
-    return {text: t.textContent.trim(), role: role(t), x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; });
+    return {text: t.textContent.trim(), role: role(t), x0: r.left, y0: r.top, x1: r.right, y1: r.bottom,
+            inplot: !!t.closest('.cartesianlayer [clip-path]')}; });
+  // the plot areas (x, y axes' spans) a trace clipped to its axes is cut to
+  const gd = div.querySelector('.js-plotly-plot') || div;
+  const areas = Object.values((gd._fullLayout || {})._plots || {}).map(p => ({
+    x0: box.left + p.xaxis._offset, x1: box.left + p.xaxis._offset + p.xaxis._length,
+    y0: box.top + p.yaxis._offset, y1: box.top + p.yaxis._offset + p.yaxis._length}));
   const lg = div.querySelector('.legend .bg');
   const legend = lg ? (r => ({x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}))(lg.getBoundingClientRect()) : null;
   return {name: div.dataset.name, box: {x0: box.left, y0: box.top, x1: box.right, y1: box.bottom},
-          texts, legend, viewport: window.innerWidth};
+          texts, legend, areas, viewport: window.innerWidth};
 })
 """
 
@@ -124,6 +131,10 @@ def layout_problems(chart: dict) -> list[str]:
             out.append(f"{t['role']} {t['text']!r} is clipped by the chart")
         elif t["x1"] > chart["viewport"] + TOLERANCE or t["x0"] < -TOLERANCE:
             out.append(f"{t['role']} {t['text']!r} is clipped by the page")
+        elif t.get("inplot") and chart.get("areas") and not any(
+                t["x0"] >= a["x0"] - TOLERANCE and t["x1"] <= a["x1"] + TOLERANCE
+                and t["y0"] >= a["y0"] - TOLERANCE and t["y1"] <= a["y1"] + TOLERANCE for a in chart["areas"]):
+            out.append(f"{t['role']} {t['text']!r} is clipped by the plot area")
     for i, a in enumerate(texts):
         for b in texts[i + 1:]:
             same_axis = a["role"] == b["role"] and a["role"].endswith(("tick", "tick:rotated"))

@@ -202,6 +202,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("месяц", "месяца", "месяцев"),
         "time": ("раз", "раза", "раз"),
         "task": ("задача", "задачи", "задач"),
+        "win": ("выигрыш", "выигрыша", "выигрышей"),
         "open_deal_gen": ("открытой сделки", "открытых сделок", "открытых сделок"),  # «от 209 открытых сделок»
     },
     "en": {
@@ -220,6 +221,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "month": ("month", "months"),
         "time": ("time", "times"),
         "task": ("task", "tasks"),
+        "win": ("win", "wins"),
         "open_deal_gen": ("open deal", "open deals"),
     },
 }

@@ -179,7 +179,10 @@ class Dataset:
     offset, ``base_currency`` the portal's base currency, ``warnings`` data-quality warnings
     found on load, ``telephony`` whether call statistics were synced, ``visibility`` what a
     viewer may open when this dataset was cut to their Bitrix24 rights
-    (:func:`b24reports.ingest.visibility.restrict`; ``None``: the whole store).
+    (:func:`b24reports.ingest.visibility.restrict`; ``None``: the whole store). ``clock``: the
+    portal's own "now" when the store is of a simulated portal (``portal_info`` key ``clock``,
+    written by ``b24reports demo``: its portal lives at noon of its day, not at the machine's
+    time), the default ``as_of`` of every report on it; ``None`` for a real portal (now).
     """
 
     frames: dict[str, pd.DataFrame]
@@ -189,6 +192,7 @@ class Dataset:
     telephony: bool = False
     warnings: list[str] = field(default_factory=list)
     visibility: Any = None
+    clock: dt.datetime | None = None
     _memo: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
 
     #: Most derived frames kept by :meth:`memo` (least recently used dropped first).
@@ -295,5 +299,18 @@ class Dataset:
             timezone=tz,
             base_currency=info.get("base_currency") or "RUB",
             telephony=info.get("telephony") == "yes",
+            clock=_clock(info.get("clock"), tz),
         )
         return ds
+
+
+def _clock(value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    """``portal_info['clock']`` (ISO datetime; naive: portal time ``tz``) as an aware datetime;
+    None when absent or not a datetime."""
+    if not value:
+        return None
+    try:
+        c = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return c if c.tzinfo else c.replace(tzinfo=tz)

@@ -360,6 +360,10 @@ class Store:
         """Set a ``portal_info`` value."""
         self.con.execute("INSERT OR REPLACE INTO portal_info VALUES (?, ?)", [key, value])
 
+    def delete_info(self, key: str) -> None:
+        """Remove a ``portal_info`` value (nothing when absent)."""
+        self.con.execute("DELETE FROM portal_info WHERE key = ?", [key])
+
     def portal_info(self) -> dict[str, str]:
         """All ``portal_info`` as a dict."""
         return dict(self.con.execute("SELECT key, value FROM portal_info").fetchall())

@@ -576,6 +576,9 @@ class _Sync:
             self.tz = datetime.strptime(tz.replace(":", ""), "%z").tzinfo
         self.date_format = self.s.get_info("date_filter_format") or "atom"
         self.s.set_info("portal", self.c.portal)
+        # a sync reads a live portal: a simulated portal's clock (``b24reports demo`` writes it after
+        # its syncs) no longer says when the data is from
+        self.s.delete_info("clock")
         telephony = self.has_scope("telephony") and self.scopes is not None
         self.s.set_info("telephony", "yes" if telephony else "no")
         self.sync_dictionaries()

@@ -168,7 +168,8 @@ def restrict(ds: Dataset, vis: Visibility) -> Dataset:
             people.update(int(x) for x in f[table][col].dropna().tolist())
     f["users"] = keep(f["users"], "id", people)
     return Dataset(frames=f, portal=ds.portal, timezone=ds.timezone, base_currency=ds.base_currency,
-                   telephony=ds.telephony, warnings=list(ds.warnings), visibility=vis)
+                   telephony=ds.telephony, warnings=list(ds.warnings), visibility=vis,
+                   clock=getattr(ds, "clock", None))  # a demo store's now: the same as_of for a viewer
 
 
 # --------------------------------------------------------------------------- from the store's structure

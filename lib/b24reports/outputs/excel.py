@@ -290,7 +290,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
                     cells = [lab if (lab := value_label(c, v, lang)) is not None else _excel_value(v, k) for v in data[j]]
                 else:
                     cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
-                # a labelled bool («Следующий шаг: не запланирован») is its label, as in HTML, not TRUE
+                # a labelled bool («Следующий шаг: нет открытых дел») is its label, as in HTML, not TRUE
                 kind = "text" if labelled and k == "bool" else k
                 _write_column(ws, j, cells, kind, fmts.get(kind), is_dead_link)
             ws.freeze_panes(1, 0)

@@ -157,8 +157,16 @@ class ReportView:
         self.warnings()
 
     def footer(self) -> None:
-        """The page's foot: a link to this report's section of docs/metrics.md."""
-        self.html(vc.footer_html(self.spec.name, self.lang))
+        """The page's foot: how every number of this report is computed — its section of
+        docs/metrics.md and the common rules, in the page's language, on the page itself
+        (``views.common.metrics_appendix``); a line naming the file when the docs are not here."""
+        blocks = vc.metrics_appendix(self.spec.name, self.lang)
+        if blocks is None:
+            self.html(vc.footer_html(self.spec.name, self.lang))
+            return
+        self.html('<div class="b24-footer"></div>')
+        for text in blocks:  # the print CSS keeps the first (heading) whole and lets the rest break
+            self.md(text)
 
     def warnings(self) -> None:
         """Display the run's warnings (nothing when there are none)."""

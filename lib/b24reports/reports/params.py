@@ -8,7 +8,7 @@ Common parameters (every report has them, :data:`COMMON_PARAMS`):
   months before as_of's month (as_of 2026-11-30 -> 2025-11-01..2026-10-31). Only
   ``date_from`` given -> ``date_to`` = as_of's date; only ``date_to`` given -> ``date_from``
   = first day of the 12-month window ending with ``date_to``'s month.
-* ``as_of`` (ISO datetime; default now). Naive values are report time (the portal's unless ``timezone`` is given); a date alone
+* ``as_of`` (ISO datetime; default now, or on a demo store its portal's own now: ``Dataset.clock``). Naive values are report time (the portal's unless ``timezone`` is given); a date alone
   (``2026-11-30``) means the end of that day (23:59:59). Converted to the report timezone.
 * ``lang`` (``ru`` | ``en``, default ``ru``), ``currency`` (ISO code, default the portal
   base currency), ``timezone`` (``+03:00`` or an IANA name, default the portal offset seen
@@ -265,7 +265,7 @@ class ParamSpec:
 COMMON_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("date_from", "date", None, "period start, YYYY-MM-DD, inclusive (default: 12 full months before as_of's month)"),
     ParamSpec("date_to", "date", None, "period end, YYYY-MM-DD, inclusive (default: end of the month before as_of)"),
-    ParamSpec("as_of", "datetime", None, "the report's 'now', ISO datetime in portal time (default: now)"),
+    ParamSpec("as_of", "datetime", None, "the report's 'now', ISO datetime in portal time (default: now; a demo store: its portal's now)"),
     ParamSpec("lang", "choice", "ru", "report language", choices=LANGS),
     ParamSpec("currency", "str", None, "report currency, ISO code (default: the portal base currency)"),
     ParamSpec("timezone", "str", None, "report timezone, +HH:MM or IANA name (default: the portal offset)"),
@@ -366,7 +366,9 @@ class Params(Mapping[str, Any]):
         tz = parse_timezone(v["timezone"]) if v.get("timezone") else getattr(dataset, "timezone", None) or dt.timezone.utc
         v["timezone"] = v.get("timezone") or _tz_name(tz)
         a = v.get("as_of")
-        if a is None or a == "now":
+        if a is None and getattr(dataset, "clock", None) is not None:  # a demo portal's own "now"
+            a = dataset.clock.astimezone(tz)
+        elif a is None or a == "now":
             a = dt.datetime.now(tz).replace(microsecond=0)
         elif a.tzinfo is None:
             a = a.replace(tzinfo=tz)

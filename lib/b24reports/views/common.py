@@ -383,6 +383,83 @@ def metrics_doc_url(report: str) -> str | None:
     return f"{doc.as_uri()}#{report}" if doc.is_file() else None
 
 
+#: paragraphs that say which language follows (docs/metrics.md marks a section's halves so)
+_LANG_MARKS = {"### Русский": "ru", "**По-русски.**": "ru", "### English": "en", "**In English.**": "en",
+               "**English.**": "en", "**Русский.**": "ru"}
+
+
+def _paragraph_lang(par: str) -> str | None:
+    """``ru`` or ``en`` by which letters a paragraph mostly holds (an English line may quote a
+    Russian stage name), ``None`` for one without letters (a formula alone)."""
+    import re
+
+    cyr, lat = len(re.findall(r"[А-Яа-яЁё]", par)), len(re.findall(r"[A-Za-z]", par))
+    if cyr == lat == 0:
+        return None
+    return "ru" if cyr > lat else "en"
+
+
+def metrics_section(name: str, lang: str = "ru") -> str | None:
+    """The ``## name`` section of :data:`METRICS_DOC` (``PROJECT_DIR/docs/metrics.md``) in
+    ``lang`` only, as markdown: paragraphs after a language mark («### Русский», «**In
+    English.**») go to that language, the others by the letters they mostly hold (a paragraph
+    without letters goes with the language before it); the marks themselves are left out.
+    ``None`` when the file or the section is missing (an install without the docs)."""
+    import re
+
+    from b24reports.core.paths import PROJECT_DIR
+
+    doc = PROJECT_DIR / METRICS_DOC
+    if not doc.is_file():
+        return None
+    parts = re.split(r"^## (.+)$", doc.read_text(encoding="utf-8"), flags=re.M)
+    sections = {parts[i].strip(): parts[i + 1] for i in range(1, len(parts), 2)}
+    if name not in sections:
+        return None
+    out, mode, fence = [], None, False
+    for par in re.split(r"\n\s*\n", sections[name].strip()):
+        if fence or par.lstrip().startswith("```"):  # a code block stays with the language before it
+            fence = (par.count("```") % 2 == 1) != fence
+            if mode in (None, lang):
+                out.append(par)
+            continue
+        mark = _LANG_MARKS.get(par.strip())
+        first = par.strip().split("\n", 1)[0]
+        if mark is None and first.strip() in _LANG_MARKS:  # a mark heading its paragraph
+            mark, par = _LANG_MARKS[first.strip()], par.strip().split("\n", 1)[1] if "\n" in par.strip() else ""
+        if mark is not None:
+            mode = mark
+            if not par.strip() or par.strip() in _LANG_MARKS:
+                continue
+        else:
+            mode = _paragraph_lang(par) or mode
+        if mode in (None, lang):
+            out.append(par)
+    return "\n\n".join(out) if out else None
+
+
+def metrics_appendix(report: str, lang: str = "ru") -> list[str] | None:
+    """The definitions at the foot of a report page, as markdown blocks shown one after another
+    (``lang``): the heading with the first paragraph of this report's section of
+    :data:`METRICS_DOC` (kept together on a page), the rest of the section, and the common rules
+    under a bold line (:func:`metrics_section`). So an e-mailed HTML or PDF carries them (a link
+    to the repository's file was dead there: second reader of issue 20). ``None`` without the
+    docs (then :func:`footer_html`)."""
+    import re
+
+    body = metrics_section(report, lang)
+    if body is None:
+        return None
+    common = metrics_section("Общие правила / Common rules", lang)
+    head = {"ru": "Как считается каждое число этого отчёта", "en": "How every number of this report is computed"}[lang]
+    rules = {"ru": "Общие правила всех отчётов", "en": "Rules common to every report"}[lang]
+    first, *rest = re.split(r"\n\s*\n", body, maxsplit=1)
+    blocks = [f"## {head}\n\n{first}"] + [r for r in rest if r.strip()]
+    if common:
+        blocks.append(f"**{rules}**\n\n{common}")
+    return blocks
+
+
 def footer_html(report: str, lang: str = "ru") -> str:
     """The foot of a report page: where its numbers are defined (:data:`METRICS_DOC`, section
     ``report``), linked to the local docs when they are there."""

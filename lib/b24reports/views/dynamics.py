@@ -315,3 +315,13 @@ def by_employee_amount(emp: pd.DataFrame) -> pd.DataFrame:
     from b24reports.views.common import grouped_by_total
 
     return grouped_by_total(emp, "employee_id", "won_amount", "period")
+
+
+def employee_rows(emp: pd.DataFrame) -> pd.DataFrame:
+    """The page's rows of ``won_by_period_employee``: every period of each employee who won
+    anything in the report's periods — months without a win too, as zeros — grouped and ordered
+    by :func:`by_employee_amount`; employees with no win at all are left out. The table hid the
+    zero months, and a «—» in «К предыдущему» (nothing to compare with after a zero month)
+    followed a gap nobody could see (second reader of issue 20)."""
+    sold = emp.groupby("employee_id")["won_deals"].transform("sum") > 0 if len(emp) else pd.Series(dtype=bool)
+    return by_employee_amount(emp[sold] if len(emp) else emp)

@@ -110,28 +110,53 @@ DEALS_PAGE = ["title", "employee_id", "stage_id", "amount", "idle_days", "no_nex
 LEADS_PAGE = ["title", "employee_id", "status_id", "amount", "idle_days", "no_next_step", "url"]
 
 
-def table_html(view: Any, table_id: str, columns: list[str], *, max_rows: int | None = 100) -> str:
-    """A page-width HTML table of ``columns`` of table ``table_id`` of a ``nb.ReportView``
-    (localized headers, names for key columns, escaped CRM text, links)."""
-    from b24reports.views.common import table_html as _table_html
-
-    ts = view.spec.tables[table_id]
-    title = ts.title.get(view.lang) or next(iter(ts.title.values()))
-    return _table_html(view.result.tables[table_id], columns, view.lang, view.currency, max_rows=max_rows, title=title,
-                       labels=view.labels, keys=getattr(view, "live", ()))
+def list_parts(result: Any, table: str) -> dict[str, Any]:
+    """The forgotten list ``table`` (``deals`` | ``leads``) split in two: ``forgotten`` (rows with
+    ``forgotten``, the headline's count) and ``no_next_only`` (rows not forgotten, only without a
+    next step); ``no_next`` counts every row without a next step (the headline card) and
+    ``no_next_forgotten`` those of them that are forgotten too. Frames keep the list's order."""
+    df = result.tables[table]
+    f = df["forgotten"].astype(bool)
+    forgotten, rest = df[f], df[~f]
+    return {"forgotten": forgotten, "no_next_only": rest, "no_next": int(df["no_next_step"].astype(bool).sum()),
+            "no_next_forgotten": int(forgotten["no_next_step"].astype(bool).sum())}
 
 
 def list_note(result: Any, table: str, lang: str = "ru") -> str:
-    """One sentence over a forgotten list (``deals`` or ``leads``): how many rows it has and how
-    they split into forgotten ones and ones only without a next step, so the list's length does not
-    contradict the headline's count of forgotten ones (the demo reader expected 30 rows and saw 89).
-    Source: the table's ``forgotten`` and ``no_next_step`` columns."""
-    df = result.tables[table]
-    n, forgotten = len(df), int(df["forgotten"].sum()) if len(df) else 0
-    rest = n - forgotten
+    """One sentence over a forgotten list (``deals`` or ``leads``) that ties its two tables to the
+    headline cards: the forgotten ones are the first table; of every one without a next step (the
+    card's count), those also forgotten stand in the first table, the rest make the second. The
+    second reader of issue 20 saw «забытые» and «без следующего шага» mixed in one list under
+    cards of 30 and 71. Source: the table's ``forgotten`` and ``no_next_step`` columns."""
+    p = list_parts(result, table)
+    f, nn, nf, rest = len(p["forgotten"]), p["no_next"], p["no_next_forgotten"], len(p["no_next_only"])
     noun = "deal" if table == "deals" else "lead"
     if lang == "ru":
-        return (f"В списке {count_text(n, noun, 'ru')}: забытых (давно без касаний) — {forgotten}, "
-                f"ещё {rest} — в работе, но без следующего шага.")
-    return (f"The list holds {count_text(n, noun, 'en')}: {forgotten} forgotten (untouched for long), "
-            f"{rest} more in work but without a next step.")
+        return (f"Забытых — {f}, это первый список. Без следующего шага — {count_text(nn, noun, 'ru')}: "
+                f"забытые из них ({nf}) стоят в первом списке, ещё {rest} в работе — второй список.")
+    return (f"Forgotten: {f}, the first list. Without a next step: {count_text(nn, noun, 'en')}; {nf} of them are "
+            f"forgotten too and stand in the first list, the other {rest} are in work: the second list.")
+
+
+#: captions of the two lists (``{n}``: the list's length)
+LIST_TITLES = {
+    ("deals", "forgotten"): {"ru": "Забытые сделки — {n}", "en": "Forgotten deals: {n}"},
+    ("deals", "no_next_only"): {"ru": "Сделки в работе без следующего шага — {n}", "en": "Deals in work without a next step: {n}"},
+    ("leads", "forgotten"): {"ru": "Забытые лиды — {n}", "en": "Forgotten leads: {n}"},
+    ("leads", "no_next_only"): {"ru": "Лиды в работе без следующего шага — {n}", "en": "Leads in work without a next step: {n}"},
+}
+
+
+def lists_html(view: Any, table: str, columns: list[str], *, max_rows: int | None = 100) -> str:
+    """The forgotten list ``table`` of a ``nb.ReportView`` as two page tables (:func:`list_parts`),
+    each captioned with its kind and length («Забытые сделки — 30», «Сделки в работе без
+    следующего шага — 59»), ``max_rows`` each (Excel keeps the one full list)."""
+    from b24reports.views.common import table_html as _table_html
+
+    lang = view.lang if view.lang in ("ru", "en") else "en"
+    parts = list_parts(view.result, table)
+    return "".join(
+        _table_html(parts[k], columns, view.lang, view.currency, max_rows=max_rows,
+                    title=LIST_TITLES[(table, k)][lang].format(n=len(parts[k])), labels=view.labels,
+                    keys=getattr(view, "live", ()))
+        for k in ("forgotten", "no_next_only"))

@@ -134,6 +134,18 @@ def funnel_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     return fig
 
 
+def leads_text(n: float, lang: str = "ru") -> str:
+    """A number of leads a month with its noun: whole ``12 лидов``, else one decimal ``7,8 лида``
+    (a fraction takes the plural's "other" form). The what-if's months are means: rounded to
+    whole leads, 8 leads × 87 660 ₽ did not give the 686 667 ₽ beside them."""
+    from b24reports.core.i18n import format_number
+
+    r = round(float(n), 1)
+    if r.is_integer():
+        return count_text(int(r), "lead", lang)
+    return f"{format_number(r, lang, 1)} {plural(r, 'lead', lang)}"
+
+
 def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
     """Bars of the projected revenue per source (table ``what_if``) with the planned leads in
     the label — for one month (:func:`what_if_month`) with the default planned leads, as the
@@ -147,7 +159,7 @@ def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | No
     w = w.assign(_v=w[value].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(
         x=w["_v"], y=[source_label(v, lang, sources) for v in w["source_id"]], orientation="h", marker_color=PALETTE[4],
-        text=[count_text(round(p), "lead", lang) for p in w[leads].astype(float)], textposition="auto",
+        text=[leads_text(p, lang) for p in w[leads].astype(float)], textposition="auto",
         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
     title = _t(lang, "projected") if month is None else _t(lang, "projected_month")
     fig.update_layout(xaxis={"title": f"{title}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
@@ -254,7 +266,7 @@ def what_if_text(result: Any, lang: str = "ru") -> str:
                 "en": f"If **{leads}** come in, split by source as now, the current revenue per lead gives "
                       f"**{money}** of sales (the number of leads is the “Planned leads” parameter)."}[lang]
     months = months_of_period(result)
-    per_month = count_text(round(planned / months), "lead", lang)
+    per_month = leads_text(planned / months, lang)
     money_month = format_money(float(projected) / months if projected is not None else None, cur, lang)
     period = f"{months} {plural(months, 'month', lang)}"
     if months == 1:

@@ -24,7 +24,7 @@ TEXT = {
     "ru": {
         "summary": "Открытая воронка {scope}: {start} → {end} ({delta}) с {t0} по {t1}.",
         "scope_all": "(все открытые сделки)",
-        "scope_end": "с ожидаемым закрытием до {end}",
+        "scope_end": "с ожидаемым закрытием до {end}, просроченные тоже",
         "history": "История версий сделок начинается {start} (первая синхронизация). Смены стадий известны точно "
                    "(история стадий); сумма, дата закрытия, ответственный и воронка — только между синхронизациями: {syncs}.",
         "between": "между синхронизациями {a} и {b}",
@@ -42,7 +42,7 @@ TEXT = {
     "en": {
         "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
         "scope_all": "(every open deal)",
-        "scope_end": "expected to close by {end}",
+        "scope_end": "expected to close by {end}, overdue ones included",
         "history": "Deal version history starts {start} (the first sync). Stage moves are known exactly (stage "
                    "history); amount, close date, owner and pipeline changes only between two syncs: {syncs}.",
         "between": "between the syncs of {a} and {b}",
@@ -129,10 +129,15 @@ def step_color(step: str, amount: float) -> str:
 
 
 def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
-    """Waterfall of table ``waterfall_total``: start, the signed steps, end — bars floating on
-    the running total, coloured by :func:`step_color` (won green, lost red). Each bar carries its
-    step id as customdata (a click on a live dashboard lists that step's deals). ``None`` when
-    there is no comparison."""
+    """Waterfall of table ``waterfall_total``: start, the signed steps, end — horizontal bars,
+    one row per step from the top, floating on the running total, coloured by :func:`step_color`
+    (won green, lost red), each labelled with its amount at the bar's right end. Each bar carries
+    its step id as customdata (a click on a live dashboard lists that step's deals). ``None``
+    when there is no comparison.
+
+    Horizontal since the third reader of issue 20: upright bars put neighbouring labels side by
+    side on one line («+1,5 млн ₽» ran into «−974 тыс. ₽»), and the step names had to be
+    slanted; one row per step gives every label and name a line of its own, at any width."""
     w = result.tables["waterfall_total"]
     if w.empty:
         return None
@@ -150,17 +155,19 @@ def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
         base.append(0.0 if s_ in ("start", "end") else (running if a >= 0 else running + a))
         running = a if s_ == "start" else running if s_ == "end" else running + a
     fig = go.Figure(go.Bar(
-        x=names, y=[abs(a) for a in amounts], base=base, text=text, textposition="outside", cliponaxis=False,
-        constraintext="none",  # the labels kept their size (plotly shrank them to the bar width)
+        y=names, x=[abs(a) for a in amounts], base=base, orientation="h", text=text, textposition="outside",
+        cliponaxis=False, constraintext="none",  # the labels keep their size (plotly shrank them to the bar)
         customdata=steps, hovertext=hover, hoverinfo="text", marker={"color": [step_color(s_, a) for s_, a in zip(steps, amounts)]}))
     # the axis starts at 0: a zoomed axis made a 6 % fall look like a fifth of the pipeline; each
-    # step's amount is written on its bar
+    # step's amount is written at its bar. Room on the right for the longest bar's label.
     running = [amounts[0]]
     for a in amounts[1:-1]:
         running.append(running[-1] + a)
     high = max(running + [amounts[-1]] + [0.0])
-    fig.update_layout(showlegend=False, height=420, xaxis={"tickangle": -30},
-                      yaxis={"range": [0.0, high * 1.12 if high > 0 else 1.0], "rangemode": "tozero",
+    fig.update_layout(showlegend=False, height=max(300, 34 * len(steps) + 110),
+                      yaxis={"autorange": "reversed", "automargin": True},
+                      # at most 5 ticks: «120,000,000» ran into «140,000,000» at 660 px
+                      xaxis={"range": [0.0, high * 1.25 if high > 0 else 1.0], "rangemode": "tozero", "nticks": 5,
                              "title": f"{_t(lang, 'open_value')}, {currency_symbol(cur, lang)}"})
     return fig
 

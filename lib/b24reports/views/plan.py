@@ -21,10 +21,14 @@ from b24reports.views.common import PALETTE
 TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
            "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
-           "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка"},
+           "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка", "leads_all": "Лиды (все воронки)",
+           "lead_base": "Лиды: {won} {won_w} × {dpw} сделки на выигрыш ÷ конверсия лидов {conv} (округлены) — вся команда, все воронки",
+           "stage_base": "Стадии: {won} {won_w} ÷ конверсия стадии в выигрыш — воронка «{pipe}»"},
     "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
            "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
-           "won": "Won deals", "dept": "dept.", "pipeline": "pipeline"},
+           "won": "Won deals", "dept": "dept.", "pipeline": "pipeline", "leads_all": "Leads (all pipelines)",
+           "lead_base": "Leads: {won} {won_w} × {dpw} deals per win ÷ lead conversion {conv} (rounded): whole team, all pipelines",
+           "stage_base": "Stages: {won} {won_w} ÷ the stage's conversion to won: pipeline \u201c{pipe}\u201d"},
 }
 
 
@@ -155,8 +159,19 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
                          pipeline_id: int | None = None) -> go.Figure | None:
     """Funnel of what plan row ``line`` (default: the row with the largest gap) needs: leads,
     then deals at each stage of ``pipeline_id`` (default: the first pipeline) down to won
-    deals; the row, its month and the calls needed in a note above. ``None`` when no row has
-    a gap or the numbers are unknown."""
+    deals; the row, its month and the calls needed in a subtitle. ``None`` when no row has
+    a gap or the numbers are unknown.
+
+    The two chains have different bases (metrics.plan.required): the leads bar is ``needed_won``
+    × ``deals_per_won`` ÷ ``lead_conversion_pct``, whole team and all pipelines; each stage bar
+    is ``needed_won`` ÷ that stage's conversion to won in this pipeline. So the leads bar is
+    named «Лиды (все воронки)» and a second subtitle line gives both formulas with this row's
+    figures (the second reader of issue 20 read 222 leads → 66 deals as a 29,7 % conversion
+    where the page says 28,8 %)."""
+    from b24reports.core.columns import DISPLAY_DIGITS
+    from b24reports.core.i18n import format_number
+    from b24reports.core.i18n import plural as _plural
+
     rq = result.tables["required"]
     rq = rq[rq["needed_won"].notna() & (rq["needed_won"] > 0)]
     if rq.empty:
@@ -170,7 +185,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     stage_names = (labels or {}).get("stage_id", {})
     steps = []
     if pd.notna(row["needed_leads"]):
-        steps.append((_t(lang, "leads"), row["needed_leads"]))
+        steps.append((_t(lang, "leads_all"), row["needed_leads"]))
     for sid, n in zip(st["stage_id"], st["needed_at_stage"]):
         if pd.notna(n):
             steps.append((stage_names.get(sid, sid), n))
@@ -184,9 +199,20 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
         note += f" · {_t(lang, 'pipeline')} «{pname}»" if lang == "ru" else f" · {_t(lang, 'pipeline')} \u201c{pname}\u201d"
     if pd.notna(row["needed_calls"]):
         note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
+    won = int(row["needed_won"])
+    won_w = _plural(won, "win", lang if lang in ("ru", "en") else "en")
+    bases = []
+    if pd.notna(row["needed_leads"]) and pd.notna(row["deals_per_won"]) and pd.notna(row["lead_conversion_pct"]):
+        bases.append(_t(lang, "lead_base").format(won=won, won_w=won_w, dpw=format_number(row["deals_per_won"], lang, DISPLAY_DIGITS["deals_per_won"]),
+                                                  conv=format_number(row["lead_conversion_pct"], lang, 1) + "\u00a0%"))
+    if pname is not None and len(steps) > (1 if bases else 0):
+        bases.append(_t(lang, "stage_base").format(won=won, won_w=won_w, pipe=pname))
+    sub = "<br>".join(html.escape(t, quote=False) for t in [note, *bases])
     # the row under the title (an annotation above the plot ran into the title: layout check)
-    fig.update_layout(title={"subtitle": {"text": html.escape(note)}}, margin={"t": 80},
-                      height=max(300, 34 * len(steps) + 150))  # 40 px a step: did not fit below a table (print check)
+    # 28 px a step: the two formula lines keep the chart as tall as before them (a taller one moved
+    # the section to the next page and left the page before 38 % filled: print check)
+    fig.update_layout(title={"subtitle": {"text": sub}}, margin={"t": 90 + 16 * len(bases)},
+                      height=max(300, 28 * len(steps) + 150 + 16 * len(bases)))
     return fig
 
 

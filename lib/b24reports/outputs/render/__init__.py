@@ -235,8 +235,11 @@ def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts:
 
         ds = restrict(ds, visibility)
     now = dt.datetime.now(getattr(ds, "timezone", None) or dt.timezone.utc).replace(microsecond=0).isoformat()
+    clock = getattr(ds, "clock", None)  # a demo store's own "now" (Dataset.clock), in any language
     for s in specs:  # one "now" for the whole run, so every report shows the same as_of
-        if per_report[s.name].get("as_of") in (None, "", "now"):
+        if clock is not None and per_report[s.name].get("as_of") in (None, ""):
+            per_report[s.name]["as_of"] = clock.isoformat()
+        elif per_report[s.name].get("as_of") in (None, "", "now"):
             per_report[s.name]["as_of"] = now
     for s in specs:  # semantic errors (unknown ids, currency, …) also before any work
         s.parse_params(per_report[s.name]).validate_against(ds)

@@ -23,7 +23,7 @@ from b24reports.reports import (
 
 # the what-if shown for one month (views.marketing.what_if_month): the period's leads and
 # projection ÷ months of the period; metrics.json keeps the period's planned_leads/projected_revenue
-columns.define("leads_per_month", "int", "Лидов в месяц (среднее за период)", "Leads a month (the period's mean)")
+columns.define("leads_per_month", "number", "Лидов в месяц (среднее за период)", "Leads a month (the period's mean)")
 columns.define("revenue_per_month", "money", "Прогноз выручки за месяц", "Projected revenue for a month")
 
 _SRC = ["source_id", *m.SOURCE_COLUMNS, "won_cycle_days"]

@@ -103,6 +103,14 @@ def _warm_up_code(store: Path | None) -> str:
         code += f"""
         b24reports.outputs.nb.load_dataset({str(store)!r})
     """
+    # what the warm-up made lives as long as the kernel: out of the collector's sight, the full
+    # collection that ends each namespace reset (IPython's displayhook.flush) walks only what
+    # a notebook made (CPython's gc.freeze)
+    code += """
+        import gc
+        gc.collect()
+        gc.freeze()
+    """
     return textwrap.dedent(code)
 
 

@@ -119,6 +119,9 @@ def test_plural_forms_ru_en():
         "0 data-quality warnings", "1 data-quality warning", "2 data-quality warnings"]
     assert plural(1.5, "day", "ru") == "дня"  # 1,5 дня
     assert count_text(1234, "row", "ru") == "1\u00a0234 строки"
+    assert count_text(1, "attempt", "en") == "1 attempt" and count_text(3, "attempt", "en") == "3 attempts"
+    assert count_text(2, "attempt", "ru") == "2 попытки" and count_text(5, "report", "ru") == "5 отчётов"
+    assert count_text(21, "report", "ru") == "21 отчёт"
 
 
 def test_format_month():
@@ -128,9 +131,3 @@ def test_format_month():
     assert format_month("2026-01-01", "ru") == "янв 2026"
     assert format_month(dt.date(2026, 5, 17), "en") == "May 2026"
     assert format_month("overdue", "ru") == "overdue" and format_month("2025-13", "ru") == "2025-13"
-
-
-def test_plural_nouns_added():
-    assert count_text(1, "attempt", "en") == "1 attempt" and count_text(3, "attempt", "en") == "3 attempts"
-    assert count_text(2, "attempt", "ru") == "2 попытки" and count_text(5, "report", "ru") == "5 отчётов"
-    assert count_text(21, "report", "ru") == "21 отчёт"

@@ -104,6 +104,20 @@ def test_the_first_notebook_sees_nothing_of_the_warm_up(tmp_path):
         k.shutdown()
 
 
+def kernel_processes() -> set[int]:
+    """Pids of the live (not zombie) ipykernel processes below this one."""
+    import psutil
+
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel_launcher" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                found.add(p.pid)
+        except psutil.Error:  # it ended meanwhile
+            pass
+    return found
+
+
 @pytest.fixture
 def zmq_made(monkeypatch):
     """Every zmq context and socket made while the test runs, in order. They are held here, so
@@ -127,12 +141,11 @@ def test_a_render_run_a_restart_and_a_failed_start_leave_no_zmq_context_socket_o
     forever. Clients that made contexts of their own (the code reverted in d5c2f99) fail the
     count; a kernel whose warm-up failed and stayed running fails the closed checks."""
     import papermill as pm
-    import psutil
     import zmq
 
     from b24reports.outputs import render
 
-    kernels_before = {p.pid for p in psutil.Process().children(recursive=True)}
+    kernels_before = kernel_processes()
     out = render.render_all(demo_store, {"as_of": "2026-11-30T12:00:00"}, tmp_path / "out", "html",
                             names=["pipeline"], workers=1, progress=False)
     assert out["pipeline"]["html"].stat().st_size > 100_000
@@ -154,9 +167,7 @@ def test_a_render_run_a_restart_and_a_failed_start_leave_no_zmq_context_socket_o
 
     contexts = [o for o in zmq_made if isinstance(o, zmq.Context)]
     sockets = [o for o in zmq_made if isinstance(o, zmq.Socket)]
-    assert len(contexts) == 3, "one context per pool (render_all's and two here), none per client"
+    assert len(contexts) == 3, f"one context per pool (render_all's and two here), none per client: {contexts}"
     assert [c.closed for c in contexts] == [True, True, True]
     assert len(sockets) >= 4 * 3 and [s for s in sockets if not s.closed] == []
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in kernels_before and p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
-    assert left == [], "every kernel process was stopped"
+    assert kernel_processes() - kernels_before == set(), "every kernel process was stopped"

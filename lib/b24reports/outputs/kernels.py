@@ -38,9 +38,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
-
 log = logging.getLogger(__name__)
 
 #: papermill engine name of the warm-kernel engine
@@ -48,25 +45,42 @@ ENGINE = "b24reports_warm"
 #: seconds for a kernel to start and answer
 START_TIMEOUT = 120
 
+_ENGINE_LOCK = threading.Lock()
+_ENGINE_REGISTERED = False
 
-class WarmEngine(NBClientEngine):
-    """papermill engine: nbclient on the kernel manager ``km`` and the started kernel client
-    ``kc`` given by the caller, both kept open after the notebook (the caller owns them).
-    Should nbclient replace ``kc`` by a client of its own, that one is stopped here."""
 
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
-                                 start_timeout=60, execution_timeout=None, **kwargs):
-        km, kc = kwargs.pop("km"), kwargs.pop("kc")
-        client = PapermillNotebookClient(nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
-                                         kernel_name=kernel_name, log=log, log_output=log_output,
-                                         stdout_file=stdout_file, stderr_file=stderr_file)
-        client.kc = kc  # nbclient starts no client when it has one, and stops none of a km it does not own
-        try:
-            return client.execute()
-        finally:
-            if client.kc is not None and client.kc is not kc:
-                _stop_client(client.kc)
+def _register_engine() -> None:
+    """Register papermill engine :data:`ENGINE` (once). papermill is imported here, not with
+    this module, so that ``render_all`` starts its kernels first: papermill's import (nbformat,
+    jsonschema) takes 0.7 s of this process, 4 s on a loaded machine."""
+    global _ENGINE_REGISTERED
+    with _ENGINE_LOCK:
+        if _ENGINE_REGISTERED:
+            return
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.engines import NBClientEngine, papermill_engines
+
+        class WarmEngine(NBClientEngine):
+            """papermill engine: nbclient on the kernel manager ``km`` and the started kernel
+            client ``kc`` given by the caller, both kept open after the notebook (the caller owns
+            them). Should nbclient replace ``kc`` by a client of its own, that one is stopped here."""
+
+            @classmethod
+            def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                         start_timeout=60, execution_timeout=None, **kwargs):
+                km, kc = kwargs.pop("km"), kwargs.pop("kc")
+                client = PapermillNotebookClient(nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
+                                                 kernel_name=kernel_name, log=log, log_output=log_output,
+                                                 stdout_file=stdout_file, stderr_file=stderr_file)
+                client.kc = kc  # nbclient starts no client when it has one, and stops none of a km it does not own
+                try:
+                    return client.execute()
+                finally:
+                    if client.kc is not None and client.kc is not kc:
+                        _stop_client(client.kc)
+
+        papermill_engines.register(ENGINE, WarmEngine)
+        _ENGINE_REGISTERED = True
 
 
 def _stop_client(kc: Any) -> None:
@@ -77,11 +91,13 @@ def _stop_client(kc: Any) -> None:
         log.debug("stopping a kernel client failed", exc_info=True)
 
 
-papermill_engines.register(ENGINE, WarmEngine)
-
-
-def _warm_up_code(store: Path | None) -> str:
+def _warm_up_code(store: Path | None, plotlyjs_at_export: bool = False) -> str:
     code = """
+        import sys
+        # plotly.io imports nbformat, which imports jsonschema, which builds an IRI grammar with
+        # Lark at import when rfc3987_syntax is installed (for its "iri" format check, which
+        # nothing in a report kernel asks for): 0.5 s idle, 4 s on a loaded machine, a kernel
+        sys.modules.setdefault("rfc3987_syntax", None)
         import importlib
         import pandas, plotly.io, plotly.graph_objects
         import b24reports.outputs.nb, b24reports.reports, b24reports.views.common
@@ -102,6 +118,11 @@ def _warm_up_code(store: Path | None) -> str:
     if store is not None:
         code += f"""
         b24reports.outputs.nb.load_dataset({str(store)!r})
+    """
+    if plotlyjs_at_export:  # before the renderer is first activated (a notebook's first figure)
+        code += """
+        import os
+        os.environ[b24reports.outputs.nb.PLOTLYJS_AT_EXPORT_ENV] = "1"
     """
     # what the warm-up made lives as long as the kernel: out of the collector's sight, the full
     # collection that ends each namespace reset (IPython's displayhook.flush) walks only what
@@ -128,6 +149,8 @@ class WarmKernel:
         context: the zmq context of its manager and clients, owned by the caller (a
             :class:`KernelPool`), who destroys it; None: the kernel makes one and destroys it
             in :meth:`shutdown`.
+        plotlyjs_at_export: notebooks hold ``nb.PLOTLYJS_MARKER`` instead of plotly.js, which
+            ``render.html.notebook_to_html`` writes into the page (``render_all`` sets it).
 
     Raises:
         RuntimeError: the kernel did not start or its warm-up failed (the message names the
@@ -136,12 +159,13 @@ class WarmKernel:
     """
 
     def __init__(self, kernel_name: str = "python3", store: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None, *, context: Any = None):
+                 env: Mapping[str, str] | None = None, *, context: Any = None, plotlyjs_at_export: bool = False):
         import zmq
 
         self.kernel_name = kernel_name
         self.store = Path(store).resolve() if store is not None else None
         self.env = dict(env if env is not None else os.environ)
+        self.plotlyjs_at_export = plotlyjs_at_export
         self._own_context = context is None
         self.context = zmq.Context() if context is None else context
         self.km: Any = None
@@ -174,7 +198,7 @@ class WarmKernel:
                                                  signature_scheme=self.km.session.signature_scheme),
                                  context=self.context)
         self.kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-        self._execute(_warm_up_code(self.store))
+        self._execute(_warm_up_code(self.store, self.plotlyjs_at_export))
         self._reset = self.kc.execute(RESET_CODE, silent=True, store_history=False, allow_stdin=False)
 
     def _execute(self, code: str) -> None:
@@ -213,6 +237,7 @@ class WarmKernel:
             self.restart()
             pending, self._reset = self._reset, None
             self._wait(pending)
+        _register_engine()
         try:
             nb = pm.execute_notebook(input_path, output_path, parameters=dict(parameters), engine_name=ENGINE,
                                      km=self.km, kc=self.nb_kc, kernel_name=self.kernel_name, progress_bar=False,
@@ -262,10 +287,10 @@ class KernelPool:
     """``size`` warm kernels handed out one at a time (:meth:`kernel`), started together in
     the background so the first report does not wait for the last kernel. Use as a context
     manager; leaving it shuts every kernel down and destroys the one zmq context
-    (:attr:`context`) that all of them used."""
+    (:attr:`context`) that all of them used. ``plotlyjs_at_export``: as :class:`WarmKernel`'s."""
 
     def __init__(self, size: int, kernel_name: str = "python3", store: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, *, plotlyjs_at_export: bool = False):
         import zmq
 
         self.size = max(1, int(size))
@@ -273,14 +298,14 @@ class KernelPool:
         self._free: queue.Queue[WarmKernel | BaseException] = queue.Queue()
         self._all: list[WarmKernel] = []
         self._lock = threading.Lock()
-        args = (kernel_name, store, env)
+        args = (kernel_name, store, env, plotlyjs_at_export)
         self._threads = [threading.Thread(target=self._start_one, args=args, daemon=True) for _ in range(self.size)]
         for th in self._threads:
             th.start()
 
-    def _start_one(self, kernel_name, store, env) -> None:
+    def _start_one(self, kernel_name, store, env, plotlyjs_at_export) -> None:
         try:
-            k = WarmKernel(kernel_name, store, env, context=self.context)
+            k = WarmKernel(kernel_name, store, env, context=self.context, plotlyjs_at_export=plotlyjs_at_export)
         except BaseException as e:  # handed to the first taker
             self._free.put(e)
             return

@@ -4,6 +4,7 @@ nbconvert with the offline template (plotly.js inlined, no external request)."""
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -44,7 +45,8 @@ _EXPORTER = threading.local()
 
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
-    template, stderr streams dropped (from ``nb`` itself)."""
+    template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
+    ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert."""
     from nbconvert import HTMLExporter
 
     for cell in nb.cells:
@@ -58,7 +60,19 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
         _EXPORTER.html = exp
     exp.language_code = lang
     body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    from b24reports.outputs.nb import PLOTLYJS_MARKER
+
+    if PLOTLYJS_MARKER in body:  # a warm kernel's notebook: plotly.js goes where plotly's renderer put it
+        body = body.replace(PLOTLYJS_MARKER, _plotlyjs())
     return body
+
+
+@functools.cache
+def _plotlyjs() -> str:
+    """plotly.js's source as plotly's ``notebook`` renderer inlines it (read once)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 _RESULTS_LOCK = threading.Lock()

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-
 from b24reports import reports
 from b24reports.core.i18n import format_value
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "app"
 TIMEOUT_MS = int(os.environ.get("B24R_BROWSER_TIMEOUT_MS", "180000"))
 ANCHOR = dt.date(2026, 11, 30)
@@ -32,9 +29,9 @@ VIEWERS = {1: None, 3: {3, 6, 7, 8, 9, 10, 11, 12}, 6: {6}}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Demo portal + its store + `serve --app` over it, installed through the stand-in page."""
-    from b24reports.outputs.appmode import AppConfig
     from b24reports.demo import DemoServer, generate_portal
     from b24reports.ingest.sync import sync
+    from b24reports.outputs.appmode import AppConfig
     from b24reports.outputs.serve import VoilaServer
 
     root = tmp_path_factory.mktemp("app")
@@ -56,13 +53,9 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(world):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+def browser(world, chromium_browser):
+    """The module's chromium, started after the stand-in portal and the app server."""
+    return chromium_browser
 
 
 @pytest.fixture()
@@ -181,7 +174,6 @@ def test_excel_download_holds_only_the_viewers_deals(installed, page, user):
     import io
 
     import openpyxl
-
     from b24reports.outputs import render
 
     frame = open_report(page, installed, user, "funnel")

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
-
-from b24reports.outputs import render
 from b24reports.views.common import style_figure
-from chart_layout import MEASURE_JS, build_edge_store, figures_page, layout_problems, report_figures
+from chart_layout import (
+    MEASURE_JS,
+    build_edge_store,
+    figures_page,
+    layout_problems,
+    report_figures,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +28,8 @@ WIDTHS = (PRINT_WIDTH, 1440)
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    exe = render.find_chromium()
-    assert exe is not None, "chromium not installed (make test installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+def chromium(chromium_browser):
+    return chromium_browser
 
 
 def _measure(browser, page_file: Path, width: int) -> list[dict]:

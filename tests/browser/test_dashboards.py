@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from b24reports import reports
 from b24reports.core.i18n import format_value
 
@@ -64,32 +63,33 @@ def _headline(name: str, res: Any) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def dash_params(demo_store: Path, demo_as_of: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Server-wide parameters: the demo portal's now and a plan file for the plan report."""
-    from b24reports.ingest.dataset import Dataset
     from b24reports.demo.plan import demo_plan
+    from b24reports.ingest.dataset import Dataset
 
     plan = demo_plan(Dataset.load(demo_store), demo_as_of, tmp_path_factory.mktemp("plan") / "plan.csv")
     return {"as_of": demo_as_of, "plan": str(plan)}
 
 
 @pytest.fixture(scope="session")
-def voila_url(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+def voila_server(demo_store: Path, dash_params: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """One Voila server for the whole session (no preheated pool: kernels start on demand)."""
     assert Path(CHROMIUM).exists(), "chromium not installed (make test installs it)"
     from b24reports.outputs.serve import VoilaServer
 
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     with VoilaServer(demo_store, pool_size=0, params=dash_params, show_tracebacks=True, log_path=log) as srv:
-        yield srv.url
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def voila_url(voila_server) -> str:
+    return voila_server.url
 
 
 @pytest.fixture(scope="module")  # not session: one Playwright per thread at a time, the next module starts its own
-def browser(voila_url: str):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+def browser(voila_url: str, chromium_browser):
+    """The module's chromium, started after the Voila server."""
+    return chromium_browser
 
 
 @pytest.fixture()
@@ -329,7 +329,6 @@ def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None
     import time
 
     import psutil
-
     from b24reports.outputs.serve import VoilaServer
 
     with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
@@ -366,7 +365,7 @@ def test_click_source_cell_refilters_marketing(page, voila_url: str, demo_datase
     assert _cards(page)[label] == shown
 
 
-def test_page_says_when_its_kernel_is_gone(page, voila_url: str) -> None:
+def test_page_says_when_its_kernel_is_gone(page, voila_server, voila_url: str) -> None:
     """A kernel culled after being idle (or a stopped server) must not leave a page that silently
     ignores filters: the next filter change gets a banner with a reload button."""
     import time
@@ -375,10 +374,11 @@ def test_page_says_when_its_kernel_is_gone(page, voila_url: str) -> None:
 
     started = time.time()
     _open(page, f"{voila_url}voila/render/forgotten.ipynb")
-    mine = [p for p in psutil.process_iter(["cmdline", "create_time"])
-            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1]
+    # the newest kernel of this server: any other process's kernels on the machine are not ours to kill
+    mine = [p for p in psutil.Process(voila_server.proc.pid).children(recursive=True)
+            if "ipykernel_launcher" in " ".join(p.cmdline()) and p.create_time() >= started - 1]
     assert mine, "the page's kernel was not found"
-    kernel = max(mine, key=lambda p: p.info["create_time"])
+    kernel = max(mine, key=lambda p: p.create_time())
     kernel.kill()
     kernel.wait(timeout=30)
     assert not page.locator(".b24r-lost").count()
@@ -395,7 +395,6 @@ def test_culled_kernel_page_says_so(browser, demo_store: Path, dash_params: dict
     import time
 
     import psutil
-
     from b24reports.outputs.serve import VoilaServer
 
     with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=4, cull_interval=1) as srv:
@@ -436,7 +435,6 @@ def test_excel_button_downloads_what_is_shown(page, voila_url: str, demo_dataset
     import io
 
     import openpyxl
-
     from b24reports.outputs import render
 
     spec = reports.get("funnel")
@@ -581,7 +579,6 @@ def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser
     import time
 
     import psutil
-
     from b24reports.outputs.serve import VoilaServer
 
     with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=900) as srv:

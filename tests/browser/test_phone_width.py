@@ -7,9 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from b24reports.ingest.dataset import Dataset
 from b24reports.demo.plan import demo_plan
+from b24reports.ingest.dataset import Dataset
 from b24reports.outputs import render
 
 pytestmark = pytest.mark.browser
@@ -28,16 +27,10 @@ def pages(demo_week_store, demo_as_of, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def phone(pages):
-    exe = render.find_chromium()
-    assert exe is not None, "chromium not installed (make test installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        pg = b.new_page(viewport={"width": PHONE, "height": 844})
-        yield pg
-        b.close()
+def phone(pages, chromium_browser):
+    pg = chromium_browser.new_page(viewport={"width": PHONE, "height": 844})
+    yield pg
+    pg.close()
 
 
 @pytest.mark.parametrize("report", REPORTS)

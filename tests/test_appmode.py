@@ -162,11 +162,54 @@ def test_kernel_shows_nothing_without_a_valid_session(srv, cfg, portal, monkeypa
     for q in ("", "lang=en", "b24s=forged", f"b24s={appmode.issue_session(Viewer(6, False, 'other-member'))}"):
         with pytest.raises(ViewerRefused):
             nb.viewer_dataset(ds, q)
-    _viewer, session = appmode.open_app(cfg, fields(srv, 6))
-    out = nb.viewer_dataset(ds, f"lang=en&b24s={session}")
+    f6 = fields(srv, 6)
+    _viewer, session = appmode.open_app(cfg, f6)
+    with pytest.raises(ViewerRefused):  # a session alone, without the one-time ticket of an open
+        nb.viewer_dataset(ds, f"lang=en&b24s={session}")
+    url = appmode.open_report_url(cfg, {"b24s": session, "AUTH_ID": f6["AUTH_ID"], "report": "funnel"})
+    out = nb.viewer_dataset(ds, "lang=en&" + url.split("?", 1)[1])
     assert out.deals["id"].tolist() == own  # deal 1 is manager 10's
     monkeypatch.delenv(appmode.CONFIG_ENV)
     assert nb.viewer_dataset(ds, "") is ds  # not app mode: the whole store
+
+
+def test_a_session_replayed_by_another_viewer_is_refused(srv, cfg, portal, monkeypatch):
+    """Viewer 6's session with viewer 7's AUTH_ID gets no ticket (user.current says 7); a
+    dashboard URL opens once: replayed (spent ticket), with a ticket of another viewer, or an
+    expired ticket, the kernel shows nothing. user.current is asked once per AUTH_ID a minute."""
+    appmode.install(cfg, fields(srv, 1), public_url="https://x")
+    monkeypatch.setenv(appmode.CONFIG_ENV, cfg.to_env())
+    f6, f7 = fields(srv, 6), fields(srv, 7)
+    v6, s6 = appmode.open_app(cfg, f6)
+    v7, s7 = appmode.open_app(cfg, f7)
+    with pytest.raises(ViewerRefused) as e:
+        appmode.open_report_url(cfg, {"b24s": s6, "AUTH_ID": f7["AUTH_ID"], "report": "funnel"})
+    assert e.value.reason == "other_viewer"
+    for bad in ({"b24s": s6, "AUTH_ID": "forged", "report": "funnel"},
+                {"b24s": s6, "AUTH_ID": f6["AUTH_ID"], "report": "../../etc/passwd"},
+                {"b24s": "forged", "AUTH_ID": f6["AUTH_ID"], "report": "funnel"}):
+        with pytest.raises(ViewerRefused):
+            appmode.open_report_url(cfg, bad)
+    before = srv.requests.total
+    url = appmode.open_report_url(cfg, {"b24s": s6, "AUTH_ID": f6["AUTH_ID"], "report": "managers"})
+    assert srv.requests.total == before  # f6's AUTH_ID was checked a moment ago
+    assert url.startswith("/voila/render/managers.ipynb?")
+    query = url.split("?", 1)[1]
+    assert appmode.viewer_of_query(query, cfg) == v6
+    with pytest.raises(ViewerRefused):  # the same URL again: its ticket is spent
+        appmode.viewer_of_query(query, cfg)
+    t7 = appmode.issue_ticket(cfg, v7)  # 7's ticket under 6's session
+    with pytest.raises(ViewerRefused):
+        appmode.viewer_of_query(f"b24s={s6}&b24t={t7}", cfg)
+    with monkeypatch.context() as m:
+        m.setattr(appmode, "TICKET_TTL", -1.0)
+        late = appmode.issue_ticket(cfg, v6)
+    t6 = appmode.issue_ticket(cfg, v6)
+    with pytest.raises(ViewerRefused):
+        appmode.viewer_of_query(f"b24s={s6}&b24t={late}", cfg)
+    assert appmode.viewer_of_query(f"b24s={s6}&b24t={t6}", cfg) == v6
+    assert list(appmode._tickets_dir(cfg).iterdir()) == [] or all(
+        stat.S_IMODE(p.stat().st_mode) == 0o600 for p in appmode._tickets_dir(cfg).iterdir())
 
 
 # ----------------------------------------------------------------- over HTTP (tornado handlers)
@@ -219,9 +262,13 @@ def test_http_contract(srv, cfg, http_app, attacker):
         assert r.status_code == 200
         assert r.headers["content-security-policy"] == f"frame-ancestors {srv.base_url}"
         assert "set-cookie" not in r.headers and "set-cookie" not in first.headers
-        assert "Sales reports" in r.text and "b24s=" in r.text and "lang=en" in r.text
-        for secret in (f["AUTH_ID"], f["REFRESH_ID"], srv.app.client_secret):
+        assert "Sales reports" in r.text and "lang=en" in r.text
+        session = re.search(r'name="b24s" value="([^"]+)"', r.text).group(1)
+        # the list holds this open's AUTH_ID in its form (never in a link); no other secret
+        assert f'name="AUTH_ID" value="{f["AUTH_ID"]}"' in r.text and "b24s=" not in r.text
+        for secret in (f["REFRESH_ID"], srv.app.client_secret):
             assert secret not in r.text and secret not in first.text
+        assert f["AUTH_ID"] not in first.text
         again = h.post(f"{http_app}/b24/check", data={"n": nonce})  # a nonce is used once
         assert again.status_code == 403 and "Откройте отчёты из Битрикс24" in again.text
         bad = h.post(f"{http_app}/b24/app", data=fields(attacker, 1, LANG="en"))
@@ -231,3 +278,15 @@ def test_http_contract(srv, cfg, http_app, attacker):
         assert "Проверяю доступ в Битрикс24…" in first.text
         ru = h.post(f"{http_app}/b24/check", data={"n": re.search(r"body:'n=([^']+)'", first.text).group(1)})
         assert ru.status_code == 403 and "Битрикс24 не подтвердил вход" in ru.text
+        # opening a report: manager 6's session with his own AUTH_ID -> the dashboard with a ticket;
+        # with manager 7's AUTH_ID (a replayed session) or a forged one -> 403, no ticket
+        mine = h.post(f"{http_app}/b24/open", data={"b24s": session, "AUTH_ID": f["AUTH_ID"], "report": "funnel"})
+        assert mine.status_code == 303
+        assert re.fullmatch(r"/voila/render/funnel\.ipynb\?b24s=[^&]+&b24t=[\w-]{40,}&lang=en", mine.headers["location"])
+        other = fields(srv, 7)["AUTH_ID"]
+        for auth, text in ((other, "Эта ссылка выдана другому пользователю Битрикс24"),
+                           ("forged", "Битрикс24 не подтвердил вход")):
+            r = h.post(f"{http_app}/b24/open", data={"b24s": session, "AUTH_ID": auth, "report": "funnel"})
+            assert r.status_code == 403 and text in r.text and "location" not in r.headers
+        r = h.post(f"{http_app}/b24/open", data={"b24s": session, "AUTH_ID": other, "report": "funnel", "lang": "en"})
+        assert r.status_code == 403 and "This link was issued to another Bitrix24 user" in r.text

@@ -475,3 +475,28 @@ def test_an_incomplete_sync_still_renders_but_fails_the_entry(tmp_path, testrep,
     assert res.error.startswith("sync: SyncIncomplete: deals: refused to delete 250 of 250 stored rows")
     assert sorted(Path(f).name for f in res.files) == ["metrics.json", "report.xlsx"]
     assert len(inbox.messages) == 1
+
+
+def test_user_recipients_are_validated(tmp_path, testrep):
+    """`- user: 12` recipients (with an optional `sees`) load as UserRecipient; a bad id, level or
+    key is named with the entry and line."""
+    from b24reports.outputs.schedule_file import UserRecipient
+
+    text = GOOD.replace("    recipients: [head@acme.ru, owner@acme.ru]\n",
+                        "    sees: own\n    recipients:\n      - head@acme.ru\n      - user: 12\n"
+                        "      - user: 3\n        sees: department\n")
+    s = load_schedule(write(tmp_path, text.format(port=2525)), env=ENV, base_dir=tmp_path)
+    e = s.entry("good-monthly")
+    assert e.recipients == ("head@acme.ru",)
+    assert e.users == (UserRecipient(12, "own"), UserRecipient(3, "department"))
+    bad = GOOD.replace("    recipients: [head@acme.ru, owner@acme.ru]\n",
+                       "    recipients:\n      - user: abc\n      - user: 4\n        sees: boss\n"
+                       "      - user: 5\n        mail: x@y.ru\n")
+    p = write(tmp_path, bad.format(port=2525))
+    with pytest.raises(ScheduleFileError) as ex:
+        load_schedule(p, env=ENV, base_dir=tmp_path)
+    assert str(ex.value).splitlines()[1:] == [
+        f"  {p}:24: entry 'good-monthly': recipient user 'abc' is not a Bitrix24 user id (a positive integer)",
+        f"  {p}:25: entry 'good-monthly': recipient user 4: sees 'boss': use one of own, department, all",
+        f"  {p}:27: entry 'good-monthly': recipient: unknown key(s) 'mail'; known: sees, user",
+    ]

@@ -7,6 +7,7 @@ and the DuckDB store for it.
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 
 import duckdb
@@ -145,9 +146,16 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
         appmode.install(cfg, fields(srv, 1), public_url="https://reports.example.com")
         app.expire_all(after_calls=4)  # the token lapses mid-sync: one refresh
         assert cli.run(["sync", "--app", "--store", str(store)]) == 0
-        viewer, session = appmode.open_app(cfg, fields(srv, 6))
-        pages = [appmode.reports_page(session, "ru"), appmode.refused_page("bad_auth", "en"),
-                 appmode.installed_page("ru", ["LEFT_MENU: bound"]), appmode.signin_hint_html("ru")]
+        f6 = fields(srv, 6)
+        viewer, session = appmode.open_app(cfg, f6)
+        listing = appmode.reports_page(session, "ru", f6["AUTH_ID"])
+        # the list holds this open's own AUTH_ID (Bitrix24 POSTed it into this frame) in its
+        # form, once, for /b24/open; nowhere else, and no other token
+        assert listing.count(f6["AUTH_ID"]) == 1 and f'name="AUTH_ID" value="{f6["AUTH_ID"]}"' in listing
+        dashboard = appmode.open_report_url(cfg, {"b24s": session, "AUTH_ID": f6["AUTH_ID"], "report": "funnel"})
+        pages = [listing.replace(f6["AUTH_ID"], ""), dashboard, appmode.refused_page("bad_auth", "en"),
+                 appmode.refused_page("other_viewer", "ru"), appmode.installed_page("ru", ["LEFT_MENU: bound"]),
+                 appmode.signin_hint_html("ru")]
         app.revoke()
         assert cli.run(["sync", "--app", "--store", str(store)]) == 2  # a clear refusal, secrets masked
         minted = list(app.minted)
@@ -173,6 +181,46 @@ def test_app_secrets_never_leave_the_http_layer(tmp_path, caplog, capsys, monkey
     # next to the store: the token file holds the current pair (0600) but never the client secret;
     # the viewer caches hold ids only
     assert APP_SECRET not in app_tokens_path(store).read_text()
-    for p in (store.parent / (store.name + ".viewers")).iterdir():
+    kept = [p for p in (store.parent / (store.name + ".viewers")).rglob("*") if p.is_file()]
+    assert any(p.parent.name == "tickets" for p in kept)  # the dashboard open's one-time ticket
+    for p in kept:
         text = p.read_text()
         assert all(s not in text for s in secrets), p
+
+
+def test_dashboard_kernels_start_without_the_servers_secrets(tmp_path, monkeypatch):
+    """Voila's kernel manager of `serve` (kernel_env.VOILA_FLAG) starts a real kernel with what
+    Voila gives it (os.environ + request variables): the kernel's os.environ has the store
+    path and the session key, and no client secret, webhook or token (issue 21)."""
+    import asyncio
+    import json
+
+    from b24reports.outputs import kernel_env
+    from b24reports.outputs.serve import voila_argv
+
+    assert kernel_env.VOILA_FLAG in voila_argv(pool_size=0) and kernel_env.VOILA_FLAG in voila_argv(pool_size=1)
+    webhook = f"https://acme.bitrix24.ru/rest/1/{SECRET}/"
+    given = {**os.environ, "B24_CLIENT_SECRET": SECRET, "B24_CLIENT_ID": "local.abc", "ACME_HOOK": webhook,
+             "B24_SMTP_PASSWORD": SECRET, "MY_API_TOKEN": SECRET, "B24REPORTS_SESSION_KEY": "kept-key",
+             "B24REPORTS_STORE": "/x/store.duckdb", "QUERY_STRING": "b24s=abc"}
+    out = tmp_path / "env.json"
+
+    async def run() -> dict:
+        km = kernel_env.SecretFreeKernelManager()
+        kid = await km.start_kernel(kernel_name="python3", env=given)
+        try:
+            kc = km.get_kernel(kid).client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive(f"import os, json; json.dump(dict(os.environ), open({str(out)!r}, 'w'))",
+                                         timeout=60)
+            kc.stop_channels()
+        finally:
+            await km.shutdown_kernel(kid, now=True)
+        return json.loads(out.read_text())
+
+    env = asyncio.run(run())
+    assert {"B24_CLIENT_SECRET", "B24_CLIENT_ID", "ACME_HOOK", "B24_SMTP_PASSWORD", "MY_API_TOKEN"}.isdisjoint(env)
+    assert SECRET not in json.dumps(env)
+    assert (env["B24REPORTS_SESSION_KEY"], env["B24REPORTS_STORE"], env["QUERY_STRING"]) == (
+        "kept-key", "/x/store.duckdb", "b24s=abc")

@@ -153,3 +153,29 @@ def test_cache_per_viewer(srv, tmp_path):
         assert cache_visibility(cfg, viewer, c) == first and c.requests == n  # reused: no request
     assert cached_visibility(cfg, Viewer(7, False, "m", "ru")) is None  # another viewer's is not shared
     assert cached_visibility(cfg, viewer, max_age=-1) is None  # too old
+
+
+def test_structure_visibility_by_hand():
+    """A scheduled recipient's slice from the store's structure: company 1 > sales 2 > Moscow 3;
+    user 2 heads sales (sees 2, 3 and their people), user 3 heads Moscow, user 6 is a manager."""
+    from b24reports.core.errors import BadParameter
+    from b24reports.ingest.visibility import fingerprint, structure_level, structure_visibility
+
+    ds = Dataset.from_frames(
+        users=pd.DataFrame({"id": [1, 2, 3, 6, 7, 8], "uf_department": [[1], [2], [3], [3], [2], [1]]}),
+        departments=pd.DataFrame({"id": [1, 2, 3], "parent": [None, 1, 2], "uf_head": [1, 2, 3]}),
+        deals=pd.DataFrame({"id": [10, 11, 12, 13], "assigned_by_id": [6, 7, 8, 3]}),
+        leads=pd.DataFrame({"id": [20, 21], "assigned_by_id": [6, 8]}),
+        tasks=pd.DataFrame({"id": [30, 31, 32], "responsible_id": [8, 7, 8], "created_by": [6, 8, 8]}),
+    )
+    assert [structure_level(ds, u) for u in (1, 2, 3, 6)] == ["department", "department", "department", "own"]
+    got = {u: structure_visibility(ds, u) for u in (2, 3, 6)}
+    assert got[6] == Visibility(6, False, frozenset({10}), frozenset({20}), frozenset({30}))  # 30: created by 6
+    assert got[3] == Visibility(3, False, frozenset({10, 13}), frozenset({20}), frozenset({30}))
+    assert got[2] == Visibility(2, False, frozenset({10, 11, 13}), frozenset({20}), frozenset({30, 31}))
+    assert structure_visibility(ds, 6, "all").sees_all and structure_visibility(ds, 3, "own").deal_ids == {13}
+    assert len({fingerprint(v) for v in got.values()}) == 3 and fingerprint(Visibility(1, True)) == ""
+    with pytest.raises(BadParameter, match="sees"):
+        structure_visibility(ds, 6, "boss")
+    with pytest.raises(BadParameter, match="no such user"):
+        structure_visibility(ds, 99)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from b24reports import reports
 from b24reports.core.i18n import format_value
+from hand_filter import hand_dataset
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +47,7 @@ def world(tmp_path_factory):
         try:
             with VoilaServer(store, pool_size=0, params={"as_of": AS_OF}, app=AppConfig(store=str(store)),
                              log_path=root / "voila.log") as voila:
-                yield {"demo": demo, "voila": voila.url, "store": store}
+                yield {"demo": demo, "voila": voila.url, "store": store, "pid": voila.proc.pid}
         finally:
             for k, v in old.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -81,46 +82,27 @@ def installed(world, browser):
     return world
 
 
-def hand_dataset(store: Path, users: set[int] | None, viewer: int | None = None):
-    """The store's dataset with only the records a viewer at that level may open, filtered
-    directly by responsible (the demo's rights): deals and leads by owner, their history, tasks
-    by responsible or creator, activities on those deals and leads or of the ``viewer``, calls
-    of those activities or of the ``viewer``."""
-    from b24reports.ingest.dataset import Dataset
-
-    ds = Dataset.load(store)
-    if users is None:
-        return ds
-    f = dict(ds.frames)
-    deals = f["deals"][f["deals"]["assigned_by_id"].isin(list(users))]
-    leads = f["leads"][f["leads"]["assigned_by_id"].isin(list(users))]
-    d_ids, l_ids = set(deals["id"].astype(int)), set(leads["id"].astype(int))
-    f["deals"], f["leads"] = deals, leads
-    f["deal_stage_history"] = f["deal_stage_history"][f["deal_stage_history"]["owner_id"].isin(list(d_ids))]
-    f["lead_status_history"] = f["lead_status_history"][f["lead_status_history"]["owner_id"].isin(list(l_ids))]
-    f["deal_versions"] = f["deal_versions"][f["deal_versions"]["id"].isin(list(d_ids))]
-    a = f["activities"]
-    f["activities"] = a[((a["owner_type_id"] == 2) & a["owner_id"].isin(list(d_ids)))
-                        | ((a["owner_type_id"] == 1) & a["owner_id"].isin(list(l_ids))) | (a["responsible_id"] == viewer)]
-    t = f["tasks"]
-    f["tasks"] = t[t["responsible_id"].isin(list(users)) | t["created_by"].isin(list(users))]
-    c = f["calls"]
-    f["calls"] = c[c["crm_activity_id"].isin(f["activities"]["id"].tolist()) | (c["portal_user_id"] == viewer)]
-    return Dataset(frames={k: v.reset_index(drop=True) for k, v in f.items()}, portal=ds.portal, timezone=ds.timezone,
-                   base_currency=ds.base_currency, telephony=ds.telephony)
-
-
 def open_report(page, world, user: int, report: str):
     demo = world["demo"]
     page.goto(f"{demo.base_url}/portal/?user={user}", timeout=TIMEOUT_MS)
     frame = page.frame_locator("#b24app")
     link = frame.locator(f'li[data-report="{report}"] a')
     link.wait_for(timeout=TIMEOUT_MS)
-    assert "b24s=" in link.get_attribute("href")
+    assert "b24s=" not in link.get_attribute("href")  # the session goes in a POST with AUTH_ID, not a link
     link.click()
-    frame.locator(".b24r-filterbar").wait_for(timeout=TIMEOUT_MS)
+    # the dashboard, or a refusal (named, with a screenshot, rather than a bare timeout)
+    frame.locator(".b24r-filterbar, .b24r-signin, .b24r-refused").first.wait_for(timeout=TIMEOUT_MS)
+    if frame.locator(".b24r-filterbar").count() == 0:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"refused-{report}-user{user}.png"))
+        pytest.fail(f"user {user}, {report}: refused: {frame.locator('body').inner_text()[:300]} ({dashboard_url(page)})")
     frame.locator(".b24r-status [data-busy='0']").first.wait_for(timeout=TIMEOUT_MS)
     return frame
+
+
+def dashboard_url(page) -> str:
+    """The URL the app frame shows (after ``/b24/open`` redirected it to the dashboard)."""
+    return next(f.url for f in page.frames if "/voila/render/" in f.url)
 
 
 def cards(frame) -> dict[str, str]:
@@ -221,3 +203,74 @@ def test_bare_dashboard_url_shows_only_the_sign_in_hint(installed, page):
     page.goto(f"{installed['voila']}voila/render/funnel.ipynb?b24s=forged.token.here", timeout=TIMEOUT_MS)
     page.locator(".b24r-signin").wait_for(timeout=TIMEOUT_MS)
     assert page.locator(".b24-kpi").count() == 0
+
+
+def test_a_dashboard_url_replayed_by_another_viewer_shows_nothing(installed, browser, page):
+    """Head 3 opens the funnel; his dashboard URL (session + spent one-time ticket) then shows
+    nothing: opened with no portal sign-in, or inside manager 6's portal frame. His session
+    POSTed with manager 6's AUTH_ID (6's list, 3's token swapped in) is refused at /b24/open."""
+    from urllib.parse import parse_qs, urlsplit
+
+    open_report(page, installed, 3, "funnel")
+    url = dashboard_url(page)
+    q = parse_qs(urlsplit(url).query)
+    assert q["b24s"] and len(q["b24t"][0]) >= 40
+
+    def nothing_shown(target) -> None:
+        target.locator(".b24r-signin").wait_for(timeout=TIMEOUT_MS)
+        assert "Откройте отчёты из Битрикс24" in target.locator(".b24r-signin").inner_text()
+        assert target.locator(".b24-kpi").count() == 0 and target.locator(".b24r-filterbar").count() == 0
+
+    ctx = browser.new_context()
+    bare = ctx.new_page()
+    bare.set_default_timeout(TIMEOUT_MS)
+    bare.goto(url, timeout=TIMEOUT_MS)  # no portal sign-in at all
+    nothing_shown(bare)
+    bare.goto(f"{installed['demo'].base_url}/portal/?user=6", timeout=TIMEOUT_MS)
+    frame = bare.frame_locator("#b24app")
+    frame.locator('li[data-report="funnel"] a').wait_for(timeout=TIMEOUT_MS)
+    app = next(f for f in bare.frames if f.parent_frame is not None)
+    app.goto(url, timeout=TIMEOUT_MS, wait_until="commit")  # inside manager 6's portal frame
+    nothing_shown(app)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    bare.screenshot(path=str(ARTIFACTS / "replayed-url-user6.png"))
+    bare.goto(f"{installed['demo'].base_url}/portal/?user=6", timeout=TIMEOUT_MS)
+    frame = bare.frame_locator("#b24app")
+    frame.locator('li[data-report="funnel"] a').wait_for(timeout=TIMEOUT_MS)
+    frame.locator('#b24r-open input[name="b24s"]').evaluate("(el, v) => { el.value = v; }", q["b24s"][0])
+    frame.locator('li[data-report="funnel"] a').click()
+    frame.locator(".b24r-refused").wait_for(timeout=TIMEOUT_MS)
+    assert "выдана другому пользователю" in frame.locator(".b24r-refused").inner_text()
+    assert frame.locator(".b24-kpi").count() == 0
+    bare.screenshot(path=str(ARTIFACTS / "replayed-session-user6.png"))
+    ctx.close()
+
+
+def test_dashboard_kernels_have_no_client_secret(installed, page):
+    """The server holds B24_CLIENT_SECRET (it refreshes the app's token); the kernel of an
+    open dashboard, a child process of the server, started without it (its /proc environ)."""
+    from pathlib import Path as P
+
+    open_report(page, installed, 6, "funnel")
+    kids = []
+    for stat_file in P("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == installed["pid"]:
+            kids.append(stat_file.parent)
+    envs = []
+    for d in kids:
+        try:
+            env = dict(x.split("=", 1) for x in (d / "environ").read_bytes().decode("utf-8", "replace").split("\0") if "=" in x)
+        except OSError:
+            continue
+        if "ipykernel" in (d / "cmdline").read_bytes().decode("utf-8", "replace"):
+            envs.append(env)
+    assert envs, "no kernel process found under the server"
+    assert os.environ["B24_CLIENT_SECRET"]  # the server's environment has it
+    for env in envs:
+        assert "B24_CLIENT_SECRET" not in env and "B24_CLIENT_ID" not in env
+        assert os.environ["B24_CLIENT_SECRET"] not in "\0".join(env.values())
+        assert env["B24REPORTS_STORE"] == str(P(installed["store"]).resolve()) and env["B24REPORTS_SESSION_KEY"]

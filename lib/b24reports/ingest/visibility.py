@@ -20,6 +20,10 @@ whose employee is the viewer; users reduced to the people whose records remain (
 viewer). Departments, pipelines, statuses, currencies and workgroups stay whole: they hold
 no one's numbers.
 
+:func:`structure_visibility` builds the same :class:`Visibility` from the store's structure when
+no viewer token exists (a scheduled delivery to a Bitrix24 user): own records, the departments
+the user heads with their sub-departments (``UF_HEAD``), or everything (``sees: all``).
+
 :func:`cache_visibility` / :func:`cached_visibility` keep a viewer's answer for
 ``AppConfig.visibility_ttl`` seconds in ``<store>.viewers/<member>-<user>.json`` (0600), so
 the dashboard kernels (other processes) read what the app handler asked.
@@ -167,6 +171,92 @@ def restrict(ds: Dataset, vis: Visibility) -> Dataset:
                    telephony=ds.telephony, warnings=list(ds.warnings), visibility=vis)
 
 
+# --------------------------------------------------------------------------- from the store's structure
+#: What a scheduled recipient may see (``sees:`` in params/schedule.yaml).
+SEES = ("own", "department", "all")
+
+
+def structure_level(ds: Dataset, user_id: int) -> str:
+    """``"department"`` when ``user_id`` heads a department (``departments.uf_head``), else
+    ``"own"``. Admins cannot be told from the store (``user.admin`` answers only for the
+    token's own user): a schedule says ``sees: all`` for them."""
+    heads = ds.frames["departments"]["uf_head"].dropna().astype(int)
+    return "department" if int(user_id) in set(heads.tolist()) else "own"
+
+
+def structure_people(ds: Dataset, user_id: int, sees: str) -> frozenset[int] | None:
+    """The responsible ids whose records ``user_id`` sees at level ``sees`` (None = all):
+    ``own`` the user; ``department`` the user and every user whose ``uf_department`` is a
+    department the user heads or a sub-department of one (walking ``parent``)."""
+    if sees == "all":
+        return None
+    if sees == "own":
+        return frozenset({int(user_id)})
+    deps = ds.frames["departments"]
+    children: dict[int, list[int]] = {}
+    for d, parent in zip(deps["id"].tolist(), deps["parent"].tolist()):
+        if parent is not None and not pd.isna(parent):
+            children.setdefault(int(parent), []).append(int(d))
+    todo = [int(d) for d, h in zip(deps["id"].tolist(), deps["uf_head"].tolist())
+            if h is not None and not pd.isna(h) and int(h) == int(user_id)]
+    seen: set[int] = set()
+    while todo:
+        d = todo.pop()
+        if d not in seen:
+            seen.add(d)
+            todo.extend(children.get(d, []))
+    out = {int(user_id)}
+    users = ds.frames["users"]
+    for uid, udeps in zip(users["id"].tolist(), users["uf_department"].tolist()):
+        if udeps is not None and not isinstance(udeps, float) and seen & {int(x) for x in udeps}:
+            out.add(int(uid))
+    return frozenset(out)
+
+
+def structure_visibility(ds: Dataset, user_id: int, sees: str | None = None) -> Visibility:
+    """What ``user_id`` may open by the portal's structure in the store, for a scheduled
+    delivery (no viewer token then): ``sees`` (``own`` | ``department`` | ``all``; None = by
+    structure, :func:`structure_level`) → the responsible people (:func:`structure_people`) →
+    deals and leads they are responsible for (``assigned_by_id``), tasks they are responsible
+    for or created (Bitrix24's own "own / department and sub-departments / all" rights).
+    The result goes through :func:`restrict` like a viewer's.
+
+    Raises:
+        BadParameter("sees", …): not one of :data:`SEES`.
+        BadParameter("user", …): ``user_id`` is not a user of the store.
+    """
+    if sees is not None and sees not in SEES:
+        raise BadParameter("sees", sees, f"use one of {', '.join(SEES)}")
+    if int(user_id) not in set(ds.frames["users"]["id"].dropna().astype(int).tolist()):
+        raise BadParameter("user", user_id, "no such user in the store (run sync first, or check the id)")
+    level = sees or structure_level(ds, user_id)
+    people = structure_people(ds, user_id, level)
+    if people is None:
+        return Visibility(int(user_id), True)
+    allowed = list(people)
+
+    def ids(table: str, *cols: str) -> frozenset[int]:
+        df = ds.frames[table]
+        mask = pd.Series(False, index=df.index)
+        for c in cols:
+            mask |= df[c].isin(allowed).fillna(False).astype(bool)
+        return frozenset(int(x) for x in df.loc[mask, "id"].tolist())
+
+    return Visibility(int(user_id), False, ids("deals", "assigned_by_id"), ids("leads", "assigned_by_id"),
+                      ids("tasks", "responsible_id", "created_by"))
+
+
+def fingerprint(vis: Visibility | None) -> str:
+    """A short stable digest of ``vis`` ("" for None or everything): part of every result
+    and render cache key, so two recipients never share a file."""
+    if vis is None or vis.sees_all:
+        return ""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(vis.to_json(), sort_keys=True).encode()).hexdigest()[:32]
+
+
 # --------------------------------------------------------------------------- cache per viewer
 def _cache_path(cfg: AppConfig, viewer: Viewer) -> Path:
     import re
@@ -220,4 +310,5 @@ def _app_counts(cfg: AppConfig) -> dict[str, int] | None:
         return None
 
 
-__all__ = ["Visibility", "fetch_visibility", "restrict", "portal_counts", "cache_visibility", "cached_visibility"]
+__all__ = ["SEES", "Visibility", "cache_visibility", "cached_visibility", "fetch_visibility", "fingerprint",
+           "portal_counts", "restrict", "structure_level", "structure_people", "structure_visibility"]

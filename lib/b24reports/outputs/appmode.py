@@ -17,12 +17,21 @@ issue's contract (issue 21):
   installed portal with their own token (``user.current``, ``user.admin``), what they may open
   is asked the same way (meanwhile the page says «Проверяю доступ в Битрикс24…» and fetches
   ``/b24/check`` with a one-time nonce; the viewer's token stays on the server) (:func:`b24reports.ingest.visibility.fetch_visibility`, cached per viewer),
-  and the page lists the reports, each link carrying a signed, expiring session token
-  (``?b24s=…``; itsdangerous). No cookie is set: Chromium blocks third-party cookies in the
-  portal's iframe.
-* The kernel (``nb.open_report`` under Voila) verifies ``b24s`` before anything is shown
-  (:func:`viewer_dataset`): no token, a tampered or an expired one shows only a sign-in
-  hint. A valid one restricts the report's dataset to what that viewer may open.
+  and the page lists the reports. No cookie is set: Chromium blocks third-party cookies in
+  the portal's iframe.
+* ``/b24/open`` -- a report is opened by a POST from that list (never a bare link) carrying
+  the signed, expiring session token (``b24s``; itsdangerous) and the viewer's ``AUTH_ID``
+  as Bitrix24 POSTed it into the frame (held by the page, never put in a URL). The handler
+  asks the installed portal ``user.current`` with that ``AUTH_ID`` (the answer kept 60 s per
+  ``AUTH_ID``) and refuses (403) unless it is the session's user; then it mints a one-time
+  open ticket (:func:`issue_ticket`: 32 random bytes, a 0600 file for 60 s under
+  ``<store>.viewers/tickets``) and redirects to the dashboard with ``?b24s=…&b24t=…``.
+* The kernel (``nb.open_report`` under Voila) verifies ``b24s`` and spends the ticket before
+  anything is shown (:func:`viewer_of_query`): no token, a tampered or an expired one, or a
+  ticket missing, spent, expired or issued to another user shows only a sign-in hint. So a
+  dashboard URL replayed by someone else (copied, from history or a log) shows nothing: its
+  ticket was spent by the viewer it was issued to, and a new one needs that viewer's own
+  live ``AUTH_ID``. A valid open restricts the report's dataset to what that viewer may open.
 * Every page answers with ``Content-Security-Policy: frame-ancestors <portal origin>``
   (``'none'`` before install when no ``--portal`` was given).
 
@@ -30,6 +39,17 @@ The server is Voila with two more handlers (:class:`AppVoila`), started as
 ``python -m b24reports.outputs.appmode <voila args>``; its settings come from ``$B24REPORTS_APP``
 (JSON: store, portal, public_url, session_ttl, visibility_ttl) and the signing key from
 ``$B24REPORTS_SESSION_KEY`` (random per start unless set; never printed).
+
+Why a ticket and not a cookie or ``BX24.getAuth()`` in the dashboard: cookies are blocked in
+the iframe; the BX24 JS SDK would need Bitrix24's script in every Voila page and its
+postMessage handshake with the portal. Bitrix24 hands the frame ``AUTH_ID`` on every open
+(bitrix24-api.md §8), so the check rides on that: one ``user.current`` per open (cached per
+``AUTH_ID``), nothing new in the browser. A reload of a dashboard page needs a new open from
+the list (its ticket is spent).
+
+Length: ~660 lines, one concern -- the local application's HTTP contract (install, open,
+check, open-a-report) and the viewer's session, kept together so each refusal is read in one
+place.
 """
 
 from __future__ import annotations
@@ -50,6 +70,12 @@ from b24reports.core.i18n import t
 
 #: URL query key of the viewer's session token.
 SESSION_PARAM = "b24s"
+#: URL query key of the one-time open ticket ``/b24/open`` mints for one dashboard open.
+TICKET_PARAM = "b24t"
+#: Seconds a ticket may wait to be spent by the dashboard's kernel.
+TICKET_TTL = 60.0
+#: Seconds a ``user.current`` answer for one ``AUTH_ID`` is reused by ``/b24/open``.
+AUTH_CHECK_TTL = 60.0
 CONFIG_ENV = "B24REPORTS_APP"
 KEY_ENV = "B24REPORTS_SESSION_KEY"
 #: Seconds a ``/b24/app`` open may take to ask ``/b24/check`` (one-time nonce).
@@ -61,7 +87,8 @@ _SALT = "b24reports-viewer-session"
 
 class ViewerRefused(B24ReportsError):
     """A page that must not show data: ``reason`` is one of ``not_installed``,
-    ``wrong_portal``, ``bad_auth``, ``not_admin``, ``no_session``; ``status`` the HTTP status."""
+    ``wrong_portal``, ``bad_auth``, ``not_admin``, ``no_session``, ``other_viewer``;
+    ``status`` the HTTP status."""
 
     def __init__(self, reason: str, status: int = 403):
         self.reason, self.status = reason, status
@@ -200,13 +227,23 @@ def refused_page(reason: str, lang: str) -> str:
     return _PAGE.format(lang=lang, title=html.escape(t("app_refused_title", lang)), head="", body=body)
 
 
-def reports_page(session: str, lang: str) -> str:
-    """The app's first page: the report list, each link carrying the session token."""
+def reports_page(session: str, lang: str, auth_id: str) -> str:
+    """The app's first page: the report list. A click POSTs the report's name, the session
+    token and the viewer's ``auth_id`` (Bitrix24's ``AUTH_ID`` of this open, held in the page,
+    never in a URL) to ``/b24/open``; the links themselves carry no session."""
     from b24reports.outputs.landing import landing_html
 
-    q = urlencode({SESSION_PARAM: session, **({"lang": "en"} if lang == "en" else {})})
-    return _PAGE.format(lang=lang, title=html.escape(t("app_reports", lang)), head="",
-                        body=landing_html(lang, "/", query=q))
+    esc = html.escape
+    form = (f'<form id="b24r-open" method="post" action="open" style="display:none">'
+            f'<input type="hidden" name="{SESSION_PARAM}" value="{esc(session)}">'
+            f'<input type="hidden" name="AUTH_ID" value="{esc(auth_id)}">'
+            f'<input type="hidden" name="lang" value="{esc(lang)}"><input type="hidden" name="report" value=""></form>'
+            "<script>document.querySelectorAll('li[data-report] a').forEach(function(a){"
+            "a.addEventListener('click',function(e){e.preventDefault();var f=document.getElementById('b24r-open');"
+            "f.report.value=a.closest('li').dataset.report;f.submit();});});</script>")
+    q = "lang=en" if lang == "en" else ""
+    return _PAGE.format(lang=lang, title=esc(t("app_reports", lang)), head="",
+                        body=landing_html(lang, "/", query=q) + form)
 
 
 def checking_page(nonce: str, lang: str) -> str:
@@ -340,6 +377,122 @@ def open_app(cfg: AppConfig, fields: dict[str, str]) -> tuple[Viewer, str]:
     return viewer, issue_session(viewer)
 
 
+# --------------------------------------------------------------------------- one open of one report
+def _tickets_dir(cfg: AppConfig) -> Path:
+    store = Path(cfg.store)
+    return store.with_name(store.name + ".viewers") / "tickets"
+
+
+def _ticket_path(cfg: AppConfig, ticket: str) -> Path:
+    import hashlib
+
+    return _tickets_dir(cfg) / hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def issue_ticket(cfg: AppConfig, viewer: Viewer) -> str:
+    """A one-time ticket for one dashboard open by ``viewer``: random, kept (only its sha256
+    as the file name) for :data:`TICKET_TTL` s in a 0600 file with the viewer's user and
+    portal; :func:`spend_ticket` accepts it once."""
+    ticket = secrets.token_urlsafe(32)
+    d = _tickets_dir(cfg)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_secret_json(_ticket_path(cfg, ticket), {"u": viewer.user_id, "m": viewer.member_id,
+                                                   "exp": time.time() + TICKET_TTL})
+    now = time.time()
+    for old in d.iterdir():  # spent ones are gone; drop the expired ones nobody spent
+        try:
+            if old.stat().st_mtime < now - 2 * TICKET_TTL:
+                old.unlink()
+        except OSError:
+            pass
+    return ticket
+
+
+def spend_ticket(cfg: AppConfig, ticket: str | None, viewer: Viewer) -> None:
+    """Accept ``ticket`` once, for ``viewer`` only (the kernel, before anything is shown).
+
+    Raises:
+        ViewerRefused("no_session"): no ticket, unknown, already spent (two kernels racing
+            for it: one wins, the file is renamed away atomically), expired, or issued to
+            another user or portal.
+    """
+    if not ticket:
+        raise ViewerRefused("no_session")
+    p = _ticket_path(cfg, ticket)
+    taken = p.with_name(p.name + f".spent-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        os.rename(p, taken)
+    except OSError:
+        raise ViewerRefused("no_session") from None
+    try:
+        d = read_secret_json(taken)
+    except BadParameter:
+        raise ViewerRefused("no_session") from None
+    finally:
+        taken.unlink(missing_ok=True)
+    if float(d.get("exp", 0)) < time.time() or (int(d.get("u", -1)), d.get("m")) != (viewer.user_id, viewer.member_id):
+        raise ViewerRefused("no_session")
+
+
+_AUTH_SEEN: dict[str, tuple[float, int]] = {}  # sha256(AUTH_ID) -> (deadline, user id)
+
+
+def current_user(cfg: AppConfig, auth_id: str) -> int:
+    """The user id the installed portal says ``auth_id`` belongs to (``user.current``),
+    reused for :data:`AUTH_CHECK_TTL` s per ``AUTH_ID`` (kept by its sha256 only).
+
+    Raises:
+        ViewerRefused: ``not_installed``; ``bad_auth`` (no AUTH_ID, or the portal refused it).
+    """
+    import hashlib
+
+    inst = cfg.installation()
+    if inst is None:
+        raise ViewerRefused("not_installed")
+    if not auth_id:
+        raise ViewerRefused("bad_auth")
+    key, now = hashlib.sha256(auth_id.encode()).hexdigest(), time.monotonic()
+    hit = _AUTH_SEEN.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with _client(inst["portal"], auth_id) as c:
+        try:
+            user_id = int(c.call("user.current")["result"]["ID"])
+        except (B24AuthError, KeyError, TypeError, ValueError):
+            raise ViewerRefused("bad_auth") from None
+    for k in [k for k, (deadline, _) in _AUTH_SEEN.items() if deadline <= now]:
+        del _AUTH_SEEN[k]
+    _AUTH_SEEN[key] = (now + AUTH_CHECK_TTL, user_id)
+    return user_id
+
+
+def open_report_url(cfg: AppConfig, fields: dict[str, str]) -> str:
+    """Handle ``/b24/open``: the dashboard URL (``/voila/render/<notebook>?b24s=…&b24t=…``)
+    for the report ``fields["report"]``, once ``fields["AUTH_ID"]`` is proven (on the
+    installed portal, :func:`current_user`) to be the session's viewer.
+
+    Raises:
+        ViewerRefused: ``no_session`` (no, tampered or expired ``b24s``; an unknown report),
+            ``bad_auth`` (the portal refused the AUTH_ID), ``other_viewer`` (the AUTH_ID is
+            another user's: a replayed session).
+    """
+    from b24reports import reports
+
+    inst = cfg.installation()
+    if inst is None:
+        raise ViewerRefused("not_installed")
+    viewer = verify_session(fields.get(SESSION_PARAM), max_age=cfg.session_ttl, member_id=inst.get("member_id"))
+    try:
+        spec = reports.get(fields.get("report", ""))
+    except BadParameter:
+        raise ViewerRefused("no_session") from None
+    if current_user(cfg, fields.get("AUTH_ID", "")) != viewer.user_id:
+        raise ViewerRefused("other_viewer")
+    q = {SESSION_PARAM: issue_session(viewer), TICKET_PARAM: issue_ticket(cfg, viewer),
+         **({"lang": "en"} if viewer.lang == "en" else {})}
+    return f"/voila/render/{Path(spec.notebook).name}?{urlencode(q)}"
+
+
 def public_origin(cfg: AppConfig, request_origin: str) -> str:
     """Where Bitrix24 reaches this server: ``public_url`` if set, else the request's origin."""
     if cfg.public_url:
@@ -350,17 +503,21 @@ def public_origin(cfg: AppConfig, request_origin: str) -> str:
 
 # --------------------------------------------------------------------------- the kernel side
 def viewer_of_query(query: str, cfg: AppConfig) -> Viewer:
-    """The viewer whose session token is in a dashboard URL's ``query``.
+    """The viewer whose session token is in a dashboard URL's ``query``, once its one-time
+    ticket (``b24t``, minted by ``/b24/open`` for this viewer) is spent (:func:`spend_ticket`).
 
     Raises:
-        ViewerRefused("no_session"): no token, tampered, expired, or another portal's.
+        ViewerRefused("no_session"): no token, tampered, expired, or another portal's; no
+            ticket, or one spent, expired or issued to another user (a replayed URL).
         ViewerRefused("not_installed"): the app is not installed.
     """
     inst = cfg.installation()
     if inst is None:
         raise ViewerRefused("not_installed")
-    token = dict(parse_qsl(query or "")).get(SESSION_PARAM)
-    return verify_session(token, max_age=cfg.session_ttl, member_id=inst.get("member_id"))
+    q = dict(parse_qsl(query or ""))
+    viewer = verify_session(q.get(SESSION_PARAM), max_age=cfg.session_ttl, member_id=inst.get("member_id"))
+    spend_ticket(cfg, q.get(TICKET_PARAM), viewer)
+    return viewer
 
 
 def signin_hint_html(lang: str) -> str:
@@ -452,9 +609,22 @@ def _handlers(cfg: AppConfig) -> list:
             except ViewerRefused as e:
                 return self.refuse(e, lang)
             self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(reports_page(session, lang))
+            self.finish(reports_page(session, lang, f.get("AUTH_ID", "")))
 
-    return [(r"/b24/install/?", InstallHandler), (r"/b24/app/?", AppHandler), (r"/b24/check/?", CheckHandler)]
+    class OpenHandler(_Base):
+        """One report opened from the list: the viewer's AUTH_ID proven, a one-time ticket."""
+
+        async def post(self) -> None:
+            f = self.fields()
+            lang = lang_of(f.get("lang"))
+            try:
+                url = await self.work(lambda: open_report_url(cfg, f))
+            except ViewerRefused as e:
+                return self.refuse(e, lang)
+            self.redirect(url, status=303)
+
+    return [(r"/b24/install/?", InstallHandler), (r"/b24/app/?", AppHandler), (r"/b24/check/?", CheckHandler),
+            (r"/b24/open/?", OpenHandler)]
 
 
 def _voila_class() -> type:

@@ -145,7 +145,8 @@ class WarmKernel:
     Args:
         kernel_name: the Jupyter kernel (``python3``).
         store: a DuckDB store to load while warming up (None: load on first use).
-        env: environment of the kernel process (default this process's).
+        env: environment of the kernel process (default this process's); either way without
+            its secrets (``kernel_env.kernel_env``: no webhook, client secret or token).
         context: the zmq context of its manager and clients, owned by the caller (a
             :class:`KernelPool`), who destroys it; None: the kernel makes one and destroys it
             in :meth:`shutdown`.
@@ -162,9 +163,11 @@ class WarmKernel:
                  env: Mapping[str, str] | None = None, *, context: Any = None, plotlyjs_at_export: bool = False):
         import zmq
 
+        from b24reports.outputs.kernel_env import kernel_env
+
         self.kernel_name = kernel_name
         self.store = Path(store).resolve() if store is not None else None
-        self.env = dict(env if env is not None else os.environ)
+        self.env = kernel_env(env if env is not None else os.environ)
         self.plotlyjs_at_export = plotlyjs_at_export
         self._own_context = context is None
         self.context = zmq.Context() if context is None else context

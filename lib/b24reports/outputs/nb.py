@@ -29,6 +29,7 @@ import threading
 import warnings as _warnings
 from collections.abc import Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from b24reports import reports
@@ -155,7 +156,8 @@ class ReportView:
 
     def header(self) -> None:
         """Title, period (if the report reads one, ``ReportSpec.period``), as_of, portal,
-        currency and data-quality warnings of the run."""
+        currency, whose records when the data is cut to one person's Bitrix24 rights (a
+        viewer in app mode, a scheduled recipient), and data-quality warnings of the run."""
         p = self.params
         self.heading(self.spec.title, 1)
         facts = [(self.t("as_of"), format_datetime(p["as_of"], self.lang)), (self.t("currency"), p["currency"])]
@@ -164,6 +166,10 @@ class ReportView:
             facts.insert(0, (self.t("period"), period))
         if self.result.portal:
             facts.append((self.t("portal"), vc.portal_label(self.result.portal, self.lang)))
+        vis = getattr(self.dataset, "visibility", None)
+        if vis is not None and not vis.sees_all:
+            who = self.labels.get("employee_id", {}).get(vis.user_id) or f"#{vis.user_id}"
+            facts.append((self.t("visible_to"), who))
         import html as _h
 
         self.html("<p>" + " · ".join(f"{_h.escape(k)}: <b>{_h.escape(v)}</b>" for k, v in facts) + "</p>")
@@ -219,12 +225,15 @@ def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: An
     import pickle
     from pathlib import Path
 
+    from b24reports.ingest.visibility import fingerprint
+
     folder = os.environ.get("B24REPORTS_RESULT_CACHE")
     if not folder or not isinstance(store, str | os.PathLike):
         return None
     try:
         params = spec.parse_params(raw).validate_against(dataset)
-        f = Path(folder) / f"{reports.result_cache_key(params, store)}.pkl"
+        key = reports.result_cache_key(params, store, fingerprint(getattr(dataset, "visibility", None)))
+        f = Path(folder) / f"{key}.pkl"
         if not f.exists():
             return None
         d = pickle.loads(f.read_bytes())
@@ -329,6 +338,13 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
         dataset = load_dataset(store)
     else:
         dataset = store
+    vis_file = dict(params or {}).get("b24_visibility")  # render.html.VISIBILITY_PARAM: a recipient's slice
+    if vis_file:
+        import json
+
+        from b24reports.ingest.visibility import Visibility, restrict
+
+        dataset = restrict(dataset, Visibility.from_json(json.loads(Path(vis_file).read_text(encoding="utf-8"))))
     _warnings.filterwarnings("ignore", category=FutureWarning)
     _warnings.filterwarnings("ignore", category=DeprecationWarning)
     if _dash.is_voila():  # live dashboard: filter bar, cells re-run on every filter change

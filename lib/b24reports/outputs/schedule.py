@@ -115,8 +115,8 @@ class Hooks:
     """The steps of an entry, replaceable (tests, other transports). Each ``None`` means the
     package's own: ``sync(webhook_url, store_path)`` → :func:`b24reports.ingest.sync.sync`
     (incremental, no progress bar); ``render(names, store_path, params, out_dir, formats,
-    generated_at)`` → :func:`b24reports.outputs.render.render_all` returning {report: {format:
-    Path}}; ``send(message, smtp_settings)`` → :func:`b24reports.outputs.delivery.send_message`."""
+    generated_at[, visibility=])`` → :func:`b24reports.outputs.render.render_all` returning {report: {format:
+    Path}} (``visibility`` only for a Bitrix24-user recipient's slice); ``send(message, smtp_settings)`` → :func:`b24reports.outputs.delivery.send_message`."""
 
     sync: Callable[[str, Path], Any] | None = None
     render: Callable[..., dict[str, dict[str, Path]]] | None = None
@@ -144,10 +144,11 @@ def _default_sync(webhook_url: str, store: Path) -> Any:
 
 
 def _default_render(names: Sequence[str], store: Path, params: Mapping[str, Any], out_dir: Path,
-                    formats: Sequence[str], generated_at: dt.datetime) -> dict[str, dict[str, Path]]:
+                    formats: Sequence[str], generated_at: dt.datetime, visibility: Any = None) -> dict[str, dict[str, Path]]:
     from b24reports.outputs.render import render_all
 
-    return render_all(store, params, out_dir, formats, generated_at, names=list(names), workers=1, progress=False)
+    return render_all(store, params, out_dir, formats, generated_at, names=list(names), workers=1, progress=False,
+                      visibility=visibility)
 
 
 def _default_send(message: Any, smtp: Any) -> Any:
@@ -235,11 +236,12 @@ def run_entry(job: EntryJob) -> EntryResult:
 
     Files go to ``<output_dir>/<portal>/<report>/<as_of date>/`` (``report.pdf``,
     ``report.xlsx``, ``report.html``, ``metrics.json``); the files of reports that did render
-    stay even when another report or the email failed. Returns an :class:`EntryResult` whose
-    ``error`` names the failed step; the webhook URL never appears in it.
+    stay even when another report or the email failed. A Bitrix24-user recipient (``- user:
+    12``) gets files of their own, cut to what they see (:func:`recipient_visibility`), in
+    ``<output_dir>/<portal>/users/<user id>/<report>/<as_of date>/`` and a message of their own.
+    Returns an :class:`EntryResult` whose ``error`` names the failed step; the webhook URL
+    never appears in it.
     """
-    from b24reports.outputs.delivery import build_message, pick_attachments, read_metrics, subject_line, summary_html
-
     e, t0 = job.entry, time.monotonic()
     res = EntryResult(entry=e.name, portal=e.portal.name, status="ok")
     secret = os.environ.get(e.portal.webhook_env, "")
@@ -250,9 +252,11 @@ def run_entry(job: EntryJob) -> EntryResult:
     params = e.report_params(job.as_of)
     errors: list[str] = []
     placed: list[Path] = []
+    whole: list[Path] = []
     docs: list[dict[str, Any]] = []
+    per_user: list[tuple[str, list[Path], list[dict[str, Any]]]] = []  # (address, files, metrics docs)
     # json is always rendered when mailing (cheap: the computed result) for the summary numbers
-    fmts = tuple(f for f in FORMATS if f in e.formats or (f == "json" and e.recipients))
+    fmts = tuple(f for f in FORMATS if f in e.formats or (f == "json" and (e.recipients or e.users)))
     try:
         if not secret:
             raise BadInput(f"environment variable {e.portal.webhook_env} is not set")
@@ -270,44 +274,29 @@ def run_entry(job: EntryJob) -> EntryResult:
                 res.timings["sync"] = time.monotonic() - t_sync
             t_render = time.monotonic()
             portal_out.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{e.name}-", dir=portal_out))
-            try:
+            if e.recipients or not e.users:  # the whole store: for address recipients, or files only
+                whole, docs = _render_slice(job, params, fmts, portal_out, day, None, errors, secret)
+                placed += whole
+            for u in e.users:
                 try:
-                    rendered = (hooks.render or _default_render)(e.reports, e.portal.store, params, tmp, fmts,
-                                                                 job.generated_at)
-                except Exception as ex:  # noqa: BLE001
-                    rendered = getattr(ex, "outputs", None) or {}
-                    errors.append(_step_error("render", ex, secret))
-                # metrics.json feeds the email summary; it is kept only when json was asked for
-                docs = read_metrics(f for files in rendered.values() for fmt, f in files.items() if fmt == "json")
-                if "json" not in e.formats:
-                    rendered = {r: {f: p for f, p in files.items() if f != "json"} for r, files in rendered.items()}
-                placed = _place(rendered, portal_out, day, e.reports, e.formats)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-                res.timings["render"] = time.monotonic() - t_render
+                    address, vis = recipient_visibility(e.portal.store, u, secret)
+                except Exception as ex:  # noqa: BLE001 -- one recipient's problem; the others go on
+                    errors.append(_step_error(f"recipient user {u.user_id}", ex, secret))
+                    continue
+                files, udocs = _render_slice(job, params, fmts, portal_out / "users" / str(u.user_id), day,
+                                             None if vis.sees_all else vis, errors, secret,
+                                             label=f"render for user {u.user_id}")
+                placed += files
+                per_user.append((address, files, udocs))
+            res.timings["render"] = time.monotonic() - t_render
         res.files = [str(p) for p in placed]
+        t_mail = time.monotonic()
         if e.recipients:
-            if not placed:
-                errors.append("email: not sent, no file was rendered")
-            elif job.smtp is None:
-                errors.append("email: not sent, no SMTP settings (the schedule was loaded without check_env)")
-            else:
-                attach = pick_attachments(placed)
-                names = [f"{p.parent.parent.name}{p.suffix}" if p.name.startswith("report.") else
-                         f"{p.parent.parent.name}-{p.name}" for p in attach]
-                period = (params["date_from"], params["date_to"])
-                msg = build_message(sender=job.smtp.sender, recipients=e.recipients,
-                                    subject=subject_line(e.name, period, e.lang),
-                                    html_body=summary_html(e.name, period, docs, lang=e.lang, titles=_titles(e)),
-                                    attachments=attach, attachment_names=names)
-                t_mail = time.monotonic()
-                try:
-                    (hooks.send or _default_send)(msg, job.smtp)
-                    res.emailed = list(e.recipients)
-                except Exception as ex:  # noqa: BLE001
-                    errors.append(_step_error("email", ex, secret) + " (files kept)")
-                res.timings["email"] = time.monotonic() - t_mail
+            _mail(job, params, list(e.recipients), whole, docs, res, errors, secret)
+        for address, files, udocs in per_user:
+            _mail(job, params, [address], files, udocs, res, errors, secret)
+        if e.recipients or per_user:
+            res.timings["email"] = time.monotonic() - t_mail
     except _StepFailed as ex:
         errors.append(str(ex))
     except Exception as ex:  # noqa: BLE001 -- one entry's failure must not stop the others
@@ -317,6 +306,91 @@ def run_entry(job: EntryJob) -> EntryResult:
         res.status, res.error = "failed", "; ".join(errors)
     res.duration = time.monotonic() - t0
     return res
+
+
+def recipient_visibility(store: Path, user: Any, webhook: str) -> tuple[str, Any]:
+    """``(email address, Visibility)`` of a Bitrix24-user recipient (``UserRecipient``) from
+    the synced ``store``: the address is the user's ``EMAIL`` in the store's users table, else
+    asked of the portal (``user.get`` ``{"ID": id}`` over the ``webhook``); the visibility is
+    ``ingest.visibility.structure_visibility`` (own / department with sub-departments by
+    ``UF_HEAD`` / all, or the recipient's ``sees``).
+
+    Raises:
+        BadParameter("user", …): not a user of the store, or the user has no email address.
+    """
+    from b24reports.core.errors import BadParameter
+    from b24reports.ingest.dataset import Dataset
+    from b24reports.ingest.visibility import structure_visibility
+
+    ds = Dataset.load(store)
+    vis = structure_visibility(ds, user.user_id, user.sees)
+    users = ds.frames["users"]
+    row = users[users["id"] == user.user_id]
+    address = str(row["email"].iloc[0] or "").strip() if len(row) and row["email"].notna().iloc[0] else ""
+    if not address:
+        from b24reports.ingest.client import B24Client
+
+        with B24Client(webhook, max_retries=2, timeout=30) as c:
+            got = c.call("user.get", {"ID": user.user_id}).get("result") or []
+        address = str((got[0] if got else {}).get("EMAIL") or "").strip()
+    if "@" not in address:
+        raise BadParameter("user", user.user_id, "has no email address in Bitrix24")
+    return address, vis
+
+
+def _render_slice(job: EntryJob, params: Mapping[str, Any], fmts: tuple[str, ...], final_root: Path, day: str,
+                  visibility: Any, errors: list[str], secret: str,
+                  label: str = "render") -> tuple[list[Path], list[dict[str, Any]]]:
+    """Render the entry's reports (the whole store, or cut to ``visibility``) into
+    ``final_root/<report>/<day>/``: -> (files placed, metrics.json documents). A failure is
+    appended to ``errors`` as ``<label>: …``; what did render is placed."""
+    from b24reports.outputs.delivery import read_metrics
+
+    e = job.entry
+    final_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{e.name}-", dir=final_root))
+    try:
+        render = job.hooks.render or _default_render
+        extra = {"visibility": visibility} if visibility is not None else {}
+        try:
+            rendered = render(e.reports, e.portal.store, params, tmp, fmts, job.generated_at, **extra)
+        except Exception as ex:  # noqa: BLE001
+            rendered = getattr(ex, "outputs", None) or {}
+            errors.append(_step_error(label, ex, secret))
+        # metrics.json feeds the email summary; it is kept only when json was asked for
+        docs = read_metrics(f for files in rendered.values() for fmt, f in files.items() if fmt == "json")
+        if "json" not in e.formats:
+            rendered = {r: {f: p for f, p in files.items() if f != "json"} for r, files in rendered.items()}
+        return _place(rendered, final_root, day, e.reports, e.formats), docs
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mail(job: EntryJob, params: Mapping[str, Any], to: list[str], placed: list[Path], docs: list[dict[str, Any]],
+          res: EntryResult, errors: list[str], secret: str) -> None:
+    """Email ``placed`` (the PDFs when any) with the summary of ``docs`` to ``to``; adds the
+    addresses to ``res.emailed``, or a line to ``errors``."""
+    from b24reports.outputs.delivery import build_message, pick_attachments, subject_line, summary_html
+
+    e = job.entry
+    if not placed:
+        errors.append(f"email to {', '.join(to)}: not sent, no file was rendered")
+        return
+    if job.smtp is None:
+        errors.append("email: not sent, no SMTP settings (the schedule was loaded without check_env)")
+        return
+    attach = pick_attachments(placed)
+    names = [f"{p.parent.parent.name}{p.suffix}" if p.name.startswith("report.") else
+             f"{p.parent.parent.name}-{p.name}" for p in attach]
+    period = (params["date_from"], params["date_to"])
+    msg = build_message(sender=job.smtp.sender, recipients=to, subject=subject_line(e.name, period, e.lang),
+                        html_body=summary_html(e.name, period, docs, lang=e.lang, titles=_titles(e)),
+                        attachments=attach, attachment_names=names)
+    try:
+        (job.hooks.send or _default_send)(msg, job.smtp)
+        res.emailed += list(to)
+    except Exception as ex:  # noqa: BLE001
+        errors.append(_step_error("email", ex, secret) + " (files kept)")
 
 
 def _run_entry_after(job: EntryJob, _previous: Any) -> EntryResult:

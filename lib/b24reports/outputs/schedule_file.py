@@ -21,6 +21,7 @@ import yaml
 
 from b24reports.core.errors import B24ReportsError, BadInput, ScheduleFileError
 from b24reports.core.i18n import LANGS, plural
+from b24reports.ingest.visibility import SEES
 from b24reports.reports.presets import PRESETS, preset_period
 
 
@@ -33,8 +34,10 @@ _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = {"version", "output_dir", "store_dir", "smtp", "portals", "defaults", "entries"}
 _PORTAL_KEYS = {"webhook_env", "store"}
-_DEFAULT_KEYS = {"period", "formats", "lang", "recipients", "params"}
-_ENTRY_KEYS = {"name", "portal", "reports", "period", "formats", "lang", "recipients", "cron", "params", "enabled"}
+_DEFAULT_KEYS = {"period", "formats", "lang", "recipients", "params", "sees"}
+_ENTRY_KEYS = {"name", "portal", "reports", "period", "formats", "lang", "recipients", "cron", "params", "enabled", "sees"}
+_USER_KEYS = {"user", "sees"}
+
 
 
 # --------------------------------------------------------------------------- model
@@ -52,12 +55,26 @@ class Portal:
 
 
 @dataclass(frozen=True)
+class UserRecipient:
+    """A recipient who is a Bitrix24 user (``- user: 12`` under ``recipients``): ``user_id``,
+    ``sees`` (``own`` | ``department`` | ``all``, or None = by the portal's structure: the
+    head of a department sees it with its sub-departments, anyone else their own records).
+    The address is the user's ``EMAIL`` (store, else ``user.get``); the files are cut to what
+    the user sees (``ingest.visibility.structure_visibility``)."""
+
+    user_id: int
+    sees: str | None = None
+
+
+@dataclass(frozen=True)
 class Entry:
     """One scheduled job: ``name``, ``portal`` (:class:`Portal`), ``reports`` (names),
     ``period`` (a preset of :data:`b24reports.reports.presets.PRESETS`), ``formats``, ``lang``,
     ``recipients`` (email addresses; empty = render only), ``cron`` (5-field cron line or
     None = every run), ``params`` (extra report parameters, handed to the reports that
-    declare them), ``line`` (line of the entry in the schedule file)."""
+    declare them), ``line`` (line of the entry in the schedule file), ``users`` (Bitrix24-user
+    recipients, :class:`UserRecipient`: each gets a message of their own with files cut to
+    their records; ``recipients`` get the whole store)."""
 
     name: str
     portal: Portal
@@ -69,6 +86,7 @@ class Entry:
     cron: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    users: tuple[UserRecipient, ...] = ()
 
     def report_params(self, as_of: dt.datetime | None) -> dict[str, Any]:
         """Raw report parameters for a run at ``as_of`` (portal time; None = the report's
@@ -310,10 +328,30 @@ def load_schedule(path: str | os.PathLike, *, only: str | Sequence[str] | None =
             probs.add(lpath, f"unknown lang {lang!r}; use one of {', '.join(LANGS)}", name)
 
         raw_rcpt, rcpath = get("recipients", [])
-        recipients = [str(r).strip() for r in _as_list(raw_rcpt)]
-        for r in recipients:
+        entry_sees, spath = get("sees")
+        if entry_sees is not None and entry_sees not in SEES:
+            probs.add(spath, f"sees {entry_sees!r}: use one of {', '.join(SEES)}", name)
+        recipients: list[str] = []
+        users: list[UserRecipient] = []
+        for j, r in enumerate(_as_list(raw_rcpt)):
+            rpath_j = rcpath + (j,) if rcpath[-1] == "recipients" else rcpath
+            if isinstance(r, dict):
+                bad_k = [k for k in r if k not in _USER_KEYS]
+                uid, sees = r.get("user"), r.get("sees", entry_sees)
+                if bad_k:
+                    probs.add(rpath_j, f"recipient: unknown key(s) {', '.join(map(repr, bad_k))}; "
+                              f"known: {', '.join(sorted(_USER_KEYS))}", name)
+                elif isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
+                    probs.add(rpath_j, f"recipient user {uid!r} is not a Bitrix24 user id (a positive integer)", name)
+                elif sees is not None and sees not in SEES:
+                    probs.add(rpath_j, f"recipient user {uid}: sees {sees!r}: use one of {', '.join(SEES)}", name)
+                else:
+                    users.append(UserRecipient(uid, sees))
+                continue
+            r = str(r).strip()
             if not _EMAIL_RE.fullmatch(r):
                 probs.add(rcpath, f"recipient {r!r} is not an email address", name)
+            recipients.append(r)
 
         cron = e.get("cron")
         if cron is not None:
@@ -349,7 +387,8 @@ def load_schedule(path: str | os.PathLike, *, only: str | Sequence[str] | None =
         if len(probs.items) == before and portal is not None and enabled is not False:
             entries.append(Entry(name=name, portal=portal, reports=tuple(rep_names), period=str(period),
                                  formats=tuple(f for f in FORMATS if f in formats), lang=str(lang),
-                                 recipients=tuple(recipients), cron=cron, params=params, line=lines.get(epath, 0)))
+                                 recipients=tuple(recipients), cron=cron, params=params, line=lines.get(epath, 0),
+                                 users=tuple(users)))
     probs.raise_if_any()
 
     # selection + environment
@@ -370,11 +409,11 @@ def load_schedule(path: str | os.PathLike, *, only: str | Sequence[str] | None =
             var = portals[pname].webhook_env
             probs.add(("portals", pname, "webhook_env"), f"environment variable {var} (webhook of portal {pname!r}) "
                       f"is not set; needed by {plural(len(names), 'entry', 'en')} {', '.join(map(repr, names))}")
-        if any(e.recipients for e in entries):
+        if any(e.recipients or e.users for e in entries):
             try:
                 smtp = SmtpSettings.resolve(doc.get("smtp"), env)
             except BadInput as ex:
-                first = next(e for e in entries if e.recipients)
+                first = next(e for e in entries if e.recipients or e.users)
                 where = tuple(str(getattr(ex, "name", "smtp")).split("."))
                 probs.add(where if where[0] == "smtp" else ("smtp",), f"{ex} (needed to email entry {first.name!r})")
         probs.raise_if_any()

@@ -39,6 +39,7 @@ from typing import Any
 from b24reports import reports
 from b24reports.core.errors import BadInput, StoreError
 from b24reports.outputs.landing import landing_html
+from b24reports.outputs import kernel_env
 
 TEMPLATE_NAME = "b24reports"
 TEMPLATE_SRC = Path(__file__).parent / "templates" / "voila" / TEMPLATE_NAME
@@ -80,7 +81,9 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             # carries the _xsrf cookie, which Voila never sets, so the shutdown was refused (403)
             # and every closed page held its kernel (~290 MiB) until the idle cull. The server
             # keeps no login cookie for a cross-site request to ride on: the check guards nothing.
-            '--Voila.tornado_settings={"disable_check_xsrf": True}']
+            '--Voila.tornado_settings={"disable_check_xsrf": True}',
+            # kernels start without the server's secrets (B24_CLIENT_SECRET, webhooks, tokens)
+            kernel_env.VOILA_FLAG]
     if pool_size > 0:
         # refill the pool only after the page that took a kernel has painted: a new kernel's
         # warm-up (imports, report run) would otherwise compete for the CPU with that page
@@ -158,6 +161,8 @@ class VoilaServer:
             self._key = env[KEY_ENV]
         else:
             env.pop("B24REPORTS_APP", None)
+            # a plain dashboard server needs no secret at all (its kernels are cut again anyway)
+            env = kernel_env.kernel_env(env)
         return env
 
     def start(self, timeout: float = 60.0) -> VoilaServer:

@@ -132,17 +132,21 @@ def _py(v: Any) -> Any:
     return v
 
 
-def result_cache_key(params: Params, store: str | os.PathLike) -> str:
+def result_cache_key(params: Params, store: str | os.PathLike, visibility: str = "") -> str:
     """Key of one computed result: sha256 of report, resolved params (``to_json``), the
-    store's absolute path, size and mtime. ``render`` hands the in-process result to the
-    notebook's kernel under this key (``nb.open_report``), so html and json show the same
-    numbers and the report is computed once."""
+    store's absolute path, size and mtime, and ``visibility`` (``ingest.visibility.fingerprint``
+    of the records the result was cut to; "" = the whole store). ``render`` hands the
+    in-process result to the notebook's kernel under this key (``nb.open_report``), so html
+    and json show the same numbers and the report is computed once; two recipients with
+    different slices never share a result."""
     import hashlib
 
     p = Path(store).resolve()
     st = p.stat()
     doc = {"report": params.report, "params": params.to_json(), "store": str(p), "size": st.st_size,
            "mtime_ns": st.st_mtime_ns}
+    if visibility:
+        doc["visibility"] = visibility
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

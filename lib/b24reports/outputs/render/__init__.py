@@ -171,7 +171,8 @@ def progress_line(done: int, total: int, name: str, seconds: float, ok: bool = T
 def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_dir: str | os.PathLike,
                formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
-               kernel_name: str = "python3", warm_kernels: bool = True) -> dict[str, dict[str, Path]]:
+               kernel_name: str = "python3", warm_kernels: bool = True,
+               visibility: Any = None) -> dict[str, dict[str, Path]]:
     """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
     (threads). With ``warm_kernels`` (default) each worker runs its notebooks on one
     :class:`~b24reports.outputs.kernels.WarmKernel` (started, imported and loaded with the store once,
@@ -180,7 +181,10 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
     no report declares, or any value a report refuses, raises ``BadParameter`` before
-    anything runs. The store is loaded once.
+    anything runs. The store is loaded once. ``visibility``: an
+    :class:`~b24reports.ingest.visibility.Visibility` (a scheduled recipient's slice): every
+    format is computed from ``visibility.restrict`` of the store only, the notebook kernels
+    included (they get it as ``html.VISIBILITY_PARAM``); None = the whole store.
     ``progress``: a tqdm bar on a terminal; when stderr is not one (a log, ``make demo`` piped),
     one plain line per finished report instead (:func:`progress_line`). Returns
     {report: {format: Path}}; raises ``RenderError`` (with ``.outputs``) listing every
@@ -213,7 +217,7 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
             except (ChromiumNotFound, RenderError) as e:  # each report's PDF then fails with the reason
                 log.warning("pdf: %s", e)
         return _render_specs(specs, per_report, store, out_dir, fmts, generated_at, workers, progress,
-                             kernel_name, pool_of_kernels, printer)
+                             kernel_name, pool_of_kernels, printer, visibility)
     finally:
         if printer is not None:
             printer.close()
@@ -223,9 +227,14 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
 
 def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts: tuple[str, ...],
                   generated_at: dt.datetime | None, workers: int, progress: bool, kernel_name: str,
-                  pool_of_kernels: Any, printer: PdfPrinter | None = None) -> dict[str, dict[str, Path]]:
+                  pool_of_kernels: Any, printer: PdfPrinter | None = None,
+                  visibility: Any = None) -> dict[str, dict[str, Path]]:
     """:func:`render_all` once its syntax checks passed and its kernels are starting."""
     ds = _load(store)
+    if visibility is not None:  # the one place a recipient's slice meets the data (-> Scope.visible)
+        from b24reports.ingest.visibility import restrict
+
+        ds = restrict(ds, visibility)
     now = dt.datetime.now(getattr(ds, "timezone", None) or dt.timezone.utc).replace(microsecond=0).isoformat()
     for s in specs:  # one "now" for the whole run, so every report shows the same as_of
         if per_report[s.name].get("as_of") in (None, "", "now"):

@@ -18,6 +18,31 @@ from b24reports import reports
 log = logging.getLogger(__name__)
 from b24reports.outputs.render.job import TEMPLATE_NAME, TEMPLATES_DIR, RenderError, RenderJob
 
+#: Notebook parameter naming the file with the records a render is cut to (a recipient's
+#: ``Visibility``); injected by :func:`execute_notebook`, read by ``nb.open_report``.
+VISIBILITY_PARAM = "b24_visibility"
+# the notebooks do not declare it (it is no report parameter): papermill's notice is noise
+logging.getLogger("papermill").addFilter(lambda r: VISIBILITY_PARAM not in r.getMessage())
+
+
+def _visibility_file(job: RenderJob) -> str | None:
+    """Path of the JSON of the job's dataset visibility in the results folder (0700), or None
+    when the render shows the whole store."""
+    import json
+
+    from b24reports.ingest.visibility import fingerprint
+
+    vis = getattr(job.dataset, "visibility", None)
+    fp = fingerprint(vis)
+    if not fp:
+        return None
+    f = _results_dir() / f"{fp}.visibility.json"
+    if not f.exists():
+        tmp = f.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(vis.to_json()), encoding="utf-8")
+        os.replace(tmp, f)
+    return str(f)
+
 def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
     the executed notebook node (papermill's, the one it wrote: not read back). Parameters injected: the resolved ``Params.to_raw()`` and
@@ -30,6 +55,9 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     if not nb_path.exists():
         raise RenderError({f"{job.spec.name}/html": f"notebook {nb_path} does not exist"})
     params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
+    vis_file = _visibility_file(job)
+    if vis_file:  # a recipient's slice: the kernel cuts the store to it before anything is shown
+        params[VISIBILITY_PARAM] = vis_file
     try:
         if job.kernel is not None:
             return job.kernel.execute_notebook(str(nb_path), str(out_ipynb), params, execution_timeout=job.timeout)
@@ -103,7 +131,10 @@ def write_html(job: RenderJob, path: Path) -> None:
     very numbers of ``metrics.json``/Excel and does not compute the report again."""
     import pickle
 
-    cache = _results_dir() / f"{reports.result_cache_key(job.result.params, job.store)}.pkl"
+    from b24reports.ingest.visibility import fingerprint
+
+    key = reports.result_cache_key(job.result.params, job.store, fingerprint(getattr(job.dataset, "visibility", None)))
+    cache = _results_dir() / f"{key}.pkl"
     res = job.result
     cache.write_bytes(pickle.dumps({"tables": res.tables, "warnings": res.warnings, "notes": res.notes}))
     try:

@@ -1,0 +1,80 @@
+"""The environment a report kernel gets: this process's, without its secrets (issue 21).
+
+A dashboard kernel runs the report notebook; it needs the store path, the app-mode settings
+and the session key it verifies viewers' links with, never the application's client secret,
+a webhook URL, an SMTP password or a token. ``b24reports serve --app`` keeps
+``B24_CLIENT_SECRET`` in the server (it refreshes the application's token there), so the
+kernels' environment is cut where they are started:
+
+* :func:`kernel_env` drops every variable whose NAME looks like a secret (:data:`SECRET_NAME`:
+  ``SECRET``, ``TOKEN``, ``PASSW``/``PASSWD``, ``WEBHOOK``, ``CREDENTIAL``, ``API_KEY``,
+  ``PRIVATE_KEY``, and ``B24_CLIENT_ID``/``B24_OAUTH_URL``), and every variable whose VALUE
+  is a Bitrix24 webhook URL (``…/rest/<user>/<token>/``, whatever the variable is called,
+  e.g. a schedule's ``webhook_env``), but keeps :data:`KEEP` (the session signing key);
+* :class:`SecretFreeKernelManager` is the Jupyter kernel manager Voila starts dashboard
+  kernels with (``--VoilaConfiguration.multi_kernel_manager_class``, :data:`VOILA_FLAG`):
+  every kernel, preheated or not, is started with :func:`kernel_env` of what Voila gives it;
+* ``kernels.WarmKernel`` (the render kernels of ``render``/``run-schedule``) starts with it too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: Names of variables never handed to a kernel (a search, case-insensitive).
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|WEBHOOK|CREDENTIAL|API_?KEY|PRIVATE_?KEY|^B24_CLIENT_ID$|^B24_OAUTH_URL$",
+                         re.IGNORECASE)
+#: A Bitrix24 inbound webhook URL as a value (``https://portal/rest/1/abc123/``).
+WEBHOOK_VALUE = re.compile(r"https?://[^\s/]+/rest/\d+/[^\s/]+", re.IGNORECASE)
+#: Kept although secret: the key the kernel verifies the viewer's session link with.
+KEEP = frozenset({"B24REPORTS_SESSION_KEY"})
+#: Voila's command-line flag that makes it start kernels with :class:`SecretFreeKernelManager`.
+VOILA_FLAG = "--VoilaConfiguration.multi_kernel_manager_class=b24reports.outputs.kernel_env.SecretFreeKernelManager"
+
+
+def is_secret(name: str, value: str) -> bool:
+    """Whether variable ``name`` = ``value`` must not reach a kernel (see module doc)."""
+    if name in KEEP:
+        return False
+    return bool(SECRET_NAME.search(name) or WEBHOOK_VALUE.search(value or ""))
+
+
+def kernel_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default ``os.environ``) without its secrets (:func:`is_secret`); a new dict."""
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items() if not is_secret(k, v)}
+
+
+def _manager_class() -> type:
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    class SecretFreeKernelManager(AsyncMappingKernelManager):  # type: ignore[misc]
+        """Jupyter Server's ``AsyncMappingKernelManager`` whose kernels start with
+        :func:`kernel_env` of the environment they are given (Voila passes ``os.environ`` plus
+        the request's variables; nothing given = this process's)."""
+
+        async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
+            kwargs["env"] = kernel_env(kwargs.get("env") or os.environ)
+            return await super().start_kernel(*args, **kwargs)
+
+    SecretFreeKernelManager.__module__ = __name__
+    return SecretFreeKernelManager
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``SecretFreeKernelManager`` is built on first use (importing jupyter_server costs
+    ~0.5 s, which a render kernel that only needs :func:`kernel_env` does not pay)."""
+    if name == "SecretFreeKernelManager":
+        if name not in _CLASSES:
+            _CLASSES[name] = _manager_class()
+        return _CLASSES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["KEEP", "SECRET_NAME", "VOILA_FLAG", "SecretFreeKernelManager", "is_secret", "kernel_env"]

@@ -1,7 +1,9 @@
 # b24reports: `make demo` and `make test` work on a fresh Debian machine with only python3.
 # They create .venv (python3 -m venv; installs python3-venv via apt when missing), install uv
-# into it and `uv pip install -e .[dev]`, install Debian chromium for PDFs when missing (as root,
-# or with sudo; skipped with a message otherwise); `make test` also needs pdftotext (poppler-utils,
+# into it and `uv pip install -e .[dev]`, compile the venv's and lib/'s Python to bytecode (as pip
+# does; uv does not, and with PYTHONDONTWRITEBYTECODE set nothing else would: each render kernel
+# then compiled ~1.5 s of imports at every start, docs/benchmarks.md), install Debian chromium
+# for PDFs when missing (as root, or with sudo; skipped with a message otherwise); `make test` also needs pdftotext (poppler-utils,
 # installed the same way) for the print check of the report PDFs. Re-runs are fast: the install is redone only
 # when pyproject.toml changes.
 
@@ -42,6 +44,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	@[ -x $(BIN)/uv ] || $(BIN)/python -m pip install -q --disable-pip-version-check uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@# a few packages ship files that are not Python 3 (test data): their errors are not ours
+	-@$(BIN)/python -m compileall -q -q -j 0 $(VENV)/lib lib
 	@touch $(STAMP)
 
 install: $(STAMP)

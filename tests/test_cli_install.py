@@ -54,6 +54,8 @@ def test_makefile_targets_and_fresh_machine_steps():
         assert re.search(rf"^{target}", mk, flags=re.M), target
     assert "-m venv" in mk and "python3-venv" in mk and "uv pip install" in mk and ".[dev]" in mk
     assert "apt_install,chromium" in mk
+    # bytecode compiled at install: uv does not, and a kernel compiling its imports starts ~1.5 s later
+    assert re.search(r"^\t-@\$\(BIN\)/python -m compileall .*\$\(VENV\)/lib lib$", mk, flags=re.M)
     # the print check reads the report PDFs with pdftotext: make test installs poppler-utils
     assert "apt_install,poppler-utils" in mk and re.search(r"^test: install chromium poppler$", mk, flags=re.M)
 

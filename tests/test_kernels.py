@@ -87,3 +87,87 @@ def test_load_dataset_keeps_one_dataset_per_store_until_the_file_changes(demo_st
         assert len([k for k in nb._DATASETS if k[0] == os.path.realpath(demo_store)]) == 1
     finally:
         os.utime(demo_store, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_the_first_notebook_sees_nothing_of_the_warm_up(tmp_path):
+    """The warm-up leaves ``_fig``, ``_spec``, ``importlib``, ``b24reports`` in the namespace;
+    the reset sent right after it has cleared them by the time the first notebook runs, and
+    the reset sent after a notebook clears that one's variables before the next."""
+    k = WarmKernel("python3")
+    try:
+        probe = "print([n for n in ('_fig', '_spec', 'importlib', 'b24reports', 'LEFT') if n in globals()])"
+        first = notebook(tmp_path / "first.ipynb", probe + "\nLEFT = 1")
+        assert outputs(k.execute_notebook(first, str(tmp_path / "f1.ipynb"), {})) == ["[]\n"]
+        assert outputs(k.execute_notebook(first, str(tmp_path / "f2.ipynb"), {})) == ["[]\n"]
+        assert k.runs == 2
+    finally:
+        k.shutdown()
+
+
+def kernel_processes() -> set[int]:
+    """Pids of the live (not zombie) ipykernel processes below this one."""
+    import psutil
+
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel_launcher" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                found.add(p.pid)
+        except psutil.Error:  # it ended meanwhile
+            pass
+    return found
+
+
+@pytest.fixture
+def zmq_made(monkeypatch):
+    """Every zmq context and socket made while the test runs, in order. They are held here, so
+    the garbage collector ends none of them meanwhile: what is open at the end was left open."""
+    import zmq
+
+    made: list = []
+    for cls in (zmq.Context, zmq.Socket):
+        def init(self, *args, _orig=cls.__init__, **kwargs):
+            _orig(self, *args, **kwargs)
+            made.append(self)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    return made
+
+
+def test_a_render_run_a_restart_and_a_failed_start_leave_no_zmq_context_socket_or_kernel(tmp_path, demo_store, zmq_made):
+    """Each pool makes one zmq context, which every kernel manager and client of its kernels
+    uses (nbclient makes no client of its own), and ends it on close: nothing is left for the
+    garbage collector, whose term() of a context with a socket open elsewhere can block
+    forever. Clients that made contexts of their own (the code reverted in d5c2f99) fail the
+    count; a kernel whose warm-up failed and stayed running fails the closed checks."""
+    import papermill as pm
+    import zmq
+
+    from b24reports.outputs import render
+
+    kernels_before = kernel_processes()
+    out = render.render_all(demo_store, {"as_of": "2026-11-30T12:00:00"}, tmp_path / "out", "html",
+                            names=["pipeline"], workers=1, progress=False)
+    assert out["pipeline"]["html"].stat().st_size > 100_000
+
+    bad = notebook(tmp_path / "bad.ipynb", "raise ValueError('broken report')")
+    good = notebook(tmp_path / "good.ipynb", "import os\nprint(os.getpid())")
+    with KernelPool(1) as pool:
+        first = outputs(pool.execute_notebook(good, str(tmp_path / "g1.ipynb"), {}))
+        with pytest.raises(pm.PapermillExecutionError, match="broken report"):
+            pool.execute_notebook(bad, str(tmp_path / "bad.out.ipynb"), {})
+        second = outputs(pool.execute_notebook(good, str(tmp_path / "g2.ipynb"), {}))
+    assert first != second, "the failed notebook got a restarted kernel (another process)"
+
+    not_a_store = tmp_path / "not-a-store.duckdb"
+    not_a_store.write_text("not a DuckDB file")
+    with pytest.raises(RuntimeError, match="no render kernel could start: kernel warm-up failed: StoreError"):
+        with KernelPool(1, store=not_a_store) as pool, pool.kernel():
+            pass
+
+    contexts = [o for o in zmq_made if isinstance(o, zmq.Context)]
+    sockets = [o for o in zmq_made if isinstance(o, zmq.Socket)]
+    assert len(contexts) == 3, f"one context per pool (render_all's and two here), none per client: {contexts}"
+    assert [c.closed for c in contexts] == [True, True, True]
+    assert len(sockets) >= 4 * 3 and [s for s in sockets if not s.closed] == []
+    assert kernel_processes() - kernels_before == set(), "every kernel process was stopped"

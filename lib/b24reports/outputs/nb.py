@@ -16,7 +16,10 @@ A notebook holds no logic (docs/reports-howto.md)::
 Plotly renderer: under Voila (``VOILA_KERNEL_ID`` set) ``plotly_mimetype`` (light page);
 everywhere else (papermill, nbconvert, Jupyter) ``b24reports_offline``: plotly's ``notebook``
 renderer (plotly.js inlined once, so static HTML shows charts offline, rendering-notes.md)
-minus the MathJax CDN script it adds to every figure.
+minus the MathJax CDN script it adds to every figure. In ``render``'s warm kernels
+(:data:`PLOTLYJS_AT_EXPORT_ENV` set) that renderer puts :data:`PLOTLYJS_MARKER` where the
+4.8 MB plotly.js would go, and ``render``'s HTML export writes plotly.js there: the same page,
+without carrying the library through the kernel's messages, the notebook and nbconvert.
 """
 
 from __future__ import annotations
@@ -39,15 +42,33 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": False}
 
 
 OFFLINE_RENDERER = "b24reports_offline"
+#: Environment variable ``render`` sets for its warm kernels: plotly.js is written at export
+#: (``render.html.notebook_to_html``), the notebook holds :data:`PLOTLYJS_MARKER` instead.
+PLOTLYJS_AT_EXPORT_ENV = "B24REPORTS_PLOTLYJS_AT_EXPORT"
+#: What stands for plotly.js's source in such a notebook (inside its ``<script>``).
+PLOTLYJS_MARKER = "/* b24reports: plotly.js is written here at export */"
 
 
 def _register_offline_renderer() -> None:
     """Register plotly renderer ``b24reports_offline``: the stock ``notebook`` renderer
-    (plotly.js inlined once per page) without its per-figure MathJax CDN ``<script>``."""
+    (plotly.js inlined once per page) without its per-figure MathJax CDN ``<script>``; with
+    :data:`PLOTLYJS_AT_EXPORT_ENV` set, :data:`PLOTLYJS_MARKER` stands in the page for plotly.js."""
     import plotly.io as pio
+    import plotly.io._base_renderers as base_renderers
     from plotly.io._base_renderers import NotebookRenderer
 
     class OfflineNotebookRenderer(NotebookRenderer):
+        def activate(self):
+            if not os.environ.get(PLOTLYJS_AT_EXPORT_ENV):
+                return super().activate()
+            # plotly's own page prologue, with the marker where it puts get_plotlyjs()
+            real = base_renderers.get_plotlyjs
+            base_renderers.get_plotlyjs = lambda: PLOTLYJS_MARKER
+            try:
+                return super().activate()
+            finally:
+                base_renderers.get_plotlyjs = real
+
         def to_mimebundle(self, fig_dict):
             html = pio.to_html(fig_dict, config=self.config, auto_play=self.auto_play, include_plotlyjs=False,
                                include_mathjax=False, full_html=False, animation_opts=self.animation_opts,

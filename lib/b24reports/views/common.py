@@ -66,6 +66,11 @@ _KEY_KINDS = {"id", "code", "text", "date", "datetime"}
 
 
 def _register_template() -> None:
+    """Register :data:`TEMPLATE` with plotly, once per process, on first use (building it
+    costs ~0.7 s of plotly imports and validation: render's own process, which writes only
+    Excel and JSON, never pays it)."""
+    if TEMPLATE in pio.templates:
+        return
     tpl = go.layout.Template(pio.templates["plotly_white"])
     tpl.layout.colorway = PALETTE
     tpl.layout.font = {"family": FONT, "size": 12}
@@ -81,12 +86,11 @@ def _register_template() -> None:
         # a gap between tick labels and the axis line: the "0" of x and the "0" of y met at
         # the origin, and a right axis's "0" touched the last month (layout check, issue 20)
         axis.ticklabelstandoff = 4
-    pio.templates["b24reports"] = tpl
+    pio.templates[TEMPLATE] = tpl
 
 
-_register_template()
-
-#: name of the report look's plotly template
+#: name of the report look's plotly template (registered by :func:`use_report_template` or
+#: the first :func:`style_figure`)
 TEMPLATE = "b24reports"
 
 
@@ -95,6 +99,7 @@ def use_report_template() -> None:
     ``nb.setup_plotly``). Figures built afterwards get it at construction through plotly's fast
     path, and :func:`style_figure` then skips assigning it (on a 2-core machine ~25 ms of
     validation per figure, the largest part of a dashboard's redraw in the kernel)."""
+    _register_template()
     pio.templates.default = TEMPLATE
 
 
@@ -177,6 +182,7 @@ def style_figure(fig: go.Figure, title: str | None = None, height: int | None = 
     escape_figure_text(fig)
     look: dict[str, Any] = {"width": FIG_WIDTH, "height": height or fig.layout.height or FIG_HEIGHT}
     if pio.templates.default != TEMPLATE:  # else the figure got it when it was built (use_report_template)
+        _register_template()
         look["template"] = TEMPLATE
     if lang is not None:
         look["separators"] = SEPARATORS.get(lang, SEPARATORS["en"])

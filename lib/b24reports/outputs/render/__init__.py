@@ -207,7 +207,8 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
 
         check_synced(store)
         _results_dir()  # the kernels inherit the result-cache directory at start
-        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store)
+        # plotly.js is written into each page at export, not carried through the notebook
+        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store, plotlyjs_at_export=True)
     printer = None
     try:
         if "pdf" in fmts:

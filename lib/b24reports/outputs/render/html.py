@@ -4,6 +4,7 @@ nbconvert with the offline template (plotly.js inlined, no external request)."""
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -67,26 +68,44 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
         raise RenderError({f"{job.spec.name}/html": f"notebook cell {e.exec_count} raised {e.ename}: {e.evalue}"}) from None
 
 
-_EXPORTER = threading.local()
+#: the process's one HTML exporter (its template compiled once, ~0.3 s) and the lock its users
+#: take: nbconvert exporters keep per-conversion state; a conversion is pure Python, so threads
+#: running them one at a time lose no parallelism (the GIL ran them one at a time anyway)
+_EXPORTER: dict[str, Any] = {}
+_EXPORTER_LOCK = threading.Lock()
 
 
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
-    template, stderr streams dropped (from ``nb`` itself)."""
+    template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
+    ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert."""
     from nbconvert import HTMLExporter
 
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
-    exp = getattr(_EXPORTER, "html", None)
-    if exp is None:  # one per thread: its template is compiled once, not once per report
-        exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
-        exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
-        _EXPORTER.html = exp
-    exp.language_code = lang
-    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    with _EXPORTER_LOCK:
+        exp = _EXPORTER.get("html")
+        if exp is None:  # one per process: its template is compiled once, not once per report or thread
+            exp = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+            exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+            _EXPORTER["html"] = exp
+        exp.language_code = lang
+        body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    from b24reports.outputs.nb import PLOTLYJS_MARKER
+
+    if PLOTLYJS_MARKER in body:  # a warm kernel's notebook: plotly.js goes where plotly's renderer put it
+        body = body.replace(PLOTLYJS_MARKER, _plotlyjs())
     return body
+
+
+@functools.cache
+def _plotlyjs() -> str:
+    """plotly.js's source as plotly's ``notebook`` renderer inlines it (read once)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 _RESULTS_LOCK = threading.Lock()

@@ -191,6 +191,9 @@ def test_by_employee_summary(ds):
     assert b.loc[1, ["new_deals", "advanced_deals", "moved_back_deals", "slipped_deals", "won_deals", "lost_deals"]].tolist() \
         == [1, 1, 1, 1, 1, 1]
     assert b.loc[1, "slipped_amount"] == 600.0
+    # of 1's fall of 6 200: deal 4 won (4 000 at t0) and deal 5 lost (500) left the open pipeline
+    assert b.loc[1, ["won_out_amount", "lost_out_amount"]].tolist() == [4000.0, 500.0]
+    assert b.loc[2, ["won_out_amount", "lost_out_amount"]].tolist() == [0.0, 0.0]
     assert b.loc[2, ["open_amount_start", "open_amount_end", "net_change"]].tolist() == [0.0, 1100.0, 1100.0]
     assert b.loc[3, "net_change"] == 0.0
     assert list(t["by_employee"]["employee_id"]) == [1, 3, 2]  # biggest fall first
@@ -262,3 +265,23 @@ def test_page_table_escapes_crm_text_and_writes_changes_out():
     assert "сумма 2 000 ₽ → 2 500 ₽ (между синхронизациями 20.11 и 30.11)" in page.replace("\xa0", " ")
     won = v.deals_table_html(view, step="won")
     assert "Сделка 4" in won and "Сделка 2" not in won and "Выиграны" in won
+
+
+def test_manager_chart_draws_a_win_apart_from_a_fall(ds):
+    """Issue 20, a fresh reader: «Попов Алексей −1,8 млн ₽» was one red bar, though −1,56 млн of it
+    was his two wins. Manager 1 (−6 200): won 4 000 in green, lost 500 in red, the other −1 700 in
+    blue; the net stays in brackets after the name."""
+    from b24reports import reports
+    from b24reports.views import pipeline as v
+    from b24reports.views.common import OUTCOME_COLORS
+
+    result = reports.get("pipeline").run(ds, {"as_of": AS_OF.isoformat()})
+    fig = v.net_change_chart(result, "ru", {1: "Иванов", 2: "Петров", 3: "Сидоров"})
+    bars = {t.name: dict(zip(t.y, t.x)) for t in fig.data}
+    assert list(bars) == ["Выиграны (ушли из воронки)", "Проиграны", "Прочие изменения"]
+    assert [t.marker.color for t in fig.data] == [OUTCOME_COLORS["won"], OUTCOME_COLORS["lost"], OUTCOME_COLORS["open"]]
+    ivanov = "Иванов (−6,2\xa0тыс.\xa0₽)"
+    assert (bars["Выиграны (ушли из воронки)"][ivanov], bars["Проиграны"][ivanov], bars["Прочие изменения"][ivanov]) \
+        == (-4000.0, -500.0, -1700.0)
+    assert bars["Прочие изменения"]["Петров (+1,1\xa0тыс.\xa0₽)"] == 1100.0 and fig.layout.barmode == "relative"
+    assert "зелёная часть — сделки, которые ушли из неё выигранными" in v.net_change_note("ru")

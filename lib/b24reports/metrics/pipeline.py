@@ -79,7 +79,8 @@ DEAL_COLUMNS = ["id", "title", "pipeline_id", "employee_id", "change", "changes"
                 "stage_id", "stages_moved", "stage_moved_at", "amount_from", "amount", "closedate_from", "closedate",
                 "slip_days", "employee_from", "sync_before", "sync_after", "url"]
 BY_EMPLOYEE_COLUMNS = ["employee_id", "open_amount_start", "open_amount_end", "net_change", "new_deals",
-                       "advanced_deals", "moved_back_deals", "slipped_deals", "slipped_amount", "won_deals", "lost_deals"]
+                       "advanced_deals", "moved_back_deals", "slipped_deals", "slipped_amount", "won_deals", "lost_deals", "won_out_amount",
+                       "lost_out_amount"]
 
 
 # --------------------------------------------------------------------------------------
@@ -422,7 +423,9 @@ def by_employee(rows: pd.DataFrame, employees: set[int] | None = None) -> pd.Dat
     ``open_amount_start`` (Σ v0 of deals owned at t0), ``open_amount_end`` (Σ v1 owned at t1),
     ``net_change`` = end − start, and counts among the deals owned at t1: ``new_deals``,
     ``advanced_deals``, ``moved_back_deals``, ``slipped_deals`` with ``slipped_amount`` (their
-    amount at t1), ``won_deals``, ``lost_deals``. Sorted by net change ascending (the biggest
+    amount at t1), ``won_deals``, ``lost_deals``; ``won_out_amount`` and ``lost_out_amount``: Σ v0 of the
+    deals owned at t0 that were won / lost, the part of the fall that a win or a loss took out of
+    the open pipeline (a win lowers ``net_change`` too). Sorted by net change ascending (the biggest
     fall first), then employee id. ``employees``: only these (the other side of a handover is
     not listed under an employee filter)."""
     emps = sorted(set(rows["employee_from"].dropna().astype(int)) | set(rows["employee_to"].dropna().astype(int)))
@@ -432,7 +435,8 @@ def by_employee(rows: pd.DataFrame, employees: set[int] | None = None) -> pd.Dat
     flags = {k: has(k) for k in ("new", "advanced", "moved_back", "slipped", "won", "lost")}
     out = []
     for e in emps:
-        start = float(rows.loc[rows["in0"] & (rows["employee_from"] == e), "v0"].sum())
+        had = (rows["in0"] & (rows["employee_from"] == e)).fillna(False).astype(bool)
+        start = float(rows.loc[had, "v0"].sum())
         end = float(rows.loc[rows["in1"] & (rows["employee_to"] == e), "v1"].sum())
         mine = (rows["employee_to"] == e).fillna(False).astype(bool)
         slipped = mine & flags["slipped"]
@@ -442,6 +446,8 @@ def by_employee(rows: pd.DataFrame, employees: set[int] | None = None) -> pd.Dat
             "moved_back_deals": int((mine & flags["moved_back"]).sum()), "slipped_deals": int(slipped.sum()),
             "slipped_amount": float(rows.loc[slipped, "amount"].sum()),
             "won_deals": int((mine & flags["won"]).sum()), "lost_deals": int((mine & flags["lost"]).sum()),
+            "won_out_amount": float(rows.loc[had & flags["won"], "v0"].sum()),
+            "lost_out_amount": float(rows.loc[had & flags["lost"], "v0"].sum()),
         })
     df = pd.DataFrame(out, columns=BY_EMPLOYEE_COLUMNS)
     return df.sort_values(["net_change", "employee_id"], kind="stable").reset_index(drop=True)

@@ -38,6 +38,10 @@ TEXT = {
         "amount": "сумма {a} → {b}", "owner": "ответственный: {a} → {b}", "pipeline": "воронка: {a} → {b}",
         "new": "новая", "won": "выиграна", "lost": "проиграна", "unchanged": "без изменений",
         "step_hover": "Шаг", "chart_net": "Изменение воронки по менеджерам", "open_value": "Открытая воронка",
+        "net_won": "Выиграны (ушли из воронки)", "net_lost": "Проиграны", "net_other": "Прочие изменения",
+        "net_note": "Выигрыш тоже уменьшает открытую воронку: зелёная часть — сделки, которые ушли из неё выигранными, "
+                    "красная — проигранными, синяя — всё остальное (новые сделки, суммы, даты, передачи). "
+                    "В скобках — итог за период.",
     },
     "en": {
         "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
@@ -56,6 +60,10 @@ TEXT = {
         "amount": "amount {a} → {b}", "owner": "owner: {a} → {b}", "pipeline": "pipeline: {a} → {b}",
         "new": "new", "won": "won", "lost": "lost", "unchanged": "unchanged",
         "step_hover": "Step", "chart_net": "Pipeline change by manager", "open_value": "Open pipeline",
+        "net_won": "Won (left the pipeline)", "net_lost": "Lost", "net_other": "Other changes",
+        "net_note": "A win lowers the open pipeline too: the green part is deals that left it as won, the red part "
+                    "deals that left it as lost, the blue part everything else (new deals, amounts, dates, handovers). "
+                    "The net change is in brackets.",
     },
 }
 
@@ -173,21 +181,35 @@ def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
 
 
 def net_change_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | None = None) -> go.Figure | None:
-    """Horizontal bars of ``net_change`` per manager (table ``by_employee``), growth green, fall
-    red, labelled with the value. ``None`` when nobody's pipeline changed."""
+    """Horizontal stacked bars per manager (table ``by_employee``): what left the open pipeline as
+    won (−``won_out_amount``, green), as lost (−``lost_out_amount``, red) and every other change
+    (``net_change`` + both, blue); each manager's ``net_change`` is in brackets after the name.
+    A win is not drawn as a fall in red: it takes a deal out of the open pipeline, and a red bar
+    read as a bad week. ``None`` when nobody's pipeline changed."""
     b = result.tables["by_employee"]
     b = b[b["net_change"].abs() > 0.005] if len(b) else b
     if b.empty:
         return None
     b = b.sort_values(["net_change", "employee_id"], ascending=[False, True])
     cur = result.params["currency"]
-    y = [(names or {}).get(int(i), f"#{int(i)}") for i in b["employee_id"]]
-    fig = go.Figure(go.Bar(
-        x=b["net_change"], y=y, orientation="h", text=[_signed(v, cur, lang) for v in b["net_change"]], textposition="auto",
-        marker_color=[OUTCOME_COLORS["won"] if v > 0 else OUTCOME_COLORS["lost"] for v in b["net_change"]],
-        hovertemplate="%{y}: %{text}<extra></extra>"))
-    fig.update_layout(xaxis={"title": _t(lang, "net")}, showlegend=False, height=max(280, 28 * len(b) + 120))
+    y = [f"{(names or {}).get(int(i), f'#{int(i)}')} ({_signed(v, cur, lang)})" for i, v in zip(b["employee_id"], b["net_change"])]
+    won, lost = -b["won_out_amount"], -b["lost_out_amount"]
+    other = b["net_change"] - won - lost
+    fig = go.Figure()
+    for key, x, color in (("net_won", won, OUTCOME_COLORS["won"]), ("net_lost", lost, OUTCOME_COLORS["lost"]),
+                          ("net_other", other, OUTCOME_COLORS["open"])):
+        if (x.abs() > 0.005).any():
+            fig.add_trace(go.Bar(x=x, y=y, orientation="h", name=_t(lang, key), marker_color=color,
+                                 customdata=[_signed(v, cur, lang) for v in x],
+                                 hovertemplate="%{y}<br>" + _t(lang, key) + ": %{customdata}<extra></extra>"))
+    fig.update_layout(barmode="relative", xaxis={"title": _t(lang, "net"), "nticks": 5},
+                      legend={"orientation": "h", "y": -0.25}, height=max(300, 28 * len(b) + 160))
     return fig
+
+
+def net_change_note(lang: str = "ru") -> str:
+    """The sentence under :func:`net_change_chart` that says how to read its colours."""
+    return _t(lang, "net_note")
 
 
 def change_text(row: Mapping[str, Any], lang: str, currency: str, labels: Mapping[str, Mapping[Any, str]]) -> str:

@@ -49,6 +49,8 @@ columns.define("advanced_deals", "int", "Продвинулись", "Advanced")
 columns.define("moved_back_deals", "int", "Откатились", "Moved back")
 columns.define("slipped_deals", "int", "Перенесли дату", "Slipped")
 columns.define("slipped_amount", "money", "Сумма перенесённых", "Slipped amount")
+columns.define("won_out_amount", "money", "Ушло выигранными", "Left as won")
+columns.define("lost_out_amount", "money", "Ушло проигранными", "Left as lost")
 columns.define("change_text", "text", "Что изменилось", "What changed")  # page only (views.pipeline)
 
 _STEP_LABELS = {

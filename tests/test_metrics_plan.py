@@ -200,6 +200,37 @@ def test_required_stages(result):
     assert s3["needed_at_stage"].tolist() == [9, 8, 6]
 
 
+def test_page_says_how_many_deals_came_from_leads(plan_path):
+    """Issue 20, a fresh reader: «Лиды 222» for 18 wins read as "marketing must bring 4× the leads"
+    on a portal where 17 % of the deals came from leads. needed_leads stays as METRICS.md defines it;
+    the page says the share and the leads scaled by it. Here deals 1–3 of the 9 created in the
+    window have a lead: 3/9 = 33 %; the largest gap (department 10, line 3) needs 23 leads →
+    ceil(23 × 3 / 9 = 7,67) = 8."""
+    from types import SimpleNamespace
+
+    from b24reports.views import plan as v
+
+    base = dataset()
+    deals = base.deals.copy()
+    deals["lead_id"] = [101, 102, 103] + [None] * (len(deals) - 3)
+    ds = Dataset.from_frames(deals=deals, deal_stage_history=HISTORY, statuses=STATUSES, currencies=CUR, users=USERS,
+                             departments=DEPS, activities=_acts(), leads=_leads(), timezone=TZ)
+    plan = read_plan(plan_path, ds.users, ds.departments)
+    params = {"as_of": AS_OF, "currency": "RUB", "lookback_months": 6, "pipelines": (), "employees": (), "departments": ()}
+    tables, _, notes = run(ds, params, plan)
+    assert notes["deals_from_leads"] == {"deals": 9, "from_leads": 3}
+    assert tables["required"].set_index("line").loc[3, "needed_leads"] == 23  # unchanged by the note
+    result = SimpleNamespace(tables=tables, notes=notes)
+    assert v.lead_share_note(result, "ru") == (
+        "**Лиды посчитаны так, будто каждая сделка начинается с лида.** За 6 месяцев из лидов пришли 33\u00a0% "
+        "сделок (3 из 9); остальные заведены без лида, поэтому лидов для плана, скорее всего, нужно меньше — "
+        "примерно 8, если эта доля сохранится.")
+    assert "about 8 if that share holds" in v.lead_share_note(result, "en")
+    # 9 of 9 from leads: the formula's assumption holds, no note
+    notes9 = {**notes, "deals_from_leads": {"deals": 9, "from_leads": 9}}
+    assert v.lead_share_note(SimpleNamespace(tables=tables, notes=notes9), "ru") is None
+
+
 def test_required_without_won_deals_is_none():
     pf = pd.DataFrame({"line": [2], "month": ["2026-03"], "employee_id": [1], "department_id": [None], "gap": [100.0]})
     empty_won = pd.DataFrame({"employee_id": pd.Series(dtype="Int64"), "amount": pd.Series(dtype=float)})

@@ -312,5 +312,9 @@ def report_tables(ds, scope: Scope, *, plan, lookback_months: int = 6) -> tuple[
     in_prev = (won["won_at"] >= prev_start) & (won["won_at"] < this_start)
     prev = {"month": prev_start.strftime("%Y-%m"), "won_amount": float(won.loc[in_prev, "amount"].sum()),
             "won_deals": int(in_prev.sum())}
-    notes = {"as_of": as_of, "lookback_months": lookback, "plan_source": plan.source, "prev_month": prev}
+    # how many of the deals created in the window came from a lead (LEAD_ID set): needed_leads
+    # assumes every deal does, so the page says how far this portal is from that (notes only)
+    from_leads = {"deals": len(created), "from_leads": int(created["lead_id"].notna().sum())}
+    notes = {"as_of": as_of, "lookback_months": lookback, "plan_source": plan.source, "prev_month": prev,
+             "deals_from_leads": from_leads}
     return tables, warns, notes

@@ -23,12 +23,18 @@ TEXT = {
            "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
            "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка", "leads_all": "Лиды (все воронки)",
            "lead_base": "Лиды: {won} {won_w} × {dpw} сделки на выигрыш ÷ конверсия лидов {conv} (округлены) — вся команда, все воронки",
-           "stage_base": "Стадии: {won} {won_w} ÷ конверсия стадии в выигрыш — воронка «{pipe}»"},
+           "stage_base": "Стадии: {won} {won_w} ÷ конверсия стадии в выигрыш — воронка «{pipe}»",
+           "lead_share": "**Лиды посчитаны так, будто каждая сделка начинается с лида.** За {months} из лидов пришли "
+                         "{pct} сделок ({n} из {total}); остальные заведены без лида, поэтому лидов для плана, скорее "
+                         "всего, нужно меньше — примерно {scaled}, если эта доля сохранится."},
     "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
            "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
            "won": "Won deals", "dept": "dept.", "pipeline": "pipeline", "leads_all": "Leads (all pipelines)",
            "lead_base": "Leads: {won} {won_w} × {dpw} deals per win ÷ lead conversion {conv} (rounded): whole team, all pipelines",
-           "stage_base": "Stages: {won} {won_w} ÷ the stage's conversion to won: pipeline \u201c{pipe}\u201d"},
+           "stage_base": "Stages: {won} {won_w} ÷ the stage's conversion to won: pipeline \u201c{pipe}\u201d",
+           "lead_share": "**Leads are counted as if every deal started as a lead.** Over {months}, {pct} of the deals "
+                         "came from leads ({n} of {total}); the others were entered without a lead, so the plan most "
+                         "likely needs fewer leads: about {scaled} if that share holds."},
 }
 
 
@@ -214,6 +220,32 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     fig.update_layout(title={"subtitle": {"text": sub}}, margin={"t": 90 + 16 * len(bases)},
                       height=max(300, 28 * len(steps) + 150 + 16 * len(bases)))
     return fig
+
+
+def lead_share_note(result: Any, lang: str = "ru") -> str | None:
+    """The sentence under the reverse funnel when under 90 % of the deals created in the lookback
+    window came from a lead (``notes["deals_from_leads"]``): ``needed_leads`` (METRICS.md plan
+    ``required``) assumes every deal starts as a lead, which reads as "marketing must bring
+    4–8× the leads" on a portal where most deals are entered directly (a fresh reader of issue 20).
+    The number itself is unchanged; the note gives the share and the leads scaled by it for the
+    row the chart shows (the largest gap). ``None`` when the share is ≥ 90 %, unknown, or no row
+    needs leads."""
+    from b24reports.core.i18n import format_number
+    from b24reports.core.i18n import plural as _plural
+
+    share = result.notes.get("deals_from_leads") or {}
+    total, n = int(share.get("deals") or 0), int(share.get("from_leads") or 0)
+    rq = result.tables["required"]
+    rq = rq[rq["needed_leads"].notna() & (rq["needed_leads"] > 0)]
+    if not total or n >= 0.9 * total or rq.empty:
+        return None
+    row = rq.sort_values(["gap", "line"], ascending=[False, True]).iloc[0]
+    months = int(result.notes.get("lookback_months") or 6)
+    lg = lang if lang in ("ru", "en") else "en"
+    scaled = -(-int(row["needed_leads"]) * n // total)  # ceil, as needed_leads
+    return _t(lang, "lead_share").format(
+        months=f"{months} {_plural(months, 'month', lg)}", pct=format_number(100.0 * n / total, lang, 0) + "\u00a0%",
+        n=format_number(n, lang, 0), total=format_number(total, lang, 0), scaled=format_number(scaled, lang, 0))
 
 
 def plan_fact_display(result: Any) -> pd.DataFrame:

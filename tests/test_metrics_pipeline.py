@@ -285,3 +285,10 @@ def test_manager_chart_draws_a_win_apart_from_a_fall(ds):
         == (-4000.0, -500.0, -1700.0)
     assert bars["Прочие изменения"]["Петров (+1,1\xa0тыс.\xa0₽)"] == 1100.0 and fig.layout.barmode == "relative"
     assert "зелёная часть — сделки, которые ушли из неё выигранными" in v.net_change_note("ru")
+    # a click on a bar still refilters to its manager (the dashboard reads the name from customdata)
+    from b24reports.outputs.dashboard.filters import click_target
+
+    point = fig.data[0]
+    k = list(point.y).index(ivanov)
+    values = [point.x[k], point.y[k], point.name, *point.customdata[k]]
+    assert click_target(values, {"employee_id": {1: "Иванов", 2: "Петров"}}, {"employees"}) == ("employees", "1")

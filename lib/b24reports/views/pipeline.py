@@ -192,7 +192,8 @@ def net_change_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | N
         return None
     b = b.sort_values(["net_change", "employee_id"], ascending=[False, True])
     cur = result.params["currency"]
-    y = [f"{(names or {}).get(int(i), f'#{int(i)}')} ({_signed(v, cur, lang)})" for i, v in zip(b["employee_id"], b["net_change"])]
+    who = [(names or {}).get(int(i), f"#{int(i)}") for i in b["employee_id"]]
+    y = [f"{n} ({_signed(v, cur, lang)})" for n, v in zip(who, b["net_change"])]
     won, lost = -b["won_out_amount"], -b["lost_out_amount"]
     other = b["net_change"] - won - lost
     fig = go.Figure()
@@ -200,8 +201,9 @@ def net_change_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | N
                           ("net_other", other, OUTCOME_COLORS["open"])):
         if (x.abs() > 0.005).any():
             fig.add_trace(go.Bar(x=x, y=y, orientation="h", name=_t(lang, key), marker_color=color,
-                                 customdata=[_signed(v, cur, lang) for v in x],
-                                 hovertemplate="%{y}<br>" + _t(lang, key) + ": %{customdata}<extra></extra>"))
+                                 # the name alone in customdata: a click on a bar refilters to that manager
+                                 customdata=[[n, _signed(v, cur, lang)] for n, v in zip(who, x)],
+                                 hovertemplate="%{y}<br>" + _t(lang, key) + ": %{customdata[1]}<extra></extra>"))
     fig.update_layout(barmode="relative", xaxis={"title": _t(lang, "net"), "nticks": 5},
                       legend={"orientation": "h", "y": -0.25}, height=max(300, 28 * len(b) + 160))
     return fig

@@ -42,6 +42,9 @@ def test_demo_report_excel_has_no_hyperlinks_but_json_keeps_urls(tmp_path, demo_
                          generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dataset=demo_dataset), path)
     ws = openpyxl.load_workbook(path)[spec.tables["deals"].title["ru"][:31]]
     assert not any(c.hyperlink for row in ws.iter_rows() for c in row)
+    # the dead address is the word the page shows, not «http://127.0.0.1:41583/…» (a fresh reader, issue 20)
+    cells = [str(c.value) for row in ws.iter_rows(min_row=2) for c in row if c.value is not None]
+    assert not any("127.0.0.1" in v for v in cells) and cells.count("демо") == len(urls)
     # the "about" sheet names the demo portal in words: its loopback address is dead after `demo`
     assert res.portal.startswith("http://127.0.0.1:")
     about = {str(r[0].value): str(r[1].value) for r in openpyxl.load_workbook(path).worksheets[-1].iter_rows()}

@@ -206,10 +206,12 @@ def _null_key(value: Any, column_id: str) -> bool:
     return column_id == "group_id" and str(value) in ("0", "0.0")
 
 
-def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dead_link: Callable[[str], bool]) -> None:
+def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dead_link: Callable[[str], bool],
+                  dead_label: str = "") -> None:
     """Write ``cells`` (:func:`excel_cells`) into column ``j`` of worksheet ``ws`` from row 1:
     None -> no cell; numbers of a numeric ``kind`` with its number format ``fmt``; bools;
-    dates with the date format; live http(s) links of a ``url`` column as links; anything
+    dates with the date format; live http(s) links of a ``url`` column as links, dead ones
+    (the demo's loopback server) as ``dead_label`` («демо», as the page shows them); anything
     else as a string (never a formula). xlsxwriter takes one call per cell."""
     if kind in _XLSX_NUM and all(type(v) in (int, float) or v is None for v in cells):
         write = ws.write_number
@@ -229,6 +231,8 @@ def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dea
         elif (kind == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
               and not is_dead_link(v)):
             ws.write_url(r, j, v, string=v)
+        elif kind == "url" and dead_label and isinstance(v, str) and is_dead_link(v):
+            ws.write_string(r, j, dead_label)
         else:
             ws.write_string(r, j, str(v))
 
@@ -251,6 +255,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
+    dead_label = t("demo_link", lang)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False, "remove_timezone": True,
                                          "in_memory": True})  # no temp file per sheet part
@@ -292,7 +297,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
                     cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
                 # a labelled bool («Следующий шаг: нет открытых дел») is its label, as in HTML, not TRUE
                 kind = "text" if labelled and k == "bool" else k
-                _write_column(ws, j, cells, kind, fmts.get(kind), is_dead_link)
+                _write_column(ws, j, cells, kind, fmts.get(kind), is_dead_link, dead_label)
             ws.freeze_panes(1, 0)
             ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
         ws = wb.add_worksheet(about[:31])

@@ -46,14 +46,21 @@ def test_what_if_with_the_parameter_names_it(demo_dataset, demo_as_of):
 
 
 def test_what_if_bars_use_plurals_and_the_currency_sign(res):
+    from b24reports.views.forgotten import compact_money
+
     fig = v.what_if_chart(res, "ru", {})
     # the bars are one month's: the period's planned leads ÷ 12, with one decimal when not whole
     planned = (res.tables["what_if"]["planned_leads"].astype(float) / 12).round(1).tolist()
-    assert sorted(fig.data[0].text) == sorted(
+    # each label is the bar's own money first («687 тыс. ₽ · 7,8 лида»), then its leads
+    money, leads = zip(*(t.split(" · ") for t in fig.data[0].text))
+    assert all(m.endswith("₽") for m in money)
+    top = max(range(len(fig.data[0].x)), key=lambda k: fig.data[0].x[k])
+    assert money[top] == compact_money(fig.data[0].x[top], "RUB", "ru")
+    assert sorted(leads) == sorted(
         f"{int(n)} {('лид', 'лида', 'лидов')[_ru_form(int(n))]}" if n.is_integer() else f"{n:.1f} лида".replace(".", ",")
         for n in planned)
     assert not any(t.endswith(("2 лидов", "3 лидов", "4 лидов")) and not t.endswith(("12 лидов", "13 лидов", "14 лидов"))
-                   for t in fig.data[0].text)
+                   for t in leads)
     assert fig.layout.xaxis.title.text == "Прогноз выручки за месяц, ₽"
     assert v.revenue_per_lead(res, "ru", {}).layout.xaxis.title.text == "Выручка на лид, ₽"
 

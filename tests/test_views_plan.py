@@ -84,10 +84,10 @@ def test_plan_chart_labels_right_of_the_marker_and_department_in_its_own_panel()
     # each marker (650k, 1.1M) sits within 12 % of the axis top (1.1M) right of its bar's end
     # (600k, 1M): the label starts past it
     assert list(people.x) == [650_000.0, 1_100_000.0]
-    assert list(people.text) == ["\u2002120 %", "\u200284 %"] and people.textposition == "middle right"
+    assert list(people.text) == ["\u2002120\u00a0%", "\u200284\u00a0%"] and people.textposition == "middle right"
     assert not any(getattr(tr, "text", None) for tr in fig.data if tr.type == "bar")  # no label under the marker
     # the department (plan 15M) has its own panel and axis: the managers' axis ends at 1.1M × 1.18
-    assert list(dept.y) == ["Продажи (отдел)"] and dept.xaxis == "x2" and list(dept.text) == ["\u200210 %"]
+    assert list(dept.y) == ["Продажи (отдел)"] and dept.xaxis == "x2" and list(dept.text) == ["\u200210\u00a0%"]
     assert tuple(fig.layout.xaxis.range) == pytest.approx((0, 1_298_000.0))
     assert tuple(fig.layout.xaxis2.range) == pytest.approx((0, 17_700_000.0))
     # same bar thickness in both panels: domain height per row equal (2 manager rows, 1 department row)
@@ -103,7 +103,7 @@ def test_plan_chart_without_department_row_is_one_panel():
     res.tables["plan_fact"] = res.tables["plan_fact"].iloc[:2]
     fig = plan_fact_chart(res, "en", {})
     assert "xaxis2" not in fig.layout and fig.layout.height == 300  # max(300, 34 × 2 + 140)
-    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120 %", "\u200284 %"]]
+    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120\u00a0%", "\u200284\u00a0%"]]
 
 
 def test_headline_note_says_the_department_plan_is_not_added(demo_dataset, demo_as_of, tmp_path):

@@ -147,9 +147,13 @@ def leads_text(n: float, lang: str = "ru") -> str:
 
 
 def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | None = None) -> go.Figure | None:
-    """Bars of the projected revenue per source (table ``what_if``) with the planned leads in
-    the label — for one month (:func:`what_if_month`) with the default planned leads, as the
-    parameter gives them otherwise. ``None`` when nothing is projected."""
+    """Bars of the projected revenue per source (table ``what_if``), labelled with that revenue
+    and then the planned leads («687 тыс. ₽ · 7,8 лида»: a label of leads alone on a bar whose
+    length is money read «Звонок 7,8 лида» as longer than «Веб-сайт 12 лидов») — for one month
+    (:func:`what_if_month`) with the default planned leads, as the parameter gives them
+    otherwise. ``None`` when nothing is projected."""
+    from b24reports.views.forgotten import compact_money
+
     month = what_if_month(result)
     w = result.tables["what_if"] if month is None else month
     value, leads = ("projected_revenue", "planned_leads") if month is None else ("revenue_per_month", "leads_per_month")
@@ -159,7 +163,8 @@ def what_if_chart(result: Any, lang: str = "ru", sources: Mapping[Any, str] | No
     w = w.assign(_v=w[value].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(
         x=w["_v"], y=[source_label(v, lang, sources) for v in w["source_id"]], orientation="h", marker_color=PALETTE[4],
-        text=[leads_text(p, lang) for p in w[leads].astype(float)], textposition="auto",
+        text=[f"{compact_money(m, result.params['currency'], lang)} · {leads_text(p, lang)}"
+              for m, p in zip(w["_v"], w[leads].astype(float))], textposition="auto",
         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
     title = _t(lang, "projected") if month is None else _t(lang, "projected_month")
     fig.update_layout(xaxis={"title": f"{title}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,

@@ -18,10 +18,11 @@ import time
 from email import policy
 from pathlib import Path
 
+import dask
 import pytest
 
 from b24reports.core.errors import B24AuthError, BadParameter, ScheduleFileError
-from b24reports.outputs.schedule import Hooks, run_schedule
+from b24reports.outputs.schedule import DASK_CONFIG, Hooks, run_schedule
 from b24reports.outputs.schedule_file import is_due, load_schedule
 
 D = dt.date
@@ -391,7 +392,8 @@ def test_portal_lock_serializes_same_portal_across_dask_tasks(tmp_path, testrep,
     jobs = [EntryJob(E(n, p, ("testrep",), "last_week", ("json",), "ru"), tmp_path / "out", None, None,
                      dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), hooks)
             for n, p in (("g1", good), ("g2", good), ("o1", other))]
-    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with dask.config.set(DASK_CONFIG), \
+            LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         results = client.gather([client.submit(run_entry, j, pure=False) for j in jobs])
     assert [r.status for r in results] == ["ok", "ok", "ok"]
@@ -440,7 +442,7 @@ def test_run_schedule_on_an_existing_scheduler_by_address(tmp_path, testrep, mon
     # files only: no SMTP server in this test
     sched = dataclasses.replace(sched, entries=tuple(dataclasses.replace(e, recipients=()) for e in sched.entries),
                                 smtp=None)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+    with dask.config.set(DASK_CONFIG), LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
                       dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         summary = run_schedule(sched, scheduler=cluster.scheduler_address, as_of=dt.datetime(2026, 2, 20, 14, 0),
@@ -500,3 +502,27 @@ def test_user_recipients_are_validated(tmp_path, testrep):
         f"  {p}:25: entry 'good-monthly': recipient user 4: sees 'boss': use one of own, department, all",
         f"  {p}:27: entry 'good-monthly': recipient: unknown key(s) 'mail'; known: sees, user",
     ]
+
+
+def test_the_schedule_cluster_runs_without_the_worker_profiler(tmp_path, monkeypatch):
+    """A full-suite run hung in test_schedule_demo: the worker's profiler thread called
+    ``sys._current_frames()``, a garbage collection inside it freed a ``threading.local``, and
+    CPython 3.11.7 deadlocked on its thread-list lock (gh-106883). The cluster run_schedule
+    starts has no profiler callback; dask's default would give it one."""
+    import distributed
+
+    seen: list[set[str]] = []
+
+    class Recording(distributed.LocalCluster):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            seen.append({name for w in self.workers.values() for name in w.periodic_callbacks})
+
+    monkeypatch.setattr(distributed, "LocalCluster", Recording)
+    from b24reports.outputs import schedule
+
+    assert schedule._run_on_dask([], scheduler=None, workers=1, processes=False, client=None, on_result=None) == []
+    assert len(seen) == 1 and "heartbeat" in seen[0] and not {"profile", "profile-cycle"} & seen[0]
+    with Recording(n_workers=1, processes=False, dashboard_address=None):  # dask's default, for contrast
+        pass
+    assert {"profile", "profile-cycle"} <= seen[1]

@@ -457,8 +457,27 @@ def run_schedule(schedule: Schedule | str | os.PathLike, *, only: str | Sequence
     return RunSummary(ordered, wall_seconds=time.monotonic() - t0)
 
 
+#: Dask settings of the cluster ``run_schedule`` starts. The worker's statistical profiler is
+#: off: it samples ``sys._current_frames()`` every 10 ms, and on CPython before 3.11.9 that call
+#: holds the interpreter's thread-list lock while it allocates, so a garbage collection inside it
+#: that frees a ``threading.local`` deadlocks the whole process (CPython gh-106883; seen here:
+#: a schedule test hung with the IO loop's thread in ``trigger_profile`` → GC → ``local_clear``).
+#: Nobody reads a schedule run's profile.
+DASK_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 def _run_on_dask(jobs: list[EntryJob], *, scheduler: str | None, workers: int | None, processes: bool,
                  client: Any, on_result: Callable[[EntryResult], None] | None) -> Iterable[EntryResult]:
+    import dask
+    import distributed  # noqa: F401 -- its config defaults first: a key set before they load hides them
+
+    with dask.config.set(DASK_CONFIG):
+        return _run_on_dask_cluster(jobs, scheduler=scheduler, workers=workers, processes=processes, client=client,
+                                    on_result=on_result)
+
+
+def _run_on_dask_cluster(jobs: list[EntryJob], *, scheduler: str | None, workers: int | None, processes: bool,
+                         client: Any, on_result: Callable[[EntryResult], None] | None) -> Iterable[EntryResult]:
     from distributed import Client, LocalCluster, as_completed
 
     own_cluster = own_client = None

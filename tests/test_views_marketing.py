@@ -104,3 +104,31 @@ def test_what_if_month_leads_keep_a_decimal():
         "12 лидов", "7,8 лида", "2,2 лида", "1 лид", "21 лид"]
     assert v.leads_text(7.8333, "en") == "7.8 leads"
     assert kind_of("leads_per_month") == "number"
+
+
+def test_excel_what_if_sheets_show_the_month_the_page_shows(res, demo_dataset, tmp_path):
+    """A fresh reader (issue 20): the Excel «Что если» sheets held the period's 43 320 000 ₽ under
+    «Прогноз выручки» while the page said 3 610 000 ₽ for a month. Excel now shows the page's
+    month: leads and revenue ÷ 12, under «… за месяц» headers; metrics.json keeps the period's."""
+    import datetime as dt
+
+    import openpyxl
+
+    from b24reports.outputs.render import RenderJob, write_xlsx, xlsx_sheet_names
+
+    path = tmp_path / "m.xlsx"
+    write_xlsx(RenderJob(spec=res.spec, result=res, store=tmp_path / "s", tmp=tmp_path,
+                         generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dataset=demo_dataset), path)
+    wb = openpyxl.load_workbook(path)
+    names = xlsx_sheet_names(res.spec, "ru")
+    total = [[c.value for c in row] for row in wb[names["what_if_total"]].iter_rows()]
+    assert total[0] == ["Лидов в месяц (среднее за период)", "Выручка на лид", "Прогноз выручки за месяц"]
+    wt = res.tables["what_if_total"].iloc[0]
+    assert total[1][0] == pytest.approx(float(wt["planned_leads"]) / 12)
+    assert total[1][2] == pytest.approx(float(wt["projected_revenue"]) / 12)
+    by_source = [[c.value for c in row] for row in wb[names["what_if"]].iter_rows()]
+    assert "Прогноз выручки за месяц" in by_source[0] and "Прогноз выручки" not in by_source[0]
+    assert sum(r[-1] for r in by_source[1:]) == pytest.approx(float(wt["projected_revenue"]) / 12)
+    # metrics.json keeps the period's figures (the contract)
+    js = res.to_metrics_json(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))["tables"]["what_if_total"][0]
+    assert js["projected_revenue"] == pytest.approx(float(wt["projected_revenue"]))

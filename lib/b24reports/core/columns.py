@@ -145,7 +145,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "calls_per_won": ("ratio", "Звонков на выигранную сделку", "Calls per won deal"),
     "needed_won": ("int", "Нужно выиграть сделок", "Won deals needed"),
     "needed_at_stage": ("int", "Нужно на стадии", "Needed at stage"),
-    "needed_leads": ("int", "Нужно лидов", "Leads needed"),
+    "needed_leads": ("int", "Нужно лидов, если все сделки из лидов", "Leads needed if every deal came from a lead"),
     "needed_calls": ("int", "Нужно звонков", "Calls needed"),
     "line": ("int", "Строка", "Line"),
     "error": ("text", "Ошибка", "Error"),

@@ -269,13 +269,14 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
         for tid, ts in res.spec.tables.items():
             ws = wb.add_worksheet(sheet_names[tid])
             df = ts.display(res) if ts.display is not None else res.tables[tid]  # as the page shows it
-            layout = with_name_columns(_excel_columns(ts.columns, df), maps)
+            shown = ts.display_columns(res) if ts.display_columns is not None else ts.columns
+            layout = with_name_columns(_excel_columns(shown, df), maps)
             named = {key for _, key in layout if key}
             kinds = [_columns.kind_of(c) if key is None else "text" for c, key in layout]
             for j, (c, key) in enumerate(layout):
                 ws.write_string(0, j, _key_header(c, lang) if c in named else _columns.header(c, lang, res.report, tid), hdr)
                 ws.set_column(j, j, 28 if kinds[j] in ("text", "url") else 14)
-            raw = {c: df[c].tolist() for c in ts.columns}
+            raw = {c: df[c].tolist() for c in shown}
             data = [[lookup_name(maps, key, x) for x in raw[key]] if key else raw[c] for c, key in layout]
             owners = [o for o in OWNER_COLUMNS if o in raw]
             for j, (c, key) in enumerate(layout):  # the whole-team row's name cell: "Вся команда", as in HTML

@@ -50,6 +50,9 @@ class TableSpec:
     #: how people see the table, on the page and in Excel: ``display(result) -> DataFrame`` (e.g. a
     #: value that means nothing yet shown blank); ``None``: as computed. metrics.json keeps the values.
     display: Callable[[Any], Any] | None = None
+    #: the columns people see when ``display`` shows other ones (e.g. a month's figures in place of
+    #: the period's): ``display_columns(result) -> [column ids]``; ``None``: ``columns``.
+    display_columns: Callable[[Any], list[str]] | None = None
 
     def __post_init__(self):
         if len(self.sheet_name) > 31 or re.search(r"[\[\]:*?/\\]", self.sheet_name) or not self.sheet_name:

@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 
 from b24reports.core.i18n import count_text, currency_symbol, format_money, format_pct, plural
 from b24reports.core.i18n import t as _ui
+# one month of the what-if is defined with the report's tables, so the page and Excel show the same
+from b24reports.reports.specs.marketing import months_of_period, what_if_month  # noqa: F401 (re-exported)
 from b24reports.views.common import OUTCOME_COLORS, PALETTE
 from b24reports.views.dynamics import period_axis
 
@@ -231,26 +233,6 @@ def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, s
                              marker_color=color))
     fig.update_layout(barmode="stack", height=max(300, 26 * len(p) + 140))
     return fig
-
-
-def months_of_period(result: Any) -> int:
-    """Calendar months the report period touches (at least 1)."""
-    d0, d1 = pd.Timestamp(result.params["date_from"]), pd.Timestamp(result.params["date_to"])
-    return max(1, (d1.year - d0.year) * 12 + d1.month - d0.month + 1)
-
-
-def what_if_month(result: Any, table: str = "what_if") -> pd.DataFrame | None:
-    """Table ``what_if`` (or ``what_if_total``) for one month, when the planned leads are the
-    default (the whole period's leads): ``leads_per_month`` = planned_leads ÷ months of the
-    period, ``revenue_per_month`` = projected_revenue ÷ months, beside ``source_id`` and
-    ``revenue_per_lead``. ``None`` when parameter ``planned_leads`` is given (then the table is
-    that number of leads as it is). Display only: ``metrics.json`` keeps the period's numbers."""
-    if result.params.get("planned_leads") is not None:
-        return None
-    n = months_of_period(result)
-    w = result.tables[table]
-    return w.assign(leads_per_month=w["planned_leads"].astype(float) / n,
-                    revenue_per_month=w["projected_revenue"].astype(float) / n)
 
 
 def what_if_text(result: Any, lang: str = "ru") -> str:

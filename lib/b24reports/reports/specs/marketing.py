@@ -26,6 +26,48 @@ from b24reports.reports import (
 columns.define("leads_per_month", "number", "Лидов в месяц (среднее за период)", "Leads a month (the period's mean)")
 columns.define("revenue_per_month", "money", "Прогноз выручки за месяц", "Projected revenue for a month")
 
+
+def months_of_period(result) -> int:
+    """Calendar months the report period touches (at least 1)."""
+    import pandas as pd
+
+    d0, d1 = pd.Timestamp(result.params["date_from"]), pd.Timestamp(result.params["date_to"])
+    return max(1, (d1.year - d0.year) * 12 + d1.month - d0.month + 1)
+
+
+def what_if_month(result, table: str = "what_if"):
+    """Table ``what_if`` (or ``what_if_total``) for one month, when the planned leads are the
+    default (the whole period's leads): ``leads_per_month`` = planned_leads ÷ months of the
+    period, ``revenue_per_month`` = projected_revenue ÷ months, beside ``source_id`` and
+    ``revenue_per_lead``. ``None`` when parameter ``planned_leads`` is given (then the table is
+    that number of leads as it is). Display only (page and Excel): ``metrics.json`` keeps the
+    period's numbers."""
+    if result.params.get("planned_leads") is not None:
+        return None
+    n = months_of_period(result)
+    w = result.tables[table]
+    return w.assign(leads_per_month=w["planned_leads"].astype(float) / n,
+                    revenue_per_month=w["projected_revenue"].astype(float) / n)
+
+
+#: the what-if columns of one month, in place of the period's (page and Excel alike: an Excel
+#: sheet of the period's 43 320 000 ₽ under «Прогноз выручки» read as a month's, 12× the page's)
+_MONTH_OF = {"planned_leads": "leads_per_month", "projected_revenue": "revenue_per_month"}
+
+
+def _what_if_display(table: str):
+    def display(result):
+        month = what_if_month(result, table)
+        return result.tables[table] if month is None else month
+    return display
+
+
+def _what_if_columns(table: str):
+    def shown(result):
+        cols = COLUMNS[table]
+        return cols if result.params.get("planned_leads") is not None else [_MONTH_OF.get(c, c) for c in cols]
+    return shown
+
 _SRC = ["source_id", *m.SOURCE_COLUMNS, "won_cycle_days"]
 COLUMNS = {
     "sources": _SRC,
@@ -87,9 +129,10 @@ SPEC = ReportSpec(
         "by_employee": TableSpec(COLUMNS["by_employee"], {"ru": "Лиды по сотрудникам и статусам",
                                                           "en": "Leads by employee and status"}, "by_employee"),
         "what_if": TableSpec(COLUMNS["what_if"], {"ru": "Что если: по источникам", "en": "What if: by source"},
-                             "what_if"),
+                             "what_if", display=_what_if_display("what_if"), display_columns=_what_if_columns("what_if")),
         "what_if_total": TableSpec(COLUMNS["what_if_total"], {"ru": "Что если: итого", "en": "What if: total"},
-                                   "what_if_total"),
+                                   "what_if_total", display=_what_if_display("what_if_total"),
+                                   display_columns=_what_if_columns("what_if_total")),
         "leads": TableSpec(COLUMNS["leads"], {"ru": "Лиды", "en": "Leads"}, "leads"),
     },
 )

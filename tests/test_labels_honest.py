@@ -475,3 +475,23 @@ def test_plan_needed_leads_header_carries_its_assumption_in_every_row():
     # the note under the chart said it assumes every deal starts as a lead (17 % do on the demo)
     assert header("needed_leads", "ru", "plan") == "Нужно лидов, если все сделки из лидов"
     assert header("needed_leads", "en", "plan") == "Leads needed if every deal came from a lead"
+
+
+def test_a_dismissed_employee_is_named_so_in_tables_and_excel(demo_dataset):
+    # two fresh readers: Михайлов Виктор (ACTIVE N) topped the forgotten list and the tasks chart
+    # as if active; only the plan's data note said «уволен». His deals need a new owner.
+    from b24reports.core.texts import translate_warning
+    from b24reports.metrics.labels import name_maps
+
+    users = demo_dataset.users
+    gone = sorted(int(u) for u, a in zip(users["id"], users["active"]) if not a)
+    assert gone, "the demo portal has a dismissed employee"
+    ru, en, plain = (name_maps(demo_dataset, lang)["employee_id"] for lang in ("ru", "en", None))
+    u = gone[0]
+    assert ru[u] == plain[u] + " (уволен)" and en[u] == plain[u] + " (dismissed)"
+    active = next(int(i) for i, a in zip(users["id"], users["active"]) if a)
+    assert ru[active] == plain[active]
+    # the plan's own warning already says «уволен»: the name there carries no second marker
+    w = f"plan.csv line 3: employee {u} is dismissed (inactive); the row still counts"
+    assert translate_warning(w, "ru", ru) == f"plan.csv, строка 3: сотрудник {plain[u]} (ID {u}) уволен (неактивен); " \
+                                             "строка всё равно учтена"

@@ -99,6 +99,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
                      "месяц.",
         "demo_link": "демо",
+        "dismissed_mark": " (уволен)",
         "demo_portal": "демо-портал",
     },
     "en": {
@@ -165,6 +166,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "good as the managers' close dates. The run rate covers this month only.",
         "demo_link": "demo",
         "demo_portal": "demo portal",
+        "dismissed_mark": " (dismissed)",
     },
 }
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from b24reports.core.i18n import DEFAULT_LANG, check_lang, count_text, format_int, is_null, plural
+from b24reports.core.i18n import DEFAULT_LANG, check_lang, count_text, format_int, is_null, plural, t
 
 
 #: Report parameter labels (``--param`` name -> {lang: label}) for the Excel "About" sheet.
@@ -364,7 +364,11 @@ def translate_warning(text: str, lang: str = DEFAULT_LANG, names: Mapping[int, s
                     args[k] = table.get(args[src], args[src])
             emp = args.get("emp")
             if emp is not None and names and emp.isdigit() and int(emp) in names:
-                args["emp"] = f"{names[int(emp)]} (ID {emp})"
+                # the warning itself says «уволен»: the name without the marker the tables add
+                plain = names[int(emp)]
+                for mark in (t("dismissed_mark", "ru"), t("dismissed_mark", "en")):
+                    plain = plain.removesuffix(mark)
+                args["emp"] = f"{plain} (ID {emp})"
             if "ids" in args:  # a list of entity ids: say how many, and that they are numbers, not a count
                 args.update(_ids_args(args["ids"], args.get("entity", ""), lang))
             return tpl[lang].format(**args)

@@ -66,13 +66,23 @@ def _statuses(ds: Any, match) -> dict[Any, str]:
     return _by_id(sel, "status_id", "name")
 
 
-def name_maps(ds: Any) -> dict[str, dict[Any, str]]:
+def name_maps(ds: Any, lang: str | None = None) -> dict[str, dict[Any, str]]:
     """``{key column id: {raw key value: name}}`` for every column of :data:`NAME_COLUMNS`
     from the Dataset's ``users``, ``departments``, ``workgroups``, ``pipelines`` and
     ``statuses`` tables. Integer keys for ids, str keys for codes; a missing table gives an
-    empty map (never an error)."""
+    empty map (never an error). With ``lang``, a dismissed employee (user.get ``ACTIVE`` N)
+    is named so: «Михайлов Виктор (уволен)» / "… (dismissed)" — his open deals need a new
+    owner, not a talk (two fresh readers of issue 20 read him as an active manager)."""
     users = _frame(ds, "users")
     emp: dict[Any, str] = user_names(users) if users is not None and len(users) else {}
+    if lang is not None and emp and "active" in users.columns:
+        from b24reports.core.i18n import t
+
+        mark = t("dismissed_mark", lang)
+        act = users["active"]
+        # an unknown flag (NA) is not a dismissal
+        gone = {int(u) for u in users.loc[act.notna() & ~act.fillna(True).astype(bool), "id"]}
+        emp = {k: f"{v}{mark}" if k in gone else v for k, v in emp.items()}
     return {
         "employee_id": emp,
         "responsible_id": emp,

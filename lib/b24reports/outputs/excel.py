@@ -174,7 +174,7 @@ def excel_name_maps(job: XlsxJob) -> dict[str, dict[Any, str]]:
         return {}
     from b24reports.metrics.labels import name_maps
 
-    maps = dict(name_maps(job.dataset))
+    maps = dict(name_maps(job.dataset, job.lang))
     if "employee_id" in maps:
         maps.setdefault("responsible_id", maps["employee_id"])
     return maps

@@ -135,8 +135,9 @@ class ReportView:
         """Display names for key columns: ``employee_id`` (user name), ``pipeline_id``,
         ``stage_id`` (deal stage names), ``status_id`` (lead statuses), ``source_id``,
         ``department_id``, ``group_id`` (:func:`b24reports.metrics.labels.name_maps`, the one
-        definition the Excel export uses too); used by :meth:`table`."""
-        return name_maps(self.dataset)
+        definition the Excel export uses too), a dismissed employee marked in the report's
+        language; used by :meth:`table`."""
+        return name_maps(self.dataset, self.lang)
 
     # ---- display helpers (each displays and returns None, so a cell's last line shows nothing more)
 

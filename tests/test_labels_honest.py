@@ -4,6 +4,7 @@ hand on small data; label tests assert the text a head of sales reads."""
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 import b24reports.reports.specs.dynamics  # noqa: F401  (defines the dynamics columns)
 from b24reports.core.columns import header
@@ -495,3 +496,53 @@ def test_a_dismissed_employee_is_named_so_in_tables_and_excel(demo_dataset):
     w = f"plan.csv line 3: employee {u} is dismissed (inactive); the row still counts"
     assert translate_warning(w, "ru", ru) == f"plan.csv, строка 3: сотрудник {plain[u]} (ID {u}) уволен (неактивен); " \
                                              "строка всё равно учтена"
+
+
+def test_run_rate_card_says_how_many_days_its_pace_stands_on():
+    # reader 6: on the 7th «Прогноз на дек 2026 по темпу 21 638 000 ₽» led the dynamics page with
+    # no word that it extrapolates 6.5 days to 31
+    r = _dyn_result()
+    r.tables["run_rate"] = pd.DataFrame([{"month": "2026-12", "run_rate": 5000.0, "elapsed_days": 6.5,
+                                          "days_in_month": 31}])
+    assert dv.run_rate_kpi(r, "ru")[0] == "Прогноз на дек 2026 по темпу (первые 6,5 дня из 31, после периода)"
+    assert dv.run_rate_kpi(r, "en")[0] == "Dec 2026 run rate (first 6.5 days of 31, after the period)"
+    r.tables["run_rate"]["month"], r.tables["run_rate"]["elapsed_days"] = "2026-11", 7.0
+    assert dv.run_rate_kpi(r, "ru")[0] == "Темп текущего месяца (первые 7 дней из 31)"
+
+
+def test_marketing_sales_say_they_are_the_leads_part_of_all_wins():
+    # reader 6: «Сумма продаж 43 320 000 ₽» read as the company's sales (270 772 000 ₽ won in the
+    # period on the demo); only deals won from the period's leads are counted there
+    from b24reports.views import marketing as mv
+
+    total = pd.DataFrame([{"sales": 3, "sales_amount": 250_000.0}])
+    r = SimpleNamespace(tables={"sources_total": total}, params={"currency": "RUB"},
+                        notes={"mode": "leads", "won_in_period": {"deals": 8, "amount": 1_000_000.0}})
+    # 250 000 / 1 000 000 = 25 %
+    assert _nb(mv.sales_base_text(r, "ru")) == (
+        "«Продажи» в этом отчёте — только сделки, выигранные за период из лидов этого периода: 3 сделки на "
+        "250 000 ₽, 25,0 % суммы всех выигранных за период (8 сделок на 1 000 000 ₽; все продажи — в отчёте "
+        "«Динамика продаж и прогноз»).")
+    assert "3 deals for RUB 250,000, 25.0% of everything won in the period (8 deals" in _nb(mv.sales_base_text(r, "en"))
+    r.notes["mode"] = "deals"  # no leads on the portal: the cohort is the deals, nothing to set apart
+    assert mv.sales_base_text(r, "ru") == ""
+    assert header("sales_amount", "ru", "marketing") == "Сумма продаж из лидов периода"
+    assert header("sales_amount", "ru") == "Сумма продаж"
+
+
+def test_marketing_notes_count_every_win_of_the_period(demo_dataset, demo_as_of):
+    # the base of the sentence above is every deal won in the period, whatever its origin: the
+    # managers report's won deals and amount over the same period and employees
+    from b24reports.reports import get
+
+    params = {"as_of": demo_as_of, "date_from": "2026-03-01", "date_to": "2026-08-31"}
+    mk = get("marketing").run(demo_dataset, params)
+    mg = get("managers").run(demo_dataset, params)
+    won = mk.notes["won_in_period"]
+    assert won["deals"] == int(mg.tables["managers"]["won_deals"].sum()) > 0
+    assert won["amount"] == pytest.approx(float(mg.tables["managers"]["won_amount"].sum()))
+    # the lead-sourced sales are a part of it
+    assert 0 < int(mk.tables["sources_total"]["sales"].iloc[0]) < won["deals"]
+    one = get("marketing").run(demo_dataset, {**params, "employees": "6"})
+    mg6 = get("managers").run(demo_dataset, {**params, "employees": "6"})
+    assert one.notes["won_in_period"]["deals"] == int(mg6.tables["managers"]["won_deals"].sum()) < won["deals"]

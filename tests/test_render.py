@@ -84,7 +84,7 @@ def test_xlsx_sheets_headers_formats_and_no_formulas(full):
     # a readable name column follows the key column (users 5 and 7 of the fixture store)
     assert [c.value for c in ws[1]] == ["ID", "Название", "Сотрудник (ID)", "Сотрудник", "Сумма", "Создана",
                                         "Доля выигранных среди закрытых, %", "Ссылка", "Флаги"]
-    assert [ws.cell(row=r, column=4).value for r in range(2, 5)] == ["Иванова Анна", "Иванова Анна", "<b>Петров</b> Пётр"]  # as the HTML tables: surname first
+    assert [ws.cell(row=r, column=4).value for r in range(2, 5)] == ["Иванова Анна", "Иванова Анна", "<b>Петров</b> Пётр (уволен)"]  # as the HTML tables: surname first; user 7 is inactive
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:I4"
     titles = [ws.cell(row=r, column=2) for r in range(2, 5)]
     assert [c.value for c in titles] == ["<script>alert(1)</script>", '=HYPERLINK("http://evil","x")', "+79990001122"]

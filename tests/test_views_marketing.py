@@ -29,7 +29,7 @@ def test_what_if_default_says_whole_period_and_a_month_on_average(res):
     assert ru.startswith("**Прогноз на один месяц.**")
     assert f"**{per_month} лид" in ru and f"({int(leads)} лид" in ru and "за 12 месяцев ÷ 12)" in ru
     month_money = f"{round(projected / 12):,}".replace(",", "\u00a0")
-    assert f"продажи за месяц составят **{month_money}\u00a0₽**" in ru
+    assert f"продажи из этих лидов за месяц составят **{month_money}\u00a0₽**" in ru
     assert "следующем месяце" not in ru and "planned_leads" not in ru
     en = v.what_if_text(res, "en")
     assert f"**{per_month.replace(',', '.')} leads**" in en and "over 12 months ÷ 12)" in en and "planned_leads" not in en

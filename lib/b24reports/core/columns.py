@@ -300,6 +300,12 @@ REPORT_HEADERS: dict[str, dict[str, tuple[str, str]]] = {
         "conversion_pct": ("Конверсия созданных за период: выиграно к дате данных, %",
                            "Created in the period and won by the data date, %"),
     },
+    # marketing: a sale is a deal won in the period from a lead of the period, a part of all the
+    # period's wins (a reader took 43 M «Сумма продаж» for the company's 271 M)
+    "marketing": {
+        "sales": ("Продажи из лидов периода", "Sales from the period's leads"),
+        "sales_amount": ("Сумма продаж из лидов периода", "Sales amount from the period's leads"),
+    },
     # a lead is «создан» (a deal «создана»)
     "marketing.leads": {"created": ("Создан", "Created")},
     "forgotten.leads": {"created": ("Создан", "Created")},

@@ -335,7 +335,9 @@ def report_tables(
     ``funnel``, ``won_cycle_days``, ``by_employee``, ``what_if``, ``what_if_total``,
     ``leads`` (the cohort list: ``id``, ``title``, ``employee_id``, ``status_id``,
     ``source_id``, ``utm_*``, ``created``, ``url``); warnings = empty OPPORTUNITY of deals
-    and the deals-only notice; notes ``{"mode": "leads" | "deals", "source_names": {...}}``.
+    and the deals-only notice; notes ``{"mode": "leads" | "deals", "source_names": {...},
+    "won_in_period": {"deals": int, "amount": float}}`` (every deal won in the period within the
+    pipelines and people, whatever its origin: the base the lead-sourced sales are a part of).
     Times (``created``, day/month keys) are read in ``period.tz`` (the report timezone).
     Raises ``BadParameter`` for an unknown currency, ``ValueError`` for bad ``utm_group``.
     """
@@ -394,5 +396,11 @@ def report_tables(
             top[col] = None
     tables["top5"] = top[["source_id", "day", "month", "leads"]]
     lst["created"] = lst["created"].dt.tz_convert(period.tz)
-    notes = {"mode": mode, "source_names": source_names(ds.statuses), "daily": period.days <= 62}
+    # every deal won in the period (same pipelines and people, any origin): the page says which
+    # part of it came from the period's leads (a reader took 43 M «продаж» for the company's sales)
+    won = c.won_in(facts, period.start, period.end)
+    if employees is not None:
+        won = won[won["employee_id"].isin(list(employees)).fillna(False)]
+    notes = {"mode": mode, "source_names": source_names(ds.statuses), "daily": period.days <= 62,
+             "won_in_period": {"deals": int(len(won)), "amount": float(won["amount"].sum())}}
     return tables, warnings, notes

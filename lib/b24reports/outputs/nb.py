@@ -146,10 +146,13 @@ class ReportView:
         _display_html(html)
 
     def md(self, text: str | Mapping[str, str]) -> None:
-        """Display Markdown prose; ``text`` is a string or ``{"ru": …, "en": …}``."""
+        """Display Markdown prose; ``text`` is a string or ``{"ru": …, "en": …}``; an empty
+        text displays nothing (a view's sentence that does not apply)."""
         from IPython.display import Markdown, display
 
-        display(Markdown(self.text(text) if isinstance(text, Mapping) else text))
+        s = self.text(text) if isinstance(text, Mapping) else text
+        if s:
+            display(Markdown(s))
 
     def heading(self, text: str | Mapping[str, str], level: int = 2) -> None:
         """Display a Markdown heading of ``level`` (1..4)."""

@@ -293,18 +293,30 @@ def velocity_text(result: Any, lang: str = "ru", currency: str = "RUB") -> str:
 
 def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:
     """The run-rate headline card ``(label, value, "money")`` from table ``run_rate``
-    (``month``, ``run_rate``): «Темп текущего месяца» when that month lies in the report
-    period, else the label names the month and says it is after (or before) the period —
-    a card beside the period's figures must not pass for one of them."""
+    (``month``, ``run_rate``, ``elapsed_days``, ``days_in_month``): «Темп текущего месяца» when
+    that month lies in the report period, else the label names the month and says it is after
+    (or before) the period — a card beside the period's figures must not pass for one of them.
+    The label says how many days the pace stands on («по темпу первых 6,5 дня из 31»): on the
+    7th a fresh reader took a month's projection from 6.5 days for the headline forecast."""
+    from b24reports.core.i18n import days_text
+
     rr = result.tables["run_rate"].iloc[0]
     month = str(rr["month"])
     first, last = str(result.params["date_from"])[:7], str(result.params["date_to"])[:7]
+    elapsed, dim = rr.get("elapsed_days"), rr.get("days_in_month")
+    basis = ""
+    if elapsed is not None and dim is not None and not pd.isna(elapsed) and not pd.isna(dim):
+        e = round(float(elapsed), 1)
+        basis = (f"первые {days_text(e, lang)} из {int(dim)}" if lang == "ru"
+                 else f"first {days_text(e, lang)} of {int(dim)}")
     if first <= month <= last:
-        return _t(lang, "run_rate"), rr["run_rate"], "money"
+        label = _t(lang, "run_rate")
+        return (f"{label} ({basis})" if basis else label), rr["run_rate"], "money"
     where = ("после периода" if month > last else "до периода") if lang == "ru" else (
         "after the period" if month > last else "before the period")
-    label = (f"Прогноз на {format_month(month, lang)} по темпу ({where})" if lang == "ru"
-             else f"{format_month(month, lang)} run rate ({where})")
+    inner = f"{basis}, {where}" if basis else where
+    label = (f"Прогноз на {format_month(month, lang)} по темпу ({inner})" if lang == "ru"
+             else f"{format_month(month, lang)} run rate ({inner})")
     return label, rr["run_rate"], "money"
 
 

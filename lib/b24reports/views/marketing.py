@@ -235,6 +235,31 @@ def leads_by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, s
     return fig
 
 
+def sales_base_text(result: Any, lang: str = "ru") -> str:
+    """One sentence under the headline cards (Markdown): the report's «продажи» are only the deals
+    won in the period from the period's leads, and what part of every deal won in the period they
+    are (notes ``won_in_period``: deals and amount, any origin, same pipelines and people). A
+    fresh reader took «Сумма продаж 43 320 000 ₽» for the company's sales (270 772 000 ₽ on the
+    demo). ``""`` without leads on the portal (the cohort is then the deals themselves) or without
+    the note."""
+    won = result.notes.get("won_in_period")
+    if result.notes.get("mode") != "leads" or not won:
+        return ""
+    tot = result.tables["sources_total"].iloc[0]
+    cur = result.params["currency"]
+    n, amount = int(tot["sales"]), float(tot["sales_amount"])
+    share = format_pct(100.0 * amount / won["amount"], lang) if won["amount"] else "—"
+    sales = count_text(n, "deal", lang)
+    alls = count_text(int(won["deals"]), "deal", lang)
+    if lang == "ru":
+        return (f"«Продажи» в этом отчёте — только сделки, выигранные за период из лидов этого периода: {sales} "
+                f"на {format_money(amount, cur, lang)}, {share} суммы всех выигранных за период ({alls} на "
+                f"{format_money(won['amount'], cur, lang)}; все продажи — в отчёте «Динамика продаж и прогноз»).")
+    return (f"“Sales” in this report are only the deals won in the period from the period's leads: {sales} for "
+            f"{format_money(amount, cur, lang)}, {share} of everything won in the period ({alls} for "
+            f"{format_money(won['amount'], cur, lang)}; all sales are in the “Sales dynamics and forecast” report).")
+
+
 def what_if_text(result: Any, lang: str = "ru") -> str:
     """The what-if section's lead-in (Markdown): a one-month projection with its base said.
     With the default (parameter ``planned_leads`` not given) the month's leads are the period's
@@ -249,23 +274,23 @@ def what_if_text(result: Any, lang: str = "ru") -> str:
     money = format_money(projected, cur, lang)
     if result.params.get("planned_leads") is not None:
         return {"ru": f"Если придёт **{leads}** в той же пропорции по источникам, то при нынешней выручке на лид "
-                      f"продажи составят **{money}** (число лидов задано параметром «Плановые лиды»).",
+                      f"продажи из этих лидов составят **{money}** (число лидов задано параметром «Плановые лиды»).",
                 "en": f"If **{leads}** come in, split by source as now, the current revenue per lead gives "
-                      f"**{money}** of sales (the number of leads is the “Planned leads” parameter)."}[lang]
+                      f"**{money}** of sales from these leads (the number of leads is the “Planned leads” parameter)."}[lang]
     months = months_of_period(result)
     per_month = leads_text(planned / months, lang)
     money_month = format_money(float(projected) / months if projected is not None else None, cur, lang)
     period = f"{months} {plural(months, 'month', lang)}"
     if months == 1:
         return {"ru": f"**Прогноз на месяц.** Если за месяц придёт **{leads}**, как за период отчёта, в той же пропорции "
-                      f"по источникам, то при нынешней выручке на лид продажи за месяц составят **{money}**.",
+                      f"по источникам, то при нынешней выручке на лид продажи из этих лидов за месяц составят **{money}**.",
                 "en": f"**A one-month projection.** If a month brings **{leads}**, as the report's period did, split by "
-                      f"source as now, the current revenue per lead gives **{money}** of sales in the month."}[lang]
+                      f"source as now, the current revenue per lead gives **{money}** of sales from them in the month."}[lang]
     return {"ru": f"**Прогноз на один месяц.** Если в месяц придёт **{per_month}** — в среднем столько, сколько приходило "
                   f"за период отчёта ({leads} за {period} ÷ {months}), в той же пропорции по источникам, — то при "
-                  f"нынешней выручке на лид продажи за месяц составят **{money_month}**. Таблица и график ниже — "
+                  f"нынешней выручке на лид продажи из этих лидов за месяц составят **{money_month}**. Таблица и график ниже — "
                   "на один такой месяц; другое число лидов задаёт параметр «Плановые лиды».",
             "en": f"**A one-month projection.** If a month brings **{per_month}** — the report period's monthly mean "
                   f"({leads} over {period} ÷ {months}), split by source as now — the current revenue per lead gives "
-                  f"**{money_month}** of sales in the month. The table and chart below are for one such month; the "
+                  f"**{money_month}** of sales from them in the month. The table and chart below are for one such month; the "
                   "“Planned leads” parameter sets another number of leads."}[lang]

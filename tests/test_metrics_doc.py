@@ -42,7 +42,7 @@ def test_every_numbered_column_of_a_report_is_explained():
         "plan": ("Нужно в день", "needed at a stage", "Обратная воронка"),
         "tasks": ("Коэффициент исполнения", "Tasks per executor", "Накопление"),
         "dynamics": ("Скорость продаж", "Stage probability", "Темп месяца"),
-        "forgotten": ("Дней без движения", "Next step: no open to-do", "Следующий шаг: нет открытых дел", "Последнее касание"),
+        "forgotten": ("Дней без касаний", "Next step: no open to-do", "Следующий шаг: нет открытых дел", "Последнее касание"),
     }.items():
         assert all(w in s[report] for w in words), report
 
@@ -89,7 +89,7 @@ def test_the_rendered_page_carries_the_definitions(demo_store, demo_as_of, tmp_p
     page = done["forgotten"]["html"].read_text(encoding="utf-8")
     assert "How every number of this report is computed" in page and "Rules common to every report" in page
     assert "<strong>Idle days</strong> = whole days from the last touch to the data date." in page
-    assert "Дней без движения" not in page
+    assert "Дней без касаний" not in page
 
 
 def test_readme_points_to_docs_metrics():

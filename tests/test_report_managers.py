@@ -107,6 +107,16 @@ def test_views_scatter_guides_and_monthly_heatmap():
     assert list(hm.data[0].y) == ["Иванов Иван", "Петров Пётр"]
     assert [list(r) for r in hm.data[0].z] == [[1.0, 2.0], [3.0, 4.0]]
     assert [list(r) for r in hm.data[0].customdata] == [[0.0, 100.0], [2000.0, 0.0]]
+    # the most active over the period on top (plotly's last row): totals 1 → 3, 3 → 6, 2 → 7, a
+    # fourth with 6 too goes below employee 3 (ties by id); rows are not in id order
+    more = pd.DataFrame({"month": ["2026-09", "2026-10", "2026-09", "2026-10"],
+                         "employee_id": pd.array([3, 3, 4, 4], dtype="Int64"), "weighted": [5.0, 1.0, 0.0, 6.0],
+                         "won_amount": [0.0, 0.0, 0.0, 0.0]})
+    res.tables["by_month"] = pd.concat([by_month, more], ignore_index=True)
+    hm = v.monthly_heatmap(res, "ru", {1: "A", 2: "B", 3: "C", 4: "D"})
+    assert list(hm.data[0].y) == ["A", "D", "C", "B"]
+    assert [list(r) for r in hm.data[0].z] == [[1.0, 2.0], [0.0, 6.0], [5.0, 1.0], [3.0, 4.0]]
+    assert "выиграно" in hm.data[0].hovertemplate
 
 
 def test_html_says_nobody_is_flagged_instead_of_no_data(demo_store, demo_dataset, demo_as_of, tmp_path):

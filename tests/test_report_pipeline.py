@@ -61,8 +61,10 @@ def test_page_text_in_both_languages(result):
     from b24reports.views import pipeline as v
 
     ru, en = v.history_text(result, "ru"), v.history_text(result, "en")
-    assert "между синхронизациями 23.11 и 27.11; между синхронизациями 27.11 и 30.11" in ru
-    assert "between the syncs of Nov 23 and Nov 27" in en
+    # the pairs of syncs once, after the words that name them (a reader read «между синхронизациями:
+    # между синхронизациями 30.11 и 04.12»)
+    assert "только между синхронизациями: 23.11 и 27.11; 27.11 и 30.11." in ru
+    assert "only between two syncs: Nov 23 and Nov 27; Nov 27 and Nov 30." in en
     # the measured pipeline keeps deals whose expected close date has passed (METRICS.md pipeline):
     # the headline says so (a reader took the amount for deals still ahead)
     assert v.summary_text(result, "ru").startswith("Открытая воронка с ожидаемым закрытием до 31.12.2026, просроченные тоже: ")

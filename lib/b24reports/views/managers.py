@@ -159,12 +159,17 @@ def monthly_heatmap(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
     b = result.tables["by_month"]
     if b.empty or not (b["weighted"] > 0).any():
         return None
-    # one row per employee × month: a plain pivot (sorted by employee id and month)
+    # one row per employee × month; the most active over the period on top (plotly draws the
+    # first row at the bottom), ties by employee id. Rows were in id order, which a reader took
+    # for a ranking («самые результативные сверху» was said of the table below)
     z = b.pivot(index="employee_id", columns="month", values="weighted").sort_index()
+    total = z.sum(axis=1)
+    z = z.loc[sorted(z.index, key=lambda e: (total[e], -e))]
     won = b.pivot(index="employee_id", columns="month", values="won_amount").reindex_like(z)
+    won_word = "выиграно" if lang == "ru" else "won"
     fig = go.Figure(go.Heatmap(
         z=z.values, x=list(z.columns), y=[_name(names, e) for e in z.index], colorscale="Blues",
-        customdata=won.values, hovertemplate="%{y} %{x}: %{z:.0f} (won %{customdata:,.0f})<extra></extra>"))
+        customdata=won.values, hovertemplate="%{y} %{x}: %{z:.0f} (" + won_word + " %{customdata:,.0f})<extra></extra>"))
     fig.update_layout(height=max(300, 24 * len(z) + 140), xaxis=period_axis(list(z.columns), lang))
     return fig
 

@@ -27,7 +27,7 @@ TEXT = {
         "scope_end": "с ожидаемым закрытием до {end}, просроченные тоже",
         "history": "История версий сделок начинается {start} (первая синхронизация). Смены стадий известны точно "
                    "(история стадий); сумма, дата закрытия, ответственный и воронка — только между синхронизациями: {syncs}.",
-        "between": "между синхронизациями {a} и {b}",
+        "between": "между синхронизациями {a} и {b}", "sync_pair": "{a} и {b}",
         "no_syncs": "между {t0} и {t1} не было синхронизаций с изменениями сделок — изменения сумм и дат не видны",
         "too_early": "Сравнение с {t0} невозможно: история версий сделок начинается {start} (первая синхронизация). "
                      "Выберите дату сравнения не раньше начала истории.",
@@ -41,7 +41,7 @@ TEXT = {
         "net_won": "Выиграны (ушли из воронки)", "net_lost": "Проиграны", "net_other": "Прочие изменения",
         "net_note": "Выигрыш тоже уменьшает открытую воронку: зелёная часть — сделки, которые ушли из неё выигранными, "
                     "красная — проигранными, синяя — всё остальное (новые сделки, суммы, даты, передачи). "
-                    "В скобках — итог за период.",
+                    "В скобках — итог менеджера: на сколько его открытая воронка выросла или уменьшилась.",
     },
     "en": {
         "summary": "Open pipeline {scope}: {start} → {end} ({delta}) from {t0} to {t1}.",
@@ -49,7 +49,7 @@ TEXT = {
         "scope_end": "expected to close by {end}, overdue ones included",
         "history": "Deal version history starts {start} (the first sync). Stage moves are known exactly (stage "
                    "history); amount, close date, owner and pipeline changes only between two syncs: {syncs}.",
-        "between": "between the syncs of {a} and {b}",
+        "between": "between the syncs of {a} and {b}", "sync_pair": "{a} and {b}",
         "no_syncs": "no sync saw a deal change between {t0} and {t1}, so amount and date changes are not visible",
         "too_early": "Cannot compare with {t0}: deal version history starts {start} (the first sync). "
                      "Pick a compare date no earlier than the start of history.",
@@ -63,7 +63,7 @@ TEXT = {
         "net_won": "Won (left the pipeline)", "net_lost": "Lost", "net_other": "Other changes",
         "net_note": "A win lowers the open pipeline too: the green part is deals that left it as won, the red part "
                     "deals that left it as lost, the blue part everything else (new deals, amounts, dates, handovers). "
-                    "The net change is in brackets.",
+                    "In brackets: the manager's net change, how much his open pipeline grew or shrank.",
     },
 }
 
@@ -106,7 +106,7 @@ def history_text(result: Any, lang: str = "ru") -> str:
         return ""
     moments = ([n["sync_before"]] if n["sync_before"] is not None else []) + list(n["syncs"])
     if len(moments) >= 2 and n["syncs"]:
-        syncs = "; ".join(_t(lang, "between").format(a=_short(a, lang), b=_short(b, lang)) for a, b in zip(moments, moments[1:]))
+        syncs = "; ".join(_t(lang, "sync_pair").format(a=_short(a, lang), b=_short(b, lang)) for a, b in zip(moments, moments[1:]))
     else:
         syncs = _t(lang, "no_syncs").format(t0=format_datetime(n["t0"], lang), t1=format_datetime(n["t1"], lang))
     return _t(lang, "history").format(start=format_datetime(n["history_start"], lang), syncs=syncs)

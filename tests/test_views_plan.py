@@ -124,6 +124,10 @@ def test_headline_note_says_the_department_plan_is_not_added(demo_dataset, demo_
     name = labels["department_id"][int(dep["department_id"])]
     assert note.startswith("Карточки складывают планы сотрудников.")
     assert f"«{name}» — " in note and "не прибавляются" in note
+    # an English page quotes the English way (a sixth reader found «Продажи Москва», «Plan vs fact»)
+    en = v.headline_note(res, "en", labels)
+    assert f"\u201c{name}\u201d — " in en and en.endswith("row of \u201cPlan vs fact\u201d.")
+    assert "«" not in en and "»" not in en
     # a plan of employees only needs no note
     only = res.tables["plan_fact"]
     res.tables["plan_fact"] = only[only["employee_id"].notna()]

@@ -42,7 +42,7 @@ CSS = """
 .b24-table tr{break-inside:avoid}
 .b24-caption{font-weight:600;margin:10px 0 2px 0;break-after:avoid;page-break-after:avoid}
 .b24-no-data{color:#777;font-style:italic}
-.b24-more{color:#777;font-size:11px}
+.b24-more{color:#777;font-size:11px;break-before:avoid;page-break-before:avoid}
 .b24-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;break-inside:avoid}
 .b24-kpi{border:1px solid #dde;border-radius:6px;padding:8px 12px;min-width:130px}
 .b24-kpi .v{font-size:20px;font-weight:600}

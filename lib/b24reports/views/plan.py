@@ -403,11 +403,13 @@ def headline_note(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[An
         return None
     cur = result.params["currency"]
     names = (labels or {}).get("department_id") or {}
-    parts = [f"«{names.get(int(d), d)}» — {format_money(a, cur, lang)}" for d, a in zip(deps["department_id"], deps["plan_amount"])]
+    q = ("«", "»") if lang == "ru" else ("\u201c", "\u201d")  # an English page quotes “so”
+    parts = [f"{q[0]}{names.get(int(d), d)}{q[1]} — {format_money(a, cur, lang)}"
+             for d, a in zip(deps["department_id"], deps["plan_amount"])]
     if lang == "ru":
         return ("Карточки складывают планы сотрудников. Планы отделов в файле (" + ", ".join(parts) + ") — это те же "
                 "люди, запланированные отделом целиком; к карточкам они не прибавляются, их выполнение — в строке "
                 "отдела таблицы «План и факт».")
     return ("The cards add up the employees' plans. The department plans in the file (" + ", ".join(parts) + ") plan the "
             "same people as a whole department; they are not added to the cards, their completion is on the "
-            "department's row of «Plan vs fact».")
+            "department's row of \u201cPlan vs fact\u201d.")

@@ -172,7 +172,7 @@ def waterfall_chart(result: Any, lang: str = "ru") -> go.Figure | None:
     for a in amounts[1:-1]:
         running.append(running[-1] + a)
     high = max(running + [amounts[-1]] + [0.0])
-    fig.update_layout(showlegend=False, height=max(300, 34 * len(steps) + 110),
+    fig.update_layout(showlegend=False, height=max(280, 22 * len(steps) + 80),
                       yaxis={"autorange": "reversed", "automargin": True},
                       # at most 5 ticks: «120,000,000» ran into «140,000,000» at 660 px
                       xaxis={"range": [0.0, high * 1.25 if high > 0 else 1.0], "rangemode": "tozero", "nticks": 5,

@@ -41,8 +41,9 @@ def test_coefficient_bars_and_benchmark_line():
 def test_outcomes_and_period_charts():
     r = _result(ROWS)
     fig = v.outcomes_by_employee(r, "en")
-    # traces: on time, late, overdue, open not yet due; rows by total ascending: emp 1 (1 task), emp 2 (2 tasks)
-    assert [list(t.x) for t in fig.data] == [[1, 1], [0, 0], [0, 1], [0, 0]]
+    # traces: on time, overdue; rows by total ascending: emp 1 (1 task), emp 2 (2 tasks). «Late» and «open,
+    # not yet due» hold no task (all due dates are past the period): no legend entry for them (a sixth reader)
+    assert [(t.name, list(t.x)) for t in fig.data] == [("Finished on time", [1, 1]), ("Overdue, open", [0, 1])]
     p = v.coefficient_by_period(r, "en")
     # one bucket (2026-10); team: started on time 2/3, finished on time 2/3 → 100 × 4/9 = 44.4
     assert list(p.data[0].y) == [66.7] and list(p.data[2].y) == [44.4]

@@ -111,6 +111,8 @@ def outcomes_by_employee(result: Any, lang: str = "ru", names: Mapping[Any, str]
     fig = go.Figure()
     for vals, key, color in ((e["finished_on_time"], "on_time", PALETTE[2]), (e["finished_late"], "late", PALETTE[1]),
                              (e["overdue_open"], "overdue", PALETTE[3]), (rest, "open_other", PALETTE[6])):
+        if not (vals > 0).any():  # a legend entry for what no bar holds (a period long past has no task not yet due)
+            continue
         fig.add_trace(go.Bar(x=vals, y=y, orientation="h", name=_t(lang, key), marker_color=color))
     fig.update_layout(barmode="stack", height=max(300, 28 * len(e) + 140))
     return fig

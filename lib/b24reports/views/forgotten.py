@@ -101,7 +101,7 @@ def by_employee_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | 
         text=[f"{compact_money(a, cur, lang)} · {d} {plural(d, 'deal', lang)}" for a, d in
               zip(b["forgotten_deals_amount"], b["forgotten_deals"])],
         textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"))
-    fig.update_layout(xaxis={"title": _t(lang, "amount")}, showlegend=False, height=max(280, 30 * len(b) + 120))
+    fig.update_layout(xaxis={"title": _t(lang, "amount")}, showlegend=False, height=max(260, 22 * len(b) + 100))
     return fig
 
 

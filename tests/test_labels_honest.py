@@ -157,12 +157,14 @@ def test_plan_headline_gives_team_plan_fact_and_completion_and_last_month_early_
     assert items == [("План на дек 2026 (сотрудники вместе)", 1500.0, "money"),
                      ("Выиграно за дек 2026", 300.0, "money"),
                      ("Выполнение плана", 20.0, "pct"),                       # 300 / 1 500
-                     ("Прогноз на конец месяца по темпу", 1550.0, "money"),   # 1 550 + 0
+                     # 1 550 + 0, on 6 Dec 12:00: 5.5 days of the month behind it
+                     ("Прогноз на конец месяца по темпу (первые 5,5 дня из 31)", 1550.0, "money"),
                      ("Итог прошлого месяца (ноя 2026), вся команда", 2100.0, "money")]  # day 6 ≤ 10
     late = _plan_result()
     late.as_of = late.as_of.replace(day=20)
     assert [x[0] for x in pv.headline(late, "en")] == ["Plan for Dec 2026 (employees together)", "Won in Dec 2026",
-                                                        "Plan completion", "Month-end projection at today's pace"]
+                                                        "Plan completion",
+                                                        "Month-end projection at today's pace (first 19.5 days of 31)"]
 
 
 def test_plan_stage_tables_name_their_pipeline_and_do_not_add_up():

@@ -548,3 +548,28 @@ def test_marketing_notes_count_every_win_of_the_period(demo_dataset, demo_as_of)
     one = get("marketing").run(demo_dataset, {**params, "employees": "6"})
     mg6 = get("managers").run(demo_dataset, {**params, "employees": "6"})
     assert one.notes["won_in_period"]["deals"] == int(mg6.tables["managers"]["won_deals"].sum()) < won["deals"]
+
+
+def test_dynamics_forecast_says_one_thing_about_itself(demo_dataset, demo_as_of, monkeypatch):
+    # reader 7: the intro and the definitions spoke of «модель временного ряда» and a MAPE «на
+    # последних 3 месяцах», the page of the method the backtest chose («среднее за 3 месяца») and a
+    # 13,4 % repeated on each month's row beside «обычно ошибается на 6–19 %»
+    from b24reports.core.i18n import t
+    from b24reports.outputs import nb
+    from b24reports.reports import get
+
+    assert "временного ряда" not in get("dynamics").description["ru"]
+    assert "time-series model" not in get("dynamics").description["en"]
+    res = get("dynamics").run(demo_dataset, {"as_of": demo_as_of})
+    assert len(res.tables["forecast_trend"]) == 3 and res.tables["forecast_trend"]["mape_pct"].notna().all()
+    shown: list[str] = []
+    monkeypatch.setattr(nb.ReportView, "html", lambda self, h: shown.append(h))
+    view = nb.ReportView(res, demo_dataset)
+    view.table("forecast_trend", names=False, columns=["month", "forecast", "lower_80", "upper_80"])
+    assert "Нижняя граница 80 %" in shown[0] and "Средняя ошибка" not in shown[0]
+    with pytest.raises(KeyError, match="no column 'mape'"):
+        view.table("forecast_trend", columns=["month", "mape"])
+    # the weighted pipeline is no «нижняя граница»: overdue deals are weighted by their stage, undiscounted
+    ru, en = t("fc_differ", "ru"), t("fc_differ", "en")
+    assert "нижняя граница" not in ru and "скорее завышена" in ru and "floor" not in en and "too high" in en
+    assert "не получает ровно 1" in t("fc_mase_note", "ru")

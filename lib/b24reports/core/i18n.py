@@ -90,14 +90,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_no_mape": "Среднюю ошибку в процентах от факта не показываем: в истории есть пустые или очень маленькие месяцы, "
                       "для них проценты ничего не значат.",
         "fc_mase_note": "В таблице — ошибка каждого способа на проверке в долях от средней ошибки правила «как в прошлом "
-                        "месяце» по всей истории: меньше 1 — точнее этого правила.",
+                        "месяце» по всей истории (не только на проверке, поэтому и само это правило не получает ровно 1): меньше 1 — "
+                        "точнее этого правила.",
         "fc_rule_naive": "«как в прошлом месяце»",
         "fc_rule_seasonal_naive": "«как год назад»",
         "fc_differ": "**Чем прогнозы отличаются.** Прогноз по истории продолжает прошлые продажи: в нём есть и сделки, "
                      "которых ещё нет. Взвешенная воронка считает только открытые сделки с ожидаемой датой закрытия в "
-                     "месяце, каждую — с вероятностью выигрыша её стадии: обычно это нижняя граница, особенно для дальних "
-                     "месяцев, и она верна настолько, насколько менеджеры следят за датами. Темп месяца — только текущий "
-                     "месяц.",
+                     "месяце, каждую — с вероятностью выигрыша её стадии. Для дальних месяцев она занижена: сделок, "
+                     "которые закроются тогда, ещё нет. Просроченные сделки (дата закрытия прошла) взвешены так же, по "
+                     "вероятности стадии, без поправки на просрочку: для них взвешенная сумма скорее завышена. Она верна "
+                     "настолько, насколько менеджеры следят за датами. Темп месяца — только текущий месяц.",
         "demo_link": "демо",
         "dismissed_mark": " (уволен)",
         "demo_portal": "демо-портал",
@@ -157,13 +159,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_no_mape": "No mean percentage error: the history has empty or very small months, where percentages "
                       "mean nothing.",
         "fc_mase_note": "The table gives each method's test error as a share of the average error of \u201csame as last "
-                        "month\u201d over the whole history: under 1 means more accurate than that rule.",
+                        "month\u201d over the whole history (not the test alone, so the rule itself does not score exactly 1): "
+                        "under 1 means more accurate than that rule.",
         "fc_rule_naive": "\u201csame as last month\u201d",
         "fc_rule_seasonal_naive": "\u201csame month last year\u201d",
         "fc_differ": "**How the forecasts differ.** The history forecast continues past sales, so it includes deals "
                      "that do not exist yet. The weighted pipeline counts only open deals expected to close in the month, "
-                     "each times its stage's win probability — usually a floor, the more so for later months, and only as "
-                     "good as the managers' close dates. The run rate covers this month only.",
+                     "each times its stage's win probability. For later months it runs low: the deals that will close "
+                     "then do not exist yet. Overdue deals (close date passed) are weighted the same way, by their stage, "
+                     "with no discount for being late: for them the weighted amount is rather too high. It is only as good "
+                     "as the managers' close dates. The run rate covers this month only.",
         "demo_link": "demo",
         "demo_portal": "demo portal",
         "dismissed_mark": " (dismissed)",

@@ -200,10 +200,20 @@ class ReportView:
             self.html(h)
 
     def table(self, table_id: str, df: Any = None, *, max_rows: int | None = 50, title: str | None = None,
-              names: bool = True) -> None:
+              names: bool = True, columns: list[str] | None = None) -> None:
         """Display declared table ``table_id`` (or ``df`` with that table's columns) as a
-        localized HTML table; key columns show names (:attr:`labels`) when ``names``."""
+        localized HTML table; key columns show names (:attr:`labels`) when ``names``;
+        ``columns``: only these of the table's columns (the page leaves out what its text says
+        once; Excel and metrics.json keep every column). ``KeyError`` for a column the table
+        does not declare."""
+        import dataclasses
+
         ts = self.spec.tables[table_id]
+        if columns is not None:
+            unknown = [c for c in columns if c not in ts.columns]
+            if unknown:
+                raise KeyError(f"table {table_id!r} has no column {unknown[0]!r}")
+            ts = dataclasses.replace(ts, columns=list(columns))
         frame = self.result.tables[table_id] if df is None else df
         self.html(vc.table_html(frame, ts, self.lang, self.currency, max_rows=max_rows, title=title,
                                        labels=self.labels if names else None, keys=self.live, table_id=table_id,

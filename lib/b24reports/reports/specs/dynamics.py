@@ -49,10 +49,10 @@ SPEC = ReportSpec(
     description={
         "ru": "Выигранные сделки по месяцам (или кварталам, годам — параметр «Шаг периода») с изменением к прошлому периоду и к прошлому году; "
               "скорость продаж; три независимых прогноза: взвешенная воронка по ожидаемой дате закрытия, "
-              "темп текущего месяца и модель временного ряда; сделки, чью дату закрытия переносили.",
+              "темп текущего месяца и прогноз по истории продаж (способ выбран проверкой на прошлых месяцах); сделки, чью дату закрытия переносили.",
         "en": "Won deals by month (or quarter, year: the \"Granularity\" parameter) with change vs the previous period and year; sales velocity; "
               "three independent forecasts: weighted pipeline by expected close date, this month's run rate and "
-              "a time-series model; deals whose close date keeps moving.",
+              "a forecast from the sales history (the method chosen by testing it on past months); deals whose close date keeps moving.",
     },
     notebook="dynamics.ipynb",
     params=[

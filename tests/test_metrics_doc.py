@@ -95,3 +95,16 @@ def test_the_rendered_page_carries_the_definitions(demo_store, demo_as_of, tmp_p
 def test_readme_points_to_docs_metrics():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/metrics.md" in readme and "METRICS.md, the product contract" not in readme
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_russian_definitions_on_a_page_name_no_code(report):
+    # a seventh fresh reader found `date_from`, `date_to`, (as_of), `compare_to`, `week`, `horizon`,
+    # `step`, `params/plan.csv` and «момент t» in the Russian definitions every report page ends with
+    import re
+
+    from b24reports.views.common import metrics_appendix
+
+    text = "\n".join(metrics_appendix(report, "ru"))
+    assert re.findall(r"`[^`]+`", text) == []
+    assert "as_of" not in text and "момент t" not in text

@@ -152,3 +152,15 @@ def test_html_table_names_the_team_row():
     out = vc.table_html(_mtd(), spec, "ru", labels={"employee_id": {3: "Козлов Дмитрий"}}, table_id="mtd_compare")
     first, second = out.split("<tr>")[2:4]  # [1] is the header row
     assert first.startswith("<td>Вся команда</td>") and "Козлов Дмитрий" in second
+
+
+def test_parts_of_one_table_share_one_type_size():
+    # a seventh fresh reader: the second part of a split table came in a larger font (a part of 7
+    # columns took the compact style, the part of 6 after it did not)
+    cols = ["employee_id"] + [f"c{i}_amount" for i in range(11)]   # 12 columns -> parts [1+6, 1+5]
+    df = pd.DataFrame({c: [i + 1] for i, c in enumerate(cols)})
+    parts = vc._column_parts(cols)
+    assert [len(p) for p in parts] == [7, 6]
+    h = vc.table_html(df, cols, "ru", title="T")
+    tables = h.split("<table")[1:]
+    assert len(tables) == 3 and all("b24-wide" in t.split(">")[0] for t in tables)

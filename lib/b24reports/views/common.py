@@ -309,7 +309,7 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
             cut = print_cut is not None and i >= print_cut  # past the PDF's rows: screen only
             rows.append(("<tr class=\"b24-screen-only\">" if cut else "<tr>") + "".join(tds) + "</tr>")
         klass = "b24-table"
-        if len(part) >= WIDE_COLUMNS:
+        if max(len(p) for p in parts) >= WIDE_COLUMNS:  # every part of one table in one type size
             klass += " b24-wide"
         if len(parts) > 1:
             klass += " b24-screen-only" if part is parts[-1] else " b24-part b24-print-only"

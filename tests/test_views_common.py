@@ -164,3 +164,22 @@ def test_parts_of_one_table_share_one_type_size():
     h = vc.table_html(df, cols, "ru", title="T")
     tables = h.split("<table")[1:]
     assert len(tables) == 3 and all("b24-wide" in t.split(">")[0] for t in tables)
+
+
+def test_chart_money_and_percent_labels_are_written_as_the_tables_write_them():
+    # a seventh fresh reader: English charts said "RUB74.2M", "−RUB2.1M" and "158 %" beside tables
+    # with "RUB 1,000" and "18.1%"
+    from types import SimpleNamespace
+
+    from b24reports.views.forgotten import compact_money
+    from b24reports.views.managers import conversion_bars
+
+    assert compact_money(74_200_000, "RUB", "en") == "RUB\u00a074.2M"
+    assert compact_money(-2_100_000, "RUB", "en") == "−RUB\u00a02.1M"
+    assert compact_money(-974_000, "RUB", "ru") == "−974\u00a0тыс.\u00a0₽"
+    assert compact_money(74_200_000, "USD", "en") == "$74.2M"
+    m = pd.DataFrame({"employee_id": pd.array([1, 2], dtype="Int64"), "conversion_pct": [64.12, 28.7],
+                      "created_deals": [131, 40]})
+    res = SimpleNamespace(tables={"managers": m}, params={"currency": "RUB"})
+    assert list(conversion_bars(res, "en", {1: "A", 2: "B"}).data[0].text) == ["28.7%", "64.1%"]
+    assert list(conversion_bars(res, "ru", {1: "A", 2: "B"}).data[0].text) == ["28,7\u00a0%", "64,1\u00a0%"]

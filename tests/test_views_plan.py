@@ -103,7 +103,7 @@ def test_plan_chart_without_department_row_is_one_panel():
     res.tables["plan_fact"] = res.tables["plan_fact"].iloc[:2]
     fig = plan_fact_chart(res, "en", {})
     assert "xaxis2" not in fig.layout and fig.layout.height == 300  # max(300, 34 × 2 + 140)
-    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120\u00a0%", "\u200284\u00a0%"]]
+    assert [list(tr.text) for tr in fig.data if tr.type == "scatter" and tr.mode == "text"] == [["\u2002120%", "\u200284%"]]  # English: "120%", as the tables
 
 
 def test_headline_note_says_the_department_plan_is_not_added(demo_dataset, demo_as_of, tmp_path):

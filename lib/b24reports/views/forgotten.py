@@ -50,8 +50,14 @@ def plural(n: int, word: str, lang: str = "ru") -> str:
 
 
 def compact_money(value: float, currency: str, lang: str = "ru") -> str:
-    """Amount in compact form with 1 decimal: ru ``4,3 млн ₽``, en ``RUB4.3M``."""
-    return format_compact_currency(float(value), currency, locale=lang, fraction_digits=1)
+    """Amount in compact form with 1 decimal: ru ``4,3 млн ₽``, en ``RUB 4.3M`` (a currency code
+    is spaced from its number, as the tables write ``RUB 1,000``; babel writes ``RUB4.3M``);
+    negative with a minus sign (``−RUB 2.1M``, ``−974 тыс. ₽``)."""
+    import re
+
+    s = format_compact_currency(float(value), currency, locale=lang, fraction_digits=1)
+    s = re.sub(r"^([-−]?)([A-Z]{3})(?=\d)", "\\1\\2\u00a0", s)
+    return "−" + s[1:] if s.startswith("-") else s
 
 
 def summary_text(result: Any, lang: str = "ru") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from b24reports.core.i18n import format_money
+from b24reports.core.i18n import format_money, format_pct
 from b24reports.views.common import PALETTE
 from b24reports.views.dynamics import period_axis
 
@@ -183,8 +183,8 @@ def conversion_bars(result: Any, lang: str = "ru", names: Mapping[Any, str] | No
         return None
     m = m.assign(_v=m["conversion_pct"].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(x=m["_v"], y=[_name(names, e) for e in m["employee_id"]], orientation="h",
-                           marker_color=PALETTE[2], texttemplate="%{x:.1f} %", textposition="outside",
-                           customdata=m["created_deals"], hovertemplate="%{y}: %{x:.1f} % (%{customdata})<extra></extra>"))
+                           marker_color=PALETTE[2], text=[format_pct(v, lang, 1) for v in m["_v"]], textposition="outside",
+                           customdata=m["created_deals"], hovertemplate="%{y}: %{text} (%{customdata})<extra></extra>"))
     fig.update_layout(xaxis={"title": _t(lang, "conv"), "range": [0, 105]}, showlegend=False,
                       height=max(300, 26 * len(m) + 120))
     return fig

@@ -96,7 +96,7 @@ def revenue_per_lead(result: Any, lang: str = "ru", sources: Mapping[Any, str] |
     s = s.assign(_v=s["revenue_per_lead"].astype(float)).sort_values("_v")
     fig = go.Figure(go.Bar(
         x=s["_v"], y=[source_label(v, lang, sources) for v in s["source_id"]], orientation="h", marker_color=PALETTE[2],
-        customdata=[("—" if v is None else f"{v:.1f} %") for v in s["conversion_to_sale_pct"]],
+        customdata=[("—" if v is None or pd.isna(v) else format_pct(v, lang, 1)) for v in s["conversion_to_sale_pct"]],
         hovertemplate="%{y}: %{x:,.0f} (" + _t(lang, "conv_sale") + " %{customdata})<extra></extra>"))
     fig.update_layout(xaxis={"title": f"{_t(lang, 'rpl')}, {currency_symbol(result.params['currency'], lang)}"}, showlegend=False,
                       height=max(300, 28 * len(s) + 120))

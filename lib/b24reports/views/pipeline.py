@@ -63,7 +63,7 @@ TEXT = {
         "net_won": "Won (left the pipeline)", "net_lost": "Lost", "net_other": "Other changes",
         "net_note": "A win lowers the open pipeline too: the green part is deals that left it as won, the red part "
                     "deals that left it as lost, the blue part everything else (new deals, amounts, dates, handovers). "
-                    "In brackets: the manager's net change, how much his open pipeline grew or shrank.",
+                    "In brackets: the manager's net change, how much their open pipeline grew or shrank.",
     },
 }
 

@@ -88,7 +88,10 @@ def _plan_rows(fig: go.Figure, pf: pd.DataFrame, labels: Mapping[str, Mapping[An
     plan, fact = pf["plan_amount"].astype(float), pf["fact_amount"].astype(float)
     proj = pf["projection"].astype(float)
     colors = [PALETTE[2] if f >= p else PALETTE[1] for f, p in zip(fact, plan)]
-    text = [f"{c:.0f}\u00a0%" if pd.notna(c) else "—" for c in pf["completion_pct"]]
+    from b24reports.core.i18n import format_pct
+
+    # «158 %» in Russian, "158%" in English, as the tables write it (a seventh reader saw both on one page)
+    text = [format_pct(c, lang, 0) if pd.notna(c) else "—" for c in pf["completion_pct"]]
     ends = pd.concat([plan, fact, proj], axis=1).max(axis=1, skipna=True).fillna(0.0)
     top = float(ends.max()) if len(ends) else 0.0
     at_x = label_positions(plan, fact, proj, top)

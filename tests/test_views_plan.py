@@ -148,12 +148,12 @@ def test_reverse_funnel_names_the_base_of_each_chain():
         "needed_leads": [26, 13], "needed_calls": [40, 20]})
     fig = v.reverse_funnel_chart(res, None, "ru", LABELS)
     f = fig.data[0]
-    assert list(f.y) == ["Лиды (все воронки)", "Новая", "Успех"] and list(f.x) == [26, 8, 2]
+    assert list(f.y) == ["Лиды, если все сделки из лидов", "Новая", "Успех"] and list(f.x) == [26, 8, 2]
     assert fig.layout.title.subtitle.text.replace("\xa0", " ").split("<br>") == [
         "Иванова Анна · 2026-12 · воронка «Общая» · Звонки: 40",
         "Лиды: 2 выигрыша × 3,2 сделки на выигрыш ÷ конверсия лидов 25,0 % (округлены) — вся команда, все воронки",
         "Стадии: 2 выигрыша ÷ конверсия стадии в выигрыш — воронка «Общая»"]
     en = v.reverse_funnel_chart(res, 3, "en", LABELS)
-    assert en.data[0].y[0] == "Leads (all pipelines)"
+    assert en.data[0].y[0] == "Leads if every deal came from a lead"
     assert en.layout.title.subtitle.text.replace("\xa0", " ").split("<br>")[1] == (
         "Leads: 1 win × 3.2 deals per win ÷ lead conversion 25.0 % (rounded): whole team, all pipelines")

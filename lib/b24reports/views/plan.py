@@ -21,7 +21,7 @@ from b24reports.views.common import PALETTE
 TEXT = {
     "ru": {"plan": "План", "fact": "Факт", "projection": "Прогноз на конец месяца", "mtd": "Этот месяц",
            "prev": "Прошлый месяц к той же дате", "team": "Команда", "leads": "Лиды", "calls": "Звонки",
-           "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка", "leads_all": "Лиды (все воронки)",
+           "won": "Выигранные сделки", "dept": "отдел", "pipeline": "воронка", "leads_all": "Лиды, если все сделки из лидов",
            "lead_base": "Лиды: {won} {won_w} × {dpw} сделки на выигрыш ÷ конверсия лидов {conv} (округлены) — вся команда, все воронки",
            "stage_base": "Стадии: {won} {won_w} ÷ конверсия стадии в выигрыш — воронка «{pipe}»",
            "lead_share": "**Лиды посчитаны так, будто каждая сделка начинается с лида.** За {months} из лидов пришли "
@@ -29,7 +29,7 @@ TEXT = {
                          "всего, нужно меньше — примерно {scaled}, если эта доля сохранится."},
     "en": {"plan": "Plan", "fact": "Actual", "projection": "Month-end projection", "mtd": "This month",
            "prev": "Previous month to the same day", "team": "Team", "leads": "Leads", "calls": "Calls",
-           "won": "Won deals", "dept": "dept.", "pipeline": "pipeline", "leads_all": "Leads (all pipelines)",
+           "won": "Won deals", "dept": "dept.", "pipeline": "pipeline", "leads_all": "Leads if every deal came from a lead",
            "lead_base": "Leads: {won} {won_w} × {dpw} deals per win ÷ lead conversion {conv} (rounded): whole team, all pipelines",
            "stage_base": "Stages: {won} {won_w} ÷ the stage's conversion to won: pipeline \u201c{pipe}\u201d",
            "lead_share": "**Leads are counted as if every deal started as a lead.** Over {months}, {pct} of the deals "
@@ -174,7 +174,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     The two chains have different bases (metrics.plan.required): the leads bar is ``needed_won``
     × ``deals_per_won`` ÷ ``lead_conversion_pct``, whole team and all pipelines; each stage bar
     is ``needed_won`` ÷ that stage's conversion to won in this pipeline. So the leads bar is
-    named «Лиды (все воронки)» and a second subtitle line gives both formulas with this row's
+    named «Лиды, если все сделки из лидов» (the table's header; all pipelines: the subtitle) and a second subtitle line gives both formulas with this row's
     figures (the second reader of issue 20 read 222 leads → 66 deals as a 29,7 % conversion
     where the page says 28,8 %)."""
     from b24reports.core.columns import DISPLAY_DIGITS

@@ -144,6 +144,23 @@ def test_render_html_pdf_xlsx_json(demo_week_store, week, demo_as_of, tmp_path):
     assert "What changed in the pipeline" in page and "between the syncs of" in page and "<script>alert" not in page
     wb = load_workbook(files["xlsx"])
     assert {"Pipeline waterfall", "Waterfall by pipeline", "Deals", "By manager"} <= set(wb.sheetnames), wb.sheetnames
+    # the «before» keys carry names beside them, as «Stage» and «Owner» do (a seventh fresh reader saw
+    # FINAL_INVOICE and bare ids); every stage code of the store has its name
+    ws = wb["Deals"]
+    head = [c.value for c in ws[1]]
+    assert head[head.index("Stage before code") + 1] == "Stage before"
+    assert head[head.index("Owner before ID") + 1] == "Owner before"
+    col = {h: i for i, h in enumerate(head)}
+    pairs = {(r[col["Stage before code"]], r[col["Stage before"]]) for r in ws.iter_rows(min_row=2, values_only=True)
+             if r[col["Stage before code"]] is not None}
+    from b24reports.metrics.labels import name_maps
+
+    names = name_maps(week)["stage_id"]  # the deal stages' names the page shows
+    assert pairs and all(name == names[code] for code, name in pairs)
+    assert ("FINAL_INVOICE", "Финальный счёт") in pairs
+    # the About sheet gives times as the page does, in the report's zone (not ISO, not UTC)
+    about = dict(wb["About"].iter_rows(min_row=2, max_col=2, values_only=True))
+    assert about["Data as of"] == "Nov 30, 2026, 12:00 PM", about
     doc = json.loads(files["json"].read_text(encoding="utf-8"))
     assert doc["report"] == "pipeline" and doc["params"]["compare_to"] == "week" and doc["tables"]["waterfall_total"]
 

@@ -39,6 +39,9 @@ NAME_COLUMNS: dict[str, str] = {
     "stage_id": "stage_name",
     "status_id": "status_name",
     "source_id": "source_name",
+    # the pipeline report's «было» columns: a stage code and an owner id read as raw values in Excel
+    "stage_from": "stage_from_name",
+    "employee_from": "employee_from_name",
 }
 
 
@@ -83,13 +86,16 @@ def name_maps(ds: Any, lang: str | None = None) -> dict[str, dict[Any, str]]:
         # an unknown flag (NA) is not a dismissal
         gone = {int(u) for u in users.loc[act.notna() & ~act.fillna(True).astype(bool), "id"]}
         emp = {k: f"{v}{mark}" if k in gone else v for k, v in emp.items()}
+    stages = _statuses(ds, lambda e: e == "DEAL_STAGE" or e.startswith("DEAL_STAGE_"))
     return {
         "employee_id": emp,
         "responsible_id": emp,
+        "employee_from": emp,
+        "stage_from": stages,
         "department_id": _by_id(_frame(ds, "departments")),
         "group_id": _by_id(_frame(ds, "workgroups")),
         "pipeline_id": _by_id(_frame(ds, "pipelines")),
-        "stage_id": _statuses(ds, lambda e: e == "DEAL_STAGE" or e.startswith("DEAL_STAGE_")),
+        "stage_id": stages,
         "status_id": _statuses(ds, lambda e: e == "STATUS"),
         "source_id": _statuses(ds, lambda e: e == "SOURCE"),
     }

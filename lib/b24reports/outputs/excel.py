@@ -16,7 +16,7 @@ from typing import Any
 from b24reports.core import columns as _columns
 from b24reports import reports
 from b24reports.reports import result as _result
-from b24reports.core.i18n import t
+from b24reports.core.i18n import format_datetime, t
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,11 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
         ws.write_string(0, 0, t("parameter", lang), hdr)
         ws.write_string(0, 1, t("value", lang), hdr)
         rows = [(t("report", lang), res.spec.title.get(lang, res.report)), (t("portal", lang), portal_label(res.portal, lang) or ""),
-                (t("as_of", lang), res.as_of.isoformat()), (t("generated_at", lang), job.generated_at.isoformat())]
+                # in the report's time zone, as the page writes them (not ISO, not UTC beside +03:00)
+                (t("as_of", lang), format_datetime(res.as_of, lang)),
+                (t("generated_at", lang), format_datetime(
+                    job.generated_at.astimezone(res.as_of.tzinfo) if res.as_of.tzinfo is not None
+                    and job.generated_at.tzinfo is not None else job.generated_at, lang))]
         unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
         rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
                  for k, v in res.params.to_json().items() if k not in unread]

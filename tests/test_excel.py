@@ -140,3 +140,29 @@ def test_excel_shows_what_the_page_shows(tmp_path, demo_dataset, demo_as_of):
     nxt = max(m for m, _ in rows)  # the demo plan's second month has not started on as_of
     assert nxt > demo_as_of[:7]
     assert all(v is None for m, v in rows if m == nxt) and any(v is not None for m, v in rows if m != nxt)
+
+
+def test_about_sheet_and_yes_no_are_written_in_the_files_language(demo_store, demo_dataset, demo_as_of, tmp_path):
+    # an eighth fresh reader: «Шаг периода: month», «Сравнить с: week», a row «stages», an empty
+    # «Веса активности» and True/False in Russian files
+    import openpyxl
+
+    from b24reports.outputs import render
+
+    files = render.render_report("forgotten", demo_store, {"as_of": demo_as_of}, tmp_path, formats="xlsx",
+                                 dataset=demo_dataset)
+    wb = openpyxl.load_workbook(files["xlsx"])
+    about = dict(wb["Об отчёте"].iter_rows(min_row=2, max_col=2, values_only=True))
+    assert about["Момент отчёта"] == "30.11.2026 12:00" and about["Сотрудники (ID)"] == "все"
+    assert about["Порог по стадиям, дн."] == "нет"
+    deals = wb.worksheets[0]
+    head = [c.value for c in deals[1]]
+    col = head.index("Забыта")
+    values = {r[col] for r in deals.iter_rows(min_row=2, values_only=True)}
+    assert values <= {"да", "нет"} and "да" in values
+    from b24reports.core.texts import param_value_text
+
+    assert param_value_text("granularity", "month", "ru") == "месяц"
+    assert param_value_text("compare_to", "week", "ru") == "неделя назад"
+    assert param_value_text("utm_group", ["utm_source", "utm_medium"], "en") == "source, medium"
+    assert param_value_text("activity_weights", None, "ru").startswith("по умолчанию (звонок 1, встреча 5")

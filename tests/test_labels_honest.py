@@ -573,3 +573,26 @@ def test_dynamics_forecast_says_one_thing_about_itself(demo_dataset, demo_as_of,
     ru, en = t("fc_differ", "ru"), t("fc_differ", "en")
     assert "нижняя граница" not in ru and "скорее завышена" in ru and "floor" not in en and "too high" in en
     assert "не получает ровно 1" in t("fc_mase_note", "ru")
+
+
+def test_close_date_slips_say_since_when_they_can_be_seen():
+    # reader 8: «4 сделки» read as every repeatedly slipped deal, on a store whose history began a week ago
+    r = _dyn_result()
+    r.as_of = pd.Timestamp("2026-12-07T12:00:00+03:00")
+    r.notes = {"versions_since": pd.Timestamp("2026-11-30T12:00:00+03:00")}
+    ru = _nb(dv.slips_text(r, "ru"))
+    assert "переносы видны лишь с первой синхронизации — **30.11.2026 12:00** (7 дней истории)" in ru
+    assert "(7 days of history)" in dv.slips_text(r, "en")
+    r.notes = {"versions_since": None}
+    assert "история ещё не началась" in dv.slips_text(r, "ru")
+
+
+def test_managers_tasks_are_named_as_crm_activities(demo_dataset, demo_as_of):
+    # reader 8: «Задачи» in managers (CRM activities of type task) beside the tasks report's Bitrix24 tasks
+    assert header("tasks", "ru", "managers") == "Дела «Задача» в CRM"
+    assert header("tasks", "en", "managers") == "CRM activities of type task"
+    from b24reports.reports import get
+
+    res = get("dynamics").run(demo_dataset, {"as_of": demo_as_of})
+    since = res.notes["versions_since"]
+    assert since is not None and since == pd.Timestamp(demo_dataset.deal_versions["seen_at"].min())

@@ -98,13 +98,15 @@ def test_readme_points_to_docs_metrics():
 
 
 @pytest.mark.parametrize("report", REPORTS)
-def test_russian_definitions_on_a_page_name_no_code(report):
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_definitions_on_a_page_name_no_code(report, lang):
     # a seventh fresh reader found `date_from`, `date_to`, (as_of), `compare_to`, `week`, `horizon`,
-    # `step`, `params/plan.csv` and «момент t» in the Russian definitions every report page ends with
+    # `step`, `params/plan.csv` and «момент t» in the Russian definitions every report page ends with,
+    # an eighth the same in English
     import re
 
     from b24reports.views.common import metrics_appendix
 
-    text = "\n".join(metrics_appendix(report, "ru"))
+    text = "\n".join(metrics_appendix(report, lang))
     assert re.findall(r"`[^`]+`", text) == []
-    assert "as_of" not in text and "момент t" not in text
+    assert "as_of" not in text and "момент t" not in text and "moment t" not in text

@@ -35,6 +35,7 @@ PARAM_LABELS: dict[str, dict[str, str]] = {
     "short_call_seconds": {"ru": "Короткий звонок, сек.", "en": "Short call, seconds"},
     "sources": {"ru": "Источники", "en": "Sources"},
     "stage_idle_days": {"ru": "Порог по стадиям, дн.", "en": "Stage idle days"},
+    "stages": {"ru": "Стадии (коды)", "en": "Stage codes"},
     "step": {"ru": "Шаг водопада", "en": "Waterfall step"},
     "timezone": {"ru": "Часовой пояс", "en": "Timezone"},
     "title_chars": {"ru": "Длина названия задачи", "en": "Task title length"},
@@ -120,6 +121,47 @@ def param_help(name: str, english: str, lang: str = DEFAULT_LANG, report: str | 
 def param_label(name: str, lang: str = DEFAULT_LANG) -> str:
     """Localized label of report parameter ``name`` (the name itself when unknown)."""
     return PARAM_LABELS.get(name, {}).get(lang) or name
+
+
+#: Words for the coded values of report parameters on the Excel "About" sheet (a fresh reader
+#: found «Шаг периода: month», «Сравнить с: week» in a Russian file).
+PARAM_VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "granularity": {"day": {"ru": "день", "en": "day"}, "month": {"ru": "месяц", "en": "month"},
+                    "quarter": {"ru": "квартал", "en": "quarter"}, "year": {"ru": "год", "en": "year"}},
+    "compare_to": {"week": {"ru": "неделя назад", "en": "a week before"},
+                   "month": {"ru": "месяц назад", "en": "a month before"}},
+    "horizon": {"month": {"ru": "конец месяца", "en": "month end"}, "quarter": {"ru": "конец квартала", "en": "quarter end"},
+                "year": {"ru": "конец года", "en": "year end"}, "all": {"ru": "все открытые сделки", "en": "every open deal"}},
+    "utm_group": {"utm_source": {"ru": "источник", "en": "source"}, "utm_medium": {"ru": "канал", "en": "medium"},
+                  "utm_campaign": {"ru": "кампания", "en": "campaign"}},
+}
+#: What an empty parameter means, by parameter (a filter left empty is every one).
+PARAM_EMPTY: dict[str, dict[str, str]] = {
+    "activity_weights": {"ru": "по умолчанию (звонок 1, встреча 5, письмо 1, прочее 1)",
+                         "en": "default (call 1, meeting 5, e-mail 1, other 1)"},
+    "planned_leads": {"ru": "лиды периода", "en": "the period's leads"},
+    "stage_idle_days": {"ru": "нет", "en": "none"},
+    "step": {"ru": "все шаги", "en": "every step"},
+    "viewer": {"ru": "нет (все записи)", "en": "none (every record)"},
+    "plan": {"ru": "нет", "en": "none"},
+}
+
+
+def param_value_text(name: str, value: Any, lang: str = DEFAULT_LANG) -> str:
+    """How the Excel "About" sheet writes the value of report parameter ``name`` (as
+    ``Params.to_json`` gives it): coded values in words (:data:`PARAM_VALUES`), a list joined by
+    ", ", an empty value as what it means (:data:`PARAM_EMPTY`; an empty filter: «все» / "all"),
+    a moment (``as_of``) as ``07.12.2026 12:00``; anything else as it is."""
+    from b24reports.core.i18n import format_datetime
+
+    if value is None or value == "" or (isinstance(value, list | tuple) and not value):
+        return (PARAM_EMPTY.get(name) or {"ru": "все", "en": "all"})[lang if lang in ("ru", "en") else "en"]
+    words = PARAM_VALUES.get(name, {})
+    if isinstance(value, list | tuple):
+        return ", ".join(words.get(str(v), {}).get(lang) or str(v) for v in value)
+    if name == "as_of":
+        return format_datetime(value, lang)
+    return words.get(str(value), {}).get(lang) or str(value)
 
 
 #: Display text of enum values in tables: column id -> raw value -> {lang: text}. One

@@ -425,4 +425,7 @@ def report_tables(ds, scope: Scope, *, granularity: str = "month", lookback_mont
 
     slips = close_date_slips(ds.deal_versions, facts[facts["outcome"] == OPEN], as_of)
     tables["close_date_slips"] = slips.assign(url=deal_url(ds.portal, slips["id"]) if len(slips) else pd.Series(dtype=object))
+    # slips are seen only from the first sync that kept deal versions: the page says since when
+    seen = ds.deal_versions["seen_at"].dropna() if len(ds.deal_versions) else pd.Series(dtype=object)
+    notes["versions_since"] = None if seen.empty else pd.Timestamp(seen.min()).tz_convert(scope.period.tz)
     return tables, warns, notes

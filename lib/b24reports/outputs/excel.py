@@ -251,7 +251,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
 
     from b24reports.metrics.labels import lookup_name, with_name_columns
     from b24reports.views.common import is_dead_link, portal_label
-    from b24reports.core.texts import OWNER_COLUMNS, null_key_label, param_label, team_row_label, VALUE_LABELS, translate_warning, value_label
+    from b24reports.core.texts import OWNER_COLUMNS, null_key_label, param_label, param_value_text, team_row_label, VALUE_LABELS, translate_warning, value_label
 
     res, lang = job.result, job.lang
     maps = excel_name_maps(job)
@@ -296,8 +296,11 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
                     cells = [lab if (lab := value_label(c, v, lang)) is not None else _excel_value(v, k) for v in data[j]]
                 else:
                     cells = excel_cells(df[c] if key is None and data[j] is raw[c] else data[j], k)
-                # a labelled bool («Следующий шаг: нет открытых дел») is its label, as in HTML, not TRUE
-                kind = "text" if labelled and k == "bool" else k
+                # a labelled bool («Следующий шаг: нет открытых дел») is its label, as in HTML, not TRUE;
+                # any other bool is «да» / «нет», as the page writes it (a reader found True/False)
+                if k == "bool" and not labelled:
+                    cells = [None if v is None else t("yes" if v else "no", lang) for v in cells]
+                kind = "text" if k == "bool" else k
                 _write_column(ws, j, cells, kind, fmts.get(kind), is_dead_link, dead_label)
             ws.freeze_panes(1, 0)
             ws.autofilter(0, 0, max(len(df), 1), max(len(layout) - 1, 0))
@@ -313,7 +316,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
                     job.generated_at.astimezone(res.as_of.tzinfo) if res.as_of.tzinfo is not None
                     and job.generated_at.tzinfo is not None else job.generated_at, lang))]
         unread = set() if res.spec.period else {"date_from", "date_to"}  # plan reads no period (ReportSpec.period)
-        rows += [(param_label(k, lang), "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else str(v)))
+        rows += [(param_label(k, lang), param_value_text(k, v, lang))
                  for k, v in res.params.to_json().items() if k not in unread]
         rows += [(t("warnings", lang), translate_warning(w, lang, maps.get("employee_id"))) for w in res.warnings]
         for i, (k, v) in enumerate(rows, start=1):

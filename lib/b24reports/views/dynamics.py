@@ -337,3 +337,30 @@ def employee_rows(emp: pd.DataFrame) -> pd.DataFrame:
     followed a gap nobody could see (second reader of issue 20)."""
     sold = emp.groupby("employee_id")["won_deals"].transform("sum") > 0 if len(emp) else pd.Series(dtype=bool)
     return by_employee_amount(emp[sold] if len(emp) else emp)
+
+
+def slips_text(result: Any, lang: str = "ru") -> str:
+    """The lead-in of «Переносы даты закрытия» (Markdown): what the list holds, and since when a
+    slip can be seen at all (notes ``versions_since``: the first sync that kept deal versions;
+    Bitrix24 keeps only a deal's current close date). A fresh reader read «4 сделки» as the
+    portal's whole count of repeatedly slipped deals on a store one week old."""
+    from b24reports.core.i18n import format_datetime
+
+    head = {"ru": "Открытые сделки, у которых ожидаемую дату закрытия переносили на более позднюю два раза и больше — "
+                  "частый признак того, что дата выдумана.",
+            "en": "Open deals whose expected close date moved later two or more times — a common sign the date is "
+                  "fiction."}[lang]
+    since = result.notes.get("versions_since")
+    if since is None:
+        return head + {"ru": " Переносы видны только между синхронизациями, а их история ещё не началась: после "
+                             "следующей синхронизации список начнёт заполняться.",
+                       "en": " Slips are seen only between syncs, and their history has not started yet: the list "
+                             "fills after the next sync."}[lang]
+    days = max(0, int((pd.Timestamp(result.as_of) - pd.Timestamp(since)) / pd.Timedelta(days=1)))
+    span = count_text(days, "day", lang)
+    return head + {"ru": f" Bitrix24 хранит только нынешнюю дату закрытия, поэтому переносы видны лишь с первой "
+                         f"синхронизации — **{format_datetime(since, lang)}** ({span} истории); более ранние сюда не "
+                         f"попадают.",
+                   "en": f" Bitrix24 keeps only the current close date, so slips are seen only since the first sync, "
+                         f"**{format_datetime(since, lang)}** ({span} of history); earlier ones are not here."}[lang]
+

@@ -92,7 +92,7 @@ def test_xlsx_sheets_headers_formats_and_no_formulas(full):
     formulas = [c.coordinate for s in wb for row in s.iter_rows() for c in row if c.data_type == "f"]
     assert formulas == []
     amount = ws.cell(row=3, column=5)
-    assert amount.value == 9000.0 and amount.number_format == "#,##0.00"  # 100 USD x 90
+    assert amount.value == 9000.0 and amount.number_format == "#,##0"  # 100 USD x 90; whole units as the page shows money (the value keeps its kopecks)
     assert ws.cell(row=2, column=6).value == dt.datetime(2026, 1, 10, 10, 0)  # portal wall-clock time
     assert ws.cell(row=4, column=7).value is None                          # null pct stays empty
     assert ws.cell(row=2, column=9).value == "won"

@@ -41,7 +41,7 @@ def write_result_xlsx(result: Any, path: Path, *, dataset: Any = None, generated
 
 log = logging.getLogger(__name__)
 
-_XLSX_NUM = {"money": "#,##0.00", "pct": "0.0", "ratio": "0.00", "number": "#,##0.00", "days": "0.0", "int": "#,##0", "id": "0"}
+_XLSX_NUM = {"money": "#,##0", "pct": "0.0", "ratio": "0.00", "number": "#,##0.00", "days": "0.0", "int": "#,##0", "id": "0"}
 
 
 def _excel_value(v: Any, kind: str) -> Any:

@@ -43,3 +43,29 @@ def test_time_in_stage_bars_are_horizontal_with_whole_stage_names():
     assert list(fig.data[1].y) == ["Партнёры: Новая", "Счёт на предоплату и согласование договора"]
     assert list(fig.data[0].text) == ["2,5", "7,3"]
     assert fig.layout.yaxis.automargin is True and fig.layout.yaxis.autorange == "reversed"
+
+
+def test_losses_text_names_where_deals_were_lost_not_just_the_lowest_step():
+    # a ninth fresh reader: «самое узкое место — стадия с наименьшим процентом: там теряется больше всего
+    # сделок» sent a head of sales to the last step (72,2 %), where 43 of 108 were still open
+    import pandas as pd
+
+    from b24reports.views.funnel import losses_text
+
+    stages = pd.DataFrame({"pipeline_id": [0] * 4, "stage_id": ["NEW", "OFFER", "INVOICE", "WON"],
+                           "current_deals": [10, 5, 30, 40], "reached": [100, 60, 50, 40],
+                           "conversion_from_prev_pct": [100.0, 60.0, 83.3, 80.0]})
+    labels = {"stage_id": {"NEW": "Новая", "OFFER": "КП", "INVOICE": "Счёт", "WON": "Успех"}}
+    # lost after NEW = 100 − 60 − 10 = 30; after OFFER = 60 − 50 − 5 = 5; after INVOICE = 50 − 40 − 30 = 0 (→ 0)
+    # lowest step: into OFFER (60 %), the same stage as the losses: no second sentence
+    assert losses_text(stages, 0, labels, "ru") == "Больше всего сделок проиграно после стадии «Новая»: около 30 из " \
+                                                   "100 дошедших (30\u00a0%)."
+    # now the lowest step is the last (50 %), made by 30 deals still open at «Счёт»: said so
+    stages.loc[3, ["reached", "conversion_from_prev_pct"]] = [25, 50.0]
+    stages.loc[2, "current_deals"] = 25
+    ru = losses_text(stages, 0, labels, "ru")
+    assert ru.endswith("Процент ниже всего при переходе в «Успех» (50,0\u00a0%), но из 25 не перешедших туда 25 ещё "
+                       "открыты на стадии «Счёт»: процент считает и сделки, которые ещё в работе.")
+    assert losses_text(stages, 0, labels, "en").startswith("Most deals were lost after the stage \u201cНовая\u201d: about 30")
+    # every deal that did not move on is still open (100 − 60 − 40, 60 − 50 − 10, 50 − 25 − 25): nothing lost
+    assert losses_text(stages.assign(current_deals=[40, 10, 25, 25]), 0, labels, "ru") is None

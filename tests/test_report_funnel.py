@@ -152,7 +152,7 @@ def test_render_json_and_xlsx(demo_store, demo_dataset, demo_params, tmp_path):
     wb = openpyxl.load_workbook(out["xlsx"])
     assert wb.sheetnames[:len(m.TABLES)] == [render.xlsx_sheet_names(spec, "ru")[tid] for tid in m.TABLES]  # + an "about" sheet
     headers = [c.value for c in wb["Стадии"][1]]
-    assert "Стадия" in headers and "Конверсия в успех, %" in headers
+    assert "Стадия" in headers and "Конверсия в выигрыш, %" in headers
     assert wb["Сделки"].max_row == len(deals) + 1
 
 

@@ -85,7 +85,7 @@ _SEED: dict[str, tuple[str, str, str]] = {
     "current_amount": ("money", "Сумма сейчас", "Amount now"),
     "reached": ("int", "Дошли до стадии", "Reached"),
     "conversion_from_prev_pct": ("pct", "Конверсия из предыдущей, %", "Conversion from previous, %"),
-    "conversion_to_won_pct": ("pct", "Конверсия в успех, %", "Conversion to won, %"),
+    "conversion_to_won_pct": ("pct", "Конверсия в выигрыш, %", "Conversion to won, %"),
     "open_deals": ("int", "В работе", "Open deals"),
     "won_deals": ("int", "Выиграно", "Won deals"),
     "won_amount": ("money", "Сумма выигранных", "Won amount"),

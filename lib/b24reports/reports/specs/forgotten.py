@@ -47,6 +47,9 @@ def check(ds: Dataset, params: Params) -> None:
 
 SPEC = ReportSpec(
     name="forgotten",
+    # the lists are the state as of the data date: a header «Период: …» over them read as if it
+    # applied (a ninth fresh reader), and the dashboard's period control changed nothing
+    period=False,
     headlines=(("deals", "forgotten", "count_true"), ("leads", "forgotten", "count_true"),
                ("by_employee", "forgotten_deals_amount", "sum")),
     title={"ru": "Забытые сделки и лиды", "en": "Forgotten deals and leads"},

@@ -596,3 +596,19 @@ def test_managers_tasks_are_named_as_crm_activities(demo_dataset, demo_as_of):
     res = get("dynamics").run(demo_dataset, {"as_of": demo_as_of})
     since = res.notes["versions_since"]
     assert since is not None and since == pd.Timestamp(demo_dataset.deal_versions["seen_at"].min())
+
+
+def test_a_band_from_few_backtests_is_called_rough(demo_dataset, demo_as_of):
+    # reader 10: «примерно 8 месяцев из 10 попадают в неё» claimed more than 6 backtests can show
+    import dataclasses
+
+    from b24reports.reports import get
+
+    rec = get("dynamics").run(demo_dataset, {"as_of": demo_as_of}).notes["forecast_record"]
+    n = rec.origins
+    assert n < dv.ROUGH_BAND_ORIGINS
+    ru = dv.forecast_record_md(rec, "ru", "RUB")
+    assert f"в неё должны попадать примерно 8 месяцев из 10; проверок всего {n}, так что это грубая оценка." in ru
+    assert f"with only {n} tests it is a rough one" in dv.forecast_record_md(rec, "en", "RUB")
+    many = dataclasses.replace(rec, origins=dv.ROUGH_BAND_ORIGINS)
+    assert "грубая" not in dv.forecast_record_md(many, "ru", "RUB")

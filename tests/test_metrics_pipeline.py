@@ -285,6 +285,13 @@ def test_manager_chart_draws_a_win_apart_from_a_fall(ds):
         == (-4000.0, -500.0, -1700.0)
     assert bars["Прочие изменения"]["Петров (+1,1\xa0тыс.\xa0₽)"] == 1100.0 and fig.layout.barmode == "relative"
     assert "зелёная часть — сделки, которые ушли из неё выигранными" in v.net_change_note("ru")
+    # ordered by the change apart from wins, the largest fall on top (plotly's last row): Иванов −6 200
+    # + 4 000 won = −2 200 sits above Петров's +1 100; by the net alone a win counted as a fall
+    order = [y.split(" (")[0] for y in fig.data[-1].y]
+    who = {1: "Иванов", 2: "Петров", 3: "Сидоров"}
+    apart = {who[int(r.employee_id)]: float(r.net_change + r.won_out_amount)
+             for r in result.tables["by_employee"].itertuples()}
+    assert order == sorted(order, key=lambda n: -apart[n]) and order[-1] == "Иванов"
     # a click on a bar still refilters to its manager (the dashboard reads the name from customdata)
     from b24reports.outputs.dashboard.filters import click_target
 

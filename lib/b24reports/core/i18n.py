@@ -83,7 +83,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_worse": "{rule} на истории был точнее в {x} раза",
         "fc_is_rule": "{rule} — это и есть выбранный способ",
         "fc_no_rule": "{rule} — истории слишком мало, чтобы его проверить",
-        "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: примерно 8 месяцев из 10 попадают в неё. "
+        "fc_band": "**Полоса 80 %** построена по ошибкам этой проверки: в неё должны попадать примерно 8 месяцев из 10{rough}. "
                    "Для каждого месяца вперёд она своя, по ошибкам прогнозов на столько же месяцев вперёд, "
                    "и не уже, чем для предыдущего месяца.",
         "fc_mape": "Средняя ошибка прогноза на проверке — {mape} от фактической суммы месяца.",
@@ -152,7 +152,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "fc_worse": "{rule} was {x} times as accurate on the history",
         "fc_is_rule": "{rule} — that is the method chosen",
         "fc_no_rule": "{rule} — too little history to test it",
-        "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 fall inside it. "
+        "fc_band": "**The 80% band** comes from the errors of that test: about 8 months in 10 should fall inside it{rough}. "
                    "Each month ahead has its own, from the errors of forecasts made that many months ahead, and it is "
                    "never narrower than the month before.",
         "fc_mape": "Mean forecast error in the test: {mape} of the month's actual amount.",
@@ -229,6 +229,7 @@ NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
         "time": ("time", "times"),
         "task": ("task", "tasks"),
         "win": ("win", "wins"),
+        "test": ("test", "tests"),
         "open_deal_gen": ("open deal", "open deals"),
     },
 }

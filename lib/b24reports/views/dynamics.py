@@ -218,6 +218,10 @@ def _rule_text(record: Any, rule: str, lang: str) -> str:
     return t("fc_worse", lang, x=format_number(1 / x, lang, 1), rule=name)
 
 
+#: fewer backtest origins than this, and the 80 % band is said to be a rough estimate
+ROUGH_BAND_ORIGINS = 12
+
+
 def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> str:
     """The forecast's track record in words a head of sales reads (markdown, ``lang``):
     how the method was chosen (months of history, backtest origins, candidates, the method or
@@ -244,7 +248,10 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
           candidates=", ".join(label(c) for c in tried), choice=choice),
         error,
         t("fc_vs", lang, naive=_rule_text(record, "naive", lang), seasonal=_rule_text(record, "seasonal_naive", lang)),
-        t("fc_band", lang),
+        # with few backtests the band is their largest errors: the page says how rough it is (a tenth reader)
+        t("fc_band", lang, rough="" if record.origins >= ROUGH_BAND_ORIGINS else (
+            f"; проверок всего {record.origins}, так что это грубая оценка" if lang == "ru"
+            else f"; with only {count_text(record.origins, 'test', lang)} it is a rough one")),
         t("fc_mape", lang, mape=format_pct(record.mape_pct, lang, 0)) if record.mape_pct is not None else t("fc_no_mape", lang),
         t("fc_mase_note", lang),
     ]

@@ -40,7 +40,8 @@ TEXT = {
         "step_hover": "Шаг", "chart_net": "Изменение воронки по менеджерам", "open_value": "Открытая воронка",
         "net_won": "Выиграны (ушли из воронки)", "net_lost": "Проиграны", "net_other": "Прочие изменения",
         "net_note": "Выигрыш тоже уменьшает открытую воронку: зелёная часть — сделки, которые ушли из неё выигранными, "
-                    "красная — проигранными, синяя — всё остальное (новые сделки, суммы, даты, передачи). "
+                    "красная — проигранными, синяя — всё остальное (новые сделки, суммы, даты, передачи). Порядок — по изменению "
+                    "без выигрышей: сверху те, чья воронка сократилась не из-за побед. "
                     "В скобках — итог менеджера: на сколько его открытая воронка выросла или уменьшилась.",
     },
     "en": {
@@ -62,7 +63,8 @@ TEXT = {
         "step_hover": "Step", "chart_net": "Pipeline change by manager", "open_value": "Open pipeline",
         "net_won": "Won (left the pipeline)", "net_lost": "Lost", "net_other": "Other changes",
         "net_note": "A win lowers the open pipeline too: the green part is deals that left it as won, the red part "
-                    "deals that left it as lost, the blue part everything else (new deals, amounts, dates, handovers). "
+                    "deals that left it as lost, the blue part everything else (new deals, amounts, dates, handovers). Managers are "
+                    "ordered by the change apart from wins: on top, those whose pipeline shrank for other reasons. "
                     "In brackets: the manager's net change, how much their open pipeline grew or shrank.",
     },
 }
@@ -185,12 +187,16 @@ def net_change_chart(result: Any, lang: str = "ru", names: Mapping[Any, str] | N
     won (−``won_out_amount``, green), as lost (−``lost_out_amount``, red) and every other change
     (``net_change`` + both, blue); each manager's ``net_change`` is in brackets after the name.
     A win is not drawn as a fall in red: it takes a deal out of the open pipeline, and a red bar
-    read as a bad week. ``None`` when nobody's pipeline changed."""
+    read as a bad week. Managers are ordered by the change apart from wins (``net_change`` +
+    ``won_out_amount``), the largest fall on top: ordered by the net change, a manager whose
+    pipeline shrank by his wins sat among the "worst" (a tenth reader). ``None`` when nobody's
+    pipeline changed."""
     b = result.tables["by_employee"]
     b = b[b["net_change"].abs() > 0.005] if len(b) else b
     if b.empty:
         return None
-    b = b.sort_values(["net_change", "employee_id"], ascending=[False, True])
+    b = b.assign(_no_wins=b["net_change"] + b["won_out_amount"]).sort_values(["_no_wins", "employee_id"],
+                                                                             ascending=[False, True])
     cur = result.params["currency"]
     who = [(names or {}).get(int(i), f"#{int(i)}") for i in b["employee_id"]]
     y = [f"{n} ({_signed(v, cur, lang)})" for n, v in zip(who, b["net_change"])]

@@ -43,6 +43,14 @@ def test_the_checker_finds_a_near_empty_page_and_a_heading_at_a_page_foot(tmp_pa
                           _out("text/html", '<h2 style="margin:0">Брошенный заголовок</h2><p>Вводный абзац.</p>'),
                           _out("text/html", '<div style="break-before:page;height:500px">ГРАФИК</div>')])
     assert any(p.startswith("p1 strands heading 'Брошенный заголовок'") for p in problems(pdf))
+    # the issue's rule for the edge portal: a short page that ends a section (the next starts with a
+    # heading) passes; one whose next page goes on with the same section does not
+    pdf = _pdf(tmp_path, [_out("text/html", '<div style="height:250px">ВЕРХ</div>'),
+                          _out("text/html", '<h2 style="margin:0;break-before:page">Новый раздел</h2><div style="height:300px">Т</div>')])
+    assert problems(pdf, section_ends=True) == [] and any(p.startswith("p1: ") for p in problems(pdf))
+    pdf = _pdf(tmp_path, [_out("text/html", '<div style="height:250px">ВЕРХ</div>'),
+                          _out("text/html", '<div class="plotly-graph-div" style="height:1100px">БОЛЬШОЙ</div>')])
+    assert any(p.startswith("p1: ") for p in problems(pdf, section_ends=True))
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +93,26 @@ def test_demo_funnel_deal_list_stops_with_a_note(demo_pdfs):
     # section and the common rules, on the page since the third round of issue 20): at most 2 pages
     start = next(i for i, p in enumerate(ps, start=1) if any("Как считается каждое число" in ln[2] for ln in p.lines))
     assert start <= 10 and len(ps) - start + 1 <= 2
+
+
+@pytest.fixture(scope="module")
+def edge_pdfs(demo_week_store, demo_as_of, tmp_path_factory):
+    """The eight reports' PDFs of the edge portal (tests/edge_portal.py: 30 managers with long
+    names, one pipeline of 12 stages, 25 sources), as the layout check has it."""
+    from b24reports.ingest.dataset import Dataset
+    from edge_portal import build_edge_store
+
+    out = tmp_path_factory.mktemp("print-edge")
+    edge = build_edge_store(demo_week_store, out / "edge.duckdb")
+    plan = demo_plan(Dataset.load(edge), demo_as_of, out / "plan.csv")
+    done = render.render_all(edge, {"as_of": demo_as_of, "plan": str(plan)}, out, ("html", "pdf"),
+                             dt.datetime(2026, 12, 1, tzinfo=dt.UTC), names=REPORTS, workers=2, progress=False)
+    return {name: files["pdf"] for name, files in done.items()}
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_edge_portal_pdf_pages_are_filled_and_no_heading_ends_a_page(edge_pdfs, report):
+    # the issue's print rule, on the edge portal: no page under 40 % filled but a section's last,
+    # no heading at a page's foot
+    assert problems(edge_pdfs[report], section_ends=True) == []
+

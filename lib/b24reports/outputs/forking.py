@@ -134,16 +134,18 @@ def _provisioner_class() -> type:
 
     class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         """A kernel forked by the zygote at ``socket_path`` (else started as ``LocalProvisioner``
-        does, with a warning). ``forked``: the kernel's pid when it was forked."""
+        does, with a warning). ``forked``: the kernel's pid when it was forked (kept after it
+        ended; ``None``: started the normal way)."""
 
         socket_path = Unicode("", config=True, help="the zygote's unix socket")
         forked: int | None = None
         _pidfd: int | None = None
         _ended = False
+        _waited = False
 
         @property
         def has_process(self) -> bool:
-            return self.forked is not None or super().has_process
+            return (self.forked is not None and not self._waited) or super().has_process
 
         async def _wait_for_socket(self, path: str) -> None:
             deadline = time.monotonic() + BIND_TIMEOUT_S
@@ -165,9 +167,11 @@ def _provisioner_class() -> type:
                 reply = await ask(path, {"op": "fork", "argv": list(cmd[3:]), "env": env, "cwd": cwd})
                 pid = int(reply["pid"])
             except Exception as e:  # noqa: BLE001 - any failure: the normal start
+                if _ZYGOTE is not None:
+                    _ZYGOTE.poll()  # a dead zygote is reaped, not left a zombie
                 self.log.warning("b24reports: no kernel from the zygote (%s: %s): starting it the normal way",
                                  type(e).__name__, e)
-                return await super().launch_kernel(cmd, **kwargs)
+                return await super().launch_kernel(cmd, **{**kwargs, "env": env})
             self.forked = self.pid = self.pgid = pid  # the kernel called setsid: its group is its pid
             self.cwd = cwd
             try:
@@ -203,7 +207,7 @@ def _provisioner_class() -> type:
             while self._running():
                 await asyncio.sleep(0.1)
             self._close_pidfd()
-            self.forked = None
+            self._waited = True
             return 0
 
         async def send_signal(self, signum: int) -> None:

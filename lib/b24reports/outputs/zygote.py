@@ -61,6 +61,9 @@ THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 #: Seconds a changed store must stay unchanged before the zygote loads it again (a sync writes
 #: it many times).
 SETTLE_S = 3.0
+#: Process name (``/proc/PID/comm``, ``ps -o comm``, ``psutil.Process.name()``) of a forked kernel:
+#: its command line is the zygote's, this tells them apart.
+KERNEL_PROCESS_NAME = "b24r-kernel"
 #: Largest request line, bytes (a kernel's environment).
 MAX_REQUEST = 1 << 20
 
@@ -77,15 +80,19 @@ def os_threads() -> int:
         return 1
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the parent ends (no-op elsewhere)."""
+def _prctl(option: int, arg: Any) -> None:
+    """Linux ``prctl(option, arg)``; nothing elsewhere or on failure."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - the parent check in the loop still ends the zygote
+        ctypes.CDLL(None, use_errno=True).prctl(option, arg)
+    except Exception:  # noqa: BLE001 - an optional nicety on every caller's side
         pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the parent ends (the loop's parent check also ends it)."""
+    _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def store_key(store: str) -> tuple[str, int, int] | None:
@@ -267,8 +274,10 @@ class Zygote:
 
     def _become_kernel(self, argv: list[str], env: dict[str, str], cwd: str) -> None:
         os.setsid()
+        _prctl(15, KERNEL_PROCESS_NAME.encode())  # PR_SET_NAME
         self.listener.close()
-        self._sel.close()
+        if self._sel is not None:
+            self._sel.close()
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -18,8 +18,8 @@ zygote's socket path in :data:`SOCKET_ENV` and writes the kernelspec :data:`KERN
   normal way (``LocalProvisioner``) with a warning in Voila's log: never a broken page.
 * **Warming never starves a viewer.** A preheated pool kernel (``VOILA_PREHEAT=True``) starts
   only when the machine is idle (:func:`cpu_busy` below :data:`IDLE_CPU` over the last half
-  second, at least :data:`POOL_SPACING_S` after the previous pool start) or after
-  :data:`POOL_MAX_WAIT_S`; the pool refills at once (``fill_delay`` 0) but through that gate. A
+  second) or after :data:`POOL_MAX_WAIT_S`, and at least :data:`POOL_SPACING_S` after the
+  previous pool start either way; the pool refills at once (``fill_delay`` 0) but through that gate. A
   viewer who takes a pool kernel still waiting at the gate starts it at once, and that kernel
   skips its warm-up (:data:`SKIP_WARM_ENV`): the viewer's own kernel comes first. A viewer
   whose report has no pool kernel yet gets a kernel of their own, which no gate holds.
@@ -301,12 +301,11 @@ def _manager_class() -> type:
                         return "viewer"
                     now = cpu_times()
                     busy, before = cpu_busy(before, now), now
-                    if busy < IDLE_CPU and time.monotonic() - self._last_pool_start >= POOL_SPACING_S:
+                    if time.monotonic() - self._last_pool_start < POOL_SPACING_S:
+                        continue  # one pool start at a time, also after the longest wait
+                    if busy < IDLE_CPU or time.monotonic() - t0 >= POOL_MAX_WAIT_S:
                         self._last_pool_start = time.monotonic()
-                        return "idle"
-                    if time.monotonic() - t0 >= POOL_MAX_WAIT_S:
-                        self._last_pool_start = time.monotonic()
-                        return "timeout"
+                        return "idle" if busy < IDLE_CPU else "timeout"
             finally:
                 self._gated[notebook] -= 1
 

@@ -240,7 +240,7 @@ class Zygote:
                     return
                 if req.get("op") != "fork":
                     raise ValueError(f"unknown op {req.get('op')!r}")
-                pid = self.fork(req)
+                pid = self.fork(req, conn)
                 conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
             except Exception as e:  # noqa: BLE001 - the asker falls back to a normal kernel start
                 try:
@@ -248,8 +248,9 @@ class Zygote:
                 except OSError:
                     pass
 
-    def fork(self, req: dict[str, Any]) -> int:
-        """Fork a kernel for request ``req``; returns its pid (in the zygote only)."""
+    def fork(self, req: dict[str, Any], conn: socket.socket | None = None) -> int:
+        """Fork a kernel for request ``req`` (asked on ``conn``, which the kernel closes); returns
+        its pid (in the zygote only)."""
         argv, env, cwd = list(req["argv"]), dict(req["env"]), req.get("cwd") or os.getcwd()
         threads = os_threads()
         if threads != 1:
@@ -259,6 +260,8 @@ class Zygote:
         if pid == 0:  # the kernel
             code = 1
             try:
+                if conn is not None:
+                    conn.close()
                 self._become_kernel(argv, env, cwd)
                 code = 0
             except SystemExit as e:

@@ -26,7 +26,9 @@ Requests wait in the socket's backlog while the zygote starts; between the repor
 answers the waiting ones, so the first viewer after start is not held up by the other reports.
 
 The store changes with each sync: the zygote notices a new size or modification time once the
-file has kept it for :data:`SETTLE_S` seconds, loads the store again and warms again. A kernel
+file has kept it for :data:`SETTLE_S` seconds, loads the store again and warms again (a store it
+cannot read then, e.g. locked by a sync, keeps the old Dataset and is tried again after
+:data:`RETRY_S` s). A kernel
 forked in between inherits the old Dataset under the old key, so ``nb.load_dataset`` in it loads
 the new file itself, as a kernel without the zygote would.
 
@@ -64,6 +66,8 @@ SETTLE_S = 3.0
 #: Process name (``/proc/PID/comm``, ``ps -o comm``, ``psutil.Process.name()``) of a forked kernel:
 #: its command line is the zygote's, this tells them apart.
 KERNEL_PROCESS_NAME = "b24r-kernel"
+#: Seconds before the zygote tries again to load a changed store it could not read.
+RETRY_S = 30.0
 #: Largest request line, bytes (a kernel's environment).
 MAX_REQUEST = 1 << 20
 
@@ -175,7 +179,6 @@ class Zygote:
             self.dataset = nb.load_dataset(self.store)
         except Exception as e:  # noqa: BLE001 - kernels then load it themselves and show the error
             _log(f"store not loaded ({type(e).__name__}): kernels load it themselves")
-            self.dataset, self.key = None, key
             return False
         self.key = key
         _log(f"store loaded in {time.monotonic() - t:.1f} s")
@@ -319,28 +322,29 @@ class Zygote:
                 step()
                 self.freeze()
             _log(f"warm in {time.monotonic() - t:.1f} s, {os_threads()} thread(s); serving")
-            changed_at: float | None = None
+            seen: tuple[str, int, int] | None = None  # a new state of the store, and since when
+            seen_at = retry_at = 0.0
             while not self._stop:
                 if self._pending(sel, 1.0):
                     self.handle(self.listener.accept()[0])
                 self.reap()
                 if os.getppid() != self.parent:
                     break
-                key = store_key(self.store)
-                if key is not None and key != self.key:
-                    if changed_at is None:
-                        changed_at = time.monotonic()
-                    elif time.monotonic() - changed_at >= SETTLE_S and store_key(self.store) == key:
-                        changed_at = None
-                        _log("the store changed: loading it again")
-                        if self.load():
-                            for step in self.warm_steps():
-                                while self._pending(sel, 0):
-                                    self.handle(self.listener.accept()[0])
-                                step()
-                        self.freeze()
-                else:
-                    changed_at = None
+                key, now = store_key(self.store), time.monotonic()
+                if key is None or key == self.key:
+                    seen = None
+                elif key != seen:
+                    seen, seen_at = key, now
+                elif now - seen_at >= SETTLE_S and now >= retry_at:
+                    _log("the store changed: loading it again")
+                    if self.load():
+                        for step in self.warm_steps():
+                            while self._pending(sel, 0):
+                                self.handle(self.listener.accept()[0])
+                            step()
+                    else:
+                        retry_at = now + RETRY_S  # locked by a sync, say: kernels load it meanwhile
+                    self.freeze()
         finally:
             self.close()
 

@@ -315,8 +315,11 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
                                                         "(default: the first install decides).")
 @click.option("--public-url", metavar="URL", help="With --app: the https address Bitrix24 reaches this server at "
                                                   "(behind a reverse proxy); default: the request's own.")
+@click.option("--fork/--no-fork", default=True, show_default=True,
+              help="Fork kernels from one process that holds the store (shared memory, ready in under a "
+                   "second); --no-fork starts each kernel on its own.")
 def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_idle: int, plan: str | None,
-              param: tuple[str, ...], app_mode: bool, portal: str | None, public_url: str | None) -> int:
+              param: tuple[str, ...], app_mode: bool, portal: str | None, public_url: str | None, fork: bool) -> int:
     """Serve the reports as live dashboards (Voila): landing page, filters, Excel export."""
     from b24reports.outputs.serve import serve
 
@@ -340,7 +343,7 @@ def serve_cmd(store: Path, port: int, ip: str, lang: str, pool_size: int, cull_i
 
     _echo(f"plan dashboard reads: {raw.get('plan') or plan_path(None)}")
     return serve(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle, params=raw,
-                 echo=_echo, app=app)
+                 echo=_echo, app=app, fork=fork)
 
 
 # --------------------------------------------------------------------------- run-schedule

@@ -308,20 +308,34 @@ def test_drill_month_to_day(page, voila_url: str, demo_dataset, dash_params) -> 
     assert page.locator(".b24r-chip-drill").count() == 0
 
 
-def _live_kernels(server) -> int:
-    """Live kernel processes under ``server`` (a ``psutil.Process``). A culled kernel that has
-    exited but is not yet reaped by the server is a zombie: reading its command line raises
-    ``psutil.ZombieProcess``, so it counts as gone, as does one that vanishes while we look."""
+def _is_kernel(proc) -> bool:
+    """A kernel process: started as ``ipykernel_launcher``, or forked from serve's zygote (its
+    command line is the zygote's; its name says kernel)."""
+    from b24reports.outputs.zygote import KERNEL_PROCESS_NAME
+
+    return proc.name() == KERNEL_PROCESS_NAME or "ipykernel" in " ".join(proc.cmdline())
+
+
+def _kernels(server) -> list:
+    """Live kernel processes under ``server`` (a ``psutil.Process``), forked ones included (they
+    are children of the zygote, a child of the server). A culled kernel that has exited but is
+    not yet reaped is a zombie: reading its command line raises ``psutil.ZombieProcess``, so it
+    counts as gone, as does one that vanishes while we look."""
     import psutil
 
-    n = 0
+    out = []
     for c in server.children(recursive=True):
         try:
-            if c.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(c.cmdline()):
-                n += 1
+            if c.status() != psutil.STATUS_ZOMBIE and _is_kernel(c):
+                out.append(c)
         except psutil.Error:  # gone meanwhile (NoSuchProcess) or exited unreaped (ZombieProcess)
             pass
-    return n
+    return out
+
+
+def _live_kernels(server) -> int:
+    """How many :func:`_kernels` run under ``server``."""
+    return len(_kernels(server))
 
 
 def test_idle_kernels_are_culled(demo_store: Path, dash_params, browser) -> None:
@@ -375,8 +389,7 @@ def test_page_says_when_its_kernel_is_gone(page, voila_server, voila_url: str) -
     started = time.time()
     _open(page, f"{voila_url}voila/render/forgotten.ipynb")
     # the newest kernel of this server: any other process's kernels on the machine are not ours to kill
-    mine = [p for p in psutil.Process(voila_server.proc.pid).children(recursive=True)
-            if "ipykernel_launcher" in " ".join(p.cmdline()) and p.create_time() >= started - 1]
+    mine = [p for p in _kernels(psutil.Process(voila_server.proc.pid)) if p.create_time() >= started - 1]
     assert mine, "the page's kernel was not found"
     kernel = max(mine, key=lambda p: p.create_time())
     kernel.kill()
@@ -496,11 +509,14 @@ def test_live_kernels_counts_a_zombie_kernel_as_gone() -> None:
     import psutil
 
     class Proc:
-        def __init__(self, status: str, cmd: list[str] | Exception):
-            self._status, self._cmd = status, cmd
+        def __init__(self, status: str, cmd: list[str] | Exception, name: str = "python"):
+            self._status, self._cmd, self._name = status, cmd, name
 
         def status(self) -> str:
             return self._status
+
+        def name(self) -> str:
+            return self._name
 
         def cmdline(self) -> list[str]:
             if isinstance(self._cmd, Exception):
@@ -513,9 +529,11 @@ def test_live_kernels_counts_a_zombie_kernel_as_gone() -> None:
                     Proc(psutil.STATUS_RUNNING, psutil.ZombieProcess(4243)),  # became one meanwhile
                     Proc(psutil.STATUS_RUNNING, psutil.NoSuchProcess(4244)),
                     Proc(psutil.STATUS_SLEEPING, ["python", "-m", "ipykernel_launcher", "-f", "k.json"]),
-                    Proc(psutil.STATUS_SLEEPING, ["chromium"])]
+                    Proc(psutil.STATUS_SLEEPING, ["python", "-m", "b24reports.outputs.zygote"]),
+                    Proc(psutil.STATUS_SLEEPING, ["python", "-m", "b24reports.outputs.zygote"], "b24r-kernel"),
+                    Proc(psutil.STATUS_SLEEPING, ["chromium"], "chromium")]
 
-    assert _live_kernels(Server()) == 1
+    assert _live_kernels(Server()) == 2  # the launched kernel and the forked one, not the zygote
 
 
 def test_no_request_leaves_the_machine(browser, voila_url: str) -> None:
@@ -622,3 +640,55 @@ def test_loading_screen_speaks_the_viewers_language(browser, voila_url: str, que
         assert all(re.match(pattern, t) for t in seen), seen
     finally:
         ctx.close()
+
+
+def test_a_forked_kernel_shows_what_a_kernel_of_its_own_shows(browser, voila_server, demo_store: Path, dash_params,
+                                                             demo_dataset) -> None:
+    """The session's server forks its kernels from the zygote (serve's default); a server started
+    with fork=False (serve --no-fork) starts each kernel on its own. The same report shows the
+    same cards on both, and its headline number is the one ReportSpec.run computes."""
+    import psutil
+    from b24reports.outputs.serve import VoilaServer
+
+    assert voila_server.fork
+    seen = {}
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, fork=False) as own:
+        for key, srv in (("forked", voila_server), ("own", own)):
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            pg = ctx.new_page()
+            pg.set_default_timeout(TIMEOUT_MS)
+            _open(pg, f"{srv.url}voila/render/marketing.ipynb")
+            seen[key] = _cards(pg)
+            names = {k.name() for k in _kernels(psutil.Process(srv.proc.pid))}
+            assert ("b24r-kernel" in names) == (key == "forked")
+            ctx.close()
+    label, shown = _headline("marketing", reports.get("marketing").run(demo_dataset, {"as_of": dash_params["as_of"]}))
+    assert seen["forked"] == seen["own"] and seen["forked"][label] == shown
+
+
+def test_a_page_opens_when_the_zygote_is_gone(browser, demo_store: Path, dash_params, demo_dataset, tmp_path) -> None:
+    """The zygote killed: the next page's kernel starts the normal way (a line in the log says
+    so) and shows the report."""
+    import time
+
+    import psutil
+    from b24reports.outputs.serve import VoilaServer
+
+    log = tmp_path / "voila.log"
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, log_path=log) as srv:
+        server = psutil.Process(srv.proc.pid)
+        zygotes = [c for c in server.children() if "b24reports.outputs.zygote" in " ".join(c.cmdline())]
+        assert len(zygotes) == 1
+        zygotes[0].kill()
+        deadline = time.monotonic() + 30  # dead: gone, or a zombie until the server reaps it
+        while zygotes[0].is_running() and zygotes[0].status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        _open(pg, f"{srv.url}voila/render/marketing.ipynb")
+        label, shown = _headline("marketing", reports.get("marketing").run(demo_dataset, {"as_of": dash_params["as_of"]}))
+        assert _cards(pg)[label] == shown
+        assert [k.name() for k in _kernels(server)] != ["b24r-kernel"]
+        ctx.close()
+    assert "no kernel from the zygote" in log.read_text(encoding="utf-8", errors="replace")

@@ -31,6 +31,9 @@ SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|WEBHOOK|CREDENTIAL|API_?KEY|PRIVAT
 WEBHOOK_VALUE = re.compile(r"https?://[^\s/]+/rest/\d+/[^\s/]+", re.IGNORECASE)
 #: Kept although secret: the key the kernel verifies the viewer's session link with.
 KEEP = frozenset({"B24REPORTS_SESSION_KEY"})
+#: Set in a preheated kernel a viewer already waits for (``serve``'s pool gate,
+#: :mod:`b24reports.outputs.forking`): the kernel skips its warm-up run (``dashboard.open_live``).
+SKIP_WARM_ENV = "B24REPORTS_SKIP_WARM"
 #: Voila's command-line flag that makes it start kernels with :class:`SecretFreeKernelManager`.
 VOILA_FLAG = "--VoilaConfiguration.multi_kernel_manager_class=b24reports.outputs.kernel_env.SecretFreeKernelManager"
 
@@ -77,4 +80,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["KEEP", "SECRET_NAME", "VOILA_FLAG", "SecretFreeKernelManager", "is_secret", "kernel_env"]
+__all__ = ["KEEP", "SECRET_NAME", "SKIP_WARM_ENV", "VOILA_FLAG", "SecretFreeKernelManager", "is_secret", "kernel_env"]

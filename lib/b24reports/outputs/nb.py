@@ -270,6 +270,9 @@ def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: An
 
 _DATASETS: dict[tuple[str, int, int], Any] = {}
 _DATASETS_LOCK = threading.Lock()
+#: How many times this process read a store (``Dataset.load`` calls of :func:`load_dataset`): a
+#: kernel forked from ``serve``'s zygote inherits its Dataset and its count.
+LOADS = 0
 #: stores whose Dataset a kernel keeps (a render kernel serves one store; an analyst may switch)
 DATASETS_KEPT = 2
 
@@ -288,10 +291,12 @@ def load_dataset(store: str | os.PathLike) -> Any:
     except OSError:
         return Dataset.load(store)  # Dataset.load names the problem
     key = (path, st.st_size, st.st_mtime_ns)
+    global LOADS
     with _DATASETS_LOCK:
         ds = _DATASETS.get(key)
         if ds is None:
             ds = Dataset.load(store)
+            LOADS += 1
             for old in [k for k in _DATASETS if k[0] == path]:  # an older state of the same file
                 del _DATASETS[old]
             while len(_DATASETS) >= DATASETS_KEPT:  # then the oldest store

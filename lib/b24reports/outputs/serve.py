@@ -12,6 +12,12 @@ Server settings (:func:`voila_argv`):
 * ``pool_size`` preheated kernels per notebook (``--preheat_kernel``): the kernel has
   imported the stack and loaded the store before a viewer arrives, then waits for the
   request's URL query (``voila.utils.get_query_string``) before computing;
+* ``fork`` (default): kernels are forked from one process that has imported the stack, loaded
+  the store and computed every report once (the zygote, :mod:`b24reports.outputs.zygote`;
+  Voila's side in :mod:`b24reports.outputs.forking`), so they share its memory and are ready in
+  well under a second; pool kernels start only when the machine is idle or a viewer waits for
+  one. ``fork=False`` is the previous way: each kernel imports and loads the store itself,
+  a used pool kernel is replaced after ``fill_delay`` s;
 * idle kernels are culled (``MappingKernelManager.cull_idle_timeout``, seconds);
 * viewers cannot run code: Voila executes only the notebook and refuses execute requests
   from the page; it has no login, so bind to 127.0.0.1 (the default) and put an
@@ -39,7 +45,7 @@ from typing import Any
 from b24reports import reports
 from b24reports.core.errors import BadInput, StoreError
 from b24reports.outputs.landing import landing_html
-from b24reports.outputs import kernel_env
+from b24reports.outputs import forking, kernel_env
 
 TEMPLATE_NAME = "b24reports"
 TEMPLATE_SRC = Path(__file__).parent / "templates" / "voila" / TEMPLATE_NAME
@@ -63,12 +69,14 @@ POOL_FILL_DELAY_S = 10.0
 
 def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
                pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
-               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S) -> list[str]:
+               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S, fork: bool = False) -> list[str]:
     """The ``voila`` command line of :func:`serve` (without the executable).
 
     ``pool_size`` preheated kernels per notebook (0 = none); ``cull_idle_timeout`` seconds
     after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s;
-    ``fill_delay`` seconds before a used pool kernel is replaced.
+    ``fill_delay`` seconds before a used pool kernel is replaced (``fork``: 0, the pool gate of
+    :mod:`~b24reports.outputs.forking` decides when); ``fork``: kernels forked from the zygote
+    (the caller sets ``forking.SOCKET_ENV`` and writes the kernelspec, as :class:`VoilaServer` does).
     """
     nb_dir = Path(notebooks_dir or reports.NOTEBOOKS_DIR)
     argv = [str(nb_dir), "--no-browser", f"--port={int(port)}", f"--Voila.ip={ip}",
@@ -83,12 +91,12 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             # keeps no login cookie for a cross-site request to ride on: the check guards nothing.
             '--Voila.tornado_settings={"disable_check_xsrf": True}',
             # kernels start without the server's secrets (B24_CLIENT_SECRET, webhooks, tokens)
-            kernel_env.VOILA_FLAG]
+            forking.VOILA_FLAG if fork else kernel_env.VOILA_FLAG]
     if pool_size > 0:
         # refill the pool only after the page that took a kernel has painted: a new kernel's
         # warm-up (imports, report run) would otherwise compete for the CPU with that page
         argv += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}",
-                 f"--VoilaKernelManager.fill_delay={float(fill_delay)}"]
+                 f"--VoilaKernelManager.fill_delay={0.0 if fork else float(fill_delay)}"]
     return argv
 
 
@@ -120,15 +128,18 @@ class VoilaServer:
     ``store``: the DuckDB store (must exist: ``StoreError``); ``port`` (0 = a free one);
     ``params``: raw report parameters for every dashboard that declares them (e.g. ``plan``,
     ``as_of``), passed as ``$B24REPORTS_DASHBOARD_PARAMS``;
-    other arguments as :func:`voila_argv`. ``url`` is ``http://ip:port/``. Used by
+    ``fork``: kernels forked from a zygote started with the server (``False``: each kernel
+    starts on its own, the way before issue 18); other arguments as :func:`voila_argv`.
+    ``url`` is ``http://ip:port/``. Used by
     :func:`serve`, the browser tests and ``benchmarks/dashboard_bench.py``.
     """
 
     def __init__(self, store: str | os.PathLike, *, port: int = 0, ip: str = "127.0.0.1", lang: str = "ru",
                  pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
                  show_tracebacks: bool = False, log_path: Path | None = None,
-                 params: dict[str, Any] | None = None, app: Any = None):
+                 params: dict[str, Any] | None = None, app: Any = None, fork: bool = True):
         self.store = Path(store)
+        self.fork = bool(fork)
         self.app = app  # appmode.AppConfig: Bitrix24 local application mode
         if not self.store.is_file():
             raise StoreError(f"store {self.store} does not exist (b24reports sync --store PATH, or make demo)")
@@ -136,7 +147,7 @@ class VoilaServer:
         self.lang, self.log_path = lang, log_path
         self.params = {k: str(v) for k, v in (params or {}).items()}
         self.argv = voila_argv(port=self.port, ip=ip, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
-                               cull_interval=cull_interval, show_tracebacks=show_tracebacks)
+                               cull_interval=cull_interval, show_tracebacks=show_tracebacks, fork=self.fork)
         self.proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -150,6 +161,9 @@ class VoilaServer:
         env["B24REPORTS_STORE"] = str(self.store.resolve())
         env["B24REPORTS_DASHBOARD_PARAMS"] = json.dumps(self.params, ensure_ascii=False)
         env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH", "")]))
+        env.pop(forking.SOCKET_ENV, None)
+        if self.fork:
+            env[forking.SOCKET_ENV] = str(self.zygote_socket(jupyter_path))
         if self.app is not None:
             import secrets
 
@@ -165,12 +179,19 @@ class VoilaServer:
             env = kernel_env.kernel_env(env)
         return env
 
+    @staticmethod
+    def zygote_socket(jupyter_path: Path) -> Path:
+        """The zygote's socket: in the server's temporary directory (``mkdtemp``: owner only)."""
+        return Path(jupyter_path).parents[1] / "zygote" / "socket"
+
     def start(self, timeout: float = 60.0) -> VoilaServer:
         """Start Voila and wait until it answers on :attr:`url` (``TimeoutError`` after ``timeout`` s).
         A port already in use is :class:`PortInUse` before anything starts."""
         check_port_free(self.ip, self.port)
         self._tmp = tempfile.TemporaryDirectory(prefix="b24r-voila-")
         jp = prepare_template(Path(self._tmp.name), self.lang)
+        if self.fork:
+            forking.write_kernelspec(jp, self.zygote_socket(jp))
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         module = "b24reports.outputs.appmode" if self.app is not None else "voila"
         self.proc = subprocess.Popen([sys.executable, "-m", module, *self.argv], env=self.env(jp),
@@ -210,14 +231,14 @@ class VoilaServer:
 
 def serve(store: str | os.PathLike, *, port: int = 8866, ip: str = "127.0.0.1", lang: str = "ru",
           pool_size: int = 1, cull_idle_timeout: int = 900, params: dict[str, Any] | None = None,
-          echo: Any = print, argv_extra: Sequence[str] = (), app: Any = None) -> int:
+          echo: Any = print, argv_extra: Sequence[str] = (), app: Any = None, fork: bool = True) -> int:
     """Run the dashboard server in the foreground until Ctrl-C or SIGTERM (both stop Voila and its
     kernels); returns the exit code.
 
     Prints the landing page URL (never the store's webhook: the store holds none).
     """
     srv = VoilaServer(store, port=port, ip=ip, lang=lang, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
-                      params=params, app=app)
+                      params=params, app=app, fork=fork)
     srv.argv += list(argv_extra)
 
     def stop_on_term(_signum: int, _frame: Any) -> None:  # `kill PID` stops it like Ctrl-C: Voila and its kernels too

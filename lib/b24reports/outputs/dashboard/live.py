@@ -22,6 +22,7 @@ from b24reports.outputs.dashboard.url import (
     url_query,
 )
 from b24reports.outputs.dashboard.widgets import STATIC, _bridge_class
+from b24reports.outputs.kernel_env import SKIP_WARM_ENV
 
 
 def is_voila() -> bool:
@@ -127,7 +128,8 @@ def open_live(spec: reports.ReportSpec, dataset: Any, raw: Mapping[str, Any],
     from IPython.display import HTML, display
 
     given = {**server_params(spec), **dict(raw)}
-    warmed = warm(spec, dataset, given) if preheating() else None
+    # a pool kernel started because a viewer already waits for it skips the warm-up (forking's pool gate)
+    warmed = warm(spec, dataset, given) if preheating() and not os.environ.get(SKIP_WARM_ENV) else None
     t_warm = time.monotonic()
     query_string = url_query()  # a preheated kernel waits here for its viewer
     if scope is not None:

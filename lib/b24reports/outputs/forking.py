@@ -28,6 +28,7 @@ zygote's socket path in :data:`SOCKET_ENV` and writes the kernelspec :data:`KERN
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import os
@@ -222,21 +223,18 @@ def _provisioner_class() -> type:
             return None
 
         async def kill(self, restart: bool = False) -> None:
-            if self.forked is None:
-                return await super().kill(restart)
-            try:
-                await self.send_signal(signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return None
+            return await self._end(signal.SIGKILL, super().kill, restart)
 
         async def terminate(self, restart: bool = False) -> None:
+            return await self._end(signal.SIGTERM, super().terminate, restart)
+
+        async def _end(self, signum: int, unforked: Any, restart: bool) -> None:
+            """``signum`` to a forked kernel (gone already: nothing to do); a kernel started the
+            normal way (the zygote was not there) ends through ``unforked``, the base class's way."""
             if self.forked is None:
-                return await super().terminate(restart)
-            try:
-                await self.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+                return await unforked(restart)
+            with contextlib.suppress(ProcessLookupError):
+                await self.send_signal(signum)
             return None
 
         def _close_pidfd(self) -> None:

@@ -476,6 +476,16 @@ def footer_html(report: str, lang: str = "ru") -> str:
     return f'<p class="b24-footer">{html.escape(text)} {link}</p>'
 
 
+def pace_basis(elapsed_days: float, days_in_month: int, lang: str = "ru") -> str:
+    """How many days of the month a run rate stands on, for a card's label: «первые 6,5 дня из 31» /
+    "first 6.5 days of 31" (``elapsed_days`` fractional, METRICS.md "dynamics" ``run_rate``, shown
+    to one decimal)."""
+    from b24reports.core.i18n import days_text
+
+    e = days_text(round(float(elapsed_days), 1), lang)
+    return f"первые {e} из {int(days_in_month)}" if lang == "ru" else f"first {e} of {int(days_in_month)}"
+
+
 def no_data(lang: str = "ru") -> str:
     """HTML paragraph "Нет данных за период" / "No data for the period"."""
     return f'<p class="b24-no-data">{html.escape(t("no_data", lang))}</p>'

@@ -305,7 +305,7 @@ def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:
     (or before) the period — a card beside the period's figures must not pass for one of them.
     The label says how many days the pace stands on («по темпу первых 6,5 дня из 31»): on the
     7th a fresh reader took a month's projection from 6.5 days for the headline forecast."""
-    from b24reports.core.i18n import days_text
+    from b24reports.views.common import pace_basis
 
     rr = result.tables["run_rate"].iloc[0]
     month = str(rr["month"])
@@ -313,9 +313,7 @@ def run_rate_kpi(result: Any, lang: str = "ru") -> tuple[str, Any, str]:
     elapsed, dim = rr.get("elapsed_days"), rr.get("days_in_month")
     basis = ""
     if elapsed is not None and dim is not None and not pd.isna(elapsed) and not pd.isna(dim):
-        e = round(float(elapsed), 1)
-        basis = (f"первые {days_text(e, lang)} из {int(dim)}" if lang == "ru"
-                 else f"first {days_text(e, lang)} of {int(dim)}")
+        basis = pace_basis(elapsed, dim, lang)
     if first <= month <= last:
         label = _t(lang, "run_rate")
         return (f"{label} ({basis})" if basis else label), rr["run_rate"], "money"

@@ -372,16 +372,14 @@ def headline(result: Any, lang: str = "ru") -> list[tuple[str, Any, str]]:
     ]
     cur = pd.Timestamp(result.as_of).strftime("%Y-%m")
     if month == cur:
-        from b24reports.core.i18n import days_text
+        from b24reports.metrics.common import run_rate
+        from b24reports.views.common import pace_basis
 
         proj = rows["projection"].astype(float)
         # how many days the pace stands on (the dynamics card says it the same way): on the 7th a
         # fresh reader took a projection from 6.5 days for a forecast
-        now = pd.Timestamp(result.as_of)
-        start = now.normalize() - pd.Timedelta(days=now.day - 1)
-        e = round((now - start) / pd.Timedelta(days=1), 1)
-        basis = (f"первые {days_text(e, lang)} из {now.days_in_month}" if ru
-                 else f"first {days_text(e, lang)} of {now.days_in_month}")
+        rr = run_rate(0.0, pd.Timestamp(result.as_of))
+        basis = pace_basis(rr["elapsed_days"], rr["days_in_month"], lang)
         items.append(((f"Прогноз на конец месяца по темпу ({basis})" if ru
                        else f"Month-end projection at today's pace ({basis})"),
                       float(proj.sum()) if proj.notna().any() else None, "money"))

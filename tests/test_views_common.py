@@ -29,6 +29,11 @@ def test_wide_table_split_in_html_one_caption_all_values():
     assert h.count("<table") == 3 and h.count('class="b24-caption"') == 1
     assert h.count("b24-part b24-print-only") == 2 and h.count("b24-screen-only") == 1
     assert h.count("b24-wide") == 3                       # 7 columns each, 13 whole -> compact style
+    # the second print part says it goes on (same rows, other columns): the first and the whole do not
+    assert h.count("Продолжение таблицы: те же строки, остальные столбцы") == 1
+    chunks = h.split("<table")  # [caption, part 1 + what precedes part 2, part 2, whole]
+    assert "Продолжение таблицы" in chunks[1] and "Продолжение таблицы" not in chunks[2] + chunks[3]
+    assert 'class="b24-cont b24-print-only"' in chunks[1]
     assert h.count("<td class=\"num\">1</td>") == 3        # the key column in both parts and the whole
     assert "13" in h.split("<table")[2] and "13" not in h.split("<table")[1]  # last column in part 2
     whole = h.split("<table")[3]

@@ -102,6 +102,7 @@ STRINGS: dict[str, dict[str, str]] = {
                      "настолько, насколько менеджеры следят за датами. Темп месяца — только текущий месяц.",
         "demo_link": "демо",
         "dismissed_mark": " (уволен)",
+        "table_continued": "Продолжение таблицы: те же строки, остальные столбцы",
         "demo_portal": "демо-портал",
     },
     "en": {
@@ -172,6 +173,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "demo_link": "demo",
         "demo_portal": "demo portal",
         "dismissed_mark": " (dismissed)",
+        "table_continued": "The table continued: the same rows, the other columns",
     },
 }
 

@@ -43,6 +43,7 @@ CSS = """
 .b24-caption{font-weight:600;margin:10px 0 2px 0;break-after:avoid;page-break-after:avoid}
 .b24-no-data{color:#777;font-style:italic}
 .b24-more{color:#777;font-size:11px;break-before:avoid;page-break-before:avoid}
+.b24-cont{color:#777;font-size:11px;break-after:avoid;page-break-after:avoid}
 .b24-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;break-inside:avoid}
 .b24-kpi{border:1px solid #dde;border-radius:6px;padding:8px 12px;min-width:130px}
 .b24-kpi .v{font-size:20px;font-weight:600}
@@ -313,6 +314,10 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
             klass += " b24-wide"
         if len(parts) > 1:
             klass += " b24-screen-only" if part is parts[-1] else " b24-part b24-print-only"
+        if len(parts) > 1 and part is not parts[0] and part is not parts[-1]:
+            # a print part after the first repeats the key columns: say it goes on, not over (a tenth
+            # reader read the managers' second part, starting again at Соколов 2025-12, as a duplicate)
+            tables.append(f'<div class="b24-cont b24-print-only">{html.escape(t("table_continued", lang))}</div>')
         tables.append(f'<table class="{klass}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     more = ""
     if n < len(df):

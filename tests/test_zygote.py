@@ -185,3 +185,20 @@ def test_a_pool_kernel_a_viewer_waits_for_starts_at_once(monkeypatch):
         assert taken == ["a.ipynb", "a.ipynb"] and m._gated["a.ipynb"] == 0 and m._wanted["a.ipynb"] == 0
 
     asyncio.run(scenario())
+
+
+def test_a_report_added_without_a_views_module_does_not_stop_the_zygote(demo_store, tmp_path, monkeypatch):
+    """A report registered through ``B24REPORTS_EXTRA_SPECS`` (here the tests' fixture report,
+    whose views live in its own module) has no ``b24reports.views.<name>``: the zygote imported
+    it, died, and every kernel started the slow way (a fresh clone's ``make test`` failed four
+    zygote tests after a test had set the variable)."""
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("B24REPORTS_EXTRA_SPECS", "b24r_fixture_report")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH", "")])))
+    proc, sock = start(demo_store, tmp_path, monkeypatch)
+    try:
+        assert status(sock)["ready"] and proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+

@@ -165,8 +165,15 @@ class Zygote:
         from b24reports import reports
         from b24reports.outputs import dashboard, nb  # noqa: F401
 
+        import importlib
+        import importlib.util
+
         for spec in reports.all_reports():
-            __import__(f"b24reports.views.{spec.name}")
+            # a report added through B24REPORTS_EXTRA_SPECS may keep its views elsewhere: nothing
+            # to import here (importing a missing module ended the zygote, and with it every kernel)
+            name = f"b24reports.views.{spec.name}"
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name)
         _log(f"imports {time.monotonic() - t:.1f} s")
 
     def load(self) -> bool:

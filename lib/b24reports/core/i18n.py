@@ -318,6 +318,11 @@ def format_money(value: Any, currency: str, lang: str = DEFAULT_LANG, digits: in
     return _minus(out)
 
 
+def quoted(text: Any, lang: str = DEFAULT_LANG) -> str:
+    """``text`` in the page language's quotation marks: ru «Продажи», en \u201cSales\u201d."""
+    return f"«{text}»" if lang == "ru" else f"\u201c{text}\u201d"
+
+
 def format_pct(value: Any, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """Percentage given as 0..100 (METRICS.md): ru ``12,5 %``, en ``12.5%``. Null -> ``—``."""
     if is_null(value):

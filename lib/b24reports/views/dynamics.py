@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from b24reports.core.i18n import count_text, format_money, format_month, format_number, format_pct, t
+from b24reports.core.i18n import count_text, format_money, format_month, format_number, format_pct, quoted, t
 from b24reports.core.texts import value_label
 from b24reports.views.common import PALETTE
 
@@ -231,7 +231,7 @@ def forecast_record_md(record: Any, lang: str = "ru", currency: str = "RUB") -> 
     empty or small, and what the MASE of table ``forecast_backtest`` means. ``record``: :class:`b24reports.metrics.forecast.ForecastRecord`. Strings:
     ``i18n.STRINGS`` ``fc_*``, method names ``texts.VALUE_LABELS["method"]``."""
     def label(c: str) -> str:
-        return f"«{value_label('method', c, lang)}»" if lang == "ru" else f"\u201c{value_label('method', c, lang)}\u201d"
+        return quoted(value_label("method", c, lang), lang)
 
     tried = [c for c in record.mase if "+" not in c]
     choice = (t("fc_choice_one", lang, method=value_label("method", record.parts[0], lang)) if len(record.parts) == 1

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from b24reports.core.columns import header
-from b24reports.core.i18n import add_strings, currency_symbol, format_number, format_pct, plural, t
+from b24reports.core.i18n import add_strings, currency_symbol, format_number, format_pct, plural, quoted, t
 from b24reports.views.common import OUTCOME_COLORS, PALETTE
 
 Labels = Mapping[str, Mapping[Any, str]]
@@ -102,21 +102,20 @@ def losses_text(stages: pd.DataFrame, pipeline_id: int, labels: Labels | None = 
     k = max(range(len(lost)), key=lambda i: (lost[i], -i))
     name = _name(labels, "stage_id", ids[k])
     share = format_pct(100.0 * lost[k] / reached[k], lang, 0) if reached[k] else "—"
-    q = ("«", "»") if lang == "ru" else ("\u201c", "\u201d")
-    text = {"ru": f"Больше всего сделок проиграно после стадии {q[0]}{name}{q[1]}: около {lost[k]} из {reached[k]} дошедших "
+    text = {"ru": f"Больше всего сделок проиграно после стадии {quoted(name, lang)}: около {lost[k]} из {reached[k]} дошедших "
                   f"({share}).",
-            "en": f"Most deals were lost after the stage {q[0]}{name}{q[1]}: about {lost[k]} of the {reached[k]} that "
+            "en": f"Most deals were lost after the stage {quoted(name, lang)}: about {lost[k]} of the {reached[k]} that "
                   f"reached it ({share})."}[lang]
     conv = [float(x) for x in s["conversion_from_prev_pct"]]
     j = min(range(1, len(s)), key=lambda i: (conv[i], i))  # the lowest step from a stage to the next
     if j - 1 != k and open_now[j - 1] > 0:
         low, prev = _name(labels, "stage_id", ids[j]), _name(labels, "stage_id", ids[j - 1])
         gone = reached[j - 1] - reached[j]
-        text += {"ru": f" Процент ниже всего при переходе в {q[0]}{low}{q[1]} ({format_pct(conv[j], lang)}), но из {gone} "
-                       f"не перешедших туда {open_now[j - 1]} ещё открыты на стадии {q[0]}{prev}{q[1]}: процент считает "
+        text += {"ru": f" Процент ниже всего при переходе в {quoted(low, lang)} ({format_pct(conv[j], lang)}), но из {gone} "
+                       f"не перешедших туда {open_now[j - 1]} ещё открыты на стадии {quoted(prev, lang)}: процент считает "
                        "и сделки, которые ещё в работе.",
-                 "en": f" The lowest step is into {q[0]}{low}{q[1]} ({format_pct(conv[j], lang)}), but of the {gone} that "
-                       f"did not get there {open_now[j - 1]} are still open at {q[0]}{prev}{q[1]}: the percentage counts "
+                 "en": f" The lowest step is into {quoted(low, lang)} ({format_pct(conv[j], lang)}), but of the {gone} that "
+                       f"did not get there {open_now[j - 1]} are still open at {quoted(prev, lang)}: the percentage counts "
                        "deals still in progress too."}[lang]
     return text
 

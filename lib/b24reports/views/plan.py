@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from b24reports.core.i18n import quoted
 from b24reports.core.texts import team_row_label
 from b24reports.views.common import PALETTE
 
@@ -205,7 +206,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     pname = (labels or {}).get("pipeline_id", {}).get(int(pipeline_id), pipeline_id) if pipeline_id is not None else None
     note = f"{row_label(row['employee_id'], row['department_id'], labels, lang)} · {row['month']}"
     if pname is not None:
-        note += f" · {_t(lang, 'pipeline')} «{pname}»" if lang == "ru" else f" · {_t(lang, 'pipeline')} \u201c{pname}\u201d"
+        note += f" · {_t(lang, 'pipeline')} {quoted(pname, lang)}"
     if pd.notna(row["needed_calls"]):
         note += f" · {_t(lang, 'calls')}: {int(row['needed_calls'])}"
     won = int(row["needed_won"])
@@ -414,8 +415,7 @@ def headline_note(result: Any, lang: str = "ru", labels: Mapping[str, Mapping[An
         return None
     cur = result.params["currency"]
     names = (labels or {}).get("department_id") or {}
-    q = ("«", "»") if lang == "ru" else ("\u201c", "\u201d")  # an English page quotes “so”
-    parts = [f"{q[0]}{names.get(int(d), d)}{q[1]} — {format_money(a, cur, lang)}"
+    parts = [f"{quoted(names.get(int(d), d), lang)} — {format_money(a, cur, lang)}"
              for d, a in zip(deps["department_id"], deps["plan_amount"])]
     if lang == "ru":
         return ("Карточки складывают планы сотрудников. Планы отделов в файле (" + ", ".join(parts) + ") — это те же "

@@ -57,6 +57,9 @@ def _register_engine() -> None:
     with _ENGINE_LOCK:
         if _ENGINE_REGISTERED:
             return
+        from b24reports.outputs.lean import skip_iri_grammar
+
+        skip_iri_grammar()  # papermill -> nbformat -> jsonschema: no grammar compiled here either
         from papermill.clientwrap import PapermillNotebookClient
         from papermill.engines import NBClientEngine, papermill_engines
 
@@ -93,11 +96,9 @@ def _stop_client(kc: Any) -> None:
 
 def _warm_up_code(store: Path | None, plotlyjs_at_export: bool = False) -> str:
     code = """
-        import sys
-        # plotly.io imports nbformat, which imports jsonschema, which builds an IRI grammar with
-        # Lark at import when rfc3987_syntax is installed (for its "iri" format check, which
-        # nothing in a report kernel asks for): 0.5 s idle, 4 s on a loaded machine, a kernel
-        sys.modules.setdefault("rfc3987_syntax", None)
+        # plotly.io imports nbformat -> jsonschema -> an IRI grammar nothing here needs (lean.py)
+        import b24reports.outputs.lean
+        b24reports.outputs.lean.skip_iri_grammar()
         import importlib
         import pandas, plotly.io, plotly.graph_objects
         import b24reports.outputs.nb, b24reports.reports, b24reports.views.common

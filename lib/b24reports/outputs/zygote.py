@@ -152,6 +152,9 @@ class Zygote:
     def preload(self) -> None:
         """Import the kernel's stack (no zmq context, no event loop, no thread is made)."""
         t = time.monotonic()
+        from b24reports.outputs.lean import skip_iri_grammar
+
+        skip_iri_grammar()  # before plotly.io's renderers import nbformat -> jsonschema (lean.py)
         import ipykernel.ipkernel  # noqa: F401
         import ipykernel.kernelapp  # noqa: F401
         import ipykernel.zmqshell  # noqa: F401
@@ -160,7 +163,7 @@ class Zygote:
         import plotly.graph_objects  # noqa: F401
         import plotly.io as pio
 
-        pio.renderers  # noqa: B018 - its lazy import (nbformat, jsonschema: ~1.5 s) is the kernel's biggest
+        pio.renderers  # noqa: B018 - its lazy import (nbformat, jsonschema) is the kernel's biggest
 
         from b24reports import reports
         from b24reports.outputs import dashboard, nb  # noqa: F401

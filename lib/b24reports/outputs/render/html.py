@@ -49,6 +49,9 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     ``store`` (absolute path). The kernel runs in this process's working directory, so
     relative paths (e.g. ``plan=params/plan.csv``) mean the same as in-process. Raises
     ``RenderError`` with the failing cell's error."""
+    from b24reports.outputs.lean import skip_iri_grammar
+
+    skip_iri_grammar()  # papermill -> nbformat -> jsonschema: 0.5-0.9 s of this process (lean.py)
     import papermill as pm
 
     nb_path = job.spec.notebook_path
@@ -79,6 +82,9 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
     template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
     ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert."""
+    from b24reports.outputs.lean import skip_iri_grammar
+
+    skip_iri_grammar()
     from nbconvert import HTMLExporter
 
     for cell in nb.cells:

@@ -49,7 +49,7 @@ _ENGINE_LOCK = threading.Lock()
 _ENGINE_REGISTERED = False
 
 
-def _register_engine() -> None:
+def register_engine() -> None:
     """Register papermill engine :data:`ENGINE` (once). papermill is imported here, not with
     this module, so that ``render_all`` starts its kernels first: papermill's import (nbformat,
     jsonschema) takes 0.7 s of this process, 4 s on a loaded machine."""
@@ -241,7 +241,7 @@ class WarmKernel:
             self.restart()
             pending, self._reset = self._reset, None
             self._wait(pending)
-        _register_engine()
+        register_engine()
         try:
             nb = pm.execute_notebook(input_path, output_path, parameters=dict(parameters), engine_name=ENGINE,
                                      km=self.km, kc=self.nb_kc, kernel_name=self.kernel_name, progress_bar=False,

@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -36,7 +37,7 @@ from typing import Any
 from b24reports import reports
 from b24reports.core.errors import B24ReportsError, BadInput, BadParameter
 
-from b24reports.outputs.render.html import execute_notebook, notebook_to_html, write_html, _results_dir, RESULT_CACHE_ENV
+from b24reports.outputs.render.html import execute_notebook, notebook_to_html, prepare as prepare_html, write_html, _results_dir, RESULT_CACHE_ENV
 from b24reports.outputs.render.job import (
     EXPORTERS, FORMATS, TEMPLATE_NAME, TEMPLATES_DIR, ChromiumNotFound, Exporter, RenderError, RenderJob, register_exporter,
 )
@@ -209,6 +210,12 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
         _results_dir()  # the kernels inherit the result-cache directory at start
         # plotly.js is written into each page at export, not carried through the notebook
         pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store, plotlyjs_at_export=True)
+        # meanwhile this process imports papermill and compiles the page template, which the
+        # first finished notebook would otherwise wait for (the GIL is free while workers wait
+        # for a kernel)
+        from b24reports.outputs import kernels
+
+        threading.Thread(target=_prepare_quietly, args=(kernels.register_engine, prepare_html), daemon=True).start()
     printer = None
     try:
         if "pdf" in fmts:
@@ -223,6 +230,16 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
             printer.close()
         if pool_of_kernels is not None:
             pool_of_kernels.close()
+
+
+def _prepare_quietly(*steps: Callable[[], None]) -> None:
+    """Run ``steps`` in turn; an error is only logged (the report that needs the step then
+    meets it itself, where it is reported)."""
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - see docstring
+            log.debug("preparing %s failed", step, exc_info=True)
 
 
 def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts: tuple[str, ...],

@@ -117,6 +117,28 @@ def _exporter_class() -> type:
     return ReportHTMLExporter
 
 
+def _exporter() -> Any:
+    """The process's one exporter (made on first use; caller holds :data:`_EXPORTER_LOCK`)."""
+    exp = _EXPORTER.get("html")
+    if exp is None:  # one per process: its template is compiled once, not once per report or thread
+        exp = _exporter_class()(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
+        exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
+        _EXPORTER["html"] = exp
+    return exp
+
+
+def prepare() -> None:
+    """What this process's first report page would otherwise wait for: nbconvert and papermill
+    imported, the exporter made and its template compiled (~0.3 s), plotly.js read.
+    ``render_all`` runs it in a thread while its kernels warm up."""
+    from b24reports.outputs.lean import skip_iri_grammar
+
+    skip_iri_grammar()
+    with _EXPORTER_LOCK:
+        _exporter().template  # noqa: B018 - the property compiles it
+    _plotlyjs()
+
+
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
     template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
@@ -129,11 +151,7 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
     with _EXPORTER_LOCK:
-        exp = _EXPORTER.get("html")
-        if exp is None:  # one per process: its template is compiled once, not once per report or thread
-            exp = _exporter_class()(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)])
-            exp.exclude_input = exp.exclude_input_prompt = exp.exclude_output_prompt = True
-            _EXPORTER["html"] = exp
+        exp = _exporter()
         exp.language_code = lang
         body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
     from b24reports.outputs.nb import PLOTLYJS_MARKER

@@ -117,15 +117,16 @@ _ZYGOTE: subprocess.Popen[bytes] | None = None
 _NOTEBOOK: contextvars.ContextVar[str | None] = contextvars.ContextVar("b24r_notebook", default=None)
 
 
-def start_zygote(socket_path: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_zygote(socket_path: str, env: dict[str, str] | None = None, purpose: str = "dashboard") -> subprocess.Popen[bytes]:
     """Start the zygote (``python -m b24reports.outputs.zygote``) with ``env`` (default this
     process's) cut by ``kernel_env.kernel_env`` plus :data:`zygote.THREAD_ENV`, in its own
-    session; it ends with this process."""
+    session; it ends with this process. ``purpose``: ``dashboard`` or ``render``
+    (``zygote.PURPOSES``: what it warms up)."""
     global _ZYGOTE
     zenv = {**kernel_env.kernel_env(env if env is not None else os.environ), **THREAD_ENV}
     Path(socket_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _ZYGOTE = subprocess.Popen([sys.executable, "-m", "b24reports.outputs.zygote", "--socket", str(socket_path)],
-                               env=zenv, start_new_session=True)
+    _ZYGOTE = subprocess.Popen([sys.executable, "-m", "b24reports.outputs.zygote", "--socket", str(socket_path),
+                                "--for", purpose], env=zenv, start_new_session=True)
     return _ZYGOTE
 
 

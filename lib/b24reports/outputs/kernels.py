@@ -107,14 +107,7 @@ def _warm_up_code(store: Path | None, plotlyjs_at_export: bool = False) -> str:
                 importlib.import_module("b24reports.views." + _spec.name)
             except ImportError:
                 pass
-        # plotly builds its property validators on first use (~1 s): build one figure of each
-        # trace type the reports draw, with the report template, and serialize it
-        b24reports.outputs.nb.setup_plotly()
-        _fig = plotly.graph_objects.Figure([plotly.graph_objects.Bar(x=[1], y=[1]), plotly.graph_objects.Scatter(x=[1], y=[1]),
-                                            plotly.graph_objects.Heatmap(z=[[1]]), plotly.graph_objects.Funnel(x=[1], y=["a"]),
-                                            plotly.graph_objects.Waterfall(x=["a"], y=[1]), plotly.graph_objects.Pie(values=[1])])
-        _fig.update_layout(title="warm-up", legend={"orientation": "h"})
-        plotly.io.to_html(_fig, include_plotlyjs=False, full_html=False)
+        b24reports.outputs.nb.warm_plotly()  # plotly's validators, built on first use (~1 s)
     """
     if store is not None:
         code += f"""
@@ -153,6 +146,8 @@ class WarmKernel:
             in :meth:`shutdown`.
         plotlyjs_at_export: notebooks hold ``nb.PLOTLYJS_MARKER`` instead of plotly.js, which
             ``render.html.notebook_to_html`` writes into the page (``render_all`` sets it).
+        kernel_dirs: directories of kernelspecs to find ``kernel_name`` in (None: Jupyter's);
+            ``render_all`` names the forked kernel's (``forking.write_kernelspec``) there.
 
     Raises:
         RuntimeError: the kernel did not start or its warm-up failed (the message names the
@@ -161,12 +156,14 @@ class WarmKernel:
     """
 
     def __init__(self, kernel_name: str = "python3", store: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None, *, context: Any = None, plotlyjs_at_export: bool = False):
+                 env: Mapping[str, str] | None = None, *, context: Any = None, plotlyjs_at_export: bool = False,
+                 kernel_dirs: list[str] | None = None):
         import zmq
 
         from b24reports.outputs.kernel_env import kernel_env
 
         self.kernel_name = kernel_name
+        self.kernel_dirs = list(kernel_dirs) if kernel_dirs else None
         self.store = Path(store).resolve() if store is not None else None
         self.env = kernel_env(env if env is not None else os.environ)
         self.plotlyjs_at_export = plotlyjs_at_export
@@ -187,7 +184,12 @@ class WarmKernel:
         from jupyter_client import KernelManager
         from jupyter_client.session import Session
 
-        self.km = KernelManager(kernel_name=self.kernel_name, context=self.context)
+        extra: dict[str, Any] = {}
+        if self.kernel_dirs:  # kernelspecs of our own (render's forked kernels: forking.write_kernelspec)
+            from jupyter_client.kernelspec import KernelSpecManager
+
+            extra["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=self.kernel_dirs)
+        self.km = KernelManager(kernel_name=self.kernel_name, context=self.context, **extra)
         self.km.start_kernel(env=self.env, cwd=os.getcwd(), extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         # what nbclient would start per notebook, started once; nbclient uses shell and iopub only
         self.nb_kc = self.km.client(context=self.context)
@@ -291,25 +293,34 @@ class KernelPool:
     """``size`` warm kernels handed out one at a time (:meth:`kernel`), started together in
     the background so the first report does not wait for the last kernel. Use as a context
     manager; leaving it shuts every kernel down and destroys the one zmq context
-    (:attr:`context`) that all of them used. ``plotlyjs_at_export``: as :class:`WarmKernel`'s."""
+    (:attr:`context`) that all of them used. ``plotlyjs_at_export``, ``kernel_dirs``: as
+    :class:`WarmKernel`'s."""
 
     def __init__(self, size: int, kernel_name: str = "python3", store: str | os.PathLike | None = None,
-                 env: Mapping[str, str] | None = None, *, plotlyjs_at_export: bool = False):
+                 env: Mapping[str, str] | None = None, *, plotlyjs_at_export: bool = False,
+                 kernel_dirs: list[str] | None = None):
         import zmq
+
+        # imported here, before the threads below start kernels at once: two threads importing
+        # jupyter_client's manager and provisioning modules (which import each other) for the
+        # first time can see one half-initialized ("cannot import name 'AsyncKernelManager'")
+        import jupyter_client.manager  # noqa: F401
+        import jupyter_client.provisioning  # noqa: F401
 
         self.size = max(1, int(size))
         self.context = zmq.Context()
         self._free: queue.Queue[WarmKernel | BaseException] = queue.Queue()
         self._all: list[WarmKernel] = []
         self._lock = threading.Lock()
-        args = (kernel_name, store, env, plotlyjs_at_export)
+        args = (kernel_name, store, env, plotlyjs_at_export, kernel_dirs)
         self._threads = [threading.Thread(target=self._start_one, args=args, daemon=True) for _ in range(self.size)]
         for th in self._threads:
             th.start()
 
-    def _start_one(self, kernel_name, store, env, plotlyjs_at_export) -> None:
+    def _start_one(self, kernel_name, store, env, plotlyjs_at_export, kernel_dirs) -> None:
         try:
-            k = WarmKernel(kernel_name, store, env, context=self.context, plotlyjs_at_export=plotlyjs_at_export)
+            k = WarmKernel(kernel_name, store, env, context=self.context, plotlyjs_at_export=plotlyjs_at_export,
+                           kernel_dirs=kernel_dirs)
         except BaseException as e:  # handed to the first taker
             self._free.put(e)
             return

@@ -97,6 +97,21 @@ def setup_plotly() -> str:
     return name
 
 
+def warm_plotly() -> None:
+    """Build and serialize one figure of each trace type the reports draw, with the report
+    template (:func:`setup_plotly` first): plotly builds a property's validator on its first
+    use (~1 s for a report's figures), so the first report of a kernel, or of every kernel
+    forked from a process that ran this, does not pay it."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    setup_plotly()
+    fig = go.Figure([go.Bar(x=[1], y=[1]), go.Scatter(x=[1], y=[1]), go.Heatmap(z=[[1]]), go.Funnel(x=[1], y=["a"]),
+                     go.Waterfall(x=["a"], y=[1]), go.Pie(values=[1])])
+    fig.update_layout(title="warm-up", legend={"orientation": "h"})
+    pio.to_html(fig, include_plotlyjs=False, full_html=False)
+
+
 def _display_html(html: str) -> None:
     from IPython.display import HTML, display
 

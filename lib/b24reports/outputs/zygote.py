@@ -38,8 +38,12 @@ closes it before returning); BLAS and OpenMP pools are pinned to one thread
 does (``PR_SET_PDEATHSIG`` and a parent check every second), and then ends the kernels it
 forked that are still running.
 
-Run as ``python -m b24reports.outputs.zygote --socket PATH`` with ``B24REPORTS_STORE`` (and
-optionally ``B24REPORTS_DASHBOARD_PARAMS``) in the environment.
+``render_all`` (snapshots) starts one too, ``--for render``: the same imports and store, and as
+warm-up only plotly's validators (``nb.warm_plotly``), done before any kernel is forked: its
+kernels get each report's tables from the render process, so there is nothing to compute.
+
+Run as ``python -m b24reports.outputs.zygote --socket PATH [--for dashboard|render]`` with
+``B24REPORTS_STORE`` (and optionally ``B24REPORTS_DASHBOARD_PARAMS``) in the environment.
 """
 
 from __future__ import annotations
@@ -68,11 +72,22 @@ SETTLE_S = 3.0
 KERNEL_PROCESS_NAME = "b24r-kernel"
 #: Seconds before the zygote tries again to load a changed store it could not read.
 RETRY_S = 30.0
+#: What the kernels are for: ``dashboard`` (Voila's, ``serve``) or ``render`` (``render_all``'s).
+PURPOSES = ("dashboard", "render")
+#: Seconds the zygote's end waits for its kernels to end after SIGTERM, before SIGKILL.
+END_WAIT_S = 3.0
 #: Largest request line, bytes (a kernel's environment).
 MAX_REQUEST = 1 << 20
 
 
-def _log(msg: str) -> None:
+#: Whether progress lines are logged (a dashboard server's log: yes; a render: only problems).
+PROGRESS_LOG = True
+
+
+def _log(msg: str, progress: bool = False) -> None:
+    """One line on stderr; a ``progress`` line only when :data:`PROGRESS_LOG`."""
+    if progress and not PROGRESS_LOG:
+        return
     print(f"[b24reports zygote {os.getpid()}] {msg}", file=sys.stderr, flush=True)
 
 
@@ -127,8 +142,10 @@ class Zygote:
     """The fork server: ``socket_path`` (created 0600 in an owner-only directory), ``store``
     (the DuckDB file). :meth:`serve_forever` until SIGTERM or the parent's end."""
 
-    def __init__(self, socket_path: str | os.PathLike, store: str):
-        self.socket_path, self.store = str(socket_path), store
+    def __init__(self, socket_path: str | os.PathLike, store: str, purpose: str = "dashboard"):
+        if purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
+        self.socket_path, self.store, self.purpose = str(socket_path), store, purpose
         self.parent = os.getppid()
         self.children: set[int] = set()
         self.ready = False
@@ -177,7 +194,7 @@ class Zygote:
             name = f"b24reports.views.{spec.name}"
             if importlib.util.find_spec(name) is not None:
                 importlib.import_module(name)
-        _log(f"imports {time.monotonic() - t:.1f} s")
+        _log(f"imports {time.monotonic() - t:.1f} s", progress=True)
 
     def load(self) -> bool:
         """Load the store (``nb.load_dataset``); False when it cannot be read now."""
@@ -191,13 +208,18 @@ class Zygote:
             _log(f"store not loaded ({type(e).__name__}): kernels load it themselves")
             return False
         self.key = key
-        _log(f"store loaded in {time.monotonic() - t:.1f} s")
+        _log(f"store loaded in {time.monotonic() - t:.1f} s", progress=True)
         return True
 
     def warm_steps(self) -> list[Any]:
-        """One step per report: compute it once with the server's parameters (``dashboard.warm``)."""
+        """For dashboards, one step per report: compute it once with the server's parameters
+        (``dashboard.warm``). For render, whose kernels get each report's tables from the
+        render process, one step: plotly's validators (``nb.warm_plotly``)."""
         from b24reports import reports
-        from b24reports.outputs import dashboard
+        from b24reports.outputs import dashboard, nb
+
+        if self.purpose == "render":
+            return [nb.warm_plotly]
 
         def step(spec: Any) -> Any:
             return lambda: dashboard.warm(spec, self.dataset, dashboard.server_params(spec))
@@ -327,11 +349,13 @@ class Zygote:
             self.freeze()
             t = time.monotonic()
             for step in steps:
-                while self._pending(sel, 0):  # a viewer waits: serve them before warming on
+                # a viewer waits: serve them before warming on (render's kernels all want the
+                # warm state, which is one short step: they wait for it)
+                while self.purpose == "dashboard" and self._pending(sel, 0):
                     self.handle(self.listener.accept()[0])
                 step()
                 self.freeze()
-            _log(f"warm in {time.monotonic() - t:.1f} s, {os_threads()} thread(s); serving")
+            _log(f"warm in {time.monotonic() - t:.1f} s, {os_threads()} thread(s); serving", progress=True)
             seen: tuple[str, int, int] | None = None  # a new state of the store, and since when
             seen_at = retry_at = 0.0
             while not self._stop:
@@ -346,7 +370,7 @@ class Zygote:
                 elif key != seen:
                     seen, seen_at = key, now
                 elif now - seen_at >= SETTLE_S and now >= retry_at:
-                    _log("the store changed: loading it again")
+                    _log("the store changed: loading it again", progress=True)
                     if self.load():
                         for step in self.warm_steps():
                             while self._pending(sel, 0):
@@ -363,7 +387,9 @@ class Zygote:
         raise SystemExit(0)
 
     def close(self) -> None:
-        """Remove the socket and end the kernels this zygote forked that still run."""
+        """Remove the socket and end the kernels this zygote forked that still run: SIGTERM, then
+        up to :data:`END_WAIT_S` s for them to end (reaped, so that their CPU time counts in the
+        zygote's children, as a kernel's started the normal way does for its parent), then SIGKILL."""
         try:
             self.listener.close()
             os.unlink(self.socket_path)
@@ -374,20 +400,34 @@ class Zygote:
                 os.killpg(pid, signal.SIGTERM)
             except OSError:
                 pass
+        deadline = time.monotonic() + END_WAIT_S
+        while self.children and time.monotonic() < deadline:
+            self.reap()
+            if self.children:
+                time.sleep(0.05)
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m b24reports.outputs.zygote")
     ap.add_argument("--socket", required=True, help="unix socket path (its directory should be 0700)")
+    ap.add_argument("--for", dest="purpose", choices=PURPOSES, default="dashboard",
+                    help="what the kernels are for: what to warm up (default dashboard)")
     a = ap.parse_args(argv)
     store = os.environ.get("B24REPORTS_STORE")
     if not store:
         _log("B24REPORTS_STORE is not set")
         return 2
+    global PROGRESS_LOG
+    PROGRESS_LOG = a.purpose == "dashboard"
     _die_with_parent()
     Path(a.socket).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        Zygote(a.socket, store).serve_forever()
+        Zygote(a.socket, store, a.purpose).serve_forever()
     except SystemExit as e:
         return int(e.code or 0)
     return 0

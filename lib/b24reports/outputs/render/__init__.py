@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from b24reports import reports
+from b24reports.outputs import forking
 from b24reports.core.errors import B24ReportsError, BadInput, BadParameter
 
 from b24reports.outputs.render.html import execute_notebook, notebook_to_html, prepare as prepare_html, write_html, _results_dir, RESULT_CACHE_ENV
@@ -173,11 +174,14 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
                formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
                kernel_name: str = "python3", warm_kernels: bool = True,
-               visibility: Any = None) -> dict[str, dict[str, Path]]:
+               visibility: Any = None, fork: bool = True) -> dict[str, dict[str, Path]]:
     """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
     (threads). With ``warm_kernels`` (default) each worker runs its notebooks on one
     :class:`~b24reports.outputs.kernels.WarmKernel` (started, imported and loaded with the store once,
-    its namespace cleared between reports); without, each notebook gets a fresh kernel. PDFs
+    its namespace cleared between reports); without, each notebook gets a fresh kernel. With
+    ``fork`` (default; Linux, more than one worker, kernel ``python3``) the warm kernels are forked
+    from one process that imported the stack and loaded the store once
+    (:class:`_RenderZygote`), instead of each doing it. PDFs
     are printed by one chromium for the whole run (:class:`PdfPrinter`, a tab per worker).
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
@@ -198,7 +202,7 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     per_report = reports.split_params(params or {}, specs)
     for s in specs:  # syntax errors before any work
         s.parse_params(per_report[s.name])
-    pool_of_kernels = None
+    pool_of_kernels = zygote = None
     if warm_kernels and ("html" in fmts or "pdf" in fmts):
         # one warm kernel per worker, started now so that it imports and loads the store while
         # this process loads it too and checks the parameters (a store never synced is refused
@@ -208,8 +212,13 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
 
         check_synced(store)
         _results_dir()  # the kernels inherit the result-cache directory at start
+        size = min(max(1, workers), len(specs))
+        kernel_dirs = None
+        if fork and size > 1 and kernel_name == "python3" and _can_fork():
+            zygote = _RenderZygote(store)
+            kernel_name, kernel_dirs = forking.KERNEL_NAME, [str(zygote.kernel_dir)]
         # plotly.js is written into each page at export, not carried through the notebook
-        pool_of_kernels = KernelPool(min(max(1, workers), len(specs)), kernel_name, store, plotlyjs_at_export=True)
+        pool_of_kernels = KernelPool(size, kernel_name, store, plotlyjs_at_export=True, kernel_dirs=kernel_dirs)
         # meanwhile this process imports papermill and compiles the page template, which the
         # first finished notebook would otherwise wait for (the GIL is free while workers wait
         # for a kernel)
@@ -230,6 +239,38 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
             printer.close()
         if pool_of_kernels is not None:
             pool_of_kernels.close()
+        if zygote is not None:
+            zygote.close()
+
+
+def _can_fork() -> bool:
+    """Whether kernels can be forked here (Linux: ``fork`` and ``pidfd_open``)."""
+    return hasattr(os, "fork") and hasattr(os, "pidfd_open")
+
+
+class _RenderZygote:
+    """A zygote (``outputs.zygote``, ``--for render``) for one ``render_all``: it imports the
+    kernels' stack and loads ``store`` once, and every render kernel is forked from it; in a
+    private temporary directory (``mkdtemp``: owner only) with its socket and the kernelspec
+    that selects the fork provisioner (:attr:`kernel_dir`). A kernel it cannot fork starts the
+    normal way (``forking``'s provisioner says so in the log)."""
+
+    def __init__(self, store: str | os.PathLike):
+        self.dir = Path(tempfile.mkdtemp(prefix="b24reports-render-"))
+        socket_path = self.dir / "zygote.sock"
+        self.kernel_dir = forking.write_kernelspec(self.dir / "jupyter", socket_path).parent
+        self.proc = forking.start_zygote(str(socket_path), {**os.environ, "B24REPORTS_STORE": str(Path(store).resolve())},
+                                         purpose="render")
+
+    def close(self) -> None:
+        """End the zygote (and with it any kernel it forked that still runs); remove the directory."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: it does not end on its own
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _prepare_quietly(*steps: Callable[[], None]) -> None:

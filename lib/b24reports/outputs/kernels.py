@@ -353,11 +353,18 @@ class KernelPool:
             th.join(timeout=START_TIMEOUT)
         with self._lock:
             kernels, self._all = self._all, []
-        for k in kernels:
+        def end(k: WarmKernel) -> None:
             try:
                 k.shutdown()
             except Exception:  # noqa: BLE001 - best effort at the end of a run
                 log.debug("kernel shutdown failed", exc_info=True)
+
+        # at once: each shutdown waits for its process to end (jupyter_client polls every 0.1 s)
+        enders = [threading.Thread(target=end, args=(k,)) for k in kernels]
+        for th in enders:
+            th.start()
+        for th in enders:
+            th.join()
         if any(th.is_alive() for th in self._threads):
             # a kernel still starting uses the context from its thread: closing its sockets
             # from here is unsafe; keep the context referenced so no garbage collector ends it

@@ -6,7 +6,8 @@ A refactor must not change a number. Take a snapshot before, one after, and comp
     .venv/bin/python scripts/compare_metrics.py snapshot /tmp/after    # on the new commit
     .venv/bin/python scripts/compare_metrics.py compare /tmp/before /tmp/after
 
-``snapshot DIR`` renders through the CLI (``b24reports render all --formats json``), so the
+``snapshot DIR`` renders through the CLI (``b24reports render all --formats json``; ``--formats
+json,html --workers 2`` takes metrics.json from the notebooks' computation on warm kernels), so the
 path a parameter takes from the command line to a metric is the one exercised. It uses
 ``--store`` (default ``DIR/../compare-demo.duckdb``); when that store is missing it is made with
 ``b24reports demo`` (deterministic for a given day), together with its ``demo_plan.csv``. Reuse one
@@ -71,14 +72,14 @@ def _first_ids(store: Path) -> dict[str, str]:
     return {"employee": str(emp), "department": str(dep)}
 
 
-def snapshot(out: Path, store: Path | None) -> None:
+def snapshot(out: Path, store: Path | None, formats: str = "json", workers: int = 1) -> None:
     store = _ensure_store(store or out.parent / "compare-demo.duckdb")
     plan = store.parent / "demo_plan.csv"
     ids = _first_ids(store)
     for name, extra in SETS.items():
         args = [a.format(**ids) for a in extra]
-        cmd = [_cli(), "render", "all", "--store", str(store), "--formats", "json", "--out", str(out / name),
-               "--no-progress", "--workers", "1"]
+        cmd = [_cli(), "render", "all", "--store", str(store), "--formats", formats, "--out", str(out / name),
+               "--no-progress", "--workers", str(workers)]
         if "--as-of" not in args:
             cmd += ["--as-of", AS_OF]
         if plan.exists():
@@ -109,12 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("snapshot", help="render metrics.json for every parameter set into DIR")
     s.add_argument("out", type=Path)
     s.add_argument("--store", type=Path)
+    s.add_argument("--formats", default="json",
+                   help="formats rendered (default json: computed in this process; with html on "
+                        "warm kernels the notebooks compute the reports and metrics.json takes theirs)")
+    s.add_argument("--workers", type=int, default=1)
     c = sub.add_parser("compare", help="compare two snapshots")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
     ns = ap.parse_args(argv)
     if ns.cmd == "snapshot":
-        snapshot(ns.out, ns.store)
+        snapshot(ns.out, ns.store, ns.formats, ns.workers)
         return 0
     return compare(ns.before, ns.after)
 

@@ -239,3 +239,47 @@ def test_render_all_without_a_terminal_writes_plain_lines(monkeypatch, capsys):
     assert out == {"a": {"json": "a.json"}, "b": {"json": "b.json"}}
     assert len(lines) == 2 and lines[0].startswith("report 1/2 ") and lines[1].startswith("report 2/2 ")
     assert "\r" not in err and "%|" not in err
+
+
+@pytest.fixture(scope="module")
+def warm(env):
+    from b24reports.outputs.kernels import WarmKernel
+
+    k = WarmKernel(store=env["store"])
+    yield k
+    k.shutdown()
+
+
+def test_on_a_warm_kernel_the_notebook_computes_once_for_every_format(env, warm, tmp_path, monkeypatch):
+    import os
+
+    from b24reports.ingest.dataset import Dataset
+
+    expected = reports.get("testrep").run(Dataset.load(env["store"]), RAW).to_metrics_json(GEN)
+    runs_here = []
+    real_run = reports.ReportSpec.run
+    monkeypatch.setattr(reports.ReportSpec, "run", lambda self, *a, **k: runs_here.append(self.name) or real_run(self, *a, **k))
+    files = render.render_report("testrep", env["store"], RAW, tmp_path, ("json", "xlsx", "html"), GEN, kernel=warm)
+    assert runs_here == [], "this process computed nothing: the notebook did, for every format"
+    page = files["html"].read_text(encoding="utf-8")
+    pid = re.search(r"computed-in-pid-(\d+)", page).group(1)
+    assert int(pid) != os.getpid()  # computed in the kernel ...
+    assert json.loads(files["json"].read_text(encoding="utf-8")) == expected  # ... to the same numbers
+    assert sorted(p.name for p in files["xlsx"].parent.iterdir()) == ["metrics.json", "report.html", "report.xlsx"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_on_a_warm_kernel_a_failed_notebook_keeps_the_other_formats(env, warm, tmp_path, monkeypatch):
+    import papermill as pm
+
+    from b24reports.ingest.dataset import Dataset
+
+    def failing_notebook(inp, out, parameters, **kw):
+        raise pm.PapermillExecutionError(2, 2, "RuntimeError: broken view", "RuntimeError", "broken view", [])
+
+    monkeypatch.setattr(pm, "execute_notebook", failing_notebook)
+    with pytest.raises(render.RenderError) as e:
+        render.render_report("testrep", env["store"], RAW, tmp_path, ("html", "json"), GEN, kernel=warm)
+    assert e.value.failures == {"testrep/html": "notebook cell 2 raised RuntimeError: broken view"}
+    doc = json.loads((tmp_path / "testrep" / "metrics.json").read_text(encoding="utf-8"))
+    assert doc == reports.get("testrep").run(Dataset.load(env["store"]), RAW).to_metrics_json(GEN)  # computed here

@@ -33,6 +33,10 @@ class XlsxJob:
     def lang(self) -> str:
         return self.result.lang
 
+    def ensure_result(self) -> Any:
+        """The result (``RenderJob.ensure_result``'s counterpart: here always given)."""
+        return self.result
+
 
 def write_result_xlsx(result: Any, path: Path, *, dataset: Any = None, generated_at: dt.datetime | None = None) -> None:
     """Write the Excel file of ``result`` to ``path`` (:func:`write_xlsx`); the dashboards' download."""
@@ -253,7 +257,7 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
     from b24reports.views.common import is_dead_link, portal_label
     from b24reports.core.texts import OWNER_COLUMNS, null_key_label, param_label, param_value_text, team_row_label, VALUE_LABELS, translate_warning, value_label
 
-    res, lang = job.result, job.lang
+    res, lang = job.ensure_result(), job.lang
     maps = excel_name_maps(job)
     dead_label = t("demo_link", lang)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,

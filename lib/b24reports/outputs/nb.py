@@ -256,10 +256,40 @@ class ReportView:
         self.html(vc.no_data(self.lang))
 
 
+#: Notebook parameter ``render`` injects (it is no report parameter) when a warm kernel's
+#: notebook is to compute the report for the other formats too: the path :func:`open_report`
+#: writes the result to (:func:`dump_result`), which ``render`` reads (:func:`load_result`).
+RESULT_OUT_PARAM = "b24_result_out"
+
+
+def dump_result(result: reports.ReportResult, path: str | os.PathLike) -> None:
+    """Write what ``result`` computed (its tables, warnings and notes; pickle) to ``path``, whole
+    or not at all (a temporary file replaced into place). Readers: :func:`load_result`."""
+    import pickle
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(pickle.dumps({"tables": result.tables, "warnings": result.warnings, "notes": result.notes}))
+    os.replace(tmp, path)
+
+
+def load_result(spec: reports.ReportSpec, path: str | os.PathLike, dataset: Any, params: Any) -> reports.ReportResult:
+    """The result :func:`dump_result` wrote to ``path``, for ``params`` (validated against
+    ``dataset``), as ``spec.run`` builds it (``reports.make_result``; checked against the spec).
+    Raises ``OSError`` (no file), ``pickle.UnpicklingError``, ``ReportDefinitionError``."""
+    import pickle
+    from pathlib import Path
+
+    d = pickle.loads(Path(path).read_bytes())
+    res = reports.make_result(dataset, params, d["tables"], d["warnings"], d["notes"])
+    spec.check_result(res)
+    return res
+
+
 def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: Any, store: Any) -> reports.ReportResult | None:
     """The result ``render`` already computed for these params and store (see
     ``render.write_html``), or ``None`` (then the notebook computes it)."""
-    import pickle
     from pathlib import Path
 
     from b24reports.ingest.visibility import fingerprint
@@ -273,12 +303,7 @@ def _cached_result(spec: reports.ReportSpec, raw: Mapping[str, Any], dataset: An
         f = Path(folder) / f"{key}.pkl"
         if not f.exists():
             return None
-        d = pickle.loads(f.read_bytes())
-        res = reports.ReportResult(report=spec.name, params=params, as_of=params["as_of"],
-                                   portal=str(getattr(dataset, "portal", "") or ""), tables=d["tables"],
-                                   warnings=d["warnings"], notes=d["notes"])
-        spec.check_result(res)
-        return res
+        return load_result(spec, f, dataset, params)
     except Exception:  # noqa: BLE001 - any doubt: compute instead
         return None
 
@@ -393,7 +418,12 @@ def open_report(name: str, store: Any = None, params: Mapping[str, Any] | None =
         setup_plotly()
         _display_html(f"<style>{vc.CSS}{_dash.CSS}</style>")
         return _dash.open_live(spec, dataset, raw, ReportView, scope=viewer_dataset)
-    result = _cached_result(spec, raw, dataset, store) or spec.run(dataset, raw)
+    result = _cached_result(spec, raw, dataset, store)
+    if result is None:
+        result = spec.run(dataset, raw)
+        out = dict(params or {}).get(RESULT_OUT_PARAM)
+        if out:  # render takes this notebook's result for metrics.json and Excel
+            dump_result(result, out)
     setup_plotly()
     try:
         _display_html(f"<style>{vc.CSS}</style>")

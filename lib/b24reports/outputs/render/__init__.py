@@ -5,8 +5,10 @@ which the dashboards' download shares; the registry in ``job``).
 ``render_report(name, store, params, out_dir)`` writes ``OUT/<report>/report.html``,
 ``report.pdf``, ``report.xlsx`` and ``metrics.json`` (METRICS.md "Outputs"):
 
-* ``json``/``xlsx`` come from the ``ReportResult`` computed in-process (the same
-  ``spec.run`` the notebook calls);
+* every format shows one computation of the report (``spec.run``): on a warm kernel the
+  notebook computes it and ``json``/``xlsx`` take its ``ReportResult`` (``nb.RESULT_OUT_PARAM``),
+  which frees this process while the kernel works; otherwise this process computes it and the
+  notebook shows that one (``render.html.write_html``);
 * ``html``: papermill runs ``notebooks/<report>.ipynb`` (kernel ``python3``) with the
   *resolved* parameters (so ``as_of`` and defaults match the json), then nbconvert with
   ``--no-input`` and the offline template ``templates/b24reports_offline`` (zero external
@@ -109,19 +111,25 @@ def render_report(name: str, store: str | os.PathLike, params: Mapping[str, Any]
     spec = reports.get(name)
     store = Path(store)
     ds = dataset if dataset is not None else _load(store)
-    result = spec.run(ds, params or {})
+    parsed = spec.parse_params(params or {}).validate_against(ds)  # BadParameter before any work
+    todo: list[str] = []
+    for f in fmts:
+        for dep in (*EXPORTERS[f].needs, f):
+            if dep not in todo:
+                todo.append(dep)
+    # on a warm kernel the notebook computes the report, and the formats after it use its result
+    # (it runs in parallel with this process, which otherwise computes it while the kernel waits)
+    notebook_computes = kernel is not None and "html" in todo
+    if notebook_computes:
+        todo.sort(key=lambda f: f != "html" and "html" not in EXPORTERS[f].needs)  # the page (and pdf) first
+    result = None if notebook_computes else spec.run(ds, parsed)
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     out_root = Path(out_dir)
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=out_root))
     job = RenderJob(spec, result, store, tmp, generated_at, kernel_name, timeout, dataset=ds, kernel=kernel,
-                    printer=printer)
-    todo: list[str] = []
-    for f in fmts:
-        for dep in (*EXPORTERS[f].needs, f):
-            if dep not in todo:
-                todo.append(dep)
+                    printer=printer, params=parsed)
     failures: dict[str, str] = {}
     chromium_missing = False
     try:
@@ -320,7 +328,9 @@ def _render_specs(specs: list, per_report: dict, store: Any, out_dir: Any, fmts:
         return render_report(name, store, per_report[name], out_dir, fmts, generated_at, dataset=ds,
                              kernel_name=kernel_name, kernel=pool_of_kernels, printer=printer)
 
-    _run_all(specs, run_one, outputs, failures, bar, started, workers)
+    # with warm kernels, twice as many threads as kernels: while one thread writes a report's
+    # page, Excel and JSON here, another already runs the next notebook on the kernel it freed
+    _run_all(specs, run_one, outputs, failures, bar, started, workers * 2 if pool_of_kernels is not None else workers)
     if bar is not None:
         bar.close()
     outputs = {s.name: outputs.get(s.name, {}) for s in specs}

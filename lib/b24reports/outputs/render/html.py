@@ -17,13 +17,15 @@ from typing import Any
 from b24reports import reports
 
 log = logging.getLogger(__name__)
+from b24reports.outputs.nb import RESULT_OUT_PARAM
 from b24reports.outputs.render.job import TEMPLATE_NAME, TEMPLATES_DIR, RenderError, RenderJob
 
 #: Notebook parameter naming the file with the records a render is cut to (a recipient's
 #: ``Visibility``); injected by :func:`execute_notebook`, read by ``nb.open_report``.
 VISIBILITY_PARAM = "b24_visibility"
-# the notebooks do not declare it (it is no report parameter): papermill's notice is noise
-logging.getLogger("papermill").addFilter(lambda r: VISIBILITY_PARAM not in r.getMessage())
+# the notebooks do not declare these (they are no report parameters): papermill's notice is noise
+logging.getLogger("papermill").addFilter(lambda r: VISIBILITY_PARAM not in r.getMessage()
+                                         and RESULT_OUT_PARAM not in r.getMessage())
 
 
 def _visibility_file(job: RenderJob) -> str | None:
@@ -44,10 +46,10 @@ def _visibility_file(job: RenderJob) -> str | None:
         os.replace(tmp, f)
     return str(f)
 
-def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
+def execute_notebook(job: RenderJob, out_ipynb: Path, extra: dict[str, Any] | None = None) -> Any:
     """Run the report's notebook with papermill (Python API) into ``out_ipynb``; returns
-    the executed notebook node (papermill's, the one it wrote: not read back). Parameters injected: the resolved ``Params.to_raw()`` and
-    ``store`` (absolute path). The kernel runs in this process's working directory, so
+    the executed notebook node (papermill's, the one it wrote: not read back). Parameters injected: the resolved ``Params.to_raw()``,
+    ``store`` (absolute path) and ``extra``. The kernel runs in this process's working directory, so
     relative paths (e.g. ``plan=params/plan.csv``) mean the same as in-process. Raises
     ``RenderError`` with the failing cell's error."""
     from b24reports.outputs.lean import skip_iri_grammar
@@ -58,7 +60,7 @@ def execute_notebook(job: RenderJob, out_ipynb: Path) -> Any:
     nb_path = job.spec.notebook_path
     if not nb_path.exists():
         raise RenderError({f"{job.spec.name}/html": f"notebook {nb_path} does not exist"})
-    params = {**job.result.params.to_raw(), "store": str(job.store.resolve())}
+    params = {**job.params.to_raw(), "store": str(job.store.resolve()), **(extra or {})}
     vis_file = _visibility_file(job)
     if vis_file:  # a recipient's slice: the kernel cuts the store to it before anything is shown
         params[VISIBILITY_PARAM] = vis_file
@@ -187,19 +189,38 @@ def _results_dir() -> Path:
 
 
 def write_html(job: RenderJob, path: Path) -> None:
-    """``report.html``: papermill + nbconvert (see module docstring). The in-process result
-    is pickled for the kernel (key ``reports.result_cache_key``), so the notebook shows the
-    very numbers of ``metrics.json``/Excel and does not compute the report again."""
-    import pickle
+    """``report.html``: papermill + nbconvert (see module docstring). One computation of the
+    report serves every format, so the page shows the very numbers of ``metrics.json`` and Excel:
 
+    * a result computed here already (``job.result``) is pickled for the kernel (key
+      ``reports.result_cache_key``), which shows it and does not compute the report again;
+    * without one (a warm kernel, ``render_report``), the notebook computes it and writes it
+      to a file (``nb.RESULT_OUT_PARAM``) that becomes ``job.result`` here, for the formats
+      exported after the page. When the notebook fails, the report is computed here: an error
+      of the report itself (``BadInput``: a broken plan row) is then raised as itself, as it
+      would have been before the notebook ran; otherwise the notebook's error is."""
     from b24reports.ingest.visibility import fingerprint
+    from b24reports.outputs.nb import dump_result, load_result
 
-    key = reports.result_cache_key(job.result.params, job.store, fingerprint(getattr(job.dataset, "visibility", None)))
-    cache = _results_dir() / f"{key}.pkl"
-    res = job.result
-    cache.write_bytes(pickle.dumps({"tables": res.tables, "warnings": res.warnings, "notes": res.notes}))
+    results = _results_dir()
+    extra: dict[str, Any] = {}
+    if job.result is not None:
+        key = reports.result_cache_key(job.params, job.store, fingerprint(getattr(job.dataset, "visibility", None)))
+        handoff = results / f"{key}.pkl"
+        dump_result(job.result, handoff)
+    else:
+        handoff = Path(tempfile.mkstemp(prefix=f"{job.spec.name}-", suffix=".pkl", dir=results)[1])
+        handoff.unlink()  # the notebook writes it, whole (dump_result), or not at all
+        extra[RESULT_OUT_PARAM] = str(handoff)
     try:
-        nb = execute_notebook(job, job.tmp / "report.ipynb")
+        try:
+            nb = execute_notebook(job, job.tmp / "report.ipynb", extra)
+        except RenderError:
+            if job.result is None:  # an error of the report itself (a bad plan row, say) is raised as itself
+                job.ensure_result()
+            raise
+        if job.result is None:
+            job.result = load_result(job.spec, handoff, job.dataset, job.params)
     finally:
-        cache.unlink(missing_ok=True)
+        handoff.unlink(missing_ok=True)
     path.write_text(notebook_to_html(nb, job.spec.title.get(job.lang, job.spec.name), job.lang), encoding="utf-8")

@@ -41,10 +41,15 @@ class ChromiumNotFound(B24ReportsError):
 
 @dataclass
 class RenderJob:
-    """What the exporters of one report run share."""
+    """What the exporters of one report run share.
+
+    ``result``: the computed report, or None when a warm kernel's notebook is to compute it
+    (``render_report``): the ``html`` exporter then takes the notebook's (``nb.RESULT_OUT_PARAM``),
+    and an exporter that needs it first (or after a failed notebook) computes it here
+    (:meth:`ensure_result`). ``params``: the validated parameters (default ``result.params``)."""
 
     spec: reports.ReportSpec
-    result: reports.ReportResult
+    result: reports.ReportResult | None
     store: Path
     tmp: Path
     generated_at: dt.datetime
@@ -54,10 +59,24 @@ class RenderJob:
     dataset: Any = None  # the loaded Dataset (names for the Excel key columns); None = ids only
     kernel: Any = None   # a kernels.WarmKernel or KernelPool to run the notebook on; None = a fresh kernel
     printer: Any = None  # the run's PdfPrinter; None = one for this report
+    params: Any = None   # reports.Params, validated against dataset
+
+    def __post_init__(self) -> None:
+        if self.params is None:
+            if self.result is None:
+                raise ValueError("a RenderJob needs a result or its params")
+            self.params = self.result.params
 
     @property
     def lang(self) -> str:
-        return self.result.params["lang"]
+        return self.params["lang"]
+
+    def ensure_result(self) -> reports.ReportResult:
+        """The report's result: the one given or taken from the notebook, else computed now
+        (``spec.run`` on :attr:`dataset` with :attr:`params`)."""
+        if self.result is None:
+            self.result = self.spec.run(self.dataset, self.params)
+        return self.result
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The ``json`` exporter: ``metrics.json`` from the in-process result (METRICS.md "Outputs")."""
+"""The ``json`` exporter: ``metrics.json`` from the report's result (``RenderJob.ensure_result``;
+METRICS.md "Outputs")."""
 
 from __future__ import annotations
 
@@ -11,4 +12,4 @@ from b24reports.outputs.render.job import RenderJob
 
 def write_json(job: RenderJob, path: Path) -> None:
     """``metrics.json`` (see ``ReportResult.to_metrics_json``), UTF-8."""
-    path.write_text(job.result.metrics_json_text(job.generated_at), encoding="utf-8")
+    path.write_text(job.ensure_result().metrics_json_text(job.generated_at), encoding="utf-8")

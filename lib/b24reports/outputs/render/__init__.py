@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -210,31 +211,28 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
     per_report = reports.split_params(params or {}, specs)
     for s in specs:  # syntax errors before any work
         s.parse_params(per_report[s.name])
-    pool_of_kernels = zygote = None
-    if warm_kernels and ("html" in fmts or "pdf" in fmts):
-        # one warm kernel per worker, started now so that it imports and loads the store while
-        # this process loads it too and checks the parameters (a store never synced is refused
-        # first, as _load would)
-        from b24reports.outputs.kernels import KernelPool
-        from b24reports.ingest.store import check_synced
-
-        check_synced(store)
-        _results_dir()  # the kernels inherit the result-cache directory at start
-        size = min(max(1, workers), len(specs))
-        kernel_dirs = None
-        if fork and size > 1 and kernel_name == "python3" and _can_fork():
-            zygote = _RenderZygote(store)
-            kernel_name, kernel_dirs = forking.KERNEL_NAME, [str(zygote.kernel_dir)]
-        # plotly.js is written into each page at export, not carried through the notebook
-        pool_of_kernels = KernelPool(size, kernel_name, store, plotlyjs_at_export=True, kernel_dirs=kernel_dirs)
-        # meanwhile this process imports papermill and compiles the page template, which the
-        # first finished notebook would otherwise wait for (the GIL is free while workers wait
-        # for a kernel)
-        from b24reports.outputs import kernels
-
-        threading.Thread(target=_prepare_quietly, args=(kernels.register_engine, prepare_html), daemon=True).start()
-    printer = None
+    pool_of_kernels = zygote = printer = None
     try:
+        if warm_kernels and ("html" in fmts or "pdf" in fmts):
+            # one warm kernel per worker, started now so that it imports and loads the store while
+            # this process loads it too and checks the parameters (a store never synced is refused
+            # first, as _load would)
+            from b24reports.ingest.store import check_synced
+            from b24reports.outputs import kernels
+
+            check_synced(store)
+            _results_dir()  # the kernels inherit the result-cache directory at start
+            size = min(max(1, workers), len(specs))
+            pool_kernel, kernel_dirs = kernel_name, None
+            if fork and size > 1 and kernel_name == "python3" and _can_fork():
+                zygote = _RenderZygote(store)
+                pool_kernel, kernel_dirs = forking.KERNEL_NAME, [str(zygote.kernel_dir)]
+            # plotly.js is written into each page at export, not carried through the notebook
+            pool_of_kernels = kernels.KernelPool(size, pool_kernel, store, plotlyjs_at_export=True, kernel_dirs=kernel_dirs)
+            # meanwhile this process imports papermill and compiles the page template, which the
+            # first finished notebook would otherwise wait for (the GIL is free while workers wait
+            # for a kernel)
+            threading.Thread(target=_prepare_quietly, args=(kernels.register_engine, prepare_html), daemon=True).start()
         if "pdf" in fmts:
             try:  # one chromium for the run, a tab per worker
                 printer = PdfPrinter(pages=min(max(1, workers), len(specs)))
@@ -275,7 +273,7 @@ class _RenderZygote:
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: it does not end on its own
+        except subprocess.TimeoutExpired:  # it does not end on its own
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)

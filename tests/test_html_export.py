@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from bs4 import BeautifulSoup
@@ -58,6 +59,11 @@ def test_same_document_as_stock_nbconvert(executed, name):
     areas = a.select(".jp-Notebook div.jp-OutputArea-output")
     assert len(areas) > 10 and all(el.get("tabindex") == "0" for el in areas)
     assert not a.select("img")  # why the alt-text step of nbconvert's pass is not needed
+    # headings' text as characters, as nbconvert's pass wrote it: the file is searchable
+    outside_scripts = re.sub(r"<(script|style)\b.*?</\1>", "", ours, flags=re.S)
+    assert re.findall(r"&#(?!(?:34|38|39|60|62);)[0-9]+;", outside_scripts) == []
+    heading = a.select("h1")[0].get_text().rstrip("¶")
+    assert heading and f">{heading}<a class=\"anchor-link\"" in ours
 
 
 def test_focusable_output_areas_only_real_tags():
@@ -70,3 +76,11 @@ def test_focusable_output_areas_only_real_tags():
                    '<td>&lt;div class="jp-OutputArea-output"&gt; сделка</td></div>'
                    '<div class="jp-OutputArea-output" tabindex="0"></div>'
                    '<div class="jp-OutputArea-outputs"></div><div class="x jp-OutputArea-output-x"></div>')
+
+
+def test_literal_text_keeps_markup_references_and_script_text():
+    page = ('<h2 id="%D0%9C">&#1052;&#1077;&#1085; &#60;b&#62; &#x41;&#38; &#182;</h2>'
+            '<td>&amp;#1052; сделка</td><script>var t = "&#1052;&#60;/script&#62;";</script><p>&#9;&#1089;</p>')
+    assert html._literal_text(page) == (
+        '<h2 id="%D0%9C">Мен &#60;b&#62; A&#38; ¶</h2>'
+        '<td>&amp;#1052; сделка</td><script>var t = "&#1052;&#60;/script&#62;";</script><p>&#9;с</p>')

@@ -84,6 +84,38 @@ _EXPORTER_LOCK = threading.Lock()
 _OUTPUT_AREA = re.compile(r'<div class="((?:[^"<>]*\s)?jp-OutputArea-output(?:\s[^"<>]*)?)"([^<>]*)>')
 
 
+#: ``<script>``/``<style>`` blocks, whose text is not HTML (character references stay as written)
+_RAW_TEXT = re.compile(r"(<(script|style)\b.*?</\2\s*>)", re.S | re.I)
+#: A numeric character reference (decimal or hex)
+_CHAR_REF = re.compile(r"&#(?:(\d+)|[xX]([0-9a-fA-F]+));")
+#: Characters that stay references: markup (" & ' < >) and controls
+_KEEP_ESCAPED = {34, 38, 39, 60, 62}
+
+
+def _char(m: re.Match[str]) -> str:
+    n = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+    if n in _KEEP_ESCAPED or n < 32 or 127 <= n < 160 or 0xD800 <= n < 0xE000 or n > 0x10FFFF:
+        return m.group(0)
+    return chr(n)
+
+
+def _literal_text(page: str) -> str:
+    """``page`` with numeric character references written as the characters they stand for,
+    outside ``<script>``/``<style>`` and but for markup characters and controls. nbconvert
+    writes each heading through ElementTree's ASCII serializer (its anchor link), so a Russian
+    heading came out as ``&#1047;&#1072;…``; its BeautifulSoup pass wrote them back as text.
+    The document is the same either way; the file stays readable and searchable, and smaller."""
+    parts = _RAW_TEXT.split(page)
+    out = []
+    i = 0
+    while i < len(parts):
+        out.append(_CHAR_REF.sub(_char, parts[i]))
+        if i + 1 < len(parts):
+            out.append(parts[i + 1])  # a script or style block, as it is
+        i += 3  # split() also returns the tag-name group
+    return "".join(out)
+
+
 def _focusable(m: re.Match[str]) -> str:
     rest = m.group(2)
     return m.group(0) if "tabindex=" in rest else f'<div class="{m.group(1)}"{rest} tabindex="0">'
@@ -97,8 +129,9 @@ def _exporter_class() -> type:
     ``tabindex="0"``. On a report page (11,000 tags: the tables) that pass took 0.6–0.8 s of the
     8 demo pages' 1.3 s conversion, in this process's one thread (GIL) where the render waits on
     it. Report pages have no ``<img>`` and no input area (``--no-input``); the output areas get
-    their ``tabindex`` here (:data:`_OUTPUT_AREA`). The page is otherwise the template's output
-    as is; a test compares its document tree with stock nbconvert's on demo reports."""
+    their ``tabindex`` here (:data:`_OUTPUT_AREA`), and headings their text as characters
+    (:func:`_literal_text`). A test compares the document tree with stock nbconvert's on demo
+    reports."""
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
@@ -114,7 +147,7 @@ def _exporter_class() -> type:
             self.register_filter("filter_data_type", WidgetsDataTypeFilter(
                 notebook_metadata=self._nb_metadata, parent=self, resources=resources))
             page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-            return _OUTPUT_AREA.sub(_focusable, page), resources
+            return _literal_text(_OUTPUT_AREA.sub(_focusable, page)), resources
 
     return ReportHTMLExporter
 

@@ -200,6 +200,21 @@ async def run_mode(mode: str, store: Path, params: dict, pool: int, picks: list[
     return out
 
 
+def server_params_and_picks(ds) -> tuple[dict, list[str]]:
+    """What every viewers benchmark gives ``serve`` and picks in the pages, for Dataset ``ds``:
+    ``({"as_of": AS_OF, "plan": path of the demo plan written to a temporary folder}, the three
+    busiest active deal owners as the employee filter shows them, "Last First")``."""
+    from b24reports.demo.plan import demo_plan
+
+    plan = demo_plan(ds, AS_OF, Path(tempfile.mkdtemp(prefix="bench-plan-")) / "plan.csv")
+    users = ds.users.set_index("id")
+    owners = ds.deals["assigned_by_id"].value_counts()
+    busy = [int(u) for u in owners.index if u in users.index and bool(users.loc[u, "active"])][:3]
+    picks = [" ".join(x for x in (users.loc[u, "last_name"], users.loc[u, "name"]) if isinstance(x, str) and x)
+             for u in busy]
+    return {"as_of": AS_OF, "plan": str(plan)}, picks
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("store", nargs="?")
@@ -209,21 +224,14 @@ def main() -> None:
     a = ap.parse_args()
 
     from b24reports import reports
-    from b24reports.demo.plan import demo_plan
     from b24reports.ingest.dataset import Dataset
 
     store = Path(a.store) if a.store else build_store(a.scale)
     ds = Dataset.load(store)
-    plan = demo_plan(ds, AS_OF, Path(tempfile.mkdtemp(prefix="bench-plan-")) / "plan.csv")
-    users = ds.users.set_index("id")
-    owners = ds.deals["assigned_by_id"].value_counts()
-    busy = [int(u) for u in owners.index if u in users.index and bool(users.loc[u, "active"])][:3]
-    picks = [" ".join(x for x in (users.loc[u, "last_name"], users.loc[u, "name"]) if isinstance(x, str) and x)
-             for u in busy]
+    params, picks = server_params_and_picks(ds)
     names = [s.name for s in reports.all_reports()]
     reps = {"first": "funnel", "preheated": "dynamics", "five": "managers", "all": names}
     print(f"store: {len(ds.deals):,} deals, {len(ds.activities):,} activities; {os.cpu_count()} CPUs; {loadavg()}", flush=True)
-    params = {"as_of": AS_OF, "plan": str(plan)}
     results = []
     for mode in a.modes.split(","):
         r = asyncio.run(run_mode(mode, store, params, a.pool, picks, reps))

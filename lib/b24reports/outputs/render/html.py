@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -84,16 +85,17 @@ _EXPORTER_LOCK = threading.Lock()
 _OUTPUT_AREA = re.compile(r'<div class="((?:[^"<>]*\s)?jp-OutputArea-output(?:\s[^"<>]*)?)"([^<>]*)>')
 
 
-#: ``<script>``/``<style>`` blocks, whose text is not HTML (character references stay as written)
-_RAW_TEXT = re.compile(r"(<(script|style)\b.*?</\2\s*>)", re.S | re.I)
-#: A numeric character reference (decimal or hex)
-_CHAR_REF = re.compile(r"&#(?:(\d+)|[xX]([0-9a-fA-F]+));")
+#: A ``<script>``/``<style>`` block (its text is not HTML: references in it stay as written), or a
+#: numeric character reference (decimal or hex)
+_CHAR_REF = re.compile(r"(<(script|style)\b.*?</\2\s*>)|&#(?:(\d+)|[xX]([0-9a-fA-F]+));", re.S | re.I)
 #: Characters that stay references: markup (" & ' < >) and controls
 _KEEP_ESCAPED = {34, 38, 39, 60, 62}
 
 
 def _char(m: re.Match[str]) -> str:
-    n = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+    if m.group(1):  # a script or style block, as it is
+        return m.group(1)
+    n = int(m.group(3)) if m.group(3) else int(m.group(4), 16)
     if n in _KEEP_ESCAPED or n < 32 or 127 <= n < 160 or 0xD800 <= n < 0xE000 or n > 0x10FFFF:
         return m.group(0)
     return chr(n)
@@ -105,15 +107,7 @@ def _literal_text(page: str) -> str:
     writes each heading through ElementTree's ASCII serializer (its anchor link), so a Russian
     heading came out as ``&#1047;&#1072;…``; its BeautifulSoup pass wrote them back as text.
     The document is the same either way; the file stays readable and searchable, and smaller."""
-    parts = _RAW_TEXT.split(page)
-    out = []
-    i = 0
-    while i < len(parts):
-        out.append(_CHAR_REF.sub(_char, parts[i]))
-        if i + 1 < len(parts):
-            out.append(parts[i + 1])  # a script or style block, as it is
-        i += 3  # split() also returns the tag-name group
-    return "".join(out)
+    return _CHAR_REF.sub(_char, page)
 
 
 def _focusable(m: re.Match[str]) -> str:
@@ -242,8 +236,7 @@ def write_html(job: RenderJob, path: Path) -> None:
         handoff = results / f"{key}.pkl"
         dump_result(job.result, handoff)
     else:
-        handoff = Path(tempfile.mkstemp(prefix=f"{job.spec.name}-", suffix=".pkl", dir=results)[1])
-        handoff.unlink()  # the notebook writes it, whole (dump_result), or not at all
+        handoff = results / f"{job.spec.name}-{secrets.token_hex(8)}.pkl"  # the notebook writes it (dump_result)
         extra[RESULT_OUT_PARAM] = str(handoff)
     try:
         try:

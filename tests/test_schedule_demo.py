@@ -164,8 +164,17 @@ def test_each_user_recipient_gets_their_own_slice(tmp_path, monkeypatch, capsys)
         monkeypatch.chdir(tmp_path)
         sched = tmp_path / "schedule.yaml"
         sched.write_text(RECIPIENTS.format(port=inbox.port), encoding="utf-8")
+        from b24reports.outputs import kernels
+
+        pools = []
+        real_init = kernels.KernelPool.__init__
+        monkeypatch.setattr(kernels.KernelPool, "__init__",
+                            lambda self, *a, **k: pools.append(self) or real_init(self, *a, **k))
         code = cli.run(["run-schedule", str(sched), "--all", "--threads", "--workers", "1", "--as-of", as_of])
         messages = list(inbox.messages)
+    # the three recipients' renders ran on one warm kernel, each notebook cut to its own slice
+    # (the checks below would see another recipient's records)
+    assert len(pools) == 1
     out, err = capsys.readouterr()
     assert code == 0, out + err
     store = tmp_path / "stores" / "acme.duckdb"

@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -144,11 +144,12 @@ def _default_sync(webhook_url: str, store: Path) -> Any:
 
 
 def _default_render(names: Sequence[str], store: Path, params: Mapping[str, Any], out_dir: Path,
-                    formats: Sequence[str], generated_at: dt.datetime, visibility: Any = None) -> dict[str, dict[str, Path]]:
+                    formats: Sequence[str], generated_at: dt.datetime, visibility: Any = None,
+                    kernels: Any = None) -> dict[str, dict[str, Path]]:
     from b24reports.outputs.render import render_all
 
     return render_all(store, params, out_dir, formats, generated_at, names=list(names), workers=1, progress=False,
-                      visibility=visibility)
+                      visibility=visibility, kernels=kernels)
 
 
 def _default_send(message: Any, smtp: Any) -> Any:
@@ -274,20 +275,22 @@ def run_entry(job: EntryJob) -> EntryResult:
                 res.timings["sync"] = time.monotonic() - t_sync
             t_render = time.monotonic()
             portal_out.mkdir(parents=True, exist_ok=True)
-            if e.recipients or not e.users:  # the whole store: for address recipients, or files only
-                whole, docs = _render_slice(job, params, fmts, portal_out, day, None, errors, secret)
-                placed += whole
-            for u in e.users:
-                try:
-                    address, vis = recipient_visibility(e.portal.store, u, secret)
-                except Exception as ex:  # noqa: BLE001 -- one recipient's problem; the others go on
-                    errors.append(_step_error(f"recipient user {u.user_id}", ex, secret))
-                    continue
-                files, udocs = _render_slice(job, params, fmts, portal_out / "users" / str(u.user_id), day,
-                                             None if vis.sees_all else vis, errors, secret,
-                                             label=f"render for user {u.user_id}")
-                placed += files
-                per_user.append((address, files, udocs))
+            slices = int(bool(e.recipients or not e.users)) + len(e.users)
+            with _entry_kernels(job, fmts, slices) as kernels:
+                if e.recipients or not e.users:  # the whole store: for address recipients, or files only
+                    whole, docs = _render_slice(job, params, fmts, portal_out, day, None, errors, secret, kernels=kernels)
+                    placed += whole
+                for u in e.users:
+                    try:
+                        address, vis = recipient_visibility(e.portal.store, u, secret)
+                    except Exception as ex:  # noqa: BLE001 -- one recipient's problem; the others go on
+                        errors.append(_step_error(f"recipient user {u.user_id}", ex, secret))
+                        continue
+                    files, udocs = _render_slice(job, params, fmts, portal_out / "users" / str(u.user_id), day,
+                                                 None if vis.sees_all else vis, errors, secret,
+                                                 label=f"render for user {u.user_id}", kernels=kernels)
+                    placed += files
+                    per_user.append((address, files, udocs))
             res.timings["render"] = time.monotonic() - t_render
         res.files = [str(p) for p in placed]
         t_mail = time.monotonic()
@@ -338,12 +341,32 @@ def recipient_visibility(store: Path, user: Any, webhook: str) -> tuple[str, Any
     return address, vis
 
 
+@contextmanager
+def _entry_kernels(job: EntryJob, fmts: tuple[str, ...], slices: int) -> Iterator[Any]:
+    """One warm notebook kernel for all of an entry's renders (the whole store and each user
+    recipient's slice): it imports the stack and loads the store once, not once per slice
+    (each notebook still starts from a cleared namespace and cuts the store to its own
+    recipient). ``None`` when it would not be shared (one slice), no format runs a notebook, or
+    the render step is not the package's own (``Hooks.render``)."""
+    if slices < 2 or job.hooks.render is not None or not {"html", "pdf"} & set(fmts):
+        yield None
+        return
+    from b24reports.outputs.kernels import KernelPool
+
+    pool = KernelPool(1, store=job.entry.portal.store, plotlyjs_at_export=True)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 def _render_slice(job: EntryJob, params: Mapping[str, Any], fmts: tuple[str, ...], final_root: Path, day: str,
                   visibility: Any, errors: list[str], secret: str,
-                  label: str = "render") -> tuple[list[Path], list[dict[str, Any]]]:
+                  label: str = "render", kernels: Any = None) -> tuple[list[Path], list[dict[str, Any]]]:
     """Render the entry's reports (the whole store, or cut to ``visibility``) into
     ``final_root/<report>/<day>/``: -> (files placed, metrics.json documents). A failure is
-    appended to ``errors`` as ``<label>: …``; what did render is placed."""
+    appended to ``errors`` as ``<label>: …``; what did render is placed. ``kernels``: the
+    entry's shared kernel (:func:`_entry_kernels`), handed to the package's own render."""
     from b24reports.outputs.delivery import read_metrics
 
     e = job.entry
@@ -351,7 +374,9 @@ def _render_slice(job: EntryJob, params: Mapping[str, Any], fmts: tuple[str, ...
     tmp = Path(tempfile.mkdtemp(prefix=f".{e.name}-", dir=final_root))
     try:
         render = job.hooks.render or _default_render
-        extra = {"visibility": visibility} if visibility is not None else {}
+        extra: dict[str, Any] = {"visibility": visibility} if visibility is not None else {}
+        if kernels is not None:
+            extra["kernels"] = kernels
         try:
             rendered = render(e.reports, e.portal.store, params, tmp, fmts, job.generated_at, **extra)
         except Exception as ex:  # noqa: BLE001

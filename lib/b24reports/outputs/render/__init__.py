@@ -183,14 +183,17 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
                formats: Iterable[str] | str = FORMATS, generated_at: dt.datetime | None = None, *,
                names: Iterable[str] | None = None, workers: int = 2, progress: bool = True,
                kernel_name: str = "python3", warm_kernels: bool = True,
-               visibility: Any = None, fork: bool = True) -> dict[str, dict[str, Path]]:
+               visibility: Any = None, fork: bool = True, kernels: Any = None) -> dict[str, dict[str, Path]]:
     """Render every registered report (or ``names``) into ``out_dir``, ``workers`` at a time
     (threads). With ``warm_kernels`` (default) each worker runs its notebooks on one
     :class:`~b24reports.outputs.kernels.WarmKernel` (started, imported and loaded with the store once,
     its namespace cleared between reports); without, each notebook gets a fresh kernel. With
     ``fork`` (default; Linux, more than one worker, kernel ``python3``) the warm kernels are forked
     from one process that imported the stack and loaded the store once
-    (:class:`_RenderZygote`), instead of each doing it. PDFs
+    (:class:`_RenderZygote`), instead of each doing it. ``kernels``: a
+    :class:`~b24reports.outputs.kernels.KernelPool` (or ``WarmKernel``) the caller owns, warmed
+    with this store and ``plotlyjs_at_export``: the notebooks run on it, and it stays open for the
+    caller's next render (a schedule's recipients share one). PDFs
     are printed by one chromium for the whole run (:class:`PdfPrinter`, a tab per worker).
 
     ``params`` are handed to the reports that declare them (``reports.split_params``); one
@@ -213,12 +216,12 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
         s.parse_params(per_report[s.name])
     pool_of_kernels = zygote = printer = None
     try:
-        if warm_kernels and ("html" in fmts or "pdf" in fmts):
+        if kernels is None and warm_kernels and ("html" in fmts or "pdf" in fmts):
             # one warm kernel per worker, started now so that it imports and loads the store while
             # this process loads it too and checks the parameters (a store never synced is refused
             # first, as _load would)
             from b24reports.ingest.store import check_synced
-            from b24reports.outputs import kernels
+            from b24reports.outputs.kernels import KernelPool, register_engine
 
             check_synced(store)
             _results_dir()  # the kernels inherit the result-cache directory at start
@@ -228,18 +231,18 @@ def render_all(store: str | os.PathLike, params: Mapping[str, Any] | None, out_d
                 zygote = _RenderZygote(store)
                 pool_kernel, kernel_dirs = forking.KERNEL_NAME, [str(zygote.kernel_dir)]
             # plotly.js is written into each page at export, not carried through the notebook
-            pool_of_kernels = kernels.KernelPool(size, pool_kernel, store, plotlyjs_at_export=True, kernel_dirs=kernel_dirs)
+            pool_of_kernels = KernelPool(size, pool_kernel, store, plotlyjs_at_export=True, kernel_dirs=kernel_dirs)
             # meanwhile this process imports papermill and compiles the page template, which the
             # first finished notebook would otherwise wait for (the GIL is free while workers wait
             # for a kernel)
-            threading.Thread(target=_prepare_quietly, args=(kernels.register_engine, prepare_html), daemon=True).start()
+            threading.Thread(target=_prepare_quietly, args=(register_engine, prepare_html), daemon=True).start()
         if "pdf" in fmts:
             try:  # one chromium for the run, a tab per worker
                 printer = PdfPrinter(pages=min(max(1, workers), len(specs)))
             except (ChromiumNotFound, RenderError) as e:  # each report's PDF then fails with the reason
                 log.warning("pdf: %s", e)
         return _render_specs(specs, per_report, store, out_dir, fmts, generated_at, workers, progress,
-                             kernel_name, pool_of_kernels, printer, visibility)
+                             kernel_name, pool_of_kernels if kernels is None else kernels, printer, visibility)
     finally:
         if printer is not None:
             printer.close()

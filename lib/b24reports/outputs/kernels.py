@@ -231,6 +231,7 @@ class WarmKernel:
         namespace is cleared; returns papermill's executed notebook. Errors are papermill's
         (``PapermillExecutionError``); after any error the kernel is restarted and warmed up
         again, so the next notebook starts clean."""
+        register_engine()  # first: it keeps jsonschema's IRI grammar out before papermill is imported
         import papermill as pm
 
         # the namespace was reset right after the previous notebook (or the warm-up), while
@@ -243,7 +244,6 @@ class WarmKernel:
             self.restart()
             pending, self._reset = self._reset, None
             self._wait(pending)
-        register_engine()
         try:
             nb = pm.execute_notebook(input_path, output_path, parameters=dict(parameters), engine_name=ENGINE,
                                      km=self.km, kc=self.nb_kc, kernel_name=self.kernel_name, progress_bar=False,

@@ -40,7 +40,7 @@ forked that are still running.
 
 ``render_all`` (snapshots) starts one too, ``--for render``: the same imports and store, and as
 warm-up only plotly's validators (``nb.warm_plotly``), done before any kernel is forked: its
-kernels get each report's tables from the render process, so there is nothing to compute.
+kernels compute each report with that render's own parameters, which no warm-up can know.
 
 Run as ``python -m b24reports.outputs.zygote --socket PATH [--for dashboard|render]`` with
 ``B24REPORTS_STORE`` (and optionally ``B24REPORTS_DASHBOARD_PARAMS``) in the environment.
@@ -213,8 +213,8 @@ class Zygote:
 
     def warm_steps(self) -> list[Any]:
         """For dashboards, one step per report: compute it once with the server's parameters
-        (``dashboard.warm``). For render, whose kernels get each report's tables from the
-        render process, one step: plotly's validators (``nb.warm_plotly``)."""
+        (``dashboard.warm``). For render, whose kernels compute each report with that render's
+        parameters, one step: plotly's validators (``nb.warm_plotly``)."""
         from b24reports import reports
         from b24reports.outputs import dashboard, nb
 

@@ -126,6 +126,9 @@ def _exporter_class() -> type:
     their ``tabindex`` here (:data:`_OUTPUT_AREA`), and headings their text as characters
     (:func:`_literal_text`). A test compares the document tree with stock nbconvert's on demo
     reports."""
+    from b24reports.outputs.lean import skip_iri_grammar
+
+    skip_iri_grammar()  # nbconvert -> nbformat -> jsonschema (lean.py)
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
@@ -160,9 +163,6 @@ def prepare() -> None:
     """What this process's first report page would otherwise wait for: nbconvert and papermill
     imported, the exporter made and its template compiled (~0.3 s), plotly.js read.
     ``render_all`` runs it in a thread while its kernels warm up."""
-    from b24reports.outputs.lean import skip_iri_grammar
-
-    skip_iri_grammar()
     with _EXPORTER_LOCK:
         _exporter().template  # noqa: B018 - the property compiles it
     _plotlyjs()
@@ -172,9 +172,6 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
     template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
     ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert."""
-    from b24reports.outputs.lean import skip_iri_grammar
-
-    skip_iri_grammar()
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]

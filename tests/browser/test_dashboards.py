@@ -593,6 +593,71 @@ def test_phone_width_fits_and_the_filter_bar_stays(browser, voila_url: str, name
         ctx.close()
 
 
+#: In the page: count ``Plotly.react`` calls per chart (``window.__b24rReacts``, in the order of
+#: the page's chart slots) from now on.
+_COUNT_REACTS = """() => {
+  const P = window.Plotly, react = P.react;
+  const slots = () => [...document.querySelectorAll('.b24r-chart')];
+  window.__b24rReacts = slots().map(() => 0);
+  P.react = function (gd, ...rest) {
+    const i = slots().findIndex((s) => s.contains(gd));
+    if (i >= 0) window.__b24rReacts[i] += 1;
+    return react.call(this, gd, ...rest);
+  };
+}"""
+#: In the page: each chart slot's state, in order: "stale" (waits to be drawn), "pending" or "drawn".
+_CHART_STATES = """() => [...document.querySelectorAll('.b24r-chart')].map((s) =>
+  s.dataset.b24rStale ? 'stale' : s.dataset.b24rPending ? 'pending' : 'drawn')"""
+#: In the page: the traces the last chart shows (plotly keeps them on its element).
+_LAST_TRACES = """() => { const c = [...document.querySelectorAll('.b24r-chart .js-plotly-plot')].pop();
+  return JSON.stringify(c.data.map((t) => [t.type, t.name, t.x, t.y])); }"""
+
+
+def _scroll_to_last_chart(page) -> None:
+    page.locator(".b24r-chart").last.scroll_into_view_if_needed()
+    page.wait_for_function("() => { const c = [...document.querySelectorAll('.b24r-chart')].pop();"
+                           " return !c.dataset.b24rStale && !c.dataset.b24rPending; }")
+
+
+def test_charts_off_screen_are_drawn_when_scrolled_to_or_printed(page, browser, voila_url: str, top_manager) -> None:
+    """A refilter redraws the charts the viewer sees; one further down the page is drawn when
+    scrolled to (with the figure of the current filter, as a page opened with that filter draws
+    it) or when the page is printed, and not before, however idle the page is (issue 18: five
+    pages refiltering at once redrew every chart of the report)."""
+    uid, uname = top_manager
+    _open(page, f"{voila_url}voila/render/managers.ipynb")
+    page.wait_for_function("() => !document.querySelector('.b24r-chart[data-b24r-pending]')")
+    assert {"drawn", "stale"} == set(page.evaluate(_CHART_STATES))  # some charts below the fold
+    page.evaluate(_COUNT_REACTS)
+    page.locator(".b24r-f-employees select").select_option(label=uname.replace(" ", "\u00a0"))
+    _wait_generation(page, 1)
+    page.wait_for_timeout(2000)  # an idle page: off-screen charts still wait
+    reacts, states = page.evaluate("() => window.__b24rReacts"), page.evaluate(_CHART_STATES)
+    far = [i for i, s in enumerate(states) if s == "stale"]
+    # redrawn: charts near the screen only (a chart the filter does not change is not sent at all);
+    # not drawn: charts far below it, however long the page stays idle
+    assert any(reacts) and far and far[-1] == len(states) - 1 and all(reacts[i] == 0 for i in far)
+    tops = page.evaluate("() => [...document.querySelectorAll('.b24r-chart')].map((s) => s.getBoundingClientRect().top)")
+    assert all(tops[i] > 900 + 200 for i in far)
+    _scroll_to_last_chart(page)
+    assert page.evaluate("() => window.__b24rReacts")[far[-1]] == 1
+    # the same chart on a page opened with that filter
+    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    try:
+        other.set_default_timeout(TIMEOUT_MS)
+        _open(other, f"{voila_url}voila/render/managers.ipynb?employee={uid}")
+        _scroll_to_last_chart(other)
+        assert page.evaluate(_LAST_TRACES) == other.evaluate(_LAST_TRACES)
+    finally:
+        other.context.close()
+    # back to everyone (charts away from the screen wait again), then printed: every chart drawn first
+    page.locator(".b24r-chip-employees").click()
+    _wait_generation(page, 2)
+    assert "stale" in page.evaluate(_CHART_STATES)
+    page.pdf()
+    assert "stale" not in page.evaluate(_CHART_STATES)
+
+
 def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser) -> None:
     """A closed (or reloaded) page ends its kernel at once, long before the idle cull (900 s here):
     Voila's shutdown beacon is no longer refused for a missing _xsrf cookie (issue 18)."""

@@ -125,7 +125,7 @@ def ChartSlot(figure: str, template: str, config: Mapping[str, Any]) -> Any:  # 
     plotly's ``config`` (see :func:`figure_json`). The page draws it with the
     plotly.js already loaded for the notebook's charts and redraws it in place
     (``Plotly.react``) when ``figure`` changes. A chart on screen is redrawn at once; one
-    off screen (more than 200 px away) when the page is idle or when scrolled to, so a refilter
-    redraws what the viewer sees first. Until then its element carries ``data-b24r-stale``;
-    while a drawing is in progress, ``data-b24r-pending``."""
+    off screen (more than 200 px away) when it is scrolled to or the page is printed, and not
+    before, so a refilter redraws only what the viewer sees. Until then its element carries
+    ``data-b24r-stale`` (the chart is dimmed); while a drawing is in progress, ``data-b24r-pending``."""
     return _chart_class()(figure=figure, template=template, config=dict(config))

@@ -12,14 +12,14 @@ function whenPlotly(timeoutMs) {
     poll();
   });
 }
-// Charts off screen (beyond MARGIN px) are redrawn when the page is idle or when scrolled to,
-// so a refilter first redraws what the viewer sees; such a chart is marked data-b24r-stale
-// until drawn, a chart being drawn data-b24r-pending.
+// A chart off screen (more than MARGIN px away) is drawn when it is scrolled to, or before the
+// page is printed, not before: a refilter redraws only what the viewer sees, and a chart nobody
+// scrolls to costs nothing (five refilters of a report used to redraw every chart of it five
+// times). Until drawn it is marked data-b24r-stale (dimmed by dashboard.css, should it be seen
+// before it is drawn); a chart being drawn, data-b24r-pending.
 const MARGIN = 200;
 const MAX_WIDTH = 1100;  // px: a chart wider than this reads worse, not better
 const MIN_WIDTH = 280;  // px: the narrowest a chart is drawn (a 320 px phone)
-const later = (fn) => (window.requestIdleCallback ? window.requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 100));
-const cancelLater = (id) => (window.cancelIdleCallback ? window.cancelIdleCallback(id) : clearTimeout(id));
 export default {
   async render({ model, el }) {
     el.classList.add("b24r-chart");
@@ -32,7 +32,7 @@ export default {
     el.dataset.b24rPending = "1";
     const P = await whenPlotly(60000);
     if (!P) { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; return; }
-    let tplSrc = null, tpl = null, next = null, drawing = 0, idle = null, gone = false, avail = 0;
+    let tplSrc = null, tpl = null, next = null, drawing = 0, gone = false, avail = 0;
     const cellWidth = () => el.clientWidth;  // a block as wide as its cell, whatever the chart's size
     const prepare = () => {
       const fig = JSON.parse(model.get("figure") || "{}");
@@ -53,12 +53,13 @@ export default {
       if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
       return { data: fig.data || [], layout };
     };
+    let near = false;  // the observer's last word: within MARGIN of the visible part of the page
     const onScreen = () => {
+      if (near) return true;
       const r = box.getBoundingClientRect();
       return r.bottom > -MARGIN && r.top < window.innerHeight + MARGIN;
     };
     const drawNow = () => {
-      if (idle !== null) { cancelLater(idle); idle = null; }
       if (next === null || gone) return;
       const fig = next;
       next = null;
@@ -74,12 +75,15 @@ export default {
       if (onScreen()) { drawNow(); return; }
       el.dataset.b24rStale = "1";
       if (!drawing) delete el.dataset.b24rPending;
-      if (idle === null) idle = later(() => { idle = null; drawNow(); });
     };
+    // the report scrolls inside Voila's #rendered_cells: scrollMargin widens that box as
+    // rootMargin widens the window, so a chart is drawn just before it comes into view
     const seen = new IntersectionObserver((entries) => {
-      if (next !== null && entries.some((e) => e.isIntersecting)) drawNow();
-    }, { rootMargin: MARGIN + "px" });
+      near = entries[entries.length - 1].isIntersecting;
+      if (near && next !== null) drawNow();
+    }, { rootMargin: MARGIN + "px", scrollMargin: MARGIN + "px" });
     seen.observe(box);
+    window.addEventListener("beforeprint", drawNow);  // a printed page shows every chart, current
     const resized = new ResizeObserver(() => {
       const a = cellWidth();
       if (a && Math.abs(a - avail) > 40) { avail = a; update(); }
@@ -92,7 +96,7 @@ export default {
       model.off("change:figure", update);
       seen.disconnect();
       resized.disconnect();
-      if (idle !== null) cancelLater(idle);
+      window.removeEventListener("beforeprint", drawNow);
       try { P.purge(gd); } catch (e) { /* gone */ }
     };
   },

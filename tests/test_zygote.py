@@ -187,6 +187,33 @@ def test_a_pool_kernel_a_viewer_waits_for_starts_at_once(monkeypatch):
     asyncio.run(scenario())
 
 
+def test_a_pool_kernel_waits_for_the_machine_idle_for_two_seconds_in_a_row(monkeypatch):
+    """A pool kernel starts after IDLE_FOR_S (2 s) of an idle machine in a row, not at the first
+    quiet half second: five viewers' first paints, then a lull of one sample, then their
+    refilters (issue 18: a refill that started in such a lull ran during the refilters)."""
+    monkeypatch.delenv(forking.SOCKET_ENV, raising=False)
+    monkeypatch.setattr(forking, "SAMPLE_S", 0.001)
+    monkeypatch.setattr(forking, "IDLE_FOR_S", 0.004)  # four samples, as 2 s is at 0.5 s each
+    monkeypatch.setattr(forking, "POOL_SPACING_S", 0.0)
+    # the CPU's share busy in each sample: busy, one quiet sample, busy, then quiet from sample 4 on
+    shares = [0.9, 0.1, 0.9, 0.9] + [0.1] * 10
+    state = {"busy": 0, "total": 0, "samples": 0}
+
+    def cpu_times():
+        i = state["samples"]
+        state["samples"] += 1
+        if i:  # the first reading is the starting point
+            state["busy"] += int(100 * shares[i - 1])
+            state["total"] += 100
+        return state["busy"], state["total"]
+
+    monkeypatch.setattr(forking, "cpu_times", cpu_times)
+    m = forking.ForkingKernelManager()
+    assert asyncio.run(m._pool_turn("a.ipynb")) == "idle"
+    # samples: 4 before the quiet stretch, then 4 quiet ones (plus the starting reading)
+    assert state["samples"] == 1 + 4 + 4
+
+
 def test_a_report_added_without_a_views_module_does_not_stop_the_zygote(demo_store, tmp_path, monkeypatch):
     """A report registered through ``B24REPORTS_EXTRA_SPECS`` (here the tests' fixture report,
     whose views live in its own module) has no ``b24reports.views.<name>``: the zygote imported

@@ -17,8 +17,9 @@ zygote's socket path in :data:`SOCKET_ENV` and writes the kernelspec :data:`KERN
   reached (it died, or does not answer within :data:`FORK_TIMEOUT_S`), the kernel starts the
   normal way (``LocalProvisioner``) with a warning in Voila's log: never a broken page.
 * **Warming never starves a viewer.** A preheated pool kernel (``VOILA_PREHEAT=True``) starts
-  only when the machine is idle (:func:`cpu_busy` below :data:`IDLE_CPU` over the last half
-  second) or after :data:`POOL_MAX_WAIT_S`, and at least :data:`POOL_SPACING_S` after the
+  only when the machine is idle (:func:`cpu_busy` below :data:`IDLE_CPU` in every half second
+  of the last :data:`IDLE_FOR_S` s: a lull between a viewer's first paint and their first click
+  is not idle) or after :data:`POOL_MAX_WAIT_S`, and at least :data:`POOL_SPACING_S` after the
   previous pool start either way; the pool refills at once (``fill_delay`` 0) but through that gate. A
   viewer who takes a pool kernel still waiting at the gate starts it at once, and that kernel
   skips its warm-up (:data:`SKIP_WARM_ENV`): the viewer's own kernel comes first. A viewer
@@ -57,6 +58,10 @@ FORK_TIMEOUT_S = 120.0
 BIND_TIMEOUT_S = 15.0
 #: Share of all CPUs busy (0..1) under which the machine counts as idle for a pool start.
 IDLE_CPU = 0.5
+#: Seconds the machine must have stayed idle for a pool start.
+IDLE_FOR_S = 2.0
+#: Seconds between two looks at the CPU while a pool kernel waits.
+SAMPLE_S = 0.5
 #: Seconds between two pool kernel starts (the previous one's notebook run shows in the CPU by then).
 POOL_SPACING_S = 3.0
 #: Seconds a pool kernel waits for an idle machine before it starts anyway.
@@ -292,19 +297,21 @@ def _manager_class() -> type:
             it), ``"idle"`` or ``"timeout"``."""
             self._gated[notebook] = self._gated.get(notebook, 0) + 1
             try:
-                t0, before = time.monotonic(), cpu_times()
+                t0, before, quiet = time.monotonic(), cpu_times(), 0
+                needed = max(1, round(IDLE_FOR_S / SAMPLE_S))  # idle samples in a row
                 while True:
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(SAMPLE_S)
                     if self._wanted.get(notebook, 0) > 0:
                         self._wanted[notebook] -= 1
                         return "viewer"
                     now = cpu_times()
                     busy, before = cpu_busy(before, now), now
+                    quiet = quiet + 1 if busy < IDLE_CPU else 0
                     if time.monotonic() - self._last_pool_start < POOL_SPACING_S:
                         continue  # one pool start at a time, also after the longest wait
-                    if busy < IDLE_CPU or time.monotonic() - t0 >= POOL_MAX_WAIT_S:
+                    if quiet >= needed or time.monotonic() - t0 >= POOL_MAX_WAIT_S:
                         self._last_pool_start = time.monotonic()
-                        return "idle" if busy < IDLE_CPU else "timeout"
+                        return "idle" if quiet >= needed else "timeout"
             finally:
                 self._gated[notebook] -= 1
 

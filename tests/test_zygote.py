@@ -187,6 +187,35 @@ def test_a_pool_kernel_a_viewer_waits_for_starts_at_once(monkeypatch):
     asyncio.run(scenario())
 
 
+def test_a_forked_kernel_is_watched_whatever_its_descriptor_number():
+    """A server holding many kernels' connections has descriptors numbered past 1024, where
+    select() refuses to look: a forked kernel's liveness check raised ValueError there, and the
+    kernel's restarter and every new page's websocket failed with it (five pages at a time, after
+    ~60 pages whose kernels waited for the idle cull). Its pidfd here is given number 1500."""
+    import resource
+    import subprocess
+    import sys
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1600:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1600, hard), hard))
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    prov = forking.ForkProvisioner()
+    prov.forked = child.pid
+    pidfd = os.pidfd_open(child.pid)
+    prov._pidfd = os.dup2(pidfd, 1500)
+    os.close(pidfd)
+    try:
+        assert prov._pidfd == 1500 and prov._running()
+        child.stdin.close()
+        child.wait(timeout=30)
+        assert not prov._running()
+    finally:
+        prov._close_pidfd()
+        if soft < 1600:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_a_pool_kernel_waits_for_the_machine_idle_for_two_seconds_in_a_row(monkeypatch):
     """A pool kernel starts after IDLE_FOR_S (2 s) of an idle machine in a row, not at the first
     quiet half second: five viewers' first paints, then a lull of one sample, then their

@@ -192,8 +192,11 @@ def _provisioner_class() -> type:
             if self._ended:
                 return False
             if self._pidfd is not None:
-                ready, _, _ = select.select([self._pidfd], [], [], 0)
-                self._ended = bool(ready)
+                # poll, not select: select() refuses a descriptor numbered 1024 or more, which a
+                # server holding ~50 kernels' connections reaches; every page then failed (500)
+                watch = select.poll()
+                watch.register(self._pidfd, select.POLLIN)
+                self._ended = bool(watch.poll(0))
             else:
                 try:
                     os.kill(self.forked or 0, 0)

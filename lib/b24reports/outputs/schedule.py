@@ -275,9 +275,9 @@ def run_entry(job: EntryJob) -> EntryResult:
                 res.timings["sync"] = time.monotonic() - t_sync
             t_render = time.monotonic()
             portal_out.mkdir(parents=True, exist_ok=True)
-            slices = int(bool(e.recipients or not e.users)) + len(e.users)
-            with _entry_kernels(job, fmts, slices) as kernels:
-                if e.recipients or not e.users:  # the whole store: for address recipients, or files only
+            whole_store = bool(e.recipients or not e.users)  # for address recipients, or files only
+            with _entry_kernels(job, fmts, int(whole_store) + len(e.users)) as kernels:
+                if whole_store:
                     whole, docs = _render_slice(job, params, fmts, portal_out, day, None, errors, secret, kernels=kernels)
                     placed += whole
                 for u in e.users:

@@ -214,6 +214,36 @@ def test_json_value_rounding_rules():
     assert reports.json_value(np.bool_(True), "bool") is True
 
 
+def test_json_column_is_json_value_cell_for_cell():
+    """metrics.json's columns are converted whole; every value and its type (1 vs 1.0) is what
+    the per-cell rule gives, so the file's bytes are the same."""
+    import numpy as np
+
+    from b24reports.reports.result import json_column
+
+    columns = {
+        "money": [pd.Series([1234.5678, -0.001, float("nan"), float("inf"), 2.005, 7]),
+                  pd.Series([1, None, 3], dtype="Int64"), pd.Series([1.25, 2.0], dtype="float32"),
+                  pd.Series(["1.5", None, 2], dtype=object)],  # mixed objects: cell by cell
+        "pct": [pd.Series([100 / 3, -0.04, float("-inf"), 99.95])],
+        "id": [pd.Series([5.0, 6.5, float("nan"), 2 ** 53]), pd.Series([7, 8], dtype="int64"),
+               pd.Series([1, pd.NA], dtype="Int64"), pd.Series([True, False])],  # bools: cell by cell
+        "text": [pd.Series(["a", None, float("nan"), "<b>x</b>"]), pd.Series([None, None], dtype=object),
+                 pd.Series(["a", 3], dtype=object), pd.Series(["x", None], dtype="string")],
+        "datetime": [pd.Series(pd.to_datetime(["2026-01-10 10:00", None]).tz_localize("+03:00"))],
+        "date": [pd.Series([pd.Timestamp("2026-01-31"), pd.NaT])],
+        "bool": [pd.Series([True, None, np.bool_(False)], dtype=object)],
+        "list": [pd.Series([["a"], None, "b"], dtype=object)],
+    }
+    for kind, series in columns.items():
+        for s in series:
+            want = [reports.json_value(v, kind) for v in s.tolist()]
+            got = json_column(s, kind)
+            assert got == want and [type(x) for x in got] == [type(x) for x in want], (kind, s.tolist())
+    assert json_column(pd.Series([1234.5678, 5.0, float("nan")]), "money") == [1234.57, 5.0, None]
+    assert [type(x) for x in json_column(pd.Series([5.0, 6.5, float("nan")]), "id")] == [int, float, type(None)]
+
+
 def test_metrics_json_shape_values_and_determinism(spec, ds):
     raw = {"date_from": "2026-01-01", "date_to": "2026-03-31", "as_of": "2026-03-31T12:00:00"}
     r1, r2 = spec.run(ds, raw), spec.run(ds, raw)

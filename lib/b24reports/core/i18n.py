@@ -263,6 +263,11 @@ def add_strings(lang: str, strings: dict[str, str]) -> None:
 
 def is_null(value: Any) -> bool:
     """True for None, NaN, NaT and pandas NA (False for lists and other containers)."""
+    kind = type(value)  # the plain types of a column's ``tolist()`` first: per cell of a 100k-row export
+    if kind is float:
+        return value != value
+    if kind is str or kind is int or kind is bool:
+        return False
     if value is None:
         return True
     if isinstance(value, list | tuple | dict | set | str) or getattr(value, "ndim", 0):

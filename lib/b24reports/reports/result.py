@@ -52,9 +52,11 @@ class ReportResult:
         METRICS.md says (see :func:`json_value`)."""
         ts = self.spec.tables[table_id]
         df = self.tables[table_id]
-        cols = [(c, _columns.kind_of(c)) for c in ts.columns]
-        data = {c: df[c].tolist() for c, _ in cols}
-        return [{c: json_value(data[c][i], k) for c, k in cols} for i in range(len(df))]
+        cols = list(ts.columns)
+        if not cols:
+            return [{} for _ in range(len(df))]
+        data = [json_column(df[c], _columns.kind_of(c)) for c in cols]
+        return [dict(zip(cols, row)) for row in zip(*data)]
 
     def to_metrics_json(self, generated_at: dt.datetime | str | None = None) -> dict[str, Any]:
         """The ``metrics.json`` document of METRICS.md "Outputs": keys ``report``,
@@ -114,6 +116,34 @@ def json_value(v: Any, kind: str) -> Any:
     if kind == "bool":
         return bool(v)
     return _py(v)
+
+
+def json_column(values: Any, kind: str) -> list[Any]:
+    """One column's JSON values, converted column-wise: equal, value and type, to
+    ``[json_value(v, kind) for v in values.tolist()]``.
+
+    ``values``: a pandas Series (a table column). Numeric kinds of a numeric dtype go
+    through one float array (ids/ints as int where whole, money/ratio/number to 2 decimals,
+    pct/days to 1, NaN -> None, ±inf -> None outside ids); text of a string dtype keeps its
+    strings with nulls -> None. Any other column falls back to :func:`json_value` per cell.
+    A 100k-deal funnel's deals table (44k rows) took 0.9 s cell by cell."""
+    import numpy as np
+    from pandas.api import types as pdt
+
+    dtype = values.dtype
+    if (kind in ("id", "int") or kind in _DIGITS) and pdt.is_numeric_dtype(dtype) and not pdt.is_bool_dtype(dtype):
+        arr = values.to_numpy(dtype="float64", na_value=np.nan).tolist()
+        if kind in _DIGITS:
+            d = _DIGITS[kind]
+            return [round(x, d) + 0.0 if x - x == 0 else None for x in arr]
+        return [None if x != x else (int(x) if x.is_integer() else round(x, 2)) for x in arr]
+    if kind not in _CONVERTED and pdt.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.astype(object).where(values.notna(), None).tolist()
+    return [json_value(v, kind) for v in values.tolist()]
+
+
+#: column kinds :func:`json_value` converts (any other kind passes plain values through)
+_CONVERTED = frozenset({"list", "id", "int", "date", "datetime", "bool", *_DIGITS})
 
 
 def _isnull(v: Any) -> bool:

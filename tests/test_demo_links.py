@@ -15,6 +15,46 @@ def test_loopback_links_are_dead_real_ones_are_not():
     assert not is_dead_link("not a url")
 
 
+def test_dead_link_by_host_agrees_with_urlsplit_on_awkward_urls():
+    """A plain URL is decided once per host; whatever the URL, the answer is urlsplit's."""
+    from urllib.parse import urlsplit
+
+    from b24reports.ingest.auth import is_loopback_host
+
+    def by_urlsplit(url: str) -> bool:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return False
+        return bool(host) and is_loopback_host(host)
+
+    cases = {
+        "http://127.0.0.1:43491/crm/deal/details/5/": True,
+        "HTTP://LOCALHOST/crm/": True,  # scheme and host in capitals
+        "https://user:pw@127.0.0.2:8000/x": True,  # userinfo before a loopback address
+        "http://[::1]:80/deal": True,  # IPv6 loopback
+        "//127.0.0.1/x": True,  # no scheme: urlsplit still finds the host
+        "http://app.localhost./x": True,  # a trailing dot
+        "http://127.0.0.1?x=1": True,  # query right after the host
+        "http://127.0.0.1#frag": True,
+        "https://acme.bitrix24.ru/crm/deal/details/5/": False,
+        "https://127.0.0.1.acme.ru/": False,  # loopback-looking name of a real host
+        "http://localhost@acme.ru/": False,  # the host is after the @
+        " http://127.0.0.1/x": True,  # leading space: urlsplit strips it
+        "http://127.0.\t0.1/x": True,  # a tab inside: urlsplit removes it
+        "http://[::1/x": False,  # a broken IPv6 host: urlsplit refuses it
+        "http:////127.0.0.1/x": False,  # empty host
+        "1http://127.0.0.1/": False,  # not a scheme: a path
+        "mailto:someone@127.0.0.1": False,
+        "not a url": False,
+        "": False,
+    }
+    for url, dead in cases.items():
+        assert by_urlsplit(url) is dead, url  # the case says what urlsplit says
+        assert is_dead_link(url) is dead, url
+        assert is_dead_link(url) is dead, url  # asked again: the host's answer is cached
+
+
 def test_table_shows_demo_links_as_text():
     df = pd.DataFrame({"id": [5, 6], "url": ["http://127.0.0.1:43491/crm/deal/details/5/",
                                              "https://acme.bitrix24.ru/crm/deal/details/6/"]})

@@ -232,11 +232,14 @@ def _write_column(ws: Any, j: int, cells: list[Any], kind: str, fmt: Any, is_dea
             ws.write_number(r, j, v, fmt)
         elif kind in ("date", "datetime") and isinstance(v, dt.date):
             ws.write_datetime(r, j, v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()), fmt)
-        elif (kind == "url" and isinstance(v, str) and v.lower().startswith(("http://", "https://")) and len(v) < 2000
-              and not is_dead_link(v)):
-            ws.write_url(r, j, v, string=v)
-        elif kind == "url" and dead_label and isinstance(v, str) and is_dead_link(v):
-            ws.write_string(r, j, dead_label)
+        elif kind == "url" and isinstance(v, str):
+            dead = is_dead_link(v)
+            if dead and dead_label:
+                ws.write_string(r, j, dead_label)
+            elif not dead and v.lower().startswith(("http://", "https://")) and len(v) < 2000:
+                ws.write_url(r, j, v, string=v)
+            else:
+                ws.write_string(r, j, v)
         else:
             ws.write_string(r, j, str(v))
 

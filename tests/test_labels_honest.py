@@ -436,6 +436,8 @@ def test_the_demo_command_writes_its_portals_now_into_the_store(tmp_path):
     res = CliRunner().invoke(cli, ["demo", "--scale", "0.05", "--anchor", "2026-11-30", "--advance-days", "0",
                                    "--formats", "json", "--store", str(store), "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
+    # the log names the reports' day (it said "today 2026-11-23" for a portal that lives a week to the 30th)
+    assert "generating the demo portal (seed 42, scale 0.05) as of 2026-11-30, the reports' day (12:00)" in res.output
     ds = Dataset.load(store)
     assert ds.clock == dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
     rendered = json.loads((tmp_path / "out" / "forgotten" / "metrics.json").read_text(encoding="utf-8"))

@@ -256,7 +256,10 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
     except ValueError:
         raise BadParameter("anchor", anchor, "expected YYYY-MM-DD") from None
     start = day - dt.timedelta(days=advance_days)
-    _echo(f"generating the demo portal (seed {seed}, scale {scale}, today {start})…", err=True)
+    # the portal starts advance_days before the reports' day and lives up to it: say both dates,
+    # or a reader takes the first for the reports' "today"
+    lives = f" as it was on {start}, to live {advance_days} days up to" if advance_days else " as of"
+    _echo(f"generating the demo portal (seed {seed}, scale {scale}){lives} {day}, the reports' day (12:00)…", err=True)
     portal = generate_portal(seed=seed, scale=scale, anchor=start)
     store.parent.mkdir(parents=True, exist_ok=True)
 

@@ -3,7 +3,8 @@
 # into it and `uv pip install -e .[dev]`, compile the venv's and lib/'s Python to bytecode (as pip
 # does; uv does not, and with PYTHONDONTWRITEBYTECODE set nothing else would: each render kernel
 # then compiled ~1.5 s of imports at every start, docs/benchmarks.md), install Debian chromium
-# for PDFs when missing (as root, or with sudo; skipped with a message otherwise); `make test` also needs pdftotext (poppler-utils,
+# for PDFs when missing (as root, or with sudo; skipped with a message otherwise), build the pages' partial
+# plotly.js with npm (see PLOTLY_B24); `make test` also needs pdftotext (poppler-utils,
 # installed the same way) for the print check of the report PDFs. Re-runs are fast: the install is redone only
 # when pyproject.toml changes.
 
@@ -48,7 +49,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	-@$(BIN)/python -m compileall -q -q -j 0 $(VENV)/lib lib
 	@touch $(STAMP)
 
-install: $(STAMP)
+# the partial plotly.js of the pages (lib/b24reports/outputs/plotlyjs.py): npm installs plotly.js
+# and esbuild from js/package-lock.json, esbuild builds it; node and npm come from apt when missing.
+# Without them the pages carry the whole plotly.js (4.8 MB instead of 1.2 MB): a warning, not an error.
+PLOTLY_B24 := lib/b24reports/outputs/static/plotly-b24.min.js
+
+$(PLOTLY_B24): js/package.json js/package-lock.json js/plotly-b24.cjs js/build.mjs
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: installing nodejs and npm with apt-get (for the pages' partial plotly.js)"; \
+	  { $(call apt_install,nodejs npm); } || true; \
+	fi; \
+	if command -v npm >/dev/null 2>&1 && (cd js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build); then \
+	  echo "built $@"; \
+	else \
+	  echo "warning: could not build $@; the pages will carry the whole plotly.js (install node and npm, then run make install)"; \
+	fi
+
+install: $(STAMP) $(PLOTLY_B24)
 
 chromium:
 	@for c in $(CHROMIUM_CMDS); do command -v $$c >/dev/null 2>&1 && exit 0; done; \

@@ -36,6 +36,7 @@ from b24reports import reports
 from b24reports.core.errors import BadParameter
 from b24reports.core.i18n import format_date, format_datetime, t
 from b24reports.metrics.labels import name_maps
+from b24reports.outputs import plotlyjs
 from b24reports.views import common as vc
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": False}
@@ -73,7 +74,10 @@ def _register_offline_renderer() -> None:
             html = pio.to_html(fig_dict, config=self.config, auto_play=self.auto_play, include_plotlyjs=False,
                                include_mathjax=False, full_html=False, animation_opts=self.animation_opts,
                                default_width="100%", default_height=525, validate=False)
-            return {"text/html": html}
+            # the figure's trace types, for the export to pick the plotly.js that draws them
+            # (render.html.page_traces; the note is removed from the page there)
+            traces = ",".join(sorted(plotlyjs.figure_traces(fig_dict.get("data") or ())))
+            return {"text/html": f"<!--b24r-traces {traces}-->{html}"}
 
     if OFFLINE_RENDERER not in pio.renderers:
         pio.renderers[OFFLINE_RENDERER] = OfflineNotebookRenderer(config=dict(_PLOTLY_CONFIG))

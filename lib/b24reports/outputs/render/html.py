@@ -18,6 +18,7 @@ from typing import Any
 from b24reports import reports
 
 log = logging.getLogger(__name__)
+from b24reports.outputs import plotlyjs
 from b24reports.outputs.nb import RESULT_OUT_PARAM
 from b24reports.outputs.render.job import TEMPLATE_NAME, TEMPLATES_DIR, RenderError, RenderJob
 
@@ -171,7 +172,9 @@ def prepare() -> None:
 def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     """Executed notebook -> self-contained HTML without code (``--no-input``), offline
     template, stderr streams dropped (from ``nb`` itself). A warm kernel's notebook holds
-    ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert."""
+    ``nb.PLOTLYJS_MARKER`` where plotly.js goes: plotly.js is written there, after nbconvert:
+    the partial build when it draws every figure's trace types (:func:`page_traces`), else the
+    whole plotly.js (:func:`plotlyjs.source`)."""
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
@@ -182,17 +185,29 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
         body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
     from b24reports.outputs.nb import PLOTLYJS_MARKER
 
+    traces = page_traces(body)
+    body = TRACES_NOTE.sub("", body)
     if PLOTLYJS_MARKER in body:  # a warm kernel's notebook: plotly.js goes where plotly's renderer put it
-        body = body.replace(PLOTLYJS_MARKER, _plotlyjs())
+        body = body.replace(PLOTLYJS_MARKER, plotlyjs.source(traces))
     return body
 
 
-@functools.cache
-def _plotlyjs() -> str:
-    """plotly.js's source as plotly's ``notebook`` renderer inlines it (read once)."""
-    from plotly.offline import get_plotlyjs
+#: What ``nb``'s offline renderer writes before each figure: the figure's trace types.
+TRACES_NOTE = re.compile(r"<!--b24r-traces ([a-z0-9,]*)-->")
 
-    return get_plotlyjs()
+
+def page_traces(body: str) -> set[str] | None:
+    """The trace types of every figure of a page (:data:`TRACES_NOTE`), or None when some
+    figure carries no note (drawn another way: its types are not known)."""
+    notes = TRACES_NOTE.findall(body)
+    if len(notes) != body.count("Plotly.newPlot("):
+        return None
+    return {t for note in notes for t in note.split(",") if t}
+
+
+def _plotlyjs() -> str:
+    """plotly.js's source for a page of the reports' own figures (:func:`plotlyjs.source`)."""
+    return plotlyjs.source(plotlyjs.partial_traces() or ())
 
 
 _RESULTS_LOCK = threading.Lock()

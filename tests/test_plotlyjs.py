@@ -110,3 +110,36 @@ def test_views_draw_only_trace_types_of_the_partial_build():
                 used.add(trace.type)
         assert "plotly.express" not in path.read_text(encoding="utf-8")
     assert used and used <= built, used - built
+
+
+def test_dashboard_pages_load_the_partial_build_from_the_server(fake_build, tmp_path, monkeypatch, demo_store):
+    """serve puts the partial build (and the whole plotly.js, for a chart of another type) in
+    the template's static files, has the page load it, leaves jupyterlab-plotly (whose script
+    carries the whole plotly.js) out and tells the kernels which types the page draws; the
+    kernels then put no plotly output on the page. Without a build, none of it."""
+    from b24reports.outputs import serve
+    from b24reports.outputs.dashboard.widgets import plotly_loader
+
+    jp = serve.prepare_template(tmp_path / "a")
+    tpl = jp / "voila" / "templates" / serve.TEMPLATE_NAME
+    assert (tpl / serve.PAGE_PLOTLYJS).read_text(encoding="utf-8") == plotlyjs.BUNDLE.read_text(encoding="utf-8")
+    assert (tpl / serve.WHOLE_PLOTLYJS).read_text(encoding="utf-8").startswith("/**\n* plotly.js v")
+    assert (tpl / "b24r_plotly.html").read_text(encoding="utf-8") == (
+        '<script src="{{ resources.base_url }}voila/templates/b24reports/static/plotly-b24.min.js" defer></script>')
+    srv = serve.VoilaServer(demo_store, pool_size=0)
+    assert '--VoilaConfiguration.extension_denylist=["jupyterlab-plotly"]' in srv.argv
+    env = srv.env(jp)
+    assert env[plotlyjs.PAGE_TRACES_ENV] == "bar,pie,scatter"
+    monkeypatch.setenv(plotlyjs.PAGE_TRACES_ENV, env[plotlyjs.PAGE_TRACES_ENV])
+    assert plotly_loader().outputs == ()
+
+    plotlyjs.BUNDLE.unlink()
+    plotlyjs.partial_traces.cache_clear()
+    jp = serve.prepare_template(tmp_path / "b")
+    tpl = jp / "voila" / "templates" / serve.TEMPLATE_NAME
+    assert not (tpl / "static").exists() and (tpl / "b24r_plotly.html").read_text(encoding="utf-8") == ""
+    srv = serve.VoilaServer(demo_store, pool_size=0)
+    assert not any("denylist" in a for a in srv.argv)
+    assert plotlyjs.PAGE_TRACES_ENV not in srv.env(jp)
+    monkeypatch.delenv(plotlyjs.PAGE_TRACES_ENV)
+    assert plotly_loader().outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"] == []

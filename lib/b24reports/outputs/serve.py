@@ -45,7 +45,7 @@ from typing import Any
 from b24reports import reports
 from b24reports.core.errors import BadInput, StoreError
 from b24reports.outputs.landing import landing_html
-from b24reports.outputs import forking, kernel_env
+from b24reports.outputs import forking, kernel_env, plotlyjs
 
 TEMPLATE_NAME = "b24reports"
 TEMPLATE_SRC = Path(__file__).parent / "templates" / "voila" / TEMPLATE_NAME
@@ -60,7 +60,32 @@ def prepare_template(root: Path, lang: str = "ru") -> Path:
         shutil.rmtree(dest)
     shutil.copytree(TEMPLATE_SRC, dest)
     (dest / "b24r_landing.html").write_text("{% raw %}" + landing_html(lang) + "{% endraw %}", encoding="utf-8")
+    # the pages load the partial plotly.js from here (Voila serves a template's static/ files)
+    # when it is built; else jupyterlab-plotly's whole one (dashboard.widgets.plotly_loader)
+    # (a chart of a trace type outside it makes its page load the whole one, also from here)
+    script = ""
+    if plotlyjs.partial_traces() is not None:
+        (dest / "static").mkdir(exist_ok=True)
+        shutil.copyfile(plotlyjs.BUNDLE, dest / PAGE_PLOTLYJS)
+        (dest / WHOLE_PLOTLYJS).write_text(plotlyjs.source(None), encoding="utf-8")
+        script = (f'<script src="{{{{ resources.base_url }}}}voila/templates/{TEMPLATE_NAME}/{PAGE_PLOTLYJS}" '
+                  'defer></script>')
+    (dest / "b24r_plotly.html").write_text(script, encoding="utf-8")
     return jp
+
+
+#: Where a dashboard page's partial plotly.js lies in the template (:func:`prepare_template`),
+#: and the whole one (``static/chart.js`` loads it for a trace type the partial build lacks).
+PAGE_PLOTLYJS = f"static/{plotlyjs.BUNDLE.name}"
+WHOLE_PLOTLYJS = "static/plotly.min.js"
+
+
+def page_traces(jupyter_path: Path) -> frozenset[str] | None:
+    """The trace types of the plotly.js the template at ``jupyter_path`` makes its pages load
+    (:func:`prepare_template`), or None when they load jupyterlab-plotly's whole one."""
+    if not (Path(jupyter_path) / "voila" / "templates" / TEMPLATE_NAME / PAGE_PLOTLYJS).exists():
+        return None
+    return plotlyjs.partial_traces()
 
 
 #: Seconds before Voila starts a kernel to replace one a viewer took from the preheated pool.
@@ -69,14 +94,18 @@ POOL_FILL_DELAY_S = 10.0
 
 def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
                pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
-               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S, fork: bool = False) -> list[str]:
+               show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S, fork: bool = False,
+               partial_plotlyjs: bool = False) -> list[str]:
     """The ``voila`` command line of :func:`serve` (without the executable).
 
     ``pool_size`` preheated kernels per notebook (0 = none); ``cull_idle_timeout`` seconds
     after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s;
     ``fill_delay`` seconds before a used pool kernel is replaced (``fork``: 0, the pool gate of
     :mod:`~b24reports.outputs.forking` decides when); ``fork``: kernels forked from the zygote
-    (the caller sets ``forking.SOCKET_ENV`` and writes the kernelspec, as :class:`VoilaServer` does).
+    (the caller sets ``forking.SOCKET_ENV`` and writes the kernelspec, as :class:`VoilaServer` does);
+    ``partial_plotlyjs``: the pages load the partial plotly.js from the template
+    (:func:`prepare_template`), so jupyterlab-plotly, whose script carries the whole plotly.js
+    (4.8 MB, parsed by every page that loads the extension), is left out.
     """
     nb_dir = Path(notebooks_dir or reports.NOTEBOOKS_DIR)
     argv = [str(nb_dir), "--no-browser", f"--port={int(port)}", f"--Voila.ip={ip}",
@@ -92,6 +121,8 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             '--Voila.tornado_settings={"disable_check_xsrf": True}',
             # kernels start without the server's secrets (B24_CLIENT_SECRET, webhooks, tokens)
             forking.VOILA_FLAG if fork else kernel_env.VOILA_FLAG]
+    if partial_plotlyjs:
+        argv.append('--VoilaConfiguration.extension_denylist=["jupyterlab-plotly"]')
     if pool_size > 0:
         # refill the pool only after the page that took a kernel has painted: a new kernel's
         # warm-up (imports, report run) would otherwise compete for the CPU with that page
@@ -147,7 +178,8 @@ class VoilaServer:
         self.lang, self.log_path = lang, log_path
         self.params = {k: str(v) for k, v in (params or {}).items()}
         self.argv = voila_argv(port=self.port, ip=ip, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
-                               cull_interval=cull_interval, show_tracebacks=show_tracebacks, fork=self.fork)
+                               cull_interval=cull_interval, show_tracebacks=show_tracebacks, fork=self.fork,
+                               partial_plotlyjs=plotlyjs.partial_traces() is not None)
         self.proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -156,11 +188,16 @@ class VoilaServer:
         return f"http://{self.ip}:{self.port}/"
 
     def env(self, jupyter_path: Path) -> dict[str, str]:
-        """The server's environment: ``B24REPORTS_STORE``, ``JUPYTER_PATH`` with the template."""
+        """The server's environment: ``B24REPORTS_STORE``, ``JUPYTER_PATH`` with the template,
+        and for the kernels the trace types of their pages' plotly.js (``plotlyjs.PAGE_TRACES_ENV``)."""
         env = dict(os.environ)
         env["B24REPORTS_STORE"] = str(self.store.resolve())
         env["B24REPORTS_DASHBOARD_PARAMS"] = json.dumps(self.params, ensure_ascii=False)
         env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH", "")]))
+        traces = page_traces(jupyter_path)
+        env.pop(plotlyjs.PAGE_TRACES_ENV, None)
+        if traces:
+            env[plotlyjs.PAGE_TRACES_ENV] = ",".join(sorted(traces))
         env.pop(forking.SOCKET_ENV, None)
         if self.fork:
             env[forking.SOCKET_ENV] = str(self.zygote_socket(jupyter_path))

@@ -58,18 +58,33 @@ def HtmlSlot(html: str) -> Any:  # noqa: N802 - a widget factory named as the wi
     return _html_class()(html=html)
 
 
+def page_traces() -> frozenset[str]:
+    """The trace types of the page's own plotly.js: the partial build that ``serve`` makes its
+    pages load (``plotlyjs.PAGE_TRACES_ENV``); empty when the page has none and takes
+    jupyterlab-plotly's whole plotly.js (:func:`plotly_loader`)."""
+    import os
+
+    from b24reports.outputs.plotlyjs import PAGE_TRACES_ENV
+
+    return frozenset(t for t in os.environ.get(PAGE_TRACES_ENV, "").split(",") if t)
+
+
 def plotly_loader() -> Any:
-    """A hidden ``Output`` holding an empty plotly chart (``application/vnd.plotly.v1+json``):
-    rendering it makes jupyterlab-plotly load plotly.js, which sets ``window.Plotly`` for the
-    chart slots (:func:`ChartSlot`). The renderer is loaded lazily, only when a plotly output is
-    shown, and a live dashboard shows its charts in slots, not as plotly outputs."""
+    """A hidden ``Output`` holding an empty plotly chart (``application/vnd.plotly.v1+json``)
+    when the page has no plotly.js of its own (:func:`page_traces`): rendering it makes
+    jupyterlab-plotly load the whole plotly.js, which sets ``window.Plotly`` for the chart slots
+    (:func:`ChartSlot`). The renderer is loaded lazily, only when a plotly output is shown, and a
+    live dashboard shows its charts in slots, not as plotly outputs. Empty when the page loads
+    the partial build from the server (``serve``; a chart of another trace type makes the page
+    load the whole plotly.js from there, ``static/chart.js``)."""
     import ipywidgets as w
 
     out = w.Output()
     out.add_class("b24r-plotly-loader")
-    out.outputs = ({"output_type": "display_data", "metadata": {},
-                    "data": {"application/vnd.plotly.v1+json": {
-                        "data": [], "layout": {"width": 10, "height": 10}, "config": {"staticPlot": True}}}},)
+    if not page_traces():
+        out.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {"application/vnd.plotly.v1+json": {
+                            "data": [], "layout": {"width": 10, "height": 10}, "config": {"staticPlot": True}}}},)
     return out
 
 

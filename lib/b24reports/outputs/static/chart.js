@@ -1,12 +1,27 @@
-// plotly.js comes with jupyterlab-plotly's renderer extension, which sets window.Plotly when the
-// page loads; a slot waits for it rather than shipping its own copy (~5 MB) over the kernel link.
-function whenPlotly(timeoutMs) {
+// plotly.js comes with the page: the partial build of the reports' trace types that the server
+// serves (it lists them in Plotly.b24rTraces), or jupyterlab-plotly's whole plotly.js; either sets
+// window.Plotly. A slot waits for it rather than shipping its own copy over the kernel link, and
+// draws a figure only with a plotly.js that has every trace type of it (a partial build would
+// draw an unknown type as a scatter): for another type the page loads the whole plotly.js from
+// the server, which replaces window.Plotly.
+const draws = (P, data) => !P.b24rTraces || (data || []).every((t) => P.b24rTraces.includes(t.type || "scatter"));
+// the whole plotly.js, next to the partial build in the server's template (serve.prepare_template)
+const WHOLE = "templates/b24reports/static/plotly.min.js";
+function loadWhole() {
+  if (document.querySelector("script[data-b24r-whole-plotly]")) return;
+  const s = document.createElement("script");
+  s.src = (document.body.dataset.baseUrl || "/voila/") + WHOLE;
+  s.dataset.b24rWholePlotly = "1";
+  document.head.appendChild(s);
+}
+function whenPlotly(timeoutMs, data) {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const poll = () => {
       const P = window.Plotly;
-      if (P && typeof P.react === "function") resolve(P);
-      else if (Date.now() - t0 > timeoutMs) resolve(null);
+      if (P && typeof P.react === "function" && draws(P, data)) { resolve(P); return; }
+      if (P && P.b24rTraces && data) loadWhole();  // a trace type the partial build lacks
+      if (Date.now() - t0 > timeoutMs) resolve(null);
       else setTimeout(poll, 50);
     };
     poll();
@@ -30,8 +45,10 @@ export default {
     box.appendChild(gd);
     el.appendChild(box);
     el.dataset.b24rPending = "1";
-    const P = await whenPlotly(60000);
-    if (!P) { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; return; }
+    const noPlotly = () => { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; };
+    if (!await whenPlotly(60000)) { noPlotly(); return; }
+    let P = null;  // the plotly.js that drew this chart last
+    let drawn = 0;  // the latest drawing asked for: an older one still waiting for plotly.js is dropped
     let tplSrc = null, tpl = null, next = null, drawing = 0, gone = false, avail = 0;
     const cellWidth = () => el.clientWidth;  // a block as wide as its cell, whatever the chart's size
     const prepare = () => {
@@ -66,7 +83,15 @@ export default {
       delete el.dataset.b24rStale;
       drawing += 1;
       el.dataset.b24rPending = "1";
-      Promise.resolve(P.react(gd, fig.data, fig.layout, model.get("config") || {}))
+      const mine = ++drawn;
+      whenPlotly(60000, fig.data)
+        .then((Q) => {
+          if (mine !== drawn || gone) return undefined;
+          if (!Q) { noPlotly(); return undefined; }
+          if (P && Q !== P) { try { P.purge(gd); } catch (e) { /* drawn by the plotly.js replaced */ } }
+          P = Q;
+          return Q.react(gd, fig.data, fig.layout, model.get("config") || {});
+        })
         .catch(() => {})
         .finally(() => { drawing -= 1; if (!drawing) delete el.dataset.b24rPending; });
     };
@@ -97,7 +122,7 @@ export default {
       seen.disconnect();
       resized.disconnect();
       window.removeEventListener("beforeprint", drawNow);
-      try { P.purge(gd); } catch (e) { /* gone */ }
+      try { if (P) P.purge(gd); } catch (e) { /* gone */ }
     };
   },
 };

@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import functools
 import html
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +21,7 @@ import plotly.io as pio
 from b24reports.core import columns as _columns
 from b24reports.core.i18n import format_int, format_number, format_value, plural, t
 from b24reports.core.texts import OWNER_COLUMNS, team_row_label, translate_warning, value_label
+from b24reports.views.links import is_dead_link
 
 FIG_WIDTH = 660
 FIG_HEIGHT = 380
@@ -197,41 +196,6 @@ def style_figure(fig: go.Figure, title: str | None = None, height: int | None = 
             look["margin"] = {"t": TITLE_BAND + LEGEND_ROW * rows}
     fig.update_layout(look)  # one update: each is a validation pass (ms per figure on a dashboard's redraw)
     return fig
-
-
-#: ``scheme://netloc`` at the start of a URL, and any character ``urlsplit`` strips or removes
-#: before it parses (a URL with one takes the long way)
-_URL_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//[^/?#]*)")
-_URL_STRIPPED = re.compile(r"[\x00-\x20]")
-
-
-def is_dead_link(url: str) -> bool:
-    """True for a link into a portal on a loopback host (the demo's temporary server, gone when
-    ``b24reports demo`` ends): pages and Excel show it as text, ``metrics.json`` keeps it.
-    The same as ``urlsplit(url).hostname`` being a loopback host; a plain ``scheme://host/…``
-    URL is decided once per host (a 100k-deal Excel export asks for every deal's link)."""
-    m = _URL_NETLOC.match(url) if isinstance(url, str) else None
-    if m is not None and _URL_STRIPPED.search(url) is None:
-        return _netloc_is_loopback(m.group(1))
-    return _host_is_loopback(url)
-
-
-def _host_is_loopback(url: str) -> bool:
-    """Whether ``urlsplit(url).hostname`` is a loopback host (False for no host, or a URL
-    ``urlsplit`` refuses)."""
-    from urllib.parse import urlsplit
-
-    from b24reports.ingest.auth import is_loopback_host
-
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
-    return bool(host) and is_loopback_host(host)
-
-
-#: :func:`_host_is_loopback` of ``//netloc``, once per netloc
-_netloc_is_loopback = functools.lru_cache(maxsize=64)(_host_is_loopback)
 
 
 def portal_label(portal: str | None, lang: str = "ru") -> str | None:

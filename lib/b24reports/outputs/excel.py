@@ -257,7 +257,8 @@ def write_xlsx(job: XlsxJob, path: Path) -> None:
     import xlsxwriter
 
     from b24reports.metrics.labels import lookup_name, with_name_columns
-    from b24reports.views.common import is_dead_link, portal_label
+    from b24reports.views.common import portal_label
+    from b24reports.views.links import is_dead_link
     from b24reports.core.texts import OWNER_COLUMNS, null_key_label, param_label, param_value_text, team_row_label, VALUE_LABELS, translate_warning, value_label
 
     res, lang = job.ensure_result(), job.lang

@@ -14,7 +14,7 @@ The partial build is used when it exists, was made from the plotly.js version pl
 figures draw a trace type outside it gets the whole plotly.js (plotly.js would draw an unknown
 type as a scatter). A snapshot knows its figures when it is exported (:func:`source`); a live
 dashboard page loads the partial build from the server (``serve``), and a chart of another type
-makes that page load the whole one (``dashboard.widgets``).
+makes that page load the whole one, also from the server (``static/chart.js``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,13 @@ def covers(traces: Iterable[str]) -> bool:
 
 
 @functools.cache
-def _read(path: Path) -> str:
+def _read(path: Path | None) -> str:
+    """The partial build at ``path``, or for None the whole plotly.js (plotly reads it anew on
+    every call)."""
+    if path is None:
+        from plotly.offline import get_plotlyjs
+
+        return get_plotlyjs()
     return path.read_text(encoding="utf-8")
 
 
@@ -83,11 +89,7 @@ def source(traces: Iterable[str] | None) -> str:
     """plotly.js's source for a page whose figures draw ``traces`` (trace types; None: not
     known): the partial build when it :func:`covers` them, else the whole plotly.js. Each file
     is read once per process."""
-    if traces is not None and covers(traces):
-        return _read(BUNDLE)
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
+    return _read(BUNDLE if traces is not None and covers(traces) else None)
 
 
 def figure_traces(data: Iterable[dict]) -> set[str]:

@@ -4,7 +4,6 @@ nbconvert with the offline template (plotly.js inlined, no external request)."""
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
 import re

@@ -78,19 +78,13 @@ def excel_cells(values: Any, kind: str) -> list[Any]:
     has no offsets), dates become ``datetime.date``; text of a string dtype keeps its strings
     with nulls -> None; bools -> bool/None. Any other column (mixed objects, lists, codes held
     as numbers) falls back to :func:`_excel_value` per cell."""
-    import numpy as np
     import pandas as pd
     from pandas.api import types as pdt
 
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    if kind in _XLSX_NUM and (pdt.is_numeric_dtype(s.dtype) and not pdt.is_bool_dtype(s.dtype)):
-        arr = s.to_numpy(dtype="float64", na_value=np.nan)
-        if kind in ("id", "int"):
-            if np.isfinite(arr).all() and (arr == np.floor(arr)).all():
-                return arr.astype(np.int64).tolist()
-            return [None if x != x else (int(x) if x.is_integer() else round(x, 2)) for x in arr.tolist()]
-        d = _result._DIGITS[kind]  # json_value's decimals
-        return [round(x, d) + 0.0 if x - x == 0 else None for x in arr.tolist()]
+    numbers = _result.number_column(s, kind)  # json_value's rounding, as metrics.json has it
+    if numbers is not None:
+        return numbers
     if kind in ("date", "datetime") and pdt.is_datetime64_any_dtype(s.dtype):
         naive = s.dt.tz_localize(None) if getattr(s.dtype, "tz", None) is not None else s
         if kind == "date":

@@ -1,5 +1,6 @@
 """``b24reports serve``: a busy port fails at once with a clear message (exit 2) and starts nothing,
-so the printed address never leads to another server (issue 18)."""
+so the printed address never leads to another server (issue 18); a cell's late output still
+reaches the page."""
 
 from __future__ import annotations
 
@@ -51,3 +52,47 @@ def test_served_page_links_nothing_off_the_machine(demo_store):
         page = urllib.request.urlopen(srv.url + "voila/render/tasks.ipynb", timeout=240).read().decode()
     assert "b24r-cell" in page  # the report rendered
     assert re.findall(r"https?://[A-Za-z0-9.\-]+", page) == []
+
+
+def test_a_cell_whose_output_lags_its_reply_keeps_every_output(tmp_path):
+    """Voila's executor, configured by serve's command line, keeps a cell's outputs that reach it
+    after the cell's reply. nbclient's default waits 4 s for them, then drops the rest: with ten
+    pages opening at once on two cores, pages lost their filter bar with no error. Here every
+    output message reaches the executor 50 ms late (100 outputs: 5 s behind the reply)."""
+    import asyncio
+
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from voila.app import Voila
+    from voila.execute import VoilaExecutor
+
+    app = Voila()
+    app.parse_command_line(voila_argv(fork=True))
+
+    class LateOutput(VoilaExecutor):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            get_msg = kc.iopub_channel.get_msg
+
+            async def late(*args, **kwargs):
+                msg = await get_msg(*args, **kwargs)
+                if msg["msg_type"] == "display_data":
+                    await asyncio.sleep(0.05)
+                return msg
+
+            kc.iopub_channel.get_msg = late
+            return kc
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("for i in range(100):\n    display(i)"),
+                nbformat.v4.new_code_cell("print('next cell')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    km = AsyncKernelManager(kernel_name="python3")
+    try:
+        asyncio.run(LateOutput(nb, km=km, config=app.config).async_execute())
+    finally:
+        if km.has_kernel:
+            asyncio.run(km.shutdown_kernel(now=True))
+    shown = [o["data"]["text/plain"] for o in nb.cells[0].outputs]
+    assert shown == [str(i) for i in range(100)]
+    assert nb.cells[1].outputs[0]["text"] == "next cell\n"

@@ -92,6 +92,15 @@ def page_traces(jupyter_path: Path) -> frozenset[str] | None:
 POOL_FILL_DELAY_S = 10.0
 
 
+#: Seconds Voila's executor (nbclient) waits, after a cell's reply, for the rest of the cell's
+#: output (nbclient's default: 4). Past it the outputs not yet read are dropped without an error:
+#: with ten pages opening at once on two cores the output stream fell more than 4 s behind the
+#: replies, and 5 of 90 pages lost their filter bar for good (issue 18's stress runs). A
+#: local kernel's output is late, not lost, so this waits long. (Snapshot renders read it with
+#: a blocking client, where this wait does not expire before the output is read.)
+IOPUB_TIMEOUT_S = 60
+
+
 def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
                pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
                show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S, fork: bool = False,
@@ -119,6 +128,8 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             # and every closed page held its kernel (~290 MiB) until the idle cull. The server
             # keeps no login cookie for a cross-site request to ride on: the check guards nothing.
             '--Voila.tornado_settings={"disable_check_xsrf": True}',
+            # a cell's output that reaches Voila after the cell's reply is waited for (IOPUB_TIMEOUT_S)
+            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT_S}",
             # kernels start without the server's secrets (B24_CLIENT_SECRET, webhooks, tokens)
             forking.VOILA_FLAG if fork else kernel_env.VOILA_FLAG]
     if partial_plotlyjs:

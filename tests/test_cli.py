@@ -36,6 +36,8 @@ def test_list_is_russian_by_default(env, capsys):
     assert out.startswith("Общие параметры (всех отчётов):")
     assert "  date_from      date      начало периода, ГГГГ-ММ-ДД, включительно" in out
     assert "  employees      id_list   id сотрудников; пусто — все" in out
+    # as the English list: a demo store's "now" is its portal's, not the clock's
+    assert "(по умолчанию: сейчас; у демо-базы — «сейчас» её портала)" in out
     assert "testrep — " in out and "  таблицы: " in out
     assert "Common parameters" not in out and "period start" not in out
 

@@ -43,3 +43,25 @@ def test_stretches_and_the_server_clock():
     assert p.stamp_time(dict(block)) == block  # wall clock until frozen
     p.freeze_clock()
     assert p.stamp_time(dict(block))["date_start"] == "2026-11-23T12:00:00+03:00"
+
+
+def test_sync_with_history_reports_each_sync_as_it_ends():
+    """`b24reports demo` printed the three syncs' summaries together at the end: each now comes
+    right after its sync, before the portal lives on (``on_sync``)."""
+    from b24reports.demo.generator import sync_with_history
+
+    p = generate_portal(seed=7, scale=0.05, anchor=ANCHOR)
+    events: list[tuple] = []
+
+    def fake_sync(url, store, full=False, **kw):
+        events.append(("sync", "full" if full else "incremental", p.now))
+        return f"report {len(events)}"
+
+    reports = sync_with_history(p, "http://demo/rest/1/x/", "store.duckdb", 7, sync=fake_sync,
+                                on_advance=lambda d, _done: events.append(("lived", d)),
+                                on_sync=lambda rep: events.append(("summary", rep)))
+    start = p.now - 7 * 86400
+    assert events == [("sync", "full", start), ("summary", "report 1"),
+                      ("lived", 4), ("sync", "incremental", start + 4 * 86400), ("summary", "report 4"),
+                      ("lived", 3), ("sync", "incremental", start + 7 * 86400), ("summary", "report 7")]
+    assert reports == ["report 1", "report 4", "report 7"]

@@ -269,9 +269,9 @@ def demo_cmd(out: Path, store: Path, scale: float, seed: int, anchor: str | None
 
     with DemoServer(portal) as srv:
         _remember_secret(srv.webhook_url)
-        for rep in sync_with_history(portal, srv.webhook_url, store, advance_days, sync=sync, on_advance=lived,
-                                     progress=True, log=_sync_log):
-            _print_sync(rep)
+        # each sync's summary as it ends, before the portal lives on (not all three at the end)
+        sync_with_history(portal, srv.webhook_url, store, advance_days, sync=sync, on_advance=lived,
+                          on_sync=_print_sync, progress=True, log=_sync_log)
     from b24reports.outputs.render import find_chromium, parse_formats
 
     fmts = parse_formats(formats)

@@ -465,21 +465,28 @@ def stretches(days: int) -> list[int]:
 
 
 def sync_with_history(portal: DemoPortal, webhook_url: str, store: Any, days: int, *, sync: Any,
-                      on_advance: Any = None, **sync_kw: Any) -> list[Any]:
+                      on_advance: Any = None, on_sync: Any = None, **sync_kw: Any) -> list[Any]:
     """Sync ``portal`` (served at ``webhook_url``) into ``store`` as it is, then let it live
     ``days`` (:func:`stretches`, :meth:`DemoPortal.advance`) with a sync after each stretch, so
     the store holds versions of the deals that changed: history for the pipeline report and the
     close-date slips of dynamics. The portal's clock is frozen first (syncs record its simulated
     time). ``sync``: :func:`b24reports.ingest.sync.sync` (passed in: the generator does not depend on
-    the sync layer); ``on_advance(days, changes)`` is called after each stretch. Returns the
-    sync reports."""
+    the sync layer); ``on_advance(days, changes)`` is called after each stretch and
+    ``on_sync(report)`` after each sync, as it ends. Returns the sync reports."""
     portal.freeze_clock()
-    reports = [sync(webhook_url, store, full=True, **sync_kw)]
+    reports: list[Any] = []
+
+    def run(**kw: Any) -> None:
+        reports.append(sync(webhook_url, store, **kw, **sync_kw))
+        if on_sync is not None:
+            on_sync(reports[-1])
+
+    run(full=True)
     for d in stretches(days):
         done = portal.advance(d)
         if on_advance is not None:
             on_advance(d, done)
-        reports.append(sync(webhook_url, store, **sync_kw))
+        run()
     return reports
 
 

@@ -96,3 +96,40 @@ def test_a_cell_whose_output_lags_its_reply_keeps_every_output(tmp_path):
     shown = [o["data"]["text/plain"] for o in nb.cells[0].outputs]
     assert shown == [str(i) for i in range(100)]
     assert nb.cells[1].outputs[0]["text"] == "next cell\n"
+
+
+def test_a_kernel_whose_page_left_without_a_word_is_shut_down():
+    """A page that never says goodbye (a killed tab, a phone that dropped it) no longer leaves its
+    kernel for the idle cull: once its last connection has been closed for ``orphan_grace_s`` the
+    kernel is shut down. A page back within that time keeps its kernel; a kernel that never had
+    a page (a preheated one) is kept; a page that leaves, comes back and leaves again gets the
+    whole grace from its last leave."""
+    import asyncio
+    import time
+
+    from b24reports.outputs.kernel_env import SecretFreeKernelManager
+
+    async def run() -> tuple[dict[str, str], dict[str, bool]]:
+        km = SecretFreeKernelManager(orphan_grace_s=1.0)
+        ids = {name: await km.start_kernel(kernel_name="python3") for name in ("left", "back", "twice", "pool")}
+        seen: dict[str, bool] = {}
+        try:
+            for name in ("left", "back", "twice"):
+                km.notify_connect(ids[name])
+                km.notify_disconnect(ids[name])  # t = 0: every page left
+            await asyncio.sleep(0.3)
+            km.notify_connect(ids["back"])  # back within the grace (a network blip), and stays
+            km.notify_connect(ids["twice"])
+            await asyncio.sleep(0.3)
+            km.notify_disconnect(ids["twice"])  # t = 0.6: gone again, for good
+            await asyncio.sleep(0.7)  # t = 1.3: the first leave's grace is over, not the last one's
+            seen["twice alive at 1.3 s"] = ids["twice"] in km
+            deadline = time.monotonic() + 20
+            while (ids["left"] in km or ids["twice"] in km) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return ids, {**seen, **{name: ids[name] in km for name in ids}}
+        finally:
+            await km.shutdown_all(now=True)
+
+    _ids, alive = asyncio.run(run())
+    assert alive == {"twice alive at 1.3 s": True, "left": False, "back": True, "twice": False, "pool": True}

@@ -687,15 +687,20 @@ def test_a_page_whose_widgets_lost_the_race_opens_again_once(page, voila_url: st
     assert page.evaluate("sessionStorage.getItem('b24r-reopened')") is None
 
 
-def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser) -> None:
-    """A closed (or reloaded) page ends its kernel at once, long before the idle cull (900 s here):
-    Voila's shutdown beacon is no longer refused for a missing _xsrf cookie (issue 18)."""
+@pytest.mark.parametrize("unload", [True, False], ids=["closed", "gone-without-unload"])
+def test_a_page_that_goes_ends_its_kernel(demo_store: Path, dash_params, browser, unload: bool) -> None:
+    """A closed (or reloaded) page ends its kernel at once, long before the idle cull (900 s
+    here): Voila's shutdown beacon is no longer refused for a missing _xsrf cookie (issue 18;
+    the orphan rule is off for this case). A page closed without its unload handlers (a killed
+    tab, a phone that dropped the page: no beacon) ends its kernel once its connection has been
+    closed for the grace, 2 s here; such kernels used to wait for the cull."""
     import time
 
     import psutil
     from b24reports.outputs.serve import VoilaServer
 
-    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=900) as srv:
+    grace = 0 if unload else 2
+    with VoilaServer(demo_store, pool_size=0, params=dash_params, cull_idle_timeout=900, orphan_grace_s=grace) as srv:
         assert srv.proc is not None
         server = psutil.Process(srv.proc.pid)
         ctx = browser.new_context()
@@ -703,7 +708,10 @@ def test_closing_the_page_ends_its_kernel(demo_store: Path, dash_params, browser
         pg.set_default_timeout(TIMEOUT_MS)
         _open(pg, f"{srv.url}voila/render/forgotten.ipynb")
         assert _live_kernels(server) == 1
-        pg.close(run_before_unload=True)
+        pg.close(run_before_unload=unload)
+        if not unload:
+            time.sleep(1)
+            assert _live_kernels(server) == 1, "ended before the grace: not the orphan rule"
         deadline = time.monotonic() + 30
         while _live_kernels(server) and time.monotonic() < deadline:
             time.sleep(0.3)

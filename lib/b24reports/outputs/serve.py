@@ -104,11 +104,13 @@ IOPUB_TIMEOUT_S = 60
 def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
                pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
                show_tracebacks: bool = False, fill_delay: float = POOL_FILL_DELAY_S, fork: bool = False,
-               partial_plotlyjs: bool = False) -> list[str]:
+               partial_plotlyjs: bool = False, orphan_grace_s: float = kernel_env.ORPHAN_GRACE_S) -> list[str]:
     """The ``voila`` command line of :func:`serve` (without the executable).
 
     ``pool_size`` preheated kernels per notebook (0 = none); ``cull_idle_timeout`` seconds
     after which an idle kernel is shut down (0 = never), checked every ``cull_interval`` s;
+    ``orphan_grace_s`` seconds after which a kernel whose page's connection closed is shut down
+    (0 = only the idle cull; :mod:`~b24reports.outputs.kernel_env`);
     ``fill_delay`` seconds before a used pool kernel is replaced (``fork``: 0, the pool gate of
     :mod:`~b24reports.outputs.forking` decides when); ``fork``: kernels forked from the zygote
     (the caller sets ``forking.SOCKET_ENV`` and writes the kernelspec, as :class:`VoilaServer` does);
@@ -131,7 +133,9 @@ def voila_argv(*, port: int = 8866, ip: str = "127.0.0.1", notebooks_dir: Path |
             # a cell's output that reaches Voila after the cell's reply is waited for (IOPUB_TIMEOUT_S)
             f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT_S}",
             # kernels start without the server's secrets (B24_CLIENT_SECRET, webhooks, tokens)
-            forking.VOILA_FLAG if fork else kernel_env.VOILA_FLAG]
+            forking.VOILA_FLAG if fork else kernel_env.VOILA_FLAG,
+            # a page gone without a word (a killed tab, a phone): its kernel ends, not after 15 min
+            f"--SecretFreeKernelManager.orphan_grace_s={float(orphan_grace_s)}"]
     if partial_plotlyjs:
         argv.append('--VoilaConfiguration.extension_denylist=["jupyterlab-plotly"]')
     if pool_size > 0:
@@ -179,7 +183,8 @@ class VoilaServer:
     def __init__(self, store: str | os.PathLike, *, port: int = 0, ip: str = "127.0.0.1", lang: str = "ru",
                  pool_size: int = 1, cull_idle_timeout: int = 900, cull_interval: int = 60,
                  show_tracebacks: bool = False, log_path: Path | None = None,
-                 params: dict[str, Any] | None = None, app: Any = None, fork: bool = True):
+                 params: dict[str, Any] | None = None, app: Any = None, fork: bool = True,
+                 orphan_grace_s: float = kernel_env.ORPHAN_GRACE_S):
         self.store = Path(store)
         self.fork = bool(fork)
         self.app = app  # appmode.AppConfig: Bitrix24 local application mode
@@ -190,7 +195,7 @@ class VoilaServer:
         self.params = {k: str(v) for k, v in (params or {}).items()}
         self.argv = voila_argv(port=self.port, ip=ip, pool_size=pool_size, cull_idle_timeout=cull_idle_timeout,
                                cull_interval=cull_interval, show_tracebacks=show_tracebacks, fork=self.fork,
-                               partial_plotlyjs=plotlyjs.partial_traces() is not None)
+                               partial_plotlyjs=plotlyjs.partial_traces() is not None, orphan_grace_s=orphan_grace_s)
         self.proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 

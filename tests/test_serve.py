@@ -54,7 +54,7 @@ def test_served_page_links_nothing_off_the_machine(demo_store):
     assert re.findall(r"https?://[A-Za-z0-9.\-]+", page) == []
 
 
-def test_a_cell_whose_output_lags_its_reply_keeps_every_output(tmp_path):
+def test_a_cell_whose_output_lags_its_reply_keeps_every_output():
     """Voila's executor, configured by serve's command line, keeps a cell's outputs that reach it
     after the cell's reply. nbclient's default waits 4 s for them, then drops the rest: with ten
     pages opening at once on two cores, pages lost their filter bar with no error. Here every
@@ -109,7 +109,7 @@ def test_a_kernel_whose_page_left_without_a_word_is_shut_down():
 
     from b24reports.outputs.kernel_env import SecretFreeKernelManager
 
-    async def run() -> tuple[dict[str, str], dict[str, bool]]:
+    async def run() -> dict[str, bool]:
         km = SecretFreeKernelManager(orphan_grace_s=1.0)
         ids = {name: await km.start_kernel(kernel_name="python3") for name in ("left", "back", "twice", "pool")}
         seen: dict[str, bool] = {}
@@ -127,9 +127,9 @@ def test_a_kernel_whose_page_left_without_a_word_is_shut_down():
             deadline = time.monotonic() + 20
             while (ids["left"] in km or ids["twice"] in km) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-            return ids, {**seen, **{name: ids[name] in km for name in ids}}
+            return {**seen, **{name: ids[name] in km for name in ids}}
         finally:
             await km.shutdown_all(now=True)
 
-    _ids, alive = asyncio.run(run())
+    alive = asyncio.run(run())
     assert alive == {"twice alive at 1.3 s": True, "left": False, "back": True, "twice": False, "pool": True}

@@ -44,8 +44,10 @@ KEEP = frozenset({"B24REPORTS_SESSION_KEY"})
 #: :mod:`b24reports.outputs.forking`): the kernel skips its warm-up run (``dashboard.open_live``).
 SKIP_WARM_ENV = "B24REPORTS_SKIP_WARM"
 #: Seconds a kernel lives on once its page's last connection closed (module doc;
-#: ``SecretFreeKernelManager.orphan_grace_s``, 0 = only the idle cull ends it).
-ORPHAN_GRACE_S = 30.0
+#: ``SecretFreeKernelManager.orphan_grace_s``, 0 = only the idle cull ends it). A minute: a page
+#: whose connection a phone's browser dropped while the viewer answered a message can still
+#: reconnect to its kernel when it comes back, instead of finding the report gone.
+ORPHAN_GRACE_S = 60.0
 #: Voila's command-line flag that makes it start kernels with :class:`SecretFreeKernelManager`.
 VOILA_FLAG = "--VoilaConfiguration.multi_kernel_manager_class=b24reports.outputs.kernel_env.SecretFreeKernelManager"
 

@@ -82,6 +82,7 @@ def _manager_class() -> type:
         def __init__(self, **kwargs: Any):
             super().__init__(**kwargs)
             self._b24r_left: dict[str, float] = {}  # kernel id -> when its last connection closed
+            self._b24r_ending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
         async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
             kwargs["env"] = kernel_env(kwargs.get("env") or os.environ)
@@ -96,7 +97,12 @@ def _manager_class() -> type:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # not on the server's loop: the idle cull remains
                 return
-            loop.call_later(self.orphan_grace_s, lambda: loop.create_task(self._end_orphan(kernel_id, left)))
+            loop.call_later(self.orphan_grace_s, self._start_end_orphan, loop, kernel_id, left)
+
+        def _start_end_orphan(self, loop: asyncio.AbstractEventLoop, kernel_id: str, left: float) -> None:
+            task = loop.create_task(self._end_orphan(kernel_id, left))
+            self._b24r_ending.add(task)  # held until done: an unreferenced task may be collected mid-way
+            task.add_done_callback(self._b24r_ending.discard)
 
         async def _end_orphan(self, kernel_id: str, left: float) -> None:
             """Shut ``kernel_id`` down if no page connected to it since ``left``."""

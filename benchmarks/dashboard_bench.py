@@ -82,9 +82,11 @@ ALL_DRAWN = "() => !document.querySelector('.b24r-chart[data-b24r-pending], .b24
 #: filter's ``change`` event fires (the viewer's pick is done), ``t1`` at the first frame after
 #: the page shows that generation as ready with no chart on screen still drawing. Watched by a
 #: MutationObserver inside the page, so the figure carries none of the driver's round trips
-#: (Playwright's actionability checks before the pick, its polling after).
+#: (Playwright's actionability checks before the pick, its polling after). ``done`` is a
+#: promise of ``t1 - t0`` (ms): awaiting it (``page.evaluate``) waits without polling the page.
 WATCH = """(gen) => {
   const w = window.__b24rWatch = { t0: null, t1: null };
+  w.done = new Promise((resolve) => { w.resolve = resolve; });
   const done = () => {
     const st = document.querySelector(`.b24r-status [data-generation='${gen}'][data-busy='0']`);
     return st && !document.querySelector('.b24r-chart[data-b24r-pending]');
@@ -92,7 +94,7 @@ WATCH = """(gen) => {
   const obs = new MutationObserver(() => {
     if (w.t0 === null || !done()) return;
     obs.disconnect();
-    requestAnimationFrame(() => { w.t1 = performance.now(); });
+    requestAnimationFrame(() => { w.t1 = performance.now(); w.resolve(w.t1 - w.t0); });
   });
   document.addEventListener('change', () => {
     w.t0 = performance.now();
@@ -100,6 +102,23 @@ WATCH = """(gen) => {
   }, { capture: true, once: true });
 }"""
 
+
+#: A promise, for ``page.evaluate``, of the first frame at which the page is drawn (argument: the
+#: generation to wait for, 0 for a first paint): the headline cards are there, the status line
+#: shows that generation ready and no chart on screen is still drawing. Checked at every change
+#: of the page (a MutationObserver), so nothing polls the page meanwhile. Playwright's
+#: ``wait_for_function`` polls at every animation frame (``requestAnimationFrame``), which makes a
+#: waiting page draw a frame 60 times a second: with five pages and a kernel per page on two
+#: cores, the driver's polling took CPU the pages needed (docs/benchmarks.md, session 10).
+DRAWN = """(gen) => new Promise((resolve) => {
+  const ready = () => document.querySelector('.b24-kpi')
+    && document.querySelector(`.b24r-status [data-generation='${gen}'][data-busy='0']`)
+    && !document.querySelector('.b24r-chart[data-b24r-pending]');
+  const end = () => requestAnimationFrame(() => resolve(performance.now()));
+  if (ready()) { end(); return; }
+  const obs = new MutationObserver(() => { if (ready()) { obs.disconnect(); end(); } });
+  obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+})"""
 
 def main() -> None:
     ap = argparse.ArgumentParser()

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/viewers_cpu.py STORE [--report managers] [--no-fork]
+    .venv/bin/python benchmarks/viewers_cpu.py STORE [--report managers] [--no-fork] [--wait page|raf]
 
 Starts ``serve`` on STORE (fork mode unless ``--no-fork``, ``--pool-size 1``, the demo's
 ``as_of`` and plan), waits for the pool to warm and the CPU to settle, then does what
@@ -14,7 +14,9 @@ by kind: ``chromium renderer`` (the pages' main work: scripts, layout, drawing),
 other`` (browser, GPU and utility processes), ``kernels + zygote`` (forked kernels keep the
 zygote's command line), ``voila`` (the server: HTTP, websockets, executing the notebook),
 ``playwright`` (the driver). The phase's wall time and first paints / refilter times (as
-``viewers_bench.py`` times them) are printed beside it.
+``viewers_bench.py`` times them) are printed beside it. ``--wait``: how the driver waits for
+the pages (``viewers_bench.WAITS``; ``raf`` polls each page at every animation frame, which shows
+as renderer CPU).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def show(label: str, wall: float, cpu: dict[str, float]) -> None:
         print(f"    {kind:20s} {sec:6.2f} s  {100 * sec / total:4.0f} %")
 
 
-async def run(store: Path, report: str, fork: bool) -> None:
+async def run(store: Path, report: str, fork: bool, wait: str = "page") -> None:
     from playwright.async_api import async_playwright
 
     from b24reports.ingest.dataset import Dataset
@@ -106,14 +108,14 @@ async def run(store: Path, report: str, fork: bool) -> None:
                 pages.append(pg)
             url = f"{srv.url}voila/render/{report}.ipynb"
             a, t = cpu_by_pid(roots), time.perf_counter()
-            paints = await asyncio.gather(*(vb.first_paint(pg, url) for pg in pages))
+            paints = await asyncio.gather(*(vb.first_paint(pg, url, wait) for pg in pages))
             wall, b = time.perf_counter() - t, cpu_by_pid(roots)
             print("5 pages at once, first paints (s):", " ".join(f"{x:.1f}" for x in sorted(paints)))
             show("  5 first paints", wall, spent(a, b))
             times: list[float] = []
             a, t = cpu_by_pid(roots), time.perf_counter()
             for gen, who in enumerate(picks, start=1):
-                times += await asyncio.gather(*(vb.refilter(pg, gen, who) for pg in pages))
+                times += await asyncio.gather(*(vb.refilter(pg, gen, who, wait) for pg in pages))
             wall, b = time.perf_counter() - t, cpu_by_pid(roots)
             print(f"15 refilters (5 pages x 3): median {statistics.median(times) * 1000:.0f} ms, "
                   f"worst {max(times) * 1000:.0f} ms")
@@ -130,9 +132,10 @@ def main() -> None:
     ap.add_argument("store")
     ap.add_argument("--report", default="managers")
     ap.add_argument("--no-fork", action="store_true")
+    ap.add_argument("--wait", default="page", choices=vb.WAITS)
     a = ap.parse_args()
     print(f"{os.cpu_count()} CPUs; {vb.loadavg()}", flush=True)
-    asyncio.run(run(Path(a.store), a.report, not a.no_fork))
+    asyncio.run(run(Path(a.store), a.report, not a.no_fork, a.wait))
 
 
 if __name__ == "__main__":

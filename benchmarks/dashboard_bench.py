@@ -87,12 +87,12 @@ ALL_DRAWN = "() => !document.querySelector('.b24r-chart[data-b24r-pending], .b24
 WATCH = """(gen) => {
   const w = window.__b24rWatch = { t0: null, t1: null };
   w.done = new Promise((resolve) => { w.resolve = resolve; });
-  const done = () => {
+  const ready = () => {
     const st = document.querySelector(`.b24r-status [data-generation='${gen}'][data-busy='0']`);
     return st && !document.querySelector('.b24r-chart[data-b24r-pending]');
   };
   const obs = new MutationObserver(() => {
-    if (w.t0 === null || !done()) return;
+    if (w.t0 === null || !ready()) return;
     obs.disconnect();
     requestAnimationFrame(() => { w.t1 = performance.now(); w.resolve(w.t1 - w.t0); });
   });
@@ -119,6 +119,7 @@ DRAWN = """(gen) => new Promise((resolve) => {
   const obs = new MutationObserver(() => { if (ready()) { obs.disconnect(); end(); } });
   obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
 })"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()

@@ -658,6 +658,55 @@ def test_charts_off_screen_are_drawn_when_scrolled_to_or_printed(page, browser, 
     assert "stale" not in page.evaluate(_CHART_STATES)
 
 
+#: In the page: from now on, log every ``Plotly.react`` as ``[chart element's number, in the page?]``.
+_LOG_DRAWS = """() => {
+  const P = window.Plotly, react = P.react;
+  let n = 0;
+  window.__b24rDraws = [];
+  P.react = function (gd, ...rest) {
+    gd.__b24rN = gd.__b24rN || ++n;
+    window.__b24rDraws.push([gd.__b24rN, gd.isConnected]);
+    return react.call(this, gd, ...rest);
+  };
+}"""
+#: In the page: the names the first chart's points carry (the activity-versus-result scatter).
+_FIRST_CHART_NAMES = """() => [...new Set(document.querySelector('.b24r-chart .js-plotly-plot').data
+  .flatMap((t) => t.text || []))].sort()"""
+
+
+def test_a_cell_shown_anew_draws_its_chart_once(page, voila_url: str, demo_dataset, dash_params, top_manager) -> None:
+    """Picking a manager adds a note to the managers report's first cells, so the page shows those
+    cells anew, with new views of their charts. The chart on screen is drawn once, in the page,
+    with the new filter's figure, not three times (by the view going, by the new one before it was
+    in the page, at no size, and once it was). The same back to everyone."""
+    from b24reports.outputs.nb import ReportView
+
+    uid, uname = top_manager
+    _open(page, f"{voila_url}voila/render/managers.ipynb")
+    page.wait_for_function("() => !document.querySelector('.b24r-chart[data-b24r-pending]')")
+    res = reports.get("managers").run(demo_dataset, {"as_of": dash_params["as_of"]})
+    labels = ReportView(res, demo_dataset).labels["employee_id"]
+    everyone = sorted(labels[int(e)] for e in res.tables["managers"].query("activity_index.notna()")["employee_id"])
+    assert page.evaluate(_FIRST_CHART_NAMES) == everyone and len(everyone) > 1
+    cells = page.locator(".b24r-cell").count()
+    page.evaluate(_LOG_DRAWS)
+    page.locator(".b24r-f-employees select").select_option(label=uname.replace(" ", "\u00a0"))
+    _wait_generation(page, 1)
+    page.wait_for_timeout(1500)  # a second drawing would come by now
+    draws = page.evaluate("() => window.__b24rDraws.splice(0)")
+    assert page.locator(".b24r-cell").count() == cells
+    assert draws == [[draws[0][0], True]], draws
+    assert page.evaluate(_FIRST_CHART_NAMES) == [uname]
+    assert page.evaluate(_CHART_STATES)[0] == "drawn"
+    page.locator(".b24r-chip-employees").click()
+    _wait_generation(page, 2)
+    page.wait_for_timeout(1500)
+    draws = page.evaluate("() => window.__b24rDraws.splice(0)")
+    assert draws == [[draws[0][0], True]], draws
+    assert page.evaluate(_FIRST_CHART_NAMES) == everyone
+    _shot(page, "managers-cell-shown-anew")
+
+
 _LOSE_A_WIDGET = """() => { const e = document.createElement('div'); e.className = 'jupyter-widgets';
   e.textContent = 'Error displaying widget: model not found';
   document.querySelector('#rendered_cells .jp-Cell').appendChild(e); }"""

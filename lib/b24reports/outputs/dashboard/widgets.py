@@ -130,6 +130,9 @@ def _chart_class() -> type:
         figure = traitlets.Unicode("").tag(sync=True)
         template = traitlets.Unicode("").tag(sync=True)
         config = traitlets.Dict().tag(sync=True)
+        #: the slot's own id in the page: a new view of the slot takes over the chart the last
+        #: view drew (``static/chart.js``)
+        key = traitlets.Unicode("").tag(sync=True)
 
     return _Chart
 
@@ -142,5 +145,12 @@ def ChartSlot(figure: str, template: str, config: Mapping[str, Any]) -> Any:  # 
     (``Plotly.react``) when ``figure`` changes. A chart on screen is redrawn at once; one
     off screen (more than 200 px away) when it is scrolled to or the page is printed, and not
     before, so a refilter redraws only what the viewer sees. Until then its element carries
-    ``data-b24r-stale`` (the chart is dimmed); while a drawing is in progress, ``data-b24r-pending``."""
-    return _chart_class()(figure=figure, template=template, config=dict(config))
+    ``data-b24r-stale`` (the chart is dimmed); while a drawing is in progress, ``data-b24r-pending``.
+
+    Each slot has a ``key`` of its own (a random hex id). When the cell around it is shown anew
+    (its list of outputs changed: a note that one filter shows and another does not), the page
+    makes a new view of the slot, which takes over the chart the old view drew under that key and
+    draws it again only if the figure or the width changed."""
+    import uuid
+
+    return _chart_class()(figure=figure, template=template, config=dict(config), key=uuid.uuid4().hex)

@@ -33,26 +33,38 @@ function whenPlotly(timeoutMs, data) {
 // times). Until drawn it is marked data-b24r-stale (dimmed by dashboard.css, should it be seen
 // before it is drawn); a chart being drawn, data-b24r-pending.
 const MARGIN = 200;
+// A cell whose list of outputs changes (a note that shows for one filter only) is shown anew, with
+// a new view of each of its charts. The chart a view drew is kept here a moment when the view goes
+// (by the slot's key), and the next view of that slot takes it over: it is drawn again only if
+// what it shows changed, instead of being drawn from scratch (three times: by the view going, by
+// the new one before it is in the page, and once it is).
+const KEPT = (window.__b24rKeptCharts = window.__b24rKeptCharts || new Map());
+const KEEP_MS = 5000;
 const MAX_WIDTH = 1100;  // px: a chart wider than this reads worse, not better
 const MIN_WIDTH = 280;  // px: the narrowest a chart is drawn (a 320 px phone)
 export default {
   async render({ model, el }) {
     el.classList.add("b24r-chart");
+    const key = model.get("key") || "";
     // the chart's own box, of the figure's size, whose insides never change the page's layout:
-    // plotly measures text many times per drawing, and each measurement then lays out this box only
-    const box = document.createElement("div");
-    const gd = document.createElement("div");
-    box.appendChild(gd);
+    // plotly measures text many times per drawing, and each measurement then lays out this box only;
+    // st.P: the plotly.js that drew it last, st.sig: what it shows (figure, template, width)
+    let st = key ? KEPT.get(key) : undefined;
+    if (st) { KEPT.delete(key); clearTimeout(st.timer); } else {
+      st = { box: document.createElement("div"), gd: document.createElement("div"), P: null, sig: null };
+      st.box.appendChild(st.gd);
+    }
+    const { box, gd } = st;
     el.appendChild(box);
     el.dataset.b24rPending = "1";
     const noPlotly = () => { el.textContent = "plotly.js is not loaded on this page"; delete el.dataset.b24rPending; };
     if (!await whenPlotly(60000)) { noPlotly(); return; }
-    let P = null;  // the plotly.js that drew this chart last
     let drawn = 0;  // the latest drawing asked for: an older one still waiting for plotly.js is dropped
     let tplSrc = null, tpl = null, next = null, drawing = 0, gone = false, avail = 0;
     const cellWidth = () => el.clientWidth;  // a block as wide as its cell, whatever the chart's size
     const prepare = () => {
-      const fig = JSON.parse(model.get("figure") || "{}");
+      const figSrc = model.get("figure") || "{}";
+      const fig = JSON.parse(figSrc);
       const src = model.get("template") || "";
       if (src !== tplSrc) { tpl = src ? JSON.parse(src) : null; tplSrc = src; }
       const layout = fig.layout || {};
@@ -68,10 +80,13 @@ export default {
       // nothing is cut off and the page never scrolls sideways
       else if (w && avail > 0 && avail - 4 < w) w = layout.width = Math.max(MIN_WIDTH, avail - 4);
       if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
-      return { data: fig.data || [], layout };
+      return { data: fig.data || [], layout, sig: `${w}\n${src}\n${figSrc}` };
     };
     let near = false;  // the observer's last word: within MARGIN of the visible part of the page
     const onScreen = () => {
+      // a view not yet in the page (or in a hidden one) measures nothing: plotly would draw it at
+      // no size; it is drawn once the page shows it (the observers below)
+      if (!box.isConnected || !el.clientWidth) return false;
       if (near) return true;
       const r = box.getBoundingClientRect();
       return r.bottom > -MARGIN && r.top < window.innerHeight + MARGIN;
@@ -88,8 +103,9 @@ export default {
         .then((Q) => {
           if (mine !== drawn || gone) return undefined;
           if (!Q) { noPlotly(); return undefined; }
-          if (P && Q !== P) { try { P.purge(gd); } catch (e) { /* drawn by the plotly.js replaced */ } }
-          P = Q;
+          if (st.P && Q !== st.P) { try { st.P.purge(gd); } catch (e) { /* drawn by the plotly.js replaced */ } }
+          st.P = Q;
+          st.sig = fig.sig;
           return Q.react(gd, fig.data, fig.layout, model.get("config") || {});
         })
         .catch(() => {})
@@ -97,6 +113,12 @@ export default {
     };
     const update = () => {
       try { next = prepare(); } catch (e) { return; }
+      if (next.sig === st.sig) {  // drawn already (a chart taken over from the view before)
+        next = null;
+        delete el.dataset.b24rStale;
+        if (!drawing) delete el.dataset.b24rPending;
+        return;
+      }
       if (onScreen()) { drawNow(); return; }
       el.dataset.b24rStale = "1";
       if (!drawing) delete el.dataset.b24rPending;
@@ -105,7 +127,7 @@ export default {
     // rootMargin widens the window, so a chart is drawn just before it comes into view
     const seen = new IntersectionObserver((entries) => {
       near = entries[entries.length - 1].isIntersecting;
-      if (near && next !== null) drawNow();
+      if (near && next !== null) update();  // prepared again: the width may be known only now
     }, { rootMargin: MARGIN + "px", scrollMargin: MARGIN + "px" });
     seen.observe(box);
     window.addEventListener("beforeprint", drawNow);  // a printed page shows every chart, current
@@ -122,7 +144,11 @@ export default {
       seen.disconnect();
       resized.disconnect();
       window.removeEventListener("beforeprint", drawNow);
-      try { if (P) P.purge(gd); } catch (e) { /* gone */ }
+      const purge = () => { try { if (st.P) st.P.purge(gd); } catch (e) { /* gone */ } };
+      if (!key) { purge(); return; }
+      box.remove();
+      st.timer = setTimeout(() => { if (KEPT.get(key) === st) { KEPT.delete(key); purge(); } }, KEEP_MS);
+      KEPT.set(key, st);
     };
   },
 };

@@ -692,6 +692,7 @@ def test_a_cell_shown_anew_draws_its_chart_once(page, voila_url: str, demo_datas
     page.evaluate(_LOG_DRAWS)
     page.locator(".b24r-f-employees select").select_option(label=uname.replace(" ", "\u00a0"))
     _wait_generation(page, 1)
+    page.wait_for_function("() => window.__b24rDraws.length > 0")
     page.wait_for_timeout(1500)  # a second drawing would come by now
     draws = page.evaluate("() => window.__b24rDraws.splice(0)")
     assert page.locator(".b24r-cell").count() == cells
@@ -700,6 +701,7 @@ def test_a_cell_shown_anew_draws_its_chart_once(page, voila_url: str, demo_datas
     assert page.evaluate(_CHART_STATES)[0] == "drawn"
     page.locator(".b24r-chip-employees").click()
     _wait_generation(page, 2)
+    page.wait_for_function("() => window.__b24rDraws.length > 0")
     page.wait_for_timeout(1500)
     draws = page.evaluate("() => window.__b24rDraws.splice(0)")
     assert draws == [[draws[0][0], True]], draws

@@ -2,8 +2,8 @@
 
 :func:`report_figures` runs a report notebook's cells in this process (no kernel: the cells
 are thin, the figures come from ``ReportView.figure``), collecting every chart as the report
-styles it. :func:`figures_page` puts them on one self-contained HTML page (plotly.js inline).
-:data:`MEASURE_JS`, run in a browser on that page, reads the bounding boxes of every chart's
+styles it. :func:`figures_page` puts them on one self-contained HTML page (plotly.js inline);
+:func:`phone_page` draws them as a phone does. :data:`MEASURE_JS`, run in a browser on that page, reads the bounding boxes of every chart's
 rendered SVG text, and :func:`layout_problems` names what is wrong:
 
 * a tick label, axis title, annotation, legend entry, bar/point label or title clipped by its
@@ -83,9 +83,37 @@ def figures_page(figures: list[tuple[str, Any]]) -> str:
             "</body></html>")
 
 
-#: Browser side: per chart, its box and every visible SVG text's box with its role.
+STATIC = ROOT / "lib" / "b24reports" / "outputs" / "static"
+
+
+def phone_page(figures: list[tuple[str, Any]], width: int) -> str:
+    """As :func:`figures_page`, with every figure drawn as a phone's dashboard or report page draws
+    it at ``width`` px (the cell's width): the partial plotly.js the server sends (``make install``
+    builds it), ``static/fit.js``'s ``narrow`` before the drawing and ``fitTexts`` after it."""
+    divs, specs = [], []
+    for i, (key, fig) in enumerate(figures):
+        divs.append(f'<div class="chart" id="c{i}" data-name="{key}"></div>')
+        specs.append(fig.to_json())
+    draw = f"""(async () => {{
+  const figs = [{",".join(specs)}];
+  for (let i = 0; i < figs.length; i++) {{
+    const {{data, layout}} = figs[i], gd = document.getElementById('c' + i);
+    if (layout.width > {width}) Object.assign(layout, b24rFit.narrow(layout, (layout.template || {{}}).layout || {{}}, {width}));
+    await Plotly.newPlot(gd, data, layout, {{staticPlot: true}});
+    if (layout.width === {width}) await b24rFit.fitTexts(gd, Plotly);
+  }}
+  document.body.dataset.done = '1';
+}})()"""
+    return ("<!doctype html><html><head><meta charset='utf-8'><style>body{margin:8px;font-family:sans-serif}"
+            ".chart{margin:0 0 16px 0}</style><script>" + (STATIC / "plotly-b24.min.js").read_text(encoding="utf-8")
+            + "</script><script>" + (STATIC / "fit.js").read_text(encoding="utf-8") + "</script></head><body>"
+            + "".join(divs) + "<script>" + draw + "</script></body></html>")
+
+
+#: Browser side: per chart (``div.chart``, or the elements of the selector it is given), its box
+#: and every visible SVG text's box with its role.
 MEASURE_JS = r"""
-() => [...document.querySelectorAll('div.chart')].map(div => {
+(sel = 'div.chart') => [...document.querySelectorAll(sel)].map(div => {
   const box = div.querySelector('.main-svg').getBoundingClientRect();
   const role = el => {
     const tick = el.closest('g[class$="tick"]');  // xtick, ytick, y2tick…: the axis is in the class
@@ -114,7 +142,7 @@ MEASURE_JS = r"""
     y0: box.top + p.yaxis._offset, y1: box.top + p.yaxis._offset + p.yaxis._length}));
   const lg = div.querySelector('.legend .bg');
   const legend = lg ? (r => ({x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}))(lg.getBoundingClientRect()) : null;
-  return {name: div.dataset.name, box: {x0: box.left, y0: box.top, x1: box.right, y1: box.bottom},
+  return {name: div.dataset.name || (div.querySelector('.gtitle') || {}).textContent, box: {x0: box.left, y0: box.top, x1: box.right, y1: box.bottom},
           texts, legend, areas, viewport: window.innerWidth};
 })
 """

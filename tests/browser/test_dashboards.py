@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from b24reports import reports
+from chart_layout import MEASURE_JS, layout_problems
 from b24reports.core.i18n import format_value
 
 pytestmark = pytest.mark.browser
@@ -566,7 +567,8 @@ def test_no_request_leaves_the_machine(browser, voila_url: str) -> None:
 def test_phone_width_fits_and_the_filter_bar_stays(browser, voila_url: str, name: str) -> None:
     """At 390 px (a phone) no chart, table or card is wider than the screen (charts are redrawn at
     the cell's width, wide tables scroll inside their own box), the page never scrolls sideways,
-    and the filter bar stays at the top, at most a third of the screen, after scrolling down."""
+    no chart cuts a text (the layout check of tests/browser/chart_layout.py), and the filter bar
+    stays at the top, at most a third of the screen, after scrolling down."""
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     try:
         pg = ctx.new_page()
@@ -586,6 +588,10 @@ def test_phone_width_fits_and_the_filter_bar_stays(browser, voila_url: str, name
             charts: document.querySelectorAll('.b24r-cell .main-svg').length })""")
         assert widths["charts"] > 0 and widths["over"] == 0
         assert widths["page"] <= 390 and widths["doc"] <= 390
+        # and no chart text is cut or covered, as the layout check sees it (static/fit.js at work)
+        charts = pg.evaluate(MEASURE_JS, ".b24r-chart")
+        assert len(charts) == pg.evaluate("document.querySelectorAll('.b24r-chart').length") > 0
+        assert [f"{c['name']}: {p}" for c in charts for p in layout_problems(c)] == []
         bar = pg.evaluate("(() => { const r = document.querySelector('.b24r-filterbar').getBoundingClientRect();"
                           " return [r.top, r.height]; })()")
         assert bar[0] == 0 and bar[1] <= 844 / 3

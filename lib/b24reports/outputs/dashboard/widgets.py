@@ -17,7 +17,8 @@ from b24reports.outputs.dashboard.url import QUERY_ALIASES
 STATIC = Path(__file__).resolve().parents[1] / "static"
 _BRIDGE_ESM = (STATIC / "bridge.js").read_text(encoding="utf-8")
 _HTML_ESM = (STATIC / "html.js").read_text(encoding="utf-8")
-_CHART_ESM = (STATIC / "chart.js").read_text(encoding="utf-8")
+#: fit.js (the fit of a chart to a phone, shared with the static report page) goes before chart.js
+_CHART_ESM = (STATIC / "fit.js").read_text(encoding="utf-8") + (STATIC / "chart.js").read_text(encoding="utf-8")
 
 @functools.cache
 def _bridge_class() -> type:

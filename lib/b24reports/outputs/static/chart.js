@@ -1,3 +1,4 @@
+// (b24rFit: static/fit.js, which widgets.py puts before this module)
 // plotly.js comes with the page: the partial build of the reports' trace types that the server
 // serves (it lists them in Plotly.b24rTraces), or jupyterlab-plotly's whole plotly.js; either sets
 // window.Plotly. A slot waits for it rather than shipping its own copy over the kernel link, and
@@ -70,7 +71,7 @@ export default {
       const layout = fig.layout || {};
       if (tpl) layout.template = tpl;
       const tl = (tpl && tpl.layout) || {};
-      let w = layout.width || tl.width;
+      let w = layout.width || tl.width, narrowed = false;
       const h = layout.height || tl.height;
       // figures are built at the print width; on a wider screen a chart takes the cell's width
       // (up to MAX_WIDTH), so long labels are not cut and the page is not half empty
@@ -78,9 +79,13 @@ export default {
       if (w && avail - 16 > w) w = layout.width = Math.min(MAX_WIDTH, avail - 16);
       // on a phone (a cell narrower than the figure) the chart is redrawn at the cell's width:
       // nothing is cut off and the page never scrolls sideways
-      else if (w && avail > 0 && avail - 4 < w) w = layout.width = Math.max(MIN_WIDTH, avail - 4);
+      else if (w && avail > 0 && avail - 4 < w) {
+        w = Math.max(MIN_WIDTH, avail - 4);
+        Object.assign(layout, b24rFit.narrow(layout, tl, w));
+        narrowed = true;
+      }
       if (w && h) { box.style.width = w + "px"; box.style.height = h + "px"; box.style.contain = "strict"; }
-      return { data: fig.data || [], layout, sig: `${w}\n${src}\n${figSrc}` };
+      return { data: fig.data || [], layout, narrowed, sig: `${w}\n${src}\n${figSrc}` };
     };
     let near = false;  // the observer's last word: within MARGIN of the visible part of the page
     const onScreen = () => {
@@ -106,7 +111,9 @@ export default {
           if (st.P && Q !== st.P) { try { st.P.purge(gd); } catch (e) { /* drawn by the plotly.js replaced */ } }
           st.P = Q;
           st.sig = fig.sig;
-          return Q.react(gd, fig.data, fig.layout, model.get("config") || {});
+          const still = () => mine === drawn && !gone;
+          return Q.react(gd, fig.data, fig.layout, model.get("config") || {})
+            .then(() => fig.narrowed && still() && b24rFit.fitTexts(gd, Q, still));
         })
         .catch(() => {})
         .finally(() => { drawing -= 1; if (!drawing) delete el.dataset.b24rPending; });

@@ -113,7 +113,7 @@ def phone_page(figures: list[tuple[str, Any]], width: int) -> str:
 #: Browser side: per chart (``div.chart``, or the elements of the selector it is given), its box
 #: and every visible SVG text's box with its role.
 MEASURE_JS = r"""
-(sel = 'div.chart') => [...document.querySelectorAll(sel)].map(div => {
+(sel) => [...document.querySelectorAll(sel || 'div.chart')].map(div => {
   const box = div.querySelector('.main-svg').getBoundingClientRect();
   const role = el => {
     const tick = el.closest('g[class$="tick"]');  // xtick, ytick, y2tick…: the axis is in the class

@@ -46,7 +46,7 @@ def _stock(nb, title: str, lang: str) -> str:
             cell["outputs"] = [o for o in cell.get("outputs", [])
                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
-    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+    body, _ = exp.from_notebook_node(nb, resources=html.page_resources(title, lang))
     # our renderer's notes of each figure's trace types go (they pick the plotly.js, then are removed)
     return html.TRACES_NOTE.sub("", body).replace(PLOTLYJS_MARKER, html._plotlyjs())
 

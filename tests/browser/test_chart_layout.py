@@ -86,6 +86,7 @@ def portal_pages(demo_week_store, demo_as_of, tmp_path_factory):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_chart_is_legible(chromium, portal_pages, portal, width):
     charts = _measure(chromium, portal_pages[portal]["print"], width)
+    assert len(charts) > 40  # the page's every chart was measured
     found = [f"{c['name']}: {p}" for c in charts for p in layout_problems(c)]
     assert found == []
 

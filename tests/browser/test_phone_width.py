@@ -36,7 +36,7 @@ def phone(pages, chromium_browser):
 @pytest.mark.parametrize("report", REPORTS)
 def test_report_page_fits_a_phone(phone, pages, report):
     phone.goto(pages[report].as_uri())
-    phone.wait_for_timeout(200)
+    phone.wait_for_function("document.body.dataset.b24Fits >= 1")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE
     # the wide things are still all there: each scrolls in its own box, none is cut off
     boxes = phone.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output')]
@@ -65,22 +65,21 @@ _CHARTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd =
 
 def test_charts_are_laid_out_for_a_phone(phone, pages):
     """The second reader of issue 20 had to scroll charts sideways at 390 px: each was drawn 660
-    px wide. A chart is laid out again at its box's width now, unless that cuts a text (then it
-    keeps its width and scrolls in its box, under a hint: the test below). No chart that fits cuts
-    a text, and most charts fit: 21 of the demo's 33 (measured; forgotten's one chart scrolls since
-    its names carry «(уволен)», which leaves its bar labels no room at 370 px)."""
+    px wide. A chart is laid out again at its box's width now, as the dashboard does
+    (static/fit.js), unless that still cuts a text (then it keeps its width and scrolls in its
+    box, under a hint: the test below). No chart that fits cuts a text, and every chart of the
+    demo fits (21 of them did before fit.js: titles, axis titles and bar labels did not)."""
     fitted, total = {}, 0
     for report in REPORTS:
         phone.goto(pages[report].as_uri())
-        phone.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')].every(g => g.dataset.b24Width)")
-        phone.wait_for_timeout(800)  # the relayouts (and a revert) are asynchronous
+        phone.wait_for_function("document.body.dataset.b24Fits >= 1")  # the relayouts are asynchronous
         charts = phone.evaluate(_CHARTS_JS)
         total += len(charts)
         fitted[report] = [c for c in charts if c["width"] <= c["box"]]
         assert [(c["title"], c["cut"]) for c in fitted[report] if c["cut"]] == []
         assert all(c["width"] == 660 for c in charts if c not in fitted[report])  # the rest: their own width, whole
     n = sum(len(v) for v in fitted.values())
-    assert n >= 21, (n, total, {k: len(v) for k, v in fitted.items()})
+    assert n == total, (n, total, {k: len(v) for k, v in fitted.items()})
 
 
 _HINTS_JS = """() => [...document.querySelectorAll('.jp-OutputArea-output')].map(e => {
@@ -96,15 +95,14 @@ def test_a_box_that_scrolls_sideways_says_so(phone, pages, report):
     there to scroll to. At 390 px every box still wider than the screen has a hint above it in the
     page's language, and no other box has one; at a desktop width no hint shows."""
     phone.goto(pages[report].as_uri())
-    phone.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')].every(g => g.dataset.b24Width)")
-    phone.wait_for_timeout(800)
+    phone.wait_for_function("document.body.dataset.b24Fits >= 1")
     boxes = phone.evaluate(_HINTS_JS)
     assert any(b["wide"] for b in boxes), "the demo page has a box wider than a phone"
     assert {b["hint"] for b in boxes if b["wide"]} == {"Шире экрана: прокрутите вбок →"}
     assert {b["hint"] for b in boxes if not b["wide"]} == {None}
     phone.set_viewport_size({"width": 1440, "height": 900})
     try:
-        phone.wait_for_timeout(800)  # the resize refits after 150 ms
+        phone.wait_for_function("document.body.dataset.b24Fits >= 2")  # the resize refits after 150 ms
         assert {b["hint"] for b in phone.evaluate(_HINTS_JS)} == {None}
     finally:
         phone.set_viewport_size({"width": PHONE, "height": 844})

@@ -181,7 +181,7 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     with _EXPORTER_LOCK:
         exp = _exporter()
         exp.language_code = lang
-        body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "language_code": lang})
+        body, _ = exp.from_notebook_node(nb, resources=page_resources(title, lang))
     from b24reports.outputs.nb import PLOTLYJS_MARKER
 
     traces = page_traces(body)
@@ -189,6 +189,17 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
     if PLOTLYJS_MARKER in body:  # a warm kernel's notebook: plotly.js goes where plotly's renderer put it
         body = body.replace(PLOTLYJS_MARKER, plotlyjs.source(traces))
     return body
+
+
+#: The fit of a chart to a phone's width, which the offline template inlines (``resources.b24r_fit_js``)
+#: and the dashboard's chart widget shares
+FIT_JS = Path(plotlyjs.__file__).parent / "static" / "fit.js"
+
+
+def page_resources(title: str, lang: str) -> dict[str, Any]:
+    """nbconvert's ``resources`` for a report page: its title, language and what the offline
+    template inlines (``b24r_fit_js``: :data:`FIT_JS`)."""
+    return {"metadata": {"name": title}, "language_code": lang, "b24r_fit_js": FIT_JS.read_text(encoding="utf-8")}
 
 
 #: What ``nb``'s offline renderer writes before each figure: the figure's trace types.

@@ -100,8 +100,8 @@ var b24rFit = (() => {
           || full._size.l <= full.margin.l + 2  // the labels fit the figure's own margin: lines would not widen the plot
           || !ticks.some((el) => rect(el).width > max + 1)) return false;
       const font = fontOf(ticks[0]);
-      // as many lines as a row has room for, at most two
-      const rows = Math.max(1, Math.min(2, Math.floor(ax._length / ax._categories.length / (sizeOf(ticks[0]) * LINE))));
+      // as many lines as a row has room for (lines' spacing may shrink a little), at most two
+      const rows = Math.max(1, Math.min(2, Math.floor(ax._length / ax._categories.length / (sizeOf(ticks[0]) * LINE) + 0.2)));
       Object.assign(patch, { [`${ax._name}.tickmode`]: "array", [`${ax._name}.tickvals`]: ax._categories,
         [`${ax._name}.ticktext`]: ax._categories.map((c) => fewLines(wrap(String(c), max, font), rows, max, font)) });
       return true;

@@ -255,9 +255,14 @@ def test_full_sync_deletes_and_is_idempotent(tmp_path):
     sync(client_for(portal), db, progress=False)
     del portal.deals[1]
     del portal.history[1]
-    rep = sync(client_for(portal), db, full=True, progress=False)
+    lines: list[str] = []
+    rep = sync(client_for(portal), db, full=True, progress=False, log=lines.append)
     assert rep.mode == "full" and rep.deleted["deals"] == 1 and rep.deleted["deal_stage_history"] == 1
     assert store_deals(db) == portal_deals(portal)
+    # said once per table, in its line (a second line "deleted 1 row …" told the same deletion again)
+    told = [x for x in lines if "delete" in x and not x.startswith("sync ")]
+    assert sorted(told) == sorted(f"{t}: {count_text(rep.rows[t], 'row', 'en')} written, 1 row deleted (no longer on the portal)"
+                                  for t in ("deals", "deal_stage_history"))
 
 
 def test_sync_logs_one_line_per_table_with_plurals(tmp_path):

@@ -196,11 +196,11 @@ class _Sync:
         return tqdm(desc=table, unit=" rows", disable=None if self.progress else True, file=sys.stderr, leave=False)
 
     def done(self, table: str) -> None:
-        """Log one line per synced table: ``deals: 2 500 rows written`` (plural by
-        ``i18n.count_text``)."""
+        """Log one line per synced table: ``deals: 2 500 rows written``, and ``, 1 row deleted
+        (no longer on the portal)`` when the pass deleted any (plural by ``i18n.count_text``)."""
         line = f"{table}: {count_text(self.rows.get(table, 0), 'row', 'en')} written"
         if self.deleted.get(table):
-            line += f", {count_text(self.deleted[table], 'row', 'en')} deleted"
+            line += f", {count_text(self.deleted[table], 'row', 'en')} deleted (no longer on the portal)"
         self.log(line)
 
     def fmt_time(self, dt: datetime, fmt: str | None = None) -> str:
@@ -549,9 +549,7 @@ class _Sync:
             if spec.table == "deals":  # the deal's history stays; its last version ends now
                 self.s.close_deal_versions(gone, now)
             self.s.set_state(spec.table, last_full_at=now)
-        self.deleted[spec.table] = len(gone)
-        if gone:
-            self.log(f"{spec.table}: deleted {count_text(len(gone), 'row', 'en')} the portal no longer has")
+        self.deleted[spec.table] = len(gone)  # told once, in the table's line (done)
 
     def due_id_pass(self, spec: EntitySpec) -> bool:
         if self.full or self.id_pass:

@@ -113,7 +113,8 @@ export default {
           st.sig = fig.sig;
           const still = () => mine === drawn && !gone;
           return Q.react(gd, fig.data, fig.layout, model.get("config") || {})
-            .then(() => fig.narrowed && still() && b24rFit.fitTexts(gd, Q, still));
+            .then(() => fig.narrowed && still() && b24rFit.fitTexts(gd, Q, still))
+            .then(() => { if (fig.narrowed && still()) box.style.height = gd._fullLayout.height + "px"; });  // a legend's room
         })
         .catch(() => {})
         .finally(() => { drawing -= 1; if (!drawing) delete el.dataset.b24rPending; });

@@ -6,10 +6,12 @@ var b24rFit = (() => {
   // texts keep their size: titles and axis titles ran past the chart's edge, and bar or point labels
   // («702,2 тыс. ₽ · 7,8 лида») past the plot area (a layout check at 352 px found 44 texts cut in
   // 62 charts). Before the drawing, narrow() gives the chart its width and gives back the side
-  // margins a figure widened for the print width; after it, fitTexts() measures the drawn chart and,
-  // only where a text does not fit, breaks titles and long category labels into lines, sets fewer
-  // upright numbers on a value axis, and widens the value axis so that labels end inside the plot;
-  // then draws again (at most FIT_ROUNDS times). A chart as wide as its figure is never changed.
+  // margins a figure widened for the print width. After it, fitTexts() measures the drawn chart and,
+  // only where a text does not fit: breaks titles, axis titles, long category labels and legend
+  // entries into lines (a category label cut with «…» where its row has no room for them); sets
+  // fewer, upright numbers on a value axis; widens the value axis so that bar and point labels end
+  // inside the plot; moves a point's name off another's; grows a chart whose legend would scroll.
+  // Then it draws again (at most FIT_ROUNDS times). A chart as wide as its figure is never changed.
   const LINE = 1.3;  // plotly's line spacing: a line is 1.3 font sizes high
   let ruler = null;
   const textPx = (s, font) => {
@@ -178,13 +180,16 @@ var b24rFit = (() => {
       .map((el) => ({ el, r: rect(el), trace: traceOf(el), i: (el.parentNode.__data__ || {}).i }))
       .filter((t) => t.trace && Number.isInteger(t.i) && t.r.width && t.el.textContent.trim());
     const flip = { top: "bottom", bottom: "top", left: "right", right: "left" };
+    const flipped = new Set();  // a name moves once a round, however many others it covers
     named.forEach((a, n) => named.slice(n + 1).forEach((b) => {
       const overlap = Math.min(a.r.right, b.r.right) - Math.max(a.r.left, b.r.left) > 2
         && Math.min(a.r.bottom, b.r.bottom) - Math.max(a.r.top, b.r.top) > 2;
-      if (!overlap) return;
       const t = a.r.top > b.r.top ? a : b, tr = t.trace;
-      const now = traces[tr.index] && traces[tr.index].textposition
-        || (Array.isArray(tr.textposition) ? tr.textposition.slice() : tr.x.map(() => tr.textposition || "middle center"));
+      if (!overlap || flipped.has(t.el)) return;
+      flipped.add(t.el);
+      // per point (the trace's points may be a typed array: the positions are a plain one)
+      const now = (traces[tr.index] && traces[tr.index].textposition)
+        || Array.from({ length: tr._length }, (_, j) => (Array.isArray(tr.textposition) ? tr.textposition[j] : tr.textposition) || "middle center");
       now[t.i] = String(now[t.i]).replace(/top|bottom|left|right/g, (w) => flip[w]);
       change(tr, "textposition", now);
     }));
@@ -204,7 +209,7 @@ var b24rFit = (() => {
       const fix = fitPatch(gd);
       if (!fix) return;
       const idx = Object.keys(fix.traces).map(Number), attrs = {};
-      idx.forEach((i, n) => Object.entries(fix.traces[i]).forEach(([k, v]) => {
+      idx.forEach((t, n) => Object.entries(fix.traces[t]).forEach(([k, v]) => {
         (attrs[k] = attrs[k] || idx.map(() => undefined))[n] = v;  // per trace; undefined: unchanged
       }));
       await P.update(gd, attrs, fix.layout, idx);

@@ -33,12 +33,18 @@ var b24rFit = (() => {
     }
     return out;
   }
-  // a category's label in at most `rows` lines, the last cut with «…» (the hover still names it whole)
+  // a category's label in at most `rows` lines, the last cut with «…» (the hover still names it
+  // whole); a last part in brackets stays whole, the text before it is cut («Соколов И… (−5,5 млн ₽)»:
+  // the pipeline report's change per manager, the dashboard's «(уволен)»)
   function fewLines(lines, rows, maxPx, font) {
     if (lines.length <= rows) return lines.join("<br>");
-    let last = lines.slice(rows - 1).reduce((a, l) => (a ? a + (a.endsWith("-") ? "" : " ") + l : l), "");
-    while (last.length > 1 && textPx(decoded(last + "…"), font) > maxPx) last = last.slice(0, -1);
-    return [...lines.slice(0, rows - 1), last.trimEnd() + "…"].join("<br>");
+    const rest = lines.slice(rows - 1).reduce((a, l) => (a ? a + (a.endsWith("-") ? "" : " ") + l : l), "");
+    const tail = (/ \([^()]*\)$/.exec(rest) || [""])[0];
+    let last = rest.slice(0, rest.length - tail.length);
+    if (tail && textPx(decoded(last.slice(0, 1) + "…" + tail), font) > maxPx) { last = rest; }  // no room for the bracket
+    const end = last === rest ? "" : tail;
+    while (last.length > 1 && textPx(decoded(last.trimEnd() + "…" + end), font) > maxPx) last = last.slice(0, -1);
+    return [...lines.slice(0, rows - 1), last.trimEnd() + "…" + end].join("<br>");
   }
   const fontOf = (el) => { const s = getComputedStyle(el); return `${s.fontSize} ${s.fontFamily}`; };
   const sizeOf = (el) => parseFloat(getComputedStyle(el).fontSize) || 12;
@@ -156,7 +162,7 @@ var b24rFit = (() => {
     }
     for (const [name, { ax, out, items }] of Object.entries(labels)) {
       const L = ax._length - 4;
-      const fits = (k) => items.every((t) => t.end / k + t.w <= L || (t.auto && t.long / k >= t.w + 3) || t.w >= L);
+      const fits = (k) => items.every((t) => t.end / k + t.w <= L + 0.5 || (t.auto && t.long / k >= t.w + 3) || t.w >= L);
       const k = out && [...items.map((t) => t.end / (L - t.w)).filter((c) => c > 1 && c <= MAX_GROW), MAX_GROW].sort((a, b) => a - b).find(fits);
       const [lo, hi] = full[name].range;
       if (k && hi > lo) patch[`${name}.range`] = [lo, lo + (hi - lo) * k];

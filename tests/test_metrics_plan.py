@@ -226,6 +226,8 @@ def test_page_says_how_many_deals_came_from_leads(plan_path):
         "сделок (3 из 9); остальные заведены без лида, поэтому лидов для плана, скорее всего, нужно меньше — "
         "примерно 8, если эта доля сохранится.")
     assert "about 8 if that share holds" in v.lead_share_note(result, "en")
+    # the English percent as the cards write it («33%», not «33 %»)
+    assert "Over 6 months, 33% of the deals came from leads (3 of 9)" in v.lead_share_note(result, "en")
     # 9 of 9 from leads: the formula's assumption holds, no note
     notes9 = {**notes, "deals_from_leads": {"deals": 9, "from_leads": 9}}
     assert v.lead_share_note(SimpleNamespace(tables=tables, notes=notes9), "ru") is None

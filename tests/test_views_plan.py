@@ -156,4 +156,4 @@ def test_reverse_funnel_names_the_base_of_each_chain():
     en = v.reverse_funnel_chart(res, 3, "en", LABELS)
     assert en.data[0].y[0] == "Leads if every deal came from a lead"
     assert en.layout.title.subtitle.text.replace("\xa0", " ").split("<br>")[1] == (
-        "Leads: 1 win × 3.2 deals per win ÷ lead conversion 25.0 % (rounded): whole team, all pipelines")
+        "Leads: 1 win × 3.2 deals per win ÷ lead conversion 25.0% (rounded): whole team, all pipelines")  # as the cards: 25.0%

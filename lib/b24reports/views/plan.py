@@ -179,7 +179,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     figures (the second reader of issue 20 read 222 leads → 66 deals as a 29,7 % conversion
     where the page says 28,8 %)."""
     from b24reports.core.columns import DISPLAY_DIGITS
-    from b24reports.core.i18n import format_number
+    from b24reports.core.i18n import format_number, format_pct
     from b24reports.core.i18n import plural as _plural
 
     rq = result.tables["required"]
@@ -214,7 +214,7 @@ def reverse_funnel_chart(result: Any, line: int | None = None, lang: str = "ru",
     bases = []
     if pd.notna(row["needed_leads"]) and pd.notna(row["deals_per_won"]) and pd.notna(row["lead_conversion_pct"]):
         bases.append(_t(lang, "lead_base").format(won=won, won_w=won_w, dpw=format_number(row["deals_per_won"], lang, DISPLAY_DIGITS["deals_per_won"]),
-                                                  conv=format_number(row["lead_conversion_pct"], lang, 1) + "\u00a0%"))
+                                                  conv=format_pct(row["lead_conversion_pct"], lang, 1)))
     if pname is not None and len(steps) > (1 if bases else 0):
         bases.append(_t(lang, "stage_base").format(won=won, won_w=won_w, pipe=pname))
     sub = "<br>".join(html.escape(t, quote=False) for t in [note, *bases])
@@ -234,7 +234,7 @@ def lead_share_note(result: Any, lang: str = "ru") -> str | None:
     The number itself is unchanged; the note gives the share and the leads scaled by it for the
     row the chart shows (the largest gap). ``None`` when the share is ≥ 90 %, unknown, or no row
     needs leads."""
-    from b24reports.core.i18n import format_number
+    from b24reports.core.i18n import format_number, format_pct
     from b24reports.core.i18n import plural as _plural
 
     share = result.notes.get("deals_from_leads") or {}
@@ -248,7 +248,7 @@ def lead_share_note(result: Any, lang: str = "ru") -> str | None:
     lg = lang if lang in ("ru", "en") else "en"
     scaled = -(-int(row["needed_leads"]) * n // total)  # ceil, as needed_leads
     return _t(lang, "lead_share").format(
-        months=f"{months} {_plural(months, 'month', lg)}", pct=format_number(100.0 * n / total, lang, 0) + "\u00a0%",
+        months=f"{months} {_plural(months, 'month', lg)}", pct=format_pct(100.0 * n / total, lang, 0),
         n=format_number(n, lang, 0), total=format_number(total, lang, 0), scaled=format_number(scaled, lang, 0))
 
 

@@ -111,7 +111,7 @@ def test_html_table_and_warnings_localized():
     from b24reports.views.common import table_html, warnings_html
 
     html = table_html(pd.DataFrame({"month": ["overdue", "2026-11"], "basis": ["team", "own"]}), ["month", "basis"], "ru")
-    assert ">просрочено<" in html and ">2026-11<" in html and ">по команде<" in html and ">свои сделки<" in html
+    assert ">просрочено<" in html and ">ноя 2026<" in html and ">по команде<" in html and ">свои сделки<" in html
     assert ">overdue<" in table_html(pd.DataFrame({"month": ["overdue"]}), ["month"], "en")
     w = warnings_html(["leads with empty OPPORTUNITY counted as 0: 7, 9", "<b>new</b>"], "ru")
     assert "<li>сумма не указана, посчитана как 0: 2 лида (№ 7, № 9)</li>" in w

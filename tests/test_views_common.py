@@ -43,9 +43,14 @@ def test_wide_table_split_in_html_one_caption_all_values():
     assert live.count("<table") == 1 and "b24-print-only" not in live
 
 
-def test_month_cells_do_not_wrap():
+def test_month_cells_do_not_wrap_and_read_as_on_the_charts():
+    """A month cell stays on one line and reads as the charts' axes do («ноя 2026», "Nov 2026"):
+    a fresh reader saw «2025-12» in the tables beside «дек 2025» on the charts. Excel and
+    metrics.json keep the sortable key."""
     h = vc.table_html(pd.DataFrame({"month": ["2026-11"], "won_deals": [3]}), ["month", "won_deals"], "ru")
-    assert '<td class="nw">2026-11</td>' in h
+    assert '<td class="nw">ноя 2026</td>' in h
+    en = vc.table_html(pd.DataFrame({"month": ["2026-11", "overdue"]}), ["month"], "en")
+    assert '<td class="nw">Nov 2026</td>' in en and '<td class="nw">overdue</td>' in en
 
 
 def test_style_figure_separators_by_language_no_si_ticks():

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from b24reports.core import columns as _columns
-from b24reports.core.i18n import format_int, format_number, format_value, plural, t
+from b24reports.core.i18n import format_int, format_month, format_number, format_value, plural, t
 from b24reports.core.texts import OWNER_COLUMNS, team_row_label, translate_warning, value_label
 from b24reports.views.links import is_dead_link
 
@@ -288,6 +288,8 @@ def table_html(df: Any, spec: Any, lang: str = "ru", currency: str = "RUB", *, m
                     continue
                 cls = ' class="num"' if k in _NUMERIC else ' class="nw"' if (k in _NOWRAP or c in _NOWRAP_COLUMNS) else ""
                 shown = value_label(c, v, lang)  # enum codes (month "overdue", basis "own") in lang
+                if shown is None and c == "month" and isinstance(v, str):  # «дек 2025» as the charts, not «2025-12»
+                    shown = format_month(v, lang)
                 text = (html.escape(shown) if shown is not None
                         else html.escape(format_number(v, lang, 0)) if c in whole and not _columns_null(v)
                         else html.escape(format_number(v, lang, _columns.DISPLAY_DIGITS[c]))

@@ -4,6 +4,7 @@ nbconvert with the offline template (plotly.js inlined, no external request)."""
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import re
@@ -192,14 +193,19 @@ def notebook_to_html(nb: Any, title: str, lang: str) -> str:
 
 
 #: The fit of a chart to a phone's width, which the offline template inlines (``resources.b24r_fit_js``)
-#: and the dashboard's chart widget shares
-FIT_JS = Path(plotlyjs.__file__).parent / "static" / "fit.js"
+#: and the dashboard's chart widget shares; beside the partial plotly.js in ``outputs/static``
+FIT_JS = plotlyjs.BUNDLE.with_name("fit.js")
+
+
+@functools.cache
+def _fit_js() -> str:
+    return FIT_JS.read_text(encoding="utf-8")  # once per process, not once per page
 
 
 def page_resources(title: str, lang: str) -> dict[str, Any]:
     """nbconvert's ``resources`` for a report page: its title, language and what the offline
     template inlines (``b24r_fit_js``: :data:`FIT_JS`)."""
-    return {"metadata": {"name": title}, "language_code": lang, "b24r_fit_js": FIT_JS.read_text(encoding="utf-8")}
+    return {"metadata": {"name": title}, "language_code": lang, "b24r_fit_js": _fit_js()}
 
 
 #: What ``nb``'s offline renderer writes before each figure: the figure's trace types.

@@ -123,6 +123,7 @@ export default {
       try { next = prepare(); } catch (e) { return; }
       if (next.sig === st.sig) {  // drawn already (a chart taken over from the view before)
         next = null;
+        if (gd._fullLayout) box.style.height = gd._fullLayout.height + "px";  // as drawn: a phone's fit may have grown it
         drawn += 1;  // a drawing of another figure still waiting for plotly.js is dropped: this one is shown
         delete el.dataset.b24rStale;
         if (!drawing) delete el.dataset.b24rPending;
